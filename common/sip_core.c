@@ -1,0 +1,327 @@
+#include "common/sip_core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_tagarg.h>
+#include <sofia-sip/url.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/sip_core_internal.h"
+
+/* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
+static const char *const known_methods[] = {"INVITE", "ACK",    "CANCEL", "BYE",    "OPTIONS",
+                                            "REGISTER", "PRACK", "UPDATE", "INFO",  "MESSAGE",
+                                            "REFER", "SUBSCRIBE", "NOTIFY", "PUBLISH", NULL};
+
+static const char *method_label(const char *name)
+{
+    for (size_t i = 0; known_methods[i]; i++)
+        if (strcmp(known_methods[i], name) == 0)
+            return known_methods[i];
+    return "other";
+}
+
+int sip_tag_in_list(const char *list, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && len && strncasecmp(p, tag, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+void sip_core_count_response(sip_core_t *core, int status)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", status >= 100 && status <= 699 ? status : 0);
+    metric_inc(core->m_responses, code);
+}
+
+int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
+                   tag_type_t tag, tag_value_t value, ...)
+{
+    ta_list ta;
+    ta_start(ta, tag, value);
+    int rc = nta_incoming_treply(irq, status, phrase ? phrase : sip_status_phrase(status),
+                                 SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta));
+    ta_end(ta);
+    if (rc == 0)
+        sip_core_count_response(core, status);
+    return rc;
+}
+
+static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *out, size_t outlen);
+
+int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    char tags[256];
+    if (!sip->sip_require ||
+        !unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags))
+        return 0;
+    log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL,
+              "unsupported Require: %s", tags);
+    sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
+    return 420;
+}
+
+int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    int status = sip_core_check_require(core, irq, sip);
+    if (status)
+        return status;
+    sip_core_reply(core, irq, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
+                          SIPTAG_SUPPORTED_STR(core->cfg.supported),
+                          SIPTAG_ACCEPT_STR(core->cfg.accept), TAG_END());
+    return 200;
+}
+
+/* Option tags in `h` (Require or Proxy-Require) that we do not support, comma-joined. */
+static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (; h; h = h->k_next) {
+        for (size_t i = 0; h->k_items && h->k_items[i]; i++) {
+            if (sip_tag_in_list(core->cfg.supported, h->k_items[i]))
+                continue;
+            int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", h->k_items[i]);
+            if (w < 0 || (size_t)w >= outlen - n)
+                return 1;
+            n += (size_t)w;
+        }
+    }
+    return n > 0;
+}
+
+static int is_sip_scheme(const url_t *u)
+{
+    return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel;
+}
+
+/* Checks every element makes before it acts on a request (RFC 3261 8.2.2, 16.3). Returns the
+ * status already sent, or 0 to go on. */
+static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    const char *call_id = sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
+    if (!is_sip_scheme(sip->sip_request->rq_url)) {
+        log_write(LOG_DEBUG, call_id, "unsupported Request-URI scheme");
+        return sip_core_reply(core, irq, SIP_416_UNSUPPORTED_URI, TAG_END()) == 0 ? 416 : 500;
+    }
+    char tags[256];
+    if (sip->sip_proxy_require &&
+        unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags, sizeof tags)) {
+        log_write(LOG_DEBUG, call_id, "unsupported Proxy-Require: %s", tags);
+        sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
+        return 420;
+    }
+    return 0;
+}
+
+static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
+                      sip_t const *sip)
+{
+    sip_core_t *core = (sip_core_t *)magic;
+    const char *method = sip->sip_request->rq_method_name;
+    metric_inc(core->m_requests, method_label(method));
+    log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL, "recv %s %s", method,
+              sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
+
+    if (sip->sip_request->rq_method == sip_method_ack) {
+        /* nta never answers an ACK; any status just lets it free the transaction. */
+        core->handler(core->app, core, irq, sip);
+        return 200;
+    }
+
+    if (core->draining) {
+        sip_core_reply(core, irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
+                       TAG_END());
+        return 503;
+    }
+    int status = check_request(core, irq, sip);
+    if (status)
+        return status;
+    status = core->handler(core->app, core, irq, sip);
+    /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
+    if (status >= 100 && nta_incoming_status(irq) < 200)
+        sip_core_count_response(core, status);
+    return status;
+}
+
+/* Responses nta cannot match to a client transaction: a stateful proxy has nowhere to send
+ * them (RFC 3261 16.7 allows stateless forwarding; we never forward unknown responses so a
+ * forged one cannot be bounced off us). */
+static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+    if (sip && sip->sip_status)
+        log_debug("dropping a response that matches no transaction (%d)",
+                  sip->sip_status->st_status);
+    msg_destroy(msg);
+    return 0;
+}
+
+static int bind_listeners(sip_core_t *core)
+{
+    for (size_t i = 0; i < core->cfg.nlisten; i++) {
+        for (size_t t = 0; t < core->cfg.ntransports; t++) {
+            char url[300];
+            snprintf(url, sizeof url, "sip:%s;transport=%s", core->cfg.listen[i],
+                     core->cfg.transports[t]);
+            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TAG_END()) < 0) {
+                log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
+                return -1;
+            }
+            log_info("sip: listening on %s", url);
+        }
+    }
+    return 0;
+}
+
+static int make_self_url(sip_core_t *core)
+{
+    const char *adv = core->cfg.advertise ? core->cfg.advertise : core->cfg.listen[0];
+    char buf[300];
+    snprintf(buf, sizeof buf, "sip:%s;lr", adv);
+    core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
+    return core->self ? 0 : -1;
+}
+
+static void register_metrics(sip_core_t *core)
+{
+    core->m_requests = metrics_counter(core->metrics, "cscf_sip_requests_total",
+                                       "SIP requests received, by method", "method");
+    core->m_responses = metrics_counter(core->metrics, "cscf_sip_responses_total",
+                                        "SIP responses sent or relayed, by status code", "code");
+}
+
+sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
+                         sip_request_f handler, void *app)
+{
+    sip_core_t *core = su_home_new(sizeof *core);
+    if (!core)
+        return NULL;
+    core->root = root;
+    core->cfg = *cfg;
+    core->metrics = metrics;
+    core->handler = handler;
+    core->app = app;
+    register_metrics(core);
+    if (!cfg->nlisten || make_self_url(core) < 0)
+        goto fail;
+
+    core->agent = nta_agent_create(root, (url_string_t *)-1, on_stray_message, NULL,
+                                   NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2),
+                                   NTATAG_CLIENT_RPORT(1), NTATAG_MAXSIZE(cfg->max_message_size),
+                                   NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
+    if (!core->agent || bind_listeners(core) < 0)
+        goto fail;
+    core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
+                                NTATAG_NO_DIALOG(1), TAG_END());
+    if (!core->leg)
+        goto fail;
+    return core;
+fail:
+    sip_core_free(core);
+    return NULL;
+}
+
+void sip_core_free(sip_core_t *core)
+{
+    if (!core)
+        return;
+    if (core->leg)
+        nta_leg_destroy(core->leg);
+    if (core->agent)
+        nta_agent_destroy(core->agent);
+    su_home_unref(core->home);
+}
+
+nta_agent_t *sip_core_agent(const sip_core_t *core)
+{
+    return core->agent;
+}
+
+su_root_t *sip_core_root(const sip_core_t *core)
+{
+    return core->root;
+}
+
+const sip_core_config_t *sip_core_config(const sip_core_t *core)
+{
+    return &core->cfg;
+}
+
+metrics_t *sip_core_metrics(const sip_core_t *core)
+{
+    return core->metrics;
+}
+
+const url_t *sip_core_self_url(const sip_core_t *core)
+{
+    return core->self;
+}
+
+/* Does host[:port] of `u` equal the "host:port" entry (port 5060 when the URI has none)? */
+static int url_matches_hostport(const url_t *u, const char *entry)
+{
+    char host[256];
+    int port;
+    if (cfg_split_addr(entry, host, sizeof host, &port) < 0) {
+        /* alias without a port: any port */
+        return u->url_host && strcasecmp(u->url_host, entry) == 0;
+    }
+    const char *uh = u->url_host;
+    size_t ul = strlen(uh);
+    if (uh[0] == '[' && ul > 2) { /* URI IPv6 references are bracketed */
+        uh++;
+        ul -= 2;
+    }
+    if (strlen(host) != ul || strncasecmp(uh, host, ul) != 0)
+        return 0;
+    int uport = u->url_port ? atoi(u->url_port) : (u->url_type == url_sips ? 5061 : 5060);
+    return uport == port;
+}
+
+int sip_core_is_self(const sip_core_t *core, const url_t *url)
+{
+    if (!url || !url->url_host)
+        return 0;
+    if (core->cfg.domain && strcasecmp(url->url_host, core->cfg.domain) == 0)
+        return 1;
+    if (core->cfg.advertise && url_matches_hostport(url, core->cfg.advertise))
+        return 1;
+    for (size_t i = 0; i < core->cfg.nlisten; i++)
+        if (url_matches_hostport(url, core->cfg.listen[i]))
+            return 1;
+    for (size_t i = 0; i < core->cfg.naliases; i++)
+        if (url_matches_hostport(url, core->cfg.aliases[i]))
+            return 1;
+    return 0;
+}
+
+void sip_core_drain(sip_core_t *core)
+{
+    core->draining = 1;
+}
+
+int sip_core_draining(const sip_core_t *core)
+{
+    return core->draining;
+}
+
+size_t sip_core_pending(sip_core_t *core)
+{
+    return core->inflight;
+}

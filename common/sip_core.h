@@ -1,0 +1,77 @@
+/* The shared SIP core: one nta agent on the process's su_root, bound to every sip.listen
+ * entry for each configured transport, acting as a transaction-stateful proxy (NTATAG_UA(0)).
+ *
+ * Every request nta accepts reaches sip_core first (metrics, draining, checks RFC 3261 asks of
+ * every element), then the program's handler. Programs speak in our terms (sip_core_reply(),
+ * sip_forward()) rather than in raw nta tag lists. */
+#ifndef CSCF_SIP_CORE_H
+#define CSCF_SIP_CORE_H
+
+#include <stddef.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/su_wait.h>
+
+#include "common/metrics.h"
+
+typedef struct sip_core sip_core_t;
+
+typedef struct sip_core_config {
+    const char *const *listen; /* "host:port" entries */
+    size_t nlisten;
+    const char *const *transports; /* "udp", "tcp" */
+    size_t ntransports;
+    const char *advertise; /* host:port put in Via/Record-Route/Path; NULL: first listen */
+    const char *const *aliases; /* other host names or host:port that mean this node */
+    size_t naliases;
+    const char *domain;      /* home domain (also means "this node" for OPTIONS) */
+    unsigned max_message_size;
+    unsigned max_pending; /* INVITE server transactions in proceeding before 503 */
+    const char *server;   /* Server header value */
+    const char *allow;    /* Allow header value: methods the program handles */
+    const char *supported; /* option tags the program supports (Supported, Require checks) */
+    const char *accept;    /* Accept header value */
+} sip_core_config_t;
+
+/* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
+ * answer with, or 0 when the handler answered itself or keeps the transaction (forwarding). */
+typedef int (*sip_request_f)(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+
+sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
+                         sip_request_f handler, void *app);
+void sip_core_free(sip_core_t *core);
+
+nta_agent_t *sip_core_agent(const sip_core_t *core);
+su_root_t *sip_core_root(const sip_core_t *core);
+const sip_core_config_t *sip_core_config(const sip_core_t *core);
+metrics_t *sip_core_metrics(const sip_core_t *core);
+
+/* The URI of this node for Record-Route and Path: <sip:advertise;lr>. */
+const url_t *sip_core_self_url(const sip_core_t *core);
+
+/* True when the URI names this node: host and port match a listen, advertise or alias entry,
+ * or the host is the home domain. */
+int sip_core_is_self(const sip_core_t *core, const url_t *url);
+
+/* Answer a request (counts the response). Tags as for nta_incoming_treply(). */
+int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
+                   tag_type_t tag, tag_value_t value, ...);
+/* As a UAS: 420 with Unsupported when Require names a tag we lack. Returns 420 (answered) or 0. */
+int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+/* Answer OPTIONS addressed to this node: 200 with Allow, Supported, Accept (or 420). Returns the
+ * status sent. */
+int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+
+/* Count a response going out on behalf of this node (relayed responses too). */
+void sip_core_count_response(sip_core_t *core, int status);
+
+/* Draining: new requests get 503 with Retry-After; transactions in flight finish. */
+void sip_core_drain(sip_core_t *core);
+int sip_core_draining(const sip_core_t *core);
+/* Server and client transactions not yet terminated, from nta's counters. */
+size_t sip_core_pending(sip_core_t *core);
+
+/* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
+int sip_tag_in_list(const char *list, const char *tag);
+
+#endif

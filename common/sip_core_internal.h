@@ -1,0 +1,24 @@
+/* sip_core's state, shared only by the sip_*.c files of common/. */
+#ifndef CSCF_SIP_CORE_INTERNAL_H
+#define CSCF_SIP_CORE_INTERNAL_H
+
+#include <sofia-sip/su_alloc.h>
+
+#include "common/sip_core.h"
+
+struct sip_core {
+    su_home_t home[1]; /* first: the struct is allocated with su_home_new() */
+    su_root_t *root;
+    sip_core_config_t cfg;
+    nta_agent_t *agent;
+    nta_leg_t *leg;
+    url_t *self;
+    metrics_t *metrics;
+    metric_t *m_requests, *m_responses;
+    sip_request_f handler;
+    void *app;
+    int draining;
+    size_t inflight; /* proxy transactions not yet finished */
+};
+
+#endif

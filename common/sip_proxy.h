@@ -1,0 +1,52 @@
+/* Transaction-stateful proxying on top of nta (RFC 3261 16): header work on the request to be
+ * forwarded, the client transaction, response relay and CANCEL.
+ *
+ * The header functions work on a msg_t/sip_t only, so unit tests drive them without a network. */
+#ifndef CSCF_SIP_PROXY_H
+#define CSCF_SIP_PROXY_H
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+
+#include "common/sip_core.h"
+
+#define SIP_PROXY_DEFAULT_MAX_FORWARDS 70
+
+/* Does this URI name us? Used for Route/Request-URI preprocessing. */
+typedef int (*sip_is_self_f)(const void *ctx, const url_t *url);
+
+/* RFC 3261 16.3 step 3: 483 when Max-Forwards is 0, else 0. */
+int sip_proxy_check_max_forwards(sip_t const *sip);
+
+/* RFC 3261 16.4: if the Request-URI is ours (a strict router before us put our Record-Route
+ * there), restore it from the last Route; then drop a topmost Route that names us. */
+void sip_proxy_preprocess_route(msg_t *msg, sip_t *sip, sip_is_self_f is_self, const void *ctx);
+
+/* RFC 3261 16.6: decrement Max-Forwards (or add 70), add Record-Route when rr != NULL, and when
+ * the next Route is a strict router (no lr) move it into the Request-URI (step 7 / 16.12).
+ * Returns 0, or -1 when memory runs out. */
+int sip_proxy_prepare(msg_t *msg, sip_t *sip, const url_t *rr);
+
+/* Where the request goes next: the topmost Route, else the Request-URI. */
+const url_t *sip_proxy_next_hop(sip_t const *sip);
+
+/* A forwarded request's relay. The program may look at each response before it is relayed. */
+typedef struct sip_fwd sip_fwd_t;
+/* Called on the loop for every response (msg/sip NULL on the final "no answer" status, which
+ * the relay then turns into a response of its own). Returning non-zero drops that response. */
+typedef int (*sip_fwd_response_f)(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip);
+
+/* Forward `msg` (a prepared copy of irq's request; ownership is taken) to next_hop (NULL: the
+ * Route/Request-URI). Responses are relayed to irq; a CANCEL of irq is passed on; no answer
+ * becomes 408, a transport failure 503. Returns 0, or a status the caller should answer with. */
+int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,
+                sip_fwd_response_f cb, void *ctx);
+
+/* ACK to a 2xx and other requests with no transaction: sent statelessly (ownership taken). */
+int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop);
+
+/* A private copy of irq's request to modify before forwarding; NULL when memory runs out. */
+msg_t *sip_proxy_copy_request(nta_incoming_t *irq);
+
+#endif

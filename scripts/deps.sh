@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages the build, the lab and the tests need.
+# As root: apt-get installs what is missing. Otherwise: print the exact line and fail.
+set -euo pipefail
+
+PACKAGES=(
+  gcc make libc6-dev pkg-config git
+  libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev
+  libfreediameter-dev freediameterd freediameter-extensions
+  libcmocka-dev
+  sip-tester tshark curl procps iproute2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages; run as root:" >&2
+  echo "  apt-get update && $line" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
