@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -Wformat=2 -Wno-format-nonliteral -fno-common -MMD -MP \
-             -I. -DCSCF_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+             -I. $(PKG_CFLAGS)
 ifeq ($(SAN),1)
 BUILD     := build/asan
 CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -49,6 +49,14 @@ all: $(PROGRAMS) $(TOOL_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The version string lives in one object that is rebuilt every time.
+$(BUILD)/obj/common/version.o: common/version.c FORCE
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DCSCF_VERSION='"$(VERSION)"' -c -o $@ $<
+
+.PHONY: FORCE
+FORCE:
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define API_MAX_BODY       (64 * 1024)
+#define API_MAX_BODY        (64 * 1024)
 #define API_MAX_PATH_PARAMS 4
-#define API_MUTATING       1u
+#define API_MUTATING        1u
 
 typedef struct api api_t;
 

@@ -29,7 +29,10 @@ typedef struct cfg_key {
     const char *choices; /* CFG_ENUM */
 } cfg_key_t;
 
-#define CFG_END {NULL, CFG_STRING, NULL, NULL, 0, 0, NULL}
+#define CFG_END                                                                                    \
+    {                                                                                              \
+        NULL, CFG_STRING, NULL, NULL, 0, 0, NULL                                                   \
+    }
 
 typedef struct cfg cfg_t;
 

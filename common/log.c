@@ -135,8 +135,9 @@ static size_t format_json(char *line, const char *ts, log_level_t level, const c
                           const char *msg)
 {
     char esc[LOG_LINE_MAX / 2];
-    size_t n = (size_t)snprintf(line, LOG_LINE_MAX, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"%s\"",
-                                ts, log_level_name(level), lg.program);
+    size_t n =
+        (size_t)snprintf(line, LOG_LINE_MAX, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"%s\"",
+                         ts, log_level_name(level), lg.program);
     if (call_id) {
         json_escape(esc, sizeof esc / 4, call_id);
         n += (size_t)snprintf(line + n, LOG_LINE_MAX - n, ",\"call_id\":\"%s\"", esc);

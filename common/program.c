@@ -16,6 +16,7 @@
 #include <sofia-sip/sip_tag.h>
 
 #include "common/log.h"
+#include "common/version.h"
 #include "common/sip_proxy.h"
 
 #define EXIT_CONFIG 2
@@ -38,16 +39,18 @@ static void usage(const program_def_t *def, FILE *out)
             "  -v, --version\n"
             "  -h, --help\n\n"
             "Every key can be set by the environment: %s_SECTION_KEY (lists comma-separated).\n",
-            def->name, CSCF_VERSION, def->summary, def->name, def->env_prefix);
+            def->name, cscf_version, def->summary, def->name, def->env_prefix);
 }
 
 /* Returns -1 to go on, else the exit code. */
 static int parse_args(const program_def_t *def, int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
-        {"config-reference", no_argument, NULL, 'R'}, {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"check", no_argument, NULL, 'C'},
+                                             {"config-reference", no_argument, NULL, 'R'},
+                                             {"version", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -61,7 +64,7 @@ static int parse_args(const program_def_t *def, int argc, char **argv, options_t
             o->reference = 1;
             break;
         case 'v':
-            printf("%s %s\n", def->name, CSCF_VERSION);
+            printf("%s %s\n", def->name, cscf_version);
             return 0;
         case 'h':
             usage(def, stdout);
@@ -258,7 +261,7 @@ static int start_sip(program_t *p)
 {
     sip_core_config_t sc = {0};
     static char server[64];
-    snprintf(server, sizeof server, "%s/%s", p->def->name, CSCF_VERSION);
+    snprintf(server, sizeof server, "%s/%s", p->def->name, cscf_version);
     sc.nlisten = cfg_list(p->cfg, "sip.listen", &sc.listen);
     sc.ntransports = cfg_list(p->cfg, "sip.transports", &sc.transports);
     sc.naliases = cfg_list(p->cfg, "sip.aliases", &sc.aliases);
@@ -343,7 +346,7 @@ int program_main(const program_def_t *def, int argc, char **argv)
     } else if (rc == 0 && o.check) {
         printf("%s: configuration OK\n", def->name);
     } else if (rc == 0 && start_logging(&p) == 0) {
-        log_info("%s %s starting", def->name, CSCF_VERSION);
+        log_info("%s %s starting", def->name, cscf_version);
         rc = start(&p) == 0 ? 0 : 1;
         if (rc == 0) {
             log_info("%s ready", def->name);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/version.h"
 
 #define LOOP_CALL_TIMEOUT_MS 1000
 
@@ -114,8 +115,8 @@ static json_t *string_list(const cfg_t *cfg, const char *path)
 static void status_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     program_t *p = ctx;
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:s}", "program", p->def->name, "version",
-                          CSCF_VERSION, "start_time", (json_int_t)p->start_time, "uptime_seconds",
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:s}", "program", p->def->name, "version", cscf_version,
+                          "start_time", (json_int_t)p->start_time, "uptime_seconds",
                           (json_int_t)(time(NULL) - p->start_time), "api_listen",
                           cfg_str(p->cfg, "api.listen"));
     if (p->def->has_sip) {
@@ -142,8 +143,7 @@ static void log_put(void *ctx, const api_request_t *req, api_response_t *resp)
     log_level_t lv;
     if (!level || log_level_parse(level, &lv) < 0) {
         json_decref(body);
-        api_problem(resp, 400, "Bad Request",
-                    "expected {\"level\": \"error|warning|info|debug\"}");
+        api_problem(resp, 400, "Bad Request", "expected {\"level\": \"error|warning|info|debug\"}");
         return;
     }
     log_set_level(lv);
@@ -164,7 +164,7 @@ int program_rest_routes(program_t *p)
 
     metric_t *build = metrics_gauge(p->metrics, "cscf_build_info",
                                     "build information; the value is always 1", "version,program");
-    metric_setv(build, (const char *[]){CSCF_VERSION, p->def->name}, 1);
+    metric_setv(build, (const char *[]){cscf_version, p->def->name}, 1);
     metric_set(metrics_gauge(p->metrics, "process_start_time_seconds",
                              "start time of the process since the Unix epoch, seconds", NULL),
                NULL, (double)p->start_time);

@@ -17,9 +17,9 @@
 #include "common/sip_core_internal.h"
 
 /* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
-static const char *const known_methods[] = {"INVITE", "ACK",    "CANCEL", "BYE",    "OPTIONS",
-                                            "REGISTER", "PRACK", "UPDATE", "INFO",  "MESSAGE",
-                                            "REFER", "SUBSCRIBE", "NOTIFY", "PUBLISH", NULL};
+static const char *const known_methods[] = {"INVITE",   "ACK",       "CANCEL", "BYE",     "OPTIONS",
+                                            "REGISTER", "PRACK",     "UPDATE", "INFO",    "MESSAGE",
+                                            "REFER",    "SUBSCRIBE", "NOTIFY", "PUBLISH", NULL};
 
 static const char *method_label(const char *name)
 {
@@ -83,8 +83,8 @@ int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
     if (status)
         return status;
     sip_core_reply(core, irq, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
-                          SIPTAG_SUPPORTED_STR(core->cfg.supported),
-                          SIPTAG_ACCEPT_STR(core->cfg.accept), TAG_END());
+                   SIPTAG_SUPPORTED_STR(core->cfg.supported), SIPTAG_ACCEPT_STR(core->cfg.accept),
+                   TAG_END());
     return 200;
 }
 
@@ -130,8 +130,7 @@ static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip
     return 0;
 }
 
-static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
-                      sip_t const *sip)
+static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
 {
     sip_core_t *core = (sip_core_t *)magic;
     const char *method = sip->sip_request->rq_method_name;
@@ -221,8 +220,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!cfg->nlisten || make_self_url(core) < 0)
         goto fail;
 
-    core->agent = nta_agent_create(root, (url_string_t *)-1, on_stray_message, NULL,
-                                   NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2),
+    core->agent = nta_agent_create(root, (url_string_t *)-1, on_stray_message, NULL, NTATAG_UA(0),
+                                   NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2),
                                    NTATAG_CLIENT_RPORT(1), NTATAG_MAXSIZE(cfg->max_message_size),
                                    NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)

@@ -21,14 +21,14 @@ typedef struct sip_core_config {
     size_t nlisten;
     const char *const *transports; /* "udp", "tcp" */
     size_t ntransports;
-    const char *advertise; /* host:port put in Via/Record-Route/Path; NULL: first listen */
+    const char *advertise;      /* host:port put in Via/Record-Route/Path; NULL: first listen */
     const char *const *aliases; /* other host names or host:port that mean this node */
     size_t naliases;
-    const char *domain;      /* home domain (also means "this node" for OPTIONS) */
+    const char *domain; /* home domain (also means "this node" for OPTIONS) */
     unsigned max_message_size;
-    unsigned max_pending; /* INVITE server transactions in proceeding before 503 */
-    const char *server;   /* Server header value */
-    const char *allow;    /* Allow header value: methods the program handles */
+    unsigned max_pending;  /* INVITE server transactions in proceeding before 503 */
+    const char *server;    /* Server header value */
+    const char *allow;     /* Allow header value: methods the program handles */
     const char *supported; /* option tags the program supports (Supported, Require checks) */
     const char *accept;    /* Accept header value */
 } sip_core_config_t;

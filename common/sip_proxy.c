@@ -205,8 +205,8 @@ int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *
 
 int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
 {
-    nta_outgoing_t *orq = nta_outgoing_mcreate(core->agent, NULL, NULL,
-                                               (url_string_t const *)next_hop, msg,
-                                               NTATAG_STATELESS(1), TAG_END());
+    nta_outgoing_t *orq =
+        nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
+                             NTATAG_STATELESS(1), TAG_END());
     return orq ? 0 : -1;
 }

@@ -106,8 +106,10 @@ static void unknown_key_named_with_line(void **state)
 
 static void wrong_types(void **state)
 {
-    expect_error("shutdown: {grace_seconds: soon}\n", "shutdown.grace_seconds: expected an integer");
-    expect_error("shutdown: {grace_seconds: 301}\n", "shutdown.grace_seconds: integer out of range");
+    expect_error("shutdown: {grace_seconds: soon}\n",
+                 "shutdown.grace_seconds: expected an integer");
+    expect_error("shutdown: {grace_seconds: 301}\n",
+                 "shutdown.grace_seconds: integer out of range");
     expect_error("api: {enabled: maybe}\n", "api.enabled: expected true or false");
     expect_error("log: {format: xml}\n", "log.format: not one of the allowed values");
     expect_error("sip: {domain: [a, b]}\n", "sip.domain: expected a string");
@@ -118,11 +120,12 @@ static void wrong_types(void **state)
 
 static void bad_addresses(void **state)
 {
-    const char *bad[] = {"sip: {listen: [\"1.2.3.4\"]}",        "sip: {listen: [\"1.2.3.4:0\"]}",
-                         "sip: {listen: [\"1.2.3.4:65536\"]}",  "sip: {listen: [\"300.1.1.1:5060\"]}",
-                         "sip: {listen: [\"::1:5060\"]}",       "sip: {listen: [\"[zz]:5060\"]}",
-                         "sip: {listen: [\"bad host:5060\"]}", "api: {listen: \":8081\"}",
-                         "api: {listen: \"host:port\"}"};
+    const char *bad[] = {
+        "sip: {listen: [\"1.2.3.4\"]}",       "sip: {listen: [\"1.2.3.4:0\"]}",
+        "sip: {listen: [\"1.2.3.4:65536\"]}", "sip: {listen: [\"300.1.1.1:5060\"]}",
+        "sip: {listen: [\"::1:5060\"]}",      "sip: {listen: [\"[zz]:5060\"]}",
+        "sip: {listen: [\"bad host:5060\"]}", "api: {listen: \":8081\"}",
+        "api: {listen: \"host:port\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(bad[i], "expected host:port");
 }
@@ -141,9 +144,8 @@ static void env_overrides(void **state)
     setenv("TESTP_SHUTDOWN_GRACE_SECONDS", "9", 1);
     setenv("TESTP_DIAMETER_TLS_CERT", "/x.pem", 1);
     setenv("TESTP_SIP_UNKNOWN_THING", "ignored", 1); /* Kubernetes injects such variables */
-    assert_int_equal(cfg_load_string(cfg, "t.yaml", "shutdown: {grace_seconds: 1}\n", err,
-                                     sizeof err),
-                     0);
+    assert_int_equal(
+        cfg_load_string(cfg, "t.yaml", "shutdown: {grace_seconds: 1}\n", err, sizeof err), 0);
     assert_int_equal(cfg_apply_env(cfg, err, sizeof err), 0);
     const char *const *items;
     assert_int_equal(cfg_list(cfg, "sip.listen", &items), 2);

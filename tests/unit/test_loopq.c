@@ -11,14 +11,14 @@
 
 #include "common/loopq.h"
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 5000
 
 typedef struct fixture {
     su_root_t *root;
     loopq_t *q;
     pthread_t loop_thread;
-    long count;          /* touched only on the loop thread */
+    long count;           /* touched only on the loop thread */
     long last[PRODUCERS]; /* last sequence number seen per producer */
     int out_of_order;
 } fixture_t;

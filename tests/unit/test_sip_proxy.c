@@ -29,8 +29,8 @@ static const url_t *self_url(void)
 
 static int is_self(const void *ctx, const url_t *url)
 {
-    return url && url->url_host && strcmp(url->url_host, "10.0.0.1") == 0 &&
-           url->url_port && strcmp(url->url_port, "5060") == 0;
+    return url && url->url_host && strcmp(url->url_host, "10.0.0.1") == 0 && url->url_port &&
+           strcmp(url->url_port, "5060") == 0;
 }
 
 static msg_t *parse(const char *head)
@@ -70,10 +70,10 @@ static void expect_line(const char *text, const char *line)
 }
 
 #define BASE                                                                                       \
-    "Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1\n"                                           \
-    "From: <sip:a@ims.example.org>;tag=1\n"                                                       \
-    "To: <sip:b@ims.example.org>\n"                                                               \
-    "Call-ID: c1@192.0.2.1\n"                                                                     \
+    "Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1\n"                                            \
+    "From: <sip:a@ims.example.org>;tag=1\n"                                                        \
+    "To: <sip:b@ims.example.org>\n"                                                                \
+    "Call-ID: c1@192.0.2.1\n"                                                                      \
     "CSeq: 1 INVITE"
 
 static void max_forwards_zero_is_483(void **state)
@@ -134,8 +134,8 @@ static void own_route_is_removed(void **state)
 
 static void foreign_route_is_kept(void **state)
 {
-    msg_t *msg = parse("INVITE sip:b@ims.example.org SIP/2.0\n" BASE
-                       "\nRoute: <sip:other.example.org;lr>");
+    msg_t *msg =
+        parse("INVITE sip:b@ims.example.org SIP/2.0\n" BASE "\nRoute: <sip:other.example.org;lr>");
     sip_t *sip = sip_object(msg);
     sip_proxy_preprocess_route(msg, sip, is_self, NULL);
     assert_string_equal(sip_proxy_next_hop(sip)->url_host, "other.example.org");
@@ -166,8 +166,9 @@ static void request_uri_restored_after_strict_router(void **state)
 
 static void strict_next_hop_gets_request_uri(void **state)
 {
-    msg_t *msg = parse("INVITE sip:b@ue.example.org SIP/2.0\n" BASE
-                       "\nMax-Forwards: 10\nRoute: <sip:strict.example.org>, <sip:p3.example.org;lr>");
+    msg_t *msg =
+        parse("INVITE sip:b@ue.example.org SIP/2.0\n" BASE
+              "\nMax-Forwards: 10\nRoute: <sip:strict.example.org>, <sip:p3.example.org;lr>");
     sip_t *sip = sip_object(msg);
     assert_int_equal(sip_proxy_prepare(msg, sip, NULL), 0);
     const char *t = wire(msg);
