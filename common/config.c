@@ -561,6 +561,19 @@ int cfg_is_set(const cfg_t *cfg, const char *path)
 
 /* ---- reference ---- */
 
+/* " (a, b, c)": a '|' would split the Markdown table cell. */
+static void print_choices(FILE *f, const char *choices)
+{
+    fputs(" (", f);
+    for (const char *c = choices; *c; c++) {
+        if (*c == '|')
+            fputs(", ", f);
+        else
+            fputc(*c, f);
+    }
+    fputc(')', f);
+}
+
 char *cfg_reference(const cfg_t *cfg)
 {
     char *buf = NULL;
@@ -575,11 +588,16 @@ char *cfg_reference(const cfg_t *cfg)
         cfg_env_name(cfg, k->path, env, sizeof env);
         fprintf(f, "| `%s` | %s", k->path, type_name(k->type));
         if (k->type == CFG_ENUM)
-            fprintf(f, " (`%s`)", k->choices);
+            print_choices(f, k->choices);
         else if (k->type == CFG_INT && (k->min || k->max))
             fprintf(f, " %ld-%ld", k->min, k->max);
-        fprintf(f, " | %s%s%s | `%s` | %s |\n", k->dflt ? "`" : "", k->dflt ? k->dflt : "-",
-                k->dflt ? "`" : "", env, k->help ? k->help : "");
+        if (!k->dflt)
+            fprintf(f, " | - ");
+        else if (!*k->dflt)
+            fprintf(f, " | (empty) ");
+        else
+            fprintf(f, " | `%s` ", k->dflt);
+        fprintf(f, "| `%s` | %s |\n", env, k->help ? k->help : "");
     }
     fclose(f);
     return buf;

@@ -26,7 +26,7 @@ static const cfg_key_t sip_keys[] = {
     {"sip.transports", CFG_LIST, "udp,tcp", "transports bound on each listen address (udp, tcp)", 0,
      0, NULL},
     {"sip.advertise", CFG_ADDR, NULL,
-     "address put in Record-Route/Path/Via when it differs from the first listen entry (NAT, "
+     "address put in Record-Route and Path when it differs from the first listen entry (NAT, "
      "Kubernetes Service)",
      0, 0, NULL},
     {"sip.aliases", CFG_LIST, "", "other host or host:port names that mean this node", 0, 0, NULL},
