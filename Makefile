@@ -34,6 +34,7 @@ PCSCF_SRC  := $(sort $(wildcard cscf/pcscf/*.c))
 SCSCF_SRC  := $(sort $(wildcard cscf/scscf/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
+FWD_SRC    := $(sort $(wildcard tests/e2e/fwdproxy/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -44,7 +45,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps run test unit e2e test-plain test-asan bench fuzz format clean
 
-all: $(PROGRAMS) $(TOOL_BINS)
+all: $(PROGRAMS) $(TOOL_BINS) $(BUILD)/fwdproxy
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,6 +67,10 @@ $(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Test-only proxy on the common core (see tests/e2e/fwdproxy/).
+$(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)

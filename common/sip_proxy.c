@@ -146,7 +146,9 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
 {
     sip_fwd_t *f = (sip_fwd_t *)magic;
-    int status = nta_outgoing_status(orq);
+    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
+    log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
+              nta_outgoing_method_name(orq));
     if (sip) {
         msg_t *response = nta_outgoing_getresponse(orq);
         if (status >= 200)
