@@ -1,6 +1,7 @@
 #include "common/program_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -289,14 +290,25 @@ static int start_api(program_t *p)
     return 0;
 }
 
+/* sofia-sip's own diagnostics, as our log lines (so JSON output stays JSON). */
+static void sofia_log(void *stream, char const *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (*line)
+        log_write(LOG_DEBUG, NULL, "sofia: %s", line);
+}
+
 static int start(program_t *p)
 {
     p->start_time = time(NULL);
     p->signal_fd = -1;
     if (su_init() != 0)
         return -1;
-    /* sofia's own logs are for its developers; ours say what matters. */
-    su_log_set_level(NULL, 0);
+    /* At debug level sofia's errors and warnings (level 3) help; otherwise ours say enough. */
+    su_log_redirect(NULL, sofia_log, NULL);
+    su_log_set_level(NULL, log_get_level() >= LOG_DEBUG ? 3 : 0);
     if (!(p->root = su_root_create(NULL)) || setup_signals(p) < 0 ||
         !(p->queue = loopq_new(p->root, 0)) || !(p->metrics = metrics_new())) {
         log_error("cannot set up the event loop: %s", strerror(errno));

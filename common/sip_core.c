@@ -60,6 +60,8 @@ int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char
     ta_end(ta);
     if (rc == 0)
         sip_core_count_response(core, status);
+    log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
+              nta_incoming_cseq(irq));
     return rc;
 }
 

@@ -141,6 +141,9 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
     sip_via_remove(response, sip); /* our own Via */
     if (nta_incoming_mreply(f->irq, response) == 0)
         sip_core_count_response(f->core, status);
+    else
+        log_warn("fwd: could not relay %d upstream (malformed, or the transaction is over)",
+                 status);
 }
 
 static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
