@@ -1,0 +1,262 @@
+/* sip_core.c: a real nta agent on 127.0.0.1, driven by a UDP socket while the test steps the
+ * loop: OPTIONS to us, 501 with Allow, 416, 420 for Proxy-Require and Require, 503 draining. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/url.h>
+
+#include "common/log.h"
+#include "common/program.h"
+#include "common/sip_core.h"
+
+typedef struct fixture {
+    su_root_t *root;
+    metrics_t *metrics;
+    sip_core_t *core;
+    int sock;
+    int port;
+    char listen[32];
+    /* sip_core keeps pointers into its config: these live as long as the core */
+    const char *listen_list[1], *alias_list[1];
+} fixture_t;
+
+/* A port that was free a moment ago, for UDP and TCP. */
+static int pick_port(void)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int port = 20000 + rand() % 40000;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+        int ok = bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
+                 bind(t, (struct sockaddr *)&a, sizeof a) == 0;
+        close(u);
+        close(t);
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+static int setup(void **state)
+{
+    static const char *const transports[] = {"udp", "tcp"};
+    fixture_t *f = calloc(1, sizeof *f);
+    su_init();
+    f->root = su_root_create(NULL);
+    f->metrics = metrics_new();
+    f->port = pick_port();
+    snprintf(f->listen, sizeof f->listen, "127.0.0.1:%d", f->port);
+    f->listen_list[0] = f->listen;
+    f->alias_list[0] = "pcscf.ims.svc";
+    sip_core_config_t cfg = {
+        .listen = f->listen_list,
+        .nlisten = 1,
+        .transports = transports,
+        .ntransports = 2,
+        .aliases = f->alias_list,
+        .naliases = 1,
+        .domain = "ims.example.org",
+        .max_message_size = 65536,
+        .max_pending = 100,
+        .server = "test",
+        .allow = "OPTIONS, ACK",
+        .supported = "path, outbound",
+        .accept = "application/sdp",
+    };
+    f->core = sip_core_new(f->root, &cfg, f->metrics, program_default_request, NULL);
+    f->sock = socket(AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {0, 20000};
+    setsockopt(f->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    *state = f;
+    return f->core ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    close(f->sock);
+    sip_core_free(f->core);
+    metrics_free(f->metrics);
+    su_root_destroy(f->root);
+    su_deinit();
+    free(f);
+    return 0;
+}
+
+/* Sends a request (\n turned into CRLF) and steps the loop until a response arrives. */
+static const char *exchange(fixture_t *f, const char *request)
+{
+    static char text[4096], resp[8192];
+    size_t n = 0;
+    for (const char *p = request; *p && n + 2 < sizeof text; p++) {
+        if (*p == '\n')
+            text[n++] = '\r';
+        text[n++] = *p;
+    }
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(sendto(f->sock, text, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+    for (int i = 0; i < 100; i++) {
+        su_root_step(f->root, 10);
+        ssize_t got = recv(f->sock, resp, sizeof resp - 1, 0);
+        if (got > 0) {
+            resp[got] = '\0';
+            return resp;
+        }
+    }
+    return "NO RESPONSE";
+}
+
+static const char *request(fixture_t *f, const char *method, const char *ruri, const char *extra)
+{
+    static char buf[2048];
+    static int counter;
+    int cseq = ++counter;
+    snprintf(buf, sizeof buf,
+             "%s %s SIP/2.0\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-t%d\n"
+             "Max-Forwards: 70\nFrom: <sip:t@example.org>;tag=a\nTo: <sip:u@example.org>\n"
+             "Call-ID: core-test-%d\nCSeq: %d %s\n%sContent-Length: 0\n\n",
+             method, ruri, cseq, cseq, cseq, method, extra ? extra : "");
+    return exchange(f, buf);
+}
+
+static void expect_status(const char *resp, const char *status_line)
+{
+    if (strncmp(resp, status_line, strlen(status_line)) != 0)
+        fail_msg("expected '%s', got:\n%s", status_line, resp);
+}
+
+static void options_to_self(void **state)
+{
+    fixture_t *f = *state;
+    char ruri[64];
+    snprintf(ruri, sizeof ruri, "sip:%s", f->listen);
+    const char *r = request(f, "OPTIONS", ruri, NULL);
+    expect_status(r, "SIP/2.0 200");
+    assert_non_null(strstr(r, "Allow: OPTIONS, ACK"));
+    assert_non_null(strstr(r, "Supported: path, outbound"));
+    assert_non_null(strstr(r, "Accept: application/sdp"));
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
+    expect_status(request(f, "OPTIONS", "sip:pcscf.ims.svc:5080", NULL), "SIP/2.0 200");
+}
+
+static void options_with_unsupported_require(void **state)
+{
+    fixture_t *f = *state;
+    const char *r = request(f, "OPTIONS", "sip:ims.example.org", "Require: path, foo\n");
+    expect_status(r, "SIP/2.0 420");
+    assert_non_null(strstr(r, "Unsupported: foo"));
+}
+
+static void unknown_requests_get_501_with_allow(void **state)
+{
+    fixture_t *f = *state;
+    const char *r = request(f, "INVITE", "sip:bob@ims.example.org", NULL);
+    expect_status(r, "SIP/2.0 501");
+    assert_non_null(strstr(r, "Allow: OPTIONS, ACK"));
+    /* OPTIONS for a user is not for this node */
+    expect_status(request(f, "OPTIONS", "sip:bob@ims.example.org", NULL), "SIP/2.0 501");
+}
+
+static void scheme_and_proxy_require(void **state)
+{
+    fixture_t *f = *state;
+    expect_status(request(f, "OPTIONS", "mailto:x@example.org", NULL), "SIP/2.0 416");
+    const char *r = request(f, "OPTIONS", "sip:x@example.org", "Proxy-Require: noway\n");
+    expect_status(r, "SIP/2.0 420");
+    assert_non_null(strstr(r, "Unsupported: noway"));
+}
+
+static void max_forwards_zero_not_for_us(void **state)
+{
+    fixture_t *f = *state;
+    char req[512];
+    snprintf(req, sizeof req,
+             "MESSAGE sip:x@elsewhere.example.org SIP/2.0\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-mf0\n"
+             "Max-Forwards: 0\nFrom: <sip:t@example.org>;tag=a\nTo: <sip:x@example.org>\n"
+             "Call-ID: mf0\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n");
+    expect_status(exchange(f, req), "SIP/2.0 483");
+}
+
+static void draining_answers_503(void **state)
+{
+    fixture_t *f = *state;
+    sip_core_drain(f->core);
+    assert_true(sip_core_draining(f->core));
+    const char *r = request(f, "OPTIONS", "sip:ims.example.org", NULL);
+    expect_status(r, "SIP/2.0 503");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+}
+
+static void counts_requests_and_responses(void **state)
+{
+    fixture_t *f = *state;
+    request(f, "OPTIONS", "sip:ims.example.org", NULL);
+    request(f, "FOOBAR", "sip:ims.example.org", NULL);
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "cscf_sip_requests_total{method=\"OPTIONS\"} 1"));
+    assert_non_null(strstr(text, "cscf_sip_requests_total{method=\"other\"} 1"));
+    assert_non_null(strstr(text, "cscf_sip_responses_total{code=\"200\"} 1"));
+    assert_non_null(strstr(text, "cscf_sip_responses_total{code=\"501\"} 1"));
+    free(text);
+}
+
+static void self_matching(void **state)
+{
+    fixture_t *f = *state;
+    url_t u[1];
+    char a[64], b[64], c[] = "sip:127.0.0.1", d[] = "sip:other.example.org",
+                       e[] = "sip:IMS.EXAMPLE.ORG";
+    snprintf(a, sizeof a, "sip:%s;lr", f->listen);
+    snprintf(b, sizeof b, "sip:127.0.0.1:%d", f->port + 1);
+    assert_int_equal(url_d(u, a), 0);
+    assert_true(sip_core_is_self(f->core, u));
+    assert_int_equal(url_d(u, b), 0);
+    assert_false(sip_core_is_self(f->core, u)); /* another port */
+    assert_int_equal(url_d(u, c), 0);
+    assert_false(sip_core_is_self(f->core, u)); /* default port 5060 is not ours */
+    assert_int_equal(url_d(u, d), 0);
+    assert_false(sip_core_is_self(f->core, u));
+    assert_int_equal(url_d(u, e), 0);
+    assert_true(sip_core_is_self(f->core, u)); /* host names compare without case */
+}
+
+static void tag_lists(void **state)
+{
+    assert_true(sip_tag_in_list("path, outbound", "outbound"));
+    assert_true(sip_tag_in_list("path,outbound", "PATH"));
+    assert_false(sip_tag_in_list("path, outbound", "pat"));
+    assert_false(sip_tag_in_list("", "path"));
+    assert_false(sip_tag_in_list(NULL, "path"));
+}
+
+int main(void)
+{
+    srand((unsigned)getpid());
+    log_init("test", LOG_WARNING, LOG_FORMAT_TEXT, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(options_to_self, setup, teardown),
+        cmocka_unit_test_setup_teardown(options_with_unsupported_require, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_requests_get_501_with_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(scheme_and_proxy_require, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
+        cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
+        cmocka_unit_test(tag_lists),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
