@@ -6,6 +6,7 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 #include <sofia-sip/su_alloc.h>
 
@@ -119,7 +120,8 @@ struct sip_fwd {
     nta_outgoing_t *orq;
     sip_fwd_response_f cb;
     void *ctx;
-    int final; /* a final response went upstream */
+    int final;     /* a final response went upstream */
+    int cancelled; /* CANCEL passed downstream */
 };
 
 static void fwd_finish(sip_fwd_t *f)
@@ -174,12 +176,53 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
     return 0;
 }
 
+/* The CANCEL for our forwarded INVITE (RFC 3261 9.1): same Request-URI, top Via (so the same
+ * branch), From, To, Call-ID, CSeq number and Route, sent the same way. We build it ourselves
+ * because nta_outgoing_tcancel() completes the INVITE client transaction, which over TCP ends it
+ * at once and the callee's 487 could no longer be relayed (RFC 3261 16.10 wants it relayed). */
+static int cancel_downstream(sip_fwd_t *f)
+{
+    msg_t *inv = nta_outgoing_getrequest(f->orq);
+    msg_t *c = inv ? nta_msg_create(f->core->agent, 0) : NULL;
+    int rc = -1;
+    if (c) {
+        sip_t *isip = sip_object(inv), *csip = sip_object(c);
+        su_home_t *home = msg_home(c);
+        sip_via_t top = *isip->sip_via;
+        top.v_next = NULL;
+        rc = sip_add_tl(
+            c, csip,
+            SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_CANCEL,
+                                              (url_string_t *)isip->sip_request->rq_url, NULL)),
+            SIPTAG_VIA(&top), SIPTAG_FROM(isip->sip_from), SIPTAG_TO(isip->sip_to),
+            SIPTAG_CALL_ID(isip->sip_call_id),
+            SIPTAG_CSEQ(sip_cseq_create(home, isip->sip_cseq->cs_seq, SIP_METHOD_CANCEL)),
+            SIPTAG_ROUTE(isip->sip_route), SIPTAG_MAX_FORWARDS_STR("70"), TAG_END());
+        if (rc >= 0 && !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
+                                             (url_string_t const *)nta_outgoing_route_uri(f->orq),
+                                             c, NTATAG_USER_VIA(1), TAG_END()))
+            rc = -1;
+        else if (rc < 0)
+            msg_destroy(c);
+    }
+    if (inv)
+        msg_destroy(inv); /* getrequest returned a reference */
+    return rc;
+}
+
 /* CANCEL of the incoming INVITE: nta answered it with 200; pass it downstream. */
 static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip)
 {
     sip_fwd_t *f = (sip_fwd_t *)magic;
-    if (sip && sip->sip_request->rq_method == sip_method_cancel && f->orq && !f->final)
-        nta_outgoing_tcancel(f->orq, NULL, NULL, TAG_END());
+    if (!sip || sip->sip_request->rq_method != sip_method_cancel || f->final || f->cancelled)
+        return 0;
+    f->cancelled = 1;
+    if (cancel_downstream(f) < 0) {
+        /* We cannot reach the callee: end the caller's INVITE ourselves. */
+        log_warn("fwd: could not send CANCEL downstream; answering 487 upstream");
+        sip_core_reply(f->core, f->irq, SIP_487_REQUEST_CANCELLED, TAG_END());
+        f->final = 1;
+    }
     return 0;
 }
 

@@ -1,0 +1,136 @@
+# Helpers sourced by every tests/e2e/t_*.sh: free ports, processes started and stopped by PID,
+# pass/fail counting. Every wait is bounded in time.
+# shellcheck shell=bash
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$E2E_DIR/../.." && pwd)
+SHARED_DIR=${SHARED_DIR:-$(cd "$REPO_DIR/.." && pwd)/shared}
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/cscf-e2e.XXXXXX")
+PASSED=0
+FAILED=0
+LAST_EXIT=
+declare -A PIDS=()
+
+pass() {
+  PASSED=$((PASSED + 1))
+  echo "  ok   $1"
+}
+
+fail() {
+  FAILED=$((FAILED + 1))
+  echo "  FAIL $1${2:+ ($2)}"
+}
+
+expect_eq() { # desc expected actual
+  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+
+expect_match() { # desc extended-regex text (multi-line text is searched line by line)
+  if grep -Eq -- "$2" <<<"$3"; then pass "$1"; else fail "$1" "no line matches /$2/"; fi
+}
+
+expect_no_match() {
+  if grep -Eq -- "$2" <<<"$3"; then fail "$1" "a line matches /$2/"; else pass "$1"; fi
+}
+
+# A port free for both TCP and UDP on 127.0.0.1, not handed out before in this run.
+declare -A USED_PORTS=()
+free_port() {
+  local port tries=0
+  while [ $tries -lt 200 ]; do
+    tries=$((tries + 1))
+    port=$((20000 + RANDOM % 40000))
+    [ -n "${USED_PORTS[$port]:-}" ] && continue
+    if ! ss -Hltun 2>/dev/null | awk '{print $5}' | grep -Eq "[:.]$port\$"; then
+      USED_PORTS[$port]=1
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "free_port: no free port found" >&2
+  return 1
+}
+
+http_code() { # URL [curl args...]
+  local url=$1
+  shift
+  curl -s -o /dev/null -w '%{http_code}' -m 3 "$@" "$url"
+}
+
+http_body() {
+  local url=$1
+  shift
+  curl -s -m 3 "$@" "$url"
+}
+
+# start_prog NAME BIN CONFIG [VAR=VALUE...]: the program's REST must answer /healthz within 5 s.
+# The REST port is read from the *_API_LISTEN variable among the VAR=VALUEs.
+start_prog() {
+  local name=$1 bin=$2 config=$3
+  shift 3
+  local api
+  api=$(printf '%s\n' "$@" | sed -n 's/^[A-Z]*_API_LISTEN=//p' | head -1)
+  env "$@" "$bin" -c "$config" 2>>"$WORKDIR/$name.log" &
+  PIDS[$name]=$!
+  local i
+  for i in $(seq 50); do
+    if [ -n "$api" ] && [ "$(http_code "http://$api/healthz")" = 200 ]; then
+      return 0
+    fi
+    kill -0 "${PIDS[$name]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "$name starts and answers /healthz" "see $WORKDIR/$name.log"
+  tail -5 "$WORKDIR/$name.log" | sed 's/^/       /'
+  return 1
+}
+
+# stop_prog NAME [SIGNAL]: signal, wait up to 10 s, then SIGKILL. Exit status in LAST_EXIT.
+stop_prog() {
+  local name=$1 sig=${2:-TERM} pid=${PIDS[$1]:-}
+  LAST_EXIT=
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  local i
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null
+    fail "$name exits within 10 s of SIG$sig"
+  fi
+  wait "$pid" 2>/dev/null
+  LAST_EXIT=$?
+  unset "PIDS[$name]"
+}
+
+prog_alive() {
+  local pid=${PIDS[$1]:-}
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# Sanitizer builds report leaks and errors on stderr, mostly at exit.
+expect_clean_log() { # desc NAME
+  local log="$WORKDIR/$2.log"
+  expect_no_match "$1" 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$(cat "$log" 2>/dev/null)"
+}
+
+cleanup() {
+  local name
+  for name in "${!PIDS[@]}"; do
+    kill -KILL "${PIDS[$name]}" 2>/dev/null
+  done
+  if [ "$FAILED" -eq 0 ]; then
+    rm -rf "$WORKDIR"
+  else
+    echo "  (logs kept in $WORKDIR)"
+  fi
+}
+trap cleanup EXIT
+
+# Every test script ends with this: the counts for run.sh, and the exit status.
+finish() {
+  echo "RESULT $PASSED $FAILED"
+  [ "$FAILED" -eq 0 ]
+}

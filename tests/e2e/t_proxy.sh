@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The common proxy helpers end to end: SIPp caller -> fwdproxy -> SIPp callee, over UDP and TCP.
+# A call (Record-Route, Max-Forwards, unknown headers kept, ACK and BYE along the route set),
+# a CANCEL passed downstream with the 487 relayed back, and 503 when the next hop is gone.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+BUILD=${1:-build}
+SCEN="$E2E_DIR/scenarios"
+
+# proxy_flow NAME TRANSPORT(u1|t1): runs the callee, then the caller through the proxy.
+proxy_flow() {
+  local name=$1 t=$2 uas_port=$3 proxy_port=$4 uac_port log_uas log_uac
+  uac_port=$(free_port)
+  log_uas="$WORKDIR/uas_${name}_$t"
+  log_uac="$WORKDIR/uac_${name}_$t"
+  timeout 20 sipp -sf "$SCEN/proxy_uas_$name.xml" -i 127.0.0.1 -p "$uas_port" -t "$t" -m 1 \
+    -timeout 10s -timeout_error -trace_msg -message_file "$log_uas.msg" \
+    -trace_err -error_file "$log_uas.err" >/dev/null 2>&1 &
+  local uas_pid=$!
+  sleep 0.3
+  timeout 20 sipp -sf "$SCEN/proxy_uac_$name.xml" -i 127.0.0.1 -p "$uac_port" -t "$t" -m 1 \
+    -timeout 10s -timeout_error -trace_msg -message_file "$log_uac.msg" \
+    -trace_err -error_file "$log_uac.err" "127.0.0.1:$proxy_port" >/dev/null 2>&1
+  local uac_rc=$?
+  wait "$uas_pid"
+  local uas_rc=$?
+  expect_eq "$name/$t: caller scenario" 0 "$uac_rc"
+  expect_eq "$name/$t: callee scenario" 0 "$uas_rc"
+}
+
+run_transport() {
+  local t=$1 tp=$2
+  local uas_port proxy_port api_port
+  uas_port=$(free_port)
+  proxy_port=$(free_port)
+  api_port=$(free_port)
+  start_prog "fwd_$tp" "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
+    FWD_SIP_LISTEN="127.0.0.1:$proxy_port" FWD_API_LISTEN="127.0.0.1:$api_port" \
+    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port;transport=$tp" || return
+
+  proxy_flow call "$t" "$uas_port" "$proxy_port"
+  local m="$WORKDIR/uas_call_$t.msg"
+  expect_match "call/$t: callee sees Max-Forwards decremented" '^Max-Forwards: 69' "$(cat "$m")"
+  expect_match "call/$t: callee sees our Record-Route" "^Record-Route: <sip:127.0.0.1:$proxy_port;lr>" "$(cat "$m")"
+  expect_match "call/$t: unknown header forwarded unchanged" '^X-Test-Unknown: passes ; through=unchanged' "$(cat "$m")"
+  expect_match "call/$t: callee gets ACK via the route set" '^ACK sip:callee@' "$(cat "$m")"
+  expect_match "call/$t: callee gets BYE via the route set" '^BYE sip:callee@' "$(cat "$m")"
+  expect_match "call/$t: caller sees the Record-Route in the 200" "^Record-Route: <sip:127.0.0.1:$proxy_port;lr>" \
+    "$(grep -A12 '^SIP/2.0 200' "$WORKDIR/uac_call_$t.msg")"
+
+  proxy_flow cancel "$t" "$uas_port" "$proxy_port"
+  expect_match "cancel/$t: callee receives the CANCEL" '^CANCEL sip:callee@' "$(cat "$WORKDIR/uas_cancel_$t.msg")"
+  expect_match "cancel/$t: caller gets the relayed 487" '^SIP/2.0 487' "$(cat "$WORKDIR/uac_cancel_$t.msg")"
+
+  # Next hop gone: nothing listens on uas_port now. TCP fails at connect (503); UDP gets an
+  # ICMP port unreachable on loopback (503 too).
+  local uac_port out
+  uac_port=$(free_port)
+  out="$WORKDIR/uac_dead_$t"
+  timeout 20 sipp -sf "$SCEN/proxy_uac_call.xml" -i 127.0.0.1 -p "$uac_port" -t "$t" -m 1 \
+    -timeout 10s -trace_msg -message_file "$out.msg" "127.0.0.1:$proxy_port" >/dev/null 2>&1
+  expect_match "dead next hop/$t: caller gets 503" '^SIP/2.0 503' "$(cat "$out.msg" 2>/dev/null)"
+
+  stop_prog "fwd_$tp"
+  expect_eq "fwdproxy/$t exits 0 on SIGTERM" 0 "$LAST_EXIT"
+  expect_clean_log "fwdproxy/$t: no sanitizer report" "fwd_$tp"
+}
+
+run_transport u1 udp
+run_transport t1 tcp
+finish
