@@ -105,6 +105,26 @@ stop_prog() {
   unset "PIDS[$name]"
 }
 
+# wait_exit NAME SECONDS: wait (without signalling) for the process to end; LAST_EXIT is its
+# status, or empty when it was still running (it is then killed).
+wait_exit() {
+  local name=$1 pid=${PIDS[$1]:-} i
+  LAST_EXIT=
+  [ -n "$pid" ] || return 0
+  for i in $(seq $(($2 * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  else
+    wait "$pid" 2>/dev/null
+    LAST_EXIT=$?
+  fi
+  unset "PIDS[$name]"
+}
+
 prog_alive() {
   local pid=${PIDS[$1]:-}
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null

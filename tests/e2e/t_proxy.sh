@@ -67,6 +67,50 @@ run_transport() {
   expect_clean_log "fwdproxy/$t: no sanitizer report" "fwd_$tp"
 }
 
+# SIGTERM while an INVITE is ringing: the call completes, a new request meanwhile gets 503,
+# and the proxy exits 0 once nothing is in flight (well within the grace period).
+drain_in_flight() {
+  local uas_port proxy_port api_port uac_port
+  uas_port=$(free_port)
+  proxy_port=$(free_port)
+  api_port=$(free_port)
+  uac_port=$(free_port)
+  start_prog fwd_drain "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
+    FWD_SIP_LISTEN="127.0.0.1:$proxy_port" FWD_API_LISTEN="127.0.0.1:$api_port" \
+    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port" FWD_SHUTDOWN_GRACE_SECONDS=8 || return
+  timeout 20 sipp -sf "$SCEN/proxy_uas_slow.xml" -i 127.0.0.1 -p "$uas_port" -t u1 -m 1 \
+    -timeout 10s >/dev/null 2>&1 &
+  local uas_pid=$!
+  sleep 0.3
+  timeout 20 sipp -sf "$SCEN/proxy_uac_invite.xml" -i 127.0.0.1 -p "$uac_port" -t u1 -m 1 \
+    -timeout 10s -timeout_error -trace_msg -message_file "$WORKDIR/uac_drain.msg" \
+    "127.0.0.1:$proxy_port" >/dev/null 2>&1 &
+  local uac_pid=$!
+  sleep 0.5
+  local start
+  start=$(date +%s%N)
+  kill -TERM "${PIDS[fwd_drain]}"
+  sleep 0.2
+  local probe="$WORKDIR/options_drain.sip"
+  printf 'OPTIONS sip:127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-drain\r\nMax-Forwards: 70\r\nFrom: <sip:p@x>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: drain-probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
+    "$proxy_port" >"$probe"
+  expect_match "draining: a new request gets 503" '^SIP/2.0 503' \
+    "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$proxy_port" "$probe" 1000)"
+  expect_eq "draining: /readyz is 503" 503 "$(http_code "http://127.0.0.1:$api_port/readyz")"
+  wait "$uac_pid"
+  expect_eq "draining: the ringing call still completes" 0 "$?"
+  wait_exit fwd_drain 8
+  local ms=$((($(date +%s%N) - start) / 1000000))
+  expect_eq "draining: exit status 0" 0 "$LAST_EXIT"
+  if [ "$ms" -ge 900 ] && [ "$ms" -le 6000 ]; then
+    pass "draining: exit after the call, within grace (${ms} ms)"
+  else
+    fail "draining: exit after ${ms} ms" "expected between the 200 (~1 s) and the grace period"
+  fi
+  wait "$uas_pid" 2>/dev/null
+}
+
 run_transport u1 udp
 run_transport t1 tcp
+drain_in_flight
 finish
