@@ -33,16 +33,17 @@ expect_no_match() {
   if grep -Eq -- "$2" <<<"$3"; then fail "$1" "a line matches /$2/"; else pass "$1"; fi
 }
 
-# A port free for both TCP and UDP on 127.0.0.1, not handed out before in this run.
-declare -A USED_PORTS=()
+# A port free for both TCP and UDP on 127.0.0.1. Ports come from below the kernel's ephemeral
+# range (32768+), so client sockets never take them, and each is reserved with an atomic mkdir
+# so tests running in parallel never get the same one.
 free_port() {
   local port tries=0
+  mkdir -p "$WORKDIR/ports"
   while [ $tries -lt 200 ]; do
     tries=$((tries + 1))
-    port=$((20000 + RANDOM % 40000))
-    [ -n "${USED_PORTS[$port]:-}" ] && continue
+    port=$((20000 + RANDOM % 12700))
+    mkdir "$WORKDIR/ports/$port" 2>/dev/null || continue
     if ! ss -Hltun 2>/dev/null | awk '{print $5}' | grep -Eq "[:.]$port\$"; then
-      USED_PORTS[$port]=1
       echo "$port"
       return 0
     fi

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# RFC 4475 torture messages, byte-exact, to pcscf and scscf over UDP and over TCP. Each answer
+# must be one RFC 4475 allows (tests/e2e/rfc4475_expect.tsv); neither process may crash, stop
+# answering OPTIONS, or (sanitizer build) report an error or a leak.
+#
+# Responses follow the top Via's transport (RFC 3261 18.2.2): a message whose Via says TCP but
+# that arrives over UDP is answered over TCP to the Via's address, which this test cannot see.
+# So when the Via names another transport, silence is also correct for the byte-exact copy, and a
+# copy with only that Via transport token rewritten checks the answer itself.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+BUILD=${1:-build}
+TORTURE="$SHARED_DIR/testdata/rfc4475"
+TABLE="$E2E_DIR/rfc4475_expect.tsv"
+TIMEOUT_MS=400
+
+if [ ! -f "$TORTURE/EXPECTED.tsv" ]; then
+  fail "RFC 4475 messages found" "no $TORTURE/EXPECTED.tsv"
+  finish
+  exit 1
+fi
+
+# The transport named by the first Via header (folded lines joined), upper case, or "" for a
+# response or a message without one.
+via_transport() {
+  head -c 65536 "$1" | tr -d '\000' | awk '
+    NR == 1 && /^SIP\/2\.0/ { exit }
+    /^\r?$/ { exit }
+    /^[ \t]/ { line = line $0; next }
+    { if (line != "") lines[n++] = line; line = $0 }
+    END {
+      if (line != "") lines[n++] = line
+      for (i = 0; i < n; i++) {
+        l = lines[i]; gsub(/\r/, "", l)
+        if (tolower(l) ~ /^(via|v)[ \t]*:/) {
+          sub(/^[^:]*:[ \t]*/, "", l)
+          gsub(/[ \t]*\/[ \t]*/, "/", l)   # "SIP / 2.0 / UDP" -> "SIP/2.0/UDP"
+          split(l, words, /[ \t]+/)
+          split(words[1], parts, "/")
+          print toupper(parts[3]); exit
+        }
+      }
+    }' | sed 's/[^A-Z].*//'
+}
+
+outcome() { # "SIP/2.0 400 Bad Request" -> 400; NO RESPONSE -> NO; CLOSED -> CLOSED
+  case "$1" in
+    SIP/2.0\ *) echo "$1" | awk '{print $2}' ;;
+    "NO RESPONSE") echo NO ;;
+    *) echo "$1" ;;
+  esac
+}
+
+allowed() { # outcome alternatives
+  local o=$1 alt
+  IFS='|' read -ra alt <<<"$2"
+  for a in "${alt[@]}"; do [ "$o" = "$a" ] && return 0; done
+  return 1
+}
+
+options_probe() { # port -> file with an OPTIONS to the node
+  local f="$WORKDIR/options_$1.sip"
+  printf 'OPTIONS sip:127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/%s 127.0.0.1:9;branch=z9hG4bK-probe%s\r\nMax-Forwards: 70\r\nFrom: <sip:probe@example.org>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: probe-%s-%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
+    "$1" "$2" "$RANDOM" "$2" "$RANDOM" >"$f"
+  echo "$f"
+}
+
+# start_instance NAME PROG: a fresh process, so no message is ever a retransmission to it.
+start_instance() {
+  local name=$1 prog=$2 up=${2^^}
+  local sip api
+  sip=$(free_port)
+  api=$(free_port)
+  start_prog "$name" "$BUILD/$prog" "$REPO_DIR/config/$prog.yaml" \
+    "${up}_SIP_LISTEN=127.0.0.1:$sip" "${up}_API_LISTEN=127.0.0.1:$api" || return 1
+  SIP_PORT[$name]=$sip
+  API_PORT[$name]=$api
+}
+declare -A SIP_PORT=() API_PORT=()
+
+send() { # instance flag file allowed -> outcome
+  # Answers come within milliseconds; only the wait for an expected silence costs time.
+  local wait=2000
+  allowed NO "$4" && wait=$TIMEOUT_MS
+  outcome "$("$BUILD/tools/sipsend" "$2" 127.0.0.1 "${SIP_PORT[$1]}" "$3" "$wait")"
+}
+
+# torture_transport PROG T: the byte-exact messages to one instance over T, and the copies
+# with the Via transport rewritten to T to another.
+torture_transport() {
+  local prog=$1 t=$2 flag=-u col=2
+  [ "$t" = TCP ] && flag=-t col=3
+  local exact="${prog}_${t}_exact" variant="${prog}_${t}_via"
+  start_instance "$exact" "$prog" && start_instance "$variant" "$prog" || return
+  local bad=0 checked=0 name want why native got
+  while IFS= read -r line; do
+    name=$(cut -f1 <<<"$line")
+    want=$(cut -f"$col" <<<"$line")
+    why=$(cut -f4 <<<"$line")
+    local file="$TORTURE/$name.sip"
+    [ -f "$file" ] || { fail "$prog: $name.sip exists"; continue; }
+    native=$(via_transport "$file")
+    got=$(send "$exact" "$flag" "$file" "$want|NO")
+    checked=$((checked + 1))
+    if [ -n "$native" ] && [ "$native" != "$t" ]; then
+      allowed "$got" "$want|NO|CLOSED" ||
+        { bad=$((bad + 1)); fail "$prog: $name over $t (Via $native) answered $got" "RFC allows $want or silence: $why"; }
+      # first sent-protocol only; LWS and folding allowed around the slashes (wsinv)
+      perl -0pe "s{(SIP\\s*/\\s*2\\.0\\s*/\\s*)$native}{\\1$t}i" "$file" >"$WORKDIR/${prog}_${name}_via_$t.sip"
+      got=$(send "$variant" "$flag" "$WORKDIR/${prog}_${name}_via_$t.sip" "$want")
+      checked=$((checked + 1))
+    fi
+    allowed "$got" "$want" || { bad=$((bad + 1)); fail "$prog: $name over $t answered $got" "RFC allows $want: $why"; }
+    prog_alive "$exact" && prog_alive "$variant" || { fail "$prog: still running after $name over $t"; return; }
+  done < <(grep -v '^#' "$TABLE")
+  [ "$bad" -eq 0 ] && pass "$prog over $t: $checked torture sends answered as RFC 4475 allows"
+
+  local inst
+  for inst in "$exact" "$variant"; do
+    expect_match "$inst: OPTIONS over $t still answered 200 afterwards" '^SIP/2.0 200' \
+      "$("$BUILD/tools/sipsend" "$flag" 127.0.0.1 "${SIP_PORT[$inst]}" "$(options_probe "${SIP_PORT[$inst]}" "$t")" 2000)"
+    expect_eq "$inst: /healthz still 200" 200 "$(http_code "http://127.0.0.1:${API_PORT[$inst]}/healthz")"
+    stop_prog "$inst"
+    expect_eq "$inst: exits 0 on SIGTERM" 0 "$LAST_EXIT"
+    expect_clean_log "$inst: no sanitizer error or leak" "$inst"
+  done
+}
+
+# Every program and transport runs at once, each on its own instances; the counts come back
+# through files since the subshells cannot touch ours.
+runs=()
+for prog in pcscf scscf; do
+  for t in UDP TCP; do
+    runs+=("${prog}_$t")
+    (
+      trap 'for n in "${!PIDS[@]}"; do kill -KILL "${PIDS[$n]}" 2>/dev/null; done' EXIT
+      PASSED=0 FAILED=0
+      torture_transport "$prog" "$t"
+      echo "$PASSED $FAILED" >"$WORKDIR/counts_${prog}_$t"
+    ) >"$WORKDIR/out_${prog}_$t" 2>&1 &
+  done
+done
+wait
+for r in "${runs[@]}"; do
+  cat "$WORKDIR/out_$r"
+  counts=$(cat "$WORKDIR/counts_$r" 2>/dev/null || echo "0 1")
+  PASSED=$((PASSED + ${counts% *}))
+  FAILED=$((FAILED + ${counts#* }))
+done
+grep -v '^#' "$TABLE" | awk -F'\t' '$4 ~ /DEVIATION/ {sub(/.*DEVIATION:? */, "", $4); print "  note known deviation, " $1 ": " $4}'
+finish
