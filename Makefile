@@ -44,6 +44,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps run test unit e2e test-plain test-asan bench fuzz format clean
+# Keep objects that only feed a test binary, so a second make rebuilds nothing.
+.SECONDARY:
+MAKEFLAGS += --no-print-directory
 
 all: $(PROGRAMS) $(TOOL_BINS) $(BUILD)/fwdproxy
 

@@ -33,6 +33,6 @@ lab: running. SIP: pcscf 127.0.0.1:5060, scscf 127.0.0.1:6060 (UDP and TCP)
      REST/metrics: http://127.0.0.1:8081 (pcscf), http://127.0.0.1:8082 (scscf)
      logs: run/*.log  (Ctrl-C stops the lab)
 TXT
-tail -n 0 -F run/scscf.log run/pcscf.log &
+tail -n +1 -F run/scscf.log run/pcscf.log &
 pids+=($!)
 wait "${pids[0]}" "${pids[1]}"
