@@ -246,6 +246,7 @@ void sip_core_free(sip_core_t *core)
         nta_leg_destroy(core->leg);
     if (core->agent)
         nta_agent_destroy(core->agent);
+    sip_proxy_release_all(core);
     su_home_unref(core->home);
 }
 

@@ -18,7 +18,11 @@ struct sip_core {
     sip_request_f handler;
     void *app;
     int draining;
-    size_t inflight; /* proxy transactions not yet finished */
+    size_t inflight;      /* proxy transactions not yet finished */
+    struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
 };
+
+/* Frees forwarding records still open (nta_agent_destroy() calls no callbacks). */
+void sip_proxy_release_all(sip_core_t *core);
 
 #endif

@@ -115,6 +115,7 @@ msg_t *sip_proxy_copy_request(nta_incoming_t *irq)
 /* ---- the forwarding transaction ---- */
 
 struct sip_fwd {
+    struct sip_fwd *next, **prev; /* in core->fwds */
     sip_core_t *core;
     nta_incoming_t *irq;
     nta_outgoing_t *orq;
@@ -124,14 +125,41 @@ struct sip_fwd {
     int cancelled; /* CANCEL passed downstream */
 };
 
+static void fwd_link(sip_fwd_t *f)
+{
+    f->next = f->core->fwds;
+    if (f->next)
+        f->next->prev = &f->next;
+    f->prev = &f->core->fwds;
+    f->core->fwds = f;
+    f->core->inflight++;
+}
+
+static void fwd_unlink(sip_fwd_t *f)
+{
+    *f->prev = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->core->inflight--;
+}
+
 static void fwd_finish(sip_fwd_t *f)
 {
     if (f->orq)
         nta_outgoing_destroy(f->orq);
     if (f->irq)
         nta_incoming_destroy(f->irq);
-    f->core->inflight--;
+    fwd_unlink(f);
     free(f);
+}
+
+void sip_proxy_release_all(sip_core_t *core)
+{
+    while (core->fwds) {
+        sip_fwd_t *f = core->fwds;
+        fwd_unlink(f);
+        free(f);
+    }
 }
 
 static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
@@ -246,7 +274,7 @@ int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *
         log_warn("sip: cannot create the client transaction to forward a request");
         return 500;
     }
-    core->inflight++;
+    fwd_link(f);
     nta_incoming_bind(irq, on_cancel, (nta_incoming_magic_t *)f);
     return 0;
 }

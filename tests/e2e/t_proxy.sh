@@ -110,7 +110,44 @@ drain_in_flight() {
   wait "$uas_pid" 2>/dev/null
 }
 
+# SIGTERM with a 1 s grace while a call rings for 1.5 s: the proxy gives up on it, exits 0 on
+# time and leaves nothing behind (the sanitizer build checks for leaks at exit).
+drain_grace_expires() {
+  local uas_port proxy_port api_port uac_port
+  uas_port=$(free_port)
+  proxy_port=$(free_port)
+  api_port=$(free_port)
+  uac_port=$(free_port)
+  start_prog fwd_grace "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
+    FWD_SIP_LISTEN="127.0.0.1:$proxy_port" FWD_API_LISTEN="127.0.0.1:$api_port" \
+    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port" FWD_SHUTDOWN_GRACE_SECONDS=1 || return
+  timeout 20 sipp -sf "$SCEN/proxy_uas_slow.xml" -i 127.0.0.1 -p "$uas_port" -t u1 -m 1 \
+    -timeout 5s >/dev/null 2>&1 &
+  local uas_pid=$!
+  sleep 0.3
+  timeout 20 sipp -sf "$SCEN/proxy_uac_invite.xml" -i 127.0.0.1 -p "$uac_port" -t u1 -m 1 \
+    -timeout 5s "127.0.0.1:$proxy_port" >/dev/null 2>&1 &
+  local uac_pid=$!
+  sleep 0.3
+  local start
+  start=$(date +%s%N)
+  kill -TERM "${PIDS[fwd_grace]}"
+  wait_exit fwd_grace 5
+  local ms=$((($(date +%s%N) - start) / 1000000))
+  expect_eq "grace over: exit status 0" 0 "$LAST_EXIT"
+  if [ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]; then
+    pass "grace over: exit after the 1 s grace (${ms} ms)"
+  else
+    fail "grace over: exit after ${ms} ms" "expected about 1 s"
+  fi
+  expect_match "grace over: the abandoned call is logged" 'grace period over with 1 transactions in flight' \
+    "$(cat "$WORKDIR/fwd_grace.log")"
+  expect_clean_log "grace over: no sanitizer error or leak" fwd_grace
+  wait "$uac_pid" "$uas_pid" 2>/dev/null
+}
+
 run_transport u1 udp
 run_transport t1 tcp
 drain_in_flight
+drain_grace_expires
 finish
