@@ -88,9 +88,18 @@ static long rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
+static void publish_loop_stats(void *arg)
+{
+    program_t *p = arg;
+    if (p->sip)
+        sip_core_publish_stats(p->sip);
+}
+
 static void metrics_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     program_t *p = ctx;
+    /* A stuck loop must not block scraping: then the figures are just older. */
+    loopq_call(p->queue, publish_loop_stats, p, LOOP_CALL_TIMEOUT_MS);
     metric_set(p->m_queue_depth, NULL, (double)loopq_depth(p->queue));
     metric_set(p->m_rss, NULL, (double)rss_bytes());
     metric_set(p->m_fds, NULL, (double)count_fds());

@@ -199,12 +199,35 @@ static int make_self_url(sip_core_t *core)
     return core->self ? 0 : -1;
 }
 
+void sip_core_publish_stats(sip_core_t *core)
+{
+    usize_t bad_req = 0, bad_resp = 0, irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_BAD_REQUEST_REF(bad_req),
+                        NTATAG_S_BAD_RESPONSE_REF(bad_resp), NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    /* nta keeps totals; our counter gets what is new since the last look. */
+    metric_addv(core->m_bad, (const char *[]){"request"}, (double)(bad_req - core->bad_seen[0]));
+    metric_addv(core->m_bad, (const char *[]){"response"}, (double)(bad_resp - core->bad_seen[1]));
+    core->bad_seen[0] = bad_req;
+    core->bad_seen[1] = bad_resp;
+    metric_set(core->m_transactions, "server", (double)irqs);
+    metric_set(core->m_transactions, "client", (double)orqs);
+}
+
 static void register_metrics(sip_core_t *core)
 {
     core->m_requests = metrics_counter(core->metrics, "cscf_sip_requests_total",
                                        "SIP requests received, by method", "method");
     core->m_responses = metrics_counter(core->metrics, "cscf_sip_responses_total",
                                         "SIP responses sent or relayed, by status code", "code");
+    core->m_bad =
+        metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
+                        "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
+    core->m_transactions =
+        metrics_gauge(core->metrics, "cscf_sip_transactions",
+                      "SIP transactions the stack holds, including completed ones it keeps "
+                      "for retransmissions, by side",
+                      "side");
 }
 
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,

@@ -71,6 +71,9 @@ int sip_core_draining(const sip_core_t *core);
 /* Server and client transactions not yet terminated, from nta's counters. */
 size_t sip_core_pending(sip_core_t *core);
 
+/* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
+void sip_core_publish_stats(sip_core_t *core);
+
 /* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
 int sip_tag_in_list(const char *list, const char *tag);
 

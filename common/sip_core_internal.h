@@ -14,7 +14,8 @@ struct sip_core {
     nta_leg_t *leg;
     url_t *self;
     metrics_t *metrics;
-    metric_t *m_requests, *m_responses;
+    metric_t *m_requests, *m_responses, *m_bad, *m_transactions;
+    usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
     sip_request_f handler;
     void *app;
     int draining;

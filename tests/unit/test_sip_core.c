@@ -214,6 +214,24 @@ static void counts_requests_and_responses(void **state)
     free(text);
 }
 
+static void malformed_requests_are_counted(void **state)
+{
+    fixture_t *f = *state;
+    char req[512];
+    snprintf(req, sizeof req,
+             "OPTIONS sip:ims.example.org SIP/2.0\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-bad\n"
+             "Max-Forwards: 70\nFrom: <sip:t@example.org>;tag=a\nTo: <sip:x@example.org>\n"
+             "Call-ID: bad1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+    expect_status(exchange(f, req), "SIP/2.0 400"); /* nta's own answer: CSeq method mismatch */
+    sip_core_publish_stats(f->core);
+    sip_core_publish_stats(f->core); /* twice: the counter adds only what is new */
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "cscf_sip_bad_messages_total{kind=\"request\"} 1\n"));
+    assert_null(strstr(text, "cscf_sip_requests_total{method=\"OPTIONS\"}"));
+    free(text);
+}
+
 static void self_matching(void **state)
 {
     fixture_t *f = *state;
@@ -255,6 +273,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
         cmocka_unit_test(tag_lists),
     };
