@@ -30,6 +30,7 @@ LDFLAGS   += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
+DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(wildcard cscf/pcscf/*.c))
 SCSCF_SRC  := $(sort $(wildcard cscf/scscf/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
@@ -39,6 +40,8 @@ FWD_SRC    := $(sort $(wildcard tests/e2e/fwdproxy/*.c))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libcommon.a
+LIBDIAM   := $(BUILD)/libdiameter.a
+FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
@@ -66,6 +69,10 @@ $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(LIBDIAM): $(call obj,$(DIAM_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -76,9 +83,9 @@ $(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBCOMMON)
 $(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBDIAM) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
