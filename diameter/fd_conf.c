@@ -1,0 +1,112 @@
+#include "diameter/fd_conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+
+/* Loaded in this order: dict_dcca_3gpp needs the other two (DESIGN.md section 9). */
+static const char *const dictionaries[] = {"dict_nasreq.fdx", "dict_dcca.fdx",
+                                           "dict_dcca_3gpp.fdx"};
+
+int fd_conf_split_peer(const char *entry, char *identity, size_t idlen, char *host, size_t hostlen,
+                       int *port)
+{
+    const char *at = strchr(entry, '@');
+    if (!at || at == entry || (size_t)(at - entry) >= idlen)
+        return -1;
+    for (const char *p = entry; p < at; p++)
+        if (*p == '"' || *p == ' ' || *p == ';' || *p == '{' || *p == '}')
+            return -1; /* it goes inside a quoted freeDiameter string */
+    memcpy(identity, entry, (size_t)(at - entry));
+    identity[at - entry] = '\0';
+    return cfg_split_addr(at + 1, host, hostlen, port);
+}
+
+/* Strings we put between quotes in the freeDiameter file must not be able to close them. */
+static int quotable(const char *s)
+{
+    return s && *s && !strpbrk(s, "\"\n\r\\");
+}
+
+static int render_peer(FILE *f, const fd_conf_t *c, const char *entry, char *err, size_t errlen)
+{
+    char id[256], host[256];
+    int port;
+    if (fd_conf_split_peer(entry, id, sizeof id, host, sizeof host, &port) < 0) {
+        snprintf(err, errlen, "diameter.peers: '%s' is not identity@host:port", entry);
+        return -1;
+    }
+    fprintf(f, "ConnectPeer = \"%s\" { ConnectTo = \"%s\"; Port = %d; No_SCTP;%s };\n", id, host,
+            port, c->tls ? "" : " No_TLS;");
+    return 0;
+}
+
+static int render_tls(FILE *f, const fd_conf_t *c, char *err, size_t errlen)
+{
+    if (!c->tls) {
+        /* freeDiameter 1.2.1 accepts a missing TLS_Cred only with the TLS port off. */
+        fprintf(f, "SecPort = 0;\n");
+        return 0;
+    }
+    if (!quotable(c->tls_cert) || !quotable(c->tls_key)) {
+        snprintf(err, errlen, "diameter.tls_cert and diameter.tls_key are needed with TLS on");
+        return -1;
+    }
+    fprintf(f, "TLS_Cred = \"%s\", \"%s\";\n", c->tls_cert, c->tls_key);
+    if (quotable(c->tls_ca))
+        fprintf(f, "TLS_CA = \"%s\";\n", c->tls_ca);
+    return 0;
+}
+
+static int check_names(const fd_conf_t *c, char *host, size_t hostlen, int *port, char *err,
+                       size_t errlen)
+{
+    if (!quotable(c->identity) || !quotable(c->realm)) {
+        snprintf(err, errlen, "diameter.identity and diameter.realm are needed (plain names)");
+        return -1;
+    }
+    if (!c->listen || cfg_split_addr(c->listen, host, hostlen, port) < 0) {
+        snprintf(err, errlen, "diameter.listen: expected host:port");
+        return -1;
+    }
+    /* RFC 3539 wants Tw >= 6 s; freeDiameter refuses less. */
+    if (c->watchdog_seconds < 6 || c->reconnect_seconds < 1) {
+        snprintf(err, errlen,
+                 "diameter.watchdog_seconds must be at least 6 and diameter.reconnect_seconds at "
+                 "least 1");
+        return -1;
+    }
+    return 0;
+}
+
+char *fd_conf_render(const fd_conf_t *c, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (check_names(c, host, sizeof host, &port, err, errlen) < 0)
+        return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "# Written by the program from its YAML configuration at start-up; do not edit.\n"
+            "Identity = \"%s\";\nRealm = \"%s\";\nListenOn = \"%s\";\nPort = %d;\nNo_SCTP;\n"
+            "NoRelay;\nTwTimer = %d;\nTcTimer = %d;\n",
+            c->identity, c->realm, host, port, c->watchdog_seconds, c->reconnect_seconds);
+    int rc = render_tls(f, c, err, errlen);
+    const char *dir = c->ext_dir ? c->ext_dir : "/usr/lib/freeDiameter";
+    for (size_t i = 0; rc == 0 && i < sizeof dictionaries / sizeof dictionaries[0]; i++)
+        fprintf(f, "LoadExtension = \"%s/%s\";\n", dir, dictionaries[i]);
+    for (size_t i = 0; rc == 0 && i < c->npeers; i++)
+        rc = render_peer(f, c, c->peers[i], err, errlen);
+    fclose(f);
+    if (rc < 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
