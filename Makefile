@@ -33,6 +33,7 @@ COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(wildcard cscf/pcscf/*.c))
 SCSCF_SRC  := $(sort $(wildcard cscf/scscf/*.c))
+HSS_SRC    := $(sort $(wildcard diameter/hss/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 FWD_SRC    := $(sort $(wildcard tests/e2e/fwdproxy/*.c))
@@ -42,7 +43,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBDIAM   := $(BUILD)/libdiameter.a
 FD_LIBS   := -lfdcore -lfdproto
-PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf
+PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
@@ -78,6 +79,9 @@ $(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
 
 $(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/hss: $(call obj,$(HSS_SRC)) $(LIBDIAM) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
 
 # Test-only proxy on the common core (see tests/e2e/fwdproxy/).
 $(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)

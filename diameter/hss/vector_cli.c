@@ -1,0 +1,109 @@
+/* `hss vector`: one AKA vector from a SIM's keys, so an operator can check a card by hand. */
+#include "diameter/hss/vector_cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/aka.h"
+#include "common/hex.h"
+#include "common/milenage.h"
+
+typedef struct vector_args {
+    const char *k, *op, *opc, *rand, *sqn, *amf;
+} vector_args_t;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: hss vector --k HEX32 (--opc HEX32 | --op HEX32) --rand HEX32 "
+                    "--sqn HEX12 [--amf HEX4]\n");
+    return 2;
+}
+
+static int parse(int argc, char **argv, vector_args_t *a)
+{
+    static const struct option opts[] = {{"k", required_argument, NULL, 'k'},
+                                         {"op", required_argument, NULL, 'o'},
+                                         {"opc", required_argument, NULL, 'c'},
+                                         {"rand", required_argument, NULL, 'r'},
+                                         {"sqn", required_argument, NULL, 's'},
+                                         {"amf", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            a->k = optarg;
+            break;
+        case 'o':
+            a->op = optarg;
+            break;
+        case 'c':
+            a->opc = optarg;
+            break;
+        case 'r':
+            a->rand = optarg;
+            break;
+        case 's':
+            a->sqn = optarg;
+            break;
+        case 'a':
+            a->amf = optarg;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return optind == argc && a->k && a->rand && a->sqn && (!a->op != !a->opc) ? 0 : -1;
+}
+
+/* Decodes one field, naming it on error. */
+static int field(const char *name, const char *hex, uint8_t *out, size_t n)
+{
+    if (hex_decode(hex, out, n) == 0)
+        return 0;
+    fprintf(stderr, "hss vector: --%s: expected %zu hex digits, got '%s'\n", name, 2 * n, hex);
+    return -1;
+}
+
+static void put_hex(json_t *o, const char *key, const uint8_t *b, size_t n)
+{
+    char hex[65];
+    hex_encode(b, n, hex);
+    json_object_set_new(o, key, json_string(hex));
+}
+
+int hss_vector_main(int argc, char **argv)
+{
+    vector_args_t a = {.amf = "8000"};
+    uint8_t k[16], op[16], opc[16], rand[16], sqn[6], amf[2];
+    if (parse(argc, argv, &a) < 0)
+        return usage();
+    if (field("k", a.k, k, 16) ||
+        (a.op ? field("op", a.op, op, 16) : field("opc", a.opc, opc, 16)) ||
+        field("rand", a.rand, rand, 16) || field("sqn", a.sqn, sqn, 6) ||
+        field("amf", a.amf, amf, 2))
+        return 2;
+    aka_vector_t v;
+    if ((a.op && milenage_opc(k, op, opc) < 0) || aka_vector_make(k, opc, rand, sqn, amf, &v) < 0) {
+        fprintf(stderr, "hss vector: the crypto library failed\n");
+        return 1;
+    }
+    json_t *o = json_object();
+    put_hex(o, "rand", v.rand, 16);
+    put_hex(o, "autn", v.autn, 16);
+    put_hex(o, "xres", v.xres, 8);
+    put_hex(o, "ck", v.ck, 16);
+    put_hex(o, "ik", v.ik, 16);
+    put_hex(o, "ak", v.ak, 6);
+    put_hex(o, "opc", opc, 16);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    puts(text ? text : "{}");
+    free(text);
+    json_decref(o);
+    return 0;
+}
