@@ -118,7 +118,7 @@ test: deps
 	$(MAKE) test-asan
 
 bench: deps all
-	@echo "bench: nothing to measure yet (registration and call benchmarks come with those issues)"
+	@scripts/bench.sh $(BUILD)
 
 fuzz: deps
 	@echo "fuzz: no harness yet (parsers we own arrive with the HSS profile XML and Cx issues)"
