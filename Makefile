@@ -121,7 +121,8 @@ bench: deps all
 	@scripts/bench.sh $(BUILD)
 
 fuzz: deps
-	@echo "fuzz: no harness yet (parsers we own arrive with the HSS profile XML and Cx issues)"
+	@scripts/deps.sh fuzz
+	@scripts/fuzz.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -118,10 +118,15 @@ int aka_nonce_encode(const uint8_t rand[16], const uint8_t autn[16], char *out, 
 int aka_nonce_decode(const char *nonce, uint8_t rand[16], uint8_t autn[16])
 {
     uint8_t buf[36];
+    char canon[48];
     /* 32 bytes are 44 characters with one '=' of padding; anything else is not our nonce. */
-    if (!nonce || strlen(nonce) != 44 || nonce[43] != '=' || nonce[42] == '=')
+    if (!nonce || strlen(nonce) != 44 ||
+        EVP_DecodeBlock(buf, (const unsigned char *)nonce, 44) != 33)
         return -1;
-    if (EVP_DecodeBlock(buf, (const unsigned char *)nonce, 44) != 33)
+    /* OpenSSL's decoder tolerates text we would never send ('=' inside, stray low bits); only
+     * the exact encoding of what it decoded is a nonce of ours. */
+    EVP_EncodeBlock((unsigned char *)canon, buf, 32);
+    if (strcmp(canon, nonce) != 0)
         return -1;
     memcpy(rand, buf, 16);
     memcpy(autn, buf + 16, 16);

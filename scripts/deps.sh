@@ -10,6 +10,8 @@ PACKAGES=(
   libcmocka-dev
   sip-tester tshark curl procps iproute2
 )
+# `deps.sh fuzz`: what make fuzz needs on top (clang's libFuzzer)
+[ "${1:-}" = fuzz ] && PACKAGES=(clang libclang-rt-14-dev libyaml-dev libssl-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -156,12 +156,13 @@ static void nonce_round_trip_and_hostile(void **state)
     assert_int_equal(aka_nonce_decode(nonce, rand, autn), 0);
     assert_memory_equal(rand, v.rand, 16);
     assert_memory_equal(autn, v.autn, 16);
-    const char *bad[] = {"",
-                         "abc",
-                         "====",
-                         "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=",
+    const char *bad[] = {"", "abc", "====", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=",
                          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
-                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                         /* found by tests/fuzz/fuzz_tokens.c: '=' inside, accepted by OpenSSL */
+                         "EEEEEEEEEE44EEEEEEEEE444EEEEEEE=4EEEEEEE1EE=",
+                         /* non-canonical: low bits set in the last character before '=' */
+                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB="};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(aka_nonce_decode(bad[i], rand, autn), -1);
     assert_int_equal(aka_nonce_decode(NULL, rand, autn), -1);
