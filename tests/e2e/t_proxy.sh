@@ -67,26 +67,34 @@ run_transport() {
   expect_clean_log "fwdproxy/$t: no sanitizer report" "fwd_$tp"
 }
 
+# ring_through_proxy NAME GRACE: a fwdproxy with that grace period, a callee that rings 1.5 s,
+# and a caller's INVITE through the proxy, ringing when this returns. Sets PROXY_PORT, API_PORT,
+# UAS_PID, UAC_PID.
+ring_through_proxy() {
+  local name=$1 grace=$2 uas_port uac_port
+  uas_port=$(free_port)
+  uac_port=$(free_port)
+  PROXY_PORT=$(free_port)
+  API_PORT=$(free_port)
+  start_prog "$name" "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
+    FWD_SIP_LISTEN="127.0.0.1:$PROXY_PORT" FWD_API_LISTEN="127.0.0.1:$API_PORT" \
+    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port" FWD_SHUTDOWN_GRACE_SECONDS="$grace" || return 1
+  timeout 20 sipp -sf "$SCEN/proxy_uas_slow.xml" -i 127.0.0.1 -p "$uas_port" -t u1 -m 1 \
+    -timeout 10s >/dev/null 2>&1 &
+  UAS_PID=$!
+  sleep 0.3
+  timeout 20 sipp -sf "$SCEN/proxy_uac_invite.xml" -i 127.0.0.1 -p "$uac_port" -t u1 -m 1 \
+    -timeout 10s -timeout_error -trace_msg -message_file "$WORKDIR/uac_$name.msg" \
+    "127.0.0.1:$PROXY_PORT" >/dev/null 2>&1 &
+  UAC_PID=$!
+  sleep 0.4
+}
+
 # SIGTERM while an INVITE is ringing: the call completes, a new request meanwhile gets 503,
 # and the proxy exits 0 once nothing is in flight (well within the grace period).
 drain_in_flight() {
-  local uas_port proxy_port api_port uac_port
-  uas_port=$(free_port)
-  proxy_port=$(free_port)
-  api_port=$(free_port)
-  uac_port=$(free_port)
-  start_prog fwd_drain "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
-    FWD_SIP_LISTEN="127.0.0.1:$proxy_port" FWD_API_LISTEN="127.0.0.1:$api_port" \
-    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port" FWD_SHUTDOWN_GRACE_SECONDS=8 || return
-  timeout 20 sipp -sf "$SCEN/proxy_uas_slow.xml" -i 127.0.0.1 -p "$uas_port" -t u1 -m 1 \
-    -timeout 10s >/dev/null 2>&1 &
-  local uas_pid=$!
-  sleep 0.3
-  timeout 20 sipp -sf "$SCEN/proxy_uac_invite.xml" -i 127.0.0.1 -p "$uac_port" -t u1 -m 1 \
-    -timeout 10s -timeout_error -trace_msg -message_file "$WORKDIR/uac_drain.msg" \
-    "127.0.0.1:$proxy_port" >/dev/null 2>&1 &
-  local uac_pid=$!
-  sleep 0.5
+  ring_through_proxy fwd_drain 8 || return
+  local proxy_port=$PROXY_PORT api_port=$API_PORT uac_pid=$UAC_PID uas_pid=$UAS_PID
   local start
   start=$(date +%s%N)
   kill -TERM "${PIDS[fwd_drain]}"
@@ -113,22 +121,8 @@ drain_in_flight() {
 # SIGTERM with a 1 s grace while a call rings for 1.5 s: the proxy gives up on it, exits 0 on
 # time and leaves nothing behind (the sanitizer build checks for leaks at exit).
 drain_grace_expires() {
-  local uas_port proxy_port api_port uac_port
-  uas_port=$(free_port)
-  proxy_port=$(free_port)
-  api_port=$(free_port)
-  uac_port=$(free_port)
-  start_prog fwd_grace "$BUILD/fwdproxy" "$E2E_DIR/fwdproxy/fwdproxy.yaml" \
-    FWD_SIP_LISTEN="127.0.0.1:$proxy_port" FWD_API_LISTEN="127.0.0.1:$api_port" \
-    FWD_FWD_NEXT_HOP="sip:127.0.0.1:$uas_port" FWD_SHUTDOWN_GRACE_SECONDS=1 || return
-  timeout 20 sipp -sf "$SCEN/proxy_uas_slow.xml" -i 127.0.0.1 -p "$uas_port" -t u1 -m 1 \
-    -timeout 5s >/dev/null 2>&1 &
-  local uas_pid=$!
-  sleep 0.3
-  timeout 20 sipp -sf "$SCEN/proxy_uac_invite.xml" -i 127.0.0.1 -p "$uac_port" -t u1 -m 1 \
-    -timeout 5s "127.0.0.1:$proxy_port" >/dev/null 2>&1 &
-  local uac_pid=$!
-  sleep 0.3
+  ring_through_proxy fwd_grace 1 || return
+  local uac_pid=$UAC_PID uas_pid=$UAS_PID
   local start
   start=$(date +%s%N)
   kill -TERM "${PIDS[fwd_grace]}"
