@@ -33,7 +33,7 @@ COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(wildcard cscf/pcscf/*.c))
 SCSCF_SRC  := $(sort $(wildcard cscf/scscf/*.c))
-HSS_SRC    := $(sort $(wildcard diameter/hss/*.c))
+HSS_SRC    := $(sort $(filter-out diameter/hss/main.c,$(wildcard diameter/hss/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 FWD_SRC    := $(sort $(wildcard tests/e2e/fwdproxy/*.c))
@@ -42,6 +42,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBDIAM   := $(BUILD)/libdiameter.a
+LIBHSS    := $(BUILD)/libhss.a
 FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -74,20 +75,24 @@ $(LIBDIAM): $(call obj,$(DIAM_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(LIBHSS): $(call obj,$(HSS_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/hss: $(call obj,$(HSS_SRC)) $(LIBDIAM) $(LIBCOMMON)
+$(BUILD)/hss: $(call obj,diameter/hss/main.c) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
 
 # Test-only proxy on the common core (see tests/e2e/fwdproxy/).
 $(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBDIAM) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 
