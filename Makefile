@@ -82,8 +82,8 @@ $(LIBHSS): $(call obj,$(HSS_SRC))
 $(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBDIAM) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
 
 $(BUILD)/hss: $(call obj,diameter/hss/main.c) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)

@@ -218,6 +218,12 @@ size_t loopq_depth(loopq_t *q)
     return d;
 }
 
+void loopq_flush(loopq_t *q)
+{
+    if (q)
+        on_event(NULL, q->wait, q);
+}
+
 void loopq_free(loopq_t *q)
 {
     if (!q)

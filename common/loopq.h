@@ -28,4 +28,7 @@ void loopq_close(loopq_t *q);
 
 size_t loopq_depth(loopq_t *q);
 
+/* Loop thread: run what is queued now (at shutdown, after the producers have stopped). */
+void loopq_flush(loopq_t *q);
+
 #endif

@@ -151,7 +151,8 @@ static int load_config(program_t *p, const options_t *o, cfg_key_t **owned)
     if (cfg_load_file(p->cfg, o->config, err, sizeof err) < 0 ||
         cfg_apply_env(p->cfg, err, sizeof err) < 0 ||
         (p->def->has_sip && check_transports(p->cfg, err, sizeof err) < 0) ||
-        load_token(p->cfg, &p->api_token, err, sizeof err) < 0) {
+        load_token(p->cfg, &p->api_token, err, sizeof err) < 0 ||
+        (p->def->check && p->def->check(p->cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: config error: %s\n", p->def->name, err);
         return -1;
     }

@@ -29,11 +29,16 @@ typedef struct program_def {
     /* SIP capabilities advertised in OPTIONS and used for Require checks */
     const char *allow, *supported, *accept;
     sip_request_f on_request; /* NULL: program_default_request */
+    /* After the configuration loaded, also for --check: program-specific validation (files the
+     * configuration names). -1 with one message in err: exit 2. */
+    int (*check)(const cfg_t *cfg, char *err, size_t len);
     /* After the loop, SIP and API exist and before api_start(): create app state, routes. */
     int (*init)(program_t *p);
     void (*fini)(program_t *p);
     /* Extra readiness (Diameter peers): 1 ready, 0 not (reason filled). Runs on the loop. */
     int (*ready)(program_t *p, char *reason, size_t len);
+    /* Before each /metrics scrape, on the loop: refresh the program's gauges. */
+    void (*publish)(program_t *p);
 } program_def_t;
 
 struct program {

@@ -93,6 +93,8 @@ static void publish_loop_stats(void *arg)
     program_t *p = arg;
     if (p->sip)
         sip_core_publish_stats(p->sip);
+    if (p->def->publish)
+        p->def->publish(p);
 }
 
 static void metrics_route(void *ctx, const api_request_t *req, api_response_t *resp)

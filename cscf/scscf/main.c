@@ -1,5 +1,69 @@
 /* scscf: registrar and home proxy. See DESIGN.md section 1. */
-#include "common/program.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "cscf/scscf/scscf.h"
+
+static const cfg_key_t scscf_keys[] = {
+    FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
+                      "hss.ims.mnc001.mcc001.3gppnetwork.org@127.0.0.1:3868"),
+    {"scscf.server_name", CFG_SIP_URI, NULL,
+     "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
+     "listen address>",
+     0, 0, NULL},
+    CFG_END,
+};
+
+static void set_server_name(scscf_t *s)
+{
+    const char *name = cfg_str(s->p->cfg, "scscf.server_name");
+    const char *const *listen;
+    const char *addr = cfg_str(s->p->cfg, "sip.advertise");
+    if (!addr && cfg_list(s->p->cfg, "sip.listen", &listen) > 0)
+        addr = listen[0];
+    if (name)
+        snprintf(s->server_name, sizeof s->server_name, "%s", name);
+    else
+        snprintf(s->server_name, sizeof s->server_name, "sip:%s", addr ? addr : "localhost");
+}
+
+static int scscf_init(program_t *p)
+{
+    scscf_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->p = p;
+    p->app = s;
+    set_server_name(s);
+    if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
+        scscf_cx_debug_routes(s) < 0)
+        return -1;
+    log_info("scscf: Server-Name %s", s->server_name);
+    return 0;
+}
+
+static void scscf_fini(program_t *p)
+{
+    scscf_t *s = p->app;
+    if (!s)
+        return;
+    cx_node_stop(&s->cx, p);
+    free(s);
+    p->app = NULL;
+}
+
+static int scscf_ready(program_t *p, char *reason, size_t len)
+{
+    return fd_setup_ready(reason, len);
+}
+
+static void scscf_publish(program_t *p)
+{
+    scscf_t *s = p->app;
+    if (s)
+        cx_node_publish(&s->cx);
+}
 
 static const program_def_t scscf = {
     .name = "scscf",
@@ -8,9 +72,14 @@ static const program_def_t scscf = {
     .has_sip = 1,
     .default_sip_listen = "127.0.0.1:6060",
     .default_api_listen = "127.0.0.1:8082",
+    .keys = scscf_keys,
     .allow = "OPTIONS, ACK, CANCEL",
     .supported = "path",
     .accept = "application/sdp",
+    .init = scscf_init,
+    .fini = scscf_fini,
+    .ready = scscf_ready,
+    .publish = scscf_publish,
 };
 
 int main(int argc, char **argv)

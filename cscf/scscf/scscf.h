@@ -1,0 +1,21 @@
+/* The scscf's one context struct (hangs off program_t.app). */
+#ifndef CSCF_SCSCF_H
+#define CSCF_SCSCF_H
+
+#include "common/program.h"
+#include "diameter/cx_node.h"
+
+typedef struct scscf {
+    program_t *p;
+    cx_node_t cx;
+    char server_name[256]; /* our SIP URI, sent as Server-Name in MAR/SAR */
+} scscf_t;
+
+/* cx_handlers.c: what the scscf answers (RTR, PPR). */
+extern const cx_node_handler_t scscf_cx_handlers[];
+extern const size_t scscf_cx_nhandlers;
+
+/* cx_debug.c: POST /api/v1/cx/{command}, an operator's way to ask the HSS by hand. */
+int scscf_cx_debug_routes(scscf_t *s);
+
+#endif

@@ -1,0 +1,574 @@
+/* cx_msg_t <-> freeDiameter messages. Encoding adds only the fields that are set, in the order
+ * of TS 29.229's command ABNFs; decoding walks the top-level AVPs once and ignores what Cx does
+ * not define (a peer may add AVPs we do not know). */
+#include "diameter/cx_msg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <freeDiameter/freeDiameter-host.h>
+#include <freeDiameter/libfdcore.h>
+
+#define AUTH_SESSION_NO_STATE 1
+
+void cx_msg_init(cx_msg_t *m, cx_cmd_t cmd)
+{
+    memset(m, 0, sizeof *m);
+    m->cmd = cmd;
+    m->user_authorization_type = CX_ABSENT;
+    m->server_assignment_type = CX_ABSENT;
+    m->user_data_already_available = CX_ABSENT;
+    m->reason_code = CX_ABSENT;
+}
+
+static void clear_item(cx_auth_item_t *it)
+{
+    free(it->scheme);
+    free(it->digest_realm);
+    free(it->digest_qop);
+    free(it->digest_algorithm);
+    free(it->digest_ha1);
+}
+
+void cx_msg_clear(cx_msg_t *m)
+{
+    char **strs[] = {&m->origin_host,       &m->origin_realm, &m->destination_host,
+                     &m->destination_realm, &m->user_name,    &m->visited_network,
+                     &m->server_name,       &m->user_data,    &m->charging_ecf,
+                     &m->charging_ccf,      &m->reason_info};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    for (size_t i = 0; i < m->npublic; i++)
+        free(m->public_ids[i]);
+    for (size_t i = 0; i < m->ncap_servers; i++)
+        free(m->cap_servers[i]);
+    for (size_t i = 0; i < m->nassociated; i++)
+        free(m->associated_ids[i]);
+    for (size_t i = 0; i < m->nitems; i++)
+        clear_item(&m->items[i]);
+    cx_msg_init(m, m->cmd);
+}
+
+int cx_msg_set(char **field, const char *s)
+{
+    free(*field);
+    *field = s ? strdup(s) : NULL;
+    return s && !*field ? -1 : 0;
+}
+
+int cx_msg_add_public(cx_msg_t *m, const char *impu)
+{
+    if (m->npublic >= CX_MAX_IDS || !(m->public_ids[m->npublic] = strdup(impu)))
+        return -1;
+    m->npublic++;
+    return 0;
+}
+
+cx_auth_item_t *cx_msg_add_item(cx_msg_t *m)
+{
+    if (m->nitems >= CX_MAX_ITEMS)
+        return NULL;
+    cx_auth_item_t *it = &m->items[m->nitems++];
+    memset(it, 0, sizeof *it);
+    return it;
+}
+
+const char *cx_result_name(uint32_t rc, uint32_t exp)
+{
+    switch (exp) {
+    case 0:
+        break;
+    case 2001:
+        return "DIAMETER_FIRST_REGISTRATION";
+    case 2002:
+        return "DIAMETER_SUBSEQUENT_REGISTRATION";
+    case 2003:
+        return "DIAMETER_UNREGISTERED_SERVICE";
+    case 2004:
+        return "DIAMETER_SERVER_SELECTION";
+    case 5001:
+        return "DIAMETER_ERROR_USER_UNKNOWN";
+    case 5002:
+        return "DIAMETER_ERROR_IDENTITIES_DONT_MATCH";
+    case 5003:
+        return "DIAMETER_ERROR_IDENTITY_NOT_REGISTERED";
+    case 5004:
+        return "DIAMETER_ERROR_ROAMING_NOT_ALLOWED";
+    case 5005:
+        return "DIAMETER_ERROR_IDENTITY_ALREADY_REGISTERED";
+    case 5006:
+        return "DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED";
+    case 5007:
+        return "DIAMETER_ERROR_IN_ASSIGNMENT_TYPE";
+    case 5008:
+        return "DIAMETER_ERROR_TOO_MUCH_DATA";
+    case 5009:
+        return "DIAMETER_ERROR_NOT_SUPPORTED_USER_DATA";
+    default:
+        return "experimental";
+    }
+    switch (rc) {
+    case 2001:
+        return "DIAMETER_SUCCESS";
+    case 3002:
+        return "DIAMETER_UNABLE_TO_DELIVER";
+    case 3004:
+        return "DIAMETER_TOO_BUSY";
+    case 3007:
+        return "DIAMETER_APPLICATION_UNSUPPORTED";
+    case 5004:
+        return "DIAMETER_INVALID_AVP_VALUE";
+    case 5005:
+        return "DIAMETER_MISSING_AVP";
+    case 5012:
+        return "DIAMETER_UNABLE_TO_COMPLY";
+    default:
+        return "other";
+    }
+}
+
+/* ---- encoding ---- */
+
+static int add_raw(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, union avp_value *v)
+{
+    struct avp *a = NULL;
+    int rc = fd_msg_avp_new(cx->avp[which], 0, &a);
+    if (rc == 0 && v)
+        rc = fd_msg_avp_setvalue(a, v);
+    if (rc == 0)
+        rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, a);
+    if (rc && a)
+        fd_msg_free(a);
+    return rc;
+}
+
+static int add_bytes(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, const void *p,
+                     size_t len)
+{
+    union avp_value v = {.os = {.data = (uint8_t *)p, .len = len}};
+    return add_raw(cx, parent, which, &v);
+}
+
+static int add_str(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, const char *s)
+{
+    return s ? add_bytes(cx, parent, which, s, strlen(s)) : 0;
+}
+
+static int add_u32(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, uint32_t x)
+{
+    union avp_value v = {.u32 = x};
+    return add_raw(cx, parent, which, &v);
+}
+
+static int add_i32(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, int32_t x)
+{
+    union avp_value v = {.i32 = x};
+    return x == CX_ABSENT ? 0 : add_raw(cx, parent, which, &v);
+}
+
+/* A grouped AVP added to parent; children are then added to *out. */
+static int add_group(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, struct avp **out)
+{
+    int rc = fd_msg_avp_new(cx->avp[which], 0, out);
+    if (rc == 0 && (rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, *out)) != 0)
+        fd_msg_free(*out);
+    return rc;
+}
+
+static int add_common(const cx_dict_t *cx, struct msg *msg)
+{
+    struct avp *vsai;
+    int rc = add_group(cx, msg, CX_AVP_VENDOR_SPECIFIC_APP_ID, &vsai);
+    if (rc == 0)
+        rc = add_u32(cx, vsai, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
+    if (rc == 0)
+        rc = add_u32(cx, vsai, CX_AVP_AUTH_APP_ID, CX_APP_ID);
+    if (rc == 0)
+        rc = add_i32(cx, msg, CX_AVP_AUTH_SESSION_STATE, AUTH_SESSION_NO_STATE);
+    return rc ? rc : fd_msg_add_origin(msg, 0);
+}
+
+static int add_item(const cx_dict_t *cx, msg_or_avp *parent, const cx_auth_item_t *it)
+{
+    struct avp *g, *d;
+    int rc = add_group(cx, parent, CX_AVP_SIP_AUTH_DATA_ITEM, &g);
+    if (rc == 0 && it->item_number)
+        rc = add_u32(cx, g, CX_AVP_SIP_ITEM_NUMBER, it->item_number);
+    if (rc == 0)
+        rc = add_str(cx, g, CX_AVP_SIP_AUTH_SCHEME, it->scheme);
+    if (rc == 0 && it->authenticate_len)
+        rc = add_bytes(cx, g, CX_AVP_SIP_AUTHENTICATE, it->authenticate, it->authenticate_len);
+    if (rc == 0 && it->authorization_len)
+        rc = add_bytes(cx, g, CX_AVP_SIP_AUTHORIZATION, it->authorization, it->authorization_len);
+    if (rc == 0 && it->has_ck)
+        rc = add_bytes(cx, g, CX_AVP_CONFIDENTIALITY_KEY, it->ck, sizeof it->ck);
+    if (rc == 0 && it->has_ik)
+        rc = add_bytes(cx, g, CX_AVP_INTEGRITY_KEY, it->ik, sizeof it->ik);
+    if (rc == 0 && it->digest_ha1) {
+        rc = add_group(cx, g, CX_AVP_SIP_DIGEST_AUTHENTICATE, &d);
+        if (rc == 0)
+            rc = add_str(cx, d, CX_AVP_DIGEST_REALM, it->digest_realm);
+        if (rc == 0)
+            rc = add_str(cx, d, CX_AVP_DIGEST_ALGORITHM, it->digest_algorithm);
+        if (rc == 0)
+            rc = add_str(cx, d, CX_AVP_DIGEST_QOP, it->digest_qop);
+        if (rc == 0)
+            rc = add_str(cx, d, CX_AVP_DIGEST_HA1, it->digest_ha1);
+    }
+    return rc;
+}
+
+static int add_capabilities(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+{
+    if (!m->nmandatory && !m->noptional && !m->ncap_servers)
+        return 0;
+    struct avp *g;
+    int rc = add_group(cx, msg, CX_AVP_SERVER_CAPABILITIES, &g);
+    for (size_t i = 0; rc == 0 && i < m->nmandatory; i++)
+        rc = add_u32(cx, g, CX_AVP_MANDATORY_CAPABILITY, m->mandatory_caps[i]);
+    for (size_t i = 0; rc == 0 && i < m->noptional; i++)
+        rc = add_u32(cx, g, CX_AVP_OPTIONAL_CAPABILITY, m->optional_caps[i]);
+    for (size_t i = 0; rc == 0 && i < m->ncap_servers; i++)
+        rc = add_str(cx, g, CX_AVP_SERVER_NAME, m->cap_servers[i]);
+    return rc;
+}
+
+static int add_reason_and_charging(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+{
+    struct avp *g;
+    int rc = 0;
+    if (m->reason_code != CX_ABSENT) {
+        rc = add_group(cx, msg, CX_AVP_DEREGISTRATION_REASON, &g);
+        if (rc == 0)
+            rc = add_i32(cx, g, CX_AVP_REASON_CODE, m->reason_code);
+        if (rc == 0)
+            rc = add_str(cx, g, CX_AVP_REASON_INFO, m->reason_info);
+    }
+    if (rc == 0 && (m->charging_ecf || m->charging_ccf)) {
+        rc = add_group(cx, msg, CX_AVP_CHARGING_INFORMATION, &g);
+        if (rc == 0)
+            rc = add_str(cx, g, CX_AVP_PRIMARY_EVENT_CF, m->charging_ecf);
+        if (rc == 0)
+            rc = add_str(cx, g, CX_AVP_PRIMARY_CCF, m->charging_ccf);
+    }
+    if (rc == 0 && m->nassociated) {
+        rc = add_group(cx, msg, CX_AVP_ASSOCIATED_IDENTITIES, &g);
+        for (size_t i = 0; rc == 0 && i < m->nassociated; i++)
+            rc = add_str(cx, g, CX_AVP_USER_NAME, m->associated_ids[i]);
+    }
+    return rc;
+}
+
+static int add_body(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+{
+    int rc = add_str(cx, msg, CX_AVP_USER_NAME, m->user_name);
+    for (size_t i = 0; rc == 0 && i < m->npublic; i++)
+        rc = add_str(cx, msg, CX_AVP_PUBLIC_IDENTITY, m->public_ids[i]);
+    if (rc == 0)
+        rc = add_str(cx, msg, CX_AVP_VISITED_NETWORK_ID, m->visited_network);
+    if (rc == 0)
+        rc = add_i32(cx, msg, CX_AVP_USER_AUTHORIZATION_TYPE, m->user_authorization_type);
+    if (rc == 0)
+        rc = add_str(cx, msg, CX_AVP_SERVER_NAME, m->server_name);
+    if (rc == 0)
+        rc = add_capabilities(cx, msg, m);
+    if (rc == 0 && m->auth_items)
+        rc = add_u32(cx, msg, CX_AVP_SIP_NUMBER_AUTH_ITEMS, m->auth_items);
+    for (size_t i = 0; rc == 0 && i < m->nitems; i++)
+        rc = add_item(cx, msg, &m->items[i]);
+    if (rc == 0)
+        rc = add_i32(cx, msg, CX_AVP_SERVER_ASSIGNMENT_TYPE, m->server_assignment_type);
+    if (rc == 0)
+        rc = add_i32(cx, msg, CX_AVP_USER_DATA_ALREADY_AVAILABLE, m->user_data_already_available);
+    if (rc == 0 && m->user_data)
+        rc = add_bytes(cx, msg, CX_AVP_USER_DATA, m->user_data, strlen(m->user_data));
+    return rc ? rc : add_reason_and_charging(cx, msg, m);
+}
+
+int cx_encode_request(const cx_dict_t *cx, const cx_msg_t *m, struct msg **out)
+{
+    struct msg *msg = NULL;
+    *out = NULL;
+    int rc = fd_msg_new(cx->cmd[m->cmd], MSGFL_ALLOC_ETEID, &msg);
+    if (rc == 0)
+        rc = fd_msg_new_session(msg, NULL, 0);
+    if (rc == 0)
+        rc = add_common(cx, msg);
+    if (rc == 0)
+        rc = add_str(cx, msg, CX_AVP_DESTINATION_HOST, m->destination_host);
+    if (rc == 0)
+        rc = add_str(cx, msg, CX_AVP_DESTINATION_REALM, m->destination_realm);
+    if (rc == 0)
+        rc = add_body(cx, msg, m);
+    if (rc) {
+        if (msg)
+            fd_msg_free(msg);
+        return rc;
+    }
+    *out = msg;
+    return 0;
+}
+
+int cx_encode_answer(const cx_dict_t *cx, const cx_msg_t *m, struct msg **req)
+{
+    int rc = fd_msg_new_answer_from_req(cx->dict, req, 0);
+    if (rc)
+        return rc;
+    struct msg *ans = *req;
+    rc = add_common(cx, ans);
+    if (rc == 0 && m->experimental_result) {
+        struct avp *g;
+        rc = add_group(cx, ans, CX_AVP_EXPERIMENTAL_RESULT, &g);
+        if (rc == 0)
+            rc = add_u32(cx, g, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
+        if (rc == 0)
+            rc = add_u32(cx, g, CX_AVP_EXPERIMENTAL_RESULT_CODE, m->experimental_result);
+    } else if (rc == 0) {
+        rc = add_u32(cx, ans, CX_AVP_RESULT_CODE, m->result_code ? m->result_code : 5012);
+    }
+    return rc ? rc : add_body(cx, ans, m);
+}
+
+/* ---- decoding ---- */
+
+typedef struct view {
+    uint32_t code, vendor;
+    union avp_value *v; /* NULL for grouped */
+    struct avp *avp;
+} view_t;
+
+static int first_child(msg_or_avp *parent, struct avp **out)
+{
+    return fd_msg_browse(parent, MSG_BRW_FIRST_CHILD, out, NULL);
+}
+
+static int next_sibling(struct avp *a, struct avp **out)
+{
+    return fd_msg_browse(a, MSG_BRW_NEXT, out, NULL);
+}
+
+static int view(struct avp *a, view_t *out)
+{
+    struct avp_hdr *h;
+    int rc = fd_msg_avp_hdr(a, &h);
+    if (rc)
+        return rc;
+    out->code = h->avp_code;
+    out->vendor = (h->avp_flags & AVP_FLAG_VENDOR) ? h->avp_vendor : 0;
+    out->v = h->avp_value;
+    out->avp = a;
+    return 0;
+}
+
+static int is(const view_t *w, uint32_t code, uint32_t vendor)
+{
+    return w->code == code && w->vendor == vendor;
+}
+
+#define IS3(w, code) is(w, code, CX_VENDOR_3GPP)
+
+/* A UTF8String/OctetString value as a C string; embedded NULs are refused. */
+static int take_str(const view_t *w, char **field)
+{
+    if (!w->v || memchr(w->v->os.data, 0, w->v->os.len))
+        return EINVAL;
+    free(*field);
+    *field = strndup((const char *)w->v->os.data, w->v->os.len);
+    return *field ? 0 : ENOMEM;
+}
+
+static int take_bytes(const view_t *w, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (!w->v || w->v->os.len > cap)
+        return EINVAL;
+    memcpy(buf, w->v->os.data, w->v->os.len);
+    *len = w->v->os.len;
+    return 0;
+}
+
+static int take_key(const view_t *w, uint8_t key[16], int *has)
+{
+    size_t len;
+    int rc = take_bytes(w, key, 16, &len);
+    if (rc == 0 && len != 16)
+        rc = EINVAL;
+    *has = rc == 0;
+    return rc;
+}
+
+static int take_list(const view_t *w, char **list, size_t *n, size_t max)
+{
+    if (*n >= max)
+        return 0; /* more identities than we keep: the rest are ignored */
+    int rc = take_str(w, &list[*n]);
+    if (rc == 0)
+        (*n)++;
+    return rc;
+}
+
+static int decode_digest(struct avp *g, cx_auth_item_t *it)
+{
+    struct avp *a = NULL;
+    int rc = first_child(g, &a);
+    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+        view_t w;
+        if ((rc = view(a, &w)) != 0)
+            break;
+        if (is(&w, 104, 0))
+            rc = take_str(&w, &it->digest_realm);
+        else if (is(&w, 110, 0))
+            rc = take_str(&w, &it->digest_qop);
+        else if (is(&w, 111, 0))
+            rc = take_str(&w, &it->digest_algorithm);
+        else if (is(&w, 121, 0))
+            rc = take_str(&w, &it->digest_ha1);
+    }
+    return rc;
+}
+
+static int decode_item(struct avp *g, cx_msg_t *m)
+{
+    cx_auth_item_t *it = cx_msg_add_item(m);
+    if (!it)
+        return 0; /* more vectors than we keep */
+    struct avp *a = NULL;
+    int rc = first_child(g, &a);
+    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+        view_t w;
+        if ((rc = view(a, &w)) != 0)
+            break;
+        if (IS3(&w, 613) && w.v)
+            it->item_number = w.v->u32;
+        else if (IS3(&w, 608))
+            rc = take_str(&w, &it->scheme);
+        else if (IS3(&w, 609))
+            rc = take_bytes(&w, it->authenticate, sizeof it->authenticate, &it->authenticate_len);
+        else if (IS3(&w, 610))
+            rc =
+                take_bytes(&w, it->authorization, sizeof it->authorization, &it->authorization_len);
+        else if (IS3(&w, 625))
+            rc = take_key(&w, it->ck, &it->has_ck);
+        else if (IS3(&w, 626))
+            rc = take_key(&w, it->ik, &it->has_ik);
+        else if (IS3(&w, 635))
+            rc = decode_digest(a, it);
+    }
+    return rc;
+}
+
+static int decode_group(struct avp *g, cx_msg_t *m, uint32_t code)
+{
+    struct avp *a = NULL;
+    int rc = first_child(g, &a);
+    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+        view_t w;
+        if ((rc = view(a, &w)) != 0)
+            break;
+        if (code == 297 && is(&w, 298, 0) && w.v)
+            m->experimental_result = w.v->u32;
+        else if (code == 603 && IS3(&w, 604) && w.v && m->nmandatory < CX_MAX_CAPS)
+            m->mandatory_caps[m->nmandatory++] = w.v->u32;
+        else if (code == 603 && IS3(&w, 605) && w.v && m->noptional < CX_MAX_CAPS)
+            m->optional_caps[m->noptional++] = w.v->u32;
+        else if (code == 603 && IS3(&w, 602))
+            rc = take_list(&w, m->cap_servers, &m->ncap_servers, CX_MAX_CAPS);
+        else if (code == 615 && IS3(&w, 616) && w.v)
+            m->reason_code = w.v->i32;
+        else if (code == 615 && IS3(&w, 617))
+            rc = take_str(&w, &m->reason_info);
+        else if (code == 618 && IS3(&w, 619))
+            rc = take_str(&w, &m->charging_ecf);
+        else if (code == 618 && IS3(&w, 621))
+            rc = take_str(&w, &m->charging_ccf);
+        else if (code == 632 && is(&w, 1, 0))
+            rc = take_list(&w, m->associated_ids, &m->nassociated, CX_MAX_IDS);
+    }
+    return rc;
+}
+
+static int decode_base(const view_t *w, cx_msg_t *m)
+{
+    switch (w->code) {
+    case 264:
+        return take_str(w, &m->origin_host);
+    case 296:
+        return take_str(w, &m->origin_realm);
+    case 293:
+        return take_str(w, &m->destination_host);
+    case 283:
+        return take_str(w, &m->destination_realm);
+    case 268:
+        if (w->v)
+            m->result_code = w->v->u32;
+        return 0;
+    case 297:
+        return decode_group(w->avp, m, 297);
+    case 1:
+        return take_str(w, &m->user_name);
+    default:
+        return 0;
+    }
+}
+
+static int decode_3gpp(const view_t *w, cx_msg_t *m)
+{
+    switch (w->code) {
+    case 601:
+        return take_list(w, m->public_ids, &m->npublic, CX_MAX_IDS);
+    case 600:
+        return take_str(w, &m->visited_network);
+    case 602:
+        return take_str(w, &m->server_name);
+    case 603:
+    case 615:
+    case 618:
+    case 632:
+        return decode_group(w->avp, m, w->code);
+    case 606:
+        return take_str(w, &m->user_data);
+    case 607:
+        m->auth_items = w->v ? w->v->u32 : 0;
+        return 0;
+    case 612:
+        return decode_item(w->avp, m);
+    case 614:
+        m->server_assignment_type = w->v ? w->v->i32 : CX_ABSENT;
+        return 0;
+    case 623:
+        m->user_authorization_type = w->v ? w->v->i32 : CX_ABSENT;
+        return 0;
+    case 624:
+        m->user_data_already_available = w->v ? w->v->i32 : CX_ABSENT;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+cx_cmd_t cx_msg_command(struct msg *msg)
+{
+    struct msg_hdr *h;
+    if (fd_msg_hdr(msg, &h) || h->msg_appl != CX_APP_ID || h->msg_code < 300 || h->msg_code > 305)
+        return CX_CMD_COUNT;
+    return (cx_cmd_t)((h->msg_code - 300) * 2 + ((h->msg_flags & CMD_FLAG_REQUEST) ? 0 : 1));
+}
+
+int cx_decode(const cx_dict_t *cx, struct msg *msg, cx_msg_t *m)
+{
+    (void)cx;
+    cx_msg_init(m, cx_msg_command(msg));
+    struct avp *a = NULL;
+    int rc = first_child(msg, &a);
+    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+        view_t w;
+        if ((rc = view(a, &w)) != 0)
+            break;
+        rc = w.vendor == 0                ? decode_base(&w, m)
+             : w.vendor == CX_VENDOR_3GPP ? decode_3gpp(&w, m)
+                                          : 0;
+    }
+    if (rc)
+        cx_msg_clear(m);
+    return rc;
+}

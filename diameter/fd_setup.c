@@ -1,0 +1,275 @@
+#include "diameter/fd_setup.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <freeDiameter/freeDiameter-host.h>
+#include <freeDiameter/libfdcore.h>
+
+#include "common/log.h"
+#include "diameter/fd_conf.h"
+
+#define MAX_NAMES 32
+
+/* freeDiameter's peer validator and log handler take no user pointer, and freeDiameter itself
+ * is one per process: this is the state they need. Written before fd_core_start(), read-only
+ * afterwards. */
+static struct {
+    int started;
+    char identity[256], realm[256];
+    char *configured[MAX_NAMES];
+    size_t nconfigured;
+    char *accept_realms[MAX_NAMES];
+    size_t naccept;
+    int tls;
+} fds;
+
+static void fd_logger(int level, const char *format, va_list args)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, format, args);
+    line[strcspn(line, "\r\n")] = '\0';
+    /* Its configuration dump (indented lines) is noise at info; peer events are not. */
+    int dump = line[0] == ' ' || strstr(line, "configuration:") || strstr(line, "Loaded ext") ||
+               strstr(line, "initialized.");
+    log_level_t ours = level >= FD_LOG_ERROR             ? LOG_WARNING
+                       : level >= FD_LOG_NOTICE && !dump ? LOG_INFO
+                                                         : LOG_DEBUG;
+    log_write(ours, NULL, "freeDiameter: %s", line);
+}
+
+static int realm_accepted(const char *realm, size_t len)
+{
+    for (size_t i = 0; i < fds.naccept; i++)
+        if (strlen(fds.accept_realms[i]) == len &&
+            strncasecmp(fds.accept_realms[i], realm, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* An undeclared peer may connect when its CER names a realm we accept; freeDiameter otherwise
+ * answers DIAMETER_UNKNOWN_PEER (DESIGN.md section 9). */
+static int validate_peer(struct peer_info *info, int *auth, int (**cb2)(struct peer_info *))
+{
+    *cb2 = NULL;
+    *auth = 0;
+    const char *realm = info->runtime.pir_realm ? (const char *)info->runtime.pir_realm : "";
+    if (!realm_accepted(realm, info->runtime.pir_realmlen)) {
+        log_warn("diameter: refused peer %s of realm '%.*s' (not in diameter.accept_realms)",
+                 info->pi_diamid, (int)info->runtime.pir_realmlen, realm);
+        return 0;
+    }
+    *auth = 1;
+    if (!fds.tls)
+        info->config.pic_flags.sec = PI_SEC_NONE;
+    log_info("diameter: accepted peer %s (realm %.*s)", info->pi_diamid,
+             (int)info->runtime.pir_realmlen, realm);
+    return 0;
+}
+
+static int copy_list(const cfg_t *cfg, const char *path, char **out, size_t *n, int peer_ids,
+                     char *err, size_t errlen)
+{
+    const char *const *items;
+    size_t count = cfg_list(cfg, path, &items);
+    if (count > MAX_NAMES) {
+        snprintf(err, errlen, "%s: at most %d entries", path, MAX_NAMES);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char id[256], host[256];
+        int port;
+        if (peer_ids) {
+            if (fd_conf_split_peer(items[i], id, sizeof id, host, sizeof host, &port) < 0) {
+                snprintf(err, errlen, "%s: '%s' is not identity@host:port", path, items[i]);
+                return -1;
+            }
+            out[(*n)++] = strdup(id);
+        } else {
+            out[(*n)++] = strdup(items[i]);
+        }
+    }
+    return 0;
+}
+
+static int remember_settings(const cfg_t *cfg, fd_conf_t *c, char *err, size_t errlen)
+{
+    const char *id = cfg_str(cfg, "diameter.identity"), *realm = cfg_str(cfg, "diameter.realm");
+    snprintf(fds.identity, sizeof fds.identity, "%s", id ? id : "");
+    snprintf(fds.realm, sizeof fds.realm, "%s", realm ? realm : "");
+    fds.tls = cfg_bool(cfg, "diameter.tls");
+    if (copy_list(cfg, "diameter.peers", fds.configured, &fds.nconfigured, 1, err, errlen) < 0 ||
+        copy_list(cfg, "diameter.accept_realms", fds.accept_realms, &fds.naccept, 0, err, errlen) <
+            0)
+        return -1;
+    if (fds.naccept == 0 && realm)
+        fds.accept_realms[fds.naccept++] = strdup(realm);
+    *c = (fd_conf_t){
+        .identity = id,
+        .realm = realm,
+        .listen = cfg_str(cfg, "diameter.listen"),
+        .tls = fds.tls,
+        .tls_cert = cfg_str(cfg, "diameter.tls_cert"),
+        .tls_key = cfg_str(cfg, "diameter.tls_key"),
+        .tls_ca = cfg_str(cfg, "diameter.tls_ca"),
+        .watchdog_seconds = (int)cfg_int(cfg, "diameter.watchdog_seconds"),
+        .reconnect_seconds = (int)cfg_int(cfg, "diameter.reconnect_seconds"),
+    };
+    c->npeers = cfg_list(cfg, "diameter.peers", &c->peers);
+    return 0;
+}
+
+/* freeDiameter reads a file; it lives only while fd_core_parseconf() reads it. */
+static int parse_text(const char *text, char *err, size_t errlen)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/cscf-freediameter-XXXXXX.conf", dir && *dir ? dir : "/tmp");
+    int fd = mkstemps(path, 5);
+    if (fd < 0) {
+        snprintf(err, errlen, "diameter: cannot write the freeDiameter file in %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(text);
+    int ok = write(fd, text, len) == (ssize_t)len;
+    close(fd);
+    int rc = ok ? fd_core_parseconf(path) : EIO;
+    unlink(path);
+    if (rc) {
+        snprintf(err, errlen, "diameter: freeDiameter refused the settings (%s); see the log",
+                 strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void forget_settings(void)
+{
+    for (size_t i = 0; i < fds.nconfigured; i++)
+        free(fds.configured[i]);
+    for (size_t i = 0; i < fds.naccept; i++)
+        free(fds.accept_realms[i]);
+    fds.nconfigured = fds.naccept = 0;
+}
+
+int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen)
+{
+    fd_conf_t c;
+    if (remember_settings(cfg, &c, err, errlen) < 0)
+        return -1;
+    char *text = fd_conf_render(&c, err, errlen);
+    if (!text)
+        return -1;
+    fd_g_debug_lvl = log_get_level() >= LOG_DEBUG ? FD_LOG_DEBUG : FD_LOG_NOTICE;
+    fd_log_handler_register(fd_logger);
+    int rc = fd_core_initialize();
+    if (rc == 0 && parse_text(text, err, errlen) < 0)
+        rc = -1;
+    free(text);
+    if (rc == 0 && cx_dict_init(fd_g_config->cnf_dict, cx) != 0) {
+        snprintf(err, errlen, "diameter: the Cx dictionary could not be loaded");
+        rc = -1;
+    }
+    if (rc == 0 && (fd_disp_app_support(cx->app, cx->vendor, 1, 0) ||
+                    fd_peer_validate_register(validate_peer) || fd_core_start() ||
+                    fd_core_waitstartcomplete())) {
+        snprintf(err, errlen, "diameter: freeDiameter did not start; see the log");
+        rc = -1;
+    }
+    if (rc != 0) {
+        if (!*err)
+            snprintf(err, errlen, "diameter: freeDiameter could not be initialised");
+        return -1;
+    }
+    fds.started = 1;
+    log_info("diameter: %s (realm %s) on port %s, %zu configured peer(s)", fds.identity, fds.realm,
+             strrchr(c.listen, ':') + 1, fds.nconfigured);
+    if (strncmp(c.listen, "127.", 4) == 0 || strncmp(c.listen, "[::1]", 5) == 0)
+        log_warn("diameter: freeDiameter 1.2.1 ignores loopback addresses in ListenOn, so it "
+                 "listens on every address on that port; firewall it or use a routable "
+                 "diameter.listen");
+    return 0;
+}
+
+void fd_setup_stop(void)
+{
+    if (fds.started) {
+        fd_core_shutdown();
+        fd_core_wait_shutdown_complete();
+        fds.started = 0;
+    }
+    forget_settings();
+}
+
+static int is_configured(const char *id)
+{
+    for (size_t i = 0; i < fds.nconfigured; i++)
+        if (strcasecmp(fds.configured[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+size_t fd_setup_peers(fd_peer_status_t *out, size_t max)
+{
+    size_t n = 0;
+    if (!fds.started)
+        return 0;
+    pthread_rwlock_rdlock(&fd_g_peers_rw);
+    for (struct fd_list *li = fd_g_peers.next; li != &fd_g_peers && n < max; li = li->next) {
+        struct peer_hdr *p = (struct peer_hdr *)li->o;
+        int st = fd_peer_get_state(p);
+        fd_peer_status_t *s = &out[n++];
+        snprintf(s->identity, sizeof s->identity, "%s", p->info.pi_diamid);
+        snprintf(s->state, sizeof s->state, "%s", STATE_STR(st));
+        s->open = st == STATE_OPEN || st == STATE_OPEN_NEW;
+        s->configured = is_configured(s->identity);
+    }
+    pthread_rwlock_unlock(&fd_g_peers_rw);
+    return n;
+}
+
+int fd_setup_ready(char *reason, size_t len)
+{
+    fd_peer_status_t peers[MAX_NAMES];
+    size_t n = fd_setup_peers(peers, MAX_NAMES);
+    if (!fds.started) {
+        snprintf(reason, len, "diameter not started");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (peers[i].open && peers[i].configured)
+            return 1;
+    if (fds.nconfigured == 0)
+        return 1; /* a node only accepting peers (the HSS) is ready once it listens */
+    snprintf(reason, len, "no Diameter peer open (%s: %s)", fds.configured[0],
+             n ? peers[0].state : "not known");
+    return 0;
+}
+
+json_t *fd_setup_peers_json(void)
+{
+    fd_peer_status_t peers[MAX_NAMES];
+    size_t n = fd_setup_peers(peers, MAX_NAMES);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b}", "identity", peers[i].identity,
+                                             "state", peers[i].state, "open", peers[i].open,
+                                             "configured", peers[i].configured));
+    return arr;
+}
+
+const char *fd_setup_identity(void)
+{
+    return fds.identity;
+}
+
+const char *fd_setup_realm(void)
+{
+    return fds.realm;
+}

@@ -1,0 +1,110 @@
+/* freeDiameter in one of our programs: its configuration comes from the `diameter:` section of
+ * the program's YAML (written to a temporary freeDiameter file, parsed, deleted), the Cx
+ * dictionary is loaded, Cx is advertised, and freeDiameter's log lines become ours.
+ *
+ * freeDiameter is process-global (DESIGN.md section 2): one fd_setup per process. */
+#ifndef CSCF_FD_SETUP_H
+#define CSCF_FD_SETUP_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "common/config.h"
+#include "diameter/cx_dict.h"
+
+/* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults
+ * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""). */
+#define FD_SETUP_KEY_ROWS(identity, listen, peers)                                                  \
+    {"diameter.identity",                                                                           \
+     CFG_STRING,                                                                                    \
+     identity,                                                                                      \
+     "Diameter Identity (Origin-Host) of this node",                                                \
+     0,                                                                                             \
+     0,                                                                                             \
+     NULL},                                                                                         \
+        {"diameter.realm",                                                                          \
+         CFG_STRING,                                                                                \
+         "ims.mnc001.mcc001.3gppnetwork.org",                                                       \
+         "Diameter realm (Origin-Realm)",                                                           \
+         0,                                                                                         \
+         0,                                                                                         \
+         NULL},                                                                                     \
+        {"diameter.listen", CFG_ADDR, listen, "address freeDiameter accepts peers on", 0, 0, NULL}, \
+        {"diameter.peers",                                                                          \
+         CFG_LIST,                                                                                  \
+         peers,                                                                                     \
+         "peers to connect to and keep connected, each identity@host:port",                         \
+         0,                                                                                         \
+         0,                                                                                         \
+         NULL},                                                                                     \
+        {"diameter.accept_realms",                                                                  \
+         CFG_LIST,                                                                                  \
+         "",                                                                                        \
+         "realms whose undeclared peers may connect (empty: diameter.realm only)",                  \
+         0,                                                                                         \
+         0,                                                                                         \
+         NULL},                                                                                     \
+        {"diameter.tls",                                                                            \
+         CFG_BOOL,                                                                                  \
+         "false",                                                                                   \
+         "TLS to and from peers (needs tls_cert and tls_key)",                                      \
+         0,                                                                                         \
+         0,                                                                                         \
+         NULL},                                                                                     \
+        {"diameter.tls_cert", CFG_STRING, NULL, "PEM certificate for TLS", 0, 0, NULL},             \
+        {"diameter.tls_key", CFG_STRING, NULL, "PEM private key for TLS", 0, 0, NULL},              \
+        {"diameter.tls_ca",                                                                         \
+         CFG_STRING,                                                                                \
+         NULL,                                                                                      \
+         "PEM CA bundle that peers' certificates must chain "                                       \
+         "to",                                                                                      \
+         0,                                                                                         \
+         0,                                                                                         \
+         NULL},                                                                                     \
+        {"diameter.watchdog_seconds",                                                               \
+         CFG_INT,                                                                                   \
+         "6",                                                                                       \
+         "DWR interval (Tw, RFC 3539: at least 6)",                                                 \
+         6,                                                                                         \
+         3600,                                                                                      \
+         NULL},                                                                                     \
+        {"diameter.reconnect_seconds",                                                              \
+         CFG_INT,                                                                                   \
+         "3",                                                                                       \
+         "how soon a lost peer is dialled again (Tc)",                                              \
+         1,                                                                                         \
+         3600,                                                                                      \
+         NULL},                                                                                     \
+    {                                                                                               \
+        "diameter.request_timeout_ms", CFG_INT, "2000",                                             \
+            "how long a Cx request waits for its answer", 100, 60000, NULL                          \
+    }
+
+typedef struct fd_peer_status {
+    char identity[256];
+    char state[32]; /* freeDiameter's state name: STATE_OPEN, STATE_CLOSED, ... */
+    int open;
+    int configured; /* from diameter.peers (else it connected to us) */
+} fd_peer_status_t;
+
+/* Starts freeDiameter with the Cx application registered (advertised in CER, so peers open).
+ * cx receives the resolved dictionary objects. 0, or -1 with one reason in err. */
+int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen);
+
+/* Disconnects peers (DPR) and stops freeDiameter's threads; no callback runs afterwards. */
+void fd_setup_stop(void);
+
+/* Every peer freeDiameter knows. Returns how many were written (at most max). Any thread. */
+size_t fd_setup_peers(fd_peer_status_t *out, size_t max);
+
+/* 1 when at least one configured peer is open; else 0 and the reason. */
+int fd_setup_ready(char *reason, size_t len);
+
+/* The peers as a JSON array for the REST API. */
+json_t *fd_setup_peers_json(void);
+
+/* Our Diameter identity and realm (valid after start). */
+const char *fd_setup_identity(void);
+const char *fd_setup_realm(void);
+
+#endif
