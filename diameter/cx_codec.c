@@ -411,7 +411,7 @@ static int decode_digest(struct avp *g, cx_auth_item_t *it)
 {
     struct avp *a = NULL;
     int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
         view_t w;
         if ((rc = view(a, &w)) != 0)
             break;
@@ -434,7 +434,7 @@ static int decode_item(struct avp *g, cx_msg_t *m)
         return 0; /* more vectors than we keep */
     struct avp *a = NULL;
     int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
         view_t w;
         if ((rc = view(a, &w)) != 0)
             break;
@@ -461,7 +461,7 @@ static int decode_group(struct avp *g, cx_msg_t *m, uint32_t code)
 {
     struct avp *a = NULL;
     int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
         view_t w;
         if ((rc = view(a, &w)) != 0)
             break;
@@ -560,7 +560,7 @@ int cx_decode(const cx_dict_t *cx, struct msg *msg, cx_msg_t *m)
     cx_msg_init(m, cx_msg_command(msg));
     struct avp *a = NULL;
     int rc = first_child(msg, &a);
-    for (; rc == 0 && a; rc = next_sibling(a, &a)) {
+    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
         view_t w;
         if ((rc = view(a, &w)) != 0)
             break;

@@ -13,13 +13,14 @@
 #include "common/milenage.h"
 
 typedef struct vector_args {
-    const char *k, *op, *opc, *rand, *sqn, *amf;
+    const char *k, *op, *opc, *rand, *sqn, *amf, *sqn_ms;
 } vector_args_t;
 
 static int usage(void)
 {
     fprintf(stderr, "usage: hss vector --k HEX32 (--opc HEX32 | --op HEX32) --rand HEX32 "
-                    "--sqn HEX12 [--amf HEX4]\n");
+                    "--sqn HEX12 [--amf HEX4] [--sqn-ms HEX12]\n"
+                    "  --sqn-ms: also print the AUTS a handset at SQN_MS would answer to RAND\n");
     return 2;
 }
 
@@ -31,6 +32,7 @@ static int parse(int argc, char **argv, vector_args_t *a)
                                          {"rand", required_argument, NULL, 'r'},
                                          {"sqn", required_argument, NULL, 's'},
                                          {"amf", required_argument, NULL, 'a'},
+                                         {"sqn-ms", required_argument, NULL, 'm'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -53,6 +55,9 @@ static int parse(int argc, char **argv, vector_args_t *a)
             break;
         case 'a':
             a->amf = optarg;
+            break;
+        case 'm':
+            a->sqn_ms = optarg;
             break;
         default:
             return -1;
@@ -80,13 +85,13 @@ static void put_hex(json_t *o, const char *key, const uint8_t *b, size_t n)
 int hss_vector_main(int argc, char **argv)
 {
     vector_args_t a = {.amf = "8000"};
-    uint8_t k[16], op[16], opc[16], rand[16], sqn[6], amf[2];
+    uint8_t k[16], op[16], opc[16], rand[16], sqn[6], amf[2], sqn_ms[6], auts[14];
     if (parse(argc, argv, &a) < 0)
         return usage();
     if (field("k", a.k, k, 16) ||
         (a.op ? field("op", a.op, op, 16) : field("opc", a.opc, opc, 16)) ||
         field("rand", a.rand, rand, 16) || field("sqn", a.sqn, sqn, 6) ||
-        field("amf", a.amf, amf, 2))
+        field("amf", a.amf, amf, 2) || (a.sqn_ms && field("sqn-ms", a.sqn_ms, sqn_ms, 6)))
         return 2;
     aka_vector_t v;
     if ((a.op && milenage_opc(k, op, opc) < 0) || aka_vector_make(k, opc, rand, sqn, amf, &v) < 0) {
@@ -101,6 +106,14 @@ int hss_vector_main(int argc, char **argv)
     put_hex(o, "ik", v.ik, 16);
     put_hex(o, "ak", v.ak, 6);
     put_hex(o, "opc", opc, 16);
+    if (a.sqn_ms) {
+        if (aka_auts_make(k, opc, rand, sqn_ms, auts) < 0) {
+            json_decref(o);
+            fprintf(stderr, "hss vector: the crypto library failed\n");
+            return 1;
+        }
+        put_hex(o, "auts", auts, 14);
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     puts(text ? text : "{}");
     free(text);
