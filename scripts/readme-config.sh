@@ -8,7 +8,7 @@ mode=${1:-write}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 cp README.md "$out"
-for prog in pcscf scscf; do
+for prog in pcscf scscf hss; do
   ref=$("$BUILD/$prog" --config-reference)
   awk -v prog="$prog" -v ref="$ref" '
     $0 == "<!-- config:" prog " -->" { print; print ref; skip = 1; next }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make run: start the lab (S-CSCF, then P-CSCF) on 127.0.0.1 with config/*.yaml, in the
+# make run: start the lab (HSS, S-CSCF, then P-CSCF) on 127.0.0.1 with config/*.yaml, in the
 # foreground. Logs go to run/<program>.log and are followed here; Ctrl-C stops everything.
 set -euo pipefail
 BUILD=${1:-build}
@@ -26,13 +26,16 @@ start() { # name, REST port
   exit 1
 }
 
+start hss 8083
 start scscf 8082
 start pcscf 8081
 cat <<TXT
 lab: running. SIP: pcscf 127.0.0.1:5060, scscf 127.0.0.1:6060 (UDP and TCP)
-     REST/metrics: http://127.0.0.1:8081 (pcscf), http://127.0.0.1:8082 (scscf)
+     Diameter Cx: hss 3868, scscf 3869 (subscribers: config/subscribers.yaml)
+     REST/metrics: http://127.0.0.1:8081 (pcscf), http://127.0.0.1:8082 (scscf),
+                   http://127.0.0.1:8083 (hss)
      logs: run/*.log  (Ctrl-C stops the lab)
 TXT
-tail -n +1 -F run/scscf.log run/pcscf.log &
+tail -n +1 -F run/hss.log run/scscf.log run/pcscf.log &
 pids+=($!)
-wait "${pids[0]}" "${pids[1]}"
+wait "${pids[0]}" "${pids[1]}" "${pids[2]}"

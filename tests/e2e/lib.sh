@@ -86,6 +86,35 @@ start_prog() {
   return 1
 }
 
+# wait_http API PATH CODE SECONDS: poll until the path answers CODE; 0 when it did.
+wait_http() {
+  local api=$1 path=$2 code=$3 i
+  for i in $(seq $(($4 * 10))); do
+    [ "$(http_code "http://$api$path")" = "$code" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+HSS_ID=hss.ims.mnc001.mcc001.3gppnetwork.org
+# start_hss NAME [VAR=VALUE...]: a lab HSS on free ports with config/subscribers.yaml and its
+# state in $WORKDIR. Sets HSS_DIAM and HSS_API; scscf_diameter_env then points an scscf at it.
+start_hss() {
+  local name=$1
+  shift
+  HSS_DIAM=$(free_port) HSS_API=$(free_port)
+  start_prog "$name" "$BUILD/hss" "$REPO_DIR/config/hss.yaml" \
+    HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" HSS_API_LISTEN="127.0.0.1:$HSS_API" \
+    HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
+    HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/$name-state.json" "$@"
+}
+
+# The environment for an scscf whose Cx peer is the last start_hss.
+scscf_diameter_env() {
+  echo "SCSCF_DIAMETER_LISTEN=127.0.0.1:$(free_port)"
+  echo "SCSCF_DIAMETER_PEERS=$HSS_ID@127.0.0.1:$HSS_DIAM"
+}
+
 # stop_prog NAME [SIGNAL]: signal, wait up to 10 s, then SIGKILL. Exit status in LAST_EXIT.
 stop_prog() {
   local name=$1 sig=${2:-TERM} pid=${PIDS[$1]:-}

@@ -64,8 +64,11 @@ start_pair() { # suffix [extra env]
   local sfx=$1
   shift
   PC_SIP=$(free_port) PC_API=$(free_port) SC_SIP=$(free_port) SC_API=$(free_port)
+  start_hss "hss$sfx" "$@" || return 1
+  mapfile -t diam < <(scscf_diameter_env)
   start_prog "scscf$sfx" "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" \
-    SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" SCSCF_API_LISTEN="127.0.0.1:$SC_API" "$@" || return 1
+    SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" "$@" || return 1
+  wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf$sfx: ready once its HSS peer opens"
   start_prog "pcscf$sfx" "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" \
     PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" PCSCF_API_LISTEN="127.0.0.1:$PC_API" "$@"
 }
@@ -76,7 +79,7 @@ if start_pair ""; then
   check_sip scscf "$SC_SIP"
   check_rest pcscf "127.0.0.1:$PC_API"
   check_rest scscf "127.0.0.1:$SC_API"
-  for p in pcscf scscf; do
+  for p in pcscf scscf hss; do
     stop_prog "$p"
     expect_eq "$p: SIGTERM exits 0" 0 "$LAST_EXIT"
     expect_clean_log "$p: no sanitizer report" "$p"
@@ -93,6 +96,7 @@ if start_pair "_tok" PCSCF_API_TOKEN=s3cret SCSCF_API_TOKEN=s3cret; then
   expect_eq "bad JSON with the token: 400" 400 "$(http_code "http://$api/api/v1/log" -X PUT -H 'Authorization: Bearer s3cret' -d '{')"
   stop_prog pcscf_tok
   stop_prog scscf_tok
+  stop_prog hss_tok
 fi
 
 echo "-- draining"
@@ -109,6 +113,7 @@ if start_pair "_drain" PCSCF_SHUTDOWN_GRACE_SECONDS=2; then
   expect_eq "scscf: alive after SIGHUP" 0 "$(prog_alive scscf_drain; echo $?)"
   expect_match "scscf: SIGHUP reopens logs" 'SIGHUP: reopening logs' "$(cat "$WORKDIR/scscf_drain.log")"
   stop_prog scscf_drain
+  stop_prog hss_drain
 fi
 
 echo "-- configuration checks"

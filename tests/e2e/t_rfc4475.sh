@@ -72,8 +72,11 @@ start_instance() {
   local sip api
   sip=$(free_port)
   api=$(free_port)
+  local extra=()
+  # The scscf also runs Diameter; no HSS is needed to answer these messages.
+  [ "$prog" = scscf ] && extra=("SCSCF_DIAMETER_LISTEN=127.0.0.1:$(free_port)" "SCSCF_DIAMETER_PEERS=")
   start_prog "$name" "$BUILD/$prog" "$REPO_DIR/config/$prog.yaml" \
-    "${up}_SIP_LISTEN=127.0.0.1:$sip" "${up}_API_LISTEN=127.0.0.1:$api" || return 1
+    "${up}_SIP_LISTEN=127.0.0.1:$sip" "${up}_API_LISTEN=127.0.0.1:$api" "${extra[@]}" || return 1
   SIP_PORT[$name]=$sip
   API_PORT[$name]=$api
 }
