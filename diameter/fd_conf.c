@@ -43,20 +43,23 @@ static int render_peer(FILE *f, const fd_conf_t *c, const char *entry, char *err
     return 0;
 }
 
-static int render_tls(FILE *f, const fd_conf_t *c, char *err, size_t errlen)
+/* With TLS, the listen port is freeDiameter's TLS port (RFC 6733: TLS from the first byte) and
+ * the plain one is closed (Port = 0); peers are dialled the same way. */
+static int render_tls(FILE *f, const fd_conf_t *c, int port, char *err, size_t errlen)
 {
     if (!c->tls) {
         /* freeDiameter 1.2.1 accepts a missing TLS_Cred only with the TLS port off. */
-        fprintf(f, "SecPort = 0;\n");
+        fprintf(f, "Port = %d;\nSecPort = 0;\n", port);
         return 0;
     }
-    if (!quotable(c->tls_cert) || !quotable(c->tls_key)) {
-        snprintf(err, errlen, "diameter.tls_cert and diameter.tls_key are needed with TLS on");
+    if (!quotable(c->tls_cert) || !quotable(c->tls_key) || !quotable(c->tls_ca)) {
+        snprintf(err, errlen,
+                 "diameter.tls_cert, diameter.tls_key and diameter.tls_ca are needed with TLS on");
         return -1;
     }
-    fprintf(f, "TLS_Cred = \"%s\", \"%s\";\n", c->tls_cert, c->tls_key);
-    if (quotable(c->tls_ca))
-        fprintf(f, "TLS_CA = \"%s\";\n", c->tls_ca);
+    fprintf(f, "Port = 0;\nSecPort = %d;\n", port);
+    fprintf(f, "TLS_Cred = \"%s\", \"%s\";\nTLS_CA = \"%s\";\n", c->tls_cert, c->tls_key,
+            c->tls_ca);
     return 0;
 }
 
@@ -94,10 +97,10 @@ char *fd_conf_render(const fd_conf_t *c, char *err, size_t errlen)
         return NULL;
     fprintf(f,
             "# Written by the program from its YAML configuration at start-up; do not edit.\n"
-            "Identity = \"%s\";\nRealm = \"%s\";\nListenOn = \"%s\";\nPort = %d;\nNo_SCTP;\n"
+            "Identity = \"%s\";\nRealm = \"%s\";\nListenOn = \"%s\";\nNo_SCTP;\n"
             "NoRelay;\nTwTimer = %d;\nTcTimer = %d;\n",
-            c->identity, c->realm, host, port, c->watchdog_seconds, c->reconnect_seconds);
-    int rc = render_tls(f, c, err, errlen);
+            c->identity, c->realm, host, c->watchdog_seconds, c->reconnect_seconds);
+    int rc = render_tls(f, c, port, err, errlen);
     const char *dir = c->ext_dir ? c->ext_dir : "/usr/lib/freeDiameter";
     for (size_t i = 0; rc == 0 && i < sizeof dictionaries / sizeof dictionaries[0]; i++)
         fprintf(f, "LoadExtension = \"%s/%s\";\n", dir, dictionaries[i]);

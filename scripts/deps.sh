@@ -8,7 +8,7 @@ PACKAGES=(
   libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev
   libfreediameter-dev freediameterd freediameter-extensions
   libcmocka-dev
-  sip-tester tshark curl jq procps iproute2
+  sip-tester tshark curl jq openssl procps iproute2
 )
 # `deps.sh fuzz`: what make fuzz needs on top (clang's libFuzzer)
 [ "${1:-}" = fuzz ] && PACKAGES=(clang libclang-rt-14-dev libyaml-dev libssl-dev)

@@ -7,11 +7,12 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 OUT=build/fuzz
 mkdir -p "$OUT"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-SRC="common/config.c common/aka.c common/milenage.c common/hex.c common/log.c diameter/fd_conf.c"
+SRC="common/config.c common/aka.c common/milenage.c common/hex.c common/log.c diameter/fd_conf.c
+     diameter/hss/subscriber.c diameter/hss/subscriber_file.c diameter/hss/user_data.c"
 status=0
 for h in tests/fuzz/fuzz_*.c; do
   name=$(basename "$h" .c)
-  clang $CFLAGS -o "$OUT/$name" "$h" $SRC -lyaml -lcrypto -lpthread
+  clang $CFLAGS -o "$OUT/$name" "$h" $SRC -lyaml -ljansson -lcrypto -lpthread
   corpus="$OUT/${name}_corpus"
   mkdir -p "$corpus"
   cp config/*.yaml "$corpus/" 2>/dev/null || true

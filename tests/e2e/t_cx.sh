@@ -170,6 +170,21 @@ expect_no_match "no unknown AVP" 'Unknown AVP|AVP: Unknown|undecoded' "$dec"
 expect_match "tshark names SIP-Auth-Data-Item" 'SIP-Auth-Data-Item' "$dec"
 expect_match "tshark names Server-Assignment-Type" 'Server-Assignment-Type' "$dec"
 
+echo "-- timeout"
+kill -STOP "${PIDS[hss]}"
+start=$(date +%s%N)
+a=$(cx lir '{"impu":"tel:+15550001"}')
+ms=$((($(date +%s%N) - start) / 1000000))
+kill -CONT "${PIDS[hss]}"
+expect_eq "an HSS that does not answer: the request times out" timeout "$(field .status "$a")"
+if [ "$ms" -ge 1900 ] && [ "$ms" -le 4000 ]; then pass "... after diameter.request_timeout_ms (${ms} ms)"
+else fail "... after diameter.request_timeout_ms" "${ms} ms"; fi
+expect_match "... counted as a timeout" '^cscf_diameter_requests_total\{command="LIR",result="timeout"\} 1' \
+  "$(http_body "http://127.0.0.1:$SC_API/metrics")"
+sleep 0.5
+a=$(cx lir '{"impu":"tel:+15550001"}')
+expect_eq "... and the next one is answered (the late answer was dropped)" 2001 "$(field .answer.result_code "$a")"
+
 echo "-- HSS restart"
 sqn=$(hss_sqn "$ALICE")
 stop_prog hss KILL

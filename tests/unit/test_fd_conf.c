@@ -91,13 +91,16 @@ static void renders_tls(void **state)
     assert_non_null(strstr(err, "diameter.tls_cert"));
     c.tls_cert = "/etc/cscf/scscf.crt";
     c.tls_key = "/etc/cscf/scscf.key";
+    assert_null(fd_conf_render(&c, err, sizeof err));
+    assert_non_null(strstr(err, "diameter.tls_ca"));
     c.tls_ca = "/etc/cscf/ca.crt";
     char *text = fd_conf_render(&c, err, sizeof err);
     assert_non_null(text);
     expect_line(text, "TLS_Cred = \"/etc/cscf/scscf.crt\", \"/etc/cscf/scscf.key\";");
     expect_line(text, "TLS_CA = \"/etc/cscf/ca.crt\";");
     assert_null(strstr(text, "No_TLS"));
-    assert_null(strstr(text, "SecPort = 0"));
+    expect_line(text, "Port = 0;");
+    expect_line(text, "SecPort = 3869;");
     free(text);
 }
 
