@@ -156,6 +156,30 @@ expect_eq "a profile change over REST sends PPR, answered DIAMETER_SUCCESS" DIAM
 expect_match "... the PPR reached the scscf" "PPR from $HSS_ID: user $ALICE" "$(cat "$WORKDIR/scscf.log")"
 expect_eq "... keys are never returned" "" "$(field .subscriber.k "$out")$(field .subscriber.op "$out")"
 
+echo "-- subscriber REST"
+H="http://127.0.0.1:$HSS_API/api/v1/subscribers"
+carol="{\"impi\":\"carol@$DOMAIN\",\"impus\":[\"sip:carol@$DOMAIN\"],\"k\":\"$ALICE_K\",\"opc\":\"$ALICE_OP\"}"
+expect_eq "POST without the token: 401" 401 "$(http_code "$H" -X POST -d "$carol")"
+expect_eq "POST a new subscriber: 201" 201 "$(http_code "$H" "${AUTH[@]}" -X POST -d "$carol")"
+expect_eq "POST it again: 409" 409 "$(http_code "$H" "${AUTH[@]}" -X POST -d "$carol")"
+dup="{\"impi\":\"dave@$DOMAIN\",\"impus\":[\"sip:carol@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"}"
+expect_eq "POST with another subscriber's IMPU: 409" 409 "$(http_code "$H" "${AUTH[@]}" -X POST -d "$dup")"
+out=$(curl -s -m 5 "${AUTH[@]}" -X POST "$H" -d "{\"impi\":\"x@y\",\"impus\":[\"sip:x@y\"],\"k\":\"zz\",\"op\":\"$ALICE_OP\"}")
+expect_match "bad hex: 400 naming the field" '"status":400.*"detail":"k: ' "$out"
+out=$(curl -s -m 5 "${AUTH[@]}" -X POST "$H" -d "{\"impi\":\"x@y\",\"impus\":[\"sip:x@y\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\",\"colour\":1}")
+expect_match "unknown field: 400 naming it" '"detail":"colour: ' "$out"
+expect_eq "malformed JSON: 400" 400 "$(http_code "$H" "${AUTH[@]}" -X POST -d '{')"
+list=$(http_body "$H")
+expect_eq "GET lists three subscribers" 3 "$(field .count "$list")"
+expect_no_match "... and never a key" '"(k|op|opc|password)":' "$list"
+expect_eq "GET one" "sip:carol@$DOMAIN" "$(field '.impus[0]' "$(http_body "$H/carol@$DOMAIN")")"
+expect_eq "DELETE: 200" 200 "$(http_code "$H/carol@$DOMAIN" "${AUTH[@]}" -X DELETE)"
+expect_eq "... then GET: 404" 404 "$(http_code "$H/carol@$DOMAIN")"
+expect_eq "DELETE unknown: 404" 404 "$(http_code "$H/carol@$DOMAIN" "${AUTH[@]}" -X DELETE)"
+dave="{\"impi\":\"dave@$DOMAIN\",\"impus\":[\"sip:dave@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"}"
+expect_eq "PUT creates dave: 201" 201 "$(http_code "$H/dave@$DOMAIN" "${AUTH[@]}" -X PUT -d "$dave")"
+expect_match "cscf_hss_subscribers counts him" '^cscf_hss_subscribers 3' "$(http_body "http://127.0.0.1:$HSS_API/metrics")"
+
 echo "-- tshark: every Cx message decodes"
 sleep 0.5
 kill -INT $TSHARK 2>/dev/null
@@ -198,6 +222,8 @@ start_prog hss "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="127
 if wait_http "127.0.0.1:$SC_API" /readyz 200 20; then pass "scscf /readyz 200 again after the HSS restarts, scscf untouched"
 else fail "scscf /readyz 200 again after the HSS restarts"; fi
 expect_eq "the restarted HSS still knows the SQN" "$sqn" "$(hss_sqn "$ALICE")"
+expect_eq "... the subscriber made over REST" "sip:dave@$DOMAIN" "$(field '.impus[0]' "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/dave@$DOMAIN")")"
+expect_eq "... and not the one deleted" 404 "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers/carol@$DOMAIN")"
 a=$(cx lir '{"impu":"tel:+15550001"}')
 expect_eq "... and the S-CSCF assignment" "sip:127.0.0.1:$SC_SIP" "$(field .answer.server_name "$a")"
 a=$(cx mar "{\"impi\":\"$ALICE\",\"impu\":\"$ALICE_IMPU\"}")
