@@ -70,20 +70,28 @@ static void md5_hex(const void *const *parts, const size_t *lens, size_t n, char
     hex_encode(d, 16, out);
 }
 
-void aka_digest_response(const char *username, const char *realm, const uint8_t *password,
-                         size_t password_len, const char *method, const char *uri,
-                         const char *nonce, const char *nc, const char *cnonce, const char *qop,
-                         char out[33])
+void aka_digest_response_ha1(const char ha1[32], const char *method, const char *uri,
+                             const char *nonce, const char *nc, const char *cnonce, const char *qop,
+                             char out[33])
 {
-    char ha1[33], ha2[33];
-    md5_hex((const void *[]){username, realm, password},
-            (size_t[]){strlen(username), strlen(realm), password_len}, 3, ha1);
+    char ha2[33];
     md5_hex((const void *[]){method, uri}, (size_t[]){strlen(method), strlen(uri)}, 2, ha2);
     if (qop && *qop)
         md5_hex((const void *[]){ha1, nonce, nc, cnonce, qop, ha2},
                 (size_t[]){32, strlen(nonce), strlen(nc), strlen(cnonce), strlen(qop), 32}, 6, out);
     else
         md5_hex((const void *[]){ha1, nonce, ha2}, (size_t[]){32, strlen(nonce), 32}, 3, out);
+}
+
+void aka_digest_response(const char *username, const char *realm, const uint8_t *password,
+                         size_t password_len, const char *method, const char *uri,
+                         const char *nonce, const char *nc, const char *cnonce, const char *qop,
+                         char out[33])
+{
+    char ha1[33];
+    md5_hex((const void *[]){username, realm, password},
+            (size_t[]){strlen(username), strlen(realm), password_len}, 3, ha1);
+    aka_digest_response_ha1(ha1, method, uri, nonce, nc, cnonce, qop, out);
 }
 
 int aka_v2_password(const uint8_t *xres, size_t xres_len, const uint8_t ik[16],

@@ -31,6 +31,11 @@ void aka_digest_response(const char *username, const char *realm, const uint8_t 
 
 /* RFC 4169 AKAv2-MD5 password: base64(HMAC-MD5(key = XRES || IK || CK,
  * "http-digest-akav2-password")). 0, or -1 when out is too small. */
+/* The same from HA1 (32 lowercase hex), as the HSS gives it for the MD5 scheme. */
+void aka_digest_response_ha1(const char ha1[32], const char *method, const char *uri,
+                             const char *nonce, const char *nc, const char *cnonce, const char *qop,
+                             char out[33]);
+
 int aka_v2_password(const uint8_t *xres, size_t xres_len, const uint8_t ik[16],
                     const uint8_t ck[16], char *out, size_t outlen);
 

@@ -1,5 +1,65 @@
 /* pcscf: the handset's first hop (outbound proxy). See DESIGN.md section 1. */
-#include "common/program.h"
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+
+#include "common/log.h"
+#include "cscf/pcscf/pcscf.h"
+
+static const cfg_key_t pcscf_keys[] = {
+    {"pcscf.registrar", CFG_SIP_URI, "sip:127.0.0.1:6060;lr",
+     "where REGISTER goes: the S-CSCF (or an I-CSCF)", 0, 0, NULL},
+    {"pcscf.visited_network", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org",
+     "P-Visited-Network-ID this P-CSCF adds to REGISTER", 0, 0, NULL},
+    CFG_END,
+};
+
+/* TS 24.229 5.2.2: until routing lands, a UE may only register; anything else from a flow
+ * that is not registered is refused, and from a registered one is not implemented yet. */
+static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    program_t *p = app;
+    pcscf_t *pc = p->app;
+    sip_method_t method = sip->sip_request->rq_method;
+    if (!pc || method == sip_method_ack || method == sip_method_options)
+        return program_default_request(app, core, irq, sip);
+    if (method == sip_method_register)
+        return pcscf_on_register(pc, irq, sip);
+    char flow[96];
+    msg_t *msg = nta_incoming_getrequest(irq);
+    pcscf_flow_of(msg, flow, sizeof flow);
+    msg_destroy(msg);
+    if (!pcscf_binding(pc, flow))
+        return sip_core_reply(core, irq, 403, "Not Registered", TAG_END()), 403;
+    return program_default_request(app, core, irq, sip);
+}
+
+static int pcscf_init(program_t *p)
+{
+    pcscf_t *pc = calloc(1, sizeof *pc);
+    if (!pc)
+        return -1;
+    pc->p = p;
+    p->app = pc;
+    pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
+    pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
+    if (pcscf_flows_init(pc) < 0)
+        return -1;
+    return 0;
+}
+
+static void pcscf_fini(program_t *p)
+{
+    pcscf_t *pc = p->app;
+    if (!pc)
+        return;
+    pcscf_flows_fini(pc);
+    free(pc);
+    p->app = NULL;
+}
 
 static const program_def_t pcscf = {
     .name = "pcscf",
@@ -8,10 +68,14 @@ static const program_def_t pcscf = {
     .has_sip = 1,
     .default_sip_listen = "127.0.0.1:5060",
     .default_api_listen = "127.0.0.1:8081",
+    .keys = pcscf_keys,
     /* What this build handles; grows as registration and call routing land. */
-    .allow = "OPTIONS, ACK, CANCEL",
+    .allow = "REGISTER, OPTIONS, ACK, CANCEL",
     .supported = "path",
     .accept = "application/sdp",
+    .on_request = on_request,
+    .init = pcscf_init,
+    .fini = pcscf_fini,
 };
 
 int main(int argc, char **argv)

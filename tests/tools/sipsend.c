@@ -3,6 +3,8 @@
  *
  *   sipsend -u|-t HOST PORT FILE [TIMEOUT_MS]
  *
+ * With SIPSEND_WHOLE=1 in the environment (UDP), the whole first answer is printed instead.
+ *
  * The torture tests need byte-exact messages (RFC 4475), which SIPp would rewrite. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,6 +91,10 @@ static void await_answer(int s, int stream, long timeout_ms)
         have += (size_t)r;
         buf[have] = '\0';
         char *eol = strstr(buf, "\r\n");
+        if (!stream && getenv("SIPSEND_WHOLE")) {
+            fputs(buf, stdout);
+            return;
+        }
         if (eol || !stream) {
             if (eol)
                 *eol = '\0';

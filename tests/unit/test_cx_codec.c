@@ -200,7 +200,7 @@ static void sqn_increments(void **state)
 {
     assert_int_equal(hss_next_sqn(0, 0), 1);
     assert_int_equal(hss_next_sqn(0, 5), 0x21);
-    assert_int_equal(hss_next_sqn(0x3f, 5), 0x40);          /* IND 31 -> 0, SEQ 1 -> 2 */
+    assert_int_equal(hss_next_sqn(0x3f, 5), 0x40);           /* IND 31 -> 0, SEQ 1 -> 2 */
     assert_int_equal(hss_next_sqn(0xffffffffffffULL, 0), 0); /* 48 bits wrap */
     uint64_t s = 0;
     for (int i = 0; i < 100; i++) {
@@ -213,10 +213,8 @@ static void sqn_increments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(request_round_trips),
-        cmocka_unit_test(answer_round_trips),
-        cmocka_unit_test(nul_in_string_is_refused),
-        cmocka_unit_test(limits_hold),
+        cmocka_unit_test(request_round_trips),      cmocka_unit_test(answer_round_trips),
+        cmocka_unit_test(nul_in_string_is_refused), cmocka_unit_test(limits_hold),
         cmocka_unit_test(sqn_increments),
     };
     return cmocka_run_group_tests_name("cx_codec", tests, load_freediameter, NULL);

@@ -1,0 +1,41 @@
+/* The pcscf's one context struct (program_t.app). */
+#ifndef CSCF_PCSCF_H
+#define CSCF_PCSCF_H
+
+#include <stdint.h>
+
+#include "common/program.h"
+#include "common/strmap.h"
+
+/* What the P-CSCF keeps of a registered UE (TS 24.229 5.2.2): fed by the 200 to its REGISTER. */
+typedef struct pc_binding {
+    char flow[96];  /* where the UE sends from: "udp:192.0.2.1:5060" */
+    char token[24]; /* in our Path: sip:term.<token>@pcscf;lr finds this flow again */
+    char contact[512];
+    char impi[256];
+    char associated[1024];    /* P-Associated-URI as received */
+    char service_route[1024]; /* Service-Route as received, to pre-load on requests */
+    int64_t expires_at, registered_at;
+} pc_binding_t;
+
+typedef struct pcscf {
+    program_t *p;
+    const char *registrar; /* next hop for REGISTER (a SIP URI) */
+    const char *visited_network;
+    strmap_t *by_flow, *by_token;
+    su_timer_t *tick;
+    metric_t *m_regs;
+} pcscf_t;
+
+/* register.c */
+int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+/* flows.c */
+int pcscf_flows_init(pcscf_t *pc);
+void pcscf_flows_fini(pcscf_t *pc);
+/* The flow a request came from, as the binding key. */
+void pcscf_flow_of(msg_t *msg, char *out, size_t len);
+pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
+/* After a 2xx to a REGISTER: store (expires > 0) or remove. */
+void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
+
+#endif

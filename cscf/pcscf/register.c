@@ -1,0 +1,184 @@
+/* REGISTER through the P-CSCF (TS 24.229 5.2.2, DESIGN.md section 3 steps 2, 4 and 7): Path
+ * with a token naming the UE's flow, Require: path, P-Visited-Network-ID, P-Charging-Vector,
+ * integrity-protected="no" (until IPsec), forwarded to the registrar; on the way back ck/ik
+ * leave the 401 and the 200 becomes this P-CSCF's binding for the flow. */
+#include "cscf/pcscf/pcscf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/sip_util.h>
+
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/sip_digest.h"
+#include "common/sip_proxy.h"
+
+typedef struct reg_fwd {
+    pcscf_t *pc;
+    pc_binding_t b;
+} reg_fwd_t;
+
+static int random_hex(char *out, size_t bytes)
+{
+    uint8_t r[16];
+    if (bytes > sizeof r || RAND_bytes(r, (int)bytes) != 1)
+        return -1;
+    hex_encode(r, bytes, out);
+    return 0;
+}
+
+/* A header sofia has no class for. (SIPTAG_HEADER_STR on a parsed request put it after the
+ * blank line that ends the headers.) */
+static int add_unknown(msg_t *msg, sip_t *sip, const char *line)
+{
+    msg_header_t *h = msg_header_make(msg_home(msg), sip_unknown_class, line);
+    return h ? msg_header_insert(msg, (msg_pub_t *)sip, h) : -1;
+}
+
+static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const char *token)
+{
+    su_home_t *home = msg_home(msg);
+    const url_t *self = sip_core_self_url(pc->p->sip);
+    char path[300], icid[33], extra[600];
+    snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr>", token, self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    sip_path_t *p = sip_path_make(home, path);
+    if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0 ||
+        random_hex(icid, 16) < 0)
+        return -1;
+    snprintf(extra, sizeof extra, "P-Visited-Network-ID: \"%s\"", pc->visited_network);
+    if (add_unknown(msg, sip, extra) < 0)
+        return -1;
+    snprintf(extra, sizeof extra, "P-Charging-Vector: icid-value=%s;icid-generated-at=%s", icid,
+             self->url_host);
+    if (add_unknown(msg, sip, extra) < 0 ||
+        (sip_has_supported(sip->sip_supported, "path") &&
+         sip_add_tl(msg, sip, SIPTAG_REQUIRE_STR("path"), TAG_END()) < 0))
+        return -1;
+    /* No IPsec yet: the S-CSCF must know this REGISTER was not integrity protected. */
+    for (sip_authorization_t *au = sip->sip_authorization; au; au = au->au_next)
+        if (msg_header_replace_param(home, au->au_common, "integrity-protected=\"no\"") < 0)
+            return -1;
+    return 0;
+}
+
+/* ck and ik are for the P-CSCF's IPsec SAs (TS 33.203); the UE computes its own. */
+static void strip_keys(sip_t *sip)
+{
+    for (sip_www_authenticate_t *w = sip->sip_www_authenticate; w; w = w->au_next) {
+        msg_header_remove_param(w->au_common, "ck");
+        msg_header_remove_param(w->au_common, "ik");
+    }
+}
+
+static const char *unknown_header(sip_t const *sip, const char *name)
+{
+    for (sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next)
+        if (u->un_name && strcasecmp(u->un_name, name) == 0)
+            return u->un_value;
+    return NULL;
+}
+
+/* The expiry the registrar granted to our UE's contact (0: gone). */
+static long granted(msg_t *msg, sip_t const *sip, const char *contact)
+{
+    url_t *mine = url_make(msg_home(msg), contact);
+    for (sip_contact_t const *m = sip->sip_contact; mine && m; m = m->m_next) {
+        if (url_cmp(m->m_url, mine) != 0)
+            continue;
+        if (m->m_expires)
+            return strtol(m->m_expires, NULL, 10);
+        return sip->sip_expires ? (long)sip->sip_expires->ex_delta : 0;
+    }
+    return 0;
+}
+
+static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
+{
+    pc_binding_t *b = &f->b;
+    const char *pau = unknown_header(sip, "P-Associated-URI");
+    snprintf(b->associated, sizeof b->associated, "%s", pau ? pau : "");
+    size_t n = 0;
+    b->service_route[0] = '\0';
+    for (sip_service_route_t const *r = sip->sip_service_route; r; r = r->r_next) {
+        char *s = sip_header_as_string(msg_home(msg), (sip_header_t const *)r);
+        int w = s ? snprintf(b->service_route + n, sizeof b->service_route - n, "%s%s",
+                             n ? ", " : "", s)
+                  : 0;
+        if (w > 0 && (size_t)w < sizeof b->service_route - n)
+            n += (size_t)w;
+    }
+    pcscf_binding_update(f->pc, b, granted(msg, sip, b->contact));
+}
+
+static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
+{
+    reg_fwd_t *f = ctx;
+    if (sip && status == 401)
+        strip_keys(sip);
+    if (sip && status >= 200 && status < 300)
+        remember(f, msg, sip);
+    if (status >= 200)
+        free(f);
+    return 0;
+}
+
+static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
+{
+    msg_t *msg = sip_proxy_copy_request(irq);
+    if (!msg)
+        return 500;
+    sip_t *sip = sip_object(msg);
+    if (sip_proxy_check_max_forwards(sip)) {
+        msg_destroy(msg);
+        return 483;
+    }
+    if (!sip->sip_contact || !sip->sip_to) {
+        msg_destroy(msg);
+        return 400;
+    }
+    msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
+    pcscf_flow_of(orig, f->b.flow, sizeof f->b.flow);
+    msg_destroy(orig);
+    char *c = url_as_string(msg_home(msg), sip->sip_contact->m_url);
+    snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
+    digest_creds_t cr;
+    if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)
+        snprintf(f->b.impi, sizeof f->b.impi, "%s", cr.username);
+    if (random_hex(f->b.token, 8) < 0 || add_headers(pc, msg, sip, f->b.token) < 0 ||
+        sip_proxy_prepare(msg, sip, NULL) < 0) {
+        msg_destroy(msg);
+        return 500;
+    }
+    *out = msg;
+    return 0;
+}
+
+int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+{
+    reg_fwd_t *f = calloc(1, sizeof *f);
+    msg_t *msg = NULL;
+    if (!f)
+        return 500;
+    f->pc = pc;
+    int st = prepare(pc, irq, f, &msg);
+    if (st) {
+        free(f);
+        return st;
+    }
+    url_t *next = url_make(msg_home(msg), pc->registrar);
+    if (!next)
+        msg_destroy(msg);
+    st = next ? sip_forward(pc->p->sip, irq, msg, next, on_response, f) : 500;
+    if (st)
+        free(f);
+    return st;
+}
