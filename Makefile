@@ -31,8 +31,8 @@ endif
 
 COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
-PCSCF_SRC  := $(sort $(wildcard cscf/pcscf/*.c))
-SCSCF_SRC  := $(sort $(wildcard cscf/scscf/*.c))
+PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
+SCSCF_SRC  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
 HSS_SRC    := $(sort $(filter-out diameter/hss/main.c,$(wildcard diameter/hss/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
@@ -43,6 +43,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBDIAM   := $(BUILD)/libdiameter.a
 LIBHSS    := $(BUILD)/libhss.a
+LIBPCSCF  := $(BUILD)/libpcscf.a
+LIBSCSCF  := $(BUILD)/libscscf.a
 FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -79,10 +81,18 @@ $(LIBHSS): $(call obj,$(HSS_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/pcscf: $(call obj,$(PCSCF_SRC)) $(LIBCOMMON)
+$(LIBPCSCF): $(call obj,$(PCSCF_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSCSCF): $(call obj,$(SCSCF_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/pcscf: $(call obj,cscf/pcscf/main.c) $(LIBPCSCF) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/scscf: $(call obj,$(SCSCF_SRC)) $(LIBDIAM) $(LIBCOMMON)
+$(BUILD)/scscf: $(call obj,cscf/scscf/main.c) $(LIBSCSCF) $(LIBDIAM) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
 
 $(BUILD)/hss: $(call obj,diameter/hss/main.c) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
@@ -92,7 +102,7 @@ $(BUILD)/hss: $(call obj,diameter/hss/main.c) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 $(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 

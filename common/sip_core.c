@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <sofia-sip/sip_header.h>
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
@@ -349,4 +350,15 @@ int sip_core_draining(const sip_core_t *core)
 size_t sip_core_pending(sip_core_t *core)
 {
     return core->inflight;
+}
+
+void sip_core_flow_of(msg_t *msg, char *out, size_t len)
+{
+    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+    su_sockaddr_t *su = msg ? msg_addr(msg) : NULL;
+    char host[64] = "?";
+    if (su)
+        su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof host);
+    snprintf(out, len, "%s:%s:%u", ai && ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp", host,
+             su ? ntohs(su->su_port) : 0);
 }

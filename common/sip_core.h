@@ -74,6 +74,9 @@ size_t sip_core_pending(sip_core_t *core);
 /* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
 void sip_core_publish_stats(sip_core_t *core);
 
+/* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered). */
+void sip_core_flow_of(msg_t *msg, char *out, size_t len);
+
 /* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
 int sip_tag_in_list(const char *list, const char *tag);
 

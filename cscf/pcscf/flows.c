@@ -7,20 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <sofia-sip/msg_addr.h>
-
 #include "common/log.h"
-
-void pcscf_flow_of(msg_t *msg, char *out, size_t len)
-{
-    su_addrinfo_t *ai = msg_addrinfo(msg);
-    su_sockaddr_t *su = msg_addr(msg);
-    char host[64] = "?";
-    if (su)
-        su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof host);
-    snprintf(out, len, "%s:%s:%u", ai && ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp", host,
-             su ? ntohs(su->su_port) : 0);
-}
 
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow)
 {

@@ -30,7 +30,7 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
         return pcscf_on_register(pc, irq, sip);
     char flow[96];
     msg_t *msg = nta_incoming_getrequest(irq);
-    pcscf_flow_of(msg, flow, sizeof flow);
+    sip_core_flow_of(msg, flow, sizeof flow);
     msg_destroy(msg);
     if (!pcscf_binding(pc, flow))
         return sip_core_reply(core, irq, 403, "Not Registered", TAG_END()), 403;

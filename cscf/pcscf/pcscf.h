@@ -32,8 +32,6 @@ int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
 /* flows.c */
 int pcscf_flows_init(pcscf_t *pc);
 void pcscf_flows_fini(pcscf_t *pc);
-/* The flow a request came from, as the binding key. */
-void pcscf_flow_of(msg_t *msg, char *out, size_t len);
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
 /* After a 2xx to a REGISTER: store (expires > 0) or remove. */
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);

@@ -146,7 +146,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         return 400;
     }
     msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
-    pcscf_flow_of(orig, f->b.flow, sizeof f->b.flow);
+    sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
     char *c = url_as_string(msg_home(msg), sip->sip_contact->m_url);
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
