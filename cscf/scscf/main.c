@@ -12,6 +12,25 @@ static const cfg_key_t scscf_keys[] = {
      "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
      "listen address>",
      0, 0, NULL},
+    {"registrar.min_expires", CFG_INT, "60", "shortest registration accepted (else 423)", 1, 86400,
+     NULL},
+    {"registrar.max_expires", CFG_INT, "600000",
+     "longest registration granted (longer requests are cut to it)", 1, 31536000, NULL},
+    {"registrar.default_expires", CFG_INT, "3600", "when the REGISTER names no expiry", 1, 31536000,
+     NULL},
+    {"registrar.allow_direct", CFG_BOOL, "true",
+     "accept REGISTER without Path (no P-CSCF in front; a lab)", 0, 0, NULL},
+    {"registrar.trust_integrity_protected", CFG_BOOL, "false",
+     "a re-REGISTER the P-CSCF marks integrity-protected=\"yes\" is not challenged", 0, 0, NULL},
+    {"registrar.max_auth_failures", CFG_INT, "0", "wrong digest answers re-challenged before 403",
+     0, 10, NULL},
+    {"registrar.auth_timeout_seconds", CFG_INT, "30",
+     "how long a challenge (vector) may be answered", 5, 600, NULL},
+    {"registrar.max_contacts", CFG_INT, "10", "contacts per registration", 1, 100, NULL},
+    {"registrar.max_registrations", CFG_INT, "1000000",
+     "registrations held (and challenges in "
+     "flight)",
+     1, 100000000, NULL},
     CFG_END,
 };
 
@@ -36,8 +55,11 @@ static int scscf_init(program_t *p)
     s->p = p;
     p->app = s;
     set_server_name(s);
+    const url_t *self = sip_core_self_url(p->sip);
+    snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr>", self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
-        scscf_cx_debug_routes(s) < 0)
+        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0)
         return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
@@ -48,9 +70,18 @@ static void scscf_fini(program_t *p)
     scscf_t *s = p->app;
     if (!s)
         return;
-    cx_node_stop(&s->cx, p);
+    cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
+    registrar_fini(s);
     free(s);
     p->app = NULL;
+}
+
+static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    program_t *p = app;
+    if (sip->sip_request->rq_method == sip_method_register && p->app)
+        return registrar_on_register(p->app, irq, sip);
+    return program_default_request(app, core, irq, sip);
 }
 
 static int scscf_ready(program_t *p, char *reason, size_t len)
@@ -73,7 +104,8 @@ static const program_def_t scscf = {
     .default_sip_listen = "127.0.0.1:6060",
     .default_api_listen = "127.0.0.1:8082",
     .keys = scscf_keys,
-    .allow = "OPTIONS, ACK, CANCEL",
+    .allow = "REGISTER, OPTIONS, ACK, CANCEL",
+    .on_request = on_request,
     .supported = "path",
     .accept = "application/sdp",
     .init = scscf_init,

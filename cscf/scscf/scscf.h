@@ -3,13 +3,22 @@
 #define CSCF_SCSCF_H
 
 #include "common/program.h"
+#include "common/store.h"
+#include "cscf/scscf/auth.h"
+#include "cscf/scscf/registrar.h"
 #include "diameter/cx_node.h"
 
-typedef struct scscf {
+struct scscf {
     program_t *p;
     cx_node_t cx;
-    char server_name[256]; /* our SIP URI, sent as Server-Name in MAR/SAR */
-} scscf_t;
+    char server_name[256];   /* our SIP URI, sent as Server-Name in MAR/SAR */
+    char service_route[300]; /* <sip:orig@host:port;lr> */
+    registrar_config_t rc;
+    auth_table_t auth;
+    store_t *store;
+    su_timer_t *tick;
+    metric_t *m_regs, *m_contacts, *m_auth, *m_events;
+};
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */
 extern const cx_node_handler_t scscf_cx_handlers[];

@@ -12,6 +12,7 @@ typedef struct hss {
     hss_db_t db;
     int ind_bits;                   /* TS 33.102 Annex C: SQN = SEQ || IND */
     int max_vectors;                /* per MAA */
+    int sipp_compat;                /* no zero byte in XRES (auth.sipp_compat) */
     const char *const *scscf_names; /* offered in Server-Capabilities (UAR/LIR) */
     size_t nscscf_names;
     const char *charging_ecf, *charging_ccf;

@@ -125,9 +125,15 @@ static int aka_item(hss_t *h, hss_entry_t *e, hss_scheme_t scheme, uint32_t n, c
     aka_vector_t v;
     e->sqn = hss_next_sqn(e->sqn, h->ind_bits);
     sqn_bytes(e->sqn, sqn);
-    if (opc_of(&e->sub, opc) < 0 || RAND_bytes(rnd, sizeof rnd) != 1 ||
-        aka_vector_make(e->sub.k, opc, rnd, sqn, e->sub.amf, &v) < 0)
+    if (opc_of(&e->sub, opc) < 0)
         return -1;
+    for (int tries = 0;; tries++) {
+        if (RAND_bytes(rnd, sizeof rnd) != 1 ||
+            aka_vector_make(e->sub.k, opc, rnd, sqn, e->sub.amf, &v) < 0)
+            return -1;
+        if (!h->sipp_compat || !memchr(v.xres, 0, sizeof v.xres) || tries >= 64)
+            break;
+    }
     it->item_number = n;
     cx_msg_set(&it->scheme, wire_scheme(scheme));
     memcpy(it->authenticate, v.rand, 16);

@@ -23,6 +23,10 @@ static const cfg_key_t hss_keys[] = {
      "IND bits of the SQN (TS 33.102 Annex C: SEQ+1 and IND cycling per vector); 0: SQN+1", 0, 10,
      NULL},
     {"auth.max_vectors", CFG_INT, "4", "most vectors in one MAA", 1, 8, NULL},
+    {"auth.sipp_compat", CFG_BOOL, "false",
+     "draw RAND again until XRES has no zero byte: SIPp 3.6.1 cuts RES at a zero byte, so about "
+     "3% of its AKA answers are wrong otherwise (lab and test use only)",
+     0, 0, NULL},
     {"assignment.scscf_names", CFG_LIST, "sip:127.0.0.1:6060",
      "S-CSCF names offered in Server-Capabilities when no S-CSCF is assigned (UAR, LIR)", 0, 0,
      NULL},
@@ -74,6 +78,7 @@ static int hss_init(program_t *p)
     }
     h->ind_bits = (int)cfg_int(p->cfg, "auth.sqn_ind_bits");
     h->max_vectors = (int)cfg_int(p->cfg, "auth.max_vectors");
+    h->sipp_compat = cfg_bool(p->cfg, "auth.sipp_compat");
     h->nscscf_names = cfg_list(p->cfg, "assignment.scscf_names", &h->scscf_names);
     h->charging_ecf = cfg_str(p->cfg, "charging.primary_event_cf");
     h->charging_ccf = cfg_str(p->cfg, "charging.primary_ccf");

@@ -1,0 +1,271 @@
+/* Bindings after a successful authentication (RFC 3261 10.3, TS 24.229 5.4.1.2): the
+ * REGISTER's contacts applied to the registration, SAR, the store, and the 200 OK with every
+ * contact, P-Associated-URI, Service-Route and Path. Also expiry, RTR and the REST view. */
+#include "cscf/scscf/scscf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_string.h>
+
+#include "common/log.h"
+#include "cscf/scscf/profile.h"
+
+#define HDR_MAX 8192
+
+/* ---- the REGISTER's contacts ---- */
+
+static const char *param(msg_param_t const *params, const char *name)
+{
+    const char *v = msg_params_find(params, name);
+    return v;
+}
+
+static void params_text(msg_param_t const *params, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; params && params[i]; i++) {
+        if (strncasecmp(params[i], "expires=", 8) == 0)
+            continue;
+        int w = snprintf(out + n, len - n, "%s%s", n ? ";" : "", params[i]);
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+}
+
+static long contact_expires(const registrar_config_t *rc, const sip_contact_t *m, const sip_t *sip)
+{
+    if (m->m_expires)
+        return strtol(m->m_expires, NULL, 10);
+    if (sip->sip_expires)
+        return (long)sip->sip_expires->ex_delta;
+    return rc->default_expires;
+}
+
+static void path_text(su_home_t *home, const sip_path_t *p, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (; p; p = p->r_next) {
+        char *s = sip_header_as_string(home, (const sip_header_t *)p);
+        int w = s ? snprintf(out + n, len - n, "%s%s", n ? ", " : "", s) : 0;
+        su_free(home, s);
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+}
+
+/* Applies one Contact; 0, or the SIP status to answer with (423, 403). */
+static int apply_contact(reg_req_t *req, const sip_contact_t *m, int64_t now, long *min_bad)
+{
+    const registrar_config_t *rc = &req->s->rc;
+    long exp = contact_expires(rc, m, req->sip);
+    if (exp > 0 && exp < rc->min_expires) {
+        *min_bad = rc->min_expires;
+        return 423;
+    }
+    if (exp > rc->max_expires)
+        exp = rc->max_expires;
+    su_home_t *home = msg_home(req->msg);
+    char *uri = url_as_string(home, m->m_url);
+    char instance[300] = "", params[1024], path[1024], received[96];
+    const char *inst = param(m->m_params, "+sip.instance");
+    const char *regid = param(m->m_params, "reg-id");
+    if (inst)
+        snprintf(instance, sizeof instance, "%s", inst);
+    store_contact_t *c =
+        store_reg_find_contact(req->reg, uri, inst ? instance : NULL, regid ? atoi(regid) : 0);
+    if (exp <= 0) {
+        if (c)
+            store_reg_remove_contact(req->reg, (size_t)(c - req->reg->contacts));
+        return 0;
+    }
+    if (!c && (long)req->reg->ncontacts >= rc->max_contacts)
+        return 403;
+    if (!c && !(c = store_reg_add_contact(req->reg)))
+        return 500;
+    params_text(m->m_params, params, sizeof params);
+    path_text(home, req->sip->sip_path, path, sizeof path);
+    sip_core_flow_of(req->msg, received, sizeof received);
+    store_contact_set(&c->uri, uri);
+    store_contact_set(&c->params, *params ? params : NULL);
+    store_contact_set(&c->instance, inst ? instance : NULL);
+    c->reg_id = regid ? atoi(regid) : 0;
+    store_contact_set(&c->path, *path ? path : NULL);
+    store_contact_set(&c->received, received);
+    store_contact_set(&c->call_id, req->sip->sip_call_id ? req->sip->sip_call_id->i_id : NULL);
+    c->cseq = req->sip->sip_cseq ? req->sip->sip_cseq->cs_seq : 0;
+    store_contact_set(&c->user_agent,
+                      req->sip->sip_user_agent ? req->sip->sip_user_agent->g_string : NULL);
+    if (!c->registered_at)
+        c->registered_at = now;
+    c->expires_at = now + exp;
+    return 0;
+}
+
+/* ---- the 200 OK ---- */
+
+static void append(char *buf, size_t *n, const char *fmt, const char *a, const char *b, long x)
+{
+    int w = snprintf(buf + *n, HDR_MAX - *n, fmt, a, b, x);
+    if (w > 0 && (size_t)w < HDR_MAX - *n)
+        *n += (size_t)w;
+}
+
+static void reply_ok(reg_req_t *req)
+{
+    store_reg_t *r = req->reg;
+    char *h = malloc(HDR_MAX);
+    size_t n = 0;
+    int64_t now = time(NULL);
+    if (!h) {
+        reg_req_reply(req, 500, "Out of Memory", NULL);
+        return;
+    }
+    h[0] = '\0';
+    for (size_t i = 0; r && i < r->ncontacts; i++) {
+        append(h, &n, "Contact: <%s>%s", r->contacts[i].uri, "", 0);
+        if (r->contacts[i].params)
+            append(h, &n, ";%s%s", r->contacts[i].params, "", 0);
+        append(h, &n, "%s%s;expires=%ld\r\n", "", "", (long)(r->contacts[i].expires_at - now));
+    }
+    if (r && r->nimpus) {
+        append(h, &n, "P-Associated-URI: %s%s", "", "", 0);
+        int first = 1;
+        for (size_t i = 0; i < r->nimpus; i++) {
+            int barred = 0;
+            for (size_t j = 0; j < r->nbarred; j++)
+                barred |= strcmp(r->barred[j], r->impus[i]) == 0;
+            if (!barred) {
+                append(h, &n, "%s<%s>", first ? "" : ", ", r->impus[i], 0);
+                first = 0;
+            }
+        }
+        append(h, &n, "\r\nService-Route: %s\r\n%s", req->s->service_route, "", 0);
+    }
+    char path[1024];
+    path_text(msg_home(req->msg), req->sip->sip_path, path, sizeof path);
+    if (*path)
+        append(h, &n, "Path: %s\r\n%s", path, "", 0);
+    if (n >= 2 && h[n - 2] == '\r')
+        h[n - 2] = '\0'; /* SIPTAG_HEADER_STR adds the last CRLF */
+    reg_req_reply(req, SIP_200_OK, h);
+    free(h);
+}
+
+/* ---- store and SAR ---- */
+
+static void after_put(void *arg, int rc)
+{
+    reg_req_t *req = arg;
+    if (rc < 0) {
+        reg_req_reply(req, 500, "Store Failed", NULL);
+        return;
+    }
+    reply_ok(req);
+}
+
+static void after_del(void *arg, int rc)
+{
+    reg_req_t *req = arg;
+    metric_inc(req->s->m_events, "deregister");
+    reply_ok(req);
+}
+
+static void take_profile(reg_req_t *req, const cx_msg_t *a)
+{
+    profile_ids_t ids;
+    if (!a || !a->user_data || profile_parse_ids(a->user_data, strlen(a->user_data), &ids) < 0)
+        return;
+    const char *impus[PROFILE_MAX_IDS], *barred[PROFILE_MAX_IDS];
+    size_t nb = 0, nu = 0;
+    impus[nu++] = req->impu; /* the registered IMPU first, then the rest of the set */
+    for (size_t i = 0; i < ids.n; i++) {
+        if (strcmp(ids.impus[i], req->impu) != 0)
+            impus[nu++] = ids.impus[i];
+        if (ids.barred[i])
+            barred[nb++] = ids.impus[i];
+    }
+    store_reg_set_impus(req->reg, impus, nu, barred, nb);
+    free(req->reg->profile);
+    req->reg->profile = strdup(a->user_data);
+    profile_ids_clear(&ids);
+}
+
+static void after_sar(reg_req_t *req, int status, const cx_msg_t *a)
+{
+    if (status != 200) {
+        reg_req_reply(req, status, status == 504 ? "HSS Unreachable" : "Forbidden", NULL);
+        return;
+    }
+    if (req->reg->ncontacts == 0) {
+        store_del(req->s->store, req->impi, after_del, req);
+        return;
+    }
+    take_profile(req, a);
+    if (req->reg->nimpus == 0) {
+        const char *one[] = {req->impu};
+        store_reg_set_impus(req->reg, one, 1, NULL, 0);
+    }
+    store_contact_set(&req->reg->scheme, auth_scheme_name(req->scheme));
+    metric_inc(req->s->m_events, req->existed ? "refresh" : "new");
+    store_put(req->s->store, req->reg, after_put, req);
+}
+
+void bindings_apply(reg_req_t *req)
+{
+    const sip_t *sip = req->sip;
+    int64_t now = time(NULL);
+    int existed = req->reg != NULL;
+    if (!req->reg && !(req->reg = store_reg_new(req->impi))) {
+        reg_req_reply(req, 500, "Out of Memory", NULL);
+        return;
+    }
+    req->existed = existed;
+    const sip_contact_t *m = sip->sip_contact;
+    if (m && m->m_url->url_type == url_any) {
+        if (m->m_next || !sip->sip_expires || sip->sip_expires->ex_delta != 0) {
+            reg_req_reply(req, 400, "Contact * Needs Expires 0", NULL);
+            return;
+        }
+        while (req->reg->ncontacts)
+            store_reg_remove_contact(req->reg, 0);
+        m = NULL;
+    }
+    long min_bad = 0;
+    for (; m; m = m->m_next) {
+        int st = apply_contact(req, m, now, &min_bad);
+        if (st == 423) {
+            char h[64];
+            snprintf(h, sizeof h, "Min-Expires: %ld", min_bad);
+            reg_req_reply(req, 423, "Interval Too Brief", h);
+            return;
+        }
+        if (st) {
+            reg_req_reply(req, st, st == 403 ? "Too Many Contacts" : "Server Error", NULL);
+            return;
+        }
+    }
+    store_reg_drop_expired(req->reg, now);
+    if (!sip->sip_contact && !existed) {
+        reply_ok(req); /* a query with nothing registered */
+        return;
+    }
+    if (!sip->sip_contact) {
+        reply_ok(req); /* a query: RFC 3261 10.3 step 8 */
+        return;
+    }
+    int sat = req->reg->ncontacts == 0 ? CX_SAT_USER_DEREGISTRATION
+              : req->reg->profile      ? CX_SAT_RE_REGISTRATION
+                                       : CX_SAT_REGISTRATION;
+    if (registrar_sar(req, sat, sat == CX_SAT_RE_REGISTRATION, after_sar) < 0)
+        reg_req_reply(req, 500, "Cannot Reach HSS", NULL);
+}

@@ -1,0 +1,206 @@
+/* What happens to registrations without a REGISTER: expiry (SAR TIMEOUT_DEREGISTRATION when the
+ * last contact goes), RTR from the HSS, and the REST view and admin deregistration. */
+#include "cscf/scscf/scscf.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+#define LOOP_MS 1000
+
+/* ---- expiry ---- */
+
+typedef struct tick_ctx {
+    scscf_t *s;
+    int64_t now;
+} tick_ctx_t;
+
+static void ignore(void *arg, int rc)
+{
+    (void)arg;
+    (void)rc;
+}
+
+static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
+{
+    tick_ctx_t *t = arg;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        store_reg_t *r = regs[i];
+        size_t gone = store_reg_drop_expired(r, t->now);
+        metric_addv(t->s->m_events, (const char *[]){"expired"}, (double)gone);
+        if (r->ncontacts == 0) {
+            log_info("registrar: %s (%s) expired", r->nimpus ? r->impus[0] : "?", r->impi);
+            registrar_sar_detached(t->s, r->impi, r->nimpus ? r->impus[0] : r->impi,
+                                   CX_SAT_TIMEOUT_DEREGISTRATION);
+            store_del(t->s->store, r->impi, ignore, NULL);
+        } else {
+            store_put(t->s->store, r, ignore, NULL);
+        }
+    }
+    if (regs)
+        store_regs_free(regs, n);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bindings_tick(scscf_t *s)
+{
+    tick_ctx_t t = {s, time(NULL)};
+    auth_table_expire(&s->auth, mono_ms());
+    store_expired(s->store, t.now, on_expired, &t);
+    metric_set(s->m_regs, NULL, (double)store_count(s->store));
+    metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
+}
+
+/* ---- RTR ---- */
+
+static void rtr_found(void *arg, int rc, store_reg_t *reg)
+{
+    scscf_t *s = arg;
+    if (rc != 0)
+        return;
+    log_info("registrar: RTR: %s (%zu contacts) deregistered by the HSS", reg->impi,
+             reg->ncontacts);
+    metric_inc(s->m_events, "rtr");
+    store_del(s->store, reg->impi, ignore, NULL);
+    store_reg_free(reg);
+}
+
+void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus)
+{
+    if (impi)
+        store_get_impi(s->store, impi, rtr_found, s);
+    for (size_t i = 0; i < nimpus; i++)
+        store_get(s->store, impus[i], rtr_found, s);
+}
+
+/* ---- REST ---- */
+
+typedef struct op {
+    scscf_t *s;
+    const char *key;
+    size_t offset, limit;
+    const char *prefix;
+    json_t *out;
+    int found;
+} op_t;
+
+static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
+{
+    op_t *o = arg;
+    json_t *a = json_array();
+    int64_t now = time(NULL);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        json_array_append_new(a, store_reg_to_json(regs[i], now));
+    o->out = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)total, "offset", (json_int_t)o->offset,
+                       "registrations", a);
+    if (regs)
+        store_regs_free(regs, n);
+}
+
+static void list_on_loop(void *arg)
+{
+    op_t *o = arg;
+    store_list(o->s->store, o->prefix, o->offset, o->limit, list_done, o);
+}
+
+static void get_done(void *arg, int rc, store_reg_t *reg)
+{
+    op_t *o = arg;
+    o->found = rc == 0;
+    if (reg) {
+        o->out = store_reg_to_json(reg, time(NULL));
+        store_reg_free(reg);
+    }
+}
+
+static void get_on_loop(void *arg)
+{
+    op_t *o = arg;
+    store_get(o->s->store, o->key, get_done, o);
+}
+
+static void del_done(void *arg, int rc, store_reg_t *reg)
+{
+    op_t *o = arg;
+    o->found = rc == 0;
+    if (!reg)
+        return;
+    log_info("registrar: %s deregistered over REST", reg->impi);
+    registrar_sar_detached(o->s, reg->impi, reg->nimpus ? reg->impus[0] : o->key,
+                           CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
+    store_del(o->s->store, reg->impi, ignore, NULL);
+    metric_inc(o->s->m_events, "admin_deregister");
+    store_reg_free(reg);
+}
+
+static void del_on_loop(void *arg)
+{
+    op_t *o = arg;
+    store_get(o->s->store, o->key, del_done, o);
+}
+
+static size_t query_size(const api_request_t *req, const char *key, size_t dflt, size_t max)
+{
+    const char *v = api_query(req, key);
+    char *end = NULL;
+    unsigned long x = v ? strtoul(v, &end, 10) : dflt;
+    if (v && (*end || end == v))
+        return dflt;
+    return x > max ? max : x;
+}
+
+static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    op_t o = {.s = ctx, .prefix = api_query(req, "prefix")};
+    o.offset = query_size(req, "offset", 0, (size_t)-1);
+    o.limit = query_size(req, "limit", 100, 1000);
+    if (loopq_call(o.s->p->queue, list_on_loop, &o, LOOP_MS) < 0 || !o.out) {
+        json_decref(o.out);
+        api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
+        return;
+    }
+    api_json(resp, 200, o.out);
+}
+
+static void one_route(void *ctx, const api_request_t *req, api_response_t *resp, loopq_fn fn)
+{
+    op_t o = {.s = ctx, .key = req->params[0]};
+    if (loopq_call(o.s->p->queue, fn, &o, LOOP_MS) < 0) {
+        json_decref(o.out);
+        api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
+    } else if (!o.found) {
+        api_problem(resp, 404, "Not Found", "no registration for this IMPU");
+    } else if (fn == del_on_loop) {
+        api_json(resp, 200, json_pack("{s:s,s:b}", "impu", o.key, "deregistered", 1));
+    } else {
+        api_json(resp, 200, o.out);
+    }
+}
+
+static void get_route(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    one_route(ctx, req, resp, get_on_loop);
+}
+
+static void del_route(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    one_route(ctx, req, resp, del_on_loop);
+}
+
+int bindings_rest_routes(scscf_t *s)
+{
+    int rc = 0;
+    rc |= api_route(s->p->api, "GET", "/api/v1/registrations", 0, list_route, s);
+    rc |= api_route(s->p->api, "GET", "/api/v1/registrations/{impu}", 0, get_route, s);
+    rc |=
+        api_route(s->p->api, "DELETE", "/api/v1/registrations/{impu}", API_MUTATING, del_route, s);
+    return rc ? -1 : 0;
+}

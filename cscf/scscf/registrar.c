@@ -1,0 +1,424 @@
+#include "cscf/scscf/scscf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+
+#include "common/log.h"
+#include "cscf/scscf/profile.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void reg_req_free(reg_req_t *req)
+{
+    if (!req)
+        return;
+    if (req->msg)
+        msg_destroy(req->msg);
+    store_reg_free(req->reg);
+    free(req->profile);
+    free(req);
+}
+
+void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers)
+{
+    sip_core_reply(req->s->p->sip, req->irq, status, phrase,
+                   TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    /* The handler returned 0 and kept the transaction: it is ours to release (nta copes with
+     * this inside its callback too). */
+    nta_incoming_destroy(req->irq);
+    reg_req_free(req);
+}
+
+static void count_auth(scscf_t *s, auth_scheme_t scheme, const char *outcome)
+{
+    const char *labels[] = {auth_scheme_name(scheme), outcome};
+    metric_addv(s->m_auth, labels, 1);
+}
+
+/* "sip:user@host" (no port, parameters or headers), or the tel: number: how IMPUs are keyed. */
+static int impu_of(const url_t *u, char *out, size_t len)
+{
+    int n;
+    if (u->url_type == url_tel)
+        n = snprintf(out, len, "tel:%s", u->url_path ? u->url_path : "");
+    else if (u->url_type == url_sip || u->url_type == url_sips)
+        n = snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
+                     u->url_user ? u->url_user : "", u->url_user ? "@" : "",
+                     u->url_host ? u->url_host : "");
+    else
+        return -1;
+    return n > 4 && (size_t)n < len && (u->url_type == url_tel || u->url_host) ? 0 : -1;
+}
+
+/* ---- Cx answers to SIP status (TS 29.228 / TS 24.229 5.4.1) ---- */
+
+static int cx_to_sip(cx_status_t st, const cx_msg_t *a, const char **phrase)
+{
+    if (st != CX_ANSWERED || (a->result_code >= 3000 && a->result_code < 4000)) {
+        *phrase = "HSS Unreachable";
+        return 504;
+    }
+    if (a->result_code == DIAMETER_SUCCESS)
+        return 200;
+    if (a->experimental_result >= 5000 || (a->result_code >= 5000 && a->result_code < 6000)) {
+        *phrase = "Forbidden";
+        return 403;
+    }
+    *phrase = "HSS Error";
+    return 500;
+}
+
+/* ---- challenge (MAR -> 401) ---- */
+
+static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
+{
+    reg_req_t *req = arg;
+    scscf_t *s = req->s;
+    const char *phrase = "";
+    int code = cx_to_sip(st, a, &phrase);
+    auth_challenge_t *c = NULL;
+    if (code == 200 && a->nitems)
+        c = auth_challenge_add(&s->auth, &a->items[0], req->impi, req->impu,
+                               sip_core_config(s->p->sip)->domain, req->failures, now_ms());
+    if (!c) {
+        log_info("registrar: %s: MAR %s (%s)", req->impi,
+                 a ? cx_result_name(a->result_code, a->experimental_result) : "timed out",
+                 code == 200 ? "no usable vector" : phrase);
+        count_auth(s, req->scheme, code == 504 ? "hss_unavailable" : "rejected");
+        if (code == 200)
+            code = 500, phrase = "No Usable Vector";
+        reg_req_reply(req, code, phrase, NULL);
+        return;
+    }
+    char hdr[600];
+    snprintf(hdr, sizeof hdr, "WWW-Authenticate: ");
+    auth_www_authenticate(c, 0, hdr + strlen(hdr), sizeof hdr - strlen(hdr));
+    count_auth(s, c->scheme, "challenged");
+    metric_inc(s->m_events, "challenge");
+    reg_req_reply(req, SIP_401_UNAUTHORIZED, hdr);
+}
+
+/* MAR for one vector; with rand_auts (30 bytes) a resynchronisation. */
+static void challenge(reg_req_t *req, const uint8_t *rand_auts)
+{
+    scscf_t *s = req->s;
+    cx_msg_t m;
+    cx_msg_init(&m, CX_CMD_MAR);
+    cx_msg_set(&m.user_name, req->impi);
+    cx_msg_add_public(&m, req->impu);
+    cx_msg_set(&m.server_name, s->server_name);
+    m.auth_items = 1;
+    cx_auth_item_t *it = cx_msg_add_item(&m);
+    cx_msg_set(&it->scheme,
+               req->has_creds && *req->cr.algorithm ? auth_scheme_cx(req->scheme) : "Unknown");
+    if (rand_auts) {
+        memcpy(it->authorization, rand_auts, 30);
+        it->authorization_len = 30;
+    }
+    req->cx_id = cx_client_send(s->cx.client, &m, on_maa, req);
+    cx_msg_clear(&m);
+    if (!req->cx_id)
+        reg_req_reply(req, 500, "Cannot Reach HSS", NULL);
+}
+
+/* auts= (RFC 3310 3.4): base64 of the 14-byte AUTS; the RAND is the challenge's. */
+static void resync(reg_req_t *req, const auth_challenge_t *c)
+{
+    uint8_t rand_auts[30], buf[24];
+    int n = strlen(req->cr.auts) == 20
+                ? EVP_DecodeBlock(buf, (const unsigned char *)req->cr.auts, 20)
+                : -1;
+    if (n < 14) {
+        reg_req_reply(req, 400, "Bad auts", NULL);
+        return;
+    }
+    memcpy(rand_auts, c->rand, 16);
+    memcpy(rand_auts + 16, buf, 14);
+    metric_inc(req->s->m_events, "resync");
+    log_info("registrar: %s: resynchronisation requested", req->impi);
+    challenge(req, rand_auts);
+}
+
+/* ---- SAR ---- */
+
+typedef struct sar_ctx {
+    reg_req_t *req;
+    reg_sar_f done;
+} sar_ctx_t;
+
+static void on_saa(void *arg, cx_status_t st, const cx_msg_t *a)
+{
+    sar_ctx_t *ctx = arg;
+    const char *phrase = "";
+    int code = cx_to_sip(st, a, &phrase);
+    reg_req_t *req = ctx->req;
+    reg_sar_f done = ctx->done;
+    free(ctx);
+    if (code != 200)
+        log_info("registrar: %s: SAR %s", req->impi,
+                 a ? cx_result_name(a->result_code, a->experimental_result) : "timed out");
+    done(req, code, a);
+}
+
+int registrar_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done)
+{
+    scscf_t *s = req->s;
+    sar_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return -1;
+    *ctx = (sar_ctx_t){req, done};
+    cx_msg_t m;
+    cx_msg_init(&m, CX_CMD_SAR);
+    cx_msg_set(&m.user_name, req->impi);
+    cx_msg_add_public(&m, req->impu);
+    cx_msg_set(&m.server_name, s->server_name);
+    m.server_assignment_type = sat;
+    m.user_data_already_available = udaa;
+    req->cx_id = cx_client_send(s->cx.client, &m, on_saa, ctx);
+    cx_msg_clear(&m);
+    if (!req->cx_id) {
+        free(ctx);
+        return -1;
+    }
+    return 0;
+}
+
+static void detached_done(void *arg, cx_status_t st, const cx_msg_t *a)
+{
+    char *who = arg;
+    if (st != CX_ANSWERED || a->result_code != DIAMETER_SUCCESS)
+        log_warn("registrar: SAR for %s: %s", who,
+                 a ? cx_result_name(a->result_code, a->experimental_result) : "no answer");
+    free(who);
+}
+
+void registrar_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat)
+{
+    cx_msg_t m;
+    cx_msg_init(&m, CX_CMD_SAR);
+    cx_msg_set(&m.user_name, impi);
+    cx_msg_add_public(&m, impu);
+    cx_msg_set(&m.server_name, s->server_name);
+    m.server_assignment_type = sat;
+    m.user_data_already_available = 0;
+    char *who = strdup(impi);
+    if (who && !cx_client_send(s->cx.client, &m, detached_done, who))
+        free(who);
+    cx_msg_clear(&m);
+}
+
+/* ---- authentication ---- */
+
+static void authenticated(reg_req_t *req)
+{
+    count_auth(req->s, req->scheme, "success");
+    bindings_apply(req);
+}
+
+static void wrong_answer(reg_req_t *req, auth_challenge_t *c)
+{
+    scscf_t *s = req->s;
+    count_auth(s, c->scheme, "failure");
+    metric_inc(s->m_events, "auth_failure");
+    log_info("registrar: %s: wrong digest response (%d so far)", req->impi, c->failures + 1);
+    if (c->failures < s->rc.max_auth_failures) {
+        req->failures = c->failures + 1;
+        challenge(req, NULL);
+        return;
+    }
+    registrar_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE);
+    reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
+}
+
+/* RFC 2617 3.2.2.5: the digest-uri names the Request-URI. */
+static int uri_matches(reg_req_t *req)
+{
+    url_t *d = url_make(msg_home(req->msg), req->cr.uri);
+    return d && url_cmp(d, req->sip->sip_request->rq_url) == 0;
+}
+
+static void check_answer(reg_req_t *req)
+{
+    auth_challenge_t *c = auth_challenge_take(&req->s->auth, req->cr.nonce, now_ms());
+    if (!c) { /* unknown, used or expired nonce: a fresh challenge (stale) */
+        metric_inc(req->s->m_events, "stale_nonce");
+        challenge(req, NULL);
+        return;
+    }
+    if (strcmp(c->impi, req->impi) != 0 || strcmp(c->impu, req->impu) != 0) {
+        free(c);
+        reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
+        return;
+    }
+    req->scheme = c->scheme;
+    if (!uri_matches(req)) {
+        free(c);
+        reg_req_reply(req, 400, "Digest URI Mismatch", NULL);
+        return;
+    }
+    if (*req->cr.auts && c->scheme != AUTH_MD5)
+        resync(req, c);
+    else if (auth_verify(c, &req->cr, "REGISTER") == 0)
+        authenticated(req);
+    else
+        wrong_answer(req, c);
+    free(c);
+}
+
+/* After the store said what it holds for the IMPU. */
+static void on_stored(void *arg, int rc, store_reg_t *reg)
+{
+    reg_req_t *req = arg;
+    req->reg = rc == 0 ? reg : NULL;
+    if (rc < 0) {
+        reg_req_reply(req, 500, "Store Unavailable", NULL);
+        return;
+    }
+    if (req->reg && strcmp(req->reg->impi, req->impi) != 0) {
+        reg_req_reply(req, SIP_403_FORBIDDEN, NULL); /* IMPU registered by another IMPI */
+        return;
+    }
+    int protected_rereg = req->reg && req->s->rc.trust_integrity_protected &&
+                          strcmp(req->cr.integrity_protected, "yes") == 0;
+    if (protected_rereg) {
+        auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
+        authenticated(req);
+    } else if (!req->has_creds || !*req->cr.nonce || !*req->cr.response) {
+        challenge(req, NULL);
+    } else {
+        check_answer(req);
+    }
+}
+
+/* ---- entry ---- */
+
+static int identities(reg_req_t *req, sip_t const *sip)
+{
+    if (!sip->sip_to || impu_of(sip->sip_to->a_url, req->impu, sizeof req->impu) < 0)
+        return -1;
+    const char *domain = sip_core_config(req->s->p->sip)->domain;
+    req->has_creds = digest_creds_parse(sip->sip_authorization, domain, &req->cr) == 0 ||
+                     digest_creds_parse(sip->sip_authorization, NULL, &req->cr) == 0;
+    if (req->has_creds) {
+        snprintf(req->impi, sizeof req->impi, "%s", req->cr.username);
+        if (auth_scheme_from_algorithm(req->cr.algorithm, &req->scheme) < 0)
+            req->scheme = *req->cr.algorithm ? AUTH_MD5 : AUTH_AKAV1;
+        return 0;
+    }
+    /* No credentials: TS 33.203 derives the IMPI from the IMPU for the first REGISTER. */
+    const char *colon = strchr(req->impu, ':');
+    snprintf(req->impi, sizeof req->impi, "%s", colon ? colon + 1 : req->impu);
+    req->scheme = AUTH_AKAV1;
+    return 0;
+}
+
+/* RFC 3261 10.3 step 7, checked before authentication so a REGISTER that cannot succeed does
+ * not cost the HSS a vector. 0, or the minimum. */
+static long too_brief(const scscf_t *s, sip_t const *sip)
+{
+    for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+        long exp = m->m_expires       ? strtol(m->m_expires, NULL, 10)
+                   : sip->sip_expires ? (long)sip->sip_expires->ex_delta
+                                      : s->rc.default_expires;
+        if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc.min_expires)
+            return s->rc.min_expires;
+    }
+    return 0;
+}
+
+int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+{
+    long min = too_brief(s, sip);
+    if (min) {
+        char h[48];
+        snprintf(h, sizeof h, "%ld", min);
+        sip_core_reply(s->p->sip, irq, 423, "Interval Too Brief", SIPTAG_MIN_EXPIRES_STR(h),
+                       TAG_END());
+        return 423;
+    }
+    if (!sip->sip_path && !s->rc.allow_direct)
+        return sip_core_reply(s->p->sip, irq, 403, "Register Through the P-CSCF", TAG_END()), 403;
+    reg_req_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return 500;
+    req->s = s;
+    req->irq = irq;
+    req->msg = nta_incoming_getrequest(irq);
+    req->sip = sip;
+    if (identities(req, sip) < 0) {
+        reg_req_reply(req, 400, "Bad To (IMPU)", NULL);
+        return 0;
+    }
+    metric_inc(s->m_events, "register");
+    store_get(s->store, req->impu, on_stored, req);
+    return 0;
+}
+
+/* ---- set-up ---- */
+
+static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    bindings_tick((scscf_t *)arg);
+}
+
+int registrar_init(scscf_t *s)
+{
+    const cfg_t *cfg = s->p->cfg;
+    s->rc = (registrar_config_t){
+        .min_expires = cfg_int(cfg, "registrar.min_expires"),
+        .max_expires = cfg_int(cfg, "registrar.max_expires"),
+        .default_expires = cfg_int(cfg, "registrar.default_expires"),
+        .allow_direct = cfg_bool(cfg, "registrar.allow_direct"),
+        .trust_integrity_protected = cfg_bool(cfg, "registrar.trust_integrity_protected"),
+        .max_auth_failures = (int)cfg_int(cfg, "registrar.max_auth_failures"),
+        .max_contacts = cfg_int(cfg, "registrar.max_contacts"),
+    };
+    if (s->rc.min_expires > s->rc.max_expires || s->rc.default_expires < s->rc.min_expires) {
+        log_error("registrar: need min_expires <= default_expires and min_expires <= max_expires");
+        return -1;
+    }
+    metrics_t *m = s->p->metrics;
+    s->m_regs = metrics_gauge(m, "cscf_registrations_active", "registrations (IMPIs) held", NULL);
+    s->m_contacts = metrics_gauge(m, "cscf_registered_contacts", "contacts bound", NULL);
+    s->m_auth = metrics_counter(m, "cscf_auth_total",
+                                "authentication steps by scheme and outcome (challenged, success, "
+                                "failure, rejected, hss_unavailable)",
+                                "scheme,outcome");
+    s->m_events = metrics_counter(m, "cscf_registrar_events_total",
+                                  "registrar events (register, challenge, new, refresh, "
+                                  "deregister, expired, resync, stale_nonce, auth_failure, rtr, "
+                                  "admin_deregister)",
+                                  "event");
+    s->store = store_mem_new((size_t)cfg_int(cfg, "registrar.max_registrations"),
+                             (size_t)s->rc.max_contacts);
+    s->tick = su_timer_create(su_root_task(s->p->root), 1000);
+    if (!s->store || !s->tick ||
+        auth_table_init(&s->auth, (size_t)cfg_int(cfg, "registrar.max_registrations"),
+                        (int)cfg_int(cfg, "registrar.auth_timeout_seconds") * 1000) < 0 ||
+        su_timer_run(s->tick, tick, (su_timer_arg_t *)s) < 0)
+        return -1;
+    return bindings_rest_routes(s);
+}
+
+void registrar_fini(scscf_t *s)
+{
+    if (s->tick)
+        su_timer_destroy(s->tick);
+    s->tick = NULL;
+    auth_table_fini(&s->auth);
+    store_free(s->store);
+    s->store = NULL;
+}

@@ -1,0 +1,63 @@
+/* The S-CSCF registrar (DESIGN.md section 3, TS 24.229 5.4.1): REGISTER authenticated with
+ * vectors from the HSS (MAR), the profile downloaded (SAR), bindings kept in the store.
+ * Everything here runs on the loop; each step that waits (store, Cx) continues in a callback. */
+#ifndef CSCF_SCSCF_REGISTRAR_H
+#define CSCF_SCSCF_REGISTRAR_H
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+
+#include "common/sip_core.h"
+#include "common/sip_digest.h"
+#include "common/store.h"
+#include "cscf/scscf/auth.h"
+
+typedef struct scscf scscf_t;
+
+typedef struct registrar_config {
+    long min_expires, max_expires, default_expires;
+    int allow_direct;              /* REGISTER without Path (no P-CSCF) accepted */
+    int trust_integrity_protected; /* re-REGISTER marked integrity-protected="yes" not challenged */
+    int max_auth_failures;         /* wrong answers re-challenged before 403 */
+    long max_contacts;
+} registrar_config_t;
+
+/* One REGISTER in progress. */
+typedef struct reg_req {
+    scscf_t *s;
+    nta_incoming_t *irq;
+    msg_t *msg;
+    sip_t const *sip;
+    char impu[256], impi[256];
+    digest_creds_t cr;
+    int has_creds;
+    auth_scheme_t scheme;
+    int failures;
+    int existed;      /* the store held a registration before this REGISTER */
+    store_reg_t *reg; /* what the store held before, or NULL */
+    char *profile;    /* User-Data from the SAA */
+    uint64_t cx_id;
+} reg_req_t;
+
+int registrar_init(scscf_t *s);
+void registrar_fini(scscf_t *s);
+
+/* sip_core handler part: REGISTER. Returns 0 (answered or in progress) or a status. */
+int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+
+/* bindings.c: apply the REGISTER's contacts to req->reg and answer; expiry; RTR; REST. */
+void bindings_apply(reg_req_t *req);
+void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus);
+int bindings_rest_routes(scscf_t *s);
+void bindings_tick(scscf_t *s);
+
+/* registrar.c helpers shared with bindings.c */
+void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers);
+void reg_req_free(reg_req_t *req);
+/* SAR of type sat for impi/impu; on_done(req, ok, answer) continues. */
+typedef void (*reg_sar_f)(reg_req_t *req, int status, const cx_msg_t *ans);
+int registrar_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done);
+/* A SAR nobody waits for (timeouts, admin), logged when it fails. */
+void registrar_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat);
+
+#endif
