@@ -1,11 +1,20 @@
 /* The registration store (DESIGN.md section 5): bindings per registration, i.e. per IMPI with
- * its implicit set of IMPUs sharing contacts, plus the profile and the scheme used.
+ * its implicit set of IMPUs sharing contacts, plus the HSS profile and the auth scheme used.
  *
- * Every call completes through its callback. The in-memory backend calls it before returning;
- * a non-blocking backend (Redis, a later issue) calls it later from the loop: callers must cope
- * with both. What a callback hands over (a store_reg_t, an array of them) is the caller's to
- * free. All on the loop thread; no locks. The in-memory backend serves one process (a later
- * issue adds Redis for replicas and an optional snapshot to disk). */
+ * Contract, whatever the backend:
+ * - Every call completes through its callback, exactly once. The callback may run before the
+ *   call returns (the in-memory backend always does) or later from the loop (a non-blocking
+ *   backend such as Redis): callers must cope with both, and must not rely on anything the
+ *   store handed out before (it hands out copies, never its own objects).
+ * - What a callback hands over is the caller's: a store_reg_t (free with store_reg_free()), an
+ *   array of them (store_regs_free()). On rc -1 nothing is handed over. What the caller passes
+ *   in (store_put()'s reg, keys, prefix) stays the caller's; the store copies what it keeps.
+ * - A callback may call the store again (e.g. store_put() from store_expired()'s callback).
+ * - Everything runs on one thread (the SIP loop): no locks.
+ *
+ * Backends: store_mem_new() keeps registrations in this process's memory (one process; lost on
+ * restart). A later issue adds Redis (replicas sharing state) and an optional snapshot to disk
+ * for the in-memory backend. */
 #ifndef CSCF_STORE_H
 #define CSCF_STORE_H
 
@@ -15,7 +24,7 @@
 #include <jansson.h>
 
 typedef struct store_contact {
-    char *uri;      /* Contact URI */
+    char *uri;      /* Contact URI, e.g. "sip:alice@192.0.2.1:5070;transport=tcp" */
     char *params;   /* the Contact header's parameters as text (without expires), or NULL */
     char *instance; /* +sip.instance value, or NULL */
     int reg_id;     /* RFC 5626 reg-id, 0 when absent */
@@ -23,7 +32,7 @@ typedef struct store_contact {
     char *received; /* where the REGISTER came from: "udp:192.0.2.1:5060" */
     char *call_id;
     uint32_t cseq;
-    char *user_agent;
+    char *user_agent;   /* or NULL */
     int64_t expires_at; /* Unix seconds */
     int64_t registered_at;
 } store_contact_t;
@@ -32,56 +41,67 @@ typedef struct store_reg {
     char *impi;
     char **impus; /* implicit set; impus[0] is the IMPU that registered */
     size_t nimpus;
-    char **barred;
+    char **barred; /* barred members of the set */
     size_t nbarred;
     char *profile; /* the HSS's User-Data XML, or NULL */
-    char *scheme;  /* "AKAv1-MD5", ... */
+    char *scheme;  /* auth scheme used: "AKAv1-MD5", ... */
     store_contact_t *contacts;
     size_t ncontacts;
 } store_reg_t;
 
 typedef struct store store_t;
-/* rc 0: found (reg is the caller's), 1: not found (reg NULL), -1: error */
+/* rc 0: found (reg is the caller's: store_reg_free), 1: not found (reg NULL), -1: error */
 typedef void (*store_get_f)(void *arg, int rc, store_reg_t *reg);
+/* rc 0 or -1 */
 typedef void (*store_done_f)(void *arg, int rc);
-/* regs (n of them, total matching) are the caller's: store_regs_free() */
+/* rc 0 or -1; regs (n of them, out of total) are the caller's: store_regs_free(regs, n) */
 typedef void (*store_list_f)(void *arg, int rc, store_reg_t **regs, size_t n, size_t total);
 
+/* In memory, for one process. NULL when out of memory. */
 store_t *store_mem_new(size_t max_regs, size_t max_contacts_per_reg);
 void store_free(store_t *s);
 
 /* By any IMPU of the set (exact string), or by IMPI. */
 void store_get(store_t *s, const char *impu, store_get_f cb, void *arg);
 void store_get_impi(store_t *s, const char *impi, store_get_f cb, void *arg);
-/* Insert or replace (keyed by impi; every IMPU of the set indexed). -1 when another IMPI holds
- * one of the IMPUs, or a limit is reached. */
+/* Insert or replace, keyed by IMPI; every IMPU of the set is indexed, and IMPUs no longer in it
+ * are dropped from the index. -1 (and nothing changed) when another IMPI holds one of the
+ * IMPUs, when max_regs or max_contacts_per_reg would be exceeded, or out of memory. */
 void store_put(store_t *s, const store_reg_t *reg, store_done_f cb, void *arg);
 /* 0, or -1 when unknown. */
 void store_del(store_t *s, const char *impi, store_done_f cb, void *arg);
-/* Registrations whose IMPI or an IMPU starts with prefix (NULL or "": all), by IMPI. */
+/* Registrations whose IMPI or any IMPU starts with prefix (NULL or "": all), ordered by IMPI
+ * (strcmp); at most limit of them from offset; total is how many match. */
 void store_list(store_t *s, const char *prefix, size_t offset, size_t limit, store_list_f cb,
                 void *arg);
-/* Registrations with a contact whose expires_at <= now (at most 1000 per call). */
+/* Registrations with at least one contact whose expires_at <= now, at most 1000 per call (in
+ * no particular order); total is how many there are in all (call again after handling them). */
 void store_expired(store_t *s, int64_t now, store_list_f cb, void *arg);
-size_t store_count(const store_t *s);
-size_t store_contact_count(const store_t *s);
+size_t store_count(const store_t *s);         /* registrations */
+size_t store_contact_count(const store_t *s); /* contacts over all registrations */
 
-/* Helpers, whatever the backend. */
-store_reg_t *store_reg_new(const char *impi);
+/* ---- Helpers, whatever the backend (store.c) ---- */
+
+store_reg_t *store_reg_new(const char *impi); /* empty; NULL when out of memory */
 store_reg_t *store_reg_dup(const store_reg_t *r);
 void store_reg_free(store_reg_t *r);
 void store_regs_free(store_reg_t **regs, size_t n);
+/* Replaces the implicit set and its barred members with copies; 0, or -1 (r unchanged). */
 int store_reg_set_impus(store_reg_t *r, const char *const *impus, size_t n,
                         const char *const *barred, size_t nbarred);
-/* RFC 5626/3261: with an instance, the contact with that instance (and reg-id when non-zero);
- * else the one with that URI. */
+/* The binding a Contact refers to. With an instance (RFC 5626/5627): the contact with that
+ * +sip.instance (compared case-insensitively, quotes aside) and, when reg_id is not 0, that
+ * reg-id. Without: the contact whose URI is equal to uri by the rules of RFC 3261 19.1.4. */
 store_contact_t *store_reg_find_contact(store_reg_t *r, const char *uri, const char *instance,
                                         int reg_id);
 store_contact_t *store_reg_add_contact(store_reg_t *r); /* zeroed, appended; NULL on failure */
 void store_reg_remove_contact(store_reg_t *r, size_t index);
+/* Removes the contacts with expires_at <= now; how many. */
 size_t store_reg_drop_expired(store_reg_t *r, int64_t now);
-int store_contact_set(char **field, const char *value); /* strdup, NULL-safe; 0 or -1 */
-/* For REST: contacts with seconds left ("expires"). */
+/* *field = a copy of value (NULL stays NULL), the old one freed; 0, or -1 (field unchanged). */
+int store_contact_set(char **field, const char *value);
+/* For REST: impi, impus, barred, scheme, contacts [{uri, params, instance, reg_id, path,
+ * received, call_id, cseq, user_agent, expires (seconds left), registered_at}]. */
 json_t *store_reg_to_json(const store_reg_t *r, int64_t now);
 
 #endif
