@@ -141,14 +141,14 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         msg_destroy(msg);
         return 483;
     }
-    if (!sip->sip_contact || !sip->sip_to) {
+    if (!sip->sip_to) {
         msg_destroy(msg);
         return 400;
     }
     msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
-    char *c = url_as_string(msg_home(msg), sip->sip_contact->m_url);
+    char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
     digest_creds_t cr;
     if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)

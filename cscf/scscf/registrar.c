@@ -296,7 +296,7 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
         authenticated(req);
-    } else if (!req->has_creds || !*req->cr.nonce || !*req->cr.response) {
+    } else if (!req->has_creds || !*req->cr.nonce || (!*req->cr.response && !*req->cr.auts)) {
         challenge(req, NULL);
     } else {
         check_answer(req);

@@ -26,14 +26,11 @@ static int usage(void)
 
 static int parse(int argc, char **argv, vector_args_t *a)
 {
-    static const struct option opts[] = {{"k", required_argument, NULL, 'k'},
-                                         {"op", required_argument, NULL, 'o'},
-                                         {"opc", required_argument, NULL, 'c'},
-                                         {"rand", required_argument, NULL, 'r'},
-                                         {"sqn", required_argument, NULL, 's'},
-                                         {"amf", required_argument, NULL, 'a'},
-                                         {"sqn-ms", required_argument, NULL, 'm'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"k", required_argument, NULL, 'k'},      {"op", required_argument, NULL, 'o'},
+        {"opc", required_argument, NULL, 'c'},    {"rand", required_argument, NULL, 'r'},
+        {"sqn", required_argument, NULL, 's'},    {"amf", required_argument, NULL, 'a'},
+        {"sqn-ms", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -11,6 +11,8 @@ SCEN="$E2E_DIR/scenarios"
 DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
 ALICE=alice@$DOMAIN
 ALICE_IMPU=sip:alice@$DOMAIN
+ALICE_K=6162636465666768696a6b6c6d6e6f70
+ALICE_OP=706f6e6d6c6b6a696867666564636261
 TOKEN=s3cret
 field() { jq -r "$1 // empty" <<<"$2"; }
 
@@ -119,6 +121,40 @@ register badk alice_badk
 expect_eq "wrong K in SIPp: SIPp refuses the AUTN and does not register" 1 "$([ $? -ne 0 ] && echo 1 || echo 0)"
 expect_eq "... no registration" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
 
+echo "-- MD5 digest, AKAv2-MD5, wrong RES, resynchronisation"
+printf 'SEQUENTIAL\nalice;%s;%s;[authentication username=%s password=alicepass];600;3\n' \
+  "$ALICE" "$DOMAIN" "$ALICE" >"$WORKDIR/md5.csv"
+port=$(free_port)
+timeout 20 sipp -sf "$SCEN/register_md5.xml" -inf "$WORKDIR/md5.csv" -i 127.0.0.1 -p "$port" -t u1 \
+  -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" -trace_msg -message_file "$WORKDIR/md5.msg" \
+  "127.0.0.1:$SC_SIP" >/dev/null 2>&1
+expect_eq "MD5 digest registration (SIPp's digest from the password) completes" 0 "$?"
+expect_match "... challenged with algorithm=MD5 and no ck/ik" '^WWW-Authenticate: Digest realm="[^"]+", nonce="[0-9a-f]{48}", algorithm=MD5, qop="auth"$' "$(msg_of md5 401)"
+expect_eq "... REST shows the MD5 scheme" MD5 "$(field .scheme "$(api "/api/v1/registrations/$ALICE_IMPU")")"
+sed 's/<recv response="200"\/>/<recv response="403"\/>/' "$SCEN/register_md5.xml" >"$WORKDIR/register_md5_403.xml"
+sed 's/password=alicepass/password=wrong/' "$WORKDIR/md5.csv" >"$WORKDIR/md5bad.csv"
+timeout 20 sipp -sf "$WORKDIR/register_md5_403.xml" -inf "$WORKDIR/md5bad.csv" -i 127.0.0.1 -p "$(free_port)" \
+  -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" "127.0.0.1:$SC_SIP" >/dev/null 2>&1
+expect_eq "a wrong MD5 password: 403 at once" 0 "$?"
+UE=("$BUILD/tools/akaue" 127.0.0.1 "$SC_SIP" --impi "$ALICE" --impu "$ALICE_IMPU" --k "$ALICE_K" --op "$ALICE_OP")
+out=$("${UE[@]}" --alg AKAv2-MD5 2>&1)
+expect_eq "AKAv2-MD5 registration (our test handset) completes" 0 "$?"
+expect_eq "... REST shows AKAv2-MD5" AKAv2-MD5 "$(field .scheme "$(api "/api/v1/registrations/$ALICE_IMPU")")"
+out=$("${UE[@]}" --wrong 2>&1)
+expect_eq "right AUTN but a wrong RES: refused" 1 "$?"
+expect_match "... with 403" '^SIP/2.0 403' "$(tail -1 <<<"$out")"
+before=$(field .sqn "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$ALICE")")
+out=$("${UE[@]}" --sqn-ms 000000ffff00 2>&1)
+expect_eq "a USIM ahead of the HSS (SQN_MS 000000ffff00) still registers" 0 "$?"
+expect_match "... after answering the first challenge with auts" '^SYNC FAILURE' "$out"
+expect_eq "... then a fresh 401 and the 200" "SIP/2.0 401 Unauthorized,SIP/2.0 401 Unauthorized,SIP/2.0 200 OK" \
+  "$(grep '^SIP/2.0' <<<"$out" | tr -d '\r' | paste -sd,)"
+after=$(field .sqn "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$ALICE")")
+[ $((16#$after)) -gt $((16#000000ffff00)) ] && pass "... and the HSS continues after SQN_MS ($before -> $after)" \
+  || fail "... and the HSS continues after SQN_MS" "$before -> $after"
+"${UE[@]}" --expires 0 >/dev/null 2>&1
+expect_eq "deregistered again" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
+
 echo "-- HSS away"
 stop_prog hss KILL
 out=$(raw_register alice 600)
@@ -154,7 +190,7 @@ timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/bob.csv" -i 127.0.0.
   -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
   -message_file "$WORKDIR/viapc.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
 expect_eq "AKAv1-MD5 registration through the P-CSCF completes" 0 "$?"
-expect_no_match "the 401 reaching the handset has no ck/ik" 'ck=|ik=' "$(msg_of viapc 401)"
+expect_no_match "the 401 reaching the handset has no ck/ik" '[ ,](ck|ik)="' "$(msg_of viapc 401)"
 ok=$(msg_of viapc 200)
 expect_match "the 200 reaching the handset has P-Associated-URI" "^P-Associated-URI: <sip:bob@$DOMAIN>, <tel:\\+15550002>" "$ok"
 expect_match "... Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$SC_SIP;lr>" "$ok"
