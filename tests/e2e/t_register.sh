@@ -200,6 +200,12 @@ expect_match "the scscf stored the Path to the P-CSCF" "term\\.[0-9a-f]{16}@127.
 pc=$(http_body "http://127.0.0.1:$PC_API/api/v1/registrations")
 expect_eq "the pcscf lists the binding for the handset's flow" "udp:127.0.0.1:$port" "$(field '.registrations[0].flow' "$pc")"
 expect_eq "... with the S-CSCF's Service-Route" "<sip:orig@127.0.0.1:$SC_SIP;lr>" "$(field '.registrations[0].service_route' "$pc")"
+csv bob_off bob "bob@$DOMAIN" bobbobbobbobbob1 ponmlkjihgfedcba 0 7
+timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/bob_off.csv" -i 127.0.0.1 -p "$port" \
+  -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+expect_eq "deregistration (Expires 0) through the P-CSCF completes" 0 "$?"
+expect_eq "... the pcscf dropped the binding" 0 "$(field .total "$(http_body "http://127.0.0.1:$PC_API/api/v1/registrations")")"
+expect_eq "... and so did the scscf" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:bob@$DOMAIN")"
 stop_prog pcscf
 expect_clean_log "pcscf: no sanitizer report" pcscf
 
