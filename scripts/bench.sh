@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: OPTIONS transactions per second that a pcscf answers over UDP, at rising SIPp rates,
 # beside the same load against a SIPp UAS that answers at once (the harness ceiling), plus the
-# pcscf's memory. Prints figures; pass/fail is not its business. Registration and call figures
-# arrive with those issues.
+# pcscf's memory; then the registration bench (scripts/bench_register.sh). Prints figures;
+# pass/fail is not its business. Call figures arrive with that issue.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -59,3 +59,5 @@ echo "bench: pcscf answers ${ours} OPTIONS/s with < 1% failures; the SIPp UAS ce
 echo "bench: pcscf RSS ${rss_before} KiB idle, ${rss_after} KiB after the ramp"
 PASSED=1
 finish >/dev/null
+echo
+scripts/bench_register.sh "$BUILD"

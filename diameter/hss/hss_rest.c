@@ -245,9 +245,56 @@ static void put_common(hss_t *h, const api_request_t *req, api_response_t *resp,
     cx_msg_clear(&o.notify);
 }
 
+/* One element of a bulk POST: 1 created, 0 refused (reason appended to errors). */
+static int bulk_one(hss_t *h, json_t *item, size_t index, json_t *errors)
+{
+    hss_subscriber_t sub = {0};
+    char err[300];
+    op_t o;
+    int ok = hss_subscriber_from_json(item, &sub, err, sizeof err) == 0;
+    if (ok) {
+        char impi[512];
+        snprintf(impi, sizeof impi, "%s", sub.impi);
+        op_init(&o, h, impi);
+        o.sub = &sub;
+        o.create_only = 1;
+        ok = loopq_call(h->p->queue, put_on_loop, &o, LOOP_MS) == 0 && !o.conflict;
+        snprintf(err, sizeof err, "%s", o.conflict ? o.err : "the HSS loop did not answer");
+        json_decref(o.json);
+        cx_msg_clear(&o.notify);
+    }
+    if (!ok && json_array_size(errors) < 20)
+        json_array_append_new(errors,
+                              json_pack("{s:I,s:s}", "index", (json_int_t)index, "error", err));
+    hss_subscriber_clear(&sub);
+    return ok;
+}
+
+/* POST of a JSON array: bulk provisioning (each element as a single POST would be). */
+static void bulk_post(hss_t *h, json_t *arr, api_response_t *resp)
+{
+    json_t *errors = json_array();
+    size_t i, created = 0;
+    json_t *item;
+    json_array_foreach(arr, i, item)
+    {
+        created += (size_t)bulk_one(h, item, i, errors);
+    }
+    size_t failed = json_array_size(arr) - created;
+    api_json(resp, failed ? 207 : 201,
+             json_pack("{s:I,s:I,s:o}", "created", (json_int_t)created, "failed",
+                       (json_int_t)failed, "errors", errors));
+}
+
 static void post_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
-    put_common(ctx, req, resp, 1);
+    json_error_t jerr;
+    json_t *body = req->body ? json_loadb(req->body, req->body_len, 0, &jerr) : NULL;
+    if (json_is_array(body))
+        bulk_post(ctx, body, resp);
+    else
+        put_common(ctx, req, resp, 1);
+    json_decref(body);
 }
 
 static void put_route(void *ctx, const api_request_t *req, api_response_t *resp)

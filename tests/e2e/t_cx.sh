@@ -178,6 +178,12 @@ expect_eq "... then GET: 404" 404 "$(http_code "$H/carol@$DOMAIN")"
 expect_eq "DELETE unknown: 404" 404 "$(http_code "$H/carol@$DOMAIN" "${AUTH[@]}" -X DELETE)"
 dave="{\"impi\":\"dave@$DOMAIN\",\"impus\":[\"sip:dave@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"}"
 expect_eq "PUT creates dave: 201" 201 "$(http_code "$H/dave@$DOMAIN" "${AUTH[@]}" -X PUT -d "$dave")"
+bulk="[{\"impi\":\"e1@$DOMAIN\",\"impus\":[\"sip:e1@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"},{\"impi\":\"e2@$DOMAIN\",\"impus\":[\"sip:e2@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"}]"
+out=$(curl -s -m 5 "${AUTH[@]}" -X POST "$H" -d "$bulk")
+expect_eq "bulk POST of an array creates each" 2 "$(field .created "$out")"
+out=$(curl -s -m 5 "${AUTH[@]}" -X POST "$H" -d "[{\"impi\":\"e3@$DOMAIN\",\"impus\":[\"sip:e3@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"},{\"impi\":\"e1@$DOMAIN\"}]")
+expect_eq "... and reports the ones refused, by index" "1 1 1" "$(field '"\(.created) \(.failed) \(.errors[0].index)"' "$out")"
+for e in e1 e2 e3; do http_code "$H/$e@$DOMAIN" "${AUTH[@]}" -X DELETE >/dev/null; done
 expect_match "cscf_hss_subscribers counts him" '^cscf_hss_subscribers 3' "$(http_body "http://127.0.0.1:$HSS_API/metrics")"
 
 echo "-- tshark: every Cx message decodes"
