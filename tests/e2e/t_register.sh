@@ -156,6 +156,14 @@ after=$(field .sqn "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$A
 expect_eq "deregistered again" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
 
 echo "-- HSS away"
+kill -STOP "${PIDS[hss]}"
+start=$(date +%s%N)
+out=$(raw_register alice 600)
+ms=$((($(date +%s%N) - start) / 1000000))
+kill -CONT "${PIDS[hss]}"
+expect_match "REGISTER while the HSS hangs: 504" '^SIP/2.0 504' "$out"
+if [ "$ms" -ge 1400 ] && [ "$ms" -le 3500 ]; then pass "... after diameter.request_timeout_ms (${ms} ms)"
+else fail "... after diameter.request_timeout_ms" "${ms} ms"; fi
 stop_prog hss KILL
 out=$(raw_register alice 600)
 expect_match "REGISTER while the HSS is down: 504" '^SIP/2.0 504' "$out"
