@@ -51,7 +51,7 @@ start_prog scscf "$BUILD/scscf" config/scscf.yaml SCSCF_SIP_LISTEN="127.0.0.1:$S
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LOG_LEVEL=warning "${diam[@]}" || exit 1
 start_prog pcscf "$BUILD/pcscf" config/pcscf.yaml PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LOG_LEVEL=warning \
-  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;lr" || exit 1
+  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=${BENCH_CORE_TRANSPORT:-tcp};lr" || exit 1
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || { echo "bench: scscf not ready"; exit 1; }
 
 # The AKA scenario with response-time marks on the first REGISTER and the 200.

@@ -10,8 +10,10 @@
 #include "cscf/pcscf/pcscf.h"
 
 static const cfg_key_t pcscf_keys[] = {
-    {"pcscf.registrar", CFG_SIP_URI, "sip:127.0.0.1:6060;lr",
-     "where REGISTER goes: the S-CSCF (or an I-CSCF)", 0, 0, NULL},
+    {"pcscf.registrar", CFG_SIP_URI, "sip:127.0.0.1:6060;transport=tcp;lr",
+     "where REGISTER goes: the S-CSCF (or an I-CSCF); TCP keeps no transaction state for Timer "
+     "J/K, which over UDP costs memory per transaction for 32 s",
+     0, 0, NULL},
     {"pcscf.visited_network", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org",
      "P-Visited-Network-ID this P-CSCF adds to REGISTER", 0, 0, NULL},
     CFG_END,
