@@ -130,181 +130,165 @@ const char *cx_result_name(uint32_t rc, uint32_t exp)
 
 /* ---- encoding ---- */
 
-static int add_raw(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, union avp_value *v)
+/* The first error sticks: after it every put_* does nothing, so the builders below read as
+ * plain lists of AVPs. */
+typedef struct enc {
+    const cx_dict_t *cx;
+    int rc;
+} enc_t;
+
+static void put_raw(enc_t *e, msg_or_avp *parent, cx_avp_t which, union avp_value *v)
 {
     struct avp *a = NULL;
-    int rc = fd_msg_avp_new(cx->avp[which], 0, &a);
-    if (rc == 0 && v)
-        rc = fd_msg_avp_setvalue(a, v);
-    if (rc == 0)
-        rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, a);
-    if (rc && a)
+    if (e->rc)
+        return;
+    e->rc = fd_msg_avp_new(e->cx->avp[which], 0, &a);
+    if (e->rc == 0 && v)
+        e->rc = fd_msg_avp_setvalue(a, v);
+    if (e->rc == 0)
+        e->rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, a);
+    if (e->rc && a)
         fd_msg_free(a);
-    return rc;
 }
 
-static int add_bytes(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, const void *p,
-                     size_t len)
+static void put_bytes(enc_t *e, msg_or_avp *parent, cx_avp_t which, const void *p, size_t len)
 {
     union avp_value v = {.os = {.data = (uint8_t *)p, .len = len}};
-    return add_raw(cx, parent, which, &v);
+    put_raw(e, parent, which, &v);
 }
 
-static int add_str(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, const char *s)
+static void put_str(enc_t *e, msg_or_avp *parent, cx_avp_t which, const char *s)
 {
-    return s ? add_bytes(cx, parent, which, s, strlen(s)) : 0;
+    if (s)
+        put_bytes(e, parent, which, s, strlen(s));
 }
 
-static int add_u32(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, uint32_t x)
+static void put_u32(enc_t *e, msg_or_avp *parent, cx_avp_t which, uint32_t x)
 {
     union avp_value v = {.u32 = x};
-    return add_raw(cx, parent, which, &v);
+    put_raw(e, parent, which, &v);
 }
 
-static int add_i32(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, int32_t x)
+static void put_i32(enc_t *e, msg_or_avp *parent, cx_avp_t which, int32_t x)
 {
     union avp_value v = {.i32 = x};
-    return x == CX_ABSENT ? 0 : add_raw(cx, parent, which, &v);
+    if (x != CX_ABSENT)
+        put_raw(e, parent, which, &v);
 }
 
-/* A grouped AVP added to parent; children are then added to *out. */
-static int add_group(const cx_dict_t *cx, msg_or_avp *parent, cx_avp_t which, struct avp **out)
+/* A grouped AVP added to parent, to add children to (NULL after an error). */
+static struct avp *put_group(enc_t *e, msg_or_avp *parent, cx_avp_t which)
 {
-    int rc = fd_msg_avp_new(cx->avp[which], 0, out);
-    if (rc == 0 && (rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, *out)) != 0)
-        fd_msg_free(*out);
-    return rc;
+    struct avp *g = NULL;
+    if (e->rc)
+        return NULL;
+    e->rc = fd_msg_avp_new(e->cx->avp[which], 0, &g);
+    if (e->rc == 0 && (e->rc = fd_msg_avp_add(parent, MSG_BRW_LAST_CHILD, g)) != 0)
+        fd_msg_free(g);
+    return e->rc ? NULL : g;
 }
 
-static int add_common(const cx_dict_t *cx, struct msg *msg)
+static void put_common(enc_t *e, struct msg *msg)
 {
-    struct avp *vsai;
-    int rc = add_group(cx, msg, CX_AVP_VENDOR_SPECIFIC_APP_ID, &vsai);
-    if (rc == 0)
-        rc = add_u32(cx, vsai, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
-    if (rc == 0)
-        rc = add_u32(cx, vsai, CX_AVP_AUTH_APP_ID, CX_APP_ID);
-    if (rc == 0)
-        rc = add_i32(cx, msg, CX_AVP_AUTH_SESSION_STATE, AUTH_SESSION_NO_STATE);
-    return rc ? rc : fd_msg_add_origin(msg, 0);
+    struct avp *vsai = put_group(e, msg, CX_AVP_VENDOR_SPECIFIC_APP_ID);
+    put_u32(e, vsai, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
+    put_u32(e, vsai, CX_AVP_AUTH_APP_ID, CX_APP_ID);
+    put_i32(e, msg, CX_AVP_AUTH_SESSION_STATE, AUTH_SESSION_NO_STATE);
+    if (e->rc == 0)
+        e->rc = fd_msg_add_origin(msg, 0);
 }
 
-static int add_item(const cx_dict_t *cx, msg_or_avp *parent, const cx_auth_item_t *it)
+static void put_item(enc_t *e, msg_or_avp *parent, const cx_auth_item_t *it)
 {
-    struct avp *g, *d;
-    int rc = add_group(cx, parent, CX_AVP_SIP_AUTH_DATA_ITEM, &g);
-    if (rc == 0 && it->item_number)
-        rc = add_u32(cx, g, CX_AVP_SIP_ITEM_NUMBER, it->item_number);
-    if (rc == 0)
-        rc = add_str(cx, g, CX_AVP_SIP_AUTH_SCHEME, it->scheme);
-    if (rc == 0 && it->authenticate_len)
-        rc = add_bytes(cx, g, CX_AVP_SIP_AUTHENTICATE, it->authenticate, it->authenticate_len);
-    if (rc == 0 && it->authorization_len)
-        rc = add_bytes(cx, g, CX_AVP_SIP_AUTHORIZATION, it->authorization, it->authorization_len);
-    if (rc == 0 && it->has_ck)
-        rc = add_bytes(cx, g, CX_AVP_CONFIDENTIALITY_KEY, it->ck, sizeof it->ck);
-    if (rc == 0 && it->has_ik)
-        rc = add_bytes(cx, g, CX_AVP_INTEGRITY_KEY, it->ik, sizeof it->ik);
-    if (rc == 0 && it->digest_ha1) {
-        rc = add_group(cx, g, CX_AVP_SIP_DIGEST_AUTHENTICATE, &d);
-        if (rc == 0)
-            rc = add_str(cx, d, CX_AVP_DIGEST_REALM, it->digest_realm);
-        if (rc == 0)
-            rc = add_str(cx, d, CX_AVP_DIGEST_ALGORITHM, it->digest_algorithm);
-        if (rc == 0)
-            rc = add_str(cx, d, CX_AVP_DIGEST_QOP, it->digest_qop);
-        if (rc == 0)
-            rc = add_str(cx, d, CX_AVP_DIGEST_HA1, it->digest_ha1);
+    struct avp *g = put_group(e, parent, CX_AVP_SIP_AUTH_DATA_ITEM);
+    if (it->item_number)
+        put_u32(e, g, CX_AVP_SIP_ITEM_NUMBER, it->item_number);
+    put_str(e, g, CX_AVP_SIP_AUTH_SCHEME, it->scheme);
+    if (it->authenticate_len)
+        put_bytes(e, g, CX_AVP_SIP_AUTHENTICATE, it->authenticate, it->authenticate_len);
+    if (it->authorization_len)
+        put_bytes(e, g, CX_AVP_SIP_AUTHORIZATION, it->authorization, it->authorization_len);
+    if (it->has_ck)
+        put_bytes(e, g, CX_AVP_CONFIDENTIALITY_KEY, it->ck, sizeof it->ck);
+    if (it->has_ik)
+        put_bytes(e, g, CX_AVP_INTEGRITY_KEY, it->ik, sizeof it->ik);
+    if (it->digest_ha1) {
+        struct avp *d = put_group(e, g, CX_AVP_SIP_DIGEST_AUTHENTICATE);
+        put_str(e, d, CX_AVP_DIGEST_REALM, it->digest_realm);
+        put_str(e, d, CX_AVP_DIGEST_ALGORITHM, it->digest_algorithm);
+        put_str(e, d, CX_AVP_DIGEST_QOP, it->digest_qop);
+        put_str(e, d, CX_AVP_DIGEST_HA1, it->digest_ha1);
     }
-    return rc;
 }
 
-static int add_capabilities(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+static void put_capabilities(enc_t *e, struct msg *msg, const cx_msg_t *m)
 {
     if (!m->nmandatory && !m->noptional && !m->ncap_servers)
-        return 0;
-    struct avp *g;
-    int rc = add_group(cx, msg, CX_AVP_SERVER_CAPABILITIES, &g);
-    for (size_t i = 0; rc == 0 && i < m->nmandatory; i++)
-        rc = add_u32(cx, g, CX_AVP_MANDATORY_CAPABILITY, m->mandatory_caps[i]);
-    for (size_t i = 0; rc == 0 && i < m->noptional; i++)
-        rc = add_u32(cx, g, CX_AVP_OPTIONAL_CAPABILITY, m->optional_caps[i]);
-    for (size_t i = 0; rc == 0 && i < m->ncap_servers; i++)
-        rc = add_str(cx, g, CX_AVP_SERVER_NAME, m->cap_servers[i]);
-    return rc;
+        return;
+    struct avp *g = put_group(e, msg, CX_AVP_SERVER_CAPABILITIES);
+    for (size_t i = 0; i < m->nmandatory; i++)
+        put_u32(e, g, CX_AVP_MANDATORY_CAPABILITY, m->mandatory_caps[i]);
+    for (size_t i = 0; i < m->noptional; i++)
+        put_u32(e, g, CX_AVP_OPTIONAL_CAPABILITY, m->optional_caps[i]);
+    for (size_t i = 0; i < m->ncap_servers; i++)
+        put_str(e, g, CX_AVP_SERVER_NAME, m->cap_servers[i]);
 }
 
-static int add_reason_and_charging(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+static void put_reason_and_charging(enc_t *e, struct msg *msg, const cx_msg_t *m)
 {
-    struct avp *g;
-    int rc = 0;
     if (m->reason_code != CX_ABSENT) {
-        rc = add_group(cx, msg, CX_AVP_DEREGISTRATION_REASON, &g);
-        if (rc == 0)
-            rc = add_i32(cx, g, CX_AVP_REASON_CODE, m->reason_code);
-        if (rc == 0)
-            rc = add_str(cx, g, CX_AVP_REASON_INFO, m->reason_info);
+        struct avp *g = put_group(e, msg, CX_AVP_DEREGISTRATION_REASON);
+        put_i32(e, g, CX_AVP_REASON_CODE, m->reason_code);
+        put_str(e, g, CX_AVP_REASON_INFO, m->reason_info);
     }
-    if (rc == 0 && (m->charging_ecf || m->charging_ccf)) {
-        rc = add_group(cx, msg, CX_AVP_CHARGING_INFORMATION, &g);
-        if (rc == 0)
-            rc = add_str(cx, g, CX_AVP_PRIMARY_EVENT_CF, m->charging_ecf);
-        if (rc == 0)
-            rc = add_str(cx, g, CX_AVP_PRIMARY_CCF, m->charging_ccf);
+    if (m->charging_ecf || m->charging_ccf) {
+        struct avp *g = put_group(e, msg, CX_AVP_CHARGING_INFORMATION);
+        put_str(e, g, CX_AVP_PRIMARY_EVENT_CF, m->charging_ecf);
+        put_str(e, g, CX_AVP_PRIMARY_CCF, m->charging_ccf);
     }
-    if (rc == 0 && m->nassociated) {
-        rc = add_group(cx, msg, CX_AVP_ASSOCIATED_IDENTITIES, &g);
-        for (size_t i = 0; rc == 0 && i < m->nassociated; i++)
-            rc = add_str(cx, g, CX_AVP_USER_NAME, m->associated_ids[i]);
+    if (m->nassociated) {
+        struct avp *g = put_group(e, msg, CX_AVP_ASSOCIATED_IDENTITIES);
+        for (size_t i = 0; i < m->nassociated; i++)
+            put_str(e, g, CX_AVP_USER_NAME, m->associated_ids[i]);
     }
-    return rc;
 }
 
-static int add_body(const cx_dict_t *cx, struct msg *msg, const cx_msg_t *m)
+static void put_body(enc_t *e, struct msg *msg, const cx_msg_t *m)
 {
-    int rc = add_str(cx, msg, CX_AVP_USER_NAME, m->user_name);
-    for (size_t i = 0; rc == 0 && i < m->npublic; i++)
-        rc = add_str(cx, msg, CX_AVP_PUBLIC_IDENTITY, m->public_ids[i]);
-    if (rc == 0)
-        rc = add_str(cx, msg, CX_AVP_VISITED_NETWORK_ID, m->visited_network);
-    if (rc == 0)
-        rc = add_i32(cx, msg, CX_AVP_USER_AUTHORIZATION_TYPE, m->user_authorization_type);
-    if (rc == 0)
-        rc = add_str(cx, msg, CX_AVP_SERVER_NAME, m->server_name);
-    if (rc == 0)
-        rc = add_capabilities(cx, msg, m);
-    if (rc == 0 && m->auth_items)
-        rc = add_u32(cx, msg, CX_AVP_SIP_NUMBER_AUTH_ITEMS, m->auth_items);
-    for (size_t i = 0; rc == 0 && i < m->nitems; i++)
-        rc = add_item(cx, msg, &m->items[i]);
-    if (rc == 0)
-        rc = add_i32(cx, msg, CX_AVP_SERVER_ASSIGNMENT_TYPE, m->server_assignment_type);
-    if (rc == 0)
-        rc = add_i32(cx, msg, CX_AVP_USER_DATA_ALREADY_AVAILABLE, m->user_data_already_available);
-    if (rc == 0 && m->user_data)
-        rc = add_bytes(cx, msg, CX_AVP_USER_DATA, m->user_data, strlen(m->user_data));
-    return rc ? rc : add_reason_and_charging(cx, msg, m);
+    put_str(e, msg, CX_AVP_USER_NAME, m->user_name);
+    for (size_t i = 0; i < m->npublic; i++)
+        put_str(e, msg, CX_AVP_PUBLIC_IDENTITY, m->public_ids[i]);
+    put_str(e, msg, CX_AVP_VISITED_NETWORK_ID, m->visited_network);
+    put_i32(e, msg, CX_AVP_USER_AUTHORIZATION_TYPE, m->user_authorization_type);
+    put_str(e, msg, CX_AVP_SERVER_NAME, m->server_name);
+    put_capabilities(e, msg, m);
+    if (m->auth_items)
+        put_u32(e, msg, CX_AVP_SIP_NUMBER_AUTH_ITEMS, m->auth_items);
+    for (size_t i = 0; i < m->nitems; i++)
+        put_item(e, msg, &m->items[i]);
+    put_i32(e, msg, CX_AVP_SERVER_ASSIGNMENT_TYPE, m->server_assignment_type);
+    put_i32(e, msg, CX_AVP_USER_DATA_ALREADY_AVAILABLE, m->user_data_already_available);
+    if (m->user_data)
+        put_bytes(e, msg, CX_AVP_USER_DATA, m->user_data, strlen(m->user_data));
+    put_reason_and_charging(e, msg, m);
 }
 
 int cx_encode_request(const cx_dict_t *cx, const cx_msg_t *m, struct msg **out)
 {
     struct msg *msg = NULL;
+    enc_t e = {cx, 0};
     *out = NULL;
-    int rc = fd_msg_new(cx->cmd[m->cmd], MSGFL_ALLOC_ETEID, &msg);
-    if (rc == 0)
-        rc = fd_msg_new_session(msg, NULL, 0);
-    if (rc == 0)
-        rc = add_common(cx, msg);
-    if (rc == 0)
-        rc = add_str(cx, msg, CX_AVP_DESTINATION_HOST, m->destination_host);
-    if (rc == 0)
-        rc = add_str(cx, msg, CX_AVP_DESTINATION_REALM, m->destination_realm);
-    if (rc == 0)
-        rc = add_body(cx, msg, m);
-    if (rc) {
+    e.rc = fd_msg_new(cx->cmd[m->cmd], MSGFL_ALLOC_ETEID, &msg);
+    if (e.rc == 0)
+        e.rc = fd_msg_new_session(msg, NULL, 0);
+    put_common(&e, msg);
+    put_str(&e, msg, CX_AVP_DESTINATION_HOST, m->destination_host);
+    put_str(&e, msg, CX_AVP_DESTINATION_REALM, m->destination_realm);
+    put_body(&e, msg, m);
+    if (e.rc) {
         if (msg)
             fd_msg_free(msg);
-        return rc;
+        return e.rc;
     }
     *out = msg;
     return 0;
@@ -312,22 +296,20 @@ int cx_encode_request(const cx_dict_t *cx, const cx_msg_t *m, struct msg **out)
 
 int cx_encode_answer(const cx_dict_t *cx, const cx_msg_t *m, struct msg **req)
 {
-    int rc = fd_msg_new_answer_from_req(cx->dict, req, 0);
-    if (rc)
-        return rc;
+    enc_t e = {cx, fd_msg_new_answer_from_req(cx->dict, req, 0)};
+    if (e.rc)
+        return e.rc;
     struct msg *ans = *req;
-    rc = add_common(cx, ans);
-    if (rc == 0 && m->experimental_result) {
-        struct avp *g;
-        rc = add_group(cx, ans, CX_AVP_EXPERIMENTAL_RESULT, &g);
-        if (rc == 0)
-            rc = add_u32(cx, g, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
-        if (rc == 0)
-            rc = add_u32(cx, g, CX_AVP_EXPERIMENTAL_RESULT_CODE, m->experimental_result);
-    } else if (rc == 0) {
-        rc = add_u32(cx, ans, CX_AVP_RESULT_CODE, m->result_code ? m->result_code : 5012);
+    put_common(&e, ans);
+    if (m->experimental_result) {
+        struct avp *g = put_group(&e, ans, CX_AVP_EXPERIMENTAL_RESULT);
+        put_u32(&e, g, CX_AVP_VENDOR_ID, CX_VENDOR_3GPP);
+        put_u32(&e, g, CX_AVP_EXPERIMENTAL_RESULT_CODE, m->experimental_result);
+    } else {
+        put_u32(&e, ans, CX_AVP_RESULT_CODE, m->result_code ? m->result_code : 5012);
     }
-    return rc ? rc : add_body(cx, ans, m);
+    put_body(&e, ans, m);
+    return e.rc;
 }
 
 /* ---- decoding ---- */
