@@ -362,3 +362,13 @@ void sip_core_flow_of(msg_t *msg, char *out, size_t len)
     snprintf(out, len, "%s:%s:%u", ai && ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp", host,
              su ? ntohs(su->su_port) : 0);
 }
+
+long sip_core_contact_expires(const sip_contact_t *m, long dflt)
+{
+    const char *v = m ? m->m_expires : NULL;
+    if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+        return dflt;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    return x > 2147483647ULL ? 2147483647L : (long)x;
+}

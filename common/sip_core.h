@@ -74,6 +74,10 @@ size_t sip_core_pending(sip_core_t *core);
 /* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
 void sip_core_publish_stats(sip_core_t *core);
 
+/* A Contact's expires parameter (delta-seconds, RFC 3261 20.10/20.19): its value, capped at
+ * 2^31-1, or dflt when it is absent or not all digits (so "expires=abc" cannot deregister). */
+long sip_core_contact_expires(const sip_contact_t *m, long dflt);
+
 /* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered). */
 void sip_core_flow_of(msg_t *msg, char *out, size_t len);
 

@@ -94,9 +94,7 @@ static long granted(msg_t *msg, sip_t const *sip, const char *contact)
     for (sip_contact_t const *m = sip->sip_contact; mine && m; m = m->m_next) {
         if (url_cmp(m->m_url, mine) != 0)
             continue;
-        if (m->m_expires)
-            return strtol(m->m_expires, NULL, 10);
-        return sip->sip_expires ? (long)sip->sip_expires->ex_delta : 0;
+        return sip_core_contact_expires(m, sip->sip_expires ? (long)sip->sip_expires->ex_delta : 0);
     }
     return 0;
 }

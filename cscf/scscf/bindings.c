@@ -42,11 +42,8 @@ static void params_text(msg_param_t const *params, char *out, size_t len)
 
 static long contact_expires(const registrar_config_t *rc, const sip_contact_t *m, const sip_t *sip)
 {
-    if (m->m_expires)
-        return strtol(m->m_expires, NULL, 10);
-    if (sip->sip_expires)
-        return (long)sip->sip_expires->ex_delta;
-    return rc->default_expires;
+    return sip_core_contact_expires(m, sip->sip_expires ? (long)sip->sip_expires->ex_delta
+                                                        : rc->default_expires);
 }
 
 static void path_text(su_home_t *home, const sip_path_t *p, char *out, size_t len)

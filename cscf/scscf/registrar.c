@@ -330,9 +330,8 @@ static int identities(reg_req_t *req, sip_t const *sip)
 static long too_brief(const scscf_t *s, sip_t const *sip)
 {
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
-        long exp = m->m_expires       ? strtol(m->m_expires, NULL, 10)
-                   : sip->sip_expires ? (long)sip->sip_expires->ex_delta
-                                      : s->rc.default_expires;
+        long exp = sip_core_contact_expires(m, sip->sip_expires ? (long)sip->sip_expires->ex_delta
+                                                                : s->rc.default_expires);
         if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc.min_expires)
             return s->rc.min_expires;
     }

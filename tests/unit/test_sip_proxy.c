@@ -183,10 +183,30 @@ static void strict_next_hop_gets_request_uri(void **state)
     msg_destroy(msg);
 }
 
+/* Contact expires: digits only; anything else falls back to the default instead of meaning 0
+ * (which would deregister). */
+static void contact_expires_is_strict(void **state)
+{
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    struct {
+        const char *contact;
+        long want;
+    } cases[] = {{"<sip:a@b>;expires=600", 600}, {"<sip:a@b>;expires=0", 0},
+                 {"<sip:a@b>;expires=abc", 77},  {"<sip:a@b>;expires=-5", 77},
+                 {"<sip:a@b>", 77},              {"<sip:a@b>;expires=99999999999", 2147483647}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sip_contact_t *m = sip_contact_make(home, cases[i].contact);
+        assert_non_null(m);
+        assert_int_equal(sip_core_contact_expires(m, 77), cases[i].want);
+    }
+    su_home_deinit(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(max_forwards_zero_is_483),
+        cmocka_unit_test(contact_expires_is_strict),
         cmocka_unit_test(prepare_decrements_and_record_routes),
         cmocka_unit_test(prepare_adds_missing_max_forwards),
         cmocka_unit_test(own_route_is_removed),
