@@ -389,84 +389,108 @@ static int take_list(const view_t *w, char **list, size_t *n, size_t max)
     return rc;
 }
 
-static int decode_digest(struct avp *g, cx_auth_item_t *it)
+typedef int (*visit_f)(const view_t *w, void *ctx);
+
+/* Calls fn for each child AVP of parent; the first error ends the walk and is returned. */
+static int walk(msg_or_avp *parent, visit_f fn, void *ctx)
 {
     struct avp *a = NULL;
-    int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
+    int rc = first_child(parent, &a);
+    while (rc == 0 && a) {
         view_t w;
-        if ((rc = view(a, &w)) != 0)
-            break;
-        if (is(&w, 104, 0))
-            rc = take_str(&w, &it->digest_realm);
-        else if (is(&w, 110, 0))
-            rc = take_str(&w, &it->digest_qop);
-        else if (is(&w, 111, 0))
-            rc = take_str(&w, &it->digest_algorithm);
-        else if (is(&w, 121, 0))
-            rc = take_str(&w, &it->digest_ha1);
+        rc = view(a, &w);
+        if (rc == 0)
+            rc = fn(&w, ctx);
+        if (rc == 0)
+            rc = next_sibling(a, &a);
     }
     return rc;
+}
+
+static int visit_digest(const view_t *w, void *ctx)
+{
+    cx_auth_item_t *it = ctx;
+    if (is(w, 104, 0))
+        return take_str(w, &it->digest_realm);
+    if (is(w, 110, 0))
+        return take_str(w, &it->digest_qop);
+    if (is(w, 111, 0))
+        return take_str(w, &it->digest_algorithm);
+    if (is(w, 121, 0))
+        return take_str(w, &it->digest_ha1);
+    return 0;
+}
+
+static int visit_item(const view_t *w, void *ctx)
+{
+    cx_auth_item_t *it = ctx;
+    if (IS3(w, 613) && w->v)
+        it->item_number = w->v->u32;
+    else if (IS3(w, 608))
+        return take_str(w, &it->scheme);
+    else if (IS3(w, 609))
+        return take_bytes(w, it->authenticate, sizeof it->authenticate, &it->authenticate_len);
+    else if (IS3(w, 610))
+        return take_bytes(w, it->authorization, sizeof it->authorization, &it->authorization_len);
+    else if (IS3(w, 625))
+        return take_key(w, it->ck, &it->has_ck);
+    else if (IS3(w, 626))
+        return take_key(w, it->ik, &it->has_ik);
+    else if (IS3(w, 635))
+        return walk(w->avp, visit_digest, it);
+    return 0;
 }
 
 static int decode_item(struct avp *g, cx_msg_t *m)
 {
     cx_auth_item_t *it = cx_msg_add_item(m);
-    if (!it)
-        return 0; /* more vectors than we keep */
-    struct avp *a = NULL;
-    int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
-        view_t w;
-        if ((rc = view(a, &w)) != 0)
-            break;
-        if (IS3(&w, 613) && w.v)
-            it->item_number = w.v->u32;
-        else if (IS3(&w, 608))
-            rc = take_str(&w, &it->scheme);
-        else if (IS3(&w, 609))
-            rc = take_bytes(&w, it->authenticate, sizeof it->authenticate, &it->authenticate_len);
-        else if (IS3(&w, 610))
-            rc =
-                take_bytes(&w, it->authorization, sizeof it->authorization, &it->authorization_len);
-        else if (IS3(&w, 625))
-            rc = take_key(&w, it->ck, &it->has_ck);
-        else if (IS3(&w, 626))
-            rc = take_key(&w, it->ik, &it->has_ik);
-        else if (IS3(&w, 635))
-            rc = decode_digest(a, it);
-    }
-    return rc;
+    return it ? walk(g, visit_item, it) : 0; /* more vectors than we keep are ignored */
 }
 
-static int decode_group(struct avp *g, cx_msg_t *m, uint32_t code)
+static int visit_experimental(const view_t *w, void *ctx)
 {
-    struct avp *a = NULL;
-    int rc = first_child(g, &a);
-    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
-        view_t w;
-        if ((rc = view(a, &w)) != 0)
-            break;
-        if (code == 297 && is(&w, 298, 0) && w.v)
-            m->experimental_result = w.v->u32;
-        else if (code == 603 && IS3(&w, 604) && w.v && m->nmandatory < CX_MAX_CAPS)
-            m->mandatory_caps[m->nmandatory++] = w.v->u32;
-        else if (code == 603 && IS3(&w, 605) && w.v && m->noptional < CX_MAX_CAPS)
-            m->optional_caps[m->noptional++] = w.v->u32;
-        else if (code == 603 && IS3(&w, 602))
-            rc = take_list(&w, m->cap_servers, &m->ncap_servers, CX_MAX_CAPS);
-        else if (code == 615 && IS3(&w, 616) && w.v)
-            m->reason_code = w.v->i32;
-        else if (code == 615 && IS3(&w, 617))
-            rc = take_str(&w, &m->reason_info);
-        else if (code == 618 && IS3(&w, 619))
-            rc = take_str(&w, &m->charging_ecf);
-        else if (code == 618 && IS3(&w, 621))
-            rc = take_str(&w, &m->charging_ccf);
-        else if (code == 632 && is(&w, 1, 0))
-            rc = take_list(&w, m->associated_ids, &m->nassociated, CX_MAX_IDS);
-    }
-    return rc;
+    cx_msg_t *m = ctx;
+    if (is(w, 298, 0) && w->v)
+        m->experimental_result = w->v->u32;
+    return 0;
+}
+
+static int visit_capabilities(const view_t *w, void *ctx)
+{
+    cx_msg_t *m = ctx;
+    if (IS3(w, 604) && w->v && m->nmandatory < CX_MAX_CAPS)
+        m->mandatory_caps[m->nmandatory++] = w->v->u32;
+    else if (IS3(w, 605) && w->v && m->noptional < CX_MAX_CAPS)
+        m->optional_caps[m->noptional++] = w->v->u32;
+    else if (IS3(w, 602))
+        return take_list(w, m->cap_servers, &m->ncap_servers, CX_MAX_CAPS);
+    return 0;
+}
+
+static int visit_reason(const view_t *w, void *ctx)
+{
+    cx_msg_t *m = ctx;
+    if (IS3(w, 616) && w->v)
+        m->reason_code = w->v->i32;
+    else if (IS3(w, 617))
+        return take_str(w, &m->reason_info);
+    return 0;
+}
+
+static int visit_charging(const view_t *w, void *ctx)
+{
+    cx_msg_t *m = ctx;
+    if (IS3(w, 619))
+        return take_str(w, &m->charging_ecf);
+    if (IS3(w, 621))
+        return take_str(w, &m->charging_ccf);
+    return 0;
+}
+
+static int visit_associated(const view_t *w, void *ctx)
+{
+    cx_msg_t *m = ctx;
+    return is(w, 1, 0) ? take_list(w, m->associated_ids, &m->nassociated, CX_MAX_IDS) : 0;
 }
 
 static int decode_base(const view_t *w, cx_msg_t *m)
@@ -485,7 +509,7 @@ static int decode_base(const view_t *w, cx_msg_t *m)
             m->result_code = w->v->u32;
         return 0;
     case 297:
-        return decode_group(w->avp, m, 297);
+        return walk(w->avp, visit_experimental, m);
     case 1:
         return take_str(w, &m->user_name);
     default:
@@ -503,10 +527,13 @@ static int decode_3gpp(const view_t *w, cx_msg_t *m)
     case 602:
         return take_str(w, &m->server_name);
     case 603:
+        return walk(w->avp, visit_capabilities, m);
     case 615:
+        return walk(w->avp, visit_reason, m);
     case 618:
+        return walk(w->avp, visit_charging, m);
     case 632:
-        return decode_group(w->avp, m, w->code);
+        return walk(w->avp, visit_associated, m);
     case 606:
         return take_str(w, &m->user_data);
     case 607:
@@ -528,6 +555,13 @@ static int decode_3gpp(const view_t *w, cx_msg_t *m)
     }
 }
 
+static int visit_top(const view_t *w, void *ctx)
+{
+    return w->vendor == 0                ? decode_base(w, ctx)
+           : w->vendor == CX_VENDOR_3GPP ? decode_3gpp(w, ctx)
+                                         : 0;
+}
+
 cx_cmd_t cx_msg_command(struct msg *msg)
 {
     struct msg_hdr *h;
@@ -540,16 +574,7 @@ int cx_decode(const cx_dict_t *cx, struct msg *msg, cx_msg_t *m)
 {
     (void)cx;
     cx_msg_init(m, cx_msg_command(msg));
-    struct avp *a = NULL;
-    int rc = first_child(msg, &a);
-    for (; rc == 0 && a; rc = rc ? rc : next_sibling(a, &a)) {
-        view_t w;
-        if ((rc = view(a, &w)) != 0)
-            break;
-        rc = w.vendor == 0                ? decode_base(&w, m)
-             : w.vendor == CX_VENDOR_3GPP ? decode_3gpp(&w, m)
-                                          : 0;
-    }
+    int rc = walk(msg, visit_top, m);
     if (rc)
         cx_msg_clear(m);
     return rc;
