@@ -7,6 +7,7 @@
 #include <freeDiameter/freeDiameter-host.h>
 #include <freeDiameter/libfdcore.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 /* Only the loop thread touches the list and the callbacks. A freeDiameter thread reads the
@@ -41,20 +42,6 @@ struct cx_client {
     metric_t *m_requests, *m_latency;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static const char *short_name(cx_cmd_t cmd)
-{
-    static const char *const names[CX_CMD_COUNT] = {"UAR", "UAA", "SAR", "SAA", "LIR", "LIA",
-                                                    "MAR", "MAA", "RTR", "RTA", "PPR", "PPA"};
-    return cmd < CX_CMD_COUNT ? names[cmd] : "?";
-}
-
 void cx_metrics_register(metrics_t *m, metric_t **requests, metric_t **latency)
 {
     static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -70,9 +57,9 @@ void cx_metrics_register(metrics_t *m, metric_t **requests, metric_t **latency)
 
 static void count(cx_client_t *c, inflight_t *r, const char *result)
 {
-    const char *labels[] = {short_name(r->cmd), result};
+    const char *labels[] = {cx_cmd_abbrev(r->cmd), result};
     metric_addv(c->m_requests, labels, 1);
-    metric_observe(c->m_latency, short_name(r->cmd), now_mono() - r->sent);
+    metric_observe(c->m_latency, cx_cmd_abbrev(r->cmd), clock_mono_s() - r->sent);
 }
 
 static void unlink_and_free(cx_client_t *c, inflight_t *r)
@@ -118,7 +105,7 @@ static void post(inflight_t *r, cx_status_t status, struct msg *answer)
     d->status = status;
     cx_msg_init(&d->answer, CX_CMD_COUNT);
     if (answer && cx_decode(r->client->cx, answer, &d->answer) != 0) {
-        log_warn("diameter: %s answer could not be decoded", short_name(r->cmd));
+        log_warn("diameter: %s answer could not be decoded", cx_cmd_abbrev(r->cmd));
         d->status = CX_FAILED;
     }
     if (loopq_post(r->client->queue, deliver, d) < 0) {
@@ -145,14 +132,14 @@ static void on_expire(void *data, DiamId_t sentto, size_t len, struct msg **requ
 static void sweep(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     cx_client_t *c = (cx_client_t *)arg;
-    double now = now_mono();
+    double now = clock_mono_s();
     for (inflight_t *r = c->list; r; r = r->next) {
         if (r->cb && now >= r->deadline) {
             cx_answer_f cb = r->cb;
             r->cb = NULL;
             c->pending--;
             count(c, r, "timeout");
-            log_warn("diameter: %s %llu not answered within %d ms", short_name(r->cmd),
+            log_warn("diameter: %s %llu not answered within %d ms", cx_cmd_abbrev(r->cmd),
                      (unsigned long long)r->id, c->timeout_ms);
             cb(r->arg, CX_TIMEOUT, NULL);
         }
@@ -214,18 +201,22 @@ uint64_t cx_client_send(cx_client_t *c, const cx_msg_t *req, cx_answer_f cb, voi
     struct msg *msg = NULL;
     inflight_t *r = calloc(1, sizeof *r);
     if (!r || cx_encode_request(c->cx, &tmp, &msg) != 0) {
-        log_error("diameter: cannot build %s", short_name(req->cmd));
+        log_error("diameter: cannot build %s", cx_cmd_abbrev(req->cmd));
         free(r);
         return 0;
     }
-    *r = (inflight_t){
-        .client = c, .id = ++c->next_id, .cmd = req->cmd, .sent = now_mono(), .cb = cb, .arg = arg};
+    *r = (inflight_t){.client = c,
+                      .id = ++c->next_id,
+                      .cmd = req->cmd,
+                      .sent = clock_mono_s(),
+                      .cb = cb,
+                      .arg = arg};
     r->deadline = r->sent + c->timeout_ms / 1000.0 + 0.5;
     r->next = c->list;
     c->list = r;
     struct timespec ts = abs_deadline(c->timeout_ms);
     if (fd_msg_send_timeout(&msg, on_answer, r, on_expire, &ts) != 0) {
-        log_error("diameter: freeDiameter refused %s", short_name(req->cmd));
+        log_error("diameter: freeDiameter refused %s", cx_cmd_abbrev(req->cmd));
         if (msg)
             fd_msg_free(msg);
         count(c, r, "send_failed");

@@ -112,6 +112,13 @@ static const struct {
     [CX_AVP_DIGEST_HA1] = {121, 0, "Digest-HA1", AVP_TYPE_OCTETSTRING, M, 1},
 };
 
+const char *cx_cmd_abbrev(cx_cmd_t cmd)
+{
+    static const char *const abbrev[CX_CMD_COUNT] = {"UAR", "UAA", "SAR", "SAA", "LIR", "LIA",
+                                                     "MAR", "MAA", "RTR", "RTA", "PPR", "PPA"};
+    return cmd < CX_CMD_COUNT ? abbrev[cmd] : "?";
+}
+
 const char *cx_cmd_name(cx_cmd_t cmd)
 {
     return cmd < CX_CMD_COUNT ? cmds[cmd].name : "?";

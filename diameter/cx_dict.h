@@ -96,5 +96,7 @@ typedef struct cx_dict {
 int cx_dict_init(struct dictionary *dict, cx_dict_t *cx);
 
 const char *cx_cmd_name(cx_cmd_t cmd);
+/* "MAR", "MAA", ...: metric labels and log lines. */
+const char *cx_cmd_abbrev(cx_cmd_t cmd);
 
 #endif

@@ -7,6 +7,7 @@
 #include <freeDiameter/freeDiameter-host.h>
 #include <freeDiameter/libfdcore.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "diameter/cx_client.h"
 
@@ -32,27 +33,17 @@ struct cx_reply {
     double received;
 };
 
-static const char *const names[CX_CMD_COUNT] = {"UAR", "UAA", "SAR", "SAA", "LIR", "LIA",
-                                                "MAR", "MAA", "RTR", "RTA", "PPR", "PPA"};
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void send_answer(cx_reply_t *r, const cx_msg_t *ans)
 {
     cx_server_t *s = r->h->server;
     char result[16];
     snprintf(result, sizeof result, "%u",
              ans->experimental_result ? ans->experimental_result : ans->result_code);
-    const char *labels[] = {names[r->h->cmd], result};
+    const char *labels[] = {cx_cmd_abbrev(r->h->cmd), result};
     metric_addv(s->m_requests, labels, 1);
-    metric_observe(s->m_latency, names[r->h->cmd], now_mono() - r->received);
+    metric_observe(s->m_latency, cx_cmd_abbrev(r->h->cmd), clock_mono_s() - r->received);
     if (cx_encode_answer(s->cx, ans, &r->request) != 0 || fd_msg_send(&r->request, NULL, NULL)) {
-        log_warn("diameter: could not send the answer to %s", names[r->h->cmd]);
+        log_warn("diameter: could not send the answer to %s", cx_cmd_abbrev(r->h->cmd));
         if (r->request)
             fd_msg_free(r->request);
     }
@@ -81,7 +72,7 @@ void cx_server_answer_code(cx_reply_t *r, uint32_t code, int experimental)
 static void run_handler(void *arg)
 {
     cx_reply_t *r = arg;
-    log_debug("diameter: %s from %s (user %s)", names[r->h->cmd],
+    log_debug("diameter: %s from %s (user %s)", cx_cmd_abbrev(r->h->cmd),
               r->decoded.origin_host ? r->decoded.origin_host : "?",
               r->decoded.user_name ? r->decoded.user_name
               : r->decoded.npublic ? r->decoded.public_ids[0]
@@ -100,7 +91,7 @@ static int on_request(struct msg **msg, struct avp *avp, struct session *sess, v
         return ENOMEM;
     r->h = h;
     r->request = *msg;
-    r->received = now_mono();
+    r->received = clock_mono_s();
     cx_msg_init(&r->decoded, h->cmd);
     *msg = NULL;
     uint32_t refuse = 0;
@@ -109,7 +100,7 @@ static int on_request(struct msg **msg, struct avp *avp, struct session *sess, v
     else if (loopq_post(h->server->queue, run_handler, r) < 0)
         refuse = DIAMETER_TOO_BUSY;
     if (refuse) {
-        log_warn("diameter: %s refused with %u (%s)", names[h->cmd], refuse,
+        log_warn("diameter: %s refused with %u (%s)", cx_cmd_abbrev(h->cmd), refuse,
                  refuse == DIAMETER_TOO_BUSY ? "loop queue full or closed" : "undecodable AVP");
         cx_server_answer_code(r, refuse, 0);
     }

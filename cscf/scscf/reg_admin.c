@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #define LOOP_MS 1000
@@ -43,17 +44,10 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
         store_regs_free(regs, n);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void bindings_tick(scscf_t *s)
 {
     tick_ctx_t t = {s, time(NULL)};
-    auth_table_expire(&s->auth, mono_ms());
+    auth_table_expire(&s->auth, clock_mono_ms());
     store_expired(s->store, t.now, on_expired, &t);
     metric_set(s->m_regs, NULL, (double)store_count(s->store));
     metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));

@@ -11,15 +11,9 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "cscf/scscf/profile.h"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void reg_req_free(reg_req_t *req)
 {
@@ -92,7 +86,7 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     auth_challenge_t *c = NULL;
     if (code == 200 && a->nitems)
         c = auth_challenge_add(&s->auth, &a->items[0], req->impi, req->impu,
-                               sip_core_config(s->p->sip)->domain, req->failures, now_ms());
+                               sip_core_config(s->p->sip)->domain, req->failures, clock_mono_ms());
     if (!c) {
         log_info("registrar: %s: MAR %s (%s)", req->impi,
                  a ? cx_result_name(a->result_code, a->experimental_result) : "timed out",
@@ -252,7 +246,7 @@ static int uri_matches(reg_req_t *req)
 
 static void check_answer(reg_req_t *req)
 {
-    auth_challenge_t *c = auth_challenge_take(&req->s->auth, req->cr.nonce, now_ms());
+    auth_challenge_t *c = auth_challenge_take(&req->s->auth, req->cr.nonce, clock_mono_ms());
     if (!c) { /* unknown, used or expired nonce: a fresh challenge (stale) */
         metric_inc(req->s->m_events, "stale_nonce");
         challenge(req, NULL);
