@@ -12,6 +12,7 @@
 
 #include "diameter/cx_msg.h"
 #include "diameter/hss/hss.h"
+#include "tests/unit/fd_test.h"
 
 #include <freeDiameter/libfdcore.h>
 
@@ -19,24 +20,7 @@ static cx_dict_t cx;
 
 static int load_freediameter(void **state)
 {
-    char path[] = "/tmp/test_cx_codec_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    const char *conf = "Identity = \"scscf.cx.local\";\nRealm = \"cx.local\";\nNo_SCTP;\n"
-                       "SecPort = 0;\n"
-                       "LoadExtension = \"/usr/lib/freeDiameter/dict_nasreq.fdx\";\n"
-                       "LoadExtension = \"/usr/lib/freeDiameter/dict_dcca.fdx\";\n"
-                       "LoadExtension = \"/usr/lib/freeDiameter/dict_dcca_3gpp.fdx\";\n";
-    ssize_t n = write(fd, conf, strlen(conf));
-    close(fd);
-    fd_g_debug_lvl = FD_LOG_ERROR;
-    int rc = n < 0 || fd_core_initialize() || fd_core_parseconf(path) ||
-                     cx_dict_init(fd_g_config->cnf_dict, &cx)
-                 ? -1
-                 : 0;
-    unlink(path);
-    return rc;
+    return fd_test_load("scscf.cx.local") || cx_dict_init(fd_g_config->cnf_dict, &cx) ? -1 : 0;
 }
 
 /* To bytes and back, as a peer would receive it. */
