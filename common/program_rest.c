@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/dialogs.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -163,6 +164,41 @@ static void log_put(void *ctx, const api_request_t *req, api_response_t *resp)
     api_json(resp, 200, json_pack("{s:s}", "level", log_level_name(lv)));
 }
 
+typedef struct dialogs_op {
+    program_t *p;
+    size_t limit;
+    json_t *out;
+} dialogs_op_t;
+
+static void dialogs_on_loop(void *arg)
+{
+    dialogs_op_t *o = arg;
+    if (o->p->sip)
+        o->out = dialogs_json(sip_core_dialogs(o->p->sip), o->limit, time(NULL));
+}
+
+/* GET /api/v1/dialogs[?limit=N]: how many INVITE dialogs are up, and a summary of them. */
+static void dialogs_route(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    const char *l = api_query(req, "limit");
+    dialogs_op_t o = {.p = ctx, .limit = 100};
+    if (l) {
+        char *end;
+        long v = strtol(l, &end, 10);
+        if (*end || v < 0 || v > 10000) {
+            api_problem(resp, 400, "Bad Request", "limit must be 0..10000");
+            return;
+        }
+        o.limit = (size_t)v;
+    }
+    if (loopq_call(o.p->queue, dialogs_on_loop, &o, LOOP_CALL_TIMEOUT_MS) < 0 || !o.out) {
+        json_decref(o.out);
+        api_problem(resp, 503, "Service Unavailable", "the SIP loop did not answer within 1 s");
+        return;
+    }
+    api_json(resp, 200, o.out);
+}
+
 int program_rest_routes(program_t *p)
 {
     int rc = 0;
@@ -172,6 +208,8 @@ int program_rest_routes(program_t *p)
     rc |= api_route(p->api, "GET", "/api/v1/status", 0, status_route, p);
     rc |= api_route(p->api, "GET", "/api/v1/log", 0, log_get, p);
     rc |= api_route(p->api, "PUT", "/api/v1/log", API_MUTATING, log_put, p);
+    if (p->def->has_sip)
+        rc |= api_route(p->api, "GET", "/api/v1/dialogs", 0, dialogs_route, p);
 
     metric_t *build = metrics_gauge(p->metrics, "cscf_build_info",
                                     "build information; the value is always 1", "version,program");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/msg_addr.h>
@@ -14,6 +15,7 @@
 #include <sofia-sip/url.h>
 
 #include "common/config.h"
+#include "common/dialogs.h"
 #include "common/log.h"
 #include "common/sip_core_internal.h"
 
@@ -231,6 +233,17 @@ static void register_metrics(sip_core_t *core)
                       "side");
 }
 
+static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    sip_core_t *core = (sip_core_t *)arg;
+    dialogs_sweep(core->dialogs, time(NULL));
+}
+
+struct dialogs *sip_core_dialogs(const sip_core_t *core)
+{
+    return core->dialogs;
+}
+
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
                          sip_request_f handler, void *app)
 {
@@ -252,6 +265,11 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                    NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
+    core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
+    core->sweep = su_timer_create(su_root_task(root), 60000);
+    if (!core->dialogs || !core->sweep ||
+        su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
+        goto fail;
     core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
                                 NTATAG_NO_DIALOG(1), TAG_END());
     if (!core->leg)
@@ -271,6 +289,9 @@ void sip_core_free(sip_core_t *core)
     if (core->agent)
         nta_agent_destroy(core->agent);
     sip_proxy_release_all(core);
+    if (core->sweep)
+        su_timer_destroy(core->sweep);
+    dialogs_free(core->dialogs);
     su_home_unref(core->home);
 }
 
@@ -326,6 +347,13 @@ int sip_core_is_self(const sip_core_t *core, const url_t *url)
         return 0;
     if (core->cfg.domain && strcasecmp(url->url_host, core->cfg.domain) == 0)
         return 1;
+    return sip_core_is_node(core, url);
+}
+
+int sip_core_is_node(const sip_core_t *core, const url_t *url)
+{
+    if (!url || !url->url_host)
+        return 0;
     if (core->cfg.advertise && url_matches_hostport(url, core->cfg.advertise))
         return 1;
     for (size_t i = 0; i < core->cfg.nlisten; i++)

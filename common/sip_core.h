@@ -49,6 +49,14 @@ metrics_t *sip_core_metrics(const sip_core_t *core);
 /* The URI of this node for Record-Route and Path: <sip:advertise;lr>. */
 const url_t *sip_core_self_url(const sip_core_t *core);
 
+/* True when host and port name this node itself (listen, advertise or alias entries); the
+ * home domain does not count, so a Request-URI of a user in our domain is not mistaken for a
+ * Route to us. */
+int sip_core_is_node(const sip_core_t *core, const url_t *url);
+
+/* Dialog bookkeeping of the proxy (REST /api/v1/dialogs, call metrics). */
+struct dialogs *sip_core_dialogs(const sip_core_t *core);
+
 /* True when the URI names this node: host and port match a listen, advertise or alias entry,
  * or the host is the home domain. */
 int sip_core_is_self(const sip_core_t *core, const url_t *url);

@@ -3,6 +3,7 @@
 #define CSCF_SIP_CORE_INTERNAL_H
 
 #include <sofia-sip/su_alloc.h>
+#include <sofia-sip/su_wait.h>
 
 #include "common/sip_core.h"
 
@@ -21,6 +22,8 @@ struct sip_core {
     int draining;
     size_t inflight;      /* proxy transactions not yet finished */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
+    struct dialogs *dialogs;
+    su_timer_t *sweep;
 };
 
 /* Frees forwarding records still open (nta_agent_destroy() calls no callbacks). */

@@ -28,18 +28,38 @@ void sip_proxy_preprocess_route(msg_t *msg, sip_t *sip, sip_is_self_f is_self, c
  * Returns 0, or -1 when memory runs out. */
 int sip_proxy_prepare(msg_t *msg, sip_t *sip, const url_t *rr);
 
+/* Replaces the Request-URI; 0 or -1. */
+int sip_proxy_set_request_uri(msg_t *msg, sip_t *sip, const url_t *uri);
+
 /* Where the request goes next: the topmost Route, else the Request-URI. */
 const url_t *sip_proxy_next_hop(sip_t const *sip);
 
+/* RFC 3261 16.3 step 4: 482 when a Via of ours carries the branch this request would get
+ * again (it has looped back unchanged, not spiralled), else 0. */
+int sip_proxy_check_loop(sip_core_t *core, sip_t const *sip);
+
 /* A forwarded request's relay. The program may look at each response before it is relayed. */
 typedef struct sip_fwd sip_fwd_t;
-/* Called on the loop for every response (msg/sip NULL on the final "no answer" status, which
- * the relay then turns into a response of its own). Returning non-zero drops that response. */
+/* Called on the loop for every response about to go upstream (msg/sip NULL for a status of the
+ * relay's own: nta's verdict or no branch left). Returning non-zero drops that response. Called
+ * once more with status 0 when the relay ends, so ctx can be released then. */
 typedef int (*sip_fwd_response_f)(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip);
 
-/* Forward `msg` (a prepared copy of irq's request; ownership is taken) to next_hop (NULL: the
- * Route/Request-URI). Responses are relayed to irq; a CANCEL of irq is passed on; no answer
- * becomes 408, a transport failure 503. Returns 0, or a status the caller should answer with. */
+/* One branch: a prepared copy of the request (ownership is taken) and where it goes (NULL: its
+ * Route/Request-URI). */
+typedef struct sip_target {
+    msg_t *msg;
+    const url_t *next_hop;
+} sip_target_t;
+
+/* Forward to n branches in parallel (RFC 3261 16.7): provisionals and every 2xx are relayed as
+ * they come, a 2xx or 6xx cancels the branches still pending, otherwise the best final response
+ * goes up once all have answered; a CANCEL of irq is passed down every branch; no answer
+ * becomes 408, a transport failure 500. Returns 0, or a status the caller should answer with
+ * (the messages are freed then). */
+int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
+             sip_fwd_response_f cb, void *ctx);
+/* sip_fork() with one branch. */
 int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,
                 sip_fwd_response_f cb, void *ctx);
 

@@ -15,6 +15,12 @@ pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow)
     return b && b->expires_at > time(NULL) ? b : NULL;
 }
 
+pc_binding_t *pcscf_binding_by_token(pcscf_t *pc, const char *token)
+{
+    pc_binding_t *b = strmap_get(pc->by_token, token);
+    return b && b->expires_at > time(NULL) ? b : NULL;
+}
+
 static void drop(pcscf_t *pc, const char *flow)
 {
     pc_binding_t *b = strmap_take(pc->by_flow, flow);

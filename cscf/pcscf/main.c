@@ -19,24 +19,27 @@ static const cfg_key_t pcscf_keys[] = {
     CFG_END,
 };
 
-/* TS 24.229 5.2.2: until routing lands, a UE may only register; anything else from a flow
- * that is not registered is refused, and from a registered one is not implemented yet. */
+/* OPTIONS to this node itself (no user part, no further Route) is answered here. */
+static int for_us(sip_core_t *core, sip_t const *sip)
+{
+    const url_t *ruri = sip->sip_request->rq_url;
+    int routed_on = sip->sip_route &&
+                    (sip->sip_route->r_next || !sip_core_is_node(core, sip->sip_route->r_url));
+    return !routed_on && sip_core_is_node(core, ruri) && (!ruri->url_user || !*ruri->url_user);
+}
+
 static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
     pcscf_t *pc = p->app;
     sip_method_t method = sip->sip_request->rq_method;
-    if (!pc || method == sip_method_ack || method == sip_method_options)
+    if (!pc)
         return program_default_request(app, core, irq, sip);
     if (method == sip_method_register)
         return pcscf_on_register(pc, irq, sip);
-    char flow[96];
-    msg_t *msg = nta_incoming_getrequest(irq);
-    sip_core_flow_of(msg, flow, sizeof flow);
-    msg_destroy(msg);
-    if (!pcscf_binding(pc, flow))
-        return sip_core_reply(core, irq, 403, "Not Registered", TAG_END()), 403;
-    return program_default_request(app, core, irq, sip);
+    if (method == sip_method_options && for_us(core, sip))
+        return program_default_request(app, core, irq, sip);
+    return pcscf_route(pc, irq, sip);
 }
 
 static int pcscf_init(program_t *p)
@@ -72,8 +75,9 @@ static const program_def_t pcscf = {
     .default_api_listen = "127.0.0.1:8081",
     .keys = pcscf_keys,
     /* What this build handles; grows as registration and call routing land. */
-    .allow = "REGISTER, OPTIONS, ACK, CANCEL",
-    .supported = "path",
+    .allow = "REGISTER, INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, REFER, OPTIONS, "
+             "SUBSCRIBE, NOTIFY, PUBLISH",
+    .supported = "path, 100rel, timer, replaces, norefersub",
     .accept = "application/sdp",
     .on_request = on_request,
     .init = pcscf_init,

@@ -29,7 +29,11 @@ typedef struct pcscf {
 
 /* register.c */
 int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+/* route.c: every request but REGISTER and OPTIONS to us. Returns a status or 0. */
+int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip);
 /* flows.c */
+pc_binding_t *pcscf_binding_by_token(pcscf_t *pc, const char *token);
 int pcscf_flows_init(pcscf_t *pc);
 void pcscf_flows_fini(pcscf_t *pc);
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);

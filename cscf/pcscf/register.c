@@ -19,6 +19,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/sip_digest.h"
+#include "common/sip_hdr.h"
 #include "common/sip_proxy.h"
 
 typedef struct reg_fwd {
@@ -35,31 +36,19 @@ static int random_hex(char *out, size_t bytes)
     return 0;
 }
 
-/* A header sofia has no class for. (SIPTAG_HEADER_STR on a parsed request put it after the
- * blank line that ends the headers.) */
-static int add_unknown(msg_t *msg, sip_t *sip, const char *line)
-{
-    msg_header_t *h = msg_header_make(msg_home(msg), sip_unknown_class, line);
-    return h ? msg_header_insert(msg, (msg_pub_t *)sip, h) : -1;
-}
-
 static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const char *token)
 {
     su_home_t *home = msg_home(msg);
     const url_t *self = sip_core_self_url(pc->p->sip);
-    char path[300], icid[33], extra[600];
+    char path[300], pvni[300];
     snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr>", token, self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     sip_path_t *p = sip_path_make(home, path);
-    if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0 ||
-        random_hex(icid, 16) < 0)
+    if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0)
         return -1;
-    snprintf(extra, sizeof extra, "P-Visited-Network-ID: \"%s\"", pc->visited_network);
-    if (add_unknown(msg, sip, extra) < 0)
-        return -1;
-    snprintf(extra, sizeof extra, "P-Charging-Vector: icid-value=%s;icid-generated-at=%s", icid,
-             self->url_host);
-    if (add_unknown(msg, sip, extra) < 0 ||
+    snprintf(pvni, sizeof pvni, "\"%s\"", pc->visited_network);
+    if (sip_hdr_add(msg, sip, "P-Visited-Network-ID", pvni) < 0 ||
+        pcscf_add_charging_vector(pc, msg, sip) < 0 ||
         (sip_has_supported(sip->sip_supported, "path") &&
          sip_add_tl(msg, sip, SIPTAG_REQUIRE_STR("path"), TAG_END()) < 0))
         return -1;
@@ -79,14 +68,6 @@ static void strip_keys(sip_t *sip)
     }
 }
 
-static const char *unknown_header(sip_t const *sip, const char *name)
-{
-    for (sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next)
-        if (u->un_name && strcasecmp(u->un_name, name) == 0)
-            return u->un_value;
-    return NULL;
-}
-
 /* The expiry the registrar granted to our UE's contact (0: gone). */
 static long granted(msg_t *msg, sip_t const *sip, const char *contact)
 {
@@ -102,7 +83,7 @@ static long granted(msg_t *msg, sip_t const *sip, const char *contact)
 static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
 {
     pc_binding_t *b = &f->b;
-    const char *pau = unknown_header(sip, "P-Associated-URI");
+    const char *pau = sip_hdr_get(sip, "P-Associated-URI");
     snprintf(b->associated, sizeof b->associated, "%s", pau ? pau : "");
     size_t n = 0;
     b->service_route[0] = '\0';
@@ -124,8 +105,8 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
         strip_keys(sip);
     if (sip && status >= 200 && status < 300)
         remember(f, msg, sip);
-    if (status >= 200)
-        free(f);
+    if (status == 0)
+        free(f); /* the relay has ended */
     return 0;
 }
 

@@ -12,6 +12,9 @@ static const cfg_key_t scscf_keys[] = {
      "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
      "listen address>",
      0, 0, NULL},
+    {"scscf.next_hop", CFG_SIP_URI, NULL,
+     "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
+     NULL},
     {"registrar.min_expires", CFG_INT, "60", "shortest registration accepted (else 423)", 1, 86400,
      NULL},
     {"registrar.max_expires", CFG_INT, "600000",
@@ -55,6 +58,9 @@ static int scscf_init(program_t *p)
     s->p = p;
     p->app = s;
     set_server_name(s);
+    const char *hop = cfg_str(p->cfg, "scscf.next_hop");
+    if (hop && !(s->next_hop = url_hdup(NULL, URL_STRING_MAKE(hop)->us_url)))
+        return -1;
     const url_t *self = sip_core_self_url(p->sip);
     snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
@@ -72,16 +78,32 @@ static void scscf_fini(program_t *p)
         return;
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
     registrar_fini(s);
+    su_free(NULL, s->next_hop);
     free(s);
     p->app = NULL;
+}
+
+/* OPTIONS to this node itself (no user part, no further Route) is answered here. */
+static int for_us(sip_core_t *core, sip_t const *sip)
+{
+    const url_t *ruri = sip->sip_request->rq_url;
+    int routed_on = sip->sip_route &&
+                    (sip->sip_route->r_next || !sip_core_is_node(core, sip->sip_route->r_url));
+    return !routed_on && sip_core_is_node(core, ruri) && (!ruri->url_user || !*ruri->url_user);
 }
 
 static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
-    if (sip->sip_request->rq_method == sip_method_register && p->app)
-        return registrar_on_register(p->app, irq, sip);
-    return program_default_request(app, core, irq, sip);
+    scscf_t *s = p->app;
+    sip_method_t method = sip->sip_request->rq_method;
+    if (!s)
+        return program_default_request(app, core, irq, sip);
+    if (method == sip_method_register)
+        return registrar_on_register(s, irq, sip);
+    if (method == sip_method_options && for_us(core, sip))
+        return program_default_request(app, core, irq, sip);
+    return scscf_route(s, irq, sip);
 }
 
 static int scscf_ready(program_t *p, char *reason, size_t len)
@@ -104,9 +126,10 @@ static const program_def_t scscf = {
     .default_sip_listen = "127.0.0.1:6060",
     .default_api_listen = "127.0.0.1:8082",
     .keys = scscf_keys,
-    .allow = "REGISTER, OPTIONS, ACK, CANCEL",
+    .allow = "REGISTER, INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, REFER, OPTIONS, "
+             "SUBSCRIBE, NOTIFY, PUBLISH",
     .on_request = on_request,
-    .supported = "path",
+    .supported = "path, 100rel, timer, replaces, norefersub",
     .accept = "application/sdp",
     .init = scscf_init,
     .fini = scscf_fini,

@@ -6,6 +6,7 @@
 #include "common/store.h"
 #include "cscf/scscf/auth.h"
 #include "cscf/scscf/registrar.h"
+#include "cscf/scscf/route.h"
 #include "diameter/cx_node.h"
 
 struct scscf {
@@ -14,6 +15,7 @@ struct scscf {
     char server_name[256];   /* our SIP URI, sent as Server-Name in MAR/SAR */
     char service_route[300]; /* <sip:orig@host:port;lr> */
     registrar_config_t rc;
+    url_t *next_hop; /* other domains' requests (BGCF, I-CSCF, peer); NULL: 404 */
     auth_table_t auth;
     store_t *store;
     su_timer_t *tick;

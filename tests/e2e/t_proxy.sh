@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The common proxy helpers end to end: SIPp caller -> fwdproxy -> SIPp callee, over UDP and TCP.
 # A call (Record-Route, Max-Forwards, unknown headers kept, ACK and BYE along the route set),
-# a CANCEL passed downstream with the 487 relayed back, and 503 when the next hop is gone.
+# a CANCEL passed downstream with the 487 relayed back, and 500 when the next hop is gone.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -53,14 +53,15 @@ run_transport() {
   expect_match "cancel/$t: callee receives the CANCEL" '^CANCEL sip:callee@' "$(cat "$WORKDIR/uas_cancel_$t.msg")"
   expect_match "cancel/$t: caller gets the relayed 487" '^SIP/2.0 487' "$(cat "$WORKDIR/uac_cancel_$t.msg")"
 
-  # Next hop gone: nothing listens on uas_port now. TCP fails at connect (503); UDP gets an
-  # ICMP port unreachable on loopback (503 too).
+  # Next hop gone: nothing listens on uas_port now. TCP fails at connect, UDP gets an ICMP port
+  # unreachable on loopback: RFC 3261 16.9 treats that as a 503 from the branch, and 16.7 step 6
+  # turns a selected 503 into 500 upstream (the caller must not think the proxy is overloaded).
   local uac_port out
   uac_port=$(free_port)
   out="$WORKDIR/uac_dead_$t"
   timeout 20 sipp -sf "$SCEN/proxy_uac_call.xml" -i 127.0.0.1 -p "$uac_port" -t "$t" -m 1 \
     -timeout 10s -trace_msg -message_file "$out.msg" "127.0.0.1:$proxy_port" >/dev/null 2>&1
-  expect_match "dead next hop/$t: caller gets 503" '^SIP/2.0 503' "$(cat "$out.msg" 2>/dev/null)"
+  expect_match "dead next hop/$t: caller gets 500" '^SIP/2.0 500' "$(cat "$out.msg" 2>/dev/null)"
 
   stop_prog "fwd_$tp"
   expect_eq "fwdproxy/$t exits 0 on SIGTERM" 0 "$LAST_EXIT"

@@ -106,8 +106,14 @@ torture_transport() {
     want=$(cut -f"$col" <<<"$line")
     why=$(cut -f4 <<<"$line")
     # The P-CSCF processes a valid request normally by refusing it from an unregistered flow
-    # (TS 24.229: 403) or, for REGISTER, forwarding it to its registrar, absent here (503).
-    [ "$prog" = pcscf ] && grep -Eq '(^|\|)(501|200)(\||$)' <<<"$want" && want="$want|403|503"
+    # (TS 24.229: 403) or, for REGISTER, forwarding it to its registrar, absent here (the
+    # transport error counts as a 503, which RFC 3261 16.7 sends on as 500).
+    [ "$prog" = pcscf ] && grep -Eq '(^|\|)(501|200)(\||$)' <<<"$want" && want="$want|403|500"
+    # The S-CSCF routes a valid request where the table says a proxy forwards (501): to a
+    # domain not ours with no next hop configured, 404; to a user of ours registered nowhere,
+    # 480; a request with a To tag that is not on a Route of ours, 481; along a Route to
+    # nobody, 500 (as above).
+    [ "$prog" = scscf ] && grep -Eq '(^|\|)501(\||$)' <<<"$want" && want="$want|404|480|481|500"
     # A REGISTER for a user the HSS does not know is refused (TS 24.229: 403).
     [ "$prog" = scscf ] && grep -Eq '(^|\|)401(\||$)' <<<"$want" && want="$want|403"
     local file="$TORTURE/$name.sip"

@@ -1,0 +1,227 @@
+/* Requests after registration through the P-CSCF (TS 24.229 5.2.6 and 5.2.7, DESIGN.md
+ * section 4): originating requests from a registered UE's flow get the asserted identity, the
+ * stored Service-Route and a charging vector; terminating ones arrive on the Path token we put
+ * in the REGISTER and go to the UE's flow; in-dialog requests follow their Route set. */
+#include "cscf/pcscf/pcscf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/sip_util.h>
+
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/sip_hdr.h"
+#include "common/sip_proxy.h"
+
+static int is_node(const void *ctx, const url_t *url)
+{
+    return sip_core_is_node(ctx, url);
+}
+
+static const char *call_id(sip_t const *sip)
+{
+    return sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
+}
+
+/* "udp:192.0.2.1:5060" -> sip:192.0.2.1:5060;transport=udp, so the request goes back over the
+ * flow the UE registered from (its NAT binding, its TCP connection). */
+static url_t *flow_url(su_home_t *home, const char *flow)
+{
+    char host[80], url[128];
+    const char *colon = strchr(flow, ':'), *port = strrchr(flow, ':');
+    if (!colon || port == colon || (size_t)(port - colon - 1) >= sizeof host)
+        return NULL;
+    memcpy(host, colon + 1, (size_t)(port - colon - 1));
+    host[port - colon - 1] = '\0';
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof url, "sip:%s%s%s:%s;transport=%.*s", v6 ? "[" : "", host, v6 ? "]" : "",
+             port + 1, (int)(colon - flow), flow);
+    return url_hdup(home, URL_STRING_MAKE(url)->us_url);
+}
+
+typedef struct pick_ctx {
+    const char *wanted; /* aor of P-Preferred-Identity, or NULL */
+    char chosen[512];   /* the associated URI, as received */
+} pick_ctx_t;
+
+static int pick_identity(void *ctx, const char *uri)
+{
+    pick_ctx_t *p = ctx;
+    char aor[300];
+    if (!p->chosen[0])
+        snprintf(p->chosen, sizeof p->chosen, "%s", uri); /* the default IMPU comes first */
+    if (p->wanted && sip_uri_aor_str(uri, aor, sizeof aor) == 0 && strcmp(aor, p->wanted) == 0) {
+        snprintf(p->chosen, sizeof p->chosen, "%s", uri);
+        return 1;
+    }
+    return 0;
+}
+
+/* RFC 3325 / TS 24.229 5.2.6.3.1: a P-Preferred-Identity the UE may use (one of its associated
+ * URIs) is asserted, otherwise its default IMPU; whatever identity headers it sent go. */
+static int assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
+{
+    char wanted[300];
+    const char *ppi = sip_hdr_get(sip, "P-Preferred-Identity");
+    pick_ctx_t p = {.wanted =
+                        ppi && sip_uri_aor_str(ppi, wanted, sizeof wanted) == 0 ? wanted : NULL};
+    sip_uri_list_each(b->associated, pick_identity, &p);
+    sip_hdr_remove(msg, sip, "P-Preferred-Identity");
+    sip_hdr_remove(msg, sip, "P-Asserted-Identity");
+    if (!p.chosen[0])
+        return -1;
+    /* Only the URI: display names and parameters of P-Associated-URI are not PAI's. */
+    char uri[520];
+    const char *lt = strchr(p.chosen, '<');
+    if (lt)
+        snprintf(uri, sizeof uri, "<%.*s>", (int)strcspn(lt + 1, ">"), lt + 1);
+    else
+        snprintf(uri, sizeof uri, "<%.*s>", (int)strcspn(p.chosen, ";"), p.chosen);
+    return sip_hdr_add(msg, sip, "P-Asserted-Identity", uri);
+}
+
+int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip)
+{
+    uint8_t r[16];
+    char icid[33], value[160];
+    if (RAND_bytes(r, sizeof r) != 1)
+        return -1;
+    hex_encode(r, sizeof r, icid);
+    snprintf(value, sizeof value, "icid-value=%s;icid-generated-at=%s", icid,
+             sip_core_self_url(pc->p->sip)->url_host);
+    sip_hdr_remove(msg, sip, "P-Charging-Vector");
+    return sip_hdr_add(msg, sip, "P-Charging-Vector", value);
+}
+
+/* The stored Service-Route replaces whatever Route the UE put (TS 24.229 5.2.6.3.1: the
+ * P-CSCF enforces it), so a UE cannot skip its S-CSCF. */
+static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *b)
+{
+    while (sip->sip_route)
+        sip_route_remove(msg, sip);
+    const char *sr = b->service_route[0] ? b->service_route : pc->registrar;
+    sip_route_t *r = sip_route_make(msg_home(msg), sr);
+    return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
+}
+
+static int originating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
+{
+    msg_t *msg = sip_proxy_copy_request(irq);
+    if (!msg)
+        return 500;
+    sip_t *sip = sip_object(msg);
+    if (assert_identity(msg, sip, b) < 0 || preload_service_route(pc, msg, sip, b) < 0 ||
+        pcscf_add_charging_vector(pc, msg, sip) < 0 ||
+        sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+        msg_destroy(msg);
+        return 500;
+    }
+    log_write(LOG_DEBUG, call_id(in), "pcscf: %s from %s (%s) to its S-CSCF",
+              in->sip_request->rq_method_name, b->flow, b->impi);
+    return sip_forward(pc->p->sip, irq, msg, NULL, NULL, NULL);
+}
+
+/* Our Path entry is <sip:term.<token>@pcscf;lr>: the token names the UE's binding. */
+static pc_binding_t *path_binding(pcscf_t *pc, sip_t const *sip)
+{
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    if (!top || !top->url_user || strncmp(top->url_user, "term.", 5) != 0 ||
+        !sip_core_is_node(pc->p->sip, top))
+        return NULL;
+    return pcscf_binding_by_token(pc, top->url_user + 5);
+}
+
+static int is_path_route(pcscf_t *pc, sip_t const *sip)
+{
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    return top && top->url_user && strncmp(top->url_user, "term.", 5) == 0 &&
+           sip_core_is_node(pc->p->sip, top);
+}
+
+static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+{
+    pc_binding_t *b = path_binding(pc, in);
+    if (!b) {
+        log_write(LOG_INFO, call_id(in), "pcscf: %s for a UE no longer registered here",
+                  in->sip_request->rq_method_name);
+        return 480;
+    }
+    msg_t *msg = sip_proxy_copy_request(irq);
+    if (!msg)
+        return 500;
+    sip_t *sip = sip_object(msg);
+    sip_proxy_preprocess_route(msg, sip, is_node, pc->p->sip);
+    /* The charging vector is for the network, not the handset (TS 24.229 5.2.7.4). */
+    sip_hdr_remove(msg, sip, "P-Charging-Vector");
+    url_t *hop = flow_url(msg_home(msg), b->flow);
+    if (!hop || sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+        msg_destroy(msg);
+        return 500;
+    }
+    log_write(LOG_DEBUG, call_id(in), "pcscf: %s to %s (%s)", in->sip_request->rq_method_name,
+              b->flow, b->impi);
+    return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
+}
+
+/* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of. */
+static int loose_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+{
+    int ack = in->sip_request->rq_method == sip_method_ack;
+    msg_t *msg = sip_proxy_copy_request(irq);
+    if (!msg)
+        return ack ? 0 : 500;
+    sip_t *sip = sip_object(msg);
+    sip_proxy_preprocess_route(msg, sip, is_node, pc->p->sip);
+    if (sip_proxy_prepare(msg, sip, NULL) < 0) {
+        msg_destroy(msg);
+        return ack ? 0 : 500;
+    }
+    if (ack) {
+        sip_forward_stateless(pc->p->sip, msg, NULL);
+        return 0;
+    }
+    return sip_forward(pc->p->sip, irq, msg, NULL, NULL, NULL);
+}
+
+static int routes_via_us(pcscf_t *pc, sip_t const *sip)
+{
+    return sip->sip_route && sip_core_is_node(pc->p->sip, sip->sip_route->r_url);
+}
+
+int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+{
+    int ack = sip->sip_request->rq_method == sip_method_ack;
+    if (sip_proxy_check_max_forwards(sip))
+        return ack ? 0 : 483;
+    if (sip_proxy_check_loop(pc->p->sip, sip))
+        return ack ? 0 : 482;
+    int in_dialog = sip->sip_to && sip->sip_to->a_tag;
+    if (in_dialog || ack) {
+        /* Whoever knows the dialog's Route set may use it; a request without it is no dialog
+         * of ours. */
+        if (!routes_via_us(pc, sip))
+            return ack ? 0 : 403;
+        return loose_route(pc, irq, sip);
+    }
+    if (is_path_route(pc, sip))
+        return terminating(pc, irq, sip);
+    char flow[96];
+    msg_t *orig = nta_incoming_getrequest(irq);
+    sip_core_flow_of(orig, flow, sizeof flow);
+    msg_destroy(orig);
+    pc_binding_t *b = pcscf_binding(pc, flow);
+    if (!b) {
+        log_write(LOG_INFO, call_id(sip), "pcscf: %s from %s, which is not registered",
+                  sip->sip_request->rq_method_name, flow);
+        return sip_core_reply(pc->p->sip, irq, 403, "Not Registered", TAG_END()), 403;
+    }
+    return originating(pc, irq, sip, b);
+}

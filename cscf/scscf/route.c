@@ -1,0 +1,252 @@
+/* Requests after registration through the S-CSCF (TS 24.229 5.4.3, DESIGN.md section 4):
+ * originating ones arrive on the Service-Route we gave (<sip:orig@scscf;lr>) and must come from
+ * a registered served user; terminating ones name one of our registered IMPUs and fork to every
+ * contact through its stored Path; other domains go to the configured next hop. In-dialog
+ * requests follow their Route set. Every step that waits on the store continues in a callback. */
+#include "cscf/scscf/route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/sip_util.h>
+
+#include "common/log.h"
+#include "common/sip_hdr.h"
+#include "common/sip_proxy.h"
+#include "cscf/scscf/scscf.h"
+
+#define MAX_BRANCHES 16
+
+static int is_node(const void *ctx, const url_t *url)
+{
+    return sip_core_is_node(ctx, url);
+}
+
+static const char *call_id(sip_t const *sip)
+{
+    return sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
+}
+
+void route_req_free(route_req_t *rt)
+{
+    if (!rt)
+        return;
+    if (rt->msg)
+        msg_destroy(rt->msg);
+    free(rt);
+}
+
+/* Ends the request with a status of ours (the irq was kept: we answer and release it). */
+void route_req_fail(route_req_t *rt, int status, const char *phrase)
+{
+    sip_core_t *core = rt->s->p->sip;
+    log_write(status >= 500 ? LOG_WARNING : LOG_INFO, call_id(rt->sip), "scscf: %s %s -> %d",
+              rt->sip ? rt->sip->sip_request->rq_method_name : "?",
+              rt->orig ? "originating" : "terminating", status);
+    sip_core_reply(core, rt->irq, status, phrase, TAG_END());
+    nta_incoming_destroy(rt->irq);
+    route_req_free(rt);
+}
+
+/* Hands the request to sip_fork (which owns irq from then on). */
+static void fork_to(route_req_t *rt, const sip_target_t *t, size_t n)
+{
+    int st = sip_fork(rt->s->p->sip, rt->irq, t, n, NULL, NULL);
+    if (st) {
+        rt->msg = NULL; /* sip_fork took the copies; ours stays below */
+        route_req_fail(rt, st, NULL);
+        return;
+    }
+    route_req_free(rt);
+}
+
+/* One branch per registered contact: Request-URI = contact, Route = its stored Path. */
+static size_t make_branches(route_req_t *rt, const store_reg_t *reg, sip_target_t *t)
+{
+    int64_t now = time(NULL);
+    size_t n = 0;
+    for (size_t i = 0; i < reg->ncontacts && n < MAX_BRANCHES; i++) {
+        const store_contact_t *c = &reg->contacts[i];
+        if (c->expires_at <= now)
+            continue;
+        msg_t *m = msg_copy(rt->msg);
+        sip_t *ms = m ? sip_object(m) : NULL;
+        url_t *uri = m ? url_hdup(msg_home(m), URL_STRING_MAKE(c->uri)->us_url) : NULL;
+        sip_route_t *path = m && c->path ? sip_route_make(msg_home(m), c->path) : NULL;
+        if (!uri || sip_proxy_set_request_uri(m, ms, uri) < 0 ||
+            (path && msg_header_insert(m, (msg_pub_t *)ms, (msg_header_t *)path) < 0)) {
+            if (m)
+                msg_destroy(m);
+            continue;
+        }
+        t[n].msg = m;
+        t[n].next_hop = NULL;
+        n++;
+    }
+    return n;
+}
+
+static void to_contacts(route_req_t *rt, const store_reg_t *reg)
+{
+    sip_target_t t[MAX_BRANCHES];
+    size_t n = make_branches(rt, reg, t);
+    if (!n) {
+        route_req_fail(rt, 480, NULL);
+        return;
+    }
+    log_write(LOG_DEBUG, call_id(rt->sip), "scscf: %s to %s, %zu contact(s)",
+              rt->sip->sip_request->rq_method_name, rt->target, n);
+    fork_to(rt, t, n);
+}
+
+/* Not one of our registered IMPUs. */
+static void elsewhere(route_req_t *rt)
+{
+    const url_t *ruri = rt->sip->sip_request->rq_url;
+    int ours = ruri->url_type != url_tel && sip_core_is_self(rt->s->p->sip, ruri);
+    if (ours) {
+        /* TODO(calls issue): the unregistered-service iFCs of the profile. */
+        route_req_fail(rt, 480, NULL);
+        return;
+    }
+    if (!rt->s->next_hop) {
+        route_req_fail(rt, 404, NULL);
+        return;
+    }
+    sip_target_t t = {rt->msg, rt->s->next_hop};
+    rt->msg = NULL;
+    fork_to(rt, &t, 1);
+}
+
+static void on_target(void *arg, int rc, store_reg_t *reg)
+{
+    route_req_t *rt = arg;
+    if (rc == 0 && reg->ncontacts)
+        to_contacts(rt, reg);
+    else if (rc == 0)
+        route_req_fail(rt, 480, NULL);
+    else if (rc == 1)
+        elsewhere(rt);
+    else
+        route_req_fail(rt, 500, NULL);
+    store_reg_free(reg);
+}
+
+void route_terminating(route_req_t *rt)
+{
+    rt->orig = 0;
+    if (rt->sip->sip_route) {
+        /* Someone put a further Route (an AS, a preloaded peer): it is not ours to change. */
+        sip_target_t t = {rt->msg, NULL};
+        rt->msg = NULL;
+        fork_to(rt, &t, 1);
+        return;
+    }
+    if (sip_uri_aor(rt->sip->sip_request->rq_url, rt->target, sizeof rt->target) < 0) {
+        elsewhere(rt);
+        return;
+    }
+    store_get(rt->s->store, rt->target, on_target, rt);
+}
+
+static void on_served(void *arg, int rc, store_reg_t *reg)
+{
+    route_req_t *rt = arg;
+    store_reg_free(reg);
+    if (rc != 0) {
+        route_req_fail(rt, rc == 1 ? 403 : 500, rc == 1 ? "Not Registered" : NULL);
+        return;
+    }
+    route_terminating(rt);
+}
+
+/* The served user of an originating request: the identity the P-CSCF asserted (RFC 3325),
+ * else From (a UE registered here directly). */
+static int served_user(sip_t const *sip, char *out, size_t len)
+{
+    const char *pai = sip_hdr_get(sip, "P-Asserted-Identity");
+    if (pai)
+        return sip_uri_aor_str(pai, out, len);
+    return sip->sip_from ? sip_uri_aor(sip->sip_from->a_url, out, len) : -1;
+}
+
+static int is_orig_route(scscf_t *s, sip_t const *sip)
+{
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    return top && top->url_user && strcmp(top->url_user, "orig") == 0 &&
+           sip_core_is_node(s->p->sip, top);
+}
+
+static int loose_route(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
+{
+    int ack = in->sip_request->rq_method == sip_method_ack;
+    msg_t *msg = sip_proxy_copy_request(irq);
+    if (!msg)
+        return ack ? 0 : 500;
+    sip_t *sip = sip_object(msg);
+    sip_proxy_preprocess_route(msg, sip, is_node, s->p->sip);
+    if (sip_proxy_prepare(msg, sip, NULL) < 0) {
+        msg_destroy(msg);
+        return ack ? 0 : 500;
+    }
+    if (ack) {
+        sip_forward_stateless(s->p->sip, msg, NULL);
+        return 0;
+    }
+    return sip_forward(s->p->sip, irq, msg, NULL, NULL, NULL);
+}
+
+static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
+{
+    route_req_t *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return 500;
+    rt->s = s;
+    rt->irq = irq;
+    rt->orig = is_orig_route(s, in);
+    rt->msg = sip_proxy_copy_request(irq);
+    rt->sip = rt->msg ? sip_object(rt->msg) : NULL;
+    if (!rt->msg) {
+        free(rt);
+        return 500;
+    }
+    sip_proxy_preprocess_route(rt->msg, rt->sip, is_node, s->p->sip);
+    if (sip_proxy_prepare(rt->msg, rt->sip, sip_core_self_url(s->p->sip)) < 0) {
+        route_req_free(rt);
+        return 500;
+    }
+    if (!rt->orig) {
+        route_terminating(rt);
+        return 0;
+    }
+    char served[300];
+    if (served_user(in, served, sizeof served) < 0) {
+        route_req_fail(rt, 403, "No Served User");
+        return 0;
+    }
+    store_get(s->store, served, on_served, rt);
+    return 0;
+}
+
+int scscf_route(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+{
+    int ack = sip->sip_request->rq_method == sip_method_ack;
+    if (sip_proxy_check_max_forwards(sip))
+        return ack ? 0 : 483;
+    if (sip_proxy_check_loop(s->p->sip, sip))
+        return ack ? 0 : 482;
+    int in_dialog = sip->sip_to && sip->sip_to->a_tag;
+    if (in_dialog || ack) {
+        if (!sip->sip_route || !sip_core_is_node(s->p->sip, sip->sip_route->r_url))
+            return ack ? 0 : 481;
+        return loose_route(s, irq, sip);
+    }
+    return initial(s, irq, sip);
+}

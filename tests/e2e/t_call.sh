@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Calls and MESSAGE between registered handsets (DESIGN.md section 4, TS 24.229 5.2.6/5.2.7 and
+# 5.4.3): SIPp handsets register with AKA through the pcscf, then call each other through
+# pcscf -> scscf -> pcscf. Asserts on what each side receives: P-Asserted-Identity, Record-Route,
+# the Path the request took, forking, CANCEL, and the refusals (unregistered source or user).
+set -u
+. "$(dirname "$0")/lib.sh"
+
+BUILD=${1:-build}
+SCEN="$E2E_DIR/scenarios"
+DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
+field() { jq -r "$1 // empty" <<<"$2"; }
+
+start_hss hss || { finish; exit 1; }
+SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
+mapfile -t diam < <(scscf_diameter_env)
+start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
+  SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
+start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
+  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" ||
+  { finish; exit 1; }
+wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
+
+# register NAME USER K OP PORT INSTANCE: AKA registration through the pcscf from PORT.
+register() {
+  printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];600;%s\n' \
+    "$2" "$2" "$DOMAIN" "$DOMAIN" "$2" "$DOMAIN" "$3" "$4" "$6" >"$WORKDIR/$1.csv"
+  timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/$1.csv" -i 127.0.0.1 -p "$5" \
+    -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
+    -message_file "$WORKDIR/$1.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+}
+# callee NAME SCENARIO PORT [SIPp args]: a handset waiting for one call, in the background.
+callee() {
+  local name=$1 scen=$2 port=$3
+  shift 3
+  timeout 30 sipp -sf "$SCEN/$scen" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 25s \
+    -timeout_error -trace_msg -message_file "$WORKDIR/$name.msg" "$@" >/dev/null 2>&1 &
+  CALLEE_PID=$!
+  sleep 0.3 # SIPp binds its port
+}
+# caller NAME SCENARIO PORT FIELDS: one request from PORT to the pcscf; SIPp's verdict in $?.
+caller() {
+  printf 'SEQUENTIAL\n%s\n' "$4" >"$WORKDIR/$1.csv"
+  timeout 30 sipp -sf "$SCEN/$2" -inf "$WORKDIR/$1.csv" -i 127.0.0.1 -p "$3" -t u1 -m 1 \
+    -timeout 20s -timeout_error -trace_msg -message_file "$WORKDIR/$1.msg" \
+    "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+}
+first_request() { # NAME METHOD: the first such request a handset received, headers only
+  sed -n "/^$2 /,/^\$/p" "$WORKDIR/$1.msg" | tr -d '\r' | awk 'NR==1 || !/^(INVITE|MESSAGE) /' |
+    sed '/^$/q'
+}
+A_K=abcdefghijklmnop A_OP=ponmlkjihgfedcba B_K=bobbobbobbobbob1
+PA=$(free_port) PB=$(free_port) PB2=$(free_port) PX=$(free_port)
+
+echo "-- two handsets register through the pcscf"
+register rega alice "$A_K" "$A_OP" "$PA" 1
+expect_eq "alice registers (AKA)" 0 "$?"
+register regb bob "$B_K" "$A_OP" "$PB" 2
+expect_eq "bob registers (AKA)" 0 "$?"
+regs=$(http_body "http://127.0.0.1:$PC_API/api/v1/registrations")
+expect_eq "the pcscf holds both flows" 2 "$(field .total "$regs")"
+
+echo "-- alice calls bob"
+callee bcall call_uas.xml "$PB" -d 100
+caller acall call_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "the call completes: INVITE/180/200/ACK/BYE/200" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob's side completes: INVITE, 180, 200, ACK, BYE, 200" 0 "$?"
+inv=$(first_request bcall INVITE)
+expect_match "bob gets the INVITE at his registered contact" "^INVITE sip:bob@127.0.0.1:$PB;transport=UDP SIP/2.0" "$inv"
+expect_match "P-Asserted-Identity is alice's IMPU (asserted by the pcscf)" "^P-Asserted-Identity: <sip:alice@$DOMAIN>\$" "$inv"
+expect_no_match "... and the identity alice made up is gone" 'mallory' "$inv"
+expect_match "Record-Route holds the pcscf (both sides) and the scscf" \
+  "^Record-Route: <sip:127.0.0.1:$PC_SIP;lr>, ?<sip:127.0.0.1:$SC_SIP;lr>, ?<sip:127.0.0.1:$PC_SIP;lr>\$" \
+  "$(grep '^Record-Route' <<<"$inv" | paste -sd, - | sed 's/, *Record-Route: */, /g')"
+vias=$(grep -c '^Via:' <<<"$inv")
+expect_eq "four Vias: alice, pcscf, scscf, pcscf (it came through bob's Path)" 4 "$vias"
+expect_no_match "no P-Charging-Vector towards the handset" '^P-Charging-Vector' "$inv"
+expect_match "alice gets the 180" '^SIP/2.0 180' "$(cat "$WORKDIR/acall.msg")"
+bye=$(first_request bcall BYE)
+expect_match "the BYE reaches bob along the route set" "^BYE sip:callee@127.0.0.1:$PB" "$bye"
+sc_metrics=$(http_body "http://127.0.0.1:$SC_API/metrics")
+expect_match "scscf counts the answered call" '^cscf_calls_answered_total 1$' "$sc_metrics"
+expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
+expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
+  "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
+
+echo "-- refusals"
+f="$WORKDIR/inv.sip"
+printf 'INVITE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%s;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:alice@%s>;tag=1\r\nTo: <sip:bob@%s>\r\nCall-ID: %s@t\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:%s>\r\nContent-Length: 0\r\n\r\n' \
+  "$DOMAIN" "$PX" "$RANDOM$RANDOM" "$DOMAIN" "$DOMAIN" "$RANDOM" "$PX" >"$f"
+expect_eq "an INVITE from a flow that is not registered: 403" "SIP/2.0 403 Not Registered" \
+  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')"
+caller carol call_uac.xml "$PA" "alice;sip:carol@$DOMAIN;$DOMAIN"
+expect_match "a call to a user registered nowhere: 480" '^SIP/2.0 480' "$(cat "$WORKDIR/carol.msg")"
+
+echo "-- CANCEL before the answer"
+callee bcancel call_uas_cancel.xml "$PB"
+caller acancel call_uac_cancel.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice: INVITE, 180, CANCEL, 200, 487, ACK" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob: INVITE, 180, CANCEL, 200, 487, ACK" 0 "$?"
+expect_match "bob got the CANCEL" '^CANCEL sip:bob@' "$(cat "$WORKDIR/bcancel.msg")"
+
+echo "-- bob on two devices: both ring, one answers, the other is cancelled"
+register regb2 bob "$B_K" "$A_OP" "$PB2" 3
+expect_eq "bob's second device registers" 0 "$?"
+callee bfork1 call_uas.xml "$PB" -d 1000
+pid1=$CALLEE_PID
+callee bfork2 call_uas_cancel.xml "$PB2"
+pid2=$CALLEE_PID
+caller afork call_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice's call is answered" 0 "$?"
+wait "$pid1"
+expect_eq "device 1 rang and answered" 0 "$?"
+wait "$pid2"
+expect_eq "device 2 rang, got CANCEL, answered 487" 0 "$?"
+expect_match "... the CANCEL says the call was completed elsewhere" '^Reason: SIP;cause=200' \
+  "$(sed -n '/^CANCEL /,/^\r\?$/p' "$WORKDIR/bfork2.msg" | tr -d '\r')"
+
+echo "-- MESSAGE alice -> bob"
+callee bmsg message_uas.xml "$PB"
+pid1=$CALLEE_PID
+callee bmsg2 message_uas.xml "$PB2"
+caller amsg message_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN;text/plain;hello bob"
+expect_eq "alice's MESSAGE gets 200" 0 "$?"
+pid2=$CALLEE_PID
+wait "$pid1" "$pid2"
+msg=$(cat "$WORKDIR/bmsg.msg" "$WORKDIR/bmsg2.msg" 2>/dev/null)
+expect_match "bob's devices get the text" '^hello bob' "$msg"
+
+for p in pcscf scscf hss; do
+  stop_prog "$p"
+  expect_eq "$p exits 0" 0 "$LAST_EXIT"
+  expect_clean_log "$p: no sanitizer report" "$p"
+done
+finish
