@@ -1,6 +1,7 @@
 /* scscf: registrar and home proxy. See DESIGN.md section 1. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "cscf/scscf/scscf.h"
@@ -79,6 +80,9 @@ static void scscf_fini(program_t *p)
 static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
+    if (sip->sip_request->rq_method == sip_method_subscribe && p->app && sip->sip_event &&
+        sip->sip_event->o_type && strcmp(sip->sip_event->o_type, "reg") == 0)
+        return regevent_on_subscribe(p->app, irq, sip);
     if (sip->sip_request->rq_method == sip_method_register && p->app)
         return registrar_on_register(p->app, irq, sip);
     return program_default_request(app, core, irq, sip);
