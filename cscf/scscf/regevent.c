@@ -287,17 +287,22 @@ static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t l
     const url_t *u = id ? id->a_url : pd->sip->sip_from->a_url;
     if (sip_impu_of(u, who, len) == 0 && is_impu_of(reg, who))
         return 1;
-    if (u->url_host)
-        snprintf(who, len, "%s%s%s", u->url_host, u->url_port ? ":" : "",
-                 u->url_port ? u->url_port : "");
-    return is_registering_proxy(home, reg, u);
+    if (!is_registering_proxy(home, reg, u))
+        return 0;
+    snprintf(who, len, "%s%s%s", u->url_host, u->url_port ? ":" : "",
+             u->url_port ? u->url_port : "");
+    return 1;
 }
 
 static int on_dialog_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
                              sip_t const *sip)
 {
-    /* Only SUBSCRIBE belongs in this dialog, and nta hands those to the default leg. */
-    return 405;
+    sub_t *u = (sub_t *)magic;
+    /* Only SUBSCRIBE (a refresh) belongs in this dialog; see regevent.h for how it arrives. */
+    if (sip->sip_request->rq_method != sip_method_subscribe || !sip->sip_event ||
+        !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
+        return 405;
+    return regevent_on_subscribe(u->re->s, irq, sip);
 }
 
 static sub_t *sub_new(pending_t *pd, const store_reg_t *reg, const char *who)
@@ -512,6 +517,13 @@ static const char *end_reason(regevent_cause_t cause)
     }
 }
 
+/* A REGISTER renewed the contact within the same second: a new CSeq or Call-ID. */
+static int refreshed(const store_contact_t *c, const store_contact_t *old)
+{
+    return c->cseq != old->cseq || !c->call_id != !old->call_id ||
+           (c->call_id && strcmp(c->call_id, old->call_id) != 0);
+}
+
 /* What changed, contact by contact (RFC 3680 5.3 events). */
 static size_t diff(const store_reg_t *before, const store_reg_t *after, regevent_cause_t cause,
                    reginfo_change_t *out)
@@ -521,10 +533,10 @@ static size_t diff(const store_reg_t *before, const store_reg_t *after, regevent
         const store_contact_t *c = &after->contacts[i], *old = find(before, c);
         if (!old)
             out[n++] = (reginfo_change_t){c, "registered"};
-        else if (c->expires_at > old->expires_at)
-            out[n++] = (reginfo_change_t){c, "refreshed"};
         else if (c->expires_at < old->expires_at)
             out[n++] = (reginfo_change_t){c, "shortened"};
+        else if (c->expires_at > old->expires_at || refreshed(c, old))
+            out[n++] = (reginfo_change_t){c, "refreshed"};
     }
     for (size_t i = 0; before && i < before->ncontacts; i++)
         if (!find(after, &before->contacts[i]))

@@ -3,9 +3,11 @@
  * first NOTIFY and after each refresh, partial state when bindings change, terminated when the
  * registration ends. Loop thread only (REST through loopq_call).
  *
- * In-dialog SUBSCRIBEs: nta never matches a SUBSCRIBE to a dialog leg (it only looks legs up
- * for other methods), so refreshes reach the default leg like new ones and are matched here by
- * Call-ID and tags. Our legs still serve to send NOTIFYs (route set, target, CSeq). */
+ * In-dialog SUBSCRIBEs: Debian's sofia-sip 1.12.11 hands them to the dialog's leg (the agent
+ * is a proxy, NTATAG_UA(0), but nta still matches dialogs); later sofia-sip versions never
+ * match a SUBSCRIBE to a leg, so refreshes reach the default leg like new ones. Both paths end
+ * in regevent_on_subscribe(), which matches the dialog itself by Call-ID and tags. The legs
+ * also send the NOTIFYs (route set from Record-Route, target from Contact, CSeq). */
 #ifndef CSCF_SCSCF_REGEVENT_H
 #define CSCF_SCSCF_REGEVENT_H
 
