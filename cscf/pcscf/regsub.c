@@ -157,8 +157,7 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
     int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
     if (status < 200)
         return 0;
-    nta_outgoing_destroy(orq);
-    u->orq = NULL;
+    u->orq = NULL; /* destroyed last: sip lives in it */
     if (u->state == SUB_ENDING) {
         sub_reset(u, 0);
         if (u->refs > 0) /* the UE registered again meanwhile */
@@ -169,6 +168,7 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
         log_info("regsub: %s: SUBSCRIBE got %d", u->impu, status);
         sub_reset(u, time(NULL) + RETRY_SECONDS);
     }
+    nta_outgoing_destroy(orq);
     return 0;
 }
 
