@@ -400,3 +400,17 @@ long sip_core_contact_expires(const sip_contact_t *m, long dflt)
     unsigned long long x = strtoull(v, &end, 10);
     return x > 2147483647ULL ? 2147483647L : (long)x;
 }
+
+int sip_impu_of(const url_t *u, char *out, size_t len)
+{
+    int n;
+    if (u->url_type == url_tel)
+        n = snprintf(out, len, "tel:%s", u->url_path ? u->url_path : "");
+    else if (u->url_type == url_sip || u->url_type == url_sips)
+        n = snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
+                     u->url_user ? u->url_user : "", u->url_user ? "@" : "",
+                     u->url_host ? u->url_host : "");
+    else
+        return -1;
+    return n > 4 && (size_t)n < len && (u->url_type == url_tel || u->url_host) ? 0 : -1;
+}

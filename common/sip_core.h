@@ -89,6 +89,10 @@ long sip_core_contact_expires(const sip_contact_t *m, long dflt);
 /* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered). */
 void sip_core_flow_of(msg_t *msg, char *out, size_t len);
 
+/* An IMPU as registrations are keyed: "sip:user@host" (no port, parameters or headers), or
+ * "tel:number". 0, or -1 for other schemes or when it does not fit. */
+int sip_impu_of(const url_t *u, char *out, size_t len);
+
 /* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
 int sip_tag_in_list(const char *list, const char *tag);
 

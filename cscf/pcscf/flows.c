@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+
 #include "common/log.h"
 
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow)
@@ -26,6 +29,7 @@ static void drop(pcscf_t *pc, const char *flow)
     pc_binding_t *b = strmap_take(pc->by_flow, flow);
     if (b) {
         strmap_take(pc->by_token, b->token);
+        regsub_unref(pc, b->impu);
         free(b);
     }
 }
@@ -39,11 +43,18 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
     }
     pc_binding_t *b = strmap_get(pc->by_flow, nb->flow);
     int64_t since = b ? b->registered_at : time(NULL);
-    if (b)
+    char old_impu[sizeof b->impu] = "";
+    if (b) {
         strmap_take(pc->by_token, b->token);
-    else if (!(b = malloc(sizeof *b)))
+        memcpy(old_impu, b->impu, sizeof old_impu);
+    } else if (!(b = malloc(sizeof *b))) {
         return;
+    }
     *b = *nb;
+    /* The new IMPU first, so a refresh never drops the subscription it keeps. */
+    regsub_ref(pc, b->impu);
+    if (*old_impu)
+        regsub_unref(pc, old_impu);
     b->registered_at = since;
     b->expires_at = time(NULL) + expires;
     if (strmap_put(pc->by_flow, b->flow, b, NULL) < 0 ||
@@ -62,8 +73,50 @@ static int expired(void *ctx, const char *key, void *val)
         return 0;
     log_info("pcscf: %s (%s) expired", b->flow, b->impi);
     strmap_take(pc->by_token, b->token);
+    regsub_unref(pc, b->impu);
     free(b);
     return 1;
+}
+
+typedef struct drop_ctx {
+    pcscf_t *pc;
+    const char *aor;
+    url_t *contact;
+} drop_ctx_t;
+
+/* Is aor the binding's IMPU or one of its P-Associated-URIs? */
+static int has_identity(const pc_binding_t *b, const char *aor)
+{
+    char bracketed[300];
+    snprintf(bracketed, sizeof bracketed, "<%s>", aor);
+    return strcmp(b->impu, aor) == 0 || strstr(b->associated, bracketed) != NULL;
+}
+
+static int drop_matching(void *ctx, const char *key, void *val)
+{
+    drop_ctx_t *d = ctx;
+    pc_binding_t *b = val;
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    url_t *mine = d->contact ? url_make(home, b->contact) : NULL;
+    int match = (d->aor && has_identity(b, d->aor)) || (mine && url_cmp(mine, d->contact) == 0);
+    su_home_deinit(home);
+    if (!match)
+        return 0;
+    log_info("pcscf: %s (%s) removed by a reg event NOTIFY", b->flow, b->impi);
+    strmap_take(d->pc->by_token, b->token);
+    regsub_unref(d->pc, b->impu);
+    free(b);
+    return 1;
+}
+
+void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact)
+{
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    drop_ctx_t d = {pc, aor, contact ? url_make(home, contact) : NULL};
+    if (aor || d.contact)
+        strmap_sweep(pc->by_flow, drop_matching, &d);
+    su_home_deinit(home);
+    metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
 }
 
 static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)

@@ -37,6 +37,8 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
         return program_default_request(app, core, irq, sip);
     if (method == sip_method_register)
         return pcscf_on_register(pc, irq, sip);
+    if (method == sip_method_notify && regsub_stray_notify(pc, irq, sip))
+        return 481;
     if (method == sip_method_options && for_us(core, sip))
         return program_default_request(app, core, irq, sip);
     return pcscf_route(pc, irq, sip);
@@ -51,7 +53,7 @@ static int pcscf_init(program_t *p)
     p->app = pc;
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
-    if (pcscf_flows_init(pc) < 0)
+    if (pcscf_flows_init(pc) < 0 || regsub_init(pc) < 0)
         return -1;
     return 0;
 }
@@ -61,6 +63,7 @@ static void pcscf_fini(program_t *p)
     pcscf_t *pc = p->app;
     if (!pc)
         return;
+    regsub_fini(pc); /* first: bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     free(pc);
     p->app = NULL;

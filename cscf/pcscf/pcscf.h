@@ -6,6 +6,7 @@
 
 #include "common/program.h"
 #include "common/strmap.h"
+#include "cscf/pcscf/regsub.h"
 
 /* What the P-CSCF keeps of a registered UE (TS 24.229 5.2.2): fed by the 200 to its REGISTER. */
 typedef struct pc_binding {
@@ -13,6 +14,7 @@ typedef struct pc_binding {
     char token[24]; /* in our Path: sip:term.<token>@pcscf;lr finds this flow again */
     char contact[512];
     char impi[256];
+    char impu[256];           /* default IMPU: first P-Associated-URI, else To (reg event) */
     char associated[1024];    /* P-Associated-URI as received */
     char service_route[1024]; /* Service-Route as received, to pre-load on requests */
     int64_t expires_at, registered_at;
@@ -25,6 +27,7 @@ typedef struct pcscf {
     strmap_t *by_flow, *by_token;
     su_timer_t *tick;
     metric_t *m_regs;
+    struct regsub_ctx *regsub; /* reg event subscriptions (regsub.c) */
 } pcscf_t;
 
 /* register.c */
@@ -39,5 +42,7 @@ void pcscf_flows_fini(pcscf_t *pc);
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
 /* After a 2xx to a REGISTER: store (expires > 0) or remove. */
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
+/* A reg event NOTIFY said so: drop the bindings of this IMPU (aor) or with this contact URI. */
+void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact);
 
 #endif

@@ -85,6 +85,10 @@ static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
     pc_binding_t *b = &f->b;
     const char *pau = sip_hdr_get(sip, "P-Associated-URI");
     snprintf(b->associated, sizeof b->associated, "%s", pau ? pau : "");
+    /* The default IMPU (TS 24.229 5.2.3): the first P-Associated-URI, else To. */
+    const char *lt = pau ? strchr(pau, '<') : NULL, *gt = lt ? strchr(lt, '>') : NULL;
+    if (gt && gt - lt - 1 < (long)sizeof b->impu)
+        snprintf(b->impu, sizeof b->impu, "%.*s", (int)(gt - lt - 1), lt + 1);
     size_t n = 0;
     b->service_route[0] = '\0';
     for (sip_service_route_t const *r = sip->sip_service_route; r; r = r->r_next) {
@@ -127,6 +131,8 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
+    if (sip_impu_of(sip->sip_to->a_url, f->b.impu, sizeof f->b.impu) < 0)
+        f->b.impu[0] = '\0';
     char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
     digest_creds_t cr;

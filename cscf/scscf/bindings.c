@@ -160,6 +160,21 @@ static void reply_ok(reg_req_t *req)
 
 /* ---- store and SAR ---- */
 
+/* The 200 first, then the reg event NOTIFYs (TS 24.229 5.4.2.1.2). reply_ok() frees req, so
+ * what regevent needs is taken out of it before. */
+static void reply_and_notify(reg_req_t *req, int ended)
+{
+    scscf_t *s = req->s;
+    store_reg_t *before = req->before;
+    store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
+    req->before = NULL;
+    reply_ok(req);
+    if (before && (ended || after))
+        regevent_changed(s, before, after, REGEVENT_REGISTER);
+    store_reg_free(before);
+    store_reg_free(after);
+}
+
 static void after_put(void *arg, int rc)
 {
     reg_req_t *req = arg;
@@ -167,14 +182,14 @@ static void after_put(void *arg, int rc)
         reg_req_reply(req, 500, "Store Failed", NULL);
         return;
     }
-    reply_ok(req);
+    reply_and_notify(req, 0);
 }
 
 static void after_del(void *arg, int rc)
 {
     reg_req_t *req = arg;
     metric_inc(req->s->m_events, "deregister");
-    reply_ok(req);
+    reply_and_notify(req, 1);
 }
 
 static void take_profile(reg_req_t *req, const cx_msg_t *a)
@@ -227,6 +242,8 @@ void bindings_apply(reg_req_t *req)
         return;
     }
     req->existed = existed;
+    if (existed && regevent_watched(req->s, req->impi))
+        req->before = store_reg_dup(req->reg);
     const sip_contact_t *m = sip->sip_contact;
     if (m && m->m_url->url_type == url_any) {
         if (m->m_next || !sip->sip_expires || sip->sip_expires->ex_delta != 0) {

@@ -21,7 +21,7 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
     log_info("diameter: RTR from %s: user %s, %zu public identities (first %s), reason %d %s",
              req->origin_host, req->user_name, req->npublic, first(req->public_ids, req->npublic),
              req->reason_code, req->reason_info ? req->reason_info : "");
-    bindings_rtr(app, req->user_name, req->public_ids, req->npublic);
+    bindings_rtr(app, req->user_name, req->public_ids, req->npublic, req->reason_code);
     cx_msg_t ans;
     cx_msg_init(&ans, CX_CMD_RTA);
     ans.result_code = DIAMETER_SUCCESS;

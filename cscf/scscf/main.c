@@ -1,6 +1,7 @@
 /* scscf: registrar and home proxy. See DESIGN.md section 1. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "cscf/scscf/scscf.h"
@@ -99,6 +100,9 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
     sip_method_t method = sip->sip_request->rq_method;
     if (!s)
         return program_default_request(app, core, irq, sip);
+    if (method == sip_method_subscribe && sip->sip_event && sip->sip_event->o_type &&
+        strcmp(sip->sip_event->o_type, "reg") == 0)
+        return regevent_on_subscribe(s, irq, sip);
     if (method == sip_method_register)
         return registrar_on_register(s, irq, sip);
     if (method == sip_method_options && for_us(core, sip))

@@ -29,6 +29,7 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
     tick_ctx_t *t = arg;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         store_reg_t *r = regs[i];
+        store_reg_t *before = regevent_watched(t->s, r->impi) ? store_reg_dup(r) : NULL;
         size_t gone = store_reg_drop_expired(r, t->now);
         metric_addv(t->s->m_events, (const char *[]){"expired"}, (double)gone);
         if (r->ncontacts == 0) {
@@ -39,6 +40,9 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
         } else {
             store_put(t->s->store, r, ignore, NULL);
         }
+        if (before)
+            regevent_changed(t->s, before, r->ncontacts ? r : NULL, REGEVENT_EXPIRY);
+        store_reg_free(before);
     }
     if (regs)
         store_regs_free(regs, n);
@@ -55,24 +59,46 @@ void bindings_tick(scscf_t *s)
 
 /* ---- RTR ---- */
 
+typedef struct rtr_ctx {
+    scscf_t *s;
+    int reason; /* Deregistration-Reason Reason-Code (TS 29.228 6.3.17) */
+} rtr_ctx_t;
+
 static void rtr_found(void *arg, int rc, store_reg_t *reg)
 {
-    scscf_t *s = arg;
+    rtr_ctx_t *c = arg;
+    scscf_t *s = c->s;
+    /* PERMANENT_TERMINATION: the UE should not register again (RFC 3680 "rejected"). */
+    regevent_cause_t cause = c->reason == 0 ? REGEVENT_RTR_PERMANENT : REGEVENT_RTR;
+    free(c);
     if (rc != 0)
         return;
     log_info("registrar: RTR: %s (%zu contacts) deregistered by the HSS", reg->impi,
              reg->ncontacts);
     metric_inc(s->m_events, "rtr");
     store_del(s->store, reg->impi, ignore, NULL);
+    regevent_changed(s, reg, NULL, cause);
     store_reg_free(reg);
 }
 
-void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus)
+static void rtr_lookup(scscf_t *s, const char *impi, const char *impu, int reason)
+{
+    rtr_ctx_t *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    *c = (rtr_ctx_t){s, reason};
+    if (impi)
+        store_get_impi(s->store, impi, rtr_found, c);
+    else
+        store_get(s->store, impu, rtr_found, c);
+}
+
+void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason)
 {
     if (impi)
-        store_get_impi(s->store, impi, rtr_found, s);
+        rtr_lookup(s, impi, NULL, reason);
     for (size_t i = 0; i < nimpus; i++)
-        store_get(s->store, impus[i], rtr_found, s);
+        rtr_lookup(s, NULL, impus[i], reason);
 }
 
 /* ---- REST ---- */
@@ -131,6 +157,7 @@ static void del_done(void *arg, int rc, store_reg_t *reg)
     registrar_sar_detached(o->s, reg->impi, reg->nimpus ? reg->impus[0] : o->key,
                            CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
     store_del(o->s->store, reg->impi, ignore, NULL);
+    regevent_changed(o->s, reg, NULL, REGEVENT_ADMIN);
     metric_inc(o->s->m_events, "admin_deregister");
     store_reg_free(reg);
 }

@@ -22,6 +22,7 @@ void reg_req_free(reg_req_t *req)
     if (req->msg)
         msg_destroy(req->msg);
     store_reg_free(req->reg);
+    store_reg_free(req->before);
     free(req->profile);
     free(req);
 }
@@ -40,21 +41,6 @@ static void count_auth(scscf_t *s, auth_scheme_t scheme, const char *outcome)
 {
     const char *labels[] = {auth_scheme_name(scheme), outcome};
     metric_addv(s->m_auth, labels, 1);
-}
-
-/* "sip:user@host" (no port, parameters or headers), or the tel: number: how IMPUs are keyed. */
-static int impu_of(const url_t *u, char *out, size_t len)
-{
-    int n;
-    if (u->url_type == url_tel)
-        n = snprintf(out, len, "tel:%s", u->url_path ? u->url_path : "");
-    else if (u->url_type == url_sip || u->url_type == url_sips)
-        n = snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
-                     u->url_user ? u->url_user : "", u->url_user ? "@" : "",
-                     u->url_host ? u->url_host : "");
-    else
-        return -1;
-    return n > 4 && (size_t)n < len && (u->url_type == url_tel || u->url_host) ? 0 : -1;
 }
 
 /* ---- Cx answers to SIP status (TS 29.228 / TS 24.229 5.4.1) ---- */
@@ -301,7 +287,7 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
 
 static int identities(reg_req_t *req, sip_t const *sip)
 {
-    if (!sip->sip_to || impu_of(sip->sip_to->a_url, req->impu, sizeof req->impu) < 0)
+    if (!sip->sip_to || sip_impu_of(sip->sip_to->a_url, req->impu, sizeof req->impu) < 0)
         return -1;
     const char *domain = sip_core_config(req->s->p->sip)->domain;
     req->has_creds = digest_creds_parse(sip->sip_authorization, domain, &req->cr) == 0 ||
@@ -401,13 +387,14 @@ int registrar_init(scscf_t *s)
     if (!s->store || !s->tick ||
         auth_table_init(&s->auth, (size_t)cfg_int(cfg, "registrar.max_registrations"),
                         (int)cfg_int(cfg, "registrar.auth_timeout_seconds") * 1000) < 0 ||
-        su_timer_run(s->tick, tick, (su_timer_arg_t *)s) < 0)
+        su_timer_run(s->tick, tick, (su_timer_arg_t *)s) < 0 || regevent_init(s) < 0)
         return -1;
     return bindings_rest_routes(s);
 }
 
 void registrar_fini(scscf_t *s)
 {
+    regevent_fini(s); /* its subscriptions hang off registrations */
     if (s->tick)
         su_timer_destroy(s->tick);
     s->tick = NULL;

@@ -33,9 +33,10 @@ typedef struct reg_req {
     int has_creds;
     auth_scheme_t scheme;
     int failures;
-    int existed;      /* the store held a registration before this REGISTER */
-    store_reg_t *reg; /* what the store held before, or NULL */
-    char *profile;    /* User-Data from the SAA */
+    int existed;         /* the store held a registration before this REGISTER */
+    store_reg_t *reg;    /* what the store held before, or NULL */
+    store_reg_t *before; /* a copy of reg before this REGISTER changed it, for reg event */
+    char *profile;       /* User-Data from the SAA */
     uint64_t cx_id;
 } reg_req_t;
 
@@ -47,7 +48,7 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
 
 /* bindings.c: apply the REGISTER's contacts to req->reg and answer; expiry; RTR; REST. */
 void bindings_apply(reg_req_t *req);
-void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus);
+void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason);
 int bindings_rest_routes(scscf_t *s);
 void bindings_tick(scscf_t *s);
 

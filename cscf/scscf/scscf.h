@@ -5,6 +5,7 @@
 #include "common/program.h"
 #include "common/store.h"
 #include "cscf/scscf/auth.h"
+#include "cscf/scscf/regevent.h"
 #include "cscf/scscf/registrar.h"
 #include "cscf/scscf/route.h"
 #include "diameter/cx_node.h"
@@ -20,6 +21,7 @@ struct scscf {
     store_t *store;
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
+    regevent_t *regevent; /* reg event subscriptions (regevent.c) */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */

@@ -1,0 +1,409 @@
+#include "cscf/pcscf/pcscf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+
+#include "common/log.h"
+#include "common/reginfo.h"
+
+#define RETRY_SECONDS 30 /* after a refused or lost subscription, while the UE is registered */
+
+typedef enum { SUB_IDLE, SUB_PENDING, SUB_ACTIVE, SUB_ENDING } sub_state_t;
+
+static const char *const state_names[] = {"idle", "pending", "active", "ending"};
+
+/* One subscription per IMPU; it stays while bindings refer to it (refs) or an un-SUBSCRIBE is
+ * in flight. */
+typedef struct sub {
+    struct regsub_ctx *rs;
+    char impu[256];
+    char call_id[128]; /* of the current dialog */
+    int refs;
+    sub_state_t state;
+    nta_leg_t *leg;
+    nta_outgoing_t *orq; /* the SUBSCRIBE in flight */
+    int64_t expires_at, refresh_at, retry_at;
+    long version;  /* of the last reginfo document, -1 before the first */
+    int in_notify; /* do not free: its NOTIFY is being handled */
+} sub_t;
+
+struct regsub_ctx {
+    pcscf_t *pc;
+    strmap_t *subs; /* impu -> sub */
+    char from[300], contact[300];
+    url_t *registrar;
+    su_home_t home[1];
+    su_timer_t *tick;
+    metric_t *m_subs;
+};
+
+static void sub_free(sub_t *u)
+{
+    if (u->orq)
+        nta_outgoing_destroy(u->orq);
+    if (u->leg)
+        nta_leg_destroy(u->leg);
+    free(u);
+}
+
+static void publish(struct regsub_ctx *rs)
+{
+    metric_set(rs->m_subs, NULL, (double)strmap_size(rs->subs));
+}
+
+/* Forget the dialog; free the subscription when nothing holds it. */
+static void sub_reset(sub_t *u, int64_t retry_at)
+{
+    if (u->orq)
+        nta_outgoing_destroy(u->orq);
+    if (u->leg)
+        nta_leg_destroy(u->leg);
+    u->orq = NULL;
+    u->leg = NULL;
+    u->state = SUB_IDLE;
+    u->version = -1;
+    u->retry_at = retry_at;
+    if (u->refs == 0 && !u->in_notify) {
+        struct regsub_ctx *rs = u->rs;
+        strmap_take(rs->subs, u->impu);
+        sub_free(u);
+        publish(rs);
+    }
+}
+
+static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip);
+static int on_notify(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip);
+
+static int new_leg(sub_t *u)
+{
+    struct regsub_ctx *rs = u->rs;
+    char to[300];
+    snprintf(to, sizeof to, "<%s>", u->impu);
+    sip_call_id_t *id = sip_call_id_create(rs->home, NULL);
+    if (!id)
+        return -1;
+    snprintf(u->call_id, sizeof u->call_id, "%s", id->i_id);
+    su_free(rs->home, id);
+    u->leg = nta_leg_tcreate(sip_core_agent(rs->pc->p->sip), on_notify, (nta_leg_magic_t *)u,
+                             SIPTAG_FROM_STR(rs->from), SIPTAG_TO_STR(to),
+                             SIPTAG_CALL_ID_STR(u->call_id), TAG_END());
+    if (!u->leg || !nta_leg_tag(u->leg, NULL)) {
+        if (u->leg)
+            nta_leg_destroy(u->leg);
+        u->leg = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Initial (no dialog yet: to the registrar, Request-URI the IMPU), refresh or un-SUBSCRIBE
+ * (within the dialog: its route set and target). */
+static int send_subscribe(sub_t *u, long expires)
+{
+    struct regsub_ctx *rs = u->rs;
+    int initial = !u->leg;
+    char exp[24];
+    if (initial && new_leg(u) < 0)
+        return -1;
+    snprintf(exp, sizeof exp, "%ld", expires);
+    u->orq = nta_outgoing_tcreate(u->leg, on_answer, (nta_outgoing_magic_t *)u,
+                                  initial ? (url_string_t *)rs->registrar : NULL,
+                                  SIP_METHOD_SUBSCRIBE, initial ? URL_STRING_MAKE(u->impu) : NULL,
+                                  SIPTAG_EVENT_STR("reg"), SIPTAG_ACCEPT_STR(REGINFO_CONTENT_TYPE),
+                                  SIPTAG_EXPIRES_STR(exp), SIPTAG_CONTACT_STR(rs->contact),
+                                  SIPTAG_MAX_FORWARDS_STR("70"), TAG_END());
+    if (!u->orq) {
+        log_warn("regsub: %s: cannot send SUBSCRIBE", u->impu);
+        return -1;
+    }
+    if (u->state == SUB_IDLE)
+        u->state = SUB_PENDING;
+    return 0;
+}
+
+static void start(sub_t *u)
+{
+    if (send_subscribe(u, REGSUB_EXPIRES) < 0)
+        sub_reset(u, time(NULL) + RETRY_SECONDS);
+}
+
+/* 2xx: the dialog's route set and remote tag (RFC 6665 4.1.2.1), and when to refresh. */
+static void subscribed(sub_t *u, sip_t const *sip)
+{
+    int64_t now = time(NULL);
+    if (sip->sip_to && sip->sip_to->a_tag)
+        nta_leg_rtag(u->leg, sip->sip_to->a_tag);
+    nta_leg_client_route(u->leg, sip->sip_record_route, sip->sip_contact);
+    long exp = sip->sip_expires ? (long)sip->sip_expires->ex_delta : REGSUB_EXPIRES;
+    if (exp <= 0) {
+        sub_reset(u, now + RETRY_SECONDS);
+        return;
+    }
+    u->state = SUB_ACTIVE;
+    u->expires_at = now + exp;
+    u->refresh_at = now + (exp > 1200 ? exp - 600 : exp / 2);
+}
+
+static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+{
+    sub_t *u = (sub_t *)magic;
+    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
+    if (status < 200)
+        return 0;
+    u->orq = NULL; /* destroyed last: sip lives in it */
+    if (u->state == SUB_ENDING) {
+        sub_reset(u, 0);
+        if (u->refs > 0) /* the UE registered again meanwhile */
+            start(u);
+    } else if (status < 300) {
+        subscribed(u, sip);
+    } else {
+        log_info("regsub: %s: SUBSCRIBE got %d", u->impu, status);
+        sub_reset(u, time(NULL) + RETRY_SECONDS);
+    }
+    nta_outgoing_destroy(orq);
+    return 0;
+}
+
+/* ---- NOTIFY ---- */
+
+static void apply(struct regsub_ctx *rs, const reginfo_t *ri)
+{
+    for (size_t i = 0; i < ri->nregs; i++) {
+        const reginfo_reg_t *r = &ri->regs[i];
+        if (strcmp(r->state, "terminated") == 0)
+            pcscf_bindings_drop(rs->pc, r->aor, NULL);
+        for (size_t j = 0; j < r->ncontacts; j++)
+            if (strcmp(r->contacts[j].state, "terminated") == 0)
+                pcscf_bindings_drop(rs->pc, NULL, r->contacts[j].uri);
+    }
+}
+
+static void take_body(sub_t *u, sip_t const *sip)
+{
+    reginfo_t ri;
+    if (!sip->sip_payload || !sip->sip_content_type || !sip->sip_content_type->c_type ||
+        strcasecmp(sip->sip_content_type->c_type, REGINFO_CONTENT_TYPE) != 0)
+        return;
+    if (reginfo_parse(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &ri) < 0) {
+        log_warn("regsub: %s: unreadable reginfo in NOTIFY", u->impu);
+        return;
+    }
+    /* RFC 3680 4.4: a version older than one seen is a reordered or replayed document. */
+    if ((long)ri.version > u->version || ri.full) {
+        u->version = ri.version;
+        apply(u->rs, &ri);
+    }
+    reginfo_clear(&ri);
+}
+
+/* RFC 6665 4.1.3: after these the subscription may be tried again. */
+static int may_retry(const sip_subscription_state_t *ss)
+{
+    const char *r = ss->ss_reason;
+    return !r || strcasecmp(r, "deactivated") == 0 || strcasecmp(r, "timeout") == 0 ||
+           strcasecmp(r, "probation") == 0 || strcasecmp(r, "giveup") == 0;
+}
+
+static int on_notify(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+{
+    sub_t *u = (sub_t *)magic;
+    sip_core_t *core = u->rs->pc->p->sip;
+    if (sip->sip_request->rq_method != sip_method_notify)
+        return 405;
+    if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
+        return sip_core_reply(core, irq, 489, "Bad Event", TAG_END()), 489;
+    const sip_subscription_state_t *ss = sip->sip_subscription_state;
+    if (!ss || !ss->ss_substate)
+        return sip_core_reply(core, irq, 400, "No Subscription-State", TAG_END()), 400;
+    sip_core_reply(core, irq, SIP_200_OK, TAG_END());
+    if (sip->sip_from && sip->sip_from->a_tag)
+        nta_leg_rtag(leg, sip->sip_from->a_tag); /* the NOTIFY may beat the 200 */
+    u->in_notify = 1;
+    take_body(u, sip);
+    u->in_notify = 0;
+    if (strcasecmp(ss->ss_substate, "terminated") == 0) {
+        log_info("regsub: %s: subscription terminated (%s)", u->impu,
+                 ss->ss_reason ? ss->ss_reason : "no reason");
+        sub_reset(u, may_retry(ss) ? time(NULL) + RETRY_SECONDS : INT64_MAX);
+    } else if (u->refs == 0 && u->state == SUB_ACTIVE) {
+        /* its last binding went while the NOTIFY was handled */
+        u->state = SUB_ENDING;
+        if (send_subscribe(u, 0) < 0)
+            sub_reset(u, 0);
+    } else if (u->refs == 0 && u->state != SUB_ENDING) {
+        sub_reset(u, 0);
+    }
+    return 200;
+}
+
+int regsub_stray_notify(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+{
+    const url_t *ru = sip->sip_request->rq_url;
+    if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") ||
+        !ru->url_user || strcmp(ru->url_user, "pcscf") != 0 || !sip_core_is_self(pc->p->sip, ru))
+        return 0;
+    sip_core_reply(pc->p->sip, irq, SIP_481_NO_TRANSACTION, TAG_END());
+    return 481;
+}
+
+/* ---- bindings ---- */
+
+void regsub_ref(pcscf_t *pc, const char *impu)
+{
+    struct regsub_ctx *rs = pc->regsub;
+    if (!rs || !impu || !*impu)
+        return;
+    sub_t *u = strmap_get(rs->subs, impu);
+    if (!u) {
+        if (!(u = calloc(1, sizeof *u)))
+            return;
+        u->rs = rs;
+        u->version = -1;
+        snprintf(u->impu, sizeof u->impu, "%s", impu);
+        if (strmap_put(rs->subs, impu, u, NULL) < 0) {
+            free(u);
+            return;
+        }
+        publish(rs);
+    }
+    if (u->refs++ == 0 && u->state == SUB_IDLE)
+        start(u);
+}
+
+void regsub_unref(pcscf_t *pc, const char *impu)
+{
+    struct regsub_ctx *rs = pc->regsub;
+    sub_t *u = rs && impu ? strmap_get(rs->subs, impu) : NULL;
+    if (!u || u->refs == 0 || --u->refs > 0 || u->in_notify)
+        return;
+    if (u->state == SUB_ACTIVE) {
+        u->state = SUB_ENDING; /* RFC 6665 4.1.2.3: Expires 0 */
+        if (send_subscribe(u, 0) < 0)
+            sub_reset(u, 0);
+    } else if (u->state == SUB_IDLE) {
+        sub_reset(u, 0);
+    } else if (u->state == SUB_PENDING) {
+        sub_reset(u, 0); /* the S-CSCF's NOTIFY will find no dialog: 481 ends it there */
+    }
+}
+
+/* ---- timer ---- */
+
+/* Under strmap_sweep: a subscription nothing holds is removed by returning 1, never through
+ * sub_reset(), which would change the map being swept. */
+static int due(void *ctx, const char *key, void *val)
+{
+    sub_t *u = val;
+    int64_t now = *(int64_t *)ctx;
+    if (u->state == SUB_ACTIVE && now >= u->refresh_at && !u->orq) {
+        if (send_subscribe(u, REGSUB_EXPIRES) == 0 && now < u->expires_at)
+            return 0;
+        if (u->refs == 0) {
+            sub_free(u);
+            return 1;
+        }
+        sub_reset(u, now); /* gone or unrefreshable: a new one at the next tick */
+    } else if (u->state == SUB_IDLE && u->refs > 0 && now >= u->retry_at) {
+        start(u);
+    }
+    return 0;
+}
+
+static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    struct regsub_ctx *rs = (struct regsub_ctx *)arg;
+    int64_t now = time(NULL);
+    strmap_sweep(rs->subs, due, &now);
+}
+
+/* ---- REST ---- */
+
+typedef struct op {
+    struct regsub_ctx *rs;
+    json_t *out;
+} op_t;
+
+static int add_json(void *ctx, const char *key, void *val)
+{
+    json_t *arr = ctx;
+    const sub_t *u = val;
+    const char *ltag = u->leg ? nta_leg_get_tag(u->leg) : NULL;
+    const char *rtag = u->leg ? nta_leg_get_rtag(u->leg) : NULL;
+    int64_t left = u->state == SUB_ACTIVE ? u->expires_at - time(NULL) : 0;
+    json_array_append_new(
+        arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:{s:s?,s:s?,s:s?}}", "impu", u->impu, "state",
+                       state_names[u->state], "bindings", u->refs, "expires", (json_int_t)left,
+                       "version", (json_int_t)u->version, "dialog", "call_id",
+                       u->leg ? u->call_id : NULL, "local_tag", ltag, "remote_tag", rtag));
+    return 0;
+}
+
+static void list_on_loop(void *arg)
+{
+    op_t *o = arg;
+    json_t *a = json_array();
+    strmap_sweep(o->rs->subs, add_json, a);
+    o->out = json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(a), "subscriptions", a);
+}
+
+static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    op_t o = {.rs = ctx};
+    if (loopq_call(o.rs->pc->p->queue, list_on_loop, &o, 1000) < 0 || !o.out) {
+        json_decref(o.out);
+        api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
+        return;
+    }
+    api_json(resp, 200, o.out);
+}
+
+/* ---- set-up ---- */
+
+int regsub_init(pcscf_t *pc)
+{
+    struct regsub_ctx *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return -1;
+    su_home_init(rs->home);
+    pc->regsub = rs;
+    rs->pc = pc;
+    const url_t *self = sip_core_self_url(pc->p->sip);
+    snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s%s%s>", self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    snprintf(rs->from, sizeof rs->from, "%s", rs->contact);
+    rs->registrar = url_hdup(rs->home, URL_STRING_MAKE(pc->registrar)->us_url);
+    rs->subs = strmap_new();
+    rs->m_subs = metrics_gauge(pc->p->metrics, "cscf_regevent_subscriptions",
+                               "reg event subscriptions held (RFC 3680)", NULL);
+    rs->tick = su_timer_create(su_root_task(pc->p->root), 1000);
+    if (!rs->registrar || !rs->subs || !rs->tick ||
+        su_timer_run(rs->tick, tick, (su_timer_arg_t *)rs) < 0)
+        return -1;
+    return api_route(pc->p->api, "GET", "/api/v1/subscriptions", 0, list_route, rs);
+}
+
+static void free_sub(void *val)
+{
+    sub_free(val);
+}
+
+void regsub_fini(pcscf_t *pc)
+{
+    struct regsub_ctx *rs = pc->regsub;
+    if (!rs)
+        return;
+    if (rs->tick)
+        su_timer_destroy(rs->tick);
+    strmap_free(rs->subs, free_sub);
+    su_home_deinit(rs->home);
+    free(rs);
+    pc->regsub = NULL;
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The registration event package (RFC 3680 over RFC 6665, TS 24.229 5.2.3 and 5.4.2.1): the
+# P-CSCF subscribes for the UE it registered and follows the S-CSCF's NOTIFYs (an HSS RTR
+# removes its binding); a UE subscribes to its own registration straight at the S-CSCF (full
+# state, then terminated when it deregisters); strangers are refused; a 481 drops a
+# subscription. Bodies and headers are checked as seen on the wire.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+BUILD=${1:-build}
+SCEN="$E2E_DIR/scenarios"
+DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
+ALICE=alice@$DOMAIN
+BOB=bob@$DOMAIN
+TOKEN=s3cret
+field() { jq -r "$1 // empty" <<<"$2"; }
+csv() { # NAME USER IMPI K EXPIRES INSTANCE
+  printf 'SEQUENTIAL\n%s;%s;%s;[authentication username=%s aka_K=%s aka_OP=ponmlkjihgfedcba];%s;%s\n' \
+    "$2" "$3" "$DOMAIN" "$3" "$4" "$5" "$6" >"$WORKDIR/$1.csv"
+}
+sipp_run() { # SCENARIO CSV PORT TARGET MSGFILE
+  timeout 30 sipp -sf "$SCEN/$1" -inf "$WORKDIR/$2.csv" -i 127.0.0.1 -p "$3" -t u1 -m 1 \
+    -timeout 20s -timeout_error -auth_uri "$DOMAIN" -trace_msg -message_file "$WORKDIR/$5.msg" \
+    -trace_err -error_file "$WORKDIR/$5.err" "$4" >/dev/null 2>&1
+}
+# NAME N: the Nth NOTIFY (1-based) of a message file, headers and body
+notify_of() {
+  tr -d '\r' <"$WORKDIR/$1.msg" | awk -v n="$2" '/^NOTIFY sip/ {k++} k==n && /^-{20}/ {exit} k==n {print}'
+}
+sc() { http_body "http://127.0.0.1:$SC_API$1"; }
+pc() { http_body "http://127.0.0.1:$PC_API$1"; }
+wait_for() { # SECONDS COMMAND...: poll until the command succeeds
+  local i
+  for i in $(seq $(($1 * 10))); do
+    "${@:2}" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
+SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
+mapfile -t diam < <(scscf_diameter_env)
+start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
+  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN SCSCF_LOG_LEVEL=${E2E_SC_LOG:-info} "${diam[@]}" || { finish; exit 1; }
+start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
+  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" \
+  || { finish; exit 1; }
+wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
+
+echo "-- (a) the P-CSCF subscribes for the UE it registered"
+csv bob bob "$BOB" bobbobbobbobbob1 600 7
+UE_B=$(free_port)
+sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg
+expect_eq "bob registers through the pcscf (AKA)" 0 "$?"
+pc_has_sub() { [ "$(field '.subscriptions[0].state' "$(pc /api/v1/subscriptions)")" = active ]; }
+wait_for 5 pc_has_sub
+subs=$(pc /api/v1/subscriptions)
+expect_eq "the pcscf lists one subscription" 1 "$(field .total "$subs")"
+expect_eq "... to bob's default IMPU (first P-Associated-URI)" "sip:$BOB" "$(field '.subscriptions[0].impu' "$subs")"
+expect_eq "... active, for the one binding" "active,1" "$(field '"\(.subscriptions[0].state),\(.subscriptions[0].bindings)"' "$subs")"
+expect_match "... granted the registration's time (cut from 600000)" '^(59[0-9]|600)$' "$(field '.subscriptions[0].expires' "$subs")"
+expect_eq "... and it has taken the full state (version 0)" 0 "$(field '.subscriptions[0].version' "$subs")"
+ssubs=$(sc /api/v1/subscriptions)
+expect_eq "the scscf lists the subscription" 1 "$(field .total "$ssubs")"
+expect_eq "... to bob's IMPU" "sip:$BOB" "$(field '.subscriptions[0].impu' "$ssubs")"
+expect_eq "... from the P-CSCF on bob's Path" "127.0.0.1:$PC_SIP" "$(field '.subscriptions[0].subscriber' "$ssubs")"
+expect_eq "... same dialog on both sides" "$(field '.subscriptions[0].dialog.call_id' "$subs")" "$(field '.subscriptions[0].dialog.call_id' "$ssubs")"
+expect_eq "... the scscf's tag is the pcscf's remote tag" "$(field '.subscriptions[0].dialog.remote_tag' "$subs")" "$(field '.subscriptions[0].dialog.local_tag' "$ssubs")"
+m=$(sc /metrics)
+expect_match "cscf_regevent_subscriptions 1 at the scscf" '^cscf_regevent_subscriptions 1$' "$m"
+expect_match "cscf_regevent_notify_total counts the NOTIFY answered 2xx" '^cscf_regevent_notify_total\{outcome="2xx"\} 1$' "$m"
+sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg2
+expect_eq "bob re-registers" 0 "$?"
+sleep 0.5
+expect_eq "... still one subscription at the pcscf (not one per refresh)" 1 "$(field .total "$(pc /api/v1/subscriptions)")"
+expect_eq "... and at the scscf" 1 "$(field .total "$(sc /api/v1/subscriptions)")"
+expect_eq "... which got a partial NOTIFY (refreshed): version 1" 1 "$(field '.subscriptions[0].version' "$(pc /api/v1/subscriptions)")"
+
+ssubs=$(sc /api/v1/subscriptions)
+f="$WORKDIR/refresh.sip"
+printf 'SUBSCRIBE sip:pcscf@127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:pcscf@127.0.0.1:%s>;tag=%s\r\nTo: <sip:%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 99999 SUBSCRIBE\r\nContact: <sip:pcscf@127.0.0.1:%s>\r\nEvent: reg\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n' \
+  "$PC_SIP" "$RANDOM$RANDOM" "$PC_SIP" "$(field '.subscriptions[0].dialog.remote_tag' "$ssubs")" "$BOB" \
+  "$(field '.subscriptions[0].dialog.local_tag' "$ssubs")" "$(field '.subscriptions[0].dialog.call_id' "$ssubs")" "$PC_SIP" >"$f"
+expect_eq "an in-dialog SUBSCRIBE (refresh, matched by Call-ID and tags): 200" "SIP/2.0 200 OK" \
+  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
+sleep 0.5
+ssubs=$(sc /api/v1/subscriptions)
+expect_match "... the subscription now ends in 300 s" '^(29[0-9]|300)$' "$(field '.subscriptions[0].expires' "$ssubs")"
+expect_eq "... and its full state went to the pcscf (version 2 there)" 2 "$(field '.subscriptions[0].version' "$(pc /api/v1/subscriptions)")"
+
+echo "-- (b) a UE subscribes to its own registration at the scscf, then deregisters"
+csv alice alice "$ALICE" abcdefghijklmnop 600 1
+UE_A=$(free_port)
+sipp_run register_aka.xml alice "$UE_A" "127.0.0.1:$SC_SIP" alicereg
+expect_eq "alice registers straight at the scscf" 0 "$?"
+sipp_run regevent_ue.xml alice "$UE_A" "127.0.0.1:$SC_SIP" aliceev
+expect_eq "SUBSCRIBE/200/NOTIFY/200, REGISTER Expires 0 (AKA)/200, NOTIFY/200 completes" 0 "$?"
+ok=$(sed -n '/^SIP\/2.0 200/,/^$/p' "$WORKDIR/aliceev.msg" | tr -d '\r' | head -12)
+expect_match "the 200 to SUBSCRIBE has a To tag" "^To: <sip:$ALICE>;tag=" "$ok"
+expect_match "... Expires cut to the registration's (600 s)" '^Expires: (59[0-9]|600)$' "$ok"
+expect_match "... and the scscf's Contact" "^Contact: <sip:127.0.0.1:$SC_SIP>" "$ok"
+n1=$(notify_of aliceev 1)
+expect_match "first NOTIFY: Event reg" '^Event: reg$' "$n1"
+expect_match "... Subscription-State active with expires" '^Subscription-State: active;expires=(59[0-9]|600)$' "$n1"
+expect_match "... Content-Type application/reginfo+xml" '^Content-Type: application/reginfo\+xml$' "$n1"
+expect_match "... Max-Forwards and Contact" "^Contact: <sip:127.0.0.1:$SC_SIP>" "$n1"
+expect_match "... full state, version 0" '<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="0" state="full">' "$n1"
+expect_match "... alice's registration active" "<registration id=\"r[0-9a-f]+\" aor=\"sip:$ALICE\" state=\"active\">" "$n1"
+expect_match "... with her contact active (registered) and its instance" "<contact id=\"c[0-9a-f]+\" state=\"active\" event=\"registered\" expires=\"(59[0-9]|600)\"><uri>sip:alice@127.0.0.1:$UE_A;transport=UDP</uri><unknown-param name=\"\\+sip.instance\">&lt;urn:gsma:imei:35000000-000000-1&gt;</unknown-param>" "$n1"
+expect_match "... the tel: IMPU of the implicit set too" '<registration id="r[0-9a-f]+" aor="tel:\+15550001" state="active">' "$n1"
+n2=$(notify_of aliceev 2)
+expect_match "after the deregistration: Subscription-State terminated" '^Subscription-State: terminated;reason=noresource$' "$n2"
+expect_match "... a partial document, version 1" 'version="1" state="partial"' "$n2"
+expect_match "... the registration terminated" "aor=\"sip:$ALICE\" state=\"terminated\"" "$n2"
+expect_match "... the contact terminated (unregistered)" 'state="terminated" event="unregistered"' "$n2"
+c1=$(grep -m1 '^CSeq: [0-9]* NOTIFY' <<<"$n1" | awk '{print $2}')
+c2=$(grep -m1 '^CSeq: [0-9]* NOTIFY' <<<"$n2" | awk '{print $2}')
+[ -n "$c1" ] && [ -n "$c2" ] && [ "$c2" -gt "$c1" ] && pass "NOTIFY CSeq increases ($c1 -> $c2)" || fail "NOTIFY CSeq increases" "$c1 -> $c2"
+expect_eq "the scscf keeps only the pcscf's subscription" 1 "$(field .total "$(sc /api/v1/subscriptions)")"
+
+echo "-- (d) a stranger may not subscribe"
+sipp_run register_aka.xml alice "$UE_A" "127.0.0.1:$SC_SIP" alicereg2
+expect_eq "alice registers again" 0 "$?"
+# raw SUBSCRIBE: TARGET FROM TO_TAG EXTRA_HEADER; sipsend prints the status line
+raw_subscribe() {
+  local f="$WORKDIR/raw_$RANDOM.sip"
+  printf 'SUBSCRIBE sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s>;tag=m1\r\nTo: <sip:%s>%s\r\nCall-ID: %s@t\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:x@127.0.0.1:9>\r\n%bEvent: reg\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
+    "$1" "$RANDOM$RANDOM" "$2" "$1" "$3" "$RANDOM$RANDOM" "$4" >"$f"
+  "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r'
+}
+expect_eq "SUBSCRIBE from mallory to alice's reg: 403" "SIP/2.0 403 Forbidden" "$(raw_subscribe "$ALICE" "mallory@$DOMAIN" "" "")"
+expect_eq "... alice in From but mallory asserted: 403" "SIP/2.0 403 Forbidden" \
+  "$(raw_subscribe "$ALICE" "$ALICE" "" "P-Asserted-Identity: <sip:mallory@$DOMAIN>\r\n")"
+expect_eq "... bob (registered, but another user) asserting himself: 403" "SIP/2.0 403 Forbidden" \
+  "$(raw_subscribe "$ALICE" "$BOB" "" "P-Asserted-Identity: <sip:$BOB>\r\n")"
+expect_eq "to an identity with no registration: 480" "SIP/2.0 480 Temporarily Unavailable" "$(raw_subscribe "nobody@$DOMAIN" "nobody@$DOMAIN" "" "")"
+expect_eq "Accept without application/reginfo+xml: 406" "SIP/2.0 406 Not Acceptable" \
+  "$(raw_subscribe "$ALICE" "$ALICE" "" "Accept: application/pidf+xml\r\n")"
+expect_eq "an in-dialog SUBSCRIBE for no dialog: 481" "SIP/2.0 481 Call/Transaction Does Not Exist" \
+  "$(raw_subscribe "$ALICE" "$ALICE" ";tag=nope" "")"
+expect_eq "the scscf still holds one subscription" 1 "$(field .total "$(sc /api/v1/subscriptions)")"
+
+echo "-- (e) a NOTIFY answered 481 drops the subscription"
+sipp_run regevent_481.xml alice "$(free_port)" "127.0.0.1:$SC_SIP" alice481
+expect_eq "SUBSCRIBE/200/NOTIFY/481 completes" 0 "$?"
+expect_match "... the NOTIFY it refused carried the full state" 'version="0" state="full"' "$(notify_of alice481 1)"
+sleep 0.3
+ssubs=$(sc /api/v1/subscriptions)
+expect_eq "the scscf dropped it (only the pcscf's is left)" "1 sip:$BOB" "$(field '"\(.total) \(.subscriptions[0].impu)"' "$ssubs")"
+expect_match "cscf_regevent_notify_total counts the 4xx" '^cscf_regevent_notify_total\{outcome="4xx"\} 1$' "$(sc /metrics)"
+
+echo "-- (c) an HSS RTR: the NOTIFY removes bob's binding at the pcscf"
+expect_eq "the pcscf holds bob's binding" 1 "$(field .total "$(pc /api/v1/registrations)")"
+out=$(curl -s -m 10 -H "Authorization: Bearer $TOKEN" -X POST "http://127.0.0.1:$HSS_API/api/v1/subscribers/$BOB/deregister")
+expect_eq "HSS deregister: RTA DIAMETER_SUCCESS" DIAMETER_SUCCESS "$(field .rtr.result "$out")"
+pc_empty() { [ "$(field .total "$(pc /api/v1/registrations)")" = 0 ]; }
+wait_for 5 pc_empty && pass "the pcscf dropped bob's binding (through the NOTIFY)" || fail "the pcscf dropped bob's binding"
+pc_nosub() { [ "$(field .total "$(pc /api/v1/subscriptions)")" = 0 ]; }
+wait_for 5 pc_nosub && pass "... and its subscription is gone" || fail "... and its subscription is gone" "$(pc /api/v1/subscriptions)"
+expect_eq "the scscf holds no subscription to bob" 0 "$(field '[.subscriptions[] | select(.impu == "sip:'"$BOB"'")] | length' "$(sc /api/v1/subscriptions)")"
+expect_match "pcscf log: terminated (rejected: permanent termination)" 'regsub: sip:bob@[^ ]+: subscription terminated \(rejected\)' "$(cat "$WORKDIR/pcscf.log")"
+expect_match "cscf_regevent_subscriptions 0 at the pcscf" '^cscf_regevent_subscriptions 0$' "$(pc /metrics)"
+
+echo "-- the UE's deregistration ends the pcscf's subscription"
+sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg3
+expect_eq "bob registers again through the pcscf" 0 "$?"
+wait_for 5 pc_has_sub && pass "... a new subscription" || fail "... a new subscription"
+csv bob_off bob "$BOB" bobbobbobbobbob1 0 7
+sipp_run register_aka.xml bob_off "$UE_B" "127.0.0.1:$PC_SIP" bobdereg
+expect_eq "bob deregisters (Expires 0)" 0 "$?"
+wait_for 5 pc_nosub && pass "... the pcscf forgot its subscription" || fail "... the pcscf forgot its subscription" "$(pc /api/v1/subscriptions)"
+sc_nosub() { [ "$(field .total "$(sc /api/v1/subscriptions)")" = 0 ]; }
+wait_for 5 sc_nosub && pass "... and so did the scscf" || fail "... and so did the scscf" "$(sc /api/v1/subscriptions)"
+
+for p in pcscf scscf hss; do
+  stop_prog $p
+  expect_eq "$p exits 0" 0 "$LAST_EXIT"
+  expect_clean_log "$p: no sanitizer report" $p
+done
+finish
