@@ -129,6 +129,19 @@ wait "$pid1" "$pid2"
 msg=$(cat "$WORKDIR/bmsg.msg" "$WORKDIR/bmsg2.msg" 2>/dev/null)
 expect_match "bob's devices get the text" '^hello bob' "$msg"
 
+echo "-- alice subscribes to her reg event through the pcscf, then deregisters"
+timeout 30 sipp -sf "$SCEN/regevent_ue.xml" -inf "$WORKDIR/rega.csv" -i 127.0.0.1 -p "$PA" -t u1 \
+  -m 1 -timeout 20s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
+  -message_file "$WORKDIR/aev.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+expect_eq "SUBSCRIBE/200/NOTIFY/200, deregistration, NOTIFY/200 through the pcscf" 0 "$?"
+notify1=$(awk '/^NOTIFY /{n++} n==1' "$WORKDIR/aev.msg" | tr -d '\r')
+notify2=$(awk '/^NOTIFY /{n++} n==2' "$WORKDIR/aev.msg" | tr -d '\r')
+expect_match "the first NOTIFY comes back through the pcscf (its Via)" "^Via: SIP/2.0/UDP 127.0.0.1:$PC_SIP" "$notify1"
+expect_match "... with the full state: alice's contact active" "aor=\"sip:alice@$DOMAIN\" state=\"active\"" "$notify1"
+expect_match "the last NOTIFY ends the subscription" '^Subscription-State: terminated' "$notify2"
+regs=$(http_body "http://127.0.0.1:$PC_API/api/v1/registrations")
+expect_eq "the pcscf dropped alice's flow" "" "$(field ".registrations[] | select(.flow == \"udp:127.0.0.1:$PA\") | .flow" "$regs")"
+
 for p in pcscf scscf hss; do
   stop_prog "$p"
   expect_eq "$p exits 0" 0 "$LAST_EXIT"
