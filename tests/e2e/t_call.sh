@@ -85,6 +85,16 @@ expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$'
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
 
+echo "-- reliable 183, PRACK and UPDATE before the answer"
+callee bprack call_uas_prack.xml "$PB"
+caller aprack call_uac_prack.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice: INVITE, 183 (100rel), PRACK/200, UPDATE/200, 200, ACK, BYE/200" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob: the same from his side" 0 "$?"
+expect_match "the PRACK reaches bob with its RAck" '^RAck: 1 1 INVITE' \
+  "$(sed -n '/^PRACK /,/^\r\?$/p' "$WORKDIR/bprack.msg" | tr -d '\r')"
+expect_match "the UPDATE reaches bob in the early dialog" '^UPDATE sip:callee@' "$(cat "$WORKDIR/bprack.msg")"
+
 echo "-- refusals"
 f="$WORKDIR/inv.sip"
 printf 'INVITE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%s;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:alice@%s>;tag=1\r\nTo: <sip:bob@%s>\r\nCall-ID: %s@t\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:%s>\r\nContent-Length: 0\r\n\r\n' \
