@@ -63,8 +63,8 @@ int sip_uri_aor(const url_t *u, char *out, size_t len)
 {
     if (!u)
         return -1;
-    if (u->url_type == url_tel)
-        return tel_aor(u->url_host ? u->url_host : "", out, len);
+    if (u->url_type == url_tel) /* sofia keeps the number in the user part */
+        return tel_aor(u->url_user ? u->url_user : u->url_host ? u->url_host : "", out, len);
     if ((u->url_type != url_sip && u->url_type != url_sips) || !u->url_user || !u->url_host)
         return -1;
     int w = snprintf(out, len, "sip:%s@%s", u->url_user, u->url_host);

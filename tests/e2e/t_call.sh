@@ -142,6 +142,17 @@ wait "$pid1" "$pid2"
 msg=$(cat "$WORKDIR/bmsg.msg" "$WORKDIR/bmsg2.msg" 2>/dev/null)
 expect_match "bob's devices get the text" '^hello bob' "$msg"
 
+echo "-- MESSAGE alice -> bob's tel: URI (his implicit set)"
+callee bteltxt message_uas.xml "$PB"
+pid1=$CALLEE_PID
+callee bteltxt2 message_uas.xml "$PB2"
+pid2=$CALLEE_PID
+caller ateltxt message_uac.xml "$PA" "alice;tel:+15550002;$DOMAIN;text/plain;hello tel"
+expect_eq "a MESSAGE to tel:+15550002 gets 200" 0 "$?"
+wait "$pid1" "$pid2"
+expect_match "bob's devices get it at their contacts" '^MESSAGE sip:bob@127.0.0.1' \
+  "$(cat "$WORKDIR/bteltxt.msg" "$WORKDIR/bteltxt2.msg" 2>/dev/null)"
+
 echo "-- alice subscribes to her reg event through the pcscf, then deregisters"
 timeout 30 sipp -sf "$SCEN/regevent_ue.xml" -inf "$WORKDIR/rega.csv" -i 127.0.0.1 -p "$PA" -t u1 \
   -m 1 -timeout 20s -timeout_error -auth_uri "$DOMAIN" -trace_msg \

@@ -1,5 +1,6 @@
 /* libFuzzer: the small parsers that take network or operator input: the AKA nonce, hex keys,
- * host:port addresses and Diameter peer entries. */
+ * host:port addresses, Diameter peer entries, and the URI list and address-of-record helpers
+ * the proxies apply to P-Asserted-Identity and P-Associated-URI values. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,7 +9,16 @@
 #include "common/aka.h"
 #include "common/config.h"
 #include "common/hex.h"
+#include "common/sip_hdr.h"
 #include "diameter/fd_conf.h"
+
+static int each_uri(void *ctx, const char *uri)
+{
+    char aor[300];
+    (void)ctx;
+    (void)sip_uri_aor_str(uri, aor, sizeof aor);
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -29,6 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)hex_decode(s, key, sizeof key);
     (void)cfg_split_addr(s, host, sizeof host, &port);
     (void)fd_conf_split_peer(s, id, sizeof id, host, sizeof host, &port);
+    (void)sip_uri_aor_str(s, host, sizeof host);
+    (void)sip_uri_list_each(s, each_uri, NULL);
     free(s);
     return 0;
 }
