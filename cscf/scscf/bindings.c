@@ -192,24 +192,36 @@ static void after_del(void *arg, int rc)
     reply_and_notify(req, 1);
 }
 
-static void take_profile(reg_req_t *req, const cx_msg_t *a)
+int bindings_set_profile(store_reg_t *reg, const char *xml, const char *registered)
 {
     profile_ids_t ids;
-    if (!a || !a->user_data || profile_parse_ids(a->user_data, strlen(a->user_data), &ids) < 0)
-        return;
-    const char *impus[PROFILE_MAX_IDS], *barred[PROFILE_MAX_IDS];
+    if (!xml || profile_parse_ids(xml, strlen(xml), &ids) < 0)
+        return -1;
+    const char *impus[PROFILE_MAX_IDS + 1], *barred[PROFILE_MAX_IDS];
     size_t nb = 0, nu = 0;
-    impus[nu++] = req->impu; /* the registered IMPU first, then the rest of the set */
+    impus[nu++] = registered; /* the registered IMPU first, then the rest of the set */
     for (size_t i = 0; i < ids.n; i++) {
-        if (strcmp(ids.impus[i], req->impu) != 0)
+        if (strcmp(ids.impus[i], registered) != 0)
             impus[nu++] = ids.impus[i];
         if (ids.barred[i])
             barred[nb++] = ids.impus[i];
     }
-    store_reg_set_impus(req->reg, impus, nu, barred, nb);
-    free(req->reg->profile);
-    req->reg->profile = strdup(a->user_data);
+    char *copy = strdup(xml);
+    int rc = copy ? store_reg_set_impus(reg, impus, nu, barred, nb) : -1;
+    if (rc == 0) {
+        free(reg->profile);
+        reg->profile = copy;
+    } else {
+        free(copy);
+    }
     profile_ids_clear(&ids);
+    return rc;
+}
+
+static void take_profile(reg_req_t *req, const cx_msg_t *a)
+{
+    if (a)
+        bindings_set_profile(req->reg, a->user_data, req->impu);
 }
 
 static void after_sar(reg_req_t *req, int status, const cx_msg_t *a)

@@ -1,7 +1,8 @@
-/* RTR and PPR from the HSS. They reach here on the loop; the registrar (a later issue) acts on
- * them before the answer goes back, so DIAMETER_SUCCESS means the loop has seen the request. */
+/* RTR and PPR from the HSS. They reach here on the loop; the registrar acts on them before the
+ * answer goes back, so DIAMETER_SUCCESS means the change is made. */
 #include "cscf/scscf/scscf.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -28,8 +29,58 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
     cx_server_answer(reply, &ans);
 }
 
+/* PPR (TS 29.228 6.1.3): the pushed profile replaces the one held, so the next request is
+ * routed with it (iFCs, implicit set); the reg event tells subscribers of a changed set. The
+ * answer goes back once the store has it. */
+typedef struct ppr_op {
+    scscf_t *s;
+    cx_reply_t *reply;
+    char *xml;
+    store_reg_t *before;
+} ppr_op_t;
+
+static void ppr_done(ppr_op_t *o, uint32_t code, int experimental)
+{
+    cx_server_answer_code(o->reply, code, experimental);
+    store_reg_free(o->before);
+    free(o->xml);
+    free(o);
+}
+
+static void ppr_stored(void *arg, int rc)
+{
+    ppr_op_t *o = arg;
+    if (rc < 0) {
+        ppr_done(o, DIAMETER_UNABLE_TO_COMPLY, 0);
+        return;
+    }
+    log_info("diameter: PPR applied for %s", o->before->impi);
+    ppr_done(o, DIAMETER_SUCCESS, 0);
+}
+
+static void ppr_found(void *arg, int rc, store_reg_t *reg)
+{
+    ppr_op_t *o = arg;
+    if (rc != 0) {
+        /* Not registered here (any more): nothing holds the profile. */
+        ppr_done(o, rc == 1 ? DIAMETER_ERROR_USER_UNKNOWN : DIAMETER_UNABLE_TO_COMPLY, rc == 1);
+        return;
+    }
+    o->before = store_reg_dup(reg);
+    if (!o->before || !reg->nimpus ||
+        bindings_set_profile(reg, o->xml, reg->impus[0]) < 0) {
+        store_reg_free(reg);
+        ppr_done(o, DIAMETER_UNABLE_TO_COMPLY, 0);
+        return;
+    }
+    regevent_changed(o->s, o->before, reg, REGEVENT_REGISTER);
+    store_put(o->s->store, reg, ppr_stored, o);
+    store_reg_free(reg);
+}
+
 static void on_ppr(void *app, cx_reply_t *reply, const cx_msg_t *req)
 {
+    scscf_t *s = app;
     if (!req->user_name) {
         log_warn("diameter: PPR from %s without User-Name", req->origin_host);
         cx_server_answer_code(reply, DIAMETER_MISSING_AVP, 0);
@@ -38,7 +89,19 @@ static void on_ppr(void *app, cx_reply_t *reply, const cx_msg_t *req)
     log_info("diameter: PPR from %s: user %s, User-Data %zu bytes%s", req->origin_host,
              req->user_name, req->user_data ? strlen(req->user_data) : 0,
              req->charging_ecf || req->charging_ccf ? ", charging information" : "");
-    cx_server_answer_code(reply, DIAMETER_SUCCESS, 0);
+    if (!req->user_data) {
+        cx_server_answer_code(reply, DIAMETER_SUCCESS, 0); /* charging information only */
+        return;
+    }
+    ppr_op_t *o = calloc(1, sizeof *o);
+    if (!o || !(o->xml = strdup(req->user_data))) {
+        free(o);
+        cx_server_answer_code(reply, DIAMETER_UNABLE_TO_COMPLY, 0);
+        return;
+    }
+    o->s = s;
+    o->reply = reply;
+    store_get_impi(s->store, req->user_name, ppr_found, o);
 }
 
 const cx_node_handler_t scscf_cx_handlers[] = {{CX_CMD_RTR, on_rtr}, {CX_CMD_PPR, on_ppr}};

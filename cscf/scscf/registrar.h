@@ -51,6 +51,9 @@ void bindings_apply(reg_req_t *req);
 void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason);
 int bindings_rest_routes(scscf_t *s);
 void bindings_tick(scscf_t *s);
+/* The HSS's User-Data becomes reg's profile and implicit set (registered IMPU first). 0, or -1
+ * when the XML names no identity (reg unchanged). */
+int bindings_set_profile(store_reg_t *reg, const char *xml, const char *registered);
 
 /* registrar.c helpers shared with bindings.c */
 void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers);

@@ -11,7 +11,8 @@ SCEN="$E2E_DIR/scenarios"
 DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
 field() { jq -r "$1 // empty" <<<"$2"; }
 
-start_hss hss || { finish; exit 1; }
+TOKEN=s3cret
+start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
@@ -152,6 +153,19 @@ expect_eq "a MESSAGE to tel:+15550002 gets 200" 0 "$?"
 wait "$pid1" "$pid2"
 expect_match "bob's devices get it at their contacts" '^MESSAGE sip:bob@127.0.0.1' \
   "$(cat "$WORKDIR/bteltxt.msg" "$WORKDIR/bteltxt2.msg" 2>/dev/null)"
+
+echo "-- a profile pushed by the HSS (PPR) takes effect at once"
+body='{"impus":["sip:alice@'$DOMAIN'","tel:+15550001","sip:alice.work@'$DOMAIN'"],"k":"6162636465666768696a6b6c6d6e6f70","op":"706f6e6d6c6b6a696867666564636261","amf":"0000","auth_schemes":["AKAv1-MD5","AKAv2-MD5","MD5"],"password":"alicepass"}'
+out=$(curl -s -m 10 -H "Authorization: Bearer $TOKEN" -X PUT \
+  "http://127.0.0.1:$HSS_API/api/v1/subscribers/alice@$DOMAIN" -d "$body")
+expect_eq "the HSS's PPR is answered DIAMETER_SUCCESS" DIAMETER_SUCCESS "$(field .ppr.result "$out")"
+reg=$(http_body "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN")
+expect_match "the scscf's implicit set has the new IMPU" "sip:alice.work@$DOMAIN" "$(field '.impus[]' "$reg")"
+callee bppr message_uas.xml "$PA"
+caller appr message_uac.xml "$PB" "bob;sip:alice.work@$DOMAIN;$DOMAIN;text/plain;to the new IMPU"
+expect_eq "a MESSAGE to the pushed IMPU reaches alice" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "... alice answers it" 0 "$?"
 
 echo "-- alice subscribes to her reg event through the pcscf, then deregisters"
 timeout 30 sipp -sf "$SCEN/regevent_ue.xml" -inf "$WORKDIR/rega.csv" -i 127.0.0.1 -p "$PA" -t u1 \
