@@ -9,9 +9,11 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
+#include <sofia-sip/sip_util.h>
 #include <sofia-sip/url.h>
 
 #include "common/config.h"
@@ -164,11 +166,39 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     return status;
 }
 
-/* Responses nta cannot match to a client transaction: a stateful proxy has nowhere to send
+/* A 2xx to an INVITE that comes after the branch ended is a retransmission from a callee whose
+ * ACK was lost (or a second answering branch): RFC 3261 16.7 step 10 (and RFC 6026) has a proxy
+ * pass it on, or the caller never ACKs and the callee gives up. It is sent on statelessly, only
+ * when the top Via is ours with a branch we make, so a forged response cannot be bounced off us. */
+static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
+{
+    sip_via_t const *v = sip->sip_via;
+    if (!sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_invite ||
+        sip->sip_status->st_status >= 300 || !v || !v->v_next || !v->v_branch ||
+        strncmp(v->v_branch, "z9hG4bK", 7) != 0)
+        return -1;
+    url_t u;
+    memset(&u, 0, sizeof u);
+    u.url_type = url_sip;
+    u.url_host = v->v_host;
+    u.url_port = v->v_port;
+    if (!sip_core_is_node(core, &u))
+        return -1;
+    /* nta_msg_tsend() takes our Via off itself and sends to the next one. */
+    if (nta_msg_tsend(core->agent, msg, NULL, TAG_END()) < 0)
+        return 0; /* nta freed it */
+    log_debug("relayed a late %d to INVITE upstream", sip->sip_status->st_status);
+    return 0;
+}
+
+/* Other responses nta cannot match to a client transaction: a stateful proxy has nowhere to send
  * them (RFC 3261 16.7 allows stateless forwarding; we never forward unknown responses so a
  * forged one cannot be bounced off us). */
 static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
+    sip_core_t *core = (sip_core_t *)magic;
+    if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0)
+        return 0;
     if (sip && sip->sip_status)
         log_debug("dropping a response that matches no transaction (%d)",
                   sip->sip_status->st_status);
@@ -259,10 +289,10 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!cfg->nlisten || make_self_url(core) < 0)
         goto fail;
 
-    core->agent = nta_agent_create(root, (url_string_t *)-1, on_stray_message, NULL, NTATAG_UA(0),
-                                   NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2),
-                                   NTATAG_CLIENT_RPORT(1), NTATAG_MAXSIZE(cfg->max_message_size),
-                                   NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
+    core->agent = nta_agent_create(
+        root, (url_string_t *)-1, on_stray_message, (nta_agent_magic_t *)core, NTATAG_UA(0),
+        NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
+        NTATAG_MAXSIZE(cfg->max_message_size), NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
     core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);

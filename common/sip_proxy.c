@@ -403,8 +403,11 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
     log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
               nta_outgoing_method_name(orq));
     if (b->status) {
-        /* TODO(calls issue): an INVITE's 2xx retransmissions arrive after the branch ended;
-         * keep a late relay for 64*T1 so they reach the caller instead of being dropped. */
+        /* A 2xx retransmission while other branches are still open (once the relay has ended,
+         * sip_core relays them statelessly as strays). */
+        msg_t *again = sip && status < 300 ? nta_outgoing_getresponse(orq) : NULL;
+        if (again)
+            relay(f, status, again, sip_object(again));
         return 0;
     }
     msg_t *response = sip ? nta_outgoing_getresponse(orq) : NULL;

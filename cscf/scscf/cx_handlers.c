@@ -67,8 +67,7 @@ static void ppr_found(void *arg, int rc, store_reg_t *reg)
         return;
     }
     o->before = store_reg_dup(reg);
-    if (!o->before || !reg->nimpus ||
-        bindings_set_profile(reg, o->xml, reg->impus[0]) < 0) {
+    if (!o->before || !reg->nimpus || bindings_set_profile(reg, o->xml, reg->impus[0]) < 0) {
         store_reg_free(reg);
         ppr_done(o, DIAMETER_UNABLE_TO_COMPLY, 0);
         return;

@@ -86,6 +86,15 @@ expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$'
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
 
+echo "-- a 200 sent again after the ACK (the callee's ACK lost) still reaches the caller"
+callee blate call_uas_late_2xx.xml "$PB" -d 50
+caller alate call_uac_late_2xx.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "the call completes" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob's side completes" 0 "$?"
+expect_eq "alice receives both 200s to her INVITE (the late one relayed by both proxies)" 2 \
+  "$(tr -d '\r' <"$WORKDIR/alate.msg" | awk '/^SIP\/2.0 200/{r=1} r && /^CSeq: 1 INVITE/{n++; r=0} /^$/{r=0} END{print n+0}')"
+
 echo "-- reliable 183, PRACK and UPDATE before the answer"
 callee bprack call_uas_prack.xml "$PB"
 caller aprack call_uac_prack.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
