@@ -86,6 +86,17 @@ expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$'
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
 
+echo "-- in-dialog requests: re-INVITE, INFO, OPTIONS, REFER, MESSAGE"
+callee bdlg call_uas_indialog.xml "$PB" -d 50
+caller adlg call_uac_indialog.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice: the call, re-INVITE/200/ACK, INFO, OPTIONS, REFER (202), MESSAGE, BYE" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob receives and answers each of them" 0 "$?"
+for m in INFO OPTIONS REFER MESSAGE; do
+  expect_match "bob's $m came along the route set (three proxy Vias)" '^Via: .*Via: .*Via: .*Via: ' \
+    "$(tr -d '\r' <"$WORKDIR/bdlg.msg" | awk -v m="$m" '$0 ~ "^"m" sip:"{r=1} r && /^Via:/{printf "%s ", $0} /^$/{if (r) exit}')"
+done
+
 echo "-- a 200 sent again after the ACK (the callee's ACK lost) still reaches the caller"
 callee blate call_uas_late_2xx.xml "$PB" -d 50
 caller alate call_uac_late_2xx.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
