@@ -17,6 +17,8 @@ struct sip_core {
     metrics_t *metrics;
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
+    su_timer_t *trim_timer;
+    usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
     sip_request_f handler;
     void *app;
     int draining;
