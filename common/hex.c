@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <openssl/rand.h>
+
 static int nibble(char c)
 {
     if (c >= '0' && c <= '9')
@@ -34,4 +36,13 @@ void hex_encode(const uint8_t *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+int hex_random(char *out, size_t n)
+{
+    uint8_t r[32];
+    if (n > sizeof r || RAND_bytes(r, (int)n) != 1)
+        return -1;
+    hex_encode(r, n, out);
+    return 0;
 }

@@ -9,5 +9,8 @@
 int hex_decode(const char *s, uint8_t *out, size_t n);
 /* Lowercase; out holds 2*n+1 characters. */
 void hex_encode(const uint8_t *in, size_t n, char *out);
+/* n (at most 32) random bytes from OpenSSL's CSPRNG as lowercase hex into out (2*n+1
+ * characters): tokens a peer must not guess. 0, or -1 when n is too large or the RNG fails. */
+int hex_random(char *out, size_t n);
 
 #endif

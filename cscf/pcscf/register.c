@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -26,15 +25,6 @@ typedef struct reg_fwd {
     pcscf_t *pc;
     pc_binding_t b;
 } reg_fwd_t;
-
-static int random_hex(char *out, size_t bytes)
-{
-    uint8_t r[16];
-    if (bytes > sizeof r || RAND_bytes(r, (int)bytes) != 1)
-        return -1;
-    hex_encode(r, bytes, out);
-    return 0;
-}
 
 static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const char *token)
 {
@@ -138,7 +128,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     digest_creds_t cr;
     if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)
         snprintf(f->b.impi, sizeof f->b.impi, "%s", cr.username);
-    if (random_hex(f->b.token, 8) < 0 || add_headers(pc, msg, sip, f->b.token) < 0 ||
+    if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, f->b.token) < 0 ||
         sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return 500;

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -90,11 +89,9 @@ static int assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
 
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip)
 {
-    uint8_t r[16];
     char icid[33], value[160];
-    if (RAND_bytes(r, sizeof r) != 1)
+    if (hex_random(icid, 16) < 0)
         return -1;
-    hex_encode(r, sizeof r, icid);
     snprintf(value, sizeof value, "icid-value=%s;icid-generated-at=%s", icid,
              sip_core_self_url(pc->p->sip)->url_host);
     sip_hdr_remove(msg, sip, "P-Charging-Vector");

@@ -6,7 +6,6 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "common/aka.h"
 #include "common/hex.h"
@@ -90,11 +89,7 @@ size_t auth_table_expire(auth_table_t *t, int64_t now_ms)
 /* MD5 digest: the nonce is ours, random. */
 static int md5_nonce(char out[64])
 {
-    uint8_t r[24];
-    if (RAND_bytes(r, sizeof r) != 1)
-        return -1;
-    hex_encode(r, sizeof r, out);
-    return 0;
+    return hex_random(out, 24);
 }
 
 static int fill_aka(auth_challenge_t *c, const cx_auth_item_t *it)
