@@ -326,6 +326,8 @@ static void stop(program_t *p)
 {
     if (p->api)
         api_stop(p->api);
+    if (p->sip)
+        sip_proxy_release_all(p->sip); /* their callbacks' contexts are the program's */
     if (p->def->fini)
         p->def->fini(p);
     sip_core_free(p->sip);

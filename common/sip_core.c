@@ -21,6 +21,7 @@
 #include "common/dialogs.h"
 #include "common/log.h"
 #include "common/sip_core_internal.h"
+#include "common/sip_proxy.h"
 
 /* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
 static const char *const known_methods[] = {"INVITE",   "ACK",       "CANCEL", "BYE",     "OPTIONS",

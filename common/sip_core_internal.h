@@ -28,7 +28,5 @@ struct sip_core {
     su_timer_t *sweep;
 };
 
-/* Frees forwarding records still open (nta_agent_destroy() calls no callbacks). */
-void sip_proxy_release_all(sip_core_t *core);
 
 #endif

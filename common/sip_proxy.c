@@ -288,7 +288,7 @@ static msg_t *compact_response(msg_t *response)
 
 static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 {
-    if (f->cb && f->cb(f->ctx, f, status, response, sip)) {
+    if ((f->cb && f->cb(f->ctx, f, status, response, sip)) || !f->irq) {
         msg_destroy(response);
         return;
     }
@@ -316,8 +316,8 @@ static void reply_own(sip_fwd_t *f, int status)
 {
     if (status == 503 || status < 300 || status > 699)
         status = 500;
-    if (f->cb)
-        f->cb(f->ctx, f, status, NULL, NULL);
+    if ((f->cb && f->cb(f->ctx, f, status, NULL, NULL)) || !f->irq)
+        return;
     account(f, status, NULL);
     sip_core_reply(f->core, f->irq, status, NULL, TAG_END());
 }
@@ -476,6 +476,8 @@ static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t con
     return 0;
 }
 
+static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip);
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
@@ -514,10 +516,34 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     }
     f->pending = f->n;
     fwd_link(f);
-    if (f->method == sip_method_invite && f->initial && core->dialogs)
+    /* A request taken back from an earlier relay (sip_fwd_take) is the same call attempt. */
+    int again = nta_incoming_magic(irq, on_cancel_taken) != NULL;
+    if (f->method == sip_method_invite && f->initial && core->dialogs && !again)
         dialogs_attempt(core->dialogs);
     nta_incoming_bind(irq, on_cancel, (nta_incoming_magic_t *)f);
     return 0;
+}
+
+/* Bound to a transaction taken back from its relay until it is forked again, so the old relay
+ * (freed) is not its magic any more and sip_fork can tell it is the same attempt. */
+static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip)
+{
+    return 0;
+}
+
+nta_incoming_t *sip_fwd_take(sip_fwd_t *f)
+{
+    nta_incoming_t *irq = f->irq;
+    f->irq = NULL;
+    f->final = 1;
+    if (irq)
+        nta_incoming_bind(irq, on_cancel_taken, (nta_incoming_magic_t *)f->core);
+    return irq;
+}
+
+int sip_fwd_cancelled(const sip_fwd_t *f)
+{
+    return f->cancelled;
 }
 
 int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,

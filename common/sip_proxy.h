@@ -45,6 +45,14 @@ typedef struct sip_fwd sip_fwd_t;
  * once more with status 0 when the relay ends, so ctx can be released then. */
 typedef int (*sip_fwd_response_f)(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip);
 
+/* From the response callback, for a final status >= 300 that has not gone upstream: ends the
+ * relay without answering and hands the caller's transaction back (to answer, or to fork
+ * again: an S-CSCF going on past a failed application server, TS 24.229 default handling).
+ * The callback must then return non-zero. */
+nta_incoming_t *sip_fwd_take(sip_fwd_t *f);
+/* 1 once the caller's CANCEL was passed down. */
+int sip_fwd_cancelled(const sip_fwd_t *f);
+
 /* One branch: a prepared copy of the request (ownership is taken) and where it goes (NULL: its
  * Route/Request-URI). */
 typedef struct sip_target {
@@ -62,6 +70,11 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
 /* sip_fork() with one branch. */
 int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,
                 sip_fwd_response_f cb, void *ctx);
+
+/* Ends every relay still open, calling each response callback with status 0 (nothing is sent;
+ * nta_agent_destroy() reports nothing). A program calls it before freeing what those callbacks'
+ * contexts point to; sip_core_free() calls it too. */
+void sip_proxy_release_all(sip_core_t *core);
 
 /* ACK to a 2xx and other requests with no transaction: sent statelessly (ownership taken). */
 int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
 
 static const cfg_key_t scscf_keys[] = {
@@ -66,7 +67,7 @@ static int scscf_init(program_t *p)
     snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
-        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0)
+        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)))
         return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
@@ -79,6 +80,7 @@ static void scscf_fini(program_t *p)
         return;
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
     registrar_fini(s);
+    isc_free(s->isc);
     su_free(NULL, s->next_hop);
     free(s);
     p->app = NULL;

@@ -20,6 +20,8 @@
 #include "common/log.h"
 #include "common/sip_hdr.h"
 #include "common/sip_proxy.h"
+#include "cscf/scscf/ifc.h"
+#include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
 
 #define MAX_BRANCHES 16
@@ -95,6 +97,7 @@ static size_t make_branches(route_req_t *rt, const store_reg_t *reg, sip_target_
 
 static void to_contacts(route_req_t *rt, const store_reg_t *reg)
 {
+    sip_hdr_remove(rt->msg, rt->sip, "P-Served-User"); /* for application servers only */
     sip_target_t t[MAX_BRANCHES];
     size_t n = make_branches(rt, reg, t);
     if (!n) {
@@ -128,9 +131,12 @@ static void elsewhere(route_req_t *rt)
 static void on_target(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
-    if (rc == 0 && reg->ncontacts)
-        to_contacts(rt, reg);
-    else if (rc == 0)
+    if (rc == 0 && reg->ncontacts) {
+        snprintf(rt->served, sizeof rt->served, "%s", rt->target);
+        rt->sc = IFC_TERM_REG;
+        rt->ifc_from = 0;
+        isc_next(rt, reg);
+    } else if (rc == 0)
         route_req_fail(rt, 480, NULL);
     else if (rc == 1)
         elsewhere(rt);
@@ -159,12 +165,42 @@ void route_terminating(route_req_t *rt)
 static void on_served(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
-    store_reg_free(reg);
-    if (rc != 0) {
+    if (rc != 0)
         route_req_fail(rt, rc == 1 ? 403 : 500, rc == 1 ? "Not Registered" : NULL);
-        return;
+    else
+        isc_next(rt, reg);
+    store_reg_free(reg);
+}
+
+void route_after_ifc(route_req_t *rt, const store_reg_t *reg)
+{
+    if (rt->orig)
+        route_terminating(rt);
+    else
+        to_contacts(rt, reg);
+}
+
+/* Back from an AS (or past a failed one): the served user's registration again, since it may
+ * have changed meanwhile. A terminating request the AS sent to another target (call
+ * forwarding) starts a terminating pass of its own. */
+static void on_resumed(void *arg, int rc, store_reg_t *reg)
+{
+    route_req_t *rt = arg;
+    char now[300];
+    if (rc != 0) {
+        route_req_fail(rt, rc != 1 ? 500 : rt->orig ? 403 : 480, NULL);
+    } else if (!rt->orig && (sip_uri_aor(rt->sip->sip_request->rq_url, now, sizeof now) < 0 ||
+                             strcmp(now, rt->target) != 0)) {
+        route_terminating(rt);
+    } else {
+        isc_next(rt, reg);
     }
-    route_terminating(rt);
+    store_reg_free(reg);
+}
+
+void route_resume(route_req_t *rt)
+{
+    store_get(rt->s->store, rt->served, on_resumed, rt);
 }
 
 /* The served user of an originating request: the identity the P-CSCF asserted (RFC 3325),
@@ -210,7 +246,13 @@ static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
         return 500;
     rt->s = s;
     rt->irq = irq;
-    rt->orig = is_orig_route(s, in);
+    int back = isc_odi_take(s->isc, in, rt); /* from an application server */
+    if (back < 0) {
+        free(rt);
+        return 403;
+    }
+    if (!back)
+        rt->orig = is_orig_route(s, in);
     rt->msg = sip_proxy_copy_request(irq);
     rt->sip = rt->msg ? sip_object(rt->msg) : NULL;
     if (!rt->msg) {
@@ -218,20 +260,26 @@ static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
         return 500;
     }
     sip_proxy_preprocess_route(rt->msg, rt->sip, is_node, s->p->sip);
-    if (sip_proxy_prepare(rt->msg, rt->sip, sip_core_self_url(s->p->sip)) < 0) {
+    sip_hdr_remove(rt->msg, rt->sip, "P-Served-User"); /* ours to assert, towards an AS */
+    /* Record-Route once: the request back from an AS already carries ours. */
+    if (sip_proxy_prepare(rt->msg, rt->sip, back ? NULL : sip_core_self_url(s->p->sip)) < 0) {
         route_req_free(rt);
         return 500;
+    }
+    if (back) {
+        route_resume(rt);
+        return 0;
     }
     if (!rt->orig) {
         route_terminating(rt);
         return 0;
     }
-    char served[300];
-    if (served_user(in, served, sizeof served) < 0) {
+    if (served_user(in, rt->served, sizeof rt->served) < 0) {
         route_req_fail(rt, 403, "No Served User");
         return 0;
     }
-    store_get(s->store, served, on_served, rt);
+    rt->sc = IFC_ORIG;
+    store_get(s->store, rt->served, on_served, rt);
     return 0;
 }
 

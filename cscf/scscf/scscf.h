@@ -22,6 +22,7 @@ struct scscf {
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     regevent_t *regevent; /* reg event subscriptions (regevent.c) */
+    struct isc *isc;      /* application servers: iFCs and odi tokens (isc.c) */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */

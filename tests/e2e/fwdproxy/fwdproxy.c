@@ -14,9 +14,11 @@ static const cfg_key_t fwd_keys[] = {
     CFG_END,
 };
 
+/* This node only: a Request-URI in the served domain is a user's, not a strict router's
+ * Record-Route (so the proxy can play an application server that routes back). */
 static int is_self(const void *ctx, const url_t *url)
 {
-    return sip_core_is_self(ctx, url);
+    return sip_core_is_node(ctx, url);
 }
 
 static int forward(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *in)
