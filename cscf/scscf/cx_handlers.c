@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "cscf/scscf/unreg.h"
 
 static const char *first(char *const *list, size_t n)
 {
@@ -23,6 +24,7 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
              req->origin_host, req->user_name, req->npublic, first(req->public_ids, req->npublic),
              req->reason_code, req->reason_info ? req->reason_info : "");
     bindings_rtr(app, req->user_name, req->public_ids, req->npublic, req->reason_code);
+    unreg_forget_impi(((scscf_t *)app)->unreg, req->user_name);
     cx_msg_t ans;
     cx_msg_init(&ans, CX_CMD_RTA);
     ans.result_code = DIAMETER_SUCCESS;
@@ -35,7 +37,7 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
 typedef struct ppr_op {
     scscf_t *s;
     cx_reply_t *reply;
-    char *xml;
+    char *xml, *impi;
     store_reg_t *before;
 } ppr_op_t;
 
@@ -44,6 +46,7 @@ static void ppr_done(ppr_op_t *o, uint32_t code, int experimental)
     cx_server_answer_code(o->reply, code, experimental);
     store_reg_free(o->before);
     free(o->xml);
+    free(o->impi);
     free(o);
 }
 
@@ -61,6 +64,11 @@ static void ppr_stored(void *arg, int rc)
 static void ppr_found(void *arg, int rc, store_reg_t *reg)
 {
     ppr_op_t *o = arg;
+    if (rc == 1 && unreg_forget_impi(o->s->unreg, o->impi)) {
+        /* Held for unregistered services: the next request asks the HSS for the new one. */
+        ppr_done(o, DIAMETER_SUCCESS, 0);
+        return;
+    }
     if (rc != 0) {
         /* Not registered here (any more): nothing holds the profile. */
         ppr_done(o, rc == 1 ? DIAMETER_ERROR_USER_UNKNOWN : DIAMETER_UNABLE_TO_COMPLY, rc == 1);
@@ -93,7 +101,9 @@ static void on_ppr(void *app, cx_reply_t *reply, const cx_msg_t *req)
         return;
     }
     ppr_op_t *o = calloc(1, sizeof *o);
-    if (!o || !(o->xml = strdup(req->user_data))) {
+    if (!o || !(o->xml = strdup(req->user_data)) || !(o->impi = strdup(req->user_name))) {
+        if (o)
+            free(o->xml);
         free(o);
         cx_server_answer_code(reply, DIAMETER_UNABLE_TO_COMPLY, 0);
         return;

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
+#include "cscf/scscf/unreg.h"
 
 static const cfg_key_t scscf_keys[] = {
     FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
@@ -67,7 +68,8 @@ static int scscf_init(program_t *p)
     snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
-        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)))
+        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)) ||
+        !(s->unreg = unreg_new(s)))
         return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
@@ -81,6 +83,7 @@ static void scscf_fini(program_t *p)
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
     registrar_fini(s);
     isc_free(s->isc);
+    unreg_free(s->unreg);
     su_free(NULL, s->next_hop);
     free(s);
     p->app = NULL;

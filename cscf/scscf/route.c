@@ -23,6 +23,7 @@
 #include "cscf/scscf/ifc.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
+#include "cscf/scscf/unreg.h"
 
 #define MAX_BRANCHES 16
 
@@ -109,14 +110,38 @@ static void to_contacts(route_req_t *rt, const store_reg_t *reg)
     fork_to(rt, t, n);
 }
 
+static void on_unreg(void *arg, int status, const store_reg_t *reg)
+{
+    route_req_t *rt = arg;
+    if (status != 200)
+        route_req_fail(rt, status, NULL);
+    else
+        isc_next(rt, reg);
+}
+
+/* Our user, registered nowhere: the terminating-unregistered iFCs of the profile, else 480. */
+static void unregistered(route_req_t *rt, const store_reg_t *reg)
+{
+    snprintf(rt->served, sizeof rt->served, "%s", rt->target);
+    rt->sc = IFC_TERM_UNREG;
+    rt->ifc_from = 0;
+    if (reg)
+        isc_next(rt, reg);
+    else
+        unreg_get(rt->s->unreg, rt->target, on_unreg, rt);
+}
+
 /* Not one of our registered IMPUs. */
 static void elsewhere(route_req_t *rt)
 {
     const url_t *ruri = rt->sip->sip_request->rq_url;
     int ours = ruri->url_type != url_tel && sip_core_is_self(rt->s->p->sip, ruri);
+    if (ours && rt->target[0]) {
+        unregistered(rt, NULL);
+        return;
+    }
     if (ours) {
-        /* TODO(calls issue): the unregistered-service iFCs of the profile. */
-        route_req_fail(rt, 480, NULL);
+        route_req_fail(rt, 404, NULL); /* no user part: no IMPU of ours */
         return;
     }
     if (!rt->s->next_hop) {
@@ -137,7 +162,7 @@ static void on_target(void *arg, int rc, store_reg_t *reg)
         rt->ifc_from = 0;
         isc_next(rt, reg);
     } else if (rc == 0)
-        route_req_fail(rt, 480, NULL);
+        unregistered(rt, reg); /* every contact has expired; the profile is still here */
     else if (rc == 1)
         elsewhere(rt);
     else
@@ -156,6 +181,7 @@ void route_terminating(route_req_t *rt)
         return;
     }
     if (sip_uri_aor(rt->sip->sip_request->rq_url, rt->target, sizeof rt->target) < 0) {
+        rt->target[0] = '\0';
         elsewhere(rt);
         return;
     }
@@ -187,7 +213,9 @@ static void on_resumed(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
     char now[300];
-    if (rc != 0) {
+    if (rc == 1 && rt->sc == IFC_TERM_UNREG) {
+        unreg_get(rt->s->unreg, rt->served, on_unreg, rt);
+    } else if (rc != 0) {
         route_req_fail(rt, rc != 1 ? 500 : rt->orig ? 403 : 480, NULL);
     } else if (!rt->orig && (sip_uri_aor(rt->sip->sip_request->rq_url, now, sizeof now) < 0 ||
                              strcmp(now, rt->target) != 0)) {

@@ -23,6 +23,7 @@ struct scscf {
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     regevent_t *regevent; /* reg event subscriptions (regevent.c) */
     struct isc *isc;      /* application servers: iFCs and odi tokens (isc.c) */
+    struct unreg *unreg;  /* profiles of users registered nowhere (unreg.c) */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */

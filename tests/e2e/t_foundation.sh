@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The foundation end to end: both programs start, answer OPTIONS (200) and INVITE (403 at the pcscf, 480 at the scscf) over UDP
+# The foundation end to end: both programs start, answer OPTIONS (200) and INVITE (403 at the pcscf, 404 at the scscf) over UDP
 # and TCP, serve /healthz, /readyz, /metrics and the status API, guard mutating REST calls with the
 # token, validate their configuration, and drain and exit 0 on SIGTERM.
 set -u
@@ -39,11 +39,11 @@ check_sip() { # prog sip_port
       expect_match "$prog: ... answered 403 Not Registered" '^SIP/2.0 403 Not Registered' "$resp"
       continue
     fi
-    # The S-CSCF's terminating side: bob is registered nowhere.
-    sipp_run "$name" invite_480 "$t" "127.0.0.1:$port"
+    # The S-CSCF's terminating side: sip:bob@<its address> is no IMPU the HSS knows.
+    sipp_run "$name" invite_404 "$t" "127.0.0.1:$port"
     expect_eq "$prog: INVITE over $t, SIPp verdict" 0 "$?"
-    resp=$(sed -n '/^SIP\/2.0 480/,/^$/p' "$WORKDIR/$name.msg")
-    expect_match "$prog: INVITE for a user registered nowhere over $t answered 480" '^SIP/2.0 480' "$resp"
+    resp=$(sed -n '/^SIP\/2.0 404/,/^$/p' "$WORKDIR/$name.msg")
+    expect_match "$prog: INVITE for an identity the HSS does not know over $t answered 404" '^SIP/2.0 404' "$resp"
   done
 }
 
@@ -54,7 +54,7 @@ check_rest() { # prog api
   body=$(http_body "http://$api/metrics")
   expect_match "$prog: /metrics counts OPTIONS" '^cscf_sip_requests_total\{method="OPTIONS"\} [1-9]' "$body"
   expect_match "$prog: /metrics counts 200s" '^cscf_sip_responses_total\{code="200"\} [1-9]' "$body"
-  local code=480
+  local code=404
   [ "$prog" = pcscf ] && code=403
   expect_match "$prog: /metrics counts ${code}s" "^cscf_sip_responses_total\\{code=\"$code\"\\} [1-9]" "$body"
   expect_match "$prog: /metrics has build info" "^cscf_build_info\\{version=\"[^\"]+\",program=\"$prog\"\\} 1" "$body"

@@ -52,6 +52,12 @@ expect_eq "alice's iFCs are provisioned over REST" 200 \
   "$(provision "alice@$DOMAIN" '["sip:alice@'$DOMAIN'","tel:+15550001"]' 6162636465666768696a6b6c6d6e6f70 "$ALICE_IFC")"
 expect_eq "bob's iFCs are provisioned over REST" 200 \
   "$(provision "bob@$DOMAIN" '["sip:bob@'$DOMAIN'","tel:+15550002"]' 626f62626f62626f62626f62626f6231 "$BOB_IFC")"
+# carol never registers: her messages go to a store-and-forward AS (unregistered service).
+CAROL_IFC='[
+ {"priority":10,"condition":"cnf","as":"sip:127.0.0.1:'$AS_SMS'",
+  "triggers":[{"group":0,"method":"MESSAGE"},{"group":1,"session_case":"terminating_unregistered"}]}]'
+expect_match "carol is provisioned over REST, with an unregistered-service iFC" '^20[01]$' \
+  "$(provision "carol@$DOMAIN" '["sip:carol@'$DOMAIN'"]' 6361726f6c6361726f6c6361726f6c31 "$CAROL_IFC")"
 
 register() { # NAME USER K PORT INSTANCE
   printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=ponmlkjihgfedcba];600;%s\n' \
@@ -133,6 +139,24 @@ caller adead message_uac.xml "$PA" "alice;sip:deadend@$DOMAIN;$DOMAIN;text/plain
 expect_match "alice's MESSAGE to sip:deadend gets 500 (not the 480 of an unknown user)" '^SIP/2.0 500' \
   "$(cat "$WORKDIR/adead.msg")"
 expect_eq "the scscf counts it" 1 "$(isc_metric terminated)"
+
+echo "-- carol is registered nowhere: SAR UNREGISTERED_USER brings her profile"
+uas store message_uas.xml "$AS_SMS"
+caller acarol message_uac.xml "$PA" "alice;sip:carol@$DOMAIN;$DOMAIN;text/plain;for later"
+expect_eq "alice's MESSAGE to carol gets the store AS's 200" 0 "$?"
+wait "$UAS_PID"
+expect_eq "the AS received it" 0 "$?"
+expect_match "... with P-Served-User: carol, terminating, unregistered" \
+  "^P-Served-User: <sip:carol@$DOMAIN>;sescase=term;regstate=unreg\$" "$(first_request store MESSAGE)"
+caller acarolinv call_uac.xml "$PA" "alice;sip:carol@$DOMAIN;$DOMAIN"
+expect_match "a call to carol matches no iFC: 480" '^SIP/2.0 480' "$(cat "$WORKDIR/acarolinv.msg")"
+hss_state=$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/carol@$DOMAIN" -H "Authorization: Bearer $TOKEN")
+expect_eq "the HSS has carol assigned to the scscf, unregistered" "unregistered sip:127.0.0.1:$SC_SIP" \
+  "$(jq -r '(.subscriber // .) | "\(.state.registration) \(.state.scscf)"' <<<"$hss_state")"
+expect_eq "one SAR for both requests (the profile is kept)" 1 \
+  "$(http_body "http://127.0.0.1:$SC_API/metrics" | awk '$1 == "cscf_unregistered_profiles_total{outcome=\"success\"}" {print $2}')"
+caller anobody message_uac.xml "$PA" "alice;sip:nobody@$DOMAIN;$DOMAIN;text/plain;x"
+expect_match "a MESSAGE to an IMPU the HSS does not know: 404" '^SIP/2.0 404' "$(cat "$WORKDIR/anobody.msg")"
 
 echo "-- an odi token the scscf never gave"
 f="$WORKDIR/odi.sip"
