@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "cscf/scscf/profile.h"
+#include "cscf/scscf/thirdparty.h"
 
 #define HDR_MAX 8192
 
@@ -160,17 +161,34 @@ static void reply_ok(reg_req_t *req)
 
 /* ---- store and SAR ---- */
 
-/* The 200 first, then the reg event NOTIFYs (TS 24.229 5.4.2.1.2). reply_ok() frees req, so
- * what regevent needs is taken out of it before. */
+/* The Expires a third-party REGISTER carries: what the 200 granted (the longest contact). */
+static long granted(const store_reg_t *r, int ended)
+{
+    int64_t now = time(NULL), most = 0;
+    for (size_t i = 0; !ended && i < r->ncontacts; i++)
+        if (r->contacts[i].expires_at - now > most)
+            most = r->contacts[i].expires_at - now;
+    return (long)most;
+}
+
+/* The 200 first, then the reg event NOTIFYs (TS 24.229 5.4.2.1.2) and the third-party
+ * REGISTERs (5.4.1.7). reply_ok() frees req, so what they need is taken out of it before. */
 static void reply_and_notify(reg_req_t *req, int ended)
 {
     scscf_t *s = req->s;
     store_reg_t *before = req->before;
     store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
+    tpr_batch_t *tpr = thirdparty_prepare(s, req->reg, req->impu, req->sip, req->msg);
+    long expires = granted(req->reg, ended);
+    char *response = NULL;
     req->before = NULL;
+    if (tpr)
+        req->response_out = &response;
     reply_ok(req);
     if (before && (ended || after))
         regevent_changed(s, before, after, REGEVENT_REGISTER);
+    thirdparty_send(s, tpr, response, expires);
+    free(response);
     store_reg_free(before);
     store_reg_free(after);
 }

@@ -201,10 +201,15 @@ static int to_as(isc_t *isc, route_req_t *rt, const char *server_name)
     return 0;
 }
 
+const ifc_list_t *isc_ifcs(isc_t *isc, const store_reg_t *reg)
+{
+    return ifc_cache_get(isc->cache, reg->impi, reg->profile);
+}
+
 void isc_next(route_req_t *rt, const store_reg_t *reg)
 {
     isc_t *isc = rt->s->isc;
-    const ifc_list_t *l = ifc_cache_get(isc->cache, reg->impi, reg->profile);
+    const ifc_list_t *l = isc_ifcs(isc, reg);
     for (;;) {
         int i = l ? ifc_next_match(l, rt->ifc_from, (ifc_case_t)rt->sc, rt->sip) : -1;
         if (i < 0) {

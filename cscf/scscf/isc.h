@@ -22,6 +22,9 @@ void isc_free(isc_t *isc);
  * route_after_ifc). Takes rt. */
 void isc_next(route_req_t *rt, const store_reg_t *reg);
 
+/* The parsed iFCs of reg's profile (cached per IMPI), or NULL. Valid until the next call. */
+const struct ifc_list *isc_ifcs(isc_t *isc, const store_reg_t *reg);
+
 /* The request came back from an AS: when its top Route is an odi Route of ours, fills rt's
  * served user, session case, next iFC and target in from the token (used once) and returns 1;
  * 0 when the top Route is not an odi one; -1 when the token is unknown or expired. */

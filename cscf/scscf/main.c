@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
+#include "cscf/scscf/thirdparty.h"
 #include "cscf/scscf/unreg.h"
 
 static const cfg_key_t scscf_keys[] = {
@@ -69,7 +70,7 @@ static int scscf_init(program_t *p)
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
         scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)) ||
-        !(s->unreg = unreg_new(s)))
+        !(s->unreg = unreg_new(s)) || !(s->thirdparty = thirdparty_new(s)))
         return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
@@ -84,6 +85,7 @@ static void scscf_fini(program_t *p)
     registrar_fini(s);
     isc_free(s->isc);
     unreg_free(s->unreg);
+    thirdparty_free(s->thirdparty);
     su_free(NULL, s->next_hop);
     free(s);
     p->app = NULL;

@@ -1,6 +1,6 @@
 /* The IMS subscription XML the HSS sends in SAA User-Data (TS 29.228 Annex E): what the
- * registrar needs from it now (the implicit registration set and barring). The iFCs are read
- * by the routing code (calls issue). */
+ * registrar needs from it (the implicit registration set and barring). The iFCs are read by
+ * ifc.c for routing (isc.c) and third-party registration (thirdparty.c). */
 #ifndef CSCF_SCSCF_PROFILE_H
 #define CSCF_SCSCF_PROFILE_H
 

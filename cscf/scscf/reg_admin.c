@@ -147,18 +147,50 @@ static void get_on_loop(void *arg)
     store_get(o->s->store, o->key, get_done, o);
 }
 
+/* Network-initiated deregistration (TS 24.229 5.4.1.5): the HSS is told, the store forgets,
+ * the reg event tells the UE and the P-CSCF. */
+static void deregister_now(scscf_t *s, store_reg_t *reg, const char *impu, const char *why)
+{
+    log_info("registrar: %s deregistered (%s)", reg->impi, why);
+    registrar_sar_detached(s, reg->impi, reg->nimpus ? reg->impus[0] : impu,
+                           CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
+    store_del(s->store, reg->impi, ignore, NULL);
+    regevent_changed(s, reg, NULL, REGEVENT_ADMIN);
+    metric_inc(s->m_events, "admin_deregister");
+}
+
+typedef struct dereg_ctx {
+    scscf_t *s;
+    char impu[256];
+    const char *why;
+} dereg_ctx_t;
+
+static void dereg_found(void *arg, int rc, store_reg_t *reg)
+{
+    dereg_ctx_t *c = arg;
+    if (rc == 0)
+        deregister_now(c->s, reg, c->impu, c->why);
+    store_reg_free(reg);
+    free(c);
+}
+
+void registrar_deregister(scscf_t *s, const char *impu, const char *why)
+{
+    dereg_ctx_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->s = s;
+    c->why = why;
+    snprintf(c->impu, sizeof c->impu, "%s", impu);
+    store_get(s->store, c->impu, dereg_found, c);
+}
+
 static void del_done(void *arg, int rc, store_reg_t *reg)
 {
     op_t *o = arg;
     o->found = rc == 0;
-    if (!reg)
-        return;
-    log_info("registrar: %s deregistered over REST", reg->impi);
-    registrar_sar_detached(o->s, reg->impi, reg->nimpus ? reg->impus[0] : o->key,
-                           CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
-    store_del(o->s->store, reg->impi, ignore, NULL);
-    regevent_changed(o->s, reg, NULL, REGEVENT_ADMIN);
-    metric_inc(o->s->m_events, "admin_deregister");
+    if (reg)
+        deregister_now(o->s, reg, o->key, "over REST");
     store_reg_free(reg);
 }
 

@@ -37,6 +37,7 @@ typedef struct reg_req {
     store_reg_t *reg;    /* what the store held before, or NULL */
     store_reg_t *before; /* a copy of reg before this REGISTER changed it, for reg event */
     char *profile;       /* User-Data from the SAA */
+    char **response_out; /* when set, reg_req_reply leaves the response's text here */
     uint64_t cx_id;
 } reg_req_t;
 
@@ -50,6 +51,9 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
 void bindings_apply(reg_req_t *req);
 void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason);
 int bindings_rest_routes(scscf_t *s);
+/* Network-initiated deregistration of the registration holding impu (reg_admin.c); why is a
+ * string constant for the log. */
+void registrar_deregister(scscf_t *s, const char *impu, const char *why);
 void bindings_tick(scscf_t *s);
 /* The HSS's User-Data becomes reg's profile and implicit set (registered IMPU first). 0, or -1
  * when the XML names no identity (reg unchanged). */

@@ -21,9 +21,10 @@ struct scscf {
     store_t *store;
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
-    regevent_t *regevent; /* reg event subscriptions (regevent.c) */
-    struct isc *isc;      /* application servers: iFCs and odi tokens (isc.c) */
-    struct unreg *unreg;  /* profiles of users registered nowhere (unreg.c) */
+    regevent_t *regevent;          /* reg event subscriptions (regevent.c) */
+    struct isc *isc;               /* application servers: iFCs and odi tokens (isc.c) */
+    struct unreg *unreg;           /* profiles of users registered nowhere (unreg.c) */
+    struct thirdparty *thirdparty; /* third-party REGISTERs in flight (thirdparty.c) */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */

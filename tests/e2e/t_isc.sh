@@ -15,7 +15,7 @@ field() { jq -r "$1 // empty" <<<"$2"; }
 TOKEN=s3cret
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
-AS_SMS=$(free_port) AS_FWD=$(free_port) AS_DEAD=$(free_port)
+AS_SMS=$(free_port) AS_FWD=$(free_port) AS_DEAD=$(free_port) AS_REG=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
@@ -46,6 +46,9 @@ ALICE_IFC='[
   "triggers":[{"group":0,"method":"MESSAGE"},{"group":1,"request_uri":"^sip:deadend@"},
               {"group":2,"session_case":"originating"}]}]'
 BOB_IFC='[
+ {"priority":5,"condition":"cnf","as":"sip:127.0.0.1:'$AS_REG'","service_info":"bob <vip>",
+  "include_register_request":true,"include_register_response":true,
+  "triggers":[{"group":0,"method":"REGISTER"}]},
  {"priority":10,"condition":"cnf","as":"sip:127.0.0.1:'$AS_FWD'",
   "triggers":[{"group":0,"method":"INVITE"},{"group":1,"session_case":"terminating_registered"}]}]'
 expect_eq "alice's iFCs are provisioned over REST" 200 \
@@ -91,8 +94,21 @@ PA=$(free_port) PB=$(free_port)
 echo "-- alice and bob register through the pcscf (the SAR brings their iFCs)"
 register rega alice abcdefghijklmnop "$PA" 1
 expect_eq "alice registers" 0 "$?"
+uas asreg as_register_uas.xml "$AS_REG"
 register regb bob bobbobbobbobbob1 "$PB" 2
 expect_eq "bob registers" 0 "$?"
+wait "$UAS_PID"
+expect_eq "bob's REGISTER iFC: his AS gets a third-party REGISTER and answers 200" 0 "$?"
+tpr=$(tr -d '\r' <"$WORKDIR/asreg.msg")
+expect_match "... to the AS's URI" "^REGISTER sip:127.0.0.1:$AS_REG SIP/2.0" "$tpr"
+expect_match "... From and Contact the scscf, To bob" "^To: <sip:bob@$DOMAIN>" "$tpr"
+expect_match "... From the scscf" "^From: <sip:127.0.0.1:$SC_SIP>;tag=" "$tpr"
+expect_match "... with the Expires the 200 granted" '^Expires: 600$' "$tpr"
+expect_match "... the body: the UE's REGISTER, our 200 and the ServiceInfo (multipart)" \
+  '^Content-Type: multipart/mixed;boundary=' "$tpr"
+expect_match "... the UE's REGISTER (message/sip)" "^REGISTER sip:$DOMAIN SIP/2.0" "$tpr"
+expect_match "... our 200 with the Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$SC_SIP;lr>" "$tpr"
+expect_match "... and the ServiceInfo, escaped" '<service-info>bob &lt;vip&gt;</service-info>' "$tpr"
 
 echo "-- alice's SMS over IMS goes to the IP-SM-GW her originating iFC names"
 uas ipsmgw message_uas.xml "$AS_SMS"
@@ -164,6 +180,23 @@ printf 'MESSAGE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4b
   "$DOMAIN" "$RANDOM" "$SC_SIP" "$DOMAIN" "$DOMAIN" "$RANDOM" >"$f"
 expect_eq "gets 403" "SIP/2.0 403 Forbidden" "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
 expect_eq "... counted as unknown_odi" 1 "$(isc_metric unknown_odi)"
+
+echo "-- a REGISTER iFC whose AS fails with SESSION_TERMINATED deregisters the user"
+ALICE_IFC2="${ALICE_IFC%]}"',
+ {"priority":40,"condition":"cnf","as":"sip:127.0.0.1:'$AS_DEAD'","default_handling":"session_terminated",
+  "triggers":[{"group":0,"method":"REGISTER"}]}]'
+expect_eq "alice gets a REGISTER iFC (a PPR pushes it)" 200 \
+  "$(provision "alice@$DOMAIN" '["sip:alice@'$DOMAIN'","tel:+15550001"]' 6162636465666768696a6b6c6d6e6f70 "$ALICE_IFC2")"
+register rega2 alice abcdefghijklmnop "$PA" 1
+expect_eq "alice re-registers (200)" 0 "$?"
+gone=
+for _ in $(seq 30); do
+  [ "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN")" = 404 ] && { gone=1; break; }
+  sleep 0.1
+done
+expect_eq "... then the failed third-party REGISTER deregisters her" 1 "${gone:-0}"
+expect_match "... counted" '^cscf_third_party_registers_total\{outcome="deregistered"\} 1$' \
+  "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 
 for p in asfwd pcscf scscf hss; do
   stop_prog "$p"
