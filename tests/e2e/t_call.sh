@@ -97,6 +97,21 @@ for m in INFO OPTIONS REFER MESSAGE; do
     "$(tr -d '\r' <"$WORKDIR/bdlg.msg" | awk -v m="$m" '$0 ~ "^"m" sip:"{r=1} r && /^Via:/{printf "%s ", $0} /^$/{if (r) exit}')"
 done
 
+echo "-- SUBSCRIBE/NOTIFY between handsets (Event: presence) and PUBLISH"
+callee bsub subscribe_uas.xml "$PB"
+caller asub subscribe_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice: SUBSCRIBE/200, NOTIFY/200, unsubscribe/200, NOTIFY terminated/200" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob: the same from his side, his NOTIFYs along the Record-Route set" 0 "$?"
+expect_match "alice's NOTIFY came back through the proxies (three Vias)" '^Via: .*Via: .*Via: .*Via: ' \
+  "$(tr -d '\r' <"$WORKDIR/asub.msg" | awk '/^NOTIFY sip:/{r=1} r && /^Via:/{printf "%s ", $0} /^$/{if (r) exit}')"
+callee bpub publish_uas.xml "$PB"
+caller apub publish_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "alice's PUBLISH gets 200 with a SIP-ETag" 0 "$?"
+wait "$CALLEE_PID"
+expect_match "... it reached bob with alice's asserted identity" "^P-Asserted-Identity: <sip:alice@$DOMAIN>" \
+  "$(first_request bpub PUBLISH)"
+
 echo "-- a 200 sent again after the ACK (the callee's ACK lost) still reaches the caller"
 callee blate call_uas_late_2xx.xml "$PB" -d 50
 caller alate call_uac_late_2xx.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN"
