@@ -191,7 +191,7 @@ struct sip_fwd {
     sip_fwd_response_f cb;
     void *ctx;
     sip_method_t method;
-    int initial;   /* no To tag: an INVITE of this kind is a call attempt */
+    int initial;   /* no To tag, first pass here: an INVITE of this kind is a call attempt */
     int final;     /* a final response went upstream */
     int cancelled; /* CANCEL passed downstream */
     size_t n, pending;
@@ -478,6 +478,23 @@ static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t con
 
 static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip);
 
+/* A request that passed this node before (a P-CSCF serving both ends of a call, an S-CSCF
+ * getting it back from an application server) carries a Via of ours below the top: it is the
+ * same call attempt spiralling, not a new one. */
+static int spiralled(sip_core_t *core, sip_t const *sip)
+{
+    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next) {
+        url_t u;
+        memset(&u, 0, sizeof u);
+        u.url_type = url_sip;
+        u.url_host = v->v_host;
+        u.url_port = v->v_port;
+        if (sip_core_is_node(core, &u))
+            return 1;
+    }
+    return 0;
+}
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
@@ -496,6 +513,8 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     f->ctx = ctx;
     f->method = in ? in->sip_request->rq_method : sip_method_unknown;
     f->initial = in && in->sip_to && !in->sip_to->a_tag;
+    int again = nta_incoming_magic(irq, on_cancel_taken) != NULL || (in && spiralled(core, in));
+    f->initial = f->initial && !again;
     if (orig)
         msg_destroy(orig); /* getrequest returned a reference */
     for (size_t i = 0; i < n; i++) {
@@ -516,9 +535,8 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     }
     f->pending = f->n;
     fwd_link(f);
-    /* A request taken back from an earlier relay (sip_fwd_take) is the same call attempt. */
-    int again = nta_incoming_magic(irq, on_cancel_taken) != NULL;
-    if (f->method == sip_method_invite && f->initial && core->dialogs && !again)
+    /* Taken back from an earlier relay (sip_fwd_take), or spiralled: the same call attempt. */
+    if (f->method == sip_method_invite && f->initial && core->dialogs)
         dialogs_attempt(core->dialogs);
     nta_incoming_bind(irq, on_cancel, (nta_incoming_magic_t *)f);
     return 0;

@@ -82,6 +82,9 @@ bye=$(first_request bcall BYE)
 expect_match "the BYE reaches bob along the route set" "^BYE sip:callee@127.0.0.1:$PB" "$bye"
 sc_metrics=$(http_body "http://127.0.0.1:$SC_API/metrics")
 expect_match "scscf counts the answered call" '^cscf_calls_answered_total 1$' "$sc_metrics"
+pc_metrics=$(http_body "http://127.0.0.1:$PC_API/metrics")
+expect_match "the pcscf serves both ends but counts the call once" '^cscf_calls_attempted_total 1$' "$pc_metrics"
+expect_match "... and its answer once" '^cscf_calls_answered_total 1$' "$pc_metrics"
 expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"

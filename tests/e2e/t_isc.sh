@@ -147,6 +147,10 @@ expect_match "the AS is in the route set, between the scscf and bob's pcscf" \
   "$(grep '^Record-Route' <<<"$inv" | paste -sd, - | sed 's/, *Record-Route: */, /g')"
 expect_no_match "no P-Served-User reaches bob" '^P-Served-User' "$inv"
 expect_match "the BYE reached bob too (through the AS's Record-Route)" '^BYE sip:' "$(cat "$WORKDIR/bcall.msg")"
+sc_metrics=$(http_body "http://127.0.0.1:$SC_API/metrics")
+expect_match "the scscf counts one call attempt though it saw the INVITE twice (the AS)" \
+  '^cscf_calls_attempted_total 1$' "$sc_metrics"
+expect_match "... and one dialog, ended by the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
 expect_eq "the scscf counts the failed AS it went past" 1 "$(isc_metric continued)"
 expect_eq "... and three requests sent to an AS (SMS, dead, bob's)" 3 "$(isc_metric to_as)"
 
