@@ -267,6 +267,13 @@ int api_route(api_t *api, const char *method, const char *pattern, unsigned flag
     return 0;
 }
 
+void api_routes_write(const api_t *api, FILE *out)
+{
+    for (size_t i = 0; api && i < api->nroutes; i++)
+        fprintf(out, "%s %s%s\n", api->routes[i].method, api->routes[i].pattern,
+                api->routes[i].flags & API_MUTATING ? " token" : "");
+}
+
 /* ---- sending --------------------------------------------------------------------------- */
 
 static enum MHD_Result queue(struct MHD_Connection *conn, api_response_t *resp, const char *header,

@@ -8,6 +8,7 @@
 #define CSCF_API_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <jansson.h>
 
 #define API_MAX_BODY        (64 * 1024)
@@ -46,6 +47,10 @@ void api_free(api_t *api);
 /* pattern: "/api/v1/registrations/{impu}". method: "GET", "PUT", ... */
 int api_route(api_t *api, const char *method, const char *pattern, unsigned flags,
               api_handler_f handler, void *ctx);
+
+/* One line per route, in registration order: "METHOD PATTERN", then " token" when the route
+ * is API_MUTATING. */
+void api_routes_write(const api_t *api, FILE *out);
 
 int api_start(api_t *api); /* binds and starts the thread; -1 with a logged reason */
 void api_stop(api_t *api);
