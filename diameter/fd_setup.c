@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <freeDiameter/freeDiameter-host.h>
@@ -28,6 +29,144 @@ static struct {
     size_t naccept;
     int tls;
 } fds;
+
+/* What freeDiameter's peer list does not keep: per-peer Cx message counts and the last thing
+ * that went wrong, for GET /api/v1/diameter/peers. Filled by hooks on freeDiameter's threads,
+ * read on the HTTP thread. */
+typedef struct peer_stats {
+    char identity[256];
+    unsigned long long requests_sent, answers_sent, requests_received, answers_received;
+    unsigned long long connect_failures, failovers, dropped;
+    char last_error[256];
+    time_t last_error_time;
+} peer_stats_t;
+
+static struct {
+    pthread_mutex_t lock;
+    peer_stats_t peers[MAX_NAMES];
+    size_t n;
+    struct fd_hook_hdl *hook;
+} stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Under stats.lock. NULL when the table is full: later peers go uncounted, never unbounded. */
+static peer_stats_t *stats_for(const char *identity)
+{
+    for (size_t i = 0; i < stats.n; i++)
+        if (strcasecmp(stats.peers[i].identity, identity) == 0)
+            return &stats.peers[i];
+    if (stats.n == MAX_NAMES)
+        return NULL;
+    peer_stats_t *s = &stats.peers[stats.n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->identity, sizeof s->identity, "%s", identity);
+    return s;
+}
+
+static void count_message(peer_stats_t *s, struct msg *msg, int sent)
+{
+    struct msg_hdr *h = NULL;
+    /* Application 0 is the base protocol (CER, DWR, DPR): watchdogs would drown the Cx counts. */
+    if (!msg || fd_msg_hdr(msg, &h) != 0 || h->msg_appl == 0)
+        return;
+    int request = (h->msg_flags & CMD_FLAG_REQUEST) != 0;
+    if (sent)
+        (*(request ? &s->requests_sent : &s->answers_sent))++;
+    else
+        (*(request ? &s->requests_received : &s->answers_received))++;
+}
+
+static void set_error(peer_stats_t *s, const char *what, const void *other)
+{
+    snprintf(s->last_error, sizeof s->last_error, "%s%s%s", what, other ? ": " : "",
+             other ? (const char *)other : "");
+    s->last_error_time = time(NULL);
+}
+
+static void on_hook(enum fd_hook_type type, struct msg *msg, struct peer_hdr *peer, void *other,
+                    struct fd_hook_permsgdata *pmd, void *regdata)
+{
+    (void)pmd;
+    (void)regdata;
+    if (!peer || !peer->info.pi_diamid)
+        return;
+    pthread_mutex_lock(&stats.lock);
+    peer_stats_t *s = stats_for(peer->info.pi_diamid);
+    if (s) {
+        switch (type) {
+        case HOOK_MESSAGE_SENT:
+            count_message(s, msg, 1);
+            break;
+        case HOOK_MESSAGE_RECEIVED:
+            count_message(s, msg, 0);
+            break;
+        case HOOK_PEER_CONNECT_FAILED:
+            s->connect_failures++;
+            set_error(s, "connection failed", other);
+            break;
+        case HOOK_MESSAGE_FAILOVER:
+            s->failovers++;
+            set_error(s, "request sent again elsewhere: the connection was lost", NULL);
+            break;
+        case HOOK_MESSAGE_DROPPED:
+            s->dropped++;
+            set_error(s, "message dropped", other);
+            break;
+        case HOOK_MESSAGE_PARSING_ERROR:
+            /* other is the error text only when the message itself could be parsed */
+            set_error(s, "message could not be parsed", msg ? other : NULL);
+            break;
+        default:
+            break;
+        }
+    }
+    pthread_mutex_unlock(&stats.lock);
+}
+
+static int stats_start(void)
+{
+    pthread_mutex_lock(&stats.lock);
+    stats.n = 0;
+    pthread_mutex_unlock(&stats.lock);
+    return fd_hook_register(HOOK_MASK(HOOK_MESSAGE_SENT, HOOK_MESSAGE_RECEIVED,
+                                      HOOK_PEER_CONNECT_FAILED, HOOK_MESSAGE_FAILOVER,
+                                      HOOK_MESSAGE_DROPPED, HOOK_MESSAGE_PARSING_ERROR),
+                            on_hook, NULL, NULL, &stats.hook);
+}
+
+/* After freeDiameter stopped: no hook runs any more. */
+static void stats_stop(void)
+{
+    if (stats.hook)
+        fd_hook_unregister(stats.hook);
+    stats.hook = NULL;
+}
+
+static json_t *stats_to_json(const peer_stats_t *s)
+{
+    json_t *o =
+        json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "counters", "requests_sent",
+                  (json_int_t)s->requests_sent, "answers_received", (json_int_t)s->answers_received,
+                  "requests_received", (json_int_t)s->requests_received, "answers_sent",
+                  (json_int_t)s->answers_sent, "connect_failures", (json_int_t)s->connect_failures,
+                  "failovers", (json_int_t)s->failovers, "dropped", (json_int_t)s->dropped);
+    json_t *err = *s->last_error ? json_pack("{s:s?,s:I}", "message", s->last_error, "time",
+                                             (json_int_t)s->last_error_time)
+                                 : NULL;
+    json_object_set_new(o, "last_error", err ? err : json_null());
+    return o;
+}
+
+/* A peer no hook has seen yet has all counters at zero. */
+static json_t *stats_json(const char *identity)
+{
+    peer_stats_t copy = {0};
+    pthread_mutex_lock(&stats.lock);
+    for (size_t i = 0; i < stats.n; i++)
+        if (strcasecmp(stats.peers[i].identity, identity) == 0)
+            copy = stats.peers[i];
+    pthread_mutex_unlock(&stats.lock);
+    return stats_to_json(&copy);
+}
 
 static void fd_logger(int level, const char *format, va_list args)
 {
@@ -177,7 +316,7 @@ int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen)
         rc = -1;
     }
     if (rc == 0 && (fd_disp_app_support(cx->app, cx->vendor, 1, 0) ||
-                    fd_peer_validate_register(validate_peer) || fd_core_start() ||
+                    fd_peer_validate_register(validate_peer) || stats_start() || fd_core_start() ||
                     fd_core_waitstartcomplete())) {
         snprintf(err, errlen, "diameter: freeDiameter did not start; see the log");
         rc = -1;
@@ -204,6 +343,7 @@ void fd_setup_stop(void)
         fd_core_wait_shutdown_complete();
         fds.started = 0;
     }
+    stats_stop();
     forget_settings();
 }
 
@@ -257,10 +397,13 @@ json_t *fd_setup_peers_json(void)
     fd_peer_status_t peers[MAX_NAMES];
     size_t n = fd_setup_peers(peers, MAX_NAMES);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b}", "identity", peers[i].identity,
-                                             "state", peers[i].state, "open", peers[i].open,
-                                             "configured", peers[i].configured));
+    for (size_t i = 0; i < n; i++) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:b}", "identity", peers[i].identity, "state",
+                      peers[i].state, "open", peers[i].open, "configured", peers[i].configured);
+        json_object_update_new(o, stats_json(peers[i].identity));
+        json_array_append_new(arr, o);
+    }
     return arr;
 }
 
