@@ -129,39 +129,89 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 /* ---- REST ---- */
 
 typedef struct list_ctx {
-    json_t *arr;
-    int64_t now;
+    const pc_binding_t **items;
+    size_t n, cap;
+    const char *prefix;
 } list_ctx_t;
 
-static int add_json(void *ctx, const char *key, void *val)
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int collect(void *ctx, const char *key, void *val)
 {
     list_ctx_t *l = ctx;
-    pc_binding_t *b = val;
-    json_array_append_new(
-        l->arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "flow", b->flow, "impi", b->impi,
-                          "contact", b->contact, "associated_uris", b->associated, "service_route",
-                          b->service_route, "expires", (json_int_t)(b->expires_at - l->now),
-                          "registered_at", (json_int_t)b->registered_at));
+    const pc_binding_t *b = val;
+    if (l->prefix && !starts_with(b->impi, l->prefix) && !starts_with(b->impu, l->prefix))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        const pc_binding_t **grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return 0;
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->n++] = b;
     return 0;
+}
+
+/* The map has no order of its own; sorting by flow keeps offset/limit pages stable. */
+static int by_flow(const void *a, const void *b)
+{
+    return strcmp((*(const pc_binding_t *const *)a)->flow, (*(const pc_binding_t *const *)b)->flow);
+}
+
+static json_t *binding_json(const pc_binding_t *b, int64_t now)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "flow", b->flow, "impi", b->impi, "impu",
+                     b->impu, "contact", b->contact, "associated_uris", b->associated,
+                     "service_route", b->service_route, "expires",
+                     (json_int_t)(b->expires_at - now), "registered_at",
+                     (json_int_t)b->registered_at);
 }
 
 typedef struct op {
     pcscf_t *pc;
+    const char *prefix;
+    size_t offset, limit;
     json_t *out;
 } op_t;
 
 static void list_on_loop(void *arg)
 {
     op_t *o = arg;
-    list_ctx_t l = {json_array(), time(NULL)};
-    strmap_sweep(o->pc->by_flow, add_json, &l);
-    o->out =
-        json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(l.arr), "registrations", l.arr);
+    list_ctx_t l = {.prefix = o->prefix && *o->prefix ? o->prefix : NULL};
+    strmap_sweep(o->pc->by_flow, collect, &l);
+    if (l.n)
+        qsort(l.items, l.n, sizeof *l.items, by_flow);
+    json_t *arr = json_array();
+    int64_t now = time(NULL);
+    for (size_t i = o->offset; i < l.n && i - o->offset < o->limit; i++)
+        json_array_append_new(arr, binding_json(l.items[i], now));
+    free(l.items);
+    o->out = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)l.n, "offset", (json_int_t)o->offset,
+                       "registrations", arr);
 }
 
+/* A missing or unreadable value gives dflt; larger values are cut to max. */
+static size_t query_size(const api_request_t *req, const char *key, size_t dflt, size_t max)
+{
+    const char *v = api_query(req, key);
+    char *end = NULL;
+    unsigned long x = v ? strtoul(v, &end, 10) : dflt;
+    if (v && (*end || end == v))
+        return dflt;
+    return x > max ? max : x;
+}
+
+/* GET /api/v1/registrations[?prefix=&offset=&limit=], as the scscf's list. */
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
-    op_t o = {.pc = ctx};
+    op_t o = {.pc = ctx, .prefix = api_query(req, "prefix")};
+    o.offset = query_size(req, "offset", 0, (size_t)-1);
+    o.limit = query_size(req, "limit", 100, 1000);
     if (loopq_call(o.pc->p->queue, list_on_loop, &o, 1000) < 0 || !o.out) {
         json_decref(o.out);
         api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
