@@ -126,7 +126,8 @@ static void cx_route(void *ctx, const api_request_t *req, api_response_t *resp)
     json_decref(body);
     if (!ok) {
         cx_msg_clear(&m);
-        api_problem(resp, strstr(bad, "command:") ? 404 : 400, "Bad Request", bad);
+        int unknown = strstr(bad, "command:") != NULL;
+        api_problem(resp, unknown ? 404 : 400, unknown ? "Not Found" : "Bad Request", bad);
         return;
     }
     cx_call_result_t r;
