@@ -9,6 +9,7 @@ PACKAGES=(
   libfreediameter-dev freediameterd freediameter-extensions
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
+  npm # t_openapi.sh: swagger-parser validates docs/openapi.yaml (npm pulls in nodejs)
 )
 # `deps.sh fuzz`: what make fuzz needs on top (clang's libFuzzer)
 [ "${1:-}" = fuzz ] && PACKAGES=(clang libclang-rt-14-dev libyaml-dev libssl-dev)
