@@ -59,7 +59,8 @@ struct program {
     int signal_fd;
     su_wait_t signal_wait[1];
     int signal_index;
-    metric_t *m_queue_depth, *m_rss, *m_fds;
+    metric_t *m_queue_depth, *m_rss, *m_fds, *m_cpu;
+    double cpu_counted; /* CPU seconds already added to m_cpu */
 };
 
 int program_main(const program_def_t *def, int argc, char **argv);

@@ -57,6 +57,21 @@ void sip_core_count_response(sip_core_t *core, int status)
     metric_inc(core->m_responses, code);
 }
 
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status)
+{
+    sip_core_count_response(core, status);
+    su_nanotime_t received = 0;
+    if (status < 200 || !irq || !nta_incoming_received(irq, &received))
+        return;
+    /* nta keeps the arrival as an su_time_t; ours is taken and converted the same way. */
+    su_time_t now = su_now();
+    su_nanotime_t now_ns =
+        (su_nanotime_t)now.tv_sec * 1000000000 + (su_nanotime_t)now.tv_usec * 1000;
+    double took = (double)(now_ns - received) / 1e9;
+    if (took >= 0 && took < 3600)
+        metric_observe(core->m_duration, method_label(nta_incoming_method_name(irq)), took);
+}
+
 int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
                    tag_type_t tag, tag_value_t value, ...)
 {
@@ -66,7 +81,7 @@ int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char
                                  SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta));
     ta_end(ta);
     if (rc == 0)
-        sip_core_count_response(core, status);
+        sip_core_count_final(core, irq, status);
     log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
               nta_incoming_cseq(irq));
     return rc;
@@ -164,7 +179,7 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     status = core->handler(core->app, core, irq, sip);
     /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
     if (status >= 100 && nta_incoming_status(irq) < 200)
-        sip_core_count_response(core, status);
+        sip_core_count_final(core, irq, status);
     return status;
 }
 
@@ -276,6 +291,13 @@ static void register_metrics(sip_core_t *core)
                                        "SIP requests received, by method", "method");
     core->m_responses = metrics_counter(core->metrics, "cscf_sip_responses_total",
                                         "SIP responses sent or relayed, by status code", "code");
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10,   32};
+    core->m_duration = metrics_histogram(
+        core->metrics, "cscf_sip_transaction_duration_seconds",
+        "from a request's arrival to the final response this node sent or relayed for it, by "
+        "method",
+        "method", bounds, sizeof bounds / sizeof bounds[0]);
     core->m_bad =
         metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
                         "malformed SIP messages rejected or dropped by the stack, by kind", "kind");

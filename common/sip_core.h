@@ -72,6 +72,9 @@ int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
 
 /* Count a response going out on behalf of this node (relayed responses too). */
 void sip_core_count_response(sip_core_t *core, int status);
+/* The same for a response to irq; a final one also goes into the transaction-duration
+ * histogram (from the request's arrival). */
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status);
 
 /* Draining: new requests get 503 with Retry-After; transactions in flight finish. */
 void sip_core_drain(sip_core_t *core);

@@ -303,8 +303,9 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
     sip_via_remove(response, sip); /* our own Via */
     if (keeps_response(f, status))
         response = compact_response(response);
-    if (nta_incoming_mreply(f->irq, response) == 0)
-        sip_core_count_response(f->core, status);
+    nta_incoming_t *irq = f->irq;
+    if (nta_incoming_mreply(irq, response) == 0)
+        sip_core_count_final(f->core, irq, status);
     else
         log_warn("fwd: could not relay %d upstream (malformed, or the transaction is over)",
                  status);

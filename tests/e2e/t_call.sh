@@ -85,6 +85,9 @@ expect_match "scscf counts the answered call" '^cscf_calls_answered_total 1$' "$
 pc_metrics=$(http_body "http://127.0.0.1:$PC_API/metrics")
 expect_match "the pcscf serves both ends but counts the call once" '^cscf_calls_attempted_total 1$' "$pc_metrics"
 expect_match "... and its answer once" '^cscf_calls_answered_total 1$' "$pc_metrics"
+expect_match "INVITE transaction time is in the histogram" \
+  '^cscf_sip_transaction_duration_seconds_count\{method="INVITE"\} [1-9]' "$sc_metrics"
+expect_match "the process CPU time is counted" '^process_cpu_seconds_total [0-9.e+-]+$' "$pc_metrics"
 expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
