@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/sip_core_internal.h"
 #include "common/sip_proxy.h"
+#include "common/sip_trace.h"
 
 /* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
 static const char *const known_methods[] = {"INVITE",   "ACK",       "CANCEL", "BYE",     "OPTIONS",
@@ -57,6 +58,16 @@ void sip_core_count_response(sip_core_t *core, int status)
     metric_inc(core->m_responses, code);
 }
 
+static void trace_irq(sip_core_t *core, nta_incoming_t *irq, int response)
+{
+    if (!core->trace)
+        return;
+    msg_t *m = response ? nta_incoming_getresponse(irq) : nta_incoming_getrequest(irq);
+    sip_trace_msg(core->trace, m, response ? "sent" : "received");
+    if (m)
+        msg_destroy(m); /* get* returned a reference */
+}
+
 void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status)
 {
     sip_core_count_response(core, status);
@@ -80,8 +91,10 @@ int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char
     int rc = nta_incoming_treply(irq, status, phrase ? phrase : sip_status_phrase(status),
                                  SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta));
     ta_end(ta);
-    if (rc == 0)
+    if (rc == 0) {
         sip_core_count_final(core, irq, status);
+        trace_irq(core, irq, 1);
+    }
     log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
               nta_incoming_cseq(irq));
     return rc;
@@ -159,6 +172,7 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     sip_core_t *core = (sip_core_t *)magic;
     const char *method = sip->sip_request->rq_method_name;
     metric_inc(core->m_requests, method_label(method));
+    trace_irq(core, irq, 0);
     log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL, "recv %s %s", method,
               sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
 
@@ -341,8 +355,9 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
     core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
+    core->trace = sip_trace_new();
     core->sweep = su_timer_create(su_root_task(root), 60000);
-    if (!core->dialogs || !core->sweep ||
+    if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;
     core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
@@ -371,7 +386,13 @@ void sip_core_free(sip_core_t *core)
     if (core->sweep)
         su_timer_destroy(core->sweep);
     dialogs_free(core->dialogs);
+    sip_trace_free(core->trace);
     su_home_unref(core->home);
+}
+
+sip_trace_t *sip_core_trace(const sip_core_t *core)
+{
+    return core->trace;
 }
 
 nta_agent_t *sip_core_agent(const sip_core_t *core)

@@ -42,6 +42,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
 void sip_core_free(sip_core_t *core);
 
 nta_agent_t *sip_core_agent(const sip_core_t *core);
+/* The per-user trace (common/sip_trace.h); used on the loop thread only. */
+struct sip_trace *sip_core_trace(const sip_core_t *core);
 su_root_t *sip_core_root(const sip_core_t *core);
 const sip_core_config_t *sip_core_config(const sip_core_t *core);
 metrics_t *sip_core_metrics(const sip_core_t *core);

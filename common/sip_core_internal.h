@@ -25,6 +25,7 @@ struct sip_core {
     size_t inflight;      /* proxy transactions not yet finished */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
     struct dialogs *dialogs;
+    struct sip_trace *trace;
     su_timer_t *sweep;
 };
 

@@ -17,6 +17,7 @@
 #include "common/dialogs.h"
 #include "common/log.h"
 #include "common/sip_core_internal.h"
+#include "common/sip_trace.h"
 
 int sip_proxy_check_max_forwards(sip_t const *sip)
 {
@@ -304,6 +305,7 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
     if (keeps_response(f, status))
         response = compact_response(response);
     nta_incoming_t *irq = f->irq;
+    sip_trace_msg(f->core->trace, response, "sent");
     if (nta_incoming_mreply(irq, response) == 0)
         sip_core_count_final(f->core, irq, status);
     else
@@ -446,6 +448,7 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
         return 0;
     }
     msg_t *response = sip ? nta_outgoing_getresponse(orq) : NULL;
+    sip_trace_msg(f->core->trace, response, "received");
     if (sip && status < 200) {
         /* 100 is hop by hop; other provisionals go up while no final did (16.7 step 5). */
         if (status > 100 && !f->final && response)
@@ -523,6 +526,7 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
         snprintf(branch, sizeof branch, LOOP_PREFIX "%016llx.%08lx%zu", loop,
                  (unsigned long)random(), i);
         f->br[f->n].f = f;
+        sip_trace_msg(core->trace, t[i].msg, "sent");
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch), TAG_END());
@@ -574,6 +578,7 @@ int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *
 
 int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
 {
+    sip_trace_msg(core->trace, msg, "sent");
     nta_outgoing_t *orq =
         nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
                              NTATAG_STATELESS(1), TAG_END());
