@@ -12,6 +12,10 @@
 # with its own Call-ID, many at once). BENCH_CALL_SUBSCRIBERS other subscribers are registered
 # from another port first, so the stores the calls look up are not near-empty.
 #
+# Each step line also shows the CPU pcscf and scscf used (% of one core), the machine's idle share
+# and UDP datagrams the kernel dropped on full receive buffers during the step (whole machine, so
+# another user's load shows too). SIPp's sockets get 4 MiB buffers (-buff_size).
+#
 # Environment: BENCH_CALL_SUBSCRIBERS (background registrations, default 5000),
 # BENCH_CALL_REG_RATE (their registration rate), BENCH_CALL_SECONDS (per step),
 # BENCH_CALL_RATES / BENCH_CALL_CEILING_RATES (calls/s steps), BENCH_CALL_HOLD_MS (time between
@@ -27,7 +31,7 @@ SCEN="$E2E_DIR/scenarios"
 N=${BENCH_CALL_SUBSCRIBERS:-5000}
 REG_RATE=${BENCH_CALL_REG_RATE:-500}
 SECONDS_PER_STEP=${BENCH_CALL_SECONDS:-5}
-RATES=${BENCH_CALL_RATES:-"100 200 300 400 500 600 700 800 1000 1200 1500 2000"}
+RATES=${BENCH_CALL_RATES:-"100 200 300 400 500 600 700 800 900 1000 1200 1500 2000"}
 CEILING_RATES=${BENCH_CALL_CEILING_RATES:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000"}
 HOLD_MS=${BENCH_CALL_HOLD_MS:-0}
 MAX_P99=${BENCH_CALL_MAX_P99_MS:-1000}
@@ -129,12 +133,12 @@ udp_bound() {
 step() {
   local target=$1 lport=$2 rate=$3 calls=$(($3 * SECONDS_PER_STEP)) tag="$WORKDIR/c_$1_$3" i
   timeout $((SECONDS_PER_STEP + 60)) sipp -sf "$SCEN/bench_call_uas.xml" -i 127.0.0.1 \
-    -p "$UAS_PORT" -t u1 -m "$calls" -timeout $((SECONDS_PER_STEP + 50))s -trace_screen \
+    -p "$UAS_PORT" -t u1 -buff_size 4194304 -m "$calls" -timeout $((SECONDS_PER_STEP + 50))s -trace_screen \
     -screen_file "$tag.uas.screen" >/dev/null 2>&1 </dev/null &
   PIDS[uas]=$!
   udp_bound "$UAS_PORT" || true
   timeout $((SECONDS_PER_STEP + 50)) sipp -sf "$SCEN/bench_call_uac.xml" -inf "$WORKDIR/call.csv" \
-    -i 127.0.0.1 -p "$lport" -t u1 -r "$rate" -m "$calls" -l $((rate * 4 + 100)) -d "$HOLD_MS" \
+    -i 127.0.0.1 -p "$lport" -t u1 -buff_size 4194304 -r "$rate" -m "$calls" -l $((rate * 4 + 100)) -d "$HOLD_MS" \
     -recv_timeout 10s -timeout $((SECONDS_PER_STEP + 40))s -trace_screen \
     -screen_file "$tag.screen" -trace_logs "127.0.0.1:$target" >/dev/null 2>&1 </dev/null || true
   # the UAS ends by itself once it has seen every call; give stragglers 5 s
@@ -162,15 +166,16 @@ step() {
 # highest achieved rate of a step with < 0.1% failed calls, achieved >= 90% of the target and
 # p99 <= MAX_P99; the ramp ends at the first step that misses one of these.
 ramp() {
-  local name=$1 target=$2 lport=$3 rate got ok failed p50 p99
+  local name=$1 target=$2 lport=$3 rate got ok failed p50 p99 cpu0
   BEST=0 BEST_P50=0 BEST_P99=0
   for rate in $4; do
     PERF_PIDS=()
     [ "$name" = ims ] && [ "$rate" = "$PERF_AT" ] && profile
+    cpu0=$(cpu_snap)
     read -r got ok failed p50 p99 < <(cd "$WORKDIR" && step "$target" "$lport" "$rate")
     [ ${#PERF_PIDS[@]} -eq 0 ] || wait "${PERF_PIDS[@]}" 2>/dev/null || true
-    printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms\n' \
-      "$name" "$rate" "$got" "$ok" "$failed" "$p50" "$p99"
+    printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms  %s\n' \
+      "$name" "$rate" "$got" "$ok" "$failed" "$p50" "$p99" "$(cpu_use "$cpu0" "$(cpu_snap)")"
     [ "$ok" -gt 0 ] && [ $((failed * 1000)) -lt "$ok" ] || break
     awk -v g="$got" -v r="$rate" 'BEGIN {exit !(g < 0.9 * r)}' && break
     awk -v p="$p99" -v m="$MAX_P99" 'BEGIN {exit !(p > m)}' && break
@@ -189,6 +194,23 @@ profile() {
       grep -E '^ +[0-9]' >"$BUILD/perf-call-$p.txt") </dev/null >/dev/null 2>&1 &
     PERF_PIDS+=($!)
   done
+}
+# cpu_snap -> "pcscf_ticks scscf_ticks machine_idle_ticks machine_total_ticks udp_rcvbuf_errors"
+# (0 for a program not running); cpu_use BEFORE AFTER -> each program's CPU in % of one core, the
+# machine's idle share and the UDP datagrams dropped on full receive buffers (whole machine)
+cpu_snap() {
+  local p
+  for p in pcscf scscf; do
+    if [ -n "${PIDS[$p]:-}" ]; then awk '{printf "%d ", $14 + $15}' "/proc/${PIDS[$p]}/stat"; else printf '0 '; fi
+  done
+  awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d ", $5 + $6, t}' /proc/stat
+  awk '/^Udp:/ {n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) print $c + 0}' /proc/net/snmp
+}
+cpu_use() {
+  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); t = (y[4] - x[4]) / n; if (t <= 0) t = 1
+    if (y[1] > 0) printf "cpu pcscf %3.0f%% scscf %3.0f%%, ", 100 * (y[1] - x[1]) / t, 100 * (y[2] - x[2]) / t
+    printf "machine idle %3.0f%%, udp drops %d", 100 * (y[3] - x[3]) / (y[4] - x[4]), y[5] - x[5] }'
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/${PIDS[$1]}/status"; }
 hwm() { awk '/VmHWM/ {print $2}' "/proc/${PIDS[$1]}/status"; }
