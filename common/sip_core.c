@@ -15,6 +15,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/sip_util.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include "common/config.h"
@@ -237,6 +238,11 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
     return 0;
 }
 
+/* One UDP socket carries every handset and every peer. The kernel's default receive buffer
+ * (208 KiB, about 90 datagrams of 1 KiB with their overhead) overflows in a few milliseconds of
+ * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
+enum { UDP_RMEM = 4 << 20 };
+
 static int bind_listeners(sip_core_t *core)
 {
     for (size_t i = 0; i < core->cfg.nlisten; i++) {
@@ -244,7 +250,8 @@ static int bind_listeners(sip_core_t *core)
             char url[300];
             snprintf(url, sizeof url, "sip:%s;transport=%s", core->cfg.listen[i],
                      core->cfg.transports[t]);
-            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TAG_END()) < 0) {
+            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
+                                    TAG_END()) < 0) {
                 log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
                 return -1;
             }
