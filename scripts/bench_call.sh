@@ -18,8 +18,8 @@
 #
 # Environment: BENCH_CALL_SUBSCRIBERS (background registrations, default 5000),
 # BENCH_CALL_REG_RATE (their registration rate), BENCH_CALL_SECONDS (per step),
-# BENCH_CALL_RATES / BENCH_CALL_CEILING_RATES (calls/s steps), BENCH_CALL_HOLD_MS (time between
-# ACK and BYE), BENCH_CALL_MAX_P99_MS (a step with a worse p99 ends the ramp),
+# BENCH_CALL_RATES / BENCH_CALL_CEILING_RATES (calls/s steps; an empty ceiling list skips it),
+# BENCH_CALL_HOLD_MS (time between ACK and BYE), BENCH_CALL_MAX_P99_MS (a step with a worse p99 ends the ramp),
 # BENCH_CALL_PERF_RATE (profile pcscf and scscf with perf during that step; reports in
 # build/perf-call-<prog>.txt), BENCH_CORE_TRANSPORT (pcscf -> scscf, tcp by default).
 set -euo pipefail
@@ -32,7 +32,7 @@ N=${BENCH_CALL_SUBSCRIBERS:-5000}
 REG_RATE=${BENCH_CALL_REG_RATE:-500}
 SECONDS_PER_STEP=${BENCH_CALL_SECONDS:-5}
 RATES=${BENCH_CALL_RATES:-"100 200 300 400 500 600 700 800 900 1000 1200 1500 2000"}
-CEILING_RATES=${BENCH_CALL_CEILING_RATES:-"500 1000 2000 3000 4000 5000 6000 8000 10000"}
+CEILING_RATES=${BENCH_CALL_CEILING_RATES-"500 1000 2000 3000 4000 5000 6000 8000 10000"}
 HOLD_MS=${BENCH_CALL_HOLD_MS:-0}
 MAX_P99=${BENCH_CALL_MAX_P99_MS:-1000}
 PERF_AT=${BENCH_CALL_PERF_RATE:-}
