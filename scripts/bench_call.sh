@@ -18,8 +18,8 @@
 #
 # Environment: BENCH_CALL_SUBSCRIBERS (background registrations, default 5000),
 # BENCH_CALL_REG_RATE (their registration rate), BENCH_CALL_SECONDS (per step),
-# BENCH_CALL_RATES / BENCH_CALL_CEILING_RATES (calls/s steps), BENCH_CALL_HOLD_MS (time between
-# ACK and BYE), BENCH_CALL_MAX_P99_MS (a step with a worse p99 ends the ramp),
+# BENCH_CALL_RATES / BENCH_CALL_CEILING_RATES (calls/s steps; an empty ceiling list skips it),
+# BENCH_CALL_HOLD_MS (time between ACK and BYE), BENCH_CALL_MAX_P99_MS (a step with a worse p99 ends the ramp),
 # BENCH_CALL_PERF_RATE (profile pcscf and scscf with perf during that step; reports in
 # build/perf-call-<prog>.txt), BENCH_CORE_TRANSPORT (pcscf -> scscf, tcp by default).
 set -euo pipefail
@@ -32,7 +32,7 @@ N=${BENCH_CALL_SUBSCRIBERS:-5000}
 REG_RATE=${BENCH_CALL_REG_RATE:-500}
 SECONDS_PER_STEP=${BENCH_CALL_SECONDS:-5}
 RATES=${BENCH_CALL_RATES:-"100 200 300 400 500 600 700 800 900 1000 1200 1500 2000"}
-CEILING_RATES=${BENCH_CALL_CEILING_RATES:-"500 1000 2000 3000 4000 5000 6000 8000 10000"}
+CEILING_RATES=${BENCH_CALL_CEILING_RATES-"500 1000 2000 3000 4000 5000 6000 8000 10000"}
 HOLD_MS=${BENCH_CALL_HOLD_MS:-0}
 MAX_P99=${BENCH_CALL_MAX_P99_MS:-1000}
 PERF_AT=${BENCH_CALL_PERF_RATE:-}
@@ -153,7 +153,7 @@ step() {
   local log lat="0 0"
   log=$(ls "$WORKDIR"/bench_call_uac_*_logs.log 2>/dev/null | head -1 || true)
   if [ -n "$log" ]; then
-    lat=$(sort -n "$log" | awk '{a[NR] = $1} END {if (NR) printf "%.1f %.1f", a[int(NR * 0.5) + 1] / 1000, a[int(NR * 0.99) + 1] / 1000; else print "0 0"}')
+    lat=$(cut -d' ' -f1 "$log" | sort -n | awk '{a[NR] = $1} END {if (NR) printf "%.1f %.1f", a[int(NR * 0.5) + 1] / 1000, a[int(NR * 0.99) + 1] / 1000; else print "0 0"}')
     rm -f "$WORKDIR"/bench_call_uac_*_logs.log
   fi
   awk -F'|' -v planned="$calls" '/Call Rate/ {r=$3} /Successful call/ {s=$3}
@@ -228,9 +228,10 @@ ours=$BEST p50=$BEST_P50 p99=$BEST_P99
 half=$((ours / 2)) half_p50=0 half_p99=0
 if [ "$half" -gt 0 ]; then
   echo "bench: waited $(settle) s for the transactions of the last step to expire"
+  cpu0=$(cpu_snap)
   read -r got ok half_failed half_p50 half_p99 < <(cd "$WORKDIR" && step "$PC_SIP" "$UAC_PORT" "$half")
-  printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms  (half the best)\n' \
-    ims "$half" "$got" "$ok" "$half_failed" "$half_p50" "$half_p99"
+  printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms  %s (half the best)\n' \
+    ims "$half" "$got" "$ok" "$half_failed" "$half_p50" "$half_p99" "$(cpu_use "$cpu0" "$(cpu_snap)")"
 fi
 for p in scscf pcscf; do
   echo "bench: $p RSS ${before[$p]} KiB before the calls, $(rss $p) KiB after (peak $(hwm $p) KiB)"
