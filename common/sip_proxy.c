@@ -159,21 +159,24 @@ static uint64_t loop_hash(sip_t const *sip)
 
 #define LOOP_PREFIX "z9hG4bK"
 
+/* Was this Via put by this node (its sent-by is one of our addresses)? */
+static int via_is_ours(sip_core_t *core, sip_via_t const *v)
+{
+    url_t u;
+    memset(&u, 0, sizeof u);
+    u.url_type = url_sip;
+    u.url_host = v->v_host;
+    u.url_port = v->v_port;
+    return sip_core_is_node(core, &u);
+}
+
 int sip_proxy_check_loop(sip_core_t *core, sip_t const *sip)
 {
     char mine[40];
     snprintf(mine, sizeof mine, LOOP_PREFIX "%016llx.", (unsigned long long)loop_hash(sip));
-    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next) {
-        if (!v->v_branch || strncmp(v->v_branch, mine, strlen(mine)) != 0)
-            continue;
-        url_t u;
-        memset(&u, 0, sizeof u);
-        u.url_type = url_sip;
-        u.url_host = v->v_host;
-        u.url_port = v->v_port;
-        if (sip_core_is_node(core, &u))
+    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next)
+        if (v->v_branch && strncmp(v->v_branch, mine, strlen(mine)) == 0 && via_is_ours(core, v))
             return 482;
-    }
     return 0;
 }
 
@@ -487,15 +490,9 @@ static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip
  * same call attempt spiralling, not a new one. */
 static int spiralled(sip_core_t *core, sip_t const *sip)
 {
-    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next) {
-        url_t u;
-        memset(&u, 0, sizeof u);
-        u.url_type = url_sip;
-        u.url_host = v->v_host;
-        u.url_port = v->v_port;
-        if (sip_core_is_node(core, &u))
+    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next)
+        if (via_is_ours(core, v))
             return 1;
-    }
     return 0;
 }
 
