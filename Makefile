@@ -7,6 +7,7 @@
 #   make bench      benchmarks (figures, no pass/fail)
 #   make fuzz       fuzz harnesses
 #   make format     clang-format every C file
+#   make k8s-config copy config/*.yaml into k8s/ (kustomize reads nothing outside k8s/)
 #   make clean
 
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
@@ -50,7 +51,7 @@ PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit e2e test-plain test-asan bench fuzz format clean
+.PHONY: all deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -141,6 +142,12 @@ fuzz: deps
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# The kustomize base's ConfigMap and the lab overlay's subscriber Secret are made from copies of
+# config/; tests/e2e/t_k8s.sh fails when a copy differs from its original.
+k8s-config:
+	cp config/pcscf.yaml config/scscf.yaml config/hss.yaml k8s/base/config/
+	cp config/subscribers.yaml k8s/overlays/lab/subscribers.yaml
 
 clean:
 	rm -rf build run

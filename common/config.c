@@ -602,3 +602,24 @@ char *cfg_reference(const cfg_t *cfg)
     fclose(f);
     return buf;
 }
+
+static int same_items(const cfg_value_t *a, const cfg_value_t *b)
+{
+    if (a->nitems != b->nitems)
+        return 0;
+    for (size_t i = 0; i < a->nitems; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return 0;
+    return 1;
+}
+
+size_t cfg_diff(const cfg_t *a, const cfg_t *b, const char **paths, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->nvalues && n < max; i++) {
+        const cfg_value_t *other = find(b, a->values[i].key->path);
+        if (!other || !same_items(&a->values[i], other))
+            paths[n++] = a->values[i].key->path;
+    }
+    return n;
+}

@@ -51,6 +51,9 @@ long cfg_int(const cfg_t *cfg, const char *path);
 int cfg_bool(const cfg_t *cfg, const char *path);
 size_t cfg_list(const cfg_t *cfg, const char *path, const char *const **items);
 int cfg_is_set(const cfg_t *cfg, const char *path); /* set by file or env, not default */
+/* The keys whose values differ between two configs of the same schema (at most max of them,
+ * paths owned by the schema); how many. */
+size_t cfg_diff(const cfg_t *a, const cfg_t *b, const char **paths, size_t max);
 
 /* The environment variable name for a path: "PCSCF_SIP_LISTEN". */
 void cfg_env_name(const cfg_t *cfg, const char *path, char *out, size_t outlen);

@@ -90,7 +90,7 @@ static int parse_args(const program_def_t *def, int argc, char **argv, options_t
     return -1;
 }
 
-static int check_transports(const cfg_t *cfg, char *err, size_t errlen)
+int program_check_transports(const cfg_t *cfg, char *err, size_t errlen)
 {
     const char *const *items;
     size_t n = cfg_list(cfg, "sip.transports", &items);
@@ -156,9 +156,10 @@ static int load_config(program_t *p, const options_t *o, cfg_key_t **owned)
         fprintf(stderr, "%s: -c FILE is required\n", p->def->name);
         return -1;
     }
+    p->config_path = o->config;
     if (cfg_load_file(p->cfg, o->config, err, sizeof err) < 0 ||
         cfg_apply_env(p->cfg, err, sizeof err) < 0 ||
-        (p->def->has_sip && check_transports(p->cfg, err, sizeof err) < 0) ||
+        (p->def->has_sip && program_check_transports(p->cfg, err, sizeof err) < 0) ||
         load_token(p->cfg, &p->api_token, err, sizeof err) < 0 ||
         (p->def->check && p->def->check(p->cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: config error: %s\n", p->def->name, err);
@@ -221,8 +222,12 @@ static int on_signal(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
     struct signalfd_siginfo si;
     while (read(p->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            log_info("SIGHUP: reopening logs");
+            log_info("SIGHUP: reopening logs and reading the configuration again");
             log_reopen();
+            json_t *report = NULL;
+            char err[512];
+            program_reload(p, &report, err, sizeof err);
+            json_decref(report);
         } else {
             begin_shutdown(p, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         }
@@ -392,6 +397,7 @@ int program_main(const program_def_t *def, int argc, char **argv)
     }
     if (rc < 0)
         rc = EXIT_CONFIG;
+    program_reload_free(&p);
     cfg_free(p.cfg);
     for (size_t i = 0; i < MAX_TABLES; i++)
         free(owned[i]);

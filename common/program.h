@@ -39,6 +39,9 @@ typedef struct program_def {
     int (*ready)(program_t *p, char *reason, size_t len);
     /* Before each /metrics scrape, on the loop: refresh the program's gauges. */
     void (*publish)(program_t *p);
+    /* Config reload, on the loop, for each key whose value changed (cfg is the new config,
+     * already checked): 1 when the new value is in effect, 0 when it needs a restart. */
+    int (*reload)(program_t *p, const cfg_t *cfg, const char *key);
 } program_def_t;
 
 struct program {
@@ -59,7 +62,10 @@ struct program {
     int signal_fd;
     su_wait_t signal_wait[1];
     int signal_index;
-    metric_t *m_queue_depth, *m_rss, *m_fds;
+    metric_t *m_queue_depth, *m_rss, *m_fds, *m_cpu;
+    double cpu_counted; /* CPU seconds already added to m_cpu */
+    const char *config_path;
+    struct program_reload *reloaded; /* the config last read by a reload (program_reload.c) */
 };
 
 int program_main(const program_def_t *def, int argc, char **argv);

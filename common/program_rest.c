@@ -3,6 +3,7 @@
 #include "common/program_internal.h"
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,26 @@ static long rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
+/* User + system CPU of every thread, seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Scrapes run one at a time on the HTTP thread, so the counter's delta needs no lock. */
+static void publish_cpu(program_t *p)
+{
+    double now = cpu_seconds();
+    if (now > p->cpu_counted) {
+        metric_addv(p->m_cpu, NULL, now - p->cpu_counted);
+        p->cpu_counted = now;
+    }
+}
+
 static void publish_loop_stats(void *arg)
 {
     program_t *p = arg;
@@ -106,6 +127,7 @@ static void metrics_route(void *ctx, const api_request_t *req, api_response_t *r
     metric_set(p->m_queue_depth, NULL, (double)loopq_depth(p->queue));
     metric_set(p->m_rss, NULL, (double)rss_bytes());
     metric_set(p->m_fds, NULL, (double)count_fds());
+    publish_cpu(p);
     char *text = metrics_render(p->metrics);
     if (!text) {
         api_problem(resp, 500, "Internal Server Error", "cannot render metrics");
@@ -210,6 +232,9 @@ int program_rest_routes(program_t *p)
     rc |= api_route(p->api, "PUT", "/api/v1/log", API_MUTATING, log_put, p);
     if (p->def->has_sip)
         rc |= api_route(p->api, "GET", "/api/v1/dialogs", 0, dialogs_route, p);
+    if (p->def->has_sip)
+        rc |= trace_rest_routes(p);
+    rc |= program_reload_routes(p);
 
     metric_t *build = metrics_gauge(p->metrics, "cscf_build_info",
                                     "build information; the value is always 1", "version,program");
@@ -220,6 +245,8 @@ int program_rest_routes(program_t *p)
     p->m_rss = metrics_gauge(p->metrics, "process_resident_memory_bytes",
                              "resident memory size, bytes", NULL);
     p->m_fds = metrics_gauge(p->metrics, "process_open_fds", "open file descriptors", NULL);
+    p->m_cpu = metrics_counter(p->metrics, "process_cpu_seconds_total",
+                               "user and system CPU time of the process, seconds", NULL);
     p->m_queue_depth = metrics_gauge(p->metrics, "cscf_loop_queue_depth",
                                      "work items waiting for the SIP loop thread", NULL);
     return rc ? -1 : 0;

@@ -15,6 +15,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/sip_util.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include "common/config.h"
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "common/sip_core_internal.h"
 #include "common/sip_proxy.h"
+#include "common/sip_trace.h"
 
 /* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
 static const char *const known_methods[] = {"INVITE",   "ACK",       "CANCEL", "BYE",     "OPTIONS",
@@ -57,6 +59,31 @@ void sip_core_count_response(sip_core_t *core, int status)
     metric_inc(core->m_responses, code);
 }
 
+static void trace_irq(sip_core_t *core, nta_incoming_t *irq, int response)
+{
+    if (!core->trace)
+        return;
+    msg_t *m = response ? nta_incoming_getresponse(irq) : nta_incoming_getrequest(irq);
+    sip_trace_msg(core->trace, m, response ? "sent" : "received");
+    if (m)
+        msg_destroy(m); /* get* returned a reference */
+}
+
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status)
+{
+    sip_core_count_response(core, status);
+    su_nanotime_t received = 0;
+    if (status < 200 || !irq || !nta_incoming_received(irq, &received))
+        return;
+    /* nta keeps the arrival as an su_time_t; ours is taken and converted the same way. */
+    su_time_t now = su_now();
+    su_nanotime_t now_ns =
+        (su_nanotime_t)now.tv_sec * 1000000000 + (su_nanotime_t)now.tv_usec * 1000;
+    double took = (double)(now_ns - received) / 1e9;
+    if (took >= 0 && took < 3600)
+        metric_observe(core->m_duration, method_label(nta_incoming_method_name(irq)), took);
+}
+
 int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
                    tag_type_t tag, tag_value_t value, ...)
 {
@@ -65,8 +92,10 @@ int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char
     int rc = nta_incoming_treply(irq, status, phrase ? phrase : sip_status_phrase(status),
                                  SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta));
     ta_end(ta);
-    if (rc == 0)
-        sip_core_count_response(core, status);
+    if (rc == 0) {
+        sip_core_count_final(core, irq, status);
+        trace_irq(core, irq, 1);
+    }
     log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
               nta_incoming_cseq(irq));
     return rc;
@@ -144,6 +173,7 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     sip_core_t *core = (sip_core_t *)magic;
     const char *method = sip->sip_request->rq_method_name;
     metric_inc(core->m_requests, method_label(method));
+    trace_irq(core, irq, 0);
     log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL, "recv %s %s", method,
               sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
 
@@ -164,7 +194,7 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     status = core->handler(core->app, core, irq, sip);
     /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
     if (status >= 100 && nta_incoming_status(irq) < 200)
-        sip_core_count_response(core, status);
+        sip_core_count_final(core, irq, status);
     return status;
 }
 
@@ -208,6 +238,11 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
     return 0;
 }
 
+/* One UDP socket carries every handset and every peer. The kernel's default receive buffer
+ * (208 KiB, about 90 datagrams of 1 KiB with their overhead) overflows in a few milliseconds of
+ * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
+enum { UDP_RMEM = 4 << 20 };
+
 static int bind_listeners(sip_core_t *core)
 {
     for (size_t i = 0; i < core->cfg.nlisten; i++) {
@@ -215,7 +250,8 @@ static int bind_listeners(sip_core_t *core)
             char url[300];
             snprintf(url, sizeof url, "sip:%s;transport=%s", core->cfg.listen[i],
                      core->cfg.transports[t]);
-            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TAG_END()) < 0) {
+            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
+                                    TAG_END()) < 0) {
                 log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
                 return -1;
             }
@@ -276,6 +312,13 @@ static void register_metrics(sip_core_t *core)
                                        "SIP requests received, by method", "method");
     core->m_responses = metrics_counter(core->metrics, "cscf_sip_responses_total",
                                         "SIP responses sent or relayed, by status code", "code");
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10,   32};
+    core->m_duration = metrics_histogram(
+        core->metrics, "cscf_sip_transaction_duration_seconds",
+        "from a request's arrival to the final response this node sent or relayed for it, by "
+        "method",
+        "method", bounds, sizeof bounds / sizeof bounds[0]);
     core->m_bad =
         metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
                         "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
@@ -319,8 +362,9 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
     core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
+    core->trace = sip_trace_new();
     core->sweep = su_timer_create(su_root_task(root), 60000);
-    if (!core->dialogs || !core->sweep ||
+    if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;
     core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
@@ -349,7 +393,13 @@ void sip_core_free(sip_core_t *core)
     if (core->sweep)
         su_timer_destroy(core->sweep);
     dialogs_free(core->dialogs);
+    sip_trace_free(core->trace);
     su_home_unref(core->home);
+}
+
+sip_trace_t *sip_core_trace(const sip_core_t *core)
+{
+    return core->trace;
 }
 
 nta_agent_t *sip_core_agent(const sip_core_t *core)

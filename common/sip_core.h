@@ -42,6 +42,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
 void sip_core_free(sip_core_t *core);
 
 nta_agent_t *sip_core_agent(const sip_core_t *core);
+/* The per-user trace (common/sip_trace.h); used on the loop thread only. */
+struct sip_trace *sip_core_trace(const sip_core_t *core);
 su_root_t *sip_core_root(const sip_core_t *core);
 const sip_core_config_t *sip_core_config(const sip_core_t *core);
 metrics_t *sip_core_metrics(const sip_core_t *core);
@@ -72,6 +74,9 @@ int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
 
 /* Count a response going out on behalf of this node (relayed responses too). */
 void sip_core_count_response(sip_core_t *core, int status);
+/* The same for a response to irq; a final one also goes into the transaction-duration
+ * histogram (from the request's arrival). */
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status);
 
 /* Draining: new requests get 503 with Retry-After; transactions in flight finish. */
 void sip_core_drain(sip_core_t *core);

@@ -15,7 +15,7 @@ struct sip_core {
     nta_leg_t *leg;
     url_t *self;
     metrics_t *metrics;
-    metric_t *m_requests, *m_responses, *m_bad, *m_transactions;
+    metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
     su_timer_t *trim_timer;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
@@ -25,6 +25,7 @@ struct sip_core {
     size_t inflight;      /* proxy transactions not yet finished */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
     struct dialogs *dialogs;
+    struct sip_trace *trace;
     su_timer_t *sweep;
 };
 

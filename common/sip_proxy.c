@@ -17,6 +17,7 @@
 #include "common/dialogs.h"
 #include "common/log.h"
 #include "common/sip_core_internal.h"
+#include "common/sip_trace.h"
 
 int sip_proxy_check_max_forwards(sip_t const *sip)
 {
@@ -158,21 +159,24 @@ static uint64_t loop_hash(sip_t const *sip)
 
 #define LOOP_PREFIX "z9hG4bK"
 
+/* Was this Via put by this node (its sent-by is one of our addresses)? */
+static int via_is_ours(sip_core_t *core, sip_via_t const *v)
+{
+    url_t u;
+    memset(&u, 0, sizeof u);
+    u.url_type = url_sip;
+    u.url_host = v->v_host;
+    u.url_port = v->v_port;
+    return sip_core_is_node(core, &u);
+}
+
 int sip_proxy_check_loop(sip_core_t *core, sip_t const *sip)
 {
     char mine[40];
     snprintf(mine, sizeof mine, LOOP_PREFIX "%016llx.", (unsigned long long)loop_hash(sip));
-    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next) {
-        if (!v->v_branch || strncmp(v->v_branch, mine, strlen(mine)) != 0)
-            continue;
-        url_t u;
-        memset(&u, 0, sizeof u);
-        u.url_type = url_sip;
-        u.url_host = v->v_host;
-        u.url_port = v->v_port;
-        if (sip_core_is_node(core, &u))
+    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next)
+        if (v->v_branch && strncmp(v->v_branch, mine, strlen(mine)) == 0 && via_is_ours(core, v))
             return 482;
-    }
     return 0;
 }
 
@@ -303,8 +307,10 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
     sip_via_remove(response, sip); /* our own Via */
     if (keeps_response(f, status))
         response = compact_response(response);
-    if (nta_incoming_mreply(f->irq, response) == 0)
-        sip_core_count_response(f->core, status);
+    nta_incoming_t *irq = f->irq;
+    sip_trace_msg(f->core->trace, response, "sent");
+    if (nta_incoming_mreply(irq, response) == 0)
+        sip_core_count_final(f->core, irq, status);
     else
         log_warn("fwd: could not relay %d upstream (malformed, or the transaction is over)",
                  status);
@@ -445,6 +451,7 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
         return 0;
     }
     msg_t *response = sip ? nta_outgoing_getresponse(orq) : NULL;
+    sip_trace_msg(f->core->trace, response, "received");
     if (sip && status < 200) {
         /* 100 is hop by hop; other provisionals go up while no final did (16.7 step 5). */
         if (status > 100 && !f->final && response)
@@ -483,15 +490,9 @@ static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip
  * same call attempt spiralling, not a new one. */
 static int spiralled(sip_core_t *core, sip_t const *sip)
 {
-    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next) {
-        url_t u;
-        memset(&u, 0, sizeof u);
-        u.url_type = url_sip;
-        u.url_host = v->v_host;
-        u.url_port = v->v_port;
-        if (sip_core_is_node(core, &u))
+    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next)
+        if (via_is_ours(core, v))
             return 1;
-    }
     return 0;
 }
 
@@ -522,6 +523,7 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
         snprintf(branch, sizeof branch, LOOP_PREFIX "%016llx.%08lx%zu", loop,
                  (unsigned long)random(), i);
         f->br[f->n].f = f;
+        sip_trace_msg(core->trace, t[i].msg, "sent");
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch), TAG_END());
@@ -573,6 +575,7 @@ int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *
 
 int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
 {
+    sip_trace_msg(core->trace, msg, "sent");
     nta_outgoing_t *orq =
         nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
                              NTATAG_STATELESS(1), TAG_END());

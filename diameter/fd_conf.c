@@ -1,8 +1,11 @@
 #include "diameter/fd_conf.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/config.h"
 
@@ -30,6 +33,34 @@ static int quotable(const char *s)
     return s && *s && !strpbrk(s, "\"\n\r\\");
 }
 
+/* freeDiameter 1.2.1 takes only a numeric ConnectTo: given a name it silently falls back to
+ * resolving the peer's Diameter identity. So a DNS name (a Kubernetes Service) is resolved here,
+ * once, at start-up; the first address wins. */
+static int resolve_host(const char *host, char *addr, size_t addrlen, char *err, size_t errlen)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
+        snprintf(addr, addrlen, "%s", host);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "diameter.peers: cannot resolve '%s': %s", host,
+                 rc ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    rc =
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, (socklen_t)addrlen, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "diameter.peers: cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int render_peer(FILE *f, const fd_conf_t *c, const char *entry, char *err, size_t errlen)
 {
     char id[256], host[256];
@@ -38,7 +69,10 @@ static int render_peer(FILE *f, const fd_conf_t *c, const char *entry, char *err
         snprintf(err, errlen, "diameter.peers: '%s' is not identity@host:port", entry);
         return -1;
     }
-    fprintf(f, "ConnectPeer = \"%s\" { ConnectTo = \"%s\"; Port = %d; No_SCTP;%s };\n", id, host,
+    char addr[256];
+    if (resolve_host(host, addr, sizeof addr, err, errlen) < 0)
+        return -1;
+    fprintf(f, "ConnectPeer = \"%s\" { ConnectTo = \"%s\"; Port = %d; No_SCTP;%s };\n", id, addr,
             port, c->tls ? "" : " No_TLS;");
     return 0;
 }

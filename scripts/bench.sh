@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: OPTIONS transactions per second that a pcscf answers over UDP, at rising SIPp rates,
 # beside the same load against a SIPp UAS that answers at once (the harness ceiling), plus the
-# pcscf's memory; then the registration bench (scripts/bench_register.sh). Prints figures;
-# pass/fail is not its business. Call figures arrive with that issue.
+# pcscf's memory; then the registration bench (scripts/bench_register.sh) and the calls bench
+# (scripts/bench_call.sh). Prints figures; pass/fail is not its business.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -61,3 +61,5 @@ PASSED=1
 finish >/dev/null
 echo
 scripts/bench_register.sh "$BUILD"
+echo
+scripts/bench_call.sh "$BUILD"

@@ -117,6 +117,40 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
     return scscf_route(s, irq, sip);
 }
 
+static int scscf_check(const cfg_t *cfg, char *err, size_t len)
+{
+    return registrar_config_check(cfg, err, len);
+}
+
+/* Config reload: the registrar's limits and policies and the next hop take effect for the next
+ * request; everything else (addresses, Diameter, identities) needs a restart. */
+static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
+{
+    scscf_t *s = p->app;
+    static const char *const registrar_keys[] = {"registrar.min_expires",
+                                                 "registrar.max_expires",
+                                                 "registrar.default_expires",
+                                                 "registrar.allow_direct",
+                                                 "registrar.trust_integrity_protected",
+                                                 "registrar.max_auth_failures",
+                                                 "registrar.max_contacts"};
+    for (size_t i = 0; s && i < sizeof registrar_keys / sizeof registrar_keys[0]; i++)
+        if (strcmp(key, registrar_keys[i]) == 0) {
+            registrar_config_read(cfg, &s->rc);
+            return 1;
+        }
+    if (s && strcmp(key, "scscf.next_hop") == 0) {
+        const char *hop = cfg_str(cfg, key);
+        url_t *u = hop ? url_hdup(NULL, URL_STRING_MAKE(hop)->us_url) : NULL;
+        if (hop && !u)
+            return 0;
+        su_free(NULL, s->next_hop);
+        s->next_hop = u;
+        return 1;
+    }
+    return 0;
+}
+
 static int scscf_ready(program_t *p, char *reason, size_t len)
 {
     return fd_setup_ready(reason, len);
@@ -145,6 +179,8 @@ static const program_def_t scscf = {
     .init = scscf_init,
     .fini = scscf_fini,
     .ready = scscf_ready,
+    .check = scscf_check,
+    .reload = scscf_reload,
     .publish = scscf_publish,
 };
 

@@ -360,10 +360,9 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     bindings_tick((scscf_t *)arg);
 }
 
-int registrar_init(scscf_t *s)
+void registrar_config_read(const cfg_t *cfg, registrar_config_t *rc)
 {
-    const cfg_t *cfg = s->p->cfg;
-    s->rc = (registrar_config_t){
+    *rc = (registrar_config_t){
         .min_expires = cfg_int(cfg, "registrar.min_expires"),
         .max_expires = cfg_int(cfg, "registrar.max_expires"),
         .default_expires = cfg_int(cfg, "registrar.default_expires"),
@@ -372,6 +371,24 @@ int registrar_init(scscf_t *s)
         .max_auth_failures = (int)cfg_int(cfg, "registrar.max_auth_failures"),
         .max_contacts = cfg_int(cfg, "registrar.max_contacts"),
     };
+}
+
+int registrar_config_check(const cfg_t *cfg, char *err, size_t len)
+{
+    registrar_config_t rc;
+    registrar_config_read(cfg, &rc);
+    if (rc.min_expires > rc.max_expires || rc.default_expires < rc.min_expires) {
+        snprintf(err, len,
+                 "registrar: need min_expires <= default_expires and min_expires <= max_expires");
+        return -1;
+    }
+    return 0;
+}
+
+int registrar_init(scscf_t *s)
+{
+    const cfg_t *cfg = s->p->cfg;
+    registrar_config_read(cfg, &s->rc);
     if (s->rc.min_expires > s->rc.max_expires || s->rc.default_expires < s->rc.min_expires) {
         log_error("registrar: need min_expires <= default_expires and min_expires <= max_expires");
         return -1;

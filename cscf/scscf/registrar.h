@@ -42,6 +42,10 @@ typedef struct reg_req {
 } reg_req_t;
 
 int registrar_init(scscf_t *s);
+/* The registrar.* keys registrar_config_t holds (start-up and config reload). */
+void registrar_config_read(const cfg_t *cfg, registrar_config_t *rc);
+/* -1 with err when they do not fit together (program check: start-up and reload). */
+int registrar_config_check(const cfg_t *cfg, char *err, size_t len);
 void registrar_fini(scscf_t *s);
 
 /* sip_core handler part: REGISTER. Returns 0 (answered or in progress) or a status. */

@@ -18,7 +18,7 @@ mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
-  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" ||
+  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_API_TOKEN=$TOKEN PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" ||
   { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
@@ -85,6 +85,9 @@ expect_match "scscf counts the answered call" '^cscf_calls_answered_total 1$' "$
 pc_metrics=$(http_body "http://127.0.0.1:$PC_API/metrics")
 expect_match "the pcscf serves both ends but counts the call once" '^cscf_calls_attempted_total 1$' "$pc_metrics"
 expect_match "... and its answer once" '^cscf_calls_answered_total 1$' "$pc_metrics"
+expect_match "INVITE transaction time is in the histogram" \
+  '^cscf_sip_transaction_duration_seconds_count\{method="INVITE"\} [1-9]' "$sc_metrics"
+expect_match "the process CPU time is counted" '^process_cpu_seconds_total [0-9.e+-]+$' "$pc_metrics"
 expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
@@ -170,7 +173,15 @@ expect_eq "device 2 rang, got CANCEL, answered 487" 0 "$?"
 expect_match "... the CANCEL says the call was completed elsewhere" '^Reason: SIP;cause=200' \
   "$(sed -n '/^CANCEL /,/^\r\?$/p' "$WORKDIR/bfork2.msg" | tr -d '\r')"
 
-echo "-- MESSAGE alice -> bob"
+echo "-- MESSAGE alice -> bob, with bob traced at the pcscf"
+trace_url="http://127.0.0.1:$PC_API/api/v1/trace"
+expect_eq "POST /api/v1/trace without the token: 401" 401 \
+  "$(http_code "$trace_url" -X POST -d '{"impu":"sip:bob@'$DOMAIN'"}')"
+expect_eq "... bad body: 400" 400 \
+  "$(http_code "$trace_url" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":7}')"
+expect_eq "... with it: 200" 200 \
+  "$(http_code "$trace_url" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"<sip:bob@'$DOMAIN';user=phone>","seconds":60}')"
+expect_eq "GET /api/v1/trace lists bob" "sip:bob@$DOMAIN" "$(field '.traces[0].impu' "$(http_body "$trace_url")")"
 callee bmsg message_uas.xml "$PB"
 pid1=$CALLEE_PID
 callee bmsg2 message_uas.xml "$PB2"
@@ -180,6 +191,11 @@ pid2=$CALLEE_PID
 wait "$pid1" "$pid2"
 msg=$(cat "$WORKDIR/bmsg.msg" "$WORKDIR/bmsg2.msg" 2>/dev/null)
 expect_match "bob's devices get the text" '^hello bob' "$msg"
+expect_match "the pcscf logged the MESSAGE to bob in full (trace)" 'hello bob' \
+  "$(grep -A30 "trace sip:bob@$DOMAIN: received" "$WORKDIR/pcscf.log")"
+expect_eq "DELETE /api/v1/trace/{impu}: 200" 200 \
+  "$(http_code "$trace_url/sip:bob@$DOMAIN" -X DELETE -H "Authorization: Bearer $TOKEN")"
+expect_eq "... then nobody is traced" 0 "$(jq '.traces | length' <<<"$(http_body "$trace_url")")"
 
 echo "-- MESSAGE alice -> bob's tel: URI (his implicit set)"
 callee bteltxt message_uas.xml "$PB"

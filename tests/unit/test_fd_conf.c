@@ -129,6 +129,25 @@ static void refuses_bad_settings(void **state)
     assert_non_null(strstr(err, "watchdog_seconds"));
 }
 
+/* freeDiameter ignores a non-numeric ConnectTo, so names (Kubernetes Services) are resolved. */
+static void resolves_a_peer_host_name(void **state)
+{
+    char err[256] = "";
+    fd_conf_t c = scscf();
+    const char *const named[] = {"hss.ims.local@localhost:3868"};
+    c.peers = named;
+    char *text = fd_conf_render(&c, err, sizeof err);
+    assert_non_null(text);
+    if (!strstr(text, "ConnectTo = \"127.0.0.1\"; Port = 3868;") &&
+        !strstr(text, "ConnectTo = \"::1\"; Port = 3868;"))
+        fail_msg("localhost not resolved in:\n%s", text);
+    free(text);
+    const char *const unknown[] = {"hss.ims.local@no-such-host.invalid:3868"};
+    c.peers = unknown;
+    assert_null(fd_conf_render(&c, err, sizeof err));
+    assert_non_null(strstr(err, "diameter.peers: cannot resolve 'no-such-host.invalid'"));
+}
+
 static void splits_peers(void **state)
 {
     char id[64], host[64];
@@ -148,6 +167,7 @@ int main(void)
         cmocka_unit_test(freediameter_accepts_it),
         cmocka_unit_test(renders_tls),
         cmocka_unit_test(refuses_bad_settings),
+        cmocka_unit_test(resolves_a_peer_host_name),
         cmocka_unit_test(splits_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
