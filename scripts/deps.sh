@@ -9,13 +9,12 @@ PACKAGES=(
   libfreediameter-dev freediameterd freediameter-extensions
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
-  npm # t_openapi.sh: swagger-parser validates docs/openapi.yaml (npm pulls in nodejs)
 )
 # Commands the k8s test (tests/e2e/t_k8s.sh) needs, from these packages only when the command
 # is missing: a kubectl or node installed otherwise (another vendor's package) is used as it is,
 # and installing Debian's over it would conflict.
 #   kubectl: kubernetes-client (1.20, with kustomize v2.0.3; the manifests are written for it)
-#   node, npm: nodejs, npm (the offline schema validation with npm kubernetes-models)
+#   node, npm: nodejs, npm (offline validation: npm kubernetes-models for t_k8s, swagger-parser for t_openapi)
 command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
