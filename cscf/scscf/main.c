@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "cscf/scscf/icscf.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
 
@@ -36,6 +37,7 @@ static const cfg_key_t scscf_keys[] = {
      "registrations held (and challenges in "
      "flight)",
      1, 100000000, NULL},
+    ICSCF_KEY_ROWS,
     CFG_END,
 };
 
@@ -69,6 +71,10 @@ static int scscf_init(program_t *p)
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
         scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)))
         return -1;
+    int failed;
+    s->icscf = icscf_new(s, &failed);
+    if (failed)
+        return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -79,6 +85,7 @@ static void scscf_fini(program_t *p)
     if (!s)
         return;
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
+    icscf_free(s->icscf);
     registrar_fini(s);
     isc_free(s->isc);
     su_free(NULL, s->next_hop);
@@ -106,10 +113,15 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
         strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
     if (method == sip_method_register)
-        return registrar_on_register(s, irq, sip);
+        return s->icscf ? icscf_on_register(s, irq, sip) : registrar_on_register(s, irq, sip);
     if (method == sip_method_options && for_us(core, sip))
         return program_default_request(app, core, irq, sip);
     return scscf_route(s, irq, sip);
+}
+
+static int scscf_check(const cfg_t *cfg, char *err, size_t len)
+{
+    return icscf_check_config(cfg, err, len);
 }
 
 static int scscf_ready(program_t *p, char *reason, size_t len)
@@ -137,6 +149,7 @@ static const program_def_t scscf = {
     .on_request = on_request,
     .supported = "path, 100rel, timer, replaces, norefersub",
     .accept = "application/sdp",
+    .check = scscf_check,
     .init = scscf_init,
     .fini = scscf_fini,
     .ready = scscf_ready,

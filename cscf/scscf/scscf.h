@@ -23,6 +23,7 @@ struct scscf {
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     regevent_t *regevent; /* reg event subscriptions (regevent.c) */
     struct isc *isc;      /* application servers: iFCs and odi tokens (isc.c) */
+    struct icscf *icscf;  /* the I-CSCF role (icscf.c); NULL when icscf.enabled is off */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */
