@@ -151,7 +151,14 @@ wait "$UAS"
 expect_eq "bob's handset took it" 0 "$?"
 expect_eq "A sent no LIR for it" "" "$(metric LIR local)"
 
-echo "-- the HSS gone: 504"
+echo "-- the HSS silent (stopped), then gone: 504"
+kill -STOP "${PIDS[hss2]}"
+expect_eq "REGISTER while the HSS does not answer: 504 after the Cx timeout" "SIP/2.0 504 HSS Unreachable" \
+  "$(raw_register alice | sipsend_to "$A_SIP" r8)"
+expect_eq "MESSAGE to a user not registered here meanwhile: 504" "SIP/2.0 504 HSS Unreachable" \
+  "$(message nobody | sipsend_to "$A_SIP" m6)"
+kill -CONT "${PIDS[hss2]}"
+expect_eq "A counts both timeouts" "2" "$(( $(metric UAR hss_unavailable) + $(metric LIR hss_unavailable) ))"
 stop_prog hss2
 wait_http "127.0.0.1:$A_API" /readyz 503 10 || fail "A sees its Cx peer go"
 expect_eq "REGISTER while A's Cx peer is down: 504" "SIP/2.0 504 HSS Unreachable" \
