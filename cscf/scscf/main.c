@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "cscf/scscf/icscf.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
 #include "cscf/scscf/thirdparty.h"
@@ -38,6 +39,7 @@ static const cfg_key_t scscf_keys[] = {
      "registrations held (and challenges in "
      "flight)",
      1, 100000000, NULL},
+    ICSCF_KEY_ROWS,
     CFG_END,
 };
 
@@ -72,6 +74,10 @@ static int scscf_init(program_t *p)
         scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)) ||
         !(s->unreg = unreg_new(s)) || !(s->thirdparty = thirdparty_new(s)))
         return -1;
+    int failed;
+    s->icscf = icscf_new(s, &failed);
+    if (failed)
+        return -1;
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -82,6 +88,7 @@ static void scscf_fini(program_t *p)
     if (!s)
         return;
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
+    icscf_free(s->icscf);
     registrar_fini(s);
     isc_free(s->isc);
     unreg_free(s->unreg);
@@ -111,7 +118,7 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
         strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
     if (method == sip_method_register)
-        return registrar_on_register(s, irq, sip);
+        return s->icscf ? icscf_on_register(s, irq, sip) : registrar_on_register(s, irq, sip);
     if (method == sip_method_options && for_us(core, sip))
         return program_default_request(app, core, irq, sip);
     return scscf_route(s, irq, sip);
@@ -119,7 +126,9 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
 
 static int scscf_check(const cfg_t *cfg, char *err, size_t len)
 {
-    return registrar_config_check(cfg, err, len);
+    if (registrar_config_check(cfg, err, len) < 0)
+        return -1;
+    return icscf_check_config(cfg, err, len);
 }
 
 /* Config reload: the registrar's limits and policies and the next hop take effect for the next

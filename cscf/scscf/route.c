@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/sip_hdr.h"
 #include "common/sip_proxy.h"
+#include "cscf/scscf/icscf.h"
 #include "cscf/scscf/ifc.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"
@@ -131,9 +132,16 @@ static void unregistered(route_req_t *rt, const store_reg_t *reg)
         unreg_get(rt->s->unreg, rt->target, on_unreg, rt);
 }
 
+void route_unregistered(route_req_t *rt)
+{
+    unregistered(rt, NULL);
+}
+
 /* Not one of our registered IMPUs. */
 static void elsewhere(route_req_t *rt)
 {
+    if (icscf_locate(rt)) /* the I-CSCF role: the HSS says where the user is served */
+        return;
     const url_t *ruri = rt->sip->sip_request->rq_url;
     int ours = ruri->url_type != url_tel && sip_core_is_self(rt->s->p->sip, ruri);
     if (ours && rt->target[0]) {

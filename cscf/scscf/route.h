@@ -33,6 +33,9 @@ void route_terminating(route_req_t *rt);
 /* No iFC left for rt->sc: originating goes to the terminating side, terminating to reg's
  * contacts. */
 void route_after_ifc(route_req_t *rt, const store_reg_t *reg);
+/* rt->target is a home user of this S-CSCF registered nowhere: unregistered services, else 480
+ * (the I-CSCF role calls it when the HSS says the user is served here). */
+void route_unregistered(route_req_t *rt);
 /* Goes on with iFC evaluation for rt->served from rt->ifc_from (after an AS). */
 void route_resume(route_req_t *rt);
 void route_req_fail(route_req_t *rt, int status, const char *phrase);

@@ -25,6 +25,7 @@ struct scscf {
     struct isc *isc;               /* application servers: iFCs and odi tokens (isc.c) */
     struct unreg *unreg;           /* profiles of users registered nowhere (unreg.c) */
     struct thirdparty *thirdparty; /* third-party REGISTERs in flight (thirdparty.c) */
+    struct icscf *icscf;           /* the I-CSCF role (icscf.c); NULL when icscf.enabled is off */
 };
 
 /* cx_handlers.c: what the scscf answers (RTR, PPR). */
