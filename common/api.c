@@ -146,6 +146,16 @@ const char *api_query(const api_request_t *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+size_t api_query_size(const api_request_t *req, const char *key, size_t dflt, size_t max)
+{
+    const char *v = api_query(req, key);
+    char *end = NULL;
+    unsigned long x = v ? strtoul(v, &end, 10) : dflt;
+    if (v && (*end || end == v))
+        return dflt;
+    return x > max ? max : x;
+}
+
 /* ---- lifecycle and routes -------------------------------------------------------------- */
 
 api_t *api_new(const api_config_t *cfg)

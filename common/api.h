@@ -57,6 +57,8 @@ void api_stop(api_t *api);
 
 /* The query-string value of key, or NULL. Valid during the handler. */
 const char *api_query(const api_request_t *req, const char *key);
+/* A query parameter as a count: missing or not a plain number gives dflt; above max, max. */
+size_t api_query_size(const api_request_t *req, const char *key, size_t dflt, size_t max);
 
 /* Response helpers. api_json steals the reference to body. */
 void api_json(api_response_t *resp, int status, json_t *body);

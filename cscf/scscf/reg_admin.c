@@ -200,21 +200,11 @@ static void del_on_loop(void *arg)
     store_get(o->s->store, o->key, del_done, o);
 }
 
-static size_t query_size(const api_request_t *req, const char *key, size_t dflt, size_t max)
-{
-    const char *v = api_query(req, key);
-    char *end = NULL;
-    unsigned long x = v ? strtoul(v, &end, 10) : dflt;
-    if (v && (*end || end == v))
-        return dflt;
-    return x > max ? max : x;
-}
-
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     op_t o = {.s = ctx, .prefix = api_query(req, "prefix")};
-    o.offset = query_size(req, "offset", 0, (size_t)-1);
-    o.limit = query_size(req, "limit", 100, 1000);
+    o.offset = api_query_size(req, "offset", 0, (size_t)-1);
+    o.limit = api_query_size(req, "limit", 100, 1000);
     if (loopq_call(o.s->p->queue, list_on_loop, &o, LOOP_MS) < 0 || !o.out) {
         json_decref(o.out);
         api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
