@@ -43,6 +43,8 @@ struct metrics {
     pthread_mutex_t lock; /* registration against render; never taken by updates */
     metric_t *head;
     metric_t *tail;
+    char *constant;      /* name="value" put first on every series, or NULL */
+    char *constant_name; /* its name, which no family may use then */
 };
 
 static uint64_t bits_of(double d)
@@ -293,6 +295,8 @@ void metrics_free(metrics_t *m)
         family_free(f);
     }
     pthread_mutex_destroy(&m->lock);
+    free(m->constant);
+    free(m->constant_name);
     free(m);
 }
 
@@ -359,6 +363,13 @@ static metric_t *family_register(metrics_t *m, kind_t kind, const char *name, co
         return NULL;
     pthread_mutex_lock(&m->lock);
     metric_t *old = find_family(m, name);
+    for (size_t i = 0; m->constant_name && i < f->nlabels; i++) {
+        if (strcmp(f->labels[i], m->constant_name) == 0) {
+            pthread_mutex_unlock(&m->lock);
+            family_free(f);
+            return NULL;
+        }
+    }
     if (!old) {
         if (m->tail)
             m->tail->next = f;
@@ -498,25 +509,30 @@ static void put_escaped(FILE *out, const char *s, int quote)
     }
 }
 
-/* {a="x",b="y",le="0.5"}; le may be NULL. Nothing at all when there are no labels. */
-static void put_labels(FILE *out, const metric_t *f, const series_t *s, const char *le)
+/* {c="k",a="x",b="y",le="0.5"}: the constant label, the family's, le (may be NULL). Nothing
+ * at all when there are none. */
+static void put_labels(FILE *out, const char *constant, const metric_t *f, const series_t *s,
+                       const char *le)
 {
-    if (f->nlabels == 0 && !le)
+    if (f->nlabels == 0 && !le && !constant)
         return;
     fputc('{', out);
-    for (size_t i = 0; i < f->nlabels; i++) {
-        fprintf(out, "%s%s=\"", i ? "," : "", f->labels[i]);
+    int n = 0;
+    if (constant)
+        n += fputs(constant, out) >= 0;
+    for (size_t i = 0; i < f->nlabels; i++, n++) {
+        fprintf(out, "%s%s=\"", n ? "," : "", f->labels[i]);
         put_escaped(out, s->values[i], 1);
         fputc('"', out);
     }
     if (le)
-        fprintf(out, "%sle=\"%s\"", f->nlabels ? "," : "", le);
+        fprintf(out, "%sle=\"%s\"", n ? "," : "", le);
     fputc('}', out);
 }
 
 /* _count is the +Inf bucket rather than a separate atomic, so the two always agree even while
  * observations race with the render. */
-static void render_histogram(FILE *out, const metric_t *f, const series_t *s)
+static void render_histogram(FILE *out, const char *c, const metric_t *f, const series_t *s)
 {
     uint64_t cumulative = 0;
     char le[40];
@@ -527,19 +543,19 @@ static void render_histogram(FILE *out, const metric_t *f, const series_t *s)
         else
             snprintf(le, sizeof le, "+Inf");
         fprintf(out, "%s_bucket", f->name);
-        put_labels(out, f, s, le);
+        put_labels(out, c, f, s, le);
         fprintf(out, " %llu\n", (unsigned long long)cumulative);
     }
     fprintf(out, "%s_sum", f->name);
-    put_labels(out, f, s, NULL);
+    put_labels(out, c, f, s, NULL);
     fputc(' ', out);
     put_number(out, double_of(atomic_load_explicit(&s->value, memory_order_relaxed)));
     fprintf(out, "\n%s_count", f->name);
-    put_labels(out, f, s, NULL);
+    put_labels(out, c, f, s, NULL);
     fprintf(out, " %llu\n", (unsigned long long)cumulative);
 }
 
-static void render_family(FILE *out, const metric_t *f)
+static void render_family(FILE *out, const char *c, const metric_t *f)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
     if (f->help) {
@@ -552,15 +568,49 @@ static void render_family(FILE *out, const metric_t *f)
     for (size_t i = 0; i < n; i++) {
         const series_t *s = f->series[i];
         if (f->kind == KIND_HISTOGRAM) {
-            render_histogram(out, f, s);
+            render_histogram(out, c, f, s);
             continue;
         }
         fputs(f->name, out);
-        put_labels(out, f, s, NULL);
+        put_labels(out, c, f, s, NULL);
         fputc(' ', out);
         put_number(out, double_of(atomic_load_explicit(&s->value, memory_order_relaxed)));
         fputc('\n', out);
     }
+}
+
+int metrics_set_constant_label(metrics_t *m, const char *name, const char *value)
+{
+    if (!valid_name(name, 0) || strcmp(name, "le") == 0)
+        return -1;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return -1;
+    fprintf(out, "%s=\"", name);
+    put_escaped(out, value, 1);
+    fputc('"', out);
+    if (fclose(out) != 0) {
+        free(text);
+        return -1;
+    }
+    pthread_mutex_lock(&m->lock);
+    int clash = 0;
+    for (const metric_t *f = m->head; f; f = f->next)
+        for (size_t i = 0; i < f->nlabels; i++)
+            clash |= strcmp(f->labels[i], name) == 0;
+    char *copy = clash ? NULL : strdup(name);
+    if (copy) {
+        free(m->constant);
+        free(m->constant_name);
+        m->constant = text;
+        m->constant_name = copy;
+        text = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(text);
+    return copy ? 0 : -1;
 }
 
 char *metrics_render(metrics_t *m)
@@ -574,7 +624,7 @@ char *metrics_render(metrics_t *m)
         return NULL;
     pthread_mutex_lock(&m->lock);
     for (const metric_t *f = m->head; f; f = f->next)
-        render_family(out, f);
+        render_family(out, m->constant, f);
     pthread_mutex_unlock(&m->lock);
     int failed = ferror(out);
     if (fclose(out) != 0 || failed) {

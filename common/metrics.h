@@ -37,6 +37,11 @@ void metric_inc(metric_t *c, const char *value);
 void metric_set(metric_t *g, const char *value, double v);
 void metric_observe(metric_t *h, const char *value, double v);
 
+/* A label with one value on every series (program="scscf"), so the programs' series stay apart
+ * wherever they are scraped from. Set once, before rendering; -1 when a family already uses the
+ * name. */
+int metrics_set_constant_label(metrics_t *m, const char *name, const char *value);
+
 /* Prometheus text exposition format 0.0.4, families in registration order. Caller frees. */
 char *metrics_render(metrics_t *m);
 

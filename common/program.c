@@ -325,7 +325,8 @@ static int start(program_t *p, int serve)
     su_log_redirect(NULL, sofia_log, NULL);
     su_log_set_level(NULL, log_get_level() >= LOG_DEBUG ? 3 : 0);
     if (!(p->root = su_root_create(NULL)) || setup_signals(p) < 0 ||
-        !(p->queue = loopq_new(p->root, 0)) || !(p->metrics = metrics_new())) {
+        !(p->queue = loopq_new(p->root, 0)) || !(p->metrics = metrics_new()) ||
+        metrics_set_constant_label(p->metrics, "program", p->def->name) < 0) {
         log_error("cannot set up the event loop: %s", strerror(errno));
         return -1;
     }

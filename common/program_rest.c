@@ -237,8 +237,8 @@ int program_rest_routes(program_t *p)
     rc |= program_reload_routes(p);
 
     metric_t *build = metrics_gauge(p->metrics, "cscf_build_info",
-                                    "build information; the value is always 1", "version,program");
-    metric_setv(build, (const char *[]){cscf_version, p->def->name}, 1);
+                                    "build information; the value is always 1", "version");
+    metric_set(build, cscf_version, 1);
     metric_set(metrics_gauge(p->metrics, "process_start_time_seconds",
                              "start time of the process since the Unix epoch, seconds", NULL),
                NULL, (double)p->start_time);

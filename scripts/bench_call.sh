@@ -109,7 +109,7 @@ settle() {
   local i held
   for i in $(seq 90); do
     held=$( (http_body "http://127.0.0.1:$PC_API/metrics"; http_body "http://127.0.0.1:$SC_API/metrics") |
-      awk '/^cscf_sip_transactions/ {n += $2} END {print n+0}')
+      awk '/^cscf_sip_transactions[{ ]/ {n += $2} END {print n+0}')
     [ "$held" -lt 100 ] && break
     sleep 0.5
   done
@@ -215,7 +215,7 @@ cpu_use() {
 rss() { awk '/VmRSS/ {print $2}' "/proc/${PIDS[$1]}/status"; }
 hwm() { awk '/VmHWM/ {print $2}' "/proc/${PIDS[$1]}/status"; }
 metric() { # API NAME: a metric's value (0 when absent)
-  http_body "http://$1/metrics" | awk -v m="$2" '$1 == m {v=$2} END {print v+0}'
+  http_body "http://$1/metrics" | awk -v m="$2" '{k = $1; sub(/\{.*/, "", k)} k == m {v=$2} END {print v+0}'
 }
 
 echo "bench: calls, ${SECONDS_PER_STEP} s per step, hold ${HOLD_MS} ms ($(nproc) cores," \

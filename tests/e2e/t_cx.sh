@@ -51,7 +51,7 @@ if wait_http "127.0.0.1:$SC_API" /readyz 200 10; then pass "scscf /readyz 200 on
 else fail "scscf /readyz 200 once the Cx peer is open" "$(http_body "http://127.0.0.1:$SC_API/readyz")"; fi
 peers=$(http_body "http://127.0.0.1:$SC_API/api/v1/diameter/peers")
 expect_eq "the HSS peer is STATE_OPEN" STATE_OPEN "$(field '.peers[0].state' "$peers")"
-expect_match "cscf_diameter_peer_up is 1" "^cscf_diameter_peer_up\\{peer=\"$HSS_ID\"\\} 1" \
+expect_match "cscf_diameter_peer_up is 1" "^cscf_diameter_peer_up\\{program=\"scscf\",peer=\"$HSS_ID\"\\} 1" \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 expect_eq "the debug route wants the token" 401 \
   "$(http_code "http://127.0.0.1:$SC_API/api/v1/cx/mar" -X POST -d '{}')"
@@ -143,7 +143,7 @@ cx sar "{\"impi\":\"$ALICE\",\"impu\":\"$ALICE_IMPU\",\"assignment_type\":\"regi
 out=$(curl -s -m 10 "${AUTH[@]}" -X POST "http://127.0.0.1:$HSS_API/api/v1/subscribers/$ALICE/deregister")
 expect_eq "hss /deregister: the scscf answers the RTR with DIAMETER_SUCCESS" DIAMETER_SUCCESS "$(field .rtr.result "$out")"
 expect_match "... the RTR reached the scscf's loop" "RTR from $HSS_ID: user $ALICE, 2 public identities" "$(cat "$WORKDIR/scscf.log")"
-expect_match "... and its metrics" '^cscf_diameter_requests_total\{command="RTR",result="2001"\} 1' \
+expect_match "... and its metrics" '^cscf_diameter_requests_total\{program="scscf",command="RTR",result="2001"\} 1' \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 st=$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$ALICE")
 expect_eq "... and the HSS let go of the assignment" not_registered "$(field .state.registration "$st")"
@@ -186,7 +186,7 @@ expect_eq "bulk POST of an array creates each" 2 "$(field .created "$out")"
 out=$(curl -s -m 5 "${AUTH[@]}" -X POST "$H" -d "[{\"impi\":\"e3@$DOMAIN\",\"impus\":[\"sip:e3@$DOMAIN\"],\"k\":\"$ALICE_K\",\"op\":\"$ALICE_OP\"},{\"impi\":\"e1@$DOMAIN\"}]")
 expect_eq "... and reports the ones refused, by index" "1 1 1" "$(field '"\(.created) \(.failed) \(.errors[0].index)"' "$out")"
 for e in e1 e2 e3; do http_code "$H/$e@$DOMAIN" "${AUTH[@]}" -X DELETE >/dev/null; done
-expect_match "cscf_hss_subscribers counts him" '^cscf_hss_subscribers 3' "$(http_body "http://127.0.0.1:$HSS_API/metrics")"
+expect_match "cscf_hss_subscribers counts him" '^cscf_hss_subscribers\{program="hss"\} 3' "$(http_body "http://127.0.0.1:$HSS_API/metrics")"
 
 echo "-- tshark: every Cx message decodes"
 sleep 0.5
@@ -211,7 +211,7 @@ kill -CONT "${PIDS[hss]}"
 expect_eq "an HSS that does not answer: the request times out" timeout "$(field .status "$a")"
 if [ "$ms" -ge 1900 ] && [ "$ms" -le 4000 ]; then pass "... after diameter.request_timeout_ms (${ms} ms)"
 else fail "... after diameter.request_timeout_ms" "${ms} ms"; fi
-expect_match "... counted as a timeout" '^cscf_diameter_requests_total\{command="LIR",result="timeout"\} 1' \
+expect_match "... counted as a timeout" '^cscf_diameter_requests_total\{program="scscf",command="LIR",result="timeout"\} 1' \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 sleep 0.5
 a=$(cx lir '{"impu":"tel:+15550001"}')

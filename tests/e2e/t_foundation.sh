@@ -52,13 +52,13 @@ check_rest() { # prog api
   expect_eq "$prog: /healthz 200" 200 "$(http_code "http://$api/healthz")"
   expect_eq "$prog: /readyz 200" 200 "$(http_code "http://$api/readyz")"
   body=$(http_body "http://$api/metrics")
-  expect_match "$prog: /metrics counts OPTIONS" '^cscf_sip_requests_total\{method="OPTIONS"\} [1-9]' "$body"
-  expect_match "$prog: /metrics counts 200s" '^cscf_sip_responses_total\{code="200"\} [1-9]' "$body"
+  expect_match "$prog: /metrics counts OPTIONS" '^cscf_sip_requests_total\{program="'"$prog"'",method="OPTIONS"\} [1-9]' "$body"
+  expect_match "$prog: /metrics counts 200s" '^cscf_sip_responses_total\{program="'"$prog"'",code="200"\} [1-9]' "$body"
   local code=404
   [ "$prog" = pcscf ] && code=403
-  expect_match "$prog: /metrics counts ${code}s" "^cscf_sip_responses_total\\{code=\"$code\"\\} [1-9]" "$body"
-  expect_match "$prog: /metrics has build info" "^cscf_build_info\\{version=\"[^\"]+\",program=\"$prog\"\\} 1" "$body"
-  expect_match "$prog: /metrics has start time" '^process_start_time_seconds [0-9]' "$body"
+  expect_match "$prog: /metrics counts ${code}s" "^cscf_sip_responses_total\\{program=\"$prog\",code=\"$code\"\\} [1-9]" "$body"
+  expect_match "$prog: /metrics has build info" "^cscf_build_info\\{program=\"$prog\",version=\"[^\"]+\"\\} 1" "$body"
+  expect_match "$prog: /metrics has start time" '^process_start_time_seconds\{program="'"$prog"'"\} [0-9]' "$body"
   expect_match "$prog: /metrics HELP and TYPE lines" '^# TYPE cscf_sip_requests_total counter' "$body"
   body=$(http_body "http://$api/api/v1/status")
   expect_match "$prog: status names the program" "\"program\":\"$prog\"" "$body"

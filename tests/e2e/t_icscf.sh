@@ -55,7 +55,7 @@ message() { # TARGET_USER: a MESSAGE from another network, not on any Service-Ro
     "$1" "$DOMAIN" "$RANDOM$RANDOM" "$1" "$DOMAIN" "$RANDOM$RANDOM"
 }
 regs_of() { field .total "$(http_body "http://127.0.0.1:$1/api/v1/registrations")"; }
-metric() { http_body "http://127.0.0.1:$A_API/metrics" | grep "^cscf_icscf_requests_total{command=\"$1\",result=\"$2\"}" | awk '{print $2}'; }
+metric() { http_body "http://127.0.0.1:$A_API/metrics" | grep "^cscf_icscf_requests_total{program=\"scscf\",command=\"$1\",result=\"$2\"}" | awk '{print $2}'; }
 hss_scscf() { field .state.scscf "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1@$DOMAIN")"; }
 PA=$(free_port) PB=$(free_port)
 

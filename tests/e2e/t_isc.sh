@@ -87,7 +87,7 @@ first_request() { # NAME METHOD: the first such request received, headers only
 }
 isc_metric() { # OUTCOME
   http_body "http://127.0.0.1:$SC_API/metrics" |
-    awk -v o="$1" '$1 == "cscf_isc_requests_total{outcome=\""o"\"}" {print $2}'
+    awk -v o="$1" '$1 == "cscf_isc_requests_total{program=\"scscf\",outcome=\""o"\"}" {print $2}'
 }
 PA=$(free_port) PB=$(free_port)
 
@@ -149,8 +149,8 @@ expect_no_match "no P-Served-User reaches bob" '^P-Served-User' "$inv"
 expect_match "the BYE reached bob too (through the AS's Record-Route)" '^BYE sip:' "$(cat "$WORKDIR/bcall.msg")"
 sc_metrics=$(http_body "http://127.0.0.1:$SC_API/metrics")
 expect_match "the scscf counts one call attempt though it saw the INVITE twice (the AS)" \
-  '^cscf_calls_attempted_total 1$' "$sc_metrics"
-expect_match "... and one dialog, ended by the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
+  '^cscf_calls_attempted_total\{program="scscf"\} 1$' "$sc_metrics"
+expect_match "... and one dialog, ended by the BYE" '^cscf_dialogs_active\{program="scscf"\} 0$' "$sc_metrics"
 expect_eq "the scscf counts the failed AS it went past" 1 "$(isc_metric continued)"
 expect_eq "... and three requests sent to an AS (SMS, dead, bob's)" 3 "$(isc_metric to_as)"
 
@@ -174,7 +174,7 @@ hss_state=$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/carol@$DOMAI
 expect_eq "the HSS has carol assigned to the scscf, unregistered" "unregistered sip:127.0.0.1:$SC_SIP" \
   "$(jq -r '(.subscriber // .) | "\(.state.registration) \(.state.scscf)"' <<<"$hss_state")"
 expect_eq "one SAR for both requests (the profile is kept)" 1 \
-  "$(http_body "http://127.0.0.1:$SC_API/metrics" | awk '$1 == "cscf_unregistered_profiles_total{outcome=\"success\"}" {print $2}')"
+  "$(http_body "http://127.0.0.1:$SC_API/metrics" | awk '$1 == "cscf_unregistered_profiles_total{program=\"scscf\",outcome=\"success\"}" {print $2}')"
 caller anobody message_uac.xml "$PA" "alice;sip:nobody@$DOMAIN;$DOMAIN;text/plain;x"
 expect_match "a MESSAGE to an IMPU the HSS does not know: 404" '^SIP/2.0 404' "$(cat "$WORKDIR/anobody.msg")"
 
@@ -199,7 +199,7 @@ for _ in $(seq 30); do
   sleep 0.1
 done
 expect_eq "... then the failed third-party REGISTER deregisters her" 1 "${gone:-0}"
-expect_match "... counted" '^cscf_third_party_registers_total\{outcome="deregistered"\} 1$' \
+expect_match "... counted" '^cscf_third_party_registers_total\{program="scscf",outcome="deregistered"\} 1$' \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 
 for p in asfwd pcscf scscf hss; do

@@ -212,6 +212,8 @@ for m in $used; do
   grep -qx "$m" <<<"$documented" || grep -qx "$base" <<<"$documented" || undocumented+="$m "
 done
 expect_eq "dashboard: every metric it uses ($(wc -w <<<"$used")) is in README's Metrics table" "" "$undocumented"
+expect_eq "dashboard: every query selects on the program label (pcscf and scscf both count calls)" "" \
+  "$(jq -r '.. | objects | .expr? // empty' "$DASH" | grep -v 'program=~"\$program"' | head -3)"
 
 # --- Dockerfile (no container engine needed) --------------------------------------------------
 DF="$REPO_DIR/Dockerfile"

@@ -68,8 +68,8 @@ expect_eq "... from the P-CSCF on bob's Path" "127.0.0.1:$PC_SIP" "$(field '.sub
 expect_eq "... same dialog on both sides" "$(field '.subscriptions[0].dialog.call_id' "$subs")" "$(field '.subscriptions[0].dialog.call_id' "$ssubs")"
 expect_eq "... the scscf's tag is the pcscf's remote tag" "$(field '.subscriptions[0].dialog.remote_tag' "$subs")" "$(field '.subscriptions[0].dialog.local_tag' "$ssubs")"
 m=$(sc /metrics)
-expect_match "cscf_regevent_subscriptions 1 at the scscf" '^cscf_regevent_subscriptions 1$' "$m"
-expect_match "cscf_regevent_notify_total counts the NOTIFY answered 2xx" '^cscf_regevent_notify_total\{outcome="2xx"\} 1$' "$m"
+expect_match "cscf_regevent_subscriptions 1 at the scscf" '^cscf_regevent_subscriptions\{program="scscf"\} 1$' "$m"
+expect_match "cscf_regevent_notify_total counts the NOTIFY answered 2xx" '^cscf_regevent_notify_total\{program="scscf",outcome="2xx"\} 1$' "$m"
 sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg2
 expect_eq "bob re-registers" 0 "$?"
 sleep 0.5
@@ -148,7 +148,7 @@ expect_match "... the NOTIFY it refused carried the full state" 'version="0" sta
 sleep 0.3
 ssubs=$(sc /api/v1/subscriptions)
 expect_eq "the scscf dropped it (only the pcscf's is left)" "1 sip:$BOB" "$(field '"\(.total) \(.subscriptions[0].impu)"' "$ssubs")"
-expect_match "cscf_regevent_notify_total counts the 4xx" '^cscf_regevent_notify_total\{outcome="4xx"\} 1$' "$(sc /metrics)"
+expect_match "cscf_regevent_notify_total counts the 4xx" '^cscf_regevent_notify_total\{program="scscf",outcome="4xx"\} 1$' "$(sc /metrics)"
 
 echo "-- (c) an HSS RTR: the NOTIFY removes bob's binding at the pcscf"
 expect_eq "the pcscf holds bob's binding" 1 "$(field .total "$(pc /api/v1/registrations)")"
@@ -160,7 +160,7 @@ pc_nosub() { [ "$(field .total "$(pc /api/v1/subscriptions)")" = 0 ]; }
 wait_for 5 pc_nosub && pass "... and its subscription is gone" || fail "... and its subscription is gone" "$(pc /api/v1/subscriptions)"
 expect_eq "the scscf holds no subscription to bob" 0 "$(field '[.subscriptions[] | select(.impu == "sip:'"$BOB"'")] | length' "$(sc /api/v1/subscriptions)")"
 expect_match "pcscf log: terminated (rejected: permanent termination)" 'regsub: sip:bob@[^ ]+: subscription terminated \(rejected\)' "$(cat "$WORKDIR/pcscf.log")"
-expect_match "cscf_regevent_subscriptions 0 at the pcscf" '^cscf_regevent_subscriptions 0$' "$(pc /metrics)"
+expect_match "cscf_regevent_subscriptions 0 at the pcscf" '^cscf_regevent_subscriptions\{program="pcscf"\} 0$' "$(pc /metrics)"
 
 echo "-- the UE's deregistration ends the pcscf's subscription"
 sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg3

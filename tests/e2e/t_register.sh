@@ -75,9 +75,9 @@ expect_match "... and the seconds left" '^(59[0-9]|600)$' "$(field '.contacts[0]
 expect_eq "the HSS has alice registered" registered "$(hss_state "$ALICE")"
 sleep 1.2
 m=$(api /metrics)
-expect_match "cscf_registrations_active 1" '^cscf_registrations_active 1$' "$m"
-expect_match "cscf_auth_total counts the success" '^cscf_auth_total\{scheme="AKAv1-MD5",outcome="success"\} 1' "$m"
-expect_match "cscf_registrar_events_total counts a new registration" '^cscf_registrar_events_total\{event="new"\} 1' "$m"
+expect_match "cscf_registrations_active 1" '^cscf_registrations_active\{program="scscf"\} 1$' "$m"
+expect_match "cscf_auth_total counts the success" '^cscf_auth_total\{program="scscf",scheme="AKAv1-MD5",outcome="success"\} 1' "$m"
+expect_match "cscf_registrar_events_total counts a new registration" '^cscf_registrar_events_total\{program="scscf",event="new"\} 1' "$m"
 
 echo "-- re-registration and a second contact"
 register reg2 alice

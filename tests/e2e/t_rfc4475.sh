@@ -134,7 +134,7 @@ torture_transport() {
   done < <(grep -v '^#' "$TABLE")
   [ "$bad" -eq 0 ] && pass "$prog over $t: $checked torture sends answered as RFC 4475 allows"
 
-  expect_match "$exact: malformed requests show in /metrics" '^cscf_sip_bad_messages_total\{kind="request"\} [1-9]' \
+  expect_match "$exact: malformed requests show in /metrics" '^cscf_sip_bad_messages_total\{program="[a-z]+",kind="request"\} [1-9]' \
     "$(http_body "http://127.0.0.1:${API_PORT[$exact]}/metrics")"
   local inst
   for inst in "$exact" "$variant"; do

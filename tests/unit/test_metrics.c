@@ -288,6 +288,42 @@ static void test_concurrent_increments(void **state)
     free(text);
 }
 
+/* The program label on every series: first, before the family's labels and le. */
+static void test_constant_label(void **state)
+{
+    metrics_t *m = *state;
+    metric_t *plain = metrics_gauge(m, "cscf_up", NULL, NULL);
+    metric_t *c = metrics_counter(m, "cscf_req_total", NULL, "method");
+    static const double b[] = {0.5};
+    metric_t *h = metrics_histogram(m, "cscf_lat_seconds", NULL, NULL, b, 1);
+    assert_int_equal(metrics_set_constant_label(m, "program", "sc\"scf"), 0);
+    metric_set(plain, NULL, 1);
+    metric_inc(c, "INVITE");
+    metric_observe(h, NULL, 0.25);
+    assert_render(m, "# TYPE cscf_up gauge\n"
+                     "cscf_up{program=\"sc\\\"scf\"} 1\n"
+                     "# TYPE cscf_req_total counter\n"
+                     "cscf_req_total{program=\"sc\\\"scf\",method=\"INVITE\"} 1\n"
+                     "# TYPE cscf_lat_seconds histogram\n"
+                     "cscf_lat_seconds_bucket{program=\"sc\\\"scf\",le=\"0.5\"} 1\n"
+                     "cscf_lat_seconds_bucket{program=\"sc\\\"scf\",le=\"+Inf\"} 1\n"
+                     "cscf_lat_seconds_sum{program=\"sc\\\"scf\"} 0.25\n"
+                     "cscf_lat_seconds_count{program=\"sc\\\"scf\"} 1\n");
+}
+
+/* A family using the name, before or after, would render the label twice: refused. */
+static void test_constant_label_clash(void **state)
+{
+    metrics_t *m = *state;
+    assert_non_null(metrics_gauge(m, "cscf_info", NULL, "version,program"));
+    assert_int_equal(metrics_set_constant_label(m, "program", "pcscf"), -1);
+    assert_int_equal(metrics_set_constant_label(m, "le", "x"), -1);
+    assert_int_equal(metrics_set_constant_label(m, "bad name", "x"), -1);
+    assert_int_equal(metrics_set_constant_label(m, "node", "a"), 0);
+    assert_null(metrics_counter(m, "cscf_other_total", NULL, "method,node"));
+    assert_non_null(metrics_counter(m, "cscf_other_total", NULL, "method"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +337,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overflow_to_other, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_increments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_constant_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_constant_label_clash, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
