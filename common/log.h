@@ -21,10 +21,25 @@ int log_level_parse(const char *s, log_level_t *out);
 const char *log_level_name(log_level_t level);
 int log_format_parse(const char *s, log_format_t *out);
 
-/* A line with optional structured context (call_id may be NULL). */
+/* A line with optional structured context (call_id NULL: the thread's context's). */
 void log_write(log_level_t level, const char *call_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vwrite(log_level_t level, const char *call_id, const char *fmt, va_list ap);
+
+/* The context of the work in hand on this thread, added to every line it writes so one handset's
+ * story can be followed (JSON fields call_id, impu, impi). The SIP loop begins it for each
+ * message it handles and clears it afterwards; code that learns who is served adds the user;
+ * work that continues later (a Cx answer, a relayed response) saves it and restores it.
+ * Thread-local rather than passed around because every logging call site would need it. */
+typedef struct log_ctx {
+    char call_id[128], impu[128], impi[128];
+} log_ctx_t;
+
+void log_ctx_begin(const char *call_id); /* a new piece of work: call_id set, users cleared */
+void log_ctx_user(const char *impu, const char *impi); /* the served user; NULL: unknown */
+void log_ctx_clear(void);
+void log_ctx_save(log_ctx_t *out);
+void log_ctx_restore(const log_ctx_t *in);
 
 #define log_error(...) log_write(LOG_ERROR, NULL, __VA_ARGS__)
 #define log_warn(...)  log_write(LOG_WARNING, NULL, __VA_ARGS__)

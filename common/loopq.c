@@ -78,6 +78,7 @@ static int on_event(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
     while (list) {
         item_t *next = list->next;
         run_item(q, list);
+        log_ctx_clear(); /* each item is its own piece of work */
         free(list);
         list = next;
     }

@@ -168,13 +168,12 @@ static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip
     return 0;
 }
 
-static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
-    sip_core_t *core = (sip_core_t *)magic;
     const char *method = sip->sip_request->rq_method_name;
     metric_inc(core->m_requests, method_label(method));
     trace_irq(core, irq, 0);
-    log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL, "recv %s %s", method,
+    log_debug("recv %s %s", method,
               sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
 
     if (sip->sip_request->rq_method == sip_method_ack) {
@@ -195,6 +194,14 @@ static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *ir
     /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
     if (status >= 100 && nta_incoming_status(irq) < 200)
         sip_core_count_final(core, irq, status);
+    return status;
+}
+
+static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+{
+    log_ctx_begin(sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    int status = handle_request((sip_core_t *)magic, irq, sip);
+    log_ctx_clear();
     return status;
 }
 
@@ -229,12 +236,16 @@ static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
 static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
     sip_core_t *core = (sip_core_t *)magic;
-    if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0)
+    log_ctx_begin(sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0) {
+        log_ctx_clear();
         return 0;
+    }
     if (sip && sip->sip_status)
         log_debug("dropping a response that matches no transaction (%d)",
                   sip->sip_status->st_status);
     msg_destroy(msg);
+    log_ctx_clear();
     return 0;
 }
 

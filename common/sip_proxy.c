@@ -201,6 +201,7 @@ struct sip_fwd {
     size_t n, pending;
     msg_t *best; /* the best final response so far (16.7 step 6), when it came with a message */
     int best_status;
+    log_ctx_t log; /* of the request, for what its responses log */
     sip_branch_t br[];
 };
 
@@ -435,10 +436,19 @@ static void on_final(sip_fwd_t *f, sip_branch_t *b, int status, msg_t *response)
     }
 }
 
+static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip);
+
 static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
 {
     sip_branch_t *b = (sip_branch_t *)magic;
-    sip_fwd_t *f = b->f;
+    log_ctx_restore(&b->f->log);
+    int rc = handle_response(b->f, b, orq, sip);
+    log_ctx_clear();
+    return rc;
+}
+
+static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip)
+{
     int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
     log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
               nta_outgoing_method_name(orq));
@@ -473,6 +483,7 @@ static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t con
     if (!sip || sip->sip_request->rq_method != sip_method_cancel || f->final || f->cancelled)
         return 0;
     f->cancelled = 1;
+    log_ctx_restore(&f->log);
     /* The caller's Reason (e.g. "call completed elsewhere" from a forking proxy upstream)
      * goes down with the CANCEL (RFC 3326). */
     char *reason = sip->sip_reason
@@ -480,6 +491,7 @@ static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t con
                        : NULL;
     cancel_pending(f, reason);
     su_free(f->core->home, reason);
+    log_ctx_clear();
     return 0;
 }
 
@@ -510,6 +522,7 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     unsigned long long loop = in ? (unsigned long long)loop_hash(in) : 0;
     f->core = core;
     f->irq = irq;
+    log_ctx_save(&f->log);
     f->cb = cb;
     f->ctx = ctx;
     f->method = in ? in->sip_request->rq_method : sip_method_unknown;

@@ -21,7 +21,8 @@ typedef struct inflight {
     double deadline; /* the loop gives up here if freeDiameter has not answered */
     cx_answer_f cb;  /* NULL once cancelled or delivered */
     void *arg;
-    int fd_done; /* freeDiameter called back: nothing refers to this entry any more */
+    int fd_done;   /* freeDiameter called back: nothing refers to this entry any more */
+    log_ctx_t log; /* of the work that sent it: the answer's handling goes on with it */
 } inflight_t;
 
 typedef struct delivery {
@@ -89,7 +90,9 @@ static void deliver(void *arg)
         cx_answer_f cb = r->cb;
         r->cb = NULL;
         c->pending--;
+        log_ctx_restore(&r->log);
         cb(r->arg, d->status, d->status == CX_ANSWERED ? &d->answer : NULL);
+        log_ctx_clear();
     }
     unlink_and_free(c, r);
     cx_msg_clear(&d->answer);
@@ -139,9 +142,11 @@ static void sweep(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
             r->cb = NULL;
             c->pending--;
             count(c, r, "timeout");
+            log_ctx_restore(&r->log);
             log_warn("diameter: %s %llu not answered within %d ms", cx_cmd_abbrev(r->cmd),
                      (unsigned long long)r->id, c->timeout_ms);
             cb(r->arg, CX_TIMEOUT, NULL);
+            log_ctx_clear();
         }
     }
 }
@@ -211,6 +216,7 @@ uint64_t cx_client_send(cx_client_t *c, const cx_msg_t *req, cx_answer_f cb, voi
                       .sent = clock_mono_s(),
                       .cb = cb,
                       .arg = arg};
+    log_ctx_save(&r->log);
     r->deadline = r->sent + c->timeout_ms / 1000.0 + 0.5;
     r->next = c->list;
     c->list = r;

@@ -72,6 +72,7 @@ void cx_server_answer_code(cx_reply_t *r, uint32_t code, int experimental)
 static void run_handler(void *arg)
 {
     cx_reply_t *r = arg;
+    log_ctx_user(r->decoded.npublic ? r->decoded.public_ids[0] : NULL, r->decoded.user_name);
     log_debug("diameter: %s from %s (user %s)", cx_cmd_abbrev(r->h->cmd),
               r->decoded.origin_host ? r->decoded.origin_host : "?",
               r->decoded.user_name ? r->decoded.user_name

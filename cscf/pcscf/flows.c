@@ -71,6 +71,7 @@ static int expired(void *ctx, const char *key, void *val)
     pc_binding_t *b = val;
     if (b->expires_at > time(NULL))
         return 0;
+    log_ctx_user(b->impu, b->impi);
     log_info("pcscf: %s (%s) expired", b->flow, b->impi);
     strmap_take(pc->by_token, b->token);
     regsub_unref(pc, b->impu);
@@ -102,6 +103,7 @@ static int drop_matching(void *ctx, const char *key, void *val)
     su_home_deinit(home);
     if (!match)
         return 0;
+    log_ctx_user(b->impu, b->impi);
     log_info("pcscf: %s (%s) removed by a reg event NOTIFY", b->flow, b->impi);
     strmap_take(d->pc->by_token, b->token);
     regsub_unref(d->pc, b->impu);
@@ -123,6 +125,7 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     pcscf_t *pc = (pcscf_t *)arg;
     strmap_sweep(pc->by_flow, expired, pc);
+    log_ctx_clear();
     metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
 }
 

@@ -128,6 +128,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     digest_creds_t cr;
     if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)
         snprintf(f->b.impi, sizeof f->b.impi, "%s", cr.username);
+    log_ctx_user(f->b.impu, f->b.impi);
     if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, f->b.token) < 0 ||
         sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);

@@ -111,6 +111,7 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
 
 static int originating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
+    log_ctx_user(b->impu, b->impi);
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
         return 500;
@@ -151,6 +152,7 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
                   in->sip_request->rq_method_name);
         return 480;
     }
+    log_ctx_user(b->impu, b->impi);
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
         return 500;

@@ -180,6 +180,12 @@ static void reply_and_notify(reg_req_t *req, int ended)
     store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
     tpr_batch_t *tpr = thirdparty_prepare(s, req->reg, req->impu, req->sip, req->msg);
     long expires = granted(req->reg, ended);
+    if (ended)
+        log_info("registrar: deregistered by the UE");
+    else
+        log_info("registrar: %s, %zu contact(s), %ld s",
+                 req->existed ? "registration refreshed" : "registered", req->reg->ncontacts,
+                 expires);
     char *response = NULL;
     req->before = NULL;
     if (tpr)

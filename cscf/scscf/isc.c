@@ -209,6 +209,7 @@ const ifc_list_t *isc_ifcs(isc_t *isc, const store_reg_t *reg)
 void isc_next(route_req_t *rt, const store_reg_t *reg)
 {
     isc_t *isc = rt->s->isc;
+    log_ctx_user(rt->served, reg ? reg->impi : NULL);
     const ifc_list_t *l = isc_ifcs(isc, reg);
     for (;;) {
         int i = l ? ifc_next_match(l, rt->ifc_from, (ifc_case_t)rt->sc, rt->sip) : -1;

@@ -29,6 +29,7 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
     tick_ctx_t *t = arg;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         store_reg_t *r = regs[i];
+        log_ctx_user(r->nimpus ? r->impus[0] : NULL, r->impi);
         store_reg_t *before = regevent_watched(t->s, r->impi) ? store_reg_dup(r) : NULL;
         size_t gone = store_reg_drop_expired(r, t->now);
         metric_addv(t->s->m_events, (const char *[]){"expired"}, (double)gone);
@@ -46,6 +47,7 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
     }
     if (regs)
         store_regs_free(regs, n);
+    log_ctx_clear();
 }
 
 void bindings_tick(scscf_t *s)
@@ -73,6 +75,7 @@ static void rtr_found(void *arg, int rc, store_reg_t *reg)
     free(c);
     if (rc != 0)
         return;
+    log_ctx_user(reg->nimpus ? reg->impus[0] : NULL, reg->impi);
     log_info("registrar: RTR: %s (%zu contacts) deregistered by the HSS", reg->impi,
              reg->ncontacts);
     metric_inc(s->m_events, "rtr");
@@ -151,6 +154,7 @@ static void get_on_loop(void *arg)
  * the reg event tells the UE and the P-CSCF. */
 static void deregister_now(scscf_t *s, store_reg_t *reg, const char *impu, const char *why)
 {
+    log_ctx_user(reg->nimpus ? reg->impus[0] : impu, reg->impi);
     log_info("registrar: %s deregistered (%s)", reg->impi, why);
     registrar_sar_detached(s, reg->impi, reg->nimpus ? reg->impus[0] : impu,
                            CX_SAT_ADMINISTRATIVE_DEREGISTRATION);

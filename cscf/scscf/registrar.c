@@ -348,6 +348,7 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
         reg_req_reply(req, 400, "Bad To (IMPU)", NULL);
         return 0;
     }
+    log_ctx_user(req->impu, req->impi);
     metric_inc(s->m_events, "register");
     store_get(s->store, req->impu, on_stored, req);
     return 0;

@@ -193,6 +193,7 @@ void route_terminating(route_req_t *rt)
         elsewhere(rt);
         return;
     }
+    log_ctx_user(rt->target, NULL);
     store_get(rt->s->store, rt->target, on_target, rt);
 }
 
@@ -314,6 +315,8 @@ static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
         route_req_fail(rt, 403, "No Served User");
         return 0;
     }
+    log_ctx_user(rt->served, NULL);
+    log_debug("scscf: %s originating", in->sip_request->rq_method_name);
     rt->sc = IFC_ORIG;
     store_get(s->store, rt->served, on_served, rt);
     return 0;

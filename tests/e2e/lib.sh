@@ -174,10 +174,10 @@ cleanup() {
   for name in "${!PIDS[@]}"; do
     kill -KILL "${PIDS[$name]}" 2>/dev/null
   done
-  if [ "$FAILED" -eq 0 ]; then
+  if [ "$FAILED" -eq 0 ] && [ -z "${E2E_KEEP:-}" ]; then
     rm -rf "$WORKDIR"
   else
-    echo "  (logs kept in $WORKDIR)"
+    echo "  (logs kept in $WORKDIR)" # E2E_KEEP=1 keeps them after a pass too
   fi
 }
 trap cleanup EXIT

@@ -15,7 +15,7 @@ TOKEN=s3cret
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
-start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
+start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" SCSCF_LOG_FORMAT=json SCSCF_LOG_LEVEL=debug \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_API_TOKEN=$TOKEN PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" ||
@@ -81,14 +81,14 @@ expect_match "alice gets the 180" '^SIP/2.0 180' "$(cat "$WORKDIR/acall.msg")"
 bye=$(first_request bcall BYE)
 expect_match "the BYE reaches bob along the route set" "^BYE sip:callee@127.0.0.1:$PB" "$bye"
 sc_metrics=$(http_body "http://127.0.0.1:$SC_API/metrics")
-expect_match "scscf counts the answered call" '^cscf_calls_answered_total 1$' "$sc_metrics"
+expect_match "scscf counts the answered call" '^cscf_calls_answered_total\{program="scscf"\} 1$' "$sc_metrics"
 pc_metrics=$(http_body "http://127.0.0.1:$PC_API/metrics")
-expect_match "the pcscf serves both ends but counts the call once" '^cscf_calls_attempted_total 1$' "$pc_metrics"
-expect_match "... and its answer once" '^cscf_calls_answered_total 1$' "$pc_metrics"
+expect_match "the pcscf serves both ends but counts the call once" '^cscf_calls_attempted_total\{program="pcscf"\} 1$' "$pc_metrics"
+expect_match "... and its answer once" '^cscf_calls_answered_total\{program="pcscf"\} 1$' "$pc_metrics"
 expect_match "INVITE transaction time is in the histogram" \
-  '^cscf_sip_transaction_duration_seconds_count\{method="INVITE"\} [1-9]' "$sc_metrics"
-expect_match "the process CPU time is counted" '^process_cpu_seconds_total [0-9.e+-]+$' "$pc_metrics"
-expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active 0$' "$sc_metrics"
+  '^cscf_sip_transaction_duration_seconds_count\{program="scscf",method="INVITE"\} [1-9]' "$sc_metrics"
+expect_match "the process CPU time is counted" '^process_cpu_seconds_total\{program="pcscf"\} [0-9.e+-]+$' "$pc_metrics"
+expect_match "... and no dialog is left after the BYE" '^cscf_dialogs_active\{program="scscf"\} 0$' "$sc_metrics"
 expect_eq "GET /api/v1/dialogs on the scscf: none active" 0 \
   "$(field .active "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs")")"
 
@@ -233,6 +233,21 @@ expect_match "... with the full state: alice's contact active" "aor=\"sip:alice@
 expect_match "the last NOTIFY ends the subscription" '^Subscription-State: terminated' "$notify2"
 regs=$(http_body "http://127.0.0.1:$PC_API/api/v1/registrations")
 expect_eq "the pcscf dropped alice's flow" "" "$(field ".registrations[] | select(.flow == \"udp:127.0.0.1:$PA\") | .flow" "$regs")"
+
+echo "-- structured logs: one handset's story (the scscf logs JSON lines at debug, the pcscf text)"
+SLOG="$WORKDIR/scscf.log"
+expect_eq "every scscf log line is a JSON object" "" "$(grep -v '^{' "$SLOG" | grep -v '^$' | head -3)"
+expect_eq "... that jq reads" 0 "$(jq -e . "$SLOG" >/dev/null 2>&1; echo $?)"
+alice_reg=$(jq -c "select(.impu == \"sip:alice@$DOMAIN\" and .impi == \"alice@$DOMAIN\" and (.msg | startswith(\"registrar: registered\")))" "$SLOG" | head -1)
+expect_match "alice's registration is logged with her IMPU and IMPI" '"program":"scscf"' "$alice_reg"
+expect_match "... and the REGISTER's Call-ID" '"call_id":"[^"]+"' "$alice_reg"
+cid=$(grep -m1 -i '^Call-ID:' "$WORKDIR/bcall.msg" | tr -d '\r' | sed 's/^[^:]*: *//')
+call=$(jq -c --arg c "$cid" 'select(.call_id == $c) | [.impu, .msg]' "$SLOG")
+expect_match "the first call's originating step names alice" "^\[\"sip:alice@$DOMAIN\",\"scscf: INVITE originating\"\]" "$call"
+expect_match "... its terminating step names bob" "^\[\"sip:bob@$DOMAIN\",\"scscf: INVITE to sip:bob@$DOMAIN, 1 contact\(s\)\"\]" "$call"
+expect_match "... and so does bob's 200 relayed later (the context follows the transaction)" "^\[\"sip:bob@$DOMAIN\",\"fwd: response 200 for INVITE\"\]" "$call"
+expect_match "the pcscf's text lines carry the same context" \
+  "info: \[[^ ]+ impu=sip:alice@$DOMAIN impi=alice@$DOMAIN\] pcscf: udp:127.0.0.1:$PA registered" "$(cat "$WORKDIR/pcscf.log")"
 
 for p in pcscf scscf hss; do
   stop_prog "$p"
