@@ -4,6 +4,7 @@
  * cannot make us buffer anything. */
 #include "common/api.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -281,7 +283,9 @@ void api_routes_write(const api_t *api, FILE *out)
 {
     for (size_t i = 0; api && i < api->nroutes; i++)
         fprintf(out, "%s %s%s\n", api->routes[i].method, api->routes[i].pattern,
-                api->routes[i].flags & API_MUTATING ? " token" : "");
+                api->routes[i].flags & API_MUTATING ? " token"
+                : api->routes[i].flags & API_PUBLIC ? ""
+                                                    : " local");
 }
 
 /* ---- sending --------------------------------------------------------------------------- */
@@ -376,14 +380,40 @@ static const char *bearer_token(struct MHD_Connection *conn)
     return h;
 }
 
+int api_addr_is_loopback(const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!sa)
+        return 0;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    return IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a) ||
+           (memcmp(a, mapped, sizeof mapped) == 0 && a[12] == 127);
+}
+
+static int from_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && api_addr_is_loopback(ci->client_addr);
+}
+
 /* 0 when allowed; otherwise a response has been queued and *ret holds MHD's verdict. */
 static int check_auth(const api_t *api, struct MHD_Connection *conn, request_state_t *st,
                       enum MHD_Result *ret)
 {
-    if (!(st->route->flags & API_MUTATING))
+    unsigned flags = st->route->flags;
+    if ((flags & API_PUBLIC) || (!(flags & API_MUTATING) && from_loopback(conn)))
         return 0;
     if (!api->token) {
-        *ret = send_problem(conn, st, 403, "no API token is configured, so changes are refused",
+        *ret = send_problem(conn, st, 403,
+                            flags & API_MUTATING
+                                ? "no API token is configured, so changes are refused"
+                                : "no API token is configured, so reads are open to loopback "
+                                  "clients only",
                             NULL, NULL);
         return -1;
     }

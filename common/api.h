@@ -1,9 +1,16 @@
 /* The REST server every program runs (libmicrohttpd in its own thread, JSON with jansson).
  *
  * Routes are registered before api_start(). Handlers run on the HTTP thread: anything that
- * touches SIP state must go through loopq_call(). Errors are RFC 7807 problem+json. Routes
- * flagged API_MUTATING need "Authorization: Bearer <token>"; with no token configured they are
- * refused with 403. */
+ * touches SIP state must go through loopq_call(). Errors are RFC 7807 problem+json.
+ *
+ * Who may call what:
+ * - API_MUTATING routes need "Authorization: Bearer <token>" from anywhere; with no token
+ *   configured they are refused with 403.
+ * - API_PUBLIC routes (probes, /metrics) are open to every address: kubelet and Prometheus
+ *   come from other hosts and carry no token.
+ * - Other routes (reads) are open to loopback clients; another address needs the token (401),
+ *   and with none configured is refused (403). They name users, so they are not for the
+ *   network at large. */
 #ifndef CSCF_API_H
 #define CSCF_API_H
 
@@ -14,6 +21,7 @@
 #define API_MAX_BODY        (64 * 1024)
 #define API_MAX_PATH_PARAMS 4
 #define API_MUTATING        1u
+#define API_PUBLIC          2u
 
 typedef struct api api_t;
 
@@ -49,8 +57,12 @@ int api_route(api_t *api, const char *method, const char *pattern, unsigned flag
               api_handler_f handler, void *ctx);
 
 /* One line per route, in registration order: "METHOD PATTERN", then " token" when the route
- * is API_MUTATING. */
+ * is API_MUTATING, " local" when it is neither that nor API_PUBLIC (token or loopback). */
 void api_routes_write(const api_t *api, FILE *out);
+
+struct sockaddr;
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+int api_addr_is_loopback(const struct sockaddr *sa);
 
 int api_start(api_t *api); /* binds and starts the thread; -1 with a logged reason */
 void api_stop(api_t *api);

@@ -224,9 +224,9 @@ static void dialogs_route(void *ctx, const api_request_t *req, api_response_t *r
 int program_rest_routes(program_t *p)
 {
     int rc = 0;
-    rc |= api_route(p->api, "GET", "/healthz", 0, healthz, p);
-    rc |= api_route(p->api, "GET", "/readyz", 0, readyz, p);
-    rc |= api_route(p->api, "GET", "/metrics", 0, metrics_route, p);
+    rc |= api_route(p->api, "GET", "/healthz", API_PUBLIC, healthz, p);
+    rc |= api_route(p->api, "GET", "/readyz", API_PUBLIC, readyz, p);
+    rc |= api_route(p->api, "GET", "/metrics", API_PUBLIC, metrics_route, p);
     rc |= api_route(p->api, "GET", "/api/v1/status", 0, status_route, p);
     rc |= api_route(p->api, "GET", "/api/v1/log", 0, log_get, p);
     rc |= api_route(p->api, "PUT", "/api/v1/log", API_MUTATING, log_put, p);

@@ -55,6 +55,12 @@ free_port() {
   return 1
 }
 
+# host_addr: an IPv4 address of this host other than loopback (to call our servers from a
+# "remote" source without a second host), or nothing.
+host_addr() {
+  ip -4 -o addr show scope global 2>/dev/null | awk '{sub(/\/.*/, "", $4); print $4; exit}'
+}
+
 http_code() { # URL [curl args...]
   local url=$1
   shift

@@ -198,7 +198,7 @@ PROG=hss check_program hss "127.0.0.1:$HSS_API"
 
 echo "-- a program without a token refuses every change (403), reads stay open"
 HSS2_API=$(free_port)
-start_prog hss2 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_API_LISTEN="127.0.0.1:$HSS2_API" \
+start_prog hss2 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_API_LISTEN="0.0.0.0:$HSS2_API" \
   HSS_DIAMETER_LISTEN="127.0.0.1:$(free_port)" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
   HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss2-state.json" HSS_API_TOKEN= || { finish; exit 1; }
 while IFS=$'\t' read -r method path url token _ _ _ _ _ example; do
@@ -209,6 +209,40 @@ while IFS=$'\t' read -r method path url token _ _ _ _ _ example; do
 done <"$WORKDIR/plan-hss.tsv"
 CUR_PATH=
 expect_eq "... GET /api/v1/subscribers still 200" 200 "$(http_code "http://127.0.0.1:$HSS2_API/api/v1/subscribers")"
+
+echo "-- from another address: reads need the token, probes and /metrics stay open"
+REMOTE=$(host_addr)
+HSS3_API=$(free_port)
+start_prog hss3 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_API_LISTEN="0.0.0.0:$HSS3_API" \
+  HSS_DIAMETER_LISTEN="127.0.0.1:$(free_port)" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
+  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss3-state.json" HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
+if [ -z "$REMOTE" ]; then
+  fail "a non-loopback address of this host to call from" "ip -4 addr shows none with scope global"
+else
+  from_remote() { call GET "http://$REMOTE:$1$2" --interface "$REMOTE" "${@:3}"; }
+  CUR_METHOD=GET CUR_PATH=/api/v1/subscribers
+  from_remote "$HSS3_API" /api/v1/subscribers
+  expect_problem "from $REMOTE, token configured: GET /api/v1/subscribers without it: 401" 401
+  expect_match "... with WWW-Authenticate: Bearer" '^[Ww][Ww][Ww]-[Aa]uthenticate: Bearer' "$HDRS"
+  from_remote "$HSS3_API" /api/v1/subscribers -H "Authorization: Bearer wrong"
+  expect_problem "... with a wrong token: 401" 401
+  from_remote "$HSS3_API" /api/v1/subscribers -H "Authorization: Bearer $TOKEN"
+  expect_eq "... with the token: 200" 200 "$CODE"
+  record "from $REMOTE with the token"
+  expect_eq "... from 127.0.0.1 without a token: 200" 200 "$(http_code "http://127.0.0.1:$HSS3_API/api/v1/subscribers")"
+  from_remote "$HSS2_API" /api/v1/subscribers -H "Authorization: Bearer $TOKEN"
+  expect_problem "from $REMOTE, no token configured: GET /api/v1/subscribers: 403" 403
+  CUR_PATH=/api/v1/status
+  from_remote "$HSS2_API" /api/v1/status
+  expect_problem "... GET /api/v1/status: 403" 403
+  CUR_PATH=
+  expect_eq "... GET /api/v1/subscribers from 127.0.0.1: 200" 200 "$(http_code "http://127.0.0.1:$HSS2_API/api/v1/subscribers")"
+  for port in "$HSS2_API" "$HSS3_API"; do
+    expect_eq "from $REMOTE without a token: /healthz 200 (port $port)" 200 "$(http_code "http://$REMOTE:$port/healthz" --interface "$REMOTE")"
+    expect_eq "... /metrics 200" 200 "$(http_code "http://$REMOTE:$port/metrics" --interface "$REMOTE")"
+    expect_match "... /readyz answers, neither 401 nor 403" '^(200|503)$' "$(http_code "http://$REMOTE:$port/readyz" --interface "$REMOTE")"
+  done
+fi
 
 echo "-- every answer above: its status documented for the operation, its body valid against the schema"
 PROG= spec check <"$WORKDIR/answers.ndjson" >"$WORKDIR/check.out" 2>&1
@@ -221,10 +255,10 @@ while IFS=$'\t' read -r verdict desc why; do
 done <"$WORKDIR/check.out"
 
 echo "-- after all that"
-for p in pcscf scscf hss hss2; do
+for p in pcscf scscf hss hss2 hss3; do
   prog_alive "$p" && pass "$p still running" || fail "$p still running"
 done
-for p in pcscf scscf hss hss2; do
+for p in pcscf scscf hss hss2 hss3; do
   stop_prog "$p"
   expect_eq "$p exits 0 on SIGTERM" 0 "$LAST_EXIT"
   expect_clean_log "$p: no sanitizer report" "$p"

@@ -25,8 +25,11 @@ function operations(api, program) {
         throw new Error(`${m.toUpperCase()} ${p}: x-programs is missing`);
       if (program && !programs.includes(program)) continue;
       const security = op.security !== undefined ? op.security : api.security || [];
+      const bearer = security.some((s) => Object.keys(s).length > 0);
+      const anonymous = security.some((s) => Object.keys(s).length === 0);
+      // token: bearer required; local: anonymous (from loopback) or bearer; neither: public
       out.push({ method: m.toUpperCase(), path: p, op, item,
-                 token: security.some((s) => Object.keys(s).length > 0) });
+                 token: bearer && !anonymous, local: bearer && anonymous });
     }
   }
   return out;
@@ -113,7 +116,7 @@ async function main() {
     console.log(`valid: ${api.info.title}, OpenAPI ${api.openapi}`);
   } else if (cmd === 'routes') {
     const api = await SwaggerParser.parse(file);
-    const lines = operations(api, program).map((o) => `${o.method} ${o.path}${o.token ? ' token' : ''}`);
+    const lines = operations(api, program).map((o) => `${o.method} ${o.path}${o.token ? ' token' : o.local ? ' local' : ''}`);
     console.log(lines.sort().join('\n'));
   } else if (cmd === 'plan') {
     const api = await SwaggerParser.dereference(file);

@@ -653,6 +653,41 @@ static void test_response_helpers(void **state)
     free(resp.body);
 }
 
+static int v4_loopback(const char *addr)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
+    return api_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+static int v6_loopback(const char *addr)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, addr, &sa.sin6_addr), 1);
+    return api_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+/* Reads without a token are served to these only (see api.h). */
+static void test_loopback_addresses(void **state)
+{
+    assert_true(v4_loopback("127.0.0.1"));
+    assert_true(v4_loopback("127.255.0.9"));
+    assert_false(v4_loopback("128.0.0.1"));
+    assert_false(v4_loopback("10.127.0.1"));
+    assert_false(v4_loopback("0.0.0.0"));
+    assert_false(v4_loopback("192.0.2.2"));
+    assert_true(v6_loopback("::1"));
+    assert_true(v6_loopback("::ffff:127.0.0.1"));
+    assert_false(v6_loopback("::ffff:192.0.2.2"));
+    assert_false(v6_loopback("::"));
+    assert_false(v6_loopback("::2"));
+    assert_false(v6_loopback("fe80::1"));
+    assert_false(v6_loopback("::127.0.0.1")); /* v4-compatible, not v4-mapped */
+    struct sockaddr other = {.sa_family = AF_UNIX};
+    assert_false(api_addr_is_loopback(&other));
+    assert_false(api_addr_is_loopback(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_in_use, setup_with_token, teardown),
         cmocka_unit_test(test_ipv6_listen),
         cmocka_unit_test(test_response_helpers),
+        cmocka_unit_test(test_loopback_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
