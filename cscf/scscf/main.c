@@ -168,8 +168,10 @@ static int scscf_ready(program_t *p, char *reason, size_t len)
 static void scscf_publish(program_t *p)
 {
     scscf_t *s = p->app;
-    if (s)
-        cx_node_publish(&s->cx);
+    if (!s)
+        return;
+    cx_node_publish(&s->cx);
+    registrar_publish(s);
 }
 
 static const program_def_t scscf = {

@@ -50,13 +50,18 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
     log_ctx_clear();
 }
 
+void registrar_publish(scscf_t *s)
+{
+    metric_set(s->m_regs, NULL, (double)store_count(s->store));
+    metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
+}
+
 void bindings_tick(scscf_t *s)
 {
     tick_ctx_t t = {s, time(NULL)};
     auth_table_expire(&s->auth, clock_mono_ms());
     store_expired(s->store, t.now, on_expired, &t);
-    metric_set(s->m_regs, NULL, (double)store_count(s->store));
-    metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
+    registrar_publish(s);
 }
 
 /* ---- RTR ---- */

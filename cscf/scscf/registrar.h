@@ -59,6 +59,8 @@ int bindings_rest_routes(scscf_t *s);
  * string constant for the log. */
 void registrar_deregister(scscf_t *s, const char *impu, const char *why);
 void bindings_tick(scscf_t *s);
+/* The registration gauges, from the store (each tick and before a scrape). */
+void registrar_publish(scscf_t *s);
 /* The HSS's User-Data becomes reg's profile and implicit set (registered IMPU first). 0, or -1
  * when the XML names no identity (reg unchanged). */
 int bindings_set_profile(store_reg_t *reg, const char *xml, const char *registered);
