@@ -126,8 +126,9 @@ e2e: all
 test-plain:
 	$(MAKE) unit e2e
 
+# At debug level, so the sanitizers also check what only debug lines evaluate.
 test-asan:
-	$(MAKE) SAN=1 unit e2e
+	E2E_LOG_LEVEL=debug $(MAKE) SAN=1 unit e2e
 
 test: deps
 	$(MAKE) test-plain

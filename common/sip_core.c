@@ -223,10 +223,11 @@ static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
     u.url_port = v->v_port;
     if (!sip_core_is_node(core, &u))
         return -1;
+    int status = sip->sip_status->st_status; /* msg is nta's (and soon gone) once sent */
     /* nta_msg_tsend() takes our Via off itself and sends to the next one. */
     if (nta_msg_tsend(core->agent, msg, NULL, TAG_END()) < 0)
         return 0; /* nta freed it */
-    log_debug("relayed a late %d to INVITE upstream", sip->sip_status->st_status);
+    log_debug("relayed a late %d to INVITE upstream", status);
     return 0;
 }
 

@@ -80,7 +80,14 @@ start_prog() {
   shift 3
   local api
   api=$(printf '%s\n' "$@" | sed -n 's/^[A-Z]*_API_LISTEN=//p' | head -1)
-  env "$@" "$bin" -c "$config" 2>>"$WORKDIR/$name.log" &
+  # E2E_LOG_LEVEL (make test-asan: debug) so the sanitizers also see what debug lines touch.
+  local level=()
+  if [ -n "${E2E_LOG_LEVEL:-}" ] && ! printf '%s\n' "$@" | grep -q '^[A-Z]*_LOG_LEVEL='; then
+    local prefix
+    prefix=$(basename "$bin" | tr '[:lower:]' '[:upper:]')
+    level=("${prefix}_LOG_LEVEL=$E2E_LOG_LEVEL")
+  fi
+  env "${level[@]}" "$@" "$bin" -c "$config" 2>>"$WORKDIR/$name.log" &
   PIDS[$name]=$!
   local i
   for i in $(seq 50); do

@@ -6,6 +6,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 BUILD=${1:-build}
+unset E2E_LOG_LEVEL # its environment override would pin the log.level this test reloads
 TOKEN=r3load
 CONF="$WORKDIR/scscf.yaml"
 cp "$REPO_DIR/config/scscf.yaml" "$CONF"
