@@ -1,8 +1,10 @@
 /* pcscf: the handset's first hop (outbound proxy). See DESIGN.md section 1. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sofia-sip/msg.h>
+#include <sofia-sip/url.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
@@ -44,6 +46,19 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
     return pcscf_route(pc, irq, sip);
 }
 
+/* pcscf.registrar with transport=tcp: the core leg is TCP both ways, which keeps no completed
+ * transaction around for retransmissions (RFC 3261 17: timers D, J and K are 0 on TCP). */
+static int registrar_is_tcp(const char *uri)
+{
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    url_t *u = uri ? url_make(home, uri) : NULL;
+    char t[8] = "";
+    int tcp =
+        u && url_param(u->url_params, "transport", t, sizeof t) > 0 && strcasecmp(t, "tcp") == 0;
+    su_home_deinit(home);
+    return tcp;
+}
+
 static int pcscf_init(program_t *p)
 {
     pcscf_t *pc = calloc(1, sizeof *pc);
@@ -53,6 +68,7 @@ static int pcscf_init(program_t *p)
     p->app = pc;
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
+    pc->core_tcp = registrar_is_tcp(pc->registrar);
     if (pcscf_flows_init(pc) < 0 || regsub_init(pc) < 0)
         return -1;
     return 0;

@@ -23,6 +23,7 @@ typedef struct pc_binding {
 typedef struct pcscf {
     program_t *p;
     const char *registrar; /* next hop for REGISTER (a SIP URI) */
+    int core_tcp;          /* it names TCP: our Path asks the S-CSCF to come back that way */
     const char *visited_network;
     strmap_t *by_flow, *by_token;
     su_timer_t *tick;

@@ -31,8 +31,9 @@ static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const char *token)
     su_home_t *home = msg_home(msg);
     const url_t *self = sip_core_self_url(pc->p->sip);
     char path[300], pvni[300];
-    snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr>", token, self->url_host,
-             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr%s>", token, self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "",
+             pc->core_tcp ? ";transport=tcp" : "");
     sip_path_t *p = sip_path_make(home, path);
     if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0)
         return -1;

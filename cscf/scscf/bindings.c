@@ -118,6 +118,14 @@ static void append(char *buf, size_t *n, const char *fmt, const char *a, const c
         *n += (size_t)w;
 }
 
+/* The P-CSCF sent the REGISTER over TCP: the Service-Route has it come back that way, so the
+ * calls between the two keep no completed transactions for retransmissions (RFC 3261 17). */
+static int came_over_tcp(sip_t const *sip)
+{
+    const char *proto = sip->sip_via ? sip->sip_via->v_protocol : NULL;
+    return proto && strcasecmp(proto, "SIP/2.0/TCP") == 0;
+}
+
 static void reply_ok(reg_req_t *req)
 {
     store_reg_t *r = req->reg;
@@ -147,7 +155,8 @@ static void reply_ok(reg_req_t *req)
                 first = 0;
             }
         }
-        append(h, &n, "\r\nService-Route: %s\r\n%s", req->s->service_route, "", 0);
+        append(h, &n, "\r\nService-Route: %s%s\r\n", req->s->service_route,
+               came_over_tcp(req->sip) ? ";transport=tcp>" : ">", 0);
     }
     char path[1024];
     path_text(msg_home(req->msg), req->sip->sip_path, path, sizeof path);

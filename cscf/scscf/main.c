@@ -68,7 +68,8 @@ static int scscf_init(program_t *p)
     if (hop && !(s->next_hop = url_hdup(NULL, URL_STRING_MAKE(hop)->us_url)))
         return -1;
     const url_t *self = sip_core_self_url(p->sip);
-    snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr>", self->url_host,
+    /* Closed with ">" (or ";transport=tcp>") per REGISTER, by bindings.c. */
+    snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
         scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)) ||

@@ -14,7 +14,7 @@ struct scscf {
     program_t *p;
     cx_node_t cx;
     char server_name[256];   /* our SIP URI, sent as Server-Name in MAR/SAR */
-    char service_route[300]; /* <sip:orig@host:port;lr> */
+    char service_route[300]; /* "<sip:orig@host:port;lr", closed per REGISTER (bindings.c) */
     registrar_config_t rc;
     url_t *next_hop; /* other domains' requests (BGCF, I-CSCF, peer); NULL: 404 */
     auth_table_t auth;

@@ -77,6 +77,9 @@ expect_match "Record-Route holds the pcscf (both sides) and the scscf" \
 vias=$(grep -c '^Via:' <<<"$inv")
 expect_eq "four Vias: alice, pcscf, scscf, pcscf (it came through bob's Path)" 4 "$vias"
 expect_no_match "no P-Charging-Vector towards the handset" '^P-Charging-Vector' "$inv"
+expect_match "pcscf -> scscf over TCP (the Service-Route asks for it, as pcscf.registrar does)" \
+  "^Via: SIP/2.0/TCP 127.0.0.1:$PC_SIP;" "$inv"
+expect_match "scscf -> pcscf over TCP (the pcscf's Path asks for it)" "^Via: SIP/2.0/TCP 127.0.0.1:$SC_SIP;" "$inv"
 expect_match "alice gets the 180" '^SIP/2.0 180' "$(cat "$WORKDIR/acall.msg")"
 bye=$(first_request bcall BYE)
 expect_match "the BYE reaches bob along the route set" "^BYE sip:callee@127.0.0.1:$PB" "$bye"

@@ -69,8 +69,10 @@ expect_match "... naming the key and the entry" 'icscf\.scscfs: entry 2 \(tel:\+
 echo "-- alice registers through pcscf -> A (I-CSCF, UAR) -> B (S-CSCF)"
 register rega alice abcdefghijklmnop "$PA" 600
 expect_eq "REGISTER/401/REGISTER/200 with SIPp's own AKA" 0 "$?"
-expect_match "the 200 carries B's Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$B_SIP;lr>" "$(msg_of rega 200)"
-expect_match "... and echoes the pcscf's Path" "^Path: <sip:term\\.[0-9a-f]+@127.0.0.1:$PC_SIP;lr>" "$(msg_of rega 200)"
+# A forwards the REGISTER over TCP when it is too big for UDP (RFC 3261 18.1.1); B's
+# Service-Route then asks for TCP too.
+expect_match "the 200 carries B's Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$B_SIP;lr(;transport=tcp)?>" "$(msg_of rega 200)"
+expect_match "... and echoes the pcscf's Path (TCP, as pcscf.registrar)" "^Path: <sip:term\\.[0-9a-f]+@127.0.0.1:$PC_SIP;lr;transport=tcp>" "$(msg_of rega 200)"
 expect_match "the 401 was B's challenge (AKAv1-MD5)" '^WWW-Authenticate: Digest .*algorithm=AKAv1-MD5' "$(msg_of rega 401)"
 expect_eq "B holds the registration" 1 "$(regs_of "$B_API")"
 expect_eq "A holds none" 0 "$(regs_of "$A_API")"
@@ -90,7 +92,7 @@ expect_eq "alice's handset took the MESSAGE" 0 "$?"
 got=$(sed -n '/^MESSAGE /,/^\r\?$/p' "$WORKDIR/amsg.msg" | tr -d '\r')
 expect_match "... at her registered contact" "^MESSAGE sip:alice@127.0.0.1:$PA" "$got"
 expect_match "... through A" "^Via: SIP/2.0/UDP 127.0.0.1:$A_SIP;" "$got"
-expect_match "... and B" "^Via: SIP/2.0/UDP 127.0.0.1:$B_SIP;" "$got"
+expect_match "... and B (over TCP, as the pcscf's Path asks)" "^Via: SIP/2.0/TCP 127.0.0.1:$B_SIP;" "$got"
 expect_eq "... four Vias: sender, A, B, pcscf" 4 "$(grep -c '^Via:' <<<"$got")"
 expect_match "... Record-Route: B above A (both stay on the path)" \
   "127.0.0.1:$B_SIP;lr>, ?<sip:127.0.0.1:$A_SIP;lr>" "$(grep '^Record-Route' <<<"$got" | paste -sd, - | sed 's/, *Record-Route: */, /g')"
@@ -136,7 +138,7 @@ start_prog hss2 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="12
 wait_http "127.0.0.1:$A_API" /readyz 200 15 || fail "A's Cx peer comes back"
 register regb bob bobbobbobbobbob1 "$PB" 600
 expect_eq "bob registers" 0 "$?"
-expect_match "the 200 carries A's Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$A_SIP;lr>" "$(msg_of regb 200)"
+expect_match "the 200 carries A's Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$A_SIP;lr;transport=tcp>" "$(msg_of regb 200)"
 expect_eq "A holds bob's registration" 1 "$(regs_of "$A_API")"
 expect_eq "the HSS has A assigned" "sip:127.0.0.1:$A_SIP" "$(hss_scscf bob)"
 expect_eq "B holds none" 0 "$(regs_of "$B_API")"

@@ -107,7 +107,7 @@ expect_match "... with the Expires the 200 granted" '^Expires: 600$' "$tpr"
 expect_match "... the body: the UE's REGISTER, our 200 and the ServiceInfo (multipart)" \
   '^Content-Type: multipart/mixed;boundary=' "$tpr"
 expect_match "... the UE's REGISTER (message/sip)" "^REGISTER sip:$DOMAIN SIP/2.0" "$tpr"
-expect_match "... our 200 with the Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$SC_SIP;lr>" "$tpr"
+expect_match "... our 200 with the Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$SC_SIP;lr;transport=tcp>" "$tpr"
 expect_match "... and the ServiceInfo, escaped" '<service-info>bob &lt;vip&gt;</service-info>' "$tpr"
 
 echo "-- alice's SMS over IMS goes to the IP-SM-GW her originating iFC names"
