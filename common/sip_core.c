@@ -109,8 +109,7 @@ int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
     if (!sip->sip_require ||
         !unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags))
         return 0;
-    log_write(LOG_DEBUG, sip->sip_call_id ? sip->sip_call_id->i_id : NULL,
-              "unsupported Require: %s", tags);
+    log_debug("unsupported Require: %s", tags);
     sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
     return 420;
 }
@@ -153,15 +152,14 @@ static int is_sip_scheme(const url_t *u)
  * status already sent, or 0 to go on. */
 static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
-    const char *call_id = sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
     if (!is_sip_scheme(sip->sip_request->rq_url)) {
-        log_write(LOG_DEBUG, call_id, "unsupported Request-URI scheme");
+        log_debug("unsupported Request-URI scheme");
         return sip_core_reply(core, irq, SIP_416_UNSUPPORTED_URI, TAG_END()) == 0 ? 416 : 500;
     }
     char tags[256];
     if (sip->sip_proxy_require &&
         unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags, sizeof tags)) {
-        log_write(LOG_DEBUG, call_id, "unsupported Proxy-Require: %s", tags);
+        log_debug("unsupported Proxy-Require: %s", tags);
         sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
         return 420;
     }

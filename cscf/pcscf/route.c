@@ -25,11 +25,6 @@ static int is_node(const void *ctx, const url_t *url)
     return sip_core_is_node(ctx, url);
 }
 
-static const char *call_id(sip_t const *sip)
-{
-    return sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
-}
-
 /* "udp:192.0.2.1:5060" -> sip:192.0.2.1:5060;transport=udp, so the request goes back over the
  * flow the UE registered from (its NAT binding, its TCP connection). */
 static url_t *flow_url(su_home_t *home, const char *flow)
@@ -122,8 +117,8 @@ static int originating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in, const 
         msg_destroy(msg);
         return 500;
     }
-    log_write(LOG_DEBUG, call_id(in), "pcscf: %s from %s (%s) to its S-CSCF",
-              in->sip_request->rq_method_name, b->flow, b->impi);
+    log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
+              b->impi);
     return sip_forward(pc->p->sip, irq, msg, NULL, NULL, NULL);
 }
 
@@ -148,8 +143,7 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
 {
     pc_binding_t *b = path_binding(pc, in);
     if (!b) {
-        log_write(LOG_INFO, call_id(in), "pcscf: %s for a UE no longer registered here",
-                  in->sip_request->rq_method_name);
+        log_info("pcscf: %s for a UE no longer registered here", in->sip_request->rq_method_name);
         return 480;
     }
     log_ctx_user(b->impu, b->impi);
@@ -165,8 +159,7 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
         msg_destroy(msg);
         return 500;
     }
-    log_write(LOG_DEBUG, call_id(in), "pcscf: %s to %s (%s)", in->sip_request->rq_method_name,
-              b->flow, b->impi);
+    log_debug("pcscf: %s to %s (%s)", in->sip_request->rq_method_name, b->flow, b->impi);
     return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
 }
 
@@ -218,8 +211,8 @@ int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
     msg_destroy(orig);
     pc_binding_t *b = pcscf_binding(pc, flow);
     if (!b) {
-        log_write(LOG_INFO, call_id(sip), "pcscf: %s from %s, which is not registered",
-                  sip->sip_request->rq_method_name, flow);
+        log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
+                 flow);
         return sip_core_reply(pc->p->sip, irq, 403, "Not Registered", TAG_END()), 403;
     }
     return originating(pc, irq, sip, b);

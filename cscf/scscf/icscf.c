@@ -330,10 +330,9 @@ static void on_lia(void *arg, cx_status_t st, const cx_msg_t *a)
     route_req_t *rt = q->rt;
     query_unlink(q);
     verdict_t v = lia_verdict(ic, st, a);
-    log_write(LOG_INFO, rt->sip->sip_call_id ? rt->sip->sip_call_id->i_id : NULL,
-              "icscf: LIR %s: %s -> %s", q->impu,
-              a ? cx_result_name(a->result_code, a->experimental_result) : "no answer",
-              v.status ? v.result : v.target);
+    log_info("icscf: LIR %s: %s -> %s", q->impu,
+             a ? cx_result_name(a->result_code, a->experimental_result) : "no answer",
+             v.status ? v.result : v.target);
     free(q);
     if (nta_incoming_status(rt->irq) >= 200) { /* the caller gave up (CANCEL) meanwhile */
         count(ic, "LIR", "cancelled");

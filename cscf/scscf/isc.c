@@ -162,9 +162,8 @@ static int on_as_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip
         return 0;
     int cont = rt->default_handling == 0;
     metric_inc(isc->m_isc, cont ? "continued" : "terminated");
-    log_write(LOG_WARNING, rt->sip->sip_call_id ? rt->sip->sip_call_id->i_id : NULL,
-              "scscf: application server failed (%d) for %s; default handling %s", status,
-              rt->served, cont ? "SESSION_CONTINUED" : "SESSION_TERMINATED");
+    log_warn("scscf: application server failed (%d) for %s; default handling %s", status,
+             rt->served, cont ? "SESSION_CONTINUED" : "SESSION_TERMINATED");
     if (!cont)
         return 0;
     rt->irq = sip_fwd_take(fwd);
@@ -187,8 +186,7 @@ static int to_as(isc_t *isc, route_req_t *rt, const char *server_name)
         rt->odi[0] = '\0';
         return -1;
     }
-    log_write(LOG_DEBUG, rt->sip->sip_call_id ? rt->sip->sip_call_id->i_id : NULL,
-              "scscf: %s for %s (%s) to AS %s", rt->sip->sip_request->rq_method_name, rt->served,
+    log_debug("scscf: %s for %s (%s) to AS %s", rt->sip->sip_request->rq_method_name, rt->served,
               rt->orig ? "originating" : "terminating", server_name);
     rt->as_answered = 0;
     rt->resume = 0;

@@ -33,11 +33,6 @@ static int is_node(const void *ctx, const url_t *url)
     return sip_core_is_node(ctx, url);
 }
 
-static const char *call_id(sip_t const *sip)
-{
-    return sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
-}
-
 void route_req_free(route_req_t *rt)
 {
     if (!rt)
@@ -51,7 +46,7 @@ void route_req_free(route_req_t *rt)
 void route_req_fail(route_req_t *rt, int status, const char *phrase)
 {
     sip_core_t *core = rt->s->p->sip;
-    log_write(status >= 500 ? LOG_WARNING : LOG_INFO, call_id(rt->sip), "scscf: %s %s -> %d",
+    log_write(status >= 500 ? LOG_WARNING : LOG_INFO, NULL, "scscf: %s %s -> %d",
               rt->sip ? rt->sip->sip_request->rq_method_name : "?",
               rt->orig ? "originating" : "terminating", status);
     sip_core_reply(core, rt->irq, status, phrase, TAG_END());
@@ -106,8 +101,8 @@ static void to_contacts(route_req_t *rt, const store_reg_t *reg)
         route_req_fail(rt, 480, NULL);
         return;
     }
-    log_write(LOG_DEBUG, call_id(rt->sip), "scscf: %s to %s, %zu contact(s)",
-              rt->sip->sip_request->rq_method_name, rt->target, n);
+    log_debug("scscf: %s to %s, %zu contact(s)", rt->sip->sip_request->rq_method_name, rt->target,
+              n);
     fork_to(rt, t, n);
 }
 
