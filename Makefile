@@ -1,4 +1,4 @@
-# IMS core: pcscf, scscf (and later hss). GNU make, C11.
+# IMS core: pcscf, scscf and the lab hss. GNU make, C11.
 #
 #   make            build build/pcscf and build/scscf (warnings are errors)
 #   make deps       install missing Debian packages (as root) or print the apt-get line
@@ -17,8 +17,13 @@ SAN       ?=
 
 CC        ?= gcc
 # Library headers are system headers so their own warnings do not fail our -Werror build.
-PKG_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# Evaluated on first use, once: the targets that install packages (run, test, bench, fuzz) run
+# deps and then a new make, so on a fresh machine pkg-config is asked only after the install.
+# tests/e2e/t_fresh.sh checks that order.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(patsubst -I%,-isystem %,$$(shell pkg-config --cflags $$(PKGS) 2>/dev/null)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS) 2>/dev/null) -lpthread -lm)$(PKG_LIBS)
+# The install step; t_fresh.sh puts a recorder in its place.
+DEPS_SCRIPT ?= scripts/deps.sh
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -111,10 +116,12 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# '+' so that make -n still installs and recurses: what it then prints is what would be built.
 deps:
-	@scripts/deps.sh
+	+@$(DEPS_SCRIPT)
 
-run: deps all
+run: deps
+	+$(MAKE) all
 	scripts/run-lab.sh $(BUILD)
 
 unit: all $(UNIT_BINS)
@@ -131,14 +138,15 @@ test-asan:
 	E2E_LOG_LEVEL=debug $(MAKE) SAN=1 unit e2e
 
 test: deps
-	$(MAKE) test-plain
-	$(MAKE) test-asan
+	+$(MAKE) test-plain
+	+$(MAKE) test-asan
 
-bench: deps all
+bench: deps
+	+$(MAKE) all
 	@scripts/bench.sh $(BUILD)
 
 fuzz: deps
-	@scripts/deps.sh fuzz
+	+@$(DEPS_SCRIPT) fuzz
 	@scripts/fuzz.sh
 
 format:
