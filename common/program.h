@@ -1,4 +1,4 @@
-/* What every program (pcscf, scscf, later hss) shares: command line, config, logging, the
+/* What every program (pcscf, scscf, hss) shares: command line, config, logging, the
  * su_root loop, the cross-thread queue, REST + metrics, signals and graceful shutdown.
  *
  * A program describes itself with a program_def_t and calls program_main(). Its own state hangs
@@ -70,8 +70,9 @@ struct program {
 
 int program_main(const program_def_t *def, int argc, char **argv);
 
-/* Foundation behaviour shared by the SIP programs until they route: OPTIONS to this node gets
- * 200, a request that would need forwarding with Max-Forwards 0 gets 483, the rest 501. */
+/* The handler sip_core gets when a program has none: OPTIONS to this node gets 200, a request
+ * that would need forwarding with Max-Forwards 0 gets 483, the rest 501. The pcscf and scscf
+ * call it for OPTIONS addressed to the node itself (and before their init has run). */
 int program_default_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
 
 #endif
