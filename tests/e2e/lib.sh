@@ -200,3 +200,25 @@ finish() {
   echo "RESULT $PASSED $FAILED"
   [ "$FAILED" -eq 0 ]
 }
+
+# ---- bounded waits on events (instead of fixed sleeps) ----
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (returns 0), or
+# returns 1 once SECONDS (whole seconds, wall clock) have passed without success. The event
+# waited on is whatever COMMAND tests: a log line, a metric, a REST state, a bound port.
+wait_for() {
+  local end=$((${EPOCHREALTIME//[!0-9]/} + $1 * 1000000))
+  while :; do
+    "${@:2}" && return 0
+    [ "${EPOCHREALTIME//[!0-9]/}" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
+
+# port_bound udp|tcp PORT: a socket is bound (UDP) or listening (TCP) on that port, e.g. a SIPp
+# peer started in the background is ready: what is sent to it from now on is queued, not lost.
+port_bound() {
+  local flag=u
+  [ "$1" = tcp ] && flag=t
+  ss -Hln$flag "sport = :$2" 2>/dev/null | grep -q .
+}

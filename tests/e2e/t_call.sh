@@ -37,7 +37,7 @@ callee() {
   timeout 30 sipp -sf "$SCEN/$scen" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 25s \
     -timeout_error -trace_msg -message_file "$WORKDIR/$name.msg" "$@" >/dev/null 2>&1 &
   CALLEE_PID=$!
-  sleep 0.3 # SIPp binds its port
+  wait_for 10 port_bound udp "$port" || fail "$name: the handset (SIPp) listens on $port"
 }
 # caller NAME SCENARIO PORT FIELDS: one request from PORT to the pcscf; SIPp's verdict in $?.
 caller() {

@@ -19,8 +19,10 @@ mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf_a "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$A_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$A_API" SCSCF_ICSCF_ENABLED=true "${diam[@]}" || { finish; exit 1; }
 mapfile -t diam < <(scscf_diameter_env)
+# B has an API token for its trace (POST /api/v1/trace), which shows how the REGISTER came.
+TOKEN=s3cret
 start_prog scscf_b "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$B_SIP" \
-  SCSCF_API_LISTEN="127.0.0.1:$B_API" SCSCF_DIAMETER_IDENTITY="scscf-b.$DOMAIN" "${diam[@]}" ||
+  SCSCF_API_LISTEN="127.0.0.1:$B_API" SCSCF_DIAMETER_IDENTITY="scscf-b.$DOMAIN" SCSCF_API_TOKEN=$TOKEN "${diam[@]}" ||
   { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$A_SIP;transport=tcp;lr" ||
@@ -55,7 +57,25 @@ message() { # TARGET_USER: a MESSAGE from another network, not on any Service-Ro
     "$1" "$DOMAIN" "$RANDOM$RANDOM" "$1" "$DOMAIN" "$RANDOM$RANDOM"
 }
 regs_of() { field .total "$(http_body "http://127.0.0.1:$1/api/v1/registrations")"; }
-metric() { http_body "http://127.0.0.1:$A_API/metrics" | grep "^cscf_icscf_requests_total{program=\"scscf\",command=\"$1\",result=\"$2\"}" | awk '{print $2}'; }
+# metric COMMAND RESULT: A's count of I-CSCF queries with that result, or "absent" when A does
+# not list it (never counted, or the scrape failed): no check can take a missing line for 0.
+metric() {
+  local v
+  v=$(http_body "http://127.0.0.1:$A_API/metrics" |
+    awk -v k="cscf_icscf_requests_total{program=\"scscf\",command=\"$1\",result=\"$2\"}" '$1 == k {print $2}')
+  echo "${v:-absent}"
+}
+# lir_total: all of A's LIRs whatever their result, or "absent" when none is listed.
+lir_total() {
+  http_body "http://127.0.0.1:$A_API/metrics" |
+    awk '/^cscf_icscf_requests_total\{.*command="LIR"/ {n += $2; seen = 1} END {print seen ? n : "absent"}'
+}
+# via_of_last_register: the top Via of the last REGISTER B's trace logged as received.
+via_of_last_register() {
+  tr -d '\r' <"$WORKDIR/scscf_b.log" |
+    awk '/trace sip:alice@[^ ]*: received$/ {r = 1; next} r && /^REGISTER / {v = ""; want = 1; r = 0; next}
+         want && /^Via: / {v = $0; want = 0} {r = 0} END {print v}'
+}
 hss_scscf() { field .state.scscf "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1@$DOMAIN")"; }
 PA=$(free_port) PB=$(free_port)
 
@@ -67,11 +87,20 @@ expect_eq "a bad icscf.scscfs entry: exit 2" 2 "$?"
 expect_match "... naming the key and the entry" 'icscf\.scscfs: entry 2 \(tel:\+1\)' "$out"
 
 echo "-- alice registers through pcscf -> A (I-CSCF, UAR) -> B (S-CSCF)"
+expect_eq "B traces alice (to see how her REGISTER reaches it)" 200 \
+  "$(http_code "http://127.0.0.1:$B_API/api/v1/trace" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"sip:alice@'$DOMAIN'"}')"
 register rega alice abcdefghijklmnop "$PA" 600
 expect_eq "REGISTER/401/REGISTER/200 with SIPp's own AKA" 0 "$?"
-# A forwards the REGISTER over TCP when it is too big for UDP (RFC 3261 18.1.1); B's
-# Service-Route then asks for TCP too.
-expect_match "the 200 carries B's Service-Route" "^Service-Route: <sip:orig@127.0.0.1:$B_SIP;lr(;transport=tcp)?>" "$(msg_of rega 200)"
+# A forwards the REGISTER to B's name (no transport parameter): over TCP only when it is too big
+# for UDP (RFC 3261 18.1.1). B's Service-Route asks for TCP exactly when the REGISTER came so.
+via=$(via_of_last_register)
+case $via in
+  "Via: SIP/2.0/TCP 127.0.0.1:$A_SIP;"*) sr_tp=";transport=tcp" ;;
+  "Via: SIP/2.0/UDP 127.0.0.1:$A_SIP;"*) sr_tp= ;;
+  *) sr_tp="(A's Via not found)"; fail "B's trace shows the REGISTER from A" "top Via: '$via'" ;;
+esac
+expect_match "the 200 carries B's Service-Route, transport=tcp exactly when A's REGISTER came over TCP (${via:13:3})" \
+  "^Service-Route: <sip:orig@127\\.0\\.0\\.1:$B_SIP;lr$sr_tp>\$" "$(msg_of rega 200)"
 expect_match "... and echoes the pcscf's Path (TCP, as pcscf.registrar)" "^Path: <sip:term\\.[0-9a-f]+@127.0.0.1:$PC_SIP;lr;transport=tcp>" "$(msg_of rega 200)"
 expect_match "the 401 was B's challenge (AKAv1-MD5)" '^WWW-Authenticate: Digest .*algorithm=AKAv1-MD5' "$(msg_of rega 401)"
 expect_eq "B holds the registration" 1 "$(regs_of "$B_API")"
@@ -85,7 +114,7 @@ echo "-- a MESSAGE from another network to alice: A (LIR) -> B -> pcscf -> hands
 timeout 20 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$PA" -t u1 -m 1 -timeout 15s \
   -timeout_error -trace_msg -message_file "$WORKDIR/amsg.msg" >/dev/null 2>&1 &
 UAS=$!
-sleep 0.3
+wait_for 10 port_bound udp "$PA" || fail "alice's handset (SIPp) listens on $PA"
 expect_eq "the sender gets alice's 200" "SIP/2.0 200 OK" "$(message alice | sipsend_to "$A_SIP" m1)"
 wait "$UAS"
 expect_eq "alice's handset took the MESSAGE" 0 "$?"
@@ -146,12 +175,14 @@ expect_eq "A counts two UARs kept" 2 "$(metric UAR local)"
 timeout 20 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$PB" -t u1 -m 1 -timeout 15s \
   -timeout_error >/dev/null 2>&1 &
 UAS=$!
-sleep 0.3
+wait_for 10 port_bound udp "$PB" || fail "bob's handset (SIPp) listens on $PB"
+lirs=$(lir_total)
+expect_match "A's LIRs so far are counted ($lirs)" '^[0-9]+$' "$lirs"
 expect_eq "a MESSAGE from another network to bob: delivered by A, no LIR" "SIP/2.0 200 OK" \
   "$(message bob | sipsend_to "$A_SIP" m5)"
 wait "$UAS"
 expect_eq "bob's handset took it" 0 "$?"
-expect_eq "A sent no LIR for it" "" "$(metric LIR local)"
+expect_eq "A sent no LIR for it (its LIR count is unchanged)" "$lirs" "$(lir_total)"
 
 echo "-- the HSS silent (stopped), then gone: 504"
 kill -STOP "${PIDS[hss2]}"
@@ -160,7 +191,8 @@ expect_eq "REGISTER while the HSS does not answer: 504 after the Cx timeout" "SI
 expect_eq "MESSAGE to a user not registered here meanwhile: 504" "SIP/2.0 504 HSS Unreachable" \
   "$(message nobody | sipsend_to "$A_SIP" m6)"
 kill -CONT "${PIDS[hss2]}"
-expect_eq "A counts both timeouts" "2" "$(( $(metric UAR hss_unavailable) + $(metric LIR hss_unavailable) ))"
+expect_eq "A counts the UAR timeout" 1 "$(metric UAR hss_unavailable)"
+expect_eq "... and the LIR timeout" 1 "$(metric LIR hss_unavailable)"
 stop_prog hss2
 wait_http "127.0.0.1:$A_API" /readyz 503 10 || fail "A sees its Cx peer go"
 expect_eq "REGISTER while A's Cx peer is down: 504" "SIP/2.0 504 HSS Unreachable" \

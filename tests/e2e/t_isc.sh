@@ -74,7 +74,7 @@ uas() { # NAME SCENARIO PORT [SIPp args]: one SIPp peer in the background
   timeout 30 sipp -sf "$SCEN/$scen" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 25s \
     -timeout_error -trace_msg -message_file "$WORKDIR/$name.msg" "$@" >/dev/null 2>&1 &
   UAS_PID=$!
-  sleep 0.3
+  wait_for 10 port_bound udp "$port" || fail "$name: the peer (SIPp) listens on $port"
 }
 caller() { # NAME SCENARIO PORT FIELDS
   printf 'SEQUENTIAL\n%s\n' "$4" >"$WORKDIR/$1.csv"
@@ -193,12 +193,12 @@ expect_eq "alice gets a REGISTER iFC (a PPR pushes it)" 200 \
   "$(provision "alice@$DOMAIN" '["sip:alice@'$DOMAIN'","tel:+15550001"]' 6162636465666768696a6b6c6d6e6f70 "$ALICE_IFC2")"
 register rega2 alice abcdefghijklmnop "$PA" 1
 expect_eq "alice re-registers (200)" 0 "$?"
-gone=
-for _ in $(seq 30); do
-  [ "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN")" = 404 ] && { gone=1; break; }
-  sleep 0.1
-done
-expect_eq "... then the failed third-party REGISTER deregisters her" 1 "${gone:-0}"
+alice_gone() { [ "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN")" = 404 ]; }
+if wait_for 10 alice_gone; then
+  pass "... then the failed third-party REGISTER deregisters her"
+else
+  fail "... then the failed third-party REGISTER deregisters her" "still registered after 10 s"
+fi
 expect_match "... counted" '^cscf_third_party_registers_total\{program="scscf",outcome="deregistered"\} 1$' \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 

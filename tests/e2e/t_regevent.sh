@@ -29,14 +29,17 @@ notify_of() {
 }
 sc() { http_body "http://127.0.0.1:$SC_API$1"; }
 pc() { http_body "http://127.0.0.1:$PC_API$1"; }
-wait_for() { # SECONDS COMMAND...: poll until the command succeeds
-  local i
-  for i in $(seq $(($1 * 10))); do
-    "${@:2}" && return 0
-    sleep 0.1
-  done
-  return 1
+# await SECONDS DESC COMMAND...: passes DESC once COMMAND succeeds (lib.sh wait_for), fails it
+# with the subscriptions both sides list when SECONDS have passed without.
+await() {
+  if wait_for "$1" "${@:3}"; then
+    pass "$2"
+  else
+    fail "$2" "not within $1 s; pcscf: $(pc /api/v1/subscriptions | tr -d '\n' | head -c 300); scscf: $(sc /api/v1/subscriptions | tr -d '\n' | head -c 300)"
+  fi
 }
+pc_version() { [ "$(field '.subscriptions[0].version' "$(pc /api/v1/subscriptions)")" = "$1" ]; }
+sc_subs() { [ "$(field "$1" "$(sc /api/v1/subscriptions)")" = "$2" ]; } # JQ EXPECTED
 
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
@@ -54,7 +57,7 @@ UE_B=$(free_port)
 sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg
 expect_eq "bob registers through the pcscf (AKA)" 0 "$?"
 pc_has_sub() { [ "$(field '.subscriptions[0].state' "$(pc /api/v1/subscriptions)")" = active ]; }
-wait_for 5 pc_has_sub
+await 10 "the pcscf's subscription becomes active" pc_has_sub
 subs=$(pc /api/v1/subscriptions)
 expect_eq "the pcscf lists one subscription" 1 "$(field .total "$subs")"
 expect_eq "... to bob's default IMPU (first P-Associated-URI)" "sip:$BOB" "$(field '.subscriptions[0].impu' "$subs")"
@@ -72,10 +75,10 @@ expect_match "cscf_regevent_subscriptions 1 at the scscf" '^cscf_regevent_subscr
 expect_match "cscf_regevent_notify_total counts the NOTIFY answered 2xx" '^cscf_regevent_notify_total\{program="scscf",outcome="2xx"\} 1$' "$m"
 sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg2
 expect_eq "bob re-registers" 0 "$?"
-sleep 0.5
+# The refresh's NOTIFY is the event; a second subscription would have been made by then.
+await 10 "the pcscf's subscription got a partial NOTIFY (refreshed): version 1" pc_version 1
 expect_eq "... still one subscription at the pcscf (not one per refresh)" 1 "$(field .total "$(pc /api/v1/subscriptions)")"
 expect_eq "... and at the scscf" 1 "$(field .total "$(sc /api/v1/subscriptions)")"
-expect_eq "... which got a partial NOTIFY (refreshed): version 1" 1 "$(field '.subscriptions[0].version' "$(pc /api/v1/subscriptions)")"
 
 ssubs=$(sc /api/v1/subscriptions)
 f="$WORKDIR/refresh.sip"
@@ -84,10 +87,9 @@ printf 'SUBSCRIBE sip:pcscf@127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9
   "$(field '.subscriptions[0].dialog.local_tag' "$ssubs")" "$(field '.subscriptions[0].dialog.call_id' "$ssubs")" "$PC_SIP" >"$f"
 expect_eq "an in-dialog SUBSCRIBE (refresh, matched by Call-ID and tags): 200" "SIP/2.0 200 OK" \
   "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
-sleep 0.5
+await 10 "... its full state went to the pcscf (version 2 there)" pc_version 2
 ssubs=$(sc /api/v1/subscriptions)
 expect_match "... the subscription now ends in 300 s" '^(29[0-9]|300)$' "$(field '.subscriptions[0].expires' "$ssubs")"
-expect_eq "... and its full state went to the pcscf (version 2 there)" 2 "$(field '.subscriptions[0].version' "$(pc /api/v1/subscriptions)")"
 
 echo "-- (b) a UE subscribes to its own registration at the scscf, then deregisters"
 csv alice alice "$ALICE" abcdefghijklmnop 600 1
@@ -117,7 +119,7 @@ expect_match "... the contact terminated (unregistered)" 'state="terminated" eve
 c1=$(grep -m1 '^CSeq: [0-9]* NOTIFY' <<<"$n1" | awk '{print $2}')
 c2=$(grep -m1 '^CSeq: [0-9]* NOTIFY' <<<"$n2" | awk '{print $2}')
 [ -n "$c1" ] && [ -n "$c2" ] && [ "$c2" -gt "$c1" ] && pass "NOTIFY CSeq increases ($c1 -> $c2)" || fail "NOTIFY CSeq increases" "$c1 -> $c2"
-expect_eq "the scscf keeps only the pcscf's subscription" 1 "$(field .total "$(sc /api/v1/subscriptions)")"
+await 10 "the scscf keeps only the pcscf's subscription" sc_subs '"\(.total) \(.subscriptions[0].impu)"' "1 sip:$BOB"
 
 echo "-- (d) a stranger may not subscribe"
 sipp_run register_aka.xml alice "$UE_A" "127.0.0.1:$SC_SIP" alicereg2
@@ -145,9 +147,7 @@ echo "-- (e) a NOTIFY answered 481 drops the subscription"
 sipp_run regevent_481.xml alice "$(free_port)" "127.0.0.1:$SC_SIP" alice481
 expect_eq "SUBSCRIBE/200/NOTIFY/481 completes" 0 "$?"
 expect_match "... the NOTIFY it refused carried the full state" 'version="0" state="full"' "$(notify_of alice481 1)"
-sleep 0.3
-ssubs=$(sc /api/v1/subscriptions)
-expect_eq "the scscf dropped it (only the pcscf's is left)" "1 sip:$BOB" "$(field '"\(.total) \(.subscriptions[0].impu)"' "$ssubs")"
+await 10 "the scscf dropped it (only the pcscf's is left)" sc_subs '"\(.total) \(.subscriptions[0].impu)"' "1 sip:$BOB"
 expect_match "cscf_regevent_notify_total counts the 4xx" '^cscf_regevent_notify_total\{program="scscf",outcome="4xx"\} 1$' "$(sc /metrics)"
 
 echo "-- (c) an HSS RTR: the NOTIFY removes bob's binding at the pcscf"
@@ -155,23 +155,22 @@ expect_eq "the pcscf holds bob's binding" 1 "$(field .total "$(pc /api/v1/regist
 out=$(curl -s -m 10 -H "Authorization: Bearer $TOKEN" -X POST "http://127.0.0.1:$HSS_API/api/v1/subscribers/$BOB/deregister")
 expect_eq "HSS deregister: RTA DIAMETER_SUCCESS" DIAMETER_SUCCESS "$(field .rtr.result "$out")"
 pc_empty() { [ "$(field .total "$(pc /api/v1/registrations)")" = 0 ]; }
-wait_for 5 pc_empty && pass "the pcscf dropped bob's binding (through the NOTIFY)" || fail "the pcscf dropped bob's binding"
+await 10 "the pcscf dropped bob's binding (through the NOTIFY)" pc_empty
 pc_nosub() { [ "$(field .total "$(pc /api/v1/subscriptions)")" = 0 ]; }
-wait_for 5 pc_nosub && pass "... and its subscription is gone" || fail "... and its subscription is gone" "$(pc /api/v1/subscriptions)"
-expect_eq "the scscf holds no subscription to bob" 0 "$(field '[.subscriptions[] | select(.impu == "sip:'"$BOB"'")] | length' "$(sc /api/v1/subscriptions)")"
+await 10 "... and its subscription is gone" pc_nosub
+await 10 "the scscf holds no subscription to bob" sc_subs '[.subscriptions[] | select(.impu == "sip:'"$BOB"'")] | length' 0
 expect_match "pcscf log: terminated (rejected: permanent termination)" 'regsub: sip:bob@[^ ]+: subscription terminated \(rejected\)' "$(cat "$WORKDIR/pcscf.log")"
 expect_match "cscf_regevent_subscriptions 0 at the pcscf" '^cscf_regevent_subscriptions\{program="pcscf"\} 0$' "$(pc /metrics)"
 
 echo "-- the UE's deregistration ends the pcscf's subscription"
 sipp_run register_aka.xml bob "$UE_B" "127.0.0.1:$PC_SIP" bobreg3
 expect_eq "bob registers again through the pcscf" 0 "$?"
-wait_for 5 pc_has_sub && pass "... a new subscription" || fail "... a new subscription"
+await 10 "... a new subscription" pc_has_sub
 csv bob_off bob "$BOB" bobbobbobbobbob1 0 7
 sipp_run register_aka.xml bob_off "$UE_B" "127.0.0.1:$PC_SIP" bobdereg
 expect_eq "bob deregisters (Expires 0)" 0 "$?"
-wait_for 5 pc_nosub && pass "... the pcscf forgot its subscription" || fail "... the pcscf forgot its subscription" "$(pc /api/v1/subscriptions)"
-sc_nosub() { [ "$(field .total "$(sc /api/v1/subscriptions)")" = 0 ]; }
-wait_for 5 sc_nosub && pass "... and so did the scscf" || fail "... and so did the scscf" "$(sc /api/v1/subscriptions)"
+await 10 "... the pcscf forgot its subscription" pc_nosub
+await 10 "... and so did the scscf" sc_subs .total 0
 
 for p in pcscf scscf hss; do
   stop_prog $p
