@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 BUILD=${1:-build}
-TORTURE="$SHARED_DIR/testdata/rfc4475"
+TORTURE="$DATA_DIR/rfc4475"
 TABLE="$E2E_DIR/rfc4475_expect.tsv"
 TIMEOUT_MS=400
 
