@@ -4,7 +4,7 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$E2E_DIR/../.." && pwd)
-SHARED_DIR=${SHARED_DIR:-$(cd "$REPO_DIR/.." && pwd)/shared}
+DATA_DIR="$REPO_DIR/tests/data" # published test data (tests/data/README.md)
 WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/cscf-e2e.XXXXXX")
 PASSED=0
 FAILED=0

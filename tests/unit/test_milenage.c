@@ -1,4 +1,4 @@
-/* milenage.c and aka.c against 3GPP TS 35.208 test sets 1-20 (../shared/testdata), the issue's
+/* milenage.c and aka.c against 3GPP TS 35.208 test sets 1-20 (tests/data/milenage), the issue's
  * AUTN for set 1, AUTS resynchronisation, RFC 2617's digest example and hostile nonces. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,12 +31,12 @@ static void field(char **save, uint8_t *out, size_t n)
 
 static int load_vectors(void **state)
 {
-    const char *dir = getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared";
-    char path[512], line[1024];
-    snprintf(path, sizeof path, "%s/testdata/milenage_vectors.tsv", dir);
+    /* Relative to the repository root, where make runs the unit tests. */
+    const char *path = "tests/data/milenage/ts35208_sets.tsv";
+    char line[1024];
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "cannot open %s: the TS 35.208 sets are required\n", path);
+        fprintf(stderr, "cannot open %s from the repository root: TS 35.208 sets required\n", path);
         return -1;
     }
     while (fgets(line, sizeof line, f) && nsets < 32) {
