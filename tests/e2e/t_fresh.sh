@@ -53,4 +53,9 @@ PATH="$fake:$PATH" make -n all BUILD="$WORKDIR/build-all" >"$WORKDIR/make-all.ou
 expect_eq "make all: pkg-config asked once for the flags and once for the libraries" 2 \
   "$(grep -c '^pkg-config' "$WORKDIR/order.log" 2>/dev/null)"
 
+# A clone stands on its own: no file reads or cites the steering folder beside the checkout
+# (test data lives in tests/data/, the architecture in docs/ARCHITECTURE.md).
+outside=$(git -C "$REPO_DIR" grep -nE '\.\./shared|SHARED_DIR' -- . ':!tests/e2e/t_fresh.sh' 2>/dev/null)
+expect_eq "no tracked file refers to ../shared" "" "$outside"
+
 finish
