@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Diameter Cx over TLS (diameter.tls): hss and scscf with certificates from a lab CA made here
 # with openssl; the peer opens over TLS and answers; an scscf whose certificate another CA
-# signed never gets an open peer.
+# signed dials the HSS, fails the TLS handshake (both ends log it) and never gets an open peer.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -61,9 +61,22 @@ if start_scscf scscf "$LAB"; then
 fi
 
 echo "-- a certificate from another CA"
+HANDSHAKE_ERR="TLS ERROR: in 'ret = gnutls_handshake"
+handshake_errs() { grep -cF "$HANDSHAKE_ERR" "$WORKDIR/$1.log" 2>/dev/null; }
+hss_errs=$(handshake_errs hss)
+more_errs() { [ "$(handshake_errs "$1")" -gt "$2" ]; } # NAME COUNT
 if start_scscf scscf_other "$OTHER"; then
-  sleep 4
-  expect_eq "the peer never opens" 503 "$(http_code "http://127.0.0.1:$SC_API/readyz")"
+  # freeDiameter logs the failed handshake at both ends: the event to wait for.
+  if poll_until 15 more_errs scscf_other 0; then pass "the scscf dials the HSS and its TLS handshake fails"
+  else fail "the scscf dials the HSS and its TLS handshake fails" "no \"$HANDSHAKE_ERR\" in scscf_other.log within 15 s"; fi
+  log=$(cat "$WORKDIR/scscf_other.log")
+  expect_match "... on the HSS's certificate, from an issuer it does not know" \
+    "TLS: Remote certificate invalid .*Connection: .*127\\.0\\.0\\.1\\($HSS_DIAM\\)" "$log"
+  expect_match "... (no known issuer)" "The certificate hasn't got a known issuer" "$log"
+  if poll_until 10 more_errs hss "$hss_errs"; then pass "... and the HSS logs the failed handshake too"
+  else fail "... and the HSS logs the failed handshake too" "no new \"$HANDSHAKE_ERR\" in hss.log within 10 s"; fi
+  expect_no_match "... so the peer never connects" "Connected to '$HSS_ID'" "$(cat "$WORKDIR/scscf_other.log")"
+  expect_eq "... and the scscf is not ready" 503 "$(http_code "http://127.0.0.1:$SC_API/readyz")"
   stop_prog scscf_other
 fi
 stop_prog hss

@@ -29,12 +29,10 @@ env LAB_DIR="$LAB" CSCF_API_TOKEN= \
 PIDS[run_lab]=$!
 
 echo "-- scripts/run-lab.sh (make run) starts the lab"
+# Running, or given up: run-lab.sh exits when a program fails to start.
+lab_up_or_out() { grep -q '^lab: running' "$WORKDIR/run-lab.out" 2>/dev/null || ! prog_alive run_lab; }
 started=0
-for _ in $(seq 150); do
-  grep -q '^lab: running' "$WORKDIR/run-lab.out" 2>/dev/null && { started=1; break; }
-  kill -0 "${PIDS[run_lab]}" 2>/dev/null || break
-  sleep 0.1
-done
+poll_until 15 lab_up_or_out && grep -q '^lab: running' "$WORKDIR/run-lab.out" && started=1
 expect_eq "run-lab.sh says the lab is running" 1 "$started"
 # Its programs, by PID, so the cleanup also reaches them if this test stops half-way.
 for p in hss scscf pcscf; do
@@ -61,10 +59,11 @@ expect_eq "SIPp registers alice" 0 "$?"
 reg_total() { field .total "$(http_body "http://127.0.0.1:$1/api/v1/registrations")"; }
 expect_eq "the scscf holds her registration" 1 "$(reg_total "$SC_API")"
 expect_eq "the pcscf holds her flow" 1 "$(reg_total "$PC_API")"
-for _ in $(seq 30); do # the pcscf's reg event subscription follows the 200
-  [ "$(field '.subscriptions[0].state' "$(http_body "http://127.0.0.1:$PC_API/api/v1/subscriptions")")" = active ] && break
-  sleep 0.1
-done
+# The pcscf subscribes to her reg event after the 200; the deregistration below relies on it.
+sub_state() { field '.subscriptions[0].state' "$(http_body "http://127.0.0.1:$PC_API/api/v1/subscriptions")"; }
+sub_active() { [ "$(sub_state)" = active ]; }
+if poll_until 5 sub_active; then pass "the pcscf's reg event subscription for her is active"
+else fail "the pcscf's reg event subscription for her is active" "state '$(sub_state)' after 5 s"; fi
 
 echo "-- /metrics after the registration"
 m=$(http_body "http://127.0.0.1:$SC_API/metrics")
@@ -89,19 +88,15 @@ expect_eq "... alice is still registered" 1 "$(reg_total "$SC_API")"
 out=$(http_body "$url" -X DELETE -H "Authorization: Bearer $TOKEN")
 expect_match "DELETE with the token deregisters her" '"deregistered":true' "$out"
 expect_eq "... the scscf forgot her" 404 "$(http_code "$url")"
+pc_empty() { [ "$(reg_total "$PC_API")" = 0 ]; }
 gone=0
-for _ in $(seq 30); do
-  [ "$(reg_total "$PC_API")" = 0 ] && { gone=1; break; }
-  sleep 0.1
-done
+poll_until 5 pc_empty && gone=1
 expect_eq "... the reg event NOTIFY made the pcscf drop her flow" 1 "$gone"
 expect_match "... the pcscf logged it" 'removed by a reg event NOTIFY' "$(cat "$LAB/pcscf.log")"
-hstate=""
-for _ in $(seq 30); do
-  hstate=$(field .state.registration "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/alice@$DOMAIN")")
-  [ "$hstate" = not_registered ] && break
-  sleep 0.1
-done
+hss_state() { field .state.registration "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/alice@$DOMAIN")"; }
+hss_not_registered() { [ "$(hss_state)" = not_registered ]; }
+poll_until 5 hss_not_registered
+hstate=$(hss_state)
 expect_eq "... the SAR (administrative deregistration) reached the HSS" not_registered "$hstate"
 m=$(http_body "http://127.0.0.1:$SC_API/metrics")
 expect_eq "cscf_registrations_active 0" 0 "$(value 'cscf_registrations_active{program="scscf"}')"
@@ -115,9 +110,18 @@ expect_match "her deregistration over REST" "^registrar: alice@$DOMAIN deregiste
 
 echo "-- Ctrl-C (SIGTERM) stops the lab"
 kill -TERM "${PIDS[run_lab]}"
-for p in run_lab hss scscf pcscf; do
-  wait_exit "$p" 15 >/dev/null 2>&1
-  expect_eq "$p ended by itself within 15 s" 1 "$([ -n "$LAST_EXIT" ] && echo 1 || echo 0)"
+wait_exit run_lab 15 # our child: waited for, with its status
+expect_eq "run_lab ended by itself within 15 s" 1 "$([ -n "$LAST_EXIT" ] && echo 1 || echo 0)"
+# The programs are run-lab.sh's children, not ours (wait cannot reap them): poll their PIDs.
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+for p in hss scscf pcscf; do
+  if [ -z "${PIDS[$p]:-}" ]; then fail "$p ended by itself within 15 s" "no pid file"; continue; fi
+  if poll_until 15 pid_gone "${PIDS[$p]}"; then pass "$p ended by itself within 15 s"
+  else
+    fail "$p ended by itself within 15 s" "pid ${PIDS[$p]} still there"
+    kill -KILL "${PIDS[$p]}" 2>/dev/null
+  fi
+  unset "PIDS[$p]"
 done
 expect_match "run-lab.sh said so" '^lab: stopping' "$(cat "$WORKDIR/run-lab.out")"
 for p in hss scscf pcscf; do

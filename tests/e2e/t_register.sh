@@ -43,6 +43,10 @@ raw_register() { # USER EXPIRES
 }
 api() { http_body "http://127.0.0.1:$SC_API$1" "${@:2}"; }
 hss_state() { field .state.registration "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1")"; }
+hss_state_is() { [ "$(hss_state "$2")" = "$1" ]; } # STATE IMPI, for poll_until
+# msum PORT PREFIX: the sum of the /metrics series whose text starts with PREFIX (0 for none).
+msum() { http_body "http://127.0.0.1:$1/metrics" | awk -v p="$2" 'index($1, p) == 1 {s += $2} END {print s + 0}'; }
+metrics_match() { api /metrics | grep -Eq -- "$1"; } # REGEX, for poll_until
 
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port)
@@ -73,7 +77,7 @@ expect_eq "... the instance" '"<urn:gsma:imei:35000000-000000-1>"' "$(field '.co
 expect_eq "... the user agent" "SIPp handset" "$(field '.contacts[0].user_agent' "$one")"
 expect_match "... and the seconds left" '^(59[0-9]|600)$' "$(field '.contacts[0].expires' "$one")"
 expect_eq "the HSS has alice registered" registered "$(hss_state "$ALICE")"
-sleep 1.2
+poll_until 5 metrics_match '^cscf_registrations_active\{program="scscf"\} 1$'
 m=$(api /metrics)
 expect_match "cscf_registrations_active 1" '^cscf_registrations_active\{program="scscf"\} 1$' "$m"
 expect_match "cscf_auth_total counts the success" '^cscf_auth_total\{program="scscf",scheme="AKAv1-MD5",outcome="success"\} 1' "$m"
@@ -109,17 +113,36 @@ expect_match "... with Min-Expires" '^Min-Expires: 2' "$out"
 csv alice_short alice "$ALICE" abcdefghijklmnop ponmlkjihgfedcba 2 1
 register short alice_short
 expect_eq "a 2-second registration" 0 "$?"
-sleep 3.5
-expect_eq "... expires by itself" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
+expect_eq "... is there at first" 200 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
+if wait_http "127.0.0.1:$SC_API" "/api/v1/registrations/$ALICE_IMPU" 404 10; then pass "... expires by itself"
+else fail "... expires by itself" "still there 10 s later"; fi
+poll_until 5 hss_state_is not_registered "$ALICE"
 expect_eq "... and the HSS was told (SAR TIMEOUT_DEREGISTRATION)" not_registered "$(hss_state "$ALICE")"
 
 echo "-- refusals"
 out=$(raw_register nobody 600)
 expect_match "unknown user: 403" '^SIP/2.0 403' "$out"
+# The handset's K differs from the HSS's: the AUTN's MAC does not verify, so SIPp must stop
+# after the 401 without answering it; the scscf then never sees a second REGISTER and never
+# sends the SAR that would register alice.
 csv alice_badk alice "$ALICE" abcdefghijklmnoX ponmlkjihgfedcba 600 1
+sc_regs=$(msum "$SC_API" 'cscf_sip_requests_total{program="scscf",method="REGISTER"}')
+hss_sars=$(msum "$HSS_API" 'cscf_diameter_requests_total{program="hss",command="SAR",')
+expect_match "(the HSS's SAR counter is read: the registrations so far made some)" '^[1-9]' "$hss_sars"
 register badk alice_badk
-expect_eq "wrong K in SIPp: SIPp refuses the AUTN and does not register" 1 "$([ $? -ne 0 ] && echo 1 || echo 0)"
-expect_eq "... no registration" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
+rc=$?
+expect_eq "wrong K in SIPp: SIPp fails" 1 "$([ $rc -ne 0 ] && echo 1 || echo 0)"
+expect_match "... because it refused the AUTN (MAC mismatch in its error log)" \
+  'createAuthHeaderAKAv1MD5 : MAC != eXpectedMAC' "$(cat "$WORKDIR/badk.err" 2>/dev/null)"
+expect_match "... after the 401 AKA challenge" '^WWW-Authenticate: Digest .*algorithm=AKAv1-MD5' "$(msg_of badk 401)"
+# (CSeq 2 is the answer to the challenge; a retransmission of the first one keeps CSeq 1.)
+expect_eq "... and sent no second REGISTER" 0 "$(grep -c '^CSeq: 2 REGISTER' "$WORKDIR/badk.msg" 2>/dev/null)"
+expect_eq "the scscf received that one REGISTER only" $((sc_regs + 1)) \
+  "$(msum "$SC_API" 'cscf_sip_requests_total{program="scscf",method="REGISTER"}')"
+expect_eq "... sent the HSS no SAR" "$hss_sars" "$(msum "$HSS_API" 'cscf_diameter_requests_total{program="hss",command="SAR",')"
+expect_eq "... so at the HSS alice is left authenticating (MAR), not registered" authentication_pending "$(hss_state "$ALICE")"
+expect_eq "... and the scscf lists no registration" 0 "$(field .total "$(api /api/v1/registrations)")"
+expect_eq "... none for alice" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
 
 echo "-- MD5 digest, AKAv2-MD5, wrong RES, resynchronisation"
 printf 'SEQUENTIAL\nalice;%s;%s;[authentication username=%s password=alicepass];600;3\n' \
@@ -185,7 +208,7 @@ echo "-- admin deregistration"
 out=$(curl -s -m 5 -H "Authorization: Bearer $TOKEN" -X DELETE "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")
 expect_match "DELETE /api/v1/registrations/{impu}" '"deregistered":true' "$out"
 expect_eq "... gone" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
-sleep 0.5
+poll_until 5 hss_state_is not_registered "$ALICE"
 expect_eq "... and the HSS was told" not_registered "$(hss_state "$ALICE")"
 
 echo "-- through the P-CSCF (handset -> pcscf -> scscf -> hss)"
