@@ -112,17 +112,6 @@ wait_http() {
   return 1
 }
 
-# poll_until SECONDS CMD [ARGS...]: run CMD every 0.1 s until it succeeds; 1 when SECONDS passed
-# first. For waiting on an event (a log line, a metric, a REST state) instead of sleeping.
-poll_until() {
-  local end=$(($(date +%s%N) + $1 * 1000000000))
-  shift
-  until "$@"; do
-    [ "$(date +%s%N)" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
-
 HSS_ID=hss.ims.mnc001.mcc001.3gppnetwork.org
 # start_hss NAME [VAR=VALUE...]: a lab HSS on free ports with config/subscribers.yaml and its
 # state in $WORKDIR. Sets HSS_DIAM and HSS_API; scscf_diameter_env then points an scscf at it.

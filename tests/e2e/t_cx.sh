@@ -50,7 +50,7 @@ start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 CAP="$WORKDIR/cx.pcap"
 tshark -q -i lo -f "tcp port $HSS_DIAM" -w "$CAP" >"$WORKDIR/tshark.log" 2>&1 &
 TSHARK=$!
-poll_until 10 grep -q Capturing "$WORKDIR/tshark.log" || fail "tshark captures on lo" "$(cat "$WORKDIR/tshark.log")"
+wait_for 10 grep -q Capturing "$WORKDIR/tshark.log" || fail "tshark captures on lo" "$(cat "$WORKDIR/tshark.log")"
 start_scscf || { finish; exit 1; }
 if wait_http "127.0.0.1:$SC_API" /readyz 200 10; then pass "scscf /readyz 200 once the Cx peer is open"
 else fail "scscf /readyz 200 once the Cx peer is open" "$(http_body "http://127.0.0.1:$SC_API/readyz")"; fi
@@ -199,7 +199,7 @@ cx_in_capture() {
   [ "$(tshark -r "$CAP" -d "tcp.port==$HSS_DIAM,diameter" -Y "diameter.cmd.code == $1 && diameter.applicationId == 16777216" 2>/dev/null | wc -l)" -ge 2 ]
 }
 # dumpcap writes the file as it captures: stop it once the last exchange (the PPR) is in.
-poll_until 15 cx_in_capture 305
+wait_for 15 cx_in_capture 305
 kill -INT $TSHARK 2>/dev/null
 wait $TSHARK 2>/dev/null
 dec=$(tshark -r "$CAP" -d "tcp.port==$HSS_DIAM,diameter" -V 2>&1)
@@ -227,7 +227,7 @@ else fail "... after diameter.request_timeout_ms ($CX_TIMEOUT_MS)" "${ms} ms"; f
 expect_match "... counted as a timeout" '^cscf_diameter_requests_total\{program="scscf",command="LIR",result="timeout"\} 1' \
   "$(http_body "http://127.0.0.1:$SC_API/metrics")"
 late_dropped() { [ "$(late_drops)" -gt "$drops" ]; }
-if poll_until 10 late_dropped; then pass "... the HSS's late answer reached the scscf and was dropped"
+if wait_for 10 late_dropped; then pass "... the HSS's late answer reached the scscf and was dropped"
 else fail "... the HSS's late answer reached the scscf and was dropped" "no 'no saved request' line in 10 s"; fi
 a=$(cx lir '{"impu":"tel:+15550001"}')
 expect_eq "... and the next one is answered (the late answer was dropped)" 2001 "$(field .answer.result_code "$a")"

@@ -67,13 +67,13 @@ hss_errs=$(handshake_errs hss)
 more_errs() { [ "$(handshake_errs "$1")" -gt "$2" ]; } # NAME COUNT
 if start_scscf scscf_other "$OTHER"; then
   # freeDiameter logs the failed handshake at both ends: the event to wait for.
-  if poll_until 15 more_errs scscf_other 0; then pass "the scscf dials the HSS and its TLS handshake fails"
+  if wait_for 15 more_errs scscf_other 0; then pass "the scscf dials the HSS and its TLS handshake fails"
   else fail "the scscf dials the HSS and its TLS handshake fails" "no \"$HANDSHAKE_ERR\" in scscf_other.log within 15 s"; fi
   log=$(cat "$WORKDIR/scscf_other.log")
   expect_match "... on the HSS's certificate, from an issuer it does not know" \
     "TLS: Remote certificate invalid .*Connection: .*127\\.0\\.0\\.1\\($HSS_DIAM\\)" "$log"
   expect_match "... (no known issuer)" "The certificate hasn't got a known issuer" "$log"
-  if poll_until 10 more_errs hss "$hss_errs"; then pass "... and the HSS logs the failed handshake too"
+  if wait_for 10 more_errs hss "$hss_errs"; then pass "... and the HSS logs the failed handshake too"
   else fail "... and the HSS logs the failed handshake too" "no new \"$HANDSHAKE_ERR\" in hss.log within 10 s"; fi
   expect_no_match "... so the peer never connects" "Connected to '$HSS_ID'" "$(cat "$WORKDIR/scscf_other.log")"
   expect_eq "... and the scscf is not ready" 503 "$(http_code "http://127.0.0.1:$SC_API/readyz")"

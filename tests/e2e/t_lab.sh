@@ -32,7 +32,7 @@ echo "-- scripts/run-lab.sh (make run) starts the lab"
 # Running, or given up: run-lab.sh exits when a program fails to start.
 lab_up_or_out() { grep -q '^lab: running' "$WORKDIR/run-lab.out" 2>/dev/null || ! prog_alive run_lab; }
 started=0
-poll_until 15 lab_up_or_out && grep -q '^lab: running' "$WORKDIR/run-lab.out" && started=1
+wait_for 15 lab_up_or_out && grep -q '^lab: running' "$WORKDIR/run-lab.out" && started=1
 expect_eq "run-lab.sh says the lab is running" 1 "$started"
 # Its programs, by PID, so the cleanup also reaches them if this test stops half-way.
 for p in hss scscf pcscf; do
@@ -62,7 +62,7 @@ expect_eq "the pcscf holds her flow" 1 "$(reg_total "$PC_API")"
 # The pcscf subscribes to her reg event after the 200; the deregistration below relies on it.
 sub_state() { field '.subscriptions[0].state' "$(http_body "http://127.0.0.1:$PC_API/api/v1/subscriptions")"; }
 sub_active() { [ "$(sub_state)" = active ]; }
-if poll_until 5 sub_active; then pass "the pcscf's reg event subscription for her is active"
+if wait_for 5 sub_active; then pass "the pcscf's reg event subscription for her is active"
 else fail "the pcscf's reg event subscription for her is active" "state '$(sub_state)' after 5 s"; fi
 
 echo "-- /metrics after the registration"
@@ -90,12 +90,12 @@ expect_match "DELETE with the token deregisters her" '"deregistered":true' "$out
 expect_eq "... the scscf forgot her" 404 "$(http_code "$url")"
 pc_empty() { [ "$(reg_total "$PC_API")" = 0 ]; }
 gone=0
-poll_until 5 pc_empty && gone=1
+wait_for 5 pc_empty && gone=1
 expect_eq "... the reg event NOTIFY made the pcscf drop her flow" 1 "$gone"
 expect_match "... the pcscf logged it" 'removed by a reg event NOTIFY' "$(cat "$LAB/pcscf.log")"
 hss_state() { field .state.registration "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/alice@$DOMAIN")"; }
 hss_not_registered() { [ "$(hss_state)" = not_registered ]; }
-poll_until 5 hss_not_registered
+wait_for 5 hss_not_registered
 hstate=$(hss_state)
 expect_eq "... the SAR (administrative deregistration) reached the HSS" not_registered "$hstate"
 m=$(http_body "http://127.0.0.1:$SC_API/metrics")
@@ -116,7 +116,7 @@ expect_eq "run_lab ended by itself within 15 s" 1 "$([ -n "$LAST_EXIT" ] && echo
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 for p in hss scscf pcscf; do
   if [ -z "${PIDS[$p]:-}" ]; then fail "$p ended by itself within 15 s" "no pid file"; continue; fi
-  if poll_until 15 pid_gone "${PIDS[$p]}"; then pass "$p ended by itself within 15 s"
+  if wait_for 15 pid_gone "${PIDS[$p]}"; then pass "$p ended by itself within 15 s"
   else
     fail "$p ended by itself within 15 s" "pid ${PIDS[$p]} still there"
     kill -KILL "${PIDS[$p]}" 2>/dev/null

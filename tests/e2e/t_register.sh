@@ -43,10 +43,10 @@ raw_register() { # USER EXPIRES
 }
 api() { http_body "http://127.0.0.1:$SC_API$1" "${@:2}"; }
 hss_state() { field .state.registration "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1")"; }
-hss_state_is() { [ "$(hss_state "$2")" = "$1" ]; } # STATE IMPI, for poll_until
+hss_state_is() { [ "$(hss_state "$2")" = "$1" ]; } # STATE IMPI, for wait_for
 # msum PORT PREFIX: the sum of the /metrics series whose text starts with PREFIX (0 for none).
 msum() { http_body "http://127.0.0.1:$1/metrics" | awk -v p="$2" 'index($1, p) == 1 {s += $2} END {print s + 0}'; }
-metrics_match() { api /metrics | grep -Eq -- "$1"; } # REGEX, for poll_until
+metrics_match() { api /metrics | grep -Eq -- "$1"; } # REGEX, for wait_for
 
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port)
@@ -77,7 +77,7 @@ expect_eq "... the instance" '"<urn:gsma:imei:35000000-000000-1>"' "$(field '.co
 expect_eq "... the user agent" "SIPp handset" "$(field '.contacts[0].user_agent' "$one")"
 expect_match "... and the seconds left" '^(59[0-9]|600)$' "$(field '.contacts[0].expires' "$one")"
 expect_eq "the HSS has alice registered" registered "$(hss_state "$ALICE")"
-poll_until 5 metrics_match '^cscf_registrations_active\{program="scscf"\} 1$'
+wait_for 5 metrics_match '^cscf_registrations_active\{program="scscf"\} 1$'
 m=$(api /metrics)
 expect_match "cscf_registrations_active 1" '^cscf_registrations_active\{program="scscf"\} 1$' "$m"
 expect_match "cscf_auth_total counts the success" '^cscf_auth_total\{program="scscf",scheme="AKAv1-MD5",outcome="success"\} 1' "$m"
@@ -116,7 +116,7 @@ expect_eq "a 2-second registration" 0 "$?"
 expect_eq "... is there at first" 200 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
 if wait_http "127.0.0.1:$SC_API" "/api/v1/registrations/$ALICE_IMPU" 404 10; then pass "... expires by itself"
 else fail "... expires by itself" "still there 10 s later"; fi
-poll_until 5 hss_state_is not_registered "$ALICE"
+wait_for 5 hss_state_is not_registered "$ALICE"
 expect_eq "... and the HSS was told (SAR TIMEOUT_DEREGISTRATION)" not_registered "$(hss_state "$ALICE")"
 
 echo "-- refusals"
@@ -208,7 +208,7 @@ echo "-- admin deregistration"
 out=$(curl -s -m 5 -H "Authorization: Bearer $TOKEN" -X DELETE "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")
 expect_match "DELETE /api/v1/registrations/{impu}" '"deregistered":true' "$out"
 expect_eq "... gone" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/$ALICE_IMPU")"
-poll_until 5 hss_state_is not_registered "$ALICE"
+wait_for 5 hss_state_is not_registered "$ALICE"
 expect_eq "... and the HSS was told" not_registered "$(hss_state "$ALICE")"
 
 echo "-- through the P-CSCF (handset -> pcscf -> scscf -> hss)"
