@@ -1,4 +1,4 @@
-/* The registration store (DESIGN.md section 5): bindings per registration, i.e. per IMPI with
+/* The registration store (ARCHITECTURE.md section 9): bindings per registration, i.e. per IMPI with
  * its implicit set of IMPUs sharing contacts, plus the HSS profile and the auth scheme used.
  *
  * Contract, whatever the backend:

@@ -1,4 +1,4 @@
-/* Asynchronous Cx requests from the SIP loop (DESIGN.md section 2).
+/* Asynchronous Cx requests from the SIP loop (ARCHITECTURE.md section 2).
  *
  * cx_client_send() encodes a cx_msg_t and hands it to freeDiameter; the answer, or the timeout,
  * comes back later as a plain cx_msg_t through the loop queue, so the callback runs on the loop

@@ -1,5 +1,5 @@
 /* A Cx request or answer as a plain C struct, so that code on the SIP loop never touches
- * freeDiameter objects (DESIGN.md section 2). One struct serves every command: each command
+ * freeDiameter objects (ARCHITECTURE.md section 2). One struct serves every command: each command
  * uses the fields TS 29.229 section 6.1 gives it, the others stay empty.
  *
  * cx_encode() adds the set fields to a freeDiameter message; cx_decode() fills the struct from

@@ -9,7 +9,7 @@
 
 #include "common/config.h"
 
-/* Loaded in this order: dict_dcca_3gpp needs the other two (DESIGN.md section 9). */
+/* Loaded in this order: dict_dcca_3gpp needs the other two (diameter/README.md). */
 static const char *const dictionaries[] = {"dict_nasreq.fdx", "dict_dcca.fdx",
                                            "dict_dcca_3gpp.fdx"};
 

@@ -1,5 +1,5 @@
 /* The freeDiameter configuration a program needs, written from our own settings, so a user
- * edits one YAML file per program and never a freeDiameter one (DESIGN.md section 2). */
+ * edits one YAML file per program and never a freeDiameter one (ARCHITECTURE.md section 2). */
 #ifndef CSCF_FD_CONF_H
 #define CSCF_FD_CONF_H
 

@@ -192,7 +192,7 @@ static int realm_accepted(const char *realm, size_t len)
 }
 
 /* An undeclared peer may connect when its CER names a realm we accept; freeDiameter otherwise
- * answers DIAMETER_UNKNOWN_PEER (DESIGN.md section 9). */
+ * answers DIAMETER_UNKNOWN_PEER (diameter/README.md). */
 static int validate_peer(struct peer_info *info, int *auth, int (**cb2)(struct peer_info *))
 {
     *cb2 = NULL;

@@ -2,7 +2,7 @@
  * the program's YAML (written to a temporary freeDiameter file, parsed, deleted), the Cx
  * dictionary is loaded, Cx is advertised, and freeDiameter's log lines become ours.
  *
- * freeDiameter is process-global (DESIGN.md section 2): one fd_setup per process. */
+ * freeDiameter is process-global (ARCHITECTURE.md section 2): one fd_setup per process. */
 #ifndef CSCF_FD_SETUP_H
 #define CSCF_FD_SETUP_H
 

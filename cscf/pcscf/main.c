@@ -1,4 +1,4 @@
-/* pcscf: the handset's first hop (outbound proxy). See DESIGN.md section 1. */
+/* pcscf: the handset's first hop (outbound proxy). See ARCHITECTURE.md section 1. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

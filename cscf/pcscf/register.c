@@ -1,4 +1,4 @@
-/* REGISTER through the P-CSCF (TS 24.229 5.2.2, DESIGN.md section 3 steps 2, 4 and 7): Path
+/* REGISTER through the P-CSCF (TS 24.229 5.2.2, ARCHITECTURE.md section 4 steps 2, 4 and 7): Path
  * with a token naming the UE's flow, Require: path, P-Visited-Network-ID, P-Charging-Vector,
  * integrity-protected="no" (until IPsec), forwarded to the registrar; on the way back ck/ik
  * leave the 401 and the 200 becomes this P-CSCF's binding for the flow. */

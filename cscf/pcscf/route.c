@@ -1,5 +1,5 @@
-/* Requests after registration through the P-CSCF (TS 24.229 5.2.6 and 5.2.7, DESIGN.md
- * section 4): originating requests from a registered UE's flow get the asserted identity, the
+/* Requests after registration through the P-CSCF (TS 24.229 5.2.6 and 5.2.7, ARCHITECTURE.md
+ * section 5): originating requests from a registered UE's flow get the asserted identity, the
  * stored Service-Route and a charging vector; terminating ones arrive on the Path token we put
  * in the REGISTER and go to the UE's flow; in-dialog requests follow their Route set. */
 #include "cscf/pcscf/pcscf.h"

@@ -102,7 +102,7 @@ static int query_send(query_t *q, const cx_msg_t *m, cx_answer_f cb)
 }
 
 /* The Cx outcomes both answers share. No answer, or one from a Diameter agent that could not
- * reach the HSS (3xxx): 504, as the registrar answers a failed MAR/SAR (DESIGN.md section 7;
+ * reach the HSS (3xxx): 504, as the registrar answers a failed MAR/SAR (ARCHITECTURE.md section 11;
  * RFC 3261 21.5.5: no timely response from a server it accessed). 480 would tell the UE or the
  * caller that the user is unavailable, which nobody knows yet. */
 static int hss_down(cx_status_t st, const cx_msg_t *a)

@@ -1,4 +1,4 @@
-/* scscf: registrar and home proxy. See DESIGN.md section 1. */
+/* scscf: registrar and home proxy. See ARCHITECTURE.md section 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

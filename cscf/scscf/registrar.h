@@ -1,4 +1,4 @@
-/* The S-CSCF registrar (DESIGN.md section 3, TS 24.229 5.4.1): REGISTER authenticated with
+/* The S-CSCF registrar (ARCHITECTURE.md section 4, TS 24.229 5.4.1): REGISTER authenticated with
  * vectors from the HSS (MAR), the profile downloaded (SAR), bindings kept in the store.
  * Everything here runs on the loop; each step that waits (store, Cx) continues in a callback. */
 #ifndef CSCF_SCSCF_REGISTRAR_H

@@ -1,4 +1,4 @@
-/* Requests after registration through the S-CSCF (TS 24.229 5.4.3, DESIGN.md section 4):
+/* Requests after registration through the S-CSCF (TS 24.229 5.4.3, ARCHITECTURE.md section 5):
  * originating ones arrive on the Service-Route we gave (<sip:orig@scscf;lr>) and must come from
  * a registered served user; terminating ones name one of our registered IMPUs and fork to every
  * contact through its stored Path; other domains go to the configured next hop. In-dialog

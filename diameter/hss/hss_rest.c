@@ -1,4 +1,4 @@
-/* The subscriber resources (DESIGN.md section 6, one schema with the subscriber file):
+/* The subscriber resources (ARCHITECTURE.md section 10, one schema with the subscriber file):
  *   GET/POST /api/v1/subscribers, GET/PUT/DELETE /api/v1/subscribers/{impi},
  *   POST /api/v1/subscribers/{impi}/deregister (RTR to the assigned S-CSCF).
  * A PUT that changes the profile of an assigned subscriber sends PPR; a DELETE of one sends RTR

@@ -1,4 +1,4 @@
-/* hss: the lab HSS (DESIGN.md section 1): subscribers from a YAML file and REST, Milenage
+/* hss: the lab HSS (ARCHITECTURE.md section 1): subscribers from a YAML file and REST, Milenage
  * vectors, SQN resynchronisation, S-CSCF assignment, MAA/SAA/UAA/LIA, RTR and PPR.
  * `hss vector ...` is the operator's Milenage check (vector_cli.c). */
 #include <errno.h>

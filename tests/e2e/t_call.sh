@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Calls and MESSAGE between registered handsets (DESIGN.md section 4, TS 24.229 5.2.6/5.2.7 and
+# Calls and MESSAGE between registered handsets (ARCHITECTURE.md section 5, TS 24.229 5.2.6/5.2.7 and
 # 5.4.3): SIPp handsets register with AKA through the pcscf, then call each other through
 # pcscf -> scscf -> pcscf. Asserts on what each side receives: P-Asserted-Identity, Record-Route,
 # the Path the request took, forking, CANCEL, and the refusals (unregistered source or user).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IMS registration at the S-CSCF (DESIGN.md section 3), direct from SIPp as the handset (the
+# IMS registration at the S-CSCF (ARCHITECTURE.md section 4), direct from SIPp as the handset (the
 # P-CSCF in front comes with its part of the registration issue): AKAv1-MD5 computed by SIPp
 # from K/OP (it checks AUTN's MAC), the 401 and 200 headers, the bindings in REST and at the
 # HSS, deregistration, expiry, 423, unknown users, wrong keys, and the HSS going away.
