@@ -35,6 +35,8 @@ wait_for() { # SECONDS COMMAND...: poll until the command succeeds
   return 1
 }
 
+bound() { ss -Hlun 2>/dev/null | awk '{print $4}' | grep -Eq "[:.]$1\$"; } # a UDP port is bound
+
 # The scscf reads a temporary copy of its lab config, so the registrar keys can be changed and
 # reloaded while the same processes keep their registrations.
 CONF="$WORKDIR/scscf.yaml"
@@ -72,7 +74,7 @@ callee() {
   timeout 30 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$2" -t u1 -m 1 -timeout 25s \
     -timeout_error -trace_msg -message_file "$WORKDIR/$1.msg" >/dev/null 2>&1 &
   CALLEE_PID=$!
-  sleep 0.3 # SIPp binds its port
+  wait_for 5 bound "$2" || fail "$1: SIPp listens on $2"
 }
 # send_message NAME PORT USER RURI HEADER1 HEADER2: a MESSAGE from PORT through the pcscf; the
 # status line of its final answer in $STATUS.
@@ -147,7 +149,7 @@ expect_match "... the scscf served it as alice's originating request" \
 timeout 30 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$PX" -t u1 -m 1 -timeout 25s \
   -trace_msg -message_file "$WORKDIR/target.msg" >/dev/null 2>&1 &
 target_pid=$!
-sleep 0.3 # SIPp binds its port
+wait_for 5 bound "$PX" || fail "the target SIPp listens on $PX"
 send_message adirect "$PA" alice "sip:x@127.0.0.1:$PX" "Route: <sip:127.0.0.1:$PX;lr>"
 expect_eq "a MESSAGE routed by alice straight to another host goes to the scscf instead: 404 (no next hop)" \
   "SIP/2.0 404 Not Found" "$STATUS"
