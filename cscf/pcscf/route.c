@@ -203,13 +203,15 @@ int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
             return ack ? 0 : 403;
         return loose_route(pc, irq, sip);
     }
-    if (is_path_route(pc, sip))
-        return terminating(pc, irq, sip);
     char flow[96];
     msg_t *orig = nta_incoming_getrequest(irq);
     sip_core_flow_of(orig, flow, sizeof flow);
     msg_destroy(orig);
     pc_binding_t *b = pcscf_binding(pc, flow);
+    /* A registered UE's request is originating whatever Route it carries: one naming a Path
+     * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */
+    if (!b && is_path_route(pc, sip))
+        return terminating(pc, irq, sip);
     if (!b) {
         log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
                  flow);

@@ -544,6 +544,24 @@ static size_t diff(const store_reg_t *before, const store_reg_t *after, regevent
     return n;
 }
 
+static int same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* A PPR (or a SAR answer) changed the implicit set or its barring while the contacts stayed. */
+static int identities_changed(const store_reg_t *before, const store_reg_t *after)
+{
+    return before && after &&
+           (!same_list(before->impus, before->nimpus, after->impus, after->nimpus) ||
+            !same_list(before->barred, before->nbarred, after->barred, after->nbarred));
+}
+
 int regevent_watched(const scscf_t *s, const char *impi)
 {
     return s->regevent && impi && strmap_get(s->regevent->by_impi, impi) != NULL;
@@ -567,6 +585,18 @@ void regevent_changed(scscf_t *s, const store_reg_t *before, const store_reg_t *
         view.ncontacts = 0;
     }
     sub_t *u = strmap_get(s->regevent->by_impi, any->impi);
+    if (!n && !ended && identities_changed(before, after)) {
+        /* RFC 3680 has no contact event for an IMPU that joins the set or is barred, so
+         * subscribers get the full state again (barred IMPUs left out, as in every document). */
+        for (sub_t *next; u; u = next) {
+            next = u->next_reg; /* notify_active() may forget u */
+            char *body = full_state(u, after);
+            notify_active(u, body);
+            free(body);
+        }
+        free(ch);
+        return;
+    }
     while (u && (n || ended)) {
         sub_t *next = u->next_reg; /* sub_end() unlinks u */
         char *body = reginfo_build(&view, u->version++, 0, ch, n, time(NULL));

@@ -278,7 +278,9 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
         reg_req_reply(req, SIP_403_FORBIDDEN, NULL); /* IMPU registered by another IMPI */
         return;
     }
-    int protected_rereg = req->reg && req->s->rc.trust_integrity_protected &&
+    /* Only a P-CSCF may say the REGISTER came integrity protected: one without a Path did
+     * not pass any, whatever its Authorization claims. */
+    int protected_rereg = req->reg && req->s->rc.trust_integrity_protected && req->sip->sip_path &&
                           strcmp(req->cr.integrity_protected, "yes") == 0;
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
