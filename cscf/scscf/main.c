@@ -27,9 +27,11 @@ static const cfg_key_t scscf_keys[] = {
     {"registrar.default_expires", CFG_INT, "3600", "when the REGISTER names no expiry", 1, 31536000,
      NULL},
     {"registrar.allow_direct", CFG_BOOL, "true",
-     "accept REGISTER without Path (no P-CSCF in front; a lab)", 0, 0, NULL},
+     "accept REGISTER without Path (no P-CSCF in front; a lab); false: 403", 0, 0, NULL},
     {"registrar.trust_integrity_protected", CFG_BOOL, "false",
-     "a re-REGISTER the P-CSCF marks integrity-protected=\"yes\" is not challenged", 0, 0, NULL},
+     "a re-REGISTER with a Path that the P-CSCF marks integrity-protected=\"yes\" is not "
+     "challenged",
+     0, 0, NULL},
     {"registrar.max_auth_failures", CFG_INT, "0", "wrong digest answers re-challenged before 403",
      0, 10, NULL},
     {"registrar.auth_timeout_seconds", CFG_INT, "30",
