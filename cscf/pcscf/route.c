@@ -141,12 +141,14 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
     sip_hdr_remove(msg, sip, "P-Charging-Vector");
     /* TS 24.229 5.2.6.4 / RFC 5626: over the UE's flow or to its Contact (target.h). */
     pc_target_t t;
-    url_t *hop = pcscf_binding_target(pc, b, &t) == 0
-                     ? url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url)
-                     : NULL;
-    if (!hop || sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+    if (pcscf_binding_target(pc, b, &t) < 0) {
         log_warn("pcscf: no address to reach %s (flow %s, contact %s)", b->impi, b->flow,
                  b->contact);
+        msg_destroy(msg);
+        return 500;
+    }
+    url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
+    if (!hop || sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
         msg_destroy(msg);
         return 500;
     }
