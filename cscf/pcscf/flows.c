@@ -24,6 +24,12 @@ pc_binding_t *pcscf_binding_by_token(pcscf_t *pc, const char *token)
     return b && b->expires_at > time(NULL) ? b : NULL;
 }
 
+int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *out)
+{
+    pc_reach_t r = {.flow = b->flow, .contact = b->contact, .outbound = b->outbound};
+    return pc_binding_target(&r, pc->delivery, out);
+}
+
 static void drop(pcscf_t *pc, const char *flow)
 {
     pc_binding_t *b = strmap_take(pc->by_flow, flow);
@@ -166,13 +172,15 @@ static int by_flow(const void *a, const void *b)
     return strcmp((*(const pc_binding_t *const *)a)->flow, (*(const pc_binding_t *const *)b)->flow);
 }
 
-static json_t *binding_json(const pc_binding_t *b, int64_t now)
+static json_t *binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "flow", b->flow, "impi", b->impi, "impu",
-                     b->impu, "contact", b->contact, "associated_uris", b->associated,
-                     "service_route", b->service_route, "expires",
-                     (json_int_t)(b->expires_at - now), "registered_at",
-                     (json_int_t)b->registered_at);
+    pc_target_t t;
+    int have = pcscf_binding_target(pc, b, &t) == 0;
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I}", "flow", b->flow, "impi", b->impi,
+                     "impu", b->impu, "contact", b->contact, "outbound", b->outbound, "target",
+                     have ? t.url : NULL, "associated_uris", b->associated, "service_route",
+                     b->service_route, "expires", (json_int_t)(b->expires_at - now),
+                     "registered_at", (json_int_t)b->registered_at);
 }
 
 typedef struct op {
@@ -192,7 +200,7 @@ static void list_on_loop(void *arg)
     json_t *arr = json_array();
     int64_t now = time(NULL);
     for (size_t i = o->offset; i < l.n && i - o->offset < o->limit; i++)
-        json_array_append_new(arr, binding_json(l.items[i], now));
+        json_array_append_new(arr, binding_json(o->pc, l.items[i], now));
     free(l.items);
     o->out = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)l.n, "offset", (json_int_t)o->offset,
                        "registrations", arr);

@@ -18,6 +18,12 @@ static const cfg_key_t pcscf_keys[] = {
      0, 0, NULL},
     {"pcscf.visited_network", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org",
      "P-Visited-Network-ID this P-CSCF adds to REGISTER", 0, 0, NULL},
+    {"pcscf.terminating_delivery", CFG_ENUM, "auto",
+     "where requests to a registered UE go: auto = over its flow (the REGISTER's connection, "
+     "source address and port) when it registered with RFC 5626 outbound (reg-id, "
+     "+sip.instance) or is behind NAT (Contact host is not the source address), else to its "
+     "Contact; contact = always the Contact; flow = always the flow (a reload applies it)",
+     0, 0, "auto|contact|flow"},
     CFG_END,
 };
 
@@ -69,6 +75,8 @@ static int pcscf_init(program_t *p)
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
     pc->core_tcp = registrar_is_tcp(pc->registrar);
+    if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
+        return -1; /* the schema's choices let nothing else through */
     if (pcscf_flows_init(pc) < 0 || regsub_init(pc) < 0)
         return -1;
     return 0;
@@ -83,6 +91,15 @@ static void pcscf_fini(program_t *p)
     pcscf_flows_fini(pc);
     free(pc);
     p->app = NULL;
+}
+
+/* Config reload: the delivery mode applies to the next terminating request. */
+static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
+{
+    pcscf_t *pc = p->app;
+    if (!pc || strcmp(key, "pcscf.terminating_delivery") != 0)
+        return 0;
+    return pc_delivery_parse(cfg_str(cfg, key), &pc->delivery) == 0;
 }
 
 static const program_def_t pcscf = {
@@ -101,6 +118,7 @@ static const program_def_t pcscf = {
     .on_request = on_request,
     .init = pcscf_init,
     .fini = pcscf_fini,
+    .reload = pcscf_reload,
 };
 
 int main(int argc, char **argv)

@@ -7,12 +7,14 @@
 #include "common/program.h"
 #include "common/strmap.h"
 #include "cscf/pcscf/regsub.h"
+#include "cscf/pcscf/target.h"
 
 /* What the P-CSCF keeps of a registered UE (TS 24.229 5.2.2): fed by the 200 to its REGISTER. */
 typedef struct pc_binding {
     char flow[96];  /* where the UE sends from: "udp:192.0.2.1:5060" */
     char token[24]; /* in our Path: sip:term.<token>@pcscf;lr finds this flow again */
     char contact[512];
+    int outbound; /* registered with RFC 5626 outbound: requests go over the flow */
     char impi[256];
     char impu[256];           /* default IMPU: first P-Associated-URI, else To (reg event) */
     char associated[1024];    /* P-Associated-URI as received */
@@ -25,6 +27,7 @@ typedef struct pcscf {
     const char *registrar; /* next hop for REGISTER (a SIP URI) */
     int core_tcp;          /* it names TCP: our Path asks the S-CSCF to come back that way */
     const char *visited_network;
+    pc_delivery_t delivery; /* pcscf.terminating_delivery (a reload changes it) */
     strmap_t *by_flow, *by_token;
     su_timer_t *tick;
     metric_t *m_regs;
@@ -36,6 +39,8 @@ int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
 /* route.c: every request but REGISTER and OPTIONS to us. Returns a status or 0. */
 int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip);
+/* The next hop of a terminating request to this UE (target.h), by pc->delivery. */
+int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *out);
 /* flows.c */
 pc_binding_t *pcscf_binding_by_token(pcscf_t *pc, const char *token);
 int pcscf_flows_init(pcscf_t *pc);

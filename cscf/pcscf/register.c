@@ -26,14 +26,15 @@ typedef struct reg_fwd {
     pc_binding_t b;
 } reg_fwd_t;
 
-static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const char *token)
+static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *b)
 {
     su_home_t *home = msg_home(msg);
     const url_t *self = sip_core_self_url(pc->p->sip);
     char path[300], pvni[300];
-    snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr%s>", token, self->url_host,
+    /* ;ob (RFC 5626 5.1): this first hop keeps the UE's flow and delivers over it. */
+    snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr%s%s>", b->token, self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "",
-             pc->core_tcp ? ";transport=tcp" : "");
+             pc->core_tcp ? ";transport=tcp" : "", b->outbound ? ";ob" : "");
     sip_path_t *p = sip_path_make(home, path);
     if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0)
         return -1;
@@ -126,11 +127,12 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         f->b.impu[0] = '\0';
     char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
+    f->b.outbound = pc_register_outbound(sip);
     digest_creds_t cr;
     if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)
         snprintf(f->b.impi, sizeof f->b.impi, "%s", cr.username);
     log_ctx_user(f->b.impu, f->b.impi);
-    if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, f->b.token) < 0 ||
+    if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, &f->b) < 0 ||
         sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return 500;

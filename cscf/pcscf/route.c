@@ -1,7 +1,8 @@
 /* Requests after registration through the P-CSCF (TS 24.229 5.2.6 and 5.2.7, ARCHITECTURE.md
  * section 5): originating requests from a registered UE's flow get the asserted identity, the
  * stored Service-Route and a charging vector; terminating ones arrive on the Path token we put
- * in the REGISTER and go to the UE's flow; in-dialog requests follow their Route set. */
+ * in the REGISTER and go to the UE's flow or Contact (target.c); in-dialog requests follow their
+ * Route set. */
 #include "cscf/pcscf/pcscf.h"
 
 #include <stdio.h>
@@ -23,22 +24,6 @@
 static int is_node(const void *ctx, const url_t *url)
 {
     return sip_core_is_node(ctx, url);
-}
-
-/* "udp:192.0.2.1:5060" -> sip:192.0.2.1:5060;transport=udp, so the request goes back over the
- * flow the UE registered from (its NAT binding, its TCP connection). */
-static url_t *flow_url(su_home_t *home, const char *flow)
-{
-    char host[80], url[128];
-    const char *colon = strchr(flow, ':'), *port = strrchr(flow, ':');
-    if (!colon || port == colon || (size_t)(port - colon - 1) >= sizeof host)
-        return NULL;
-    memcpy(host, colon + 1, (size_t)(port - colon - 1));
-    host[port - colon - 1] = '\0';
-    int v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "sip:%s%s%s:%s;transport=%.*s", v6 ? "[" : "", host, v6 ? "]" : "",
-             port + 1, (int)(colon - flow), flow);
-    return url_hdup(home, URL_STRING_MAKE(url)->us_url);
 }
 
 typedef struct pick_ctx {
@@ -154,12 +139,21 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
     sip_proxy_preprocess_route(msg, sip, is_node, pc->p->sip);
     /* The charging vector is for the network, not the handset (TS 24.229 5.2.7.4). */
     sip_hdr_remove(msg, sip, "P-Charging-Vector");
-    url_t *hop = flow_url(msg_home(msg), b->flow);
+    /* TS 24.229 5.2.6.4 / RFC 5626: over the UE's flow or to its Contact (target.h). */
+    pc_target_t t;
+    if (pcscf_binding_target(pc, b, &t) < 0) {
+        log_warn("pcscf: no address to reach %s (flow %s, contact %s)", b->impi, b->flow,
+                 b->contact);
+        msg_destroy(msg);
+        return 500;
+    }
+    url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     if (!hop || sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
         msg_destroy(msg);
         return 500;
     }
-    log_debug("pcscf: %s to %s (%s)", in->sip_request->rq_method_name, b->flow, b->impi);
+    log_debug("pcscf: %s to %s, %s of %s (%s)", in->sip_request->rq_method_name, t.url, t.why,
+              b->flow, b->impi);
     return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
 }
 

@@ -86,6 +86,9 @@ static int apply_contact(reg_req_t *req, const sip_contact_t *m, int64_t now, lo
             store_reg_remove_contact(req->reg, (size_t)(c - req->reg->contacts));
         return 0;
     }
+    /* The configured cap, read at each REGISTER so a reload applies it (the store only holds
+     * the hard limit, REGISTRAR_CONTACTS_LIMIT). A contact already bound is refreshed even
+     * when a lowered cap is below the count. */
     if (!c && (long)req->reg->ncontacts >= rc->max_contacts)
         return 403;
     if (!c && !(c = store_reg_add_contact(req->reg)))

@@ -36,7 +36,10 @@ static const cfg_key_t scscf_keys[] = {
      0, 10, NULL},
     {"registrar.auth_timeout_seconds", CFG_INT, "30",
      "how long a challenge (vector) may be answered", 5, 600, NULL},
-    {"registrar.max_contacts", CFG_INT, "10", "contacts per registration", 1, 100, NULL},
+    {"registrar.max_contacts", CFG_INT, "10",
+     "contacts per registration: a REGISTER adding one beyond it gets 403 (before the SAR); a "
+     "reload applies a new value to the next REGISTER, and lowering it keeps the contacts bound",
+     1, REGISTRAR_CONTACTS_LIMIT, NULL},
     {"registrar.max_registrations", CFG_INT, "1000000",
      "registrations held (and challenges in "
      "flight)",

@@ -409,7 +409,7 @@ int registrar_init(scscf_t *s)
                                   "admin_deregister)",
                                   "event");
     s->store = store_mem_new((size_t)cfg_int(cfg, "registrar.max_registrations"),
-                             (size_t)s->rc.max_contacts);
+                             REGISTRAR_CONTACTS_LIMIT);
     s->tick = su_timer_create(su_root_task(s->p->root), 1000);
     if (!s->store || !s->tick ||
         auth_table_init(&s->auth, (size_t)cfg_int(cfg, "registrar.max_registrations"),

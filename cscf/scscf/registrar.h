@@ -14,12 +14,17 @@
 
 typedef struct scscf scscf_t;
 
+/* The most registrar.max_contacts may be. The store is sized for it and the registrar enforces
+ * the configured cap itself (bindings.c), before the SAR, so a reload that raises or lowers the
+ * cap takes effect at the next REGISTER while the store's limit stays the hard bound. */
+#define REGISTRAR_CONTACTS_LIMIT 100
+
 typedef struct registrar_config {
     long min_expires, max_expires, default_expires;
     int allow_direct;              /* REGISTER without Path (no P-CSCF) accepted */
     int trust_integrity_protected; /* re-REGISTER marked integrity-protected="yes" not challenged */
     int max_auth_failures;         /* wrong answers re-challenged before 403 */
-    long max_contacts;
+    long max_contacts;             /* new contacts beyond it get 403; those bound stay */
 } registrar_config_t;
 
 /* One REGISTER in progress. */
