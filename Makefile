@@ -56,19 +56,24 @@ PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
+.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
 
-all: $(PROGRAMS) $(TOOL_BINS) $(BUILD)/fwdproxy
+all: check-includes $(PROGRAMS) $(TOOL_BINS) $(BUILD)/fwdproxy
+
+# The include rule (a folder includes only itself, the layers below it and common's public
+# headers): every build checks it, so a new upward include or cycle fails at once.
+check-includes:
+	+@scripts/check-includes.sh
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The version string lives in one object that is rebuilt every time.
-$(BUILD)/obj/common/version.o: common/version.c FORCE
+$(BUILD)/obj/common/util/version.o: common/util/version.c FORCE
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DCSCF_VERSION='"$(VERSION)"' -c -o $@ $<
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/cx_json.h"
 
 typedef struct call {

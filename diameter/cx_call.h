@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "common/loopq.h"
+#include "common/ops/loopq.h"
 #include "diameter/cx_client.h"
 
 typedef struct cx_call_result {

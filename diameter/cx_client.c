@@ -7,8 +7,8 @@
 #include <freeDiameter/freeDiameter-host.h>
 #include <freeDiameter/libfdcore.h>
 
-#include "common/clock.h"
-#include "common/log.h"
+#include "common/util/clock.h"
+#include "common/util/log.h"
 
 /* Only the loop thread touches the list and the callbacks. A freeDiameter thread reads the
  * immutable head of an inflight (client, id, command) and posts a delivery. */

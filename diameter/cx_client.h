@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sofia-sip/su_wait.h>
 
-#include "common/loopq.h"
-#include "common/metrics.h"
+#include "common/ops/loopq.h"
+#include "common/ops/metrics.h"
 #include "diameter/cx_msg.h"
 
 typedef enum {

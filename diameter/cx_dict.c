@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 
 #define V AVP_FLAG_VENDOR
 #define M AVP_FLAG_MANDATORY

@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "common/hex.h"
+#include "common/util/hex.h"
 
 static void set_str(json_t *o, const char *key, const char *s)
 {

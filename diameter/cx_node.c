@@ -1,6 +1,6 @@
 #include "diameter/cx_node.h"
 
-#include "common/log.h"
+#include "common/util/log.h"
 
 static void peers_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {

@@ -3,7 +3,7 @@
 #ifndef CSCF_CX_NODE_H
 #define CSCF_CX_NODE_H
 
-#include "common/program.h"
+#include "common/program/program.h"
 #include "diameter/cx_client.h"
 #include "diameter/cx_server.h"
 #include "diameter/fd_setup.h"

@@ -6,8 +6,8 @@
 #ifndef CSCF_CX_SERVER_H
 #define CSCF_CX_SERVER_H
 
-#include "common/loopq.h"
-#include "common/metrics.h"
+#include "common/ops/loopq.h"
+#include "common/ops/metrics.h"
 #include "diameter/cx_msg.h"
 
 typedef struct cx_server cx_server_t;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "common/config.h"
+#include "common/ops/config.h"
 
 /* Loaded in this order: dict_dcca_3gpp needs the other two (diameter/README.md). */
 static const char *const dictionaries[] = {"dict_nasreq.fdx", "dict_dcca.fdx",

@@ -12,7 +12,7 @@
 #include <freeDiameter/freeDiameter-host.h>
 #include <freeDiameter/libfdcore.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/fd_conf.h"
 
 #define MAX_NAMES 32

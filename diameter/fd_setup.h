@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "common/config.h"
+#include "common/ops/config.h"
 #include "diameter/cx_dict.h"
 
 /* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults

@@ -10,7 +10,7 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow)
 {

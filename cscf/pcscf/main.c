@@ -8,7 +8,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "cscf/pcscf/pcscf.h"
 
 static const cfg_key_t pcscf_keys[] = {

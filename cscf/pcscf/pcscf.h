@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "common/program.h"
-#include "common/strmap.h"
+#include "common/program/program.h"
+#include "common/util/strmap.h"
 #include "cscf/pcscf/regsub.h"
 #include "cscf/pcscf/target.h"
 

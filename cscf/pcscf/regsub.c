@@ -10,8 +10,8 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
-#include "common/log.h"
-#include "common/reginfo.h"
+#include "common/util/log.h"
+#include "common/sip/reginfo.h"
 
 #define RETRY_SECONDS 30 /* after a refused or lost subscription, while the UE is registered */
 

@@ -16,10 +16,10 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
-#include "common/hex.h"
-#include "common/log.h"
-#include "common/sip_hdr.h"
-#include "common/sip_proxy.h"
+#include "common/util/hex.h"
+#include "common/util/log.h"
+#include "common/sip/sip_hdr.h"
+#include "common/sip/sip_proxy.h"
 
 static int is_node(const void *ctx, const url_t *url)
 {

@@ -7,8 +7,8 @@
 
 #include <openssl/crypto.h>
 
-#include "common/aka.h"
-#include "common/hex.h"
+#include "common/auth/aka.h"
+#include "common/util/hex.h"
 
 static const char *const names[AUTH_SCHEMES] = {"AKAv1-MD5", "AKAv2-MD5", "MD5"};
 static const char *const cx_names[AUTH_SCHEMES] = {"Digest-AKAv1-MD5", "Digest-AKAv2-MD5",

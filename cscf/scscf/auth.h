@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/sip_digest.h"
-#include "common/strmap.h"
+#include "common/auth/sip_digest.h"
+#include "common/util/strmap.h"
 #include "diameter/cx_msg.h"
 
 typedef enum { AUTH_AKAV1 = 0, AUTH_AKAV2, AUTH_MD5, AUTH_SCHEMES } auth_scheme_t;

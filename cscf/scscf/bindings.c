@@ -13,7 +13,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_string.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "cscf/scscf/profile.h"
 #include "cscf/scscf/thirdparty.h"
 

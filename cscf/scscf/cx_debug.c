@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/hex.h"
-#include "common/log.h"
+#include "common/util/hex.h"
+#include "common/util/log.h"
 #include "diameter/cx_call.h"
 
 static const struct {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "cscf/scscf/unreg.h"
 
 static const char *first(char *const *list, size_t n)

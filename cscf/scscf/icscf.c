@@ -12,10 +12,10 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_tag.h>
 
-#include "common/log.h"
-#include "common/sip_digest.h"
-#include "common/sip_hdr.h"
-#include "common/sip_proxy.h"
+#include "common/util/log.h"
+#include "common/auth/sip_digest.h"
+#include "common/sip/sip_hdr.h"
+#include "common/sip/sip_proxy.h"
 #include "cscf/scscf/icscf_select.h"
 #include "cscf/scscf/scscf.h"
 

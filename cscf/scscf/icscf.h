@@ -9,7 +9,7 @@
 #include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
-#include "common/config.h"
+#include "common/ops/config.h"
 #include "cscf/scscf/route.h"
 
 typedef struct icscf icscf_t;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
-#include "common/strmap.h"
+#include "common/util/log.h"
+#include "common/util/strmap.h"
 
 typedef struct entry {
     char *profile;

@@ -7,12 +7,12 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 
-#include "common/hex.h"
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/sip_hdr.h"
-#include "common/sip_proxy.h"
-#include "common/strmap.h"
+#include "common/util/hex.h"
+#include "common/util/log.h"
+#include "common/ops/metrics.h"
+#include "common/sip/sip_hdr.h"
+#include "common/sip/sip_proxy.h"
+#include "common/util/strmap.h"
 #include "cscf/scscf/ifc_cache.h"
 #include "cscf/scscf/scscf.h"
 

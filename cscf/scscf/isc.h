@@ -8,7 +8,7 @@
 
 #include <sofia-sip/sip.h>
 
-#include "common/store.h"
+#include "common/store/store.h"
 #include "cscf/scscf/route.h"
 
 typedef struct isc isc_t;

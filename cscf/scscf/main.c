@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "cscf/scscf/icscf.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"

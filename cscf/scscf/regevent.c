@@ -11,9 +11,9 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
 
-#include "common/log.h"
-#include "common/reginfo.h"
-#include "common/strmap.h"
+#include "common/util/log.h"
+#include "common/sip/reginfo.h"
+#include "common/util/strmap.h"
 
 #define LOOP_MS 1000
 

@@ -11,8 +11,8 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
-#include "common/clock.h"
-#include "common/log.h"
+#include "common/util/clock.h"
+#include "common/util/log.h"
 #include "cscf/scscf/profile.h"
 
 void reg_req_free(reg_req_t *req)

@@ -7,9 +7,9 @@
 #include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
-#include "common/sip_core.h"
-#include "common/sip_digest.h"
-#include "common/store.h"
+#include "common/sip/sip_core.h"
+#include "common/auth/sip_digest.h"
+#include "common/store/store.h"
 #include "cscf/scscf/auth.h"
 
 typedef struct scscf scscf_t;

@@ -17,9 +17,9 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
-#include "common/log.h"
-#include "common/sip_hdr.h"
-#include "common/sip_proxy.h"
+#include "common/util/log.h"
+#include "common/sip/sip_hdr.h"
+#include "common/sip/sip_proxy.h"
 #include "cscf/scscf/icscf.h"
 #include "cscf/scscf/ifc.h"
 #include "cscf/scscf/isc.h"

@@ -6,7 +6,7 @@
 #include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
-#include "common/store.h"
+#include "common/store/store.h"
 
 typedef struct scscf scscf_t;
 

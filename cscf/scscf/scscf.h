@@ -2,8 +2,8 @@
 #ifndef CSCF_SCSCF_H
 #define CSCF_SCSCF_H
 
-#include "common/program.h"
-#include "common/store.h"
+#include "common/program/program.h"
+#include "common/store/store.h"
 #include "cscf/scscf/auth.h"
 #include "cscf/scscf/regevent.h"
 #include "cscf/scscf/registrar.h"

@@ -9,9 +9,9 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_tag.h>
 
-#include "common/hex.h"
-#include "common/log.h"
-#include "common/metrics.h"
+#include "common/util/hex.h"
+#include "common/util/log.h"
+#include "common/ops/metrics.h"
 #include "cscf/scscf/ifc.h"
 #include "cscf/scscf/isc.h"
 #include "cscf/scscf/scscf.h"

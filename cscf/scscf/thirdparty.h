@@ -9,7 +9,7 @@
 #include <sofia-sip/msg.h>
 #include <sofia-sip/sip.h>
 
-#include "common/store.h"
+#include "common/store/store.h"
 
 typedef struct scscf scscf_t;
 typedef struct thirdparty thirdparty_t;

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/log.h"
-#include "common/strmap.h"
+#include "common/util/log.h"
+#include "common/util/strmap.h"
 #include "cscf/scscf/scscf.h"
 #include "diameter/cx_client.h"
 

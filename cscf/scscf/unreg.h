@@ -6,7 +6,7 @@
 #ifndef CSCF_SCSCF_UNREG_H
 #define CSCF_SCSCF_UNREG_H
 
-#include "common/store.h"
+#include "common/store/store.h"
 
 typedef struct scscf scscf_t;
 typedef struct unreg unreg_t;

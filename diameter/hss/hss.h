@@ -2,7 +2,7 @@
 #ifndef CSCF_HSS_H
 #define CSCF_HSS_H
 
-#include "common/program.h"
+#include "common/program/program.h"
 #include "diameter/cx_node.h"
 #include "diameter/hss/hss_db.h"
 

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/aka.h"
-#include "common/log.h"
-#include "common/milenage.h"
+#include "common/auth/aka.h"
+#include "common/util/log.h"
+#include "common/auth/milenage.h"
 #include "diameter/hss/user_data.h"
 
 #define SQN_MASK 0xffffffffffffULL

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 
 #define SQN_MASK 0xffffffffffffULL
 

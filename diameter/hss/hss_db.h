@@ -1,6 +1,6 @@
 /* The HSS's subscribers and what it must not forget across a restart: the last SQN handed out
- * per IMPI and the S-CSCF assignment per subscriber (ARCHITECTURE.md section 1). Subscribers come from
- * the subscriber file; those created, changed or deleted over REST are kept in the state file
+ * per IMPI and the S-CSCF assignment per subscriber (ARCHITECTURE.md section 1). Subscribers come
+ * from the subscriber file; those created, changed or deleted over REST are kept in the state file
  * too, so a restart neither reuses a SQN nor forgets an assignment or an operator's change.
  *
  * Loop thread only. */

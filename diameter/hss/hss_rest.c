@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/cx_call.h"
 #include "diameter/hss/user_data.h"
 

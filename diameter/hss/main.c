@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/hss/hss.h"
 #include "diameter/hss/vector_cli.h"
 

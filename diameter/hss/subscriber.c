@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/hex.h"
+#include "common/util/hex.h"
 
 /* ---- names ---- */
 

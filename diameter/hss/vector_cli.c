@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "common/aka.h"
-#include "common/hex.h"
-#include "common/milenage.h"
+#include "common/auth/aka.h"
+#include "common/util/hex.h"
+#include "common/auth/milenage.h"
 
 typedef struct vector_args {
     const char *k, *op, *opc, *rand, *sqn, *amf, *sqn_ms;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/reginfo.h"
+#include "common/sip/reginfo.h"
 
 static void round_trip(const reginfo_t *ri)
 {

@@ -17,8 +17,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "common/api.h"
-#include "common/log.h"
+#include "common/ops/api.h"
+#include "common/util/log.h"
 #include "diameter/hss/subscriber.h"
 
 #define TOKEN "fuzz-token"

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/aka.h"
-#include "common/config.h"
-#include "common/hex.h"
-#include "common/sip_hdr.h"
+#include "common/auth/aka.h"
+#include "common/ops/config.h"
+#include "common/util/hex.h"
+#include "common/sip/sip_hdr.h"
 #include "diameter/fd_conf.h"
 
 static int each_uri(void *ctx, const char *uri)

@@ -20,9 +20,9 @@
 
 #include <openssl/evp.h>
 
-#include "common/aka.h"
-#include "common/hex.h"
-#include "common/milenage.h"
+#include "common/auth/aka.h"
+#include "common/util/hex.h"
+#include "common/auth/milenage.h"
 
 typedef struct ue {
     const char *impi, *impu, *alg, *host;

@@ -1,5 +1,5 @@
-/* Unit tests for common/api.c against a real server on 127.0.0.1, spoken to with a tiny raw-socket
- * HTTP/1.1 client (one request per connection, "Connection: close"). */
+/* Unit tests for common/ops/api.c against a real server on 127.0.0.1, spoken to with a tiny
+ * raw-socket HTTP/1.1 client (one request per connection, "Connection: close"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "common/api.h"
+#include "common/ops/api.h"
 
 #define TOKEN "s3cret-token"
 

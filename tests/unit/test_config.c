@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "common/config.h"
+#include "common/ops/config.h"
 
 static const cfg_key_t keys[] = {
     {"sip.listen", CFG_ADDR_LIST, "127.0.0.1:5060", "bind", 0, 0, NULL},

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/cx_dict.h"
 #include "tests/unit/fd_test.h"
 

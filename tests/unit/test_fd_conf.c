@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 #include "diameter/fd_conf.h"
 
 #include <freeDiameter/freeDiameter-host.h>

@@ -1,4 +1,4 @@
-/* Unit tests for common/log.c: JSON lines with the thread's context (call_id, impu, impi), the
+/* Unit tests for common/util/log.c: JSON lines with the thread's context (call_id, impu, impi), the
  * text form, escaping, and the context's save/restore and per-thread isolation. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/log.h"
+#include "common/util/log.h"
 
 static char path[64];
 

@@ -9,7 +9,7 @@
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
 
-#include "common/loopq.h"
+#include "common/ops/loopq.h"
 
 #define PRODUCERS    4
 #define PER_PRODUCER 5000

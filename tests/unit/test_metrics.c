@@ -1,4 +1,4 @@
-/* Unit tests for common/metrics.c: exact exposition text, limits and concurrent updates. */
+/* Unit tests for common/ops/metrics.c: exact exposition text, limits and concurrent updates. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/metrics.h"
+#include "common/ops/metrics.h"
 
 static int setup(void **state)
 {

@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "common/aka.h"
-#include "common/hex.h"
-#include "common/milenage.h"
+#include "common/auth/aka.h"
+#include "common/util/hex.h"
+#include "common/auth/milenage.h"
 
 typedef struct set {
     int n;

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "common/reginfo.h"
+#include "common/sip/reginfo.h"
 
 #define NOW 1700000000
 

@@ -12,10 +12,10 @@
 #include <openssl/evp.h>
 #include <sofia-sip/sip_header.h>
 
-#include "common/aka.h"
-#include "common/hex.h"
-#include "common/milenage.h"
-#include "common/sip_digest.h"
+#include "common/auth/aka.h"
+#include "common/util/hex.h"
+#include "common/auth/milenage.h"
+#include "common/auth/sip_digest.h"
 #include "cscf/scscf/auth.h"
 
 #define IMPI  "alice@ims.test"

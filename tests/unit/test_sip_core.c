@@ -15,9 +15,9 @@
 #include <sofia-sip/su.h>
 #include <sofia-sip/url.h>
 
-#include "common/log.h"
-#include "common/program.h"
-#include "common/sip_core.h"
+#include "common/util/log.h"
+#include "common/program/program.h"
+#include "common/sip/sip_core.h"
 
 typedef struct fixture {
     su_root_t *root;

@@ -11,7 +11,7 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 
-#include "common/sip_hdr.h"
+#include "common/sip/sip_hdr.h"
 
 static void aor_of_text(void **state)
 {

@@ -13,7 +13,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su_alloc.h>
 
-#include "common/sip_proxy.h"
+#include "common/sip/sip_proxy.h"
 
 static const url_t *self_url(void)
 {
@@ -191,9 +191,12 @@ static void contact_expires_is_strict(void **state)
     struct {
         const char *contact;
         long want;
-    } cases[] = {{"<sip:a@b>;expires=600", 600}, {"<sip:a@b>;expires=0", 0},
-                 {"<sip:a@b>;expires=abc", 77},  {"<sip:a@b>;expires=-5", 77},
-                 {"<sip:a@b>", 77},              {"<sip:a@b>;expires=99999999999", 2147483647}};
+    } cases[] = {{"<sip:a@b>;expires=600", 600},
+                 {"<sip:a@b>;expires=0", 0},
+                 {"<sip:a@b>;expires=abc", 77},
+                 {"<sip:a@b>;expires=-5", 77},
+                 {"<sip:a@b>", 77},
+                 {"<sip:a@b>;expires=99999999999", 2147483647}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sip_contact_t *m = sip_contact_make(home, cases[i].contact);
         assert_non_null(m);

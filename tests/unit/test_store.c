@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "common/store.h"
+#include "common/store/store.h"
 
 #define DOMAIN "ims.mnc001.mcc001.3gppnetwork.org"
 #define NOW    1700000000

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Recompute every output of ts35208_sets.tsv with Milenage as TS 35.206 describes it (default
-c1..c5, r1..r5), independently of common/milenage.c, to catch a transcription error in the table.
+c1..c5, r1..r5), independently of common/auth/milenage.c, to catch a transcription error in the table.
 Needs python3-cryptography (AES only). Exit 0 when all 20 sets agree.
 Usage: tests/data/milenage/check_ts35208.py [tests/data/milenage/ts35208_sets.tsv]"""
 import os

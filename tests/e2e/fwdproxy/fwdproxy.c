@@ -5,9 +5,9 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/url.h>
 
-#include "common/log.h"
-#include "common/program.h"
-#include "common/sip_proxy.h"
+#include "common/util/log.h"
+#include "common/program/program.h"
+#include "common/sip/sip_proxy.h"
 
 static const cfg_key_t fwd_keys[] = {
     {"fwd.next_hop", CFG_SIP_URI, NULL, "where requests without a Route go", 0, 0, NULL},

@@ -1,0 +1,74 @@
+/* The configuration keys every program shares. Port defaults differ per program and are
+ * filled in from program_def_t by program_schema(). */
+#include "common/program/program_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const cfg_key_t common_keys[] = {
+    {"log.level", CFG_ENUM, "info", "least severe level written", 0, 0, "error|warning|info|debug"},
+    {"log.format", CFG_ENUM, "text", "text lines or JSON lines", 0, 0, "text|json"},
+    {"log.file", CFG_STRING, NULL, "write logs to this file instead of stderr (reopened on SIGHUP)",
+     0, 0, NULL},
+    {"api.listen", CFG_ADDR, NULL, "REST and /metrics address", 0, 0, NULL},
+    {"api.token", CFG_STRING, NULL,
+     "bearer token for mutating REST calls; none configured: they are refused", 0, 0, NULL},
+    {"api.token_file", CFG_STRING, NULL, "file holding the bearer token (wins over api.token)", 0,
+     0, NULL},
+    {"shutdown.grace_seconds", CFG_INT, "5",
+     "on SIGTERM, how long transactions in flight may take before exit", 0, 300, NULL},
+    CFG_END,
+};
+
+static const cfg_key_t sip_keys[] = {
+    {"sip.listen", CFG_ADDR_LIST, NULL, "addresses to bind, each for every sip.transports entry", 0,
+     0, NULL},
+    {"sip.transports", CFG_LIST, "udp,tcp", "transports bound on each listen address (udp, tcp)", 0,
+     0, NULL},
+    {"sip.advertise", CFG_ADDR, NULL,
+     "address put in Record-Route and Path when it differs from the first listen entry (NAT, "
+     "Kubernetes Service)",
+     0, 0, NULL},
+    {"sip.aliases", CFG_LIST, "", "other host or host:port names that mean this node", 0, 0, NULL},
+    {"sip.domain", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org", "IMS home domain", 0, 0, NULL},
+    {"sip.max_message_size", CFG_INT, "65536", "largest SIP message accepted, bytes", 1024, 1048576,
+     NULL},
+    {"sip.max_pending_invites", CFG_INT, "10000",
+     "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
+    CFG_END,
+};
+
+/* A copy of `keys` with the default of `path` replaced. */
+static cfg_key_t *with_default(const cfg_key_t *keys, const char *path, const char *dflt)
+{
+    size_t n = 0;
+    while (keys[n].path)
+        n++;
+    cfg_key_t *copy = calloc(n + 1, sizeof *copy);
+    if (!copy)
+        return NULL;
+    memcpy(copy, keys, (n + 1) * sizeof *copy);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(copy[i].path, path) == 0)
+            copy[i].dflt = dflt;
+    return copy;
+}
+
+cfg_t *program_schema(const program_def_t *def, cfg_key_t **owned, size_t nowned)
+{
+    const cfg_key_t *tables[4] = {NULL};
+    size_t t = 0;
+    memset(owned, 0, nowned * sizeof *owned);
+    owned[0] = with_default(common_keys, "api.listen", def->default_api_listen);
+    tables[t++] = owned[0];
+    if (def->has_sip) {
+        owned[1] = with_default(sip_keys, "sip.listen", def->default_sip_listen);
+        tables[t++] = owned[1];
+    }
+    if (def->keys)
+        tables[t++] = def->keys;
+    for (size_t i = 0; i < t; i++)
+        if (!tables[i])
+            return NULL;
+    return cfg_new(def->env_prefix, tables);
+}

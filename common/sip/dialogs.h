@@ -1,0 +1,35 @@
+/* The dialogs a proxy has seen established (INVITE answered 2xx) and not yet ended by BYE, for
+ * REST and metrics: calls attempted, answered, failed by code, dialogs active. A proxy does not
+ * need dialog state to route (Record-Route does that), so this is bookkeeping only, bounded in
+ * count and age. Loop thread only. */
+#ifndef CSCF_DIALOGS_H
+#define CSCF_DIALOGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sofia-sip/sip.h>
+
+#include "common/ops/metrics.h"
+
+typedef struct dialogs dialogs_t;
+
+/* max: dialogs held (older ones are forgotten first when full); max_age_s: a dialog nobody
+ * ended (lost BYE) is forgotten after this. */
+dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s);
+void dialogs_free(dialogs_t *d);
+
+/* An initial INVITE was forwarded (a call attempt). */
+void dialogs_attempt(dialogs_t *d);
+/* The final response to an initial INVITE relayed upstream (answered or failed by code). */
+void dialogs_final(dialogs_t *d, int status, sip_t const *response);
+/* A final response to a BYE relayed: the dialog ends. */
+void dialogs_bye(dialogs_t *d, int status, sip_t const *response);
+/* Forgets dialogs older than max_age_s; updates the gauge. */
+void dialogs_sweep(dialogs_t *d, int64_t now);
+size_t dialogs_count(const dialogs_t *d);
+/* {"active": n, "dialogs": [{call_id, from, to, age_seconds}] } with at most limit entries. */
+json_t *dialogs_json(const dialogs_t *d, size_t limit, int64_t now);
+
+#endif

@@ -1,0 +1,533 @@
+#include "common/sip/sip_core.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta_stateless.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_tagarg.h>
+#include <sofia-sip/sip_util.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/url.h>
+
+#include "common/ops/config.h"
+#include "common/sip/dialogs.h"
+#include "common/util/log.h"
+#include "common/sip/sip_core_internal.h"
+#include "common/sip/sip_proxy.h"
+#include "common/sip/sip_trace.h"
+
+/* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
+static const char *const known_methods[] = {"INVITE",   "ACK",       "CANCEL", "BYE",     "OPTIONS",
+                                            "REGISTER", "PRACK",     "UPDATE", "INFO",    "MESSAGE",
+                                            "REFER",    "SUBSCRIBE", "NOTIFY", "PUBLISH", NULL};
+
+static const char *method_label(const char *name)
+{
+    for (size_t i = 0; known_methods[i]; i++)
+        if (strcmp(known_methods[i], name) == 0)
+            return known_methods[i];
+    return "other";
+}
+
+int sip_tag_in_list(const char *list, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && len && strncasecmp(p, tag, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+void sip_core_count_response(sip_core_t *core, int status)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", status >= 100 && status <= 699 ? status : 0);
+    metric_inc(core->m_responses, code);
+}
+
+static void trace_irq(sip_core_t *core, nta_incoming_t *irq, int response)
+{
+    if (!core->trace)
+        return;
+    msg_t *m = response ? nta_incoming_getresponse(irq) : nta_incoming_getrequest(irq);
+    sip_trace_msg(core->trace, m, response ? "sent" : "received");
+    if (m)
+        msg_destroy(m); /* get* returned a reference */
+}
+
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status)
+{
+    sip_core_count_response(core, status);
+    su_nanotime_t received = 0;
+    if (status < 200 || !irq || !nta_incoming_received(irq, &received))
+        return;
+    /* nta keeps the arrival as an su_time_t; ours is taken and converted the same way. */
+    su_time_t now = su_now();
+    su_nanotime_t now_ns =
+        (su_nanotime_t)now.tv_sec * 1000000000 + (su_nanotime_t)now.tv_usec * 1000;
+    double took = (double)(now_ns - received) / 1e9;
+    if (took >= 0 && took < 3600)
+        metric_observe(core->m_duration, method_label(nta_incoming_method_name(irq)), took);
+}
+
+int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
+                   tag_type_t tag, tag_value_t value, ...)
+{
+    ta_list ta;
+    ta_start(ta, tag, value);
+    int rc = nta_incoming_treply(irq, status, phrase ? phrase : sip_status_phrase(status),
+                                 SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta));
+    ta_end(ta);
+    if (rc == 0) {
+        sip_core_count_final(core, irq, status);
+        trace_irq(core, irq, 1);
+    }
+    log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
+              nta_incoming_cseq(irq));
+    return rc;
+}
+
+static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *out, size_t outlen);
+
+int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    char tags[256];
+    if (!sip->sip_require ||
+        !unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags))
+        return 0;
+    log_debug("unsupported Require: %s", tags);
+    sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
+    return 420;
+}
+
+int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    int status = sip_core_check_require(core, irq, sip);
+    if (status)
+        return status;
+    sip_core_reply(core, irq, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
+                   SIPTAG_SUPPORTED_STR(core->cfg.supported), SIPTAG_ACCEPT_STR(core->cfg.accept),
+                   TAG_END());
+    return 200;
+}
+
+/* Option tags in `h` (Require or Proxy-Require) that we do not support, comma-joined. */
+static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (; h; h = h->k_next) {
+        for (size_t i = 0; h->k_items && h->k_items[i]; i++) {
+            if (sip_tag_in_list(core->cfg.supported, h->k_items[i]))
+                continue;
+            int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", h->k_items[i]);
+            if (w < 0 || (size_t)w >= outlen - n)
+                return 1;
+            n += (size_t)w;
+        }
+    }
+    return n > 0;
+}
+
+static int is_sip_scheme(const url_t *u)
+{
+    return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel;
+}
+
+/* Checks every element makes before it acts on a request (RFC 3261 8.2.2, 16.3). Returns the
+ * status already sent, or 0 to go on. */
+static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    if (!is_sip_scheme(sip->sip_request->rq_url)) {
+        log_debug("unsupported Request-URI scheme");
+        return sip_core_reply(core, irq, SIP_416_UNSUPPORTED_URI, TAG_END()) == 0 ? 416 : 500;
+    }
+    char tags[256];
+    if (sip->sip_proxy_require &&
+        unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags, sizeof tags)) {
+        log_debug("unsupported Proxy-Require: %s", tags);
+        sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
+        return 420;
+    }
+    return 0;
+}
+
+static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+{
+    const char *method = sip->sip_request->rq_method_name;
+    metric_inc(core->m_requests, method_label(method));
+    trace_irq(core, irq, 0);
+    log_debug("recv %s %s", method,
+              sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
+
+    if (sip->sip_request->rq_method == sip_method_ack) {
+        /* nta never answers an ACK; any status just lets it free the transaction. */
+        core->handler(core->app, core, irq, sip);
+        return 200;
+    }
+
+    if (core->draining) {
+        sip_core_reply(core, irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
+                       TAG_END());
+        return 503;
+    }
+    int status = check_request(core, irq, sip);
+    if (status)
+        return status;
+    status = core->handler(core->app, core, irq, sip);
+    /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
+    if (status >= 100 && nta_incoming_status(irq) < 200)
+        sip_core_count_final(core, irq, status);
+    return status;
+}
+
+static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+{
+    log_ctx_begin(sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    int status = handle_request((sip_core_t *)magic, irq, sip);
+    log_ctx_clear();
+    return status;
+}
+
+/* A 2xx to an INVITE that comes after the branch ended is a retransmission from a callee whose
+ * ACK was lost (or a second answering branch): RFC 3261 16.7 step 10 (and RFC 6026) has a proxy
+ * pass it on, or the caller never ACKs and the callee gives up. It is sent on statelessly, only
+ * when the top Via is ours with a branch we make, so a forged response cannot be bounced off us. */
+static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
+{
+    sip_via_t const *v = sip->sip_via;
+    if (!sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_invite ||
+        sip->sip_status->st_status >= 300 || !v || !v->v_next || !v->v_branch ||
+        strncmp(v->v_branch, "z9hG4bK", 7) != 0)
+        return -1;
+    url_t u;
+    memset(&u, 0, sizeof u);
+    u.url_type = url_sip;
+    u.url_host = v->v_host;
+    u.url_port = v->v_port;
+    if (!sip_core_is_node(core, &u))
+        return -1;
+    int status = sip->sip_status->st_status; /* msg is nta's (and soon gone) once sent */
+    /* nta_msg_tsend() takes our Via off itself and sends to the next one. */
+    if (nta_msg_tsend(core->agent, msg, NULL, TAG_END()) < 0)
+        return 0; /* nta freed it */
+    log_debug("relayed a late %d to INVITE upstream", status);
+    return 0;
+}
+
+/* Other responses nta cannot match to a client transaction: a stateful proxy has nowhere to send
+ * them (RFC 3261 16.7 allows stateless forwarding; we never forward unknown responses so a
+ * forged one cannot be bounced off us). */
+static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+    sip_core_t *core = (sip_core_t *)magic;
+    log_ctx_begin(sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0) {
+        log_ctx_clear();
+        return 0;
+    }
+    if (sip && sip->sip_status)
+        log_debug("dropping a response that matches no transaction (%d)",
+                  sip->sip_status->st_status);
+    msg_destroy(msg);
+    log_ctx_clear();
+    return 0;
+}
+
+/* One UDP socket carries every handset and every peer. The kernel's default receive buffer
+ * (208 KiB, about 90 datagrams of 1 KiB with their overhead) overflows in a few milliseconds of
+ * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
+enum { UDP_RMEM = 4 << 20 };
+
+static int bind_listeners(sip_core_t *core)
+{
+    for (size_t i = 0; i < core->cfg.nlisten; i++) {
+        for (size_t t = 0; t < core->cfg.ntransports; t++) {
+            char url[300];
+            snprintf(url, sizeof url, "sip:%s;transport=%s", core->cfg.listen[i],
+                     core->cfg.transports[t]);
+            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
+                                    TAG_END()) < 0) {
+                log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
+                return -1;
+            }
+            log_info("sip: listening on %s", url);
+        }
+    }
+    return 0;
+}
+
+static int make_self_url(sip_core_t *core)
+{
+    const char *adv = core->cfg.advertise ? core->cfg.advertise : core->cfg.listen[0];
+    char buf[300];
+    snprintf(buf, sizeof buf, "sip:%s;lr", adv);
+    core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
+    return core->self ? 0 : -1;
+}
+
+void sip_core_publish_stats(sip_core_t *core)
+{
+    usize_t bad_req = 0, bad_resp = 0, irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_BAD_REQUEST_REF(bad_req),
+                        NTATAG_S_BAD_RESPONSE_REF(bad_resp), NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    /* nta keeps totals; our counter gets what is new since the last look. */
+    metric_addv(core->m_bad, (const char *[]){"request"}, (double)(bad_req - core->bad_seen[0]));
+    metric_addv(core->m_bad, (const char *[]){"response"}, (double)(bad_resp - core->bad_seen[1]));
+    core->bad_seen[0] = bad_req;
+    core->bad_seen[1] = bad_resp;
+    metric_set(core->m_transactions, "server", (double)irqs);
+    metric_set(core->m_transactions, "client", (double)orqs);
+}
+
+/* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
+ * pages (RSS stays at the peak: 1 GiB after 10,000 registrations). Once the transactions held
+ * fall to half their peak, give the free pages back. Checked every few seconds because
+ * malloc_trim() walks the whole heap. */
+enum { TRIM_CHECK_MS = 5000, TRIM_MIN_DROP = 2000 };
+
+static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    sip_core_t *core = (sip_core_t *)arg;
+    usize_t irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    usize_t held = irqs + orqs;
+    if (held > core->held_peak)
+        core->held_peak = held;
+    if (core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2) {
+        malloc_trim(0);
+        core->held_peak = held;
+    }
+}
+
+static void register_metrics(sip_core_t *core)
+{
+    core->m_requests = metrics_counter(core->metrics, "cscf_sip_requests_total",
+                                       "SIP requests received, by method", "method");
+    core->m_responses = metrics_counter(core->metrics, "cscf_sip_responses_total",
+                                        "SIP responses sent or relayed, by status code", "code");
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10,   32};
+    core->m_duration = metrics_histogram(
+        core->metrics, "cscf_sip_transaction_duration_seconds",
+        "from a request's arrival to the final response this node sent or relayed for it, by "
+        "method",
+        "method", bounds, sizeof bounds / sizeof bounds[0]);
+    core->m_bad =
+        metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
+                        "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
+    core->m_transactions =
+        metrics_gauge(core->metrics, "cscf_sip_transactions",
+                      "SIP transactions the stack holds, including completed ones it keeps "
+                      "for retransmissions, by side",
+                      "side");
+}
+
+static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    sip_core_t *core = (sip_core_t *)arg;
+    dialogs_sweep(core->dialogs, time(NULL));
+}
+
+struct dialogs *sip_core_dialogs(const sip_core_t *core)
+{
+    return core->dialogs;
+}
+
+sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
+                         sip_request_f handler, void *app)
+{
+    sip_core_t *core = su_home_new(sizeof *core);
+    if (!core)
+        return NULL;
+    core->root = root;
+    core->cfg = *cfg;
+    core->metrics = metrics;
+    core->handler = handler;
+    core->app = app;
+    register_metrics(core);
+    if (!cfg->nlisten || make_self_url(core) < 0)
+        goto fail;
+
+    core->agent = nta_agent_create(
+        root, (url_string_t *)-1, on_stray_message, (nta_agent_magic_t *)core, NTATAG_UA(0),
+        NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
+        NTATAG_MAXSIZE(cfg->max_message_size), NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
+    if (!core->agent || bind_listeners(core) < 0)
+        goto fail;
+    core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
+    core->trace = sip_trace_new();
+    core->sweep = su_timer_create(su_root_task(root), 60000);
+    if (!core->dialogs || !core->trace || !core->sweep ||
+        su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
+        goto fail;
+    core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
+                                NTATAG_NO_DIALOG(1), TAG_END());
+    if (!core->leg)
+        goto fail;
+    core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
+    if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
+        goto fail;
+    return core;
+fail:
+    sip_core_free(core);
+    return NULL;
+}
+
+void sip_core_free(sip_core_t *core)
+{
+    if (!core)
+        return;
+    su_timer_destroy(core->trim_timer);
+    if (core->leg)
+        nta_leg_destroy(core->leg);
+    if (core->agent)
+        nta_agent_destroy(core->agent);
+    sip_proxy_release_all(core);
+    if (core->sweep)
+        su_timer_destroy(core->sweep);
+    dialogs_free(core->dialogs);
+    sip_trace_free(core->trace);
+    su_home_unref(core->home);
+}
+
+sip_trace_t *sip_core_trace(const sip_core_t *core)
+{
+    return core->trace;
+}
+
+nta_agent_t *sip_core_agent(const sip_core_t *core)
+{
+    return core->agent;
+}
+
+su_root_t *sip_core_root(const sip_core_t *core)
+{
+    return core->root;
+}
+
+const sip_core_config_t *sip_core_config(const sip_core_t *core)
+{
+    return &core->cfg;
+}
+
+metrics_t *sip_core_metrics(const sip_core_t *core)
+{
+    return core->metrics;
+}
+
+const url_t *sip_core_self_url(const sip_core_t *core)
+{
+    return core->self;
+}
+
+/* Does host[:port] of `u` equal the "host:port" entry (port 5060 when the URI has none)? */
+static int url_matches_hostport(const url_t *u, const char *entry)
+{
+    char host[256];
+    int port;
+    if (cfg_split_addr(entry, host, sizeof host, &port) < 0) {
+        /* alias without a port: any port */
+        return u->url_host && strcasecmp(u->url_host, entry) == 0;
+    }
+    const char *uh = u->url_host;
+    size_t ul = strlen(uh);
+    if (uh[0] == '[' && ul > 2) { /* URI IPv6 references are bracketed */
+        uh++;
+        ul -= 2;
+    }
+    if (strlen(host) != ul || strncasecmp(uh, host, ul) != 0)
+        return 0;
+    int uport = u->url_port ? atoi(u->url_port) : (u->url_type == url_sips ? 5061 : 5060);
+    return uport == port;
+}
+
+int sip_core_is_self(const sip_core_t *core, const url_t *url)
+{
+    if (!url || !url->url_host)
+        return 0;
+    if (core->cfg.domain && strcasecmp(url->url_host, core->cfg.domain) == 0)
+        return 1;
+    return sip_core_is_node(core, url);
+}
+
+int sip_core_is_node(const sip_core_t *core, const url_t *url)
+{
+    if (!url || !url->url_host)
+        return 0;
+    if (core->cfg.advertise && url_matches_hostport(url, core->cfg.advertise))
+        return 1;
+    for (size_t i = 0; i < core->cfg.nlisten; i++)
+        if (url_matches_hostport(url, core->cfg.listen[i]))
+            return 1;
+    for (size_t i = 0; i < core->cfg.naliases; i++)
+        if (url_matches_hostport(url, core->cfg.aliases[i]))
+            return 1;
+    return 0;
+}
+
+void sip_core_drain(sip_core_t *core)
+{
+    core->draining = 1;
+}
+
+int sip_core_draining(const sip_core_t *core)
+{
+    return core->draining;
+}
+
+size_t sip_core_pending(sip_core_t *core)
+{
+    return core->inflight;
+}
+
+void sip_core_flow_of(msg_t *msg, char *out, size_t len)
+{
+    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+    su_sockaddr_t *su = msg ? msg_addr(msg) : NULL;
+    char host[64] = "?";
+    if (su)
+        su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof host);
+    snprintf(out, len, "%s:%s:%u", ai && ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp", host,
+             su ? ntohs(su->su_port) : 0);
+}
+
+long sip_core_contact_expires(const sip_contact_t *m, long dflt)
+{
+    const char *v = m ? m->m_expires : NULL;
+    if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+        return dflt;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    return x > 2147483647ULL ? 2147483647L : (long)x;
+}
+
+int sip_impu_of(const url_t *u, char *out, size_t len)
+{
+    int n;
+    if (u->url_type == url_tel)
+        n = snprintf(out, len, "tel:%s", u->url_path ? u->url_path : "");
+    else if (u->url_type == url_sip || u->url_type == url_sips)
+        n = snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
+                     u->url_user ? u->url_user : "", u->url_user ? "@" : "",
+                     u->url_host ? u->url_host : "");
+    else
+        return -1;
+    return n > 4 && (size_t)n < len && (u->url_type == url_tel || u->url_host) ? 0 : -1;
+}

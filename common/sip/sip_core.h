@@ -1,0 +1,104 @@
+/* The shared SIP core: one nta agent on the process's su_root, bound to every sip.listen
+ * entry for each configured transport, acting as a transaction-stateful proxy (NTATAG_UA(0)).
+ *
+ * Every request nta accepts reaches sip_core first (metrics, draining, checks RFC 3261 asks of
+ * every element), then the program's handler. Programs speak in our terms (sip_core_reply(),
+ * sip_forward()) rather than in raw nta tag lists. */
+#ifndef CSCF_SIP_CORE_H
+#define CSCF_SIP_CORE_H
+
+#include <stddef.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/su_wait.h>
+
+#include "common/ops/metrics.h"
+
+typedef struct sip_core sip_core_t;
+
+typedef struct sip_core_config {
+    const char *const *listen; /* "host:port" entries */
+    size_t nlisten;
+    const char *const *transports; /* "udp", "tcp" */
+    size_t ntransports;
+    const char *advertise;      /* host:port put in Via/Record-Route/Path; NULL: first listen */
+    const char *const *aliases; /* other host names or host:port that mean this node */
+    size_t naliases;
+    const char *domain; /* home domain (also means "this node" for OPTIONS) */
+    unsigned max_message_size;
+    unsigned max_pending;  /* INVITE server transactions in proceeding before 503 */
+    const char *server;    /* Server header value */
+    const char *allow;     /* Allow header value: methods the program handles */
+    const char *supported; /* option tags the program supports (Supported, Require checks) */
+    const char *accept;    /* Accept header value */
+} sip_core_config_t;
+
+/* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
+ * answer with, or 0 when the handler answered itself or keeps the transaction (forwarding). */
+typedef int (*sip_request_f)(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+
+sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
+                         sip_request_f handler, void *app);
+void sip_core_free(sip_core_t *core);
+
+nta_agent_t *sip_core_agent(const sip_core_t *core);
+/* The per-user trace (common/sip/sip_trace.h); used on the loop thread only. */
+struct sip_trace *sip_core_trace(const sip_core_t *core);
+su_root_t *sip_core_root(const sip_core_t *core);
+const sip_core_config_t *sip_core_config(const sip_core_t *core);
+metrics_t *sip_core_metrics(const sip_core_t *core);
+
+/* The URI of this node for Record-Route and Path: <sip:advertise;lr>. */
+const url_t *sip_core_self_url(const sip_core_t *core);
+
+/* True when host and port name this node itself (listen, advertise or alias entries); the
+ * home domain does not count, so a Request-URI of a user in our domain is not mistaken for a
+ * Route to us. */
+int sip_core_is_node(const sip_core_t *core, const url_t *url);
+
+/* Dialog bookkeeping of the proxy (REST /api/v1/dialogs, call metrics). */
+struct dialogs *sip_core_dialogs(const sip_core_t *core);
+
+/* True when the URI names this node: host and port match a listen, advertise or alias entry,
+ * or the host is the home domain. */
+int sip_core_is_self(const sip_core_t *core, const url_t *url);
+
+/* Answer a request (counts the response). Tags as for nta_incoming_treply(). */
+int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
+                   tag_type_t tag, tag_value_t value, ...);
+/* As a UAS: 420 with Unsupported when Require names a tag we lack. Returns 420 (answered) or 0. */
+int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+/* Answer OPTIONS addressed to this node: 200 with Allow, Supported, Accept (or 420). Returns the
+ * status sent. */
+int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+
+/* Count a response going out on behalf of this node (relayed responses too). */
+void sip_core_count_response(sip_core_t *core, int status);
+/* The same for a response to irq; a final one also goes into the transaction-duration
+ * histogram (from the request's arrival). */
+void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status);
+
+/* Draining: new requests get 503 with Retry-After; transactions in flight finish. */
+void sip_core_drain(sip_core_t *core);
+int sip_core_draining(const sip_core_t *core);
+/* Server and client transactions not yet terminated, from nta's counters. */
+size_t sip_core_pending(sip_core_t *core);
+
+/* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
+void sip_core_publish_stats(sip_core_t *core);
+
+/* A Contact's expires parameter (delta-seconds, RFC 3261 20.10/20.19): its value, capped at
+ * 2^31-1, or dflt when it is absent or not all digits (so "expires=abc" cannot deregister). */
+long sip_core_contact_expires(const sip_contact_t *m, long dflt);
+
+/* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered). */
+void sip_core_flow_of(msg_t *msg, char *out, size_t len);
+
+/* An IMPU as registrations are keyed: "sip:user@host" (no port, parameters or headers), or
+ * "tel:number". 0, or -1 for other schemes or when it does not fit. */
+int sip_impu_of(const url_t *u, char *out, size_t len);
+
+/* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
+int sip_tag_in_list(const char *list, const char *tag);
+
+#endif

@@ -1,0 +1,596 @@
+#include "common/sip/sip_proxy.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/nta_tport.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/sip_util.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/tport.h>
+
+#include "common/sip/dialogs.h"
+#include "common/util/log.h"
+#include "common/sip/sip_core_internal.h"
+#include "common/sip/sip_trace.h"
+
+int sip_proxy_check_max_forwards(sip_t const *sip)
+{
+    return sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0 ? 483 : 0;
+}
+
+static sip_route_t *last_route(sip_route_t *r)
+{
+    while (r && r->r_next)
+        r = r->r_next;
+    return r;
+}
+
+int sip_proxy_set_request_uri(msg_t *msg, sip_t *sip, const url_t *uri)
+{
+    su_home_t *home = msg_home(msg);
+    sip_request_t *rq =
+        sip_request_create(home, sip->sip_request->rq_method, sip->sip_request->rq_method_name,
+                           (url_string_t const *)uri, sip->sip_request->rq_version);
+    if (!rq)
+        return -1;
+    return msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_request,
+                              (msg_header_t *)rq);
+}
+
+void sip_proxy_preprocess_route(msg_t *msg, sip_t *sip, sip_is_self_f is_self, const void *ctx)
+{
+    /* A strict router before us put our Record-Route URI in the Request-URI and the real target
+     * at the end of the Route set. */
+    if (sip->sip_route && is_self(ctx, sip->sip_request->rq_url)) {
+        sip_route_t *last = last_route(sip->sip_route);
+        if (sip_proxy_set_request_uri(msg, sip, last->r_url) == 0)
+            msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)last);
+    }
+    if (sip->sip_route && is_self(ctx, sip->sip_route->r_url))
+        sip_route_remove(msg, sip);
+}
+
+static int decrement_max_forwards(msg_t *msg, sip_t *sip)
+{
+    unsigned long count = SIP_PROXY_DEFAULT_MAX_FORWARDS;
+    if (sip->sip_max_forwards)
+        count = sip->sip_max_forwards->mf_count ? sip->sip_max_forwards->mf_count - 1 : 0;
+    char text[24];
+    snprintf(text, sizeof text, "%lu", count);
+    sip_max_forwards_t *mf = sip_max_forwards_make(msg_home(msg), text);
+    if (!mf)
+        return -1;
+    if (sip->sip_max_forwards)
+        return msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_max_forwards,
+                                  (msg_header_t *)mf);
+    return msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)mf);
+}
+
+/* RFC 3261 16.6 step 7: the next hop is a strict router, so it gets the request with its URI
+ * as Request-URI and the old Request-URI appended to the Route set. */
+static int strict_route(msg_t *msg, sip_t *sip)
+{
+    su_home_t *home = msg_home(msg);
+    sip_route_t *tail = sip_route_create(home, sip->sip_request->rq_url, NULL);
+    url_t *next = url_hdup(home, sip->sip_route->r_url);
+    if (!tail || !next)
+        return -1;
+    last_route(sip->sip_route)->r_next = tail;
+    msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_route);
+    /* The Route chain was edited in place: make sure it is encoded again. */
+    if (sip->sip_route)
+        msg_fragment_clear(sip->sip_route->r_common);
+    return sip_proxy_set_request_uri(msg, sip, next);
+}
+
+int sip_proxy_prepare(msg_t *msg, sip_t *sip, const url_t *rr)
+{
+    if (decrement_max_forwards(msg, sip) < 0)
+        return -1;
+    if (rr) {
+        sip_record_route_t *h = sip_record_route_create(msg_home(msg), rr, NULL);
+        if (!h || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)h) < 0)
+            return -1;
+    }
+    if (sip->sip_route && !sip_route_is_loose(sip->sip_route))
+        return strict_route(msg, sip);
+    return 0;
+}
+
+const url_t *sip_proxy_next_hop(sip_t const *sip)
+{
+    return sip->sip_route ? sip->sip_route->r_url : sip->sip_request->rq_url;
+}
+
+msg_t *sip_proxy_copy_request(nta_incoming_t *irq)
+{
+    msg_t *orig = nta_incoming_getrequest(irq);
+    if (!orig)
+        return NULL;
+    msg_t *copy = msg_copy(orig);
+    msg_destroy(orig); /* getrequest returned a reference */
+    return copy;
+}
+
+/* ---- loop detection (RFC 3261 16.3 step 4, 16.6 step 8) ---- */
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* field separator */
+}
+
+static uint64_t fnv_url(uint64_t h, const url_t *u)
+{
+    char buf[1024];
+    isize_t n = u ? url_e(buf, sizeof buf, u) : 0;
+    if (n < 0 || (size_t)n >= sizeof buf)
+        n = 0;
+    buf[n] = '\0';
+    return fnv(h, buf);
+}
+
+/* The fields RFC 3261 16.6 step 8 names, minus the topmost Via: a looped request comes back
+ * with another element's Via on top, so a hash over it could never match. */
+static uint64_t loop_hash(sip_t const *sip)
+{
+    uint64_t h = 14695981039346656037ULL;
+    char cseq[16];
+    h = fnv_url(h, sip->sip_request->rq_url);
+    for (sip_route_t const *r = sip->sip_route; r; r = r->r_next)
+        h = fnv_url(h, r->r_url);
+    h = fnv(h, sip->sip_from ? sip->sip_from->a_tag : NULL);
+    h = fnv(h, sip->sip_to ? sip->sip_to->a_tag : NULL);
+    h = fnv(h, sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    snprintf(cseq, sizeof cseq, "%u", sip->sip_cseq ? sip->sip_cseq->cs_seq : 0);
+    h = fnv(h, cseq);
+    for (sip_proxy_require_t const *pr = sip->sip_proxy_require; pr; pr = pr->k_next)
+        for (size_t i = 0; pr->k_items && pr->k_items[i]; i++)
+            h = fnv(h, pr->k_items[i]);
+    return h;
+}
+
+#define LOOP_PREFIX "z9hG4bK"
+
+/* Was this Via put by this node (its sent-by is one of our addresses)? */
+static int via_is_ours(sip_core_t *core, sip_via_t const *v)
+{
+    url_t u;
+    memset(&u, 0, sizeof u);
+    u.url_type = url_sip;
+    u.url_host = v->v_host;
+    u.url_port = v->v_port;
+    return sip_core_is_node(core, &u);
+}
+
+int sip_proxy_check_loop(sip_core_t *core, sip_t const *sip)
+{
+    char mine[40];
+    snprintf(mine, sizeof mine, LOOP_PREFIX "%016llx.", (unsigned long long)loop_hash(sip));
+    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next)
+        if (v->v_branch && strncmp(v->v_branch, mine, strlen(mine)) == 0 && via_is_ours(core, v))
+            return 482;
+    return 0;
+}
+
+/* ---- the forwarding transaction, one or several branches (RFC 3261 16.6-16.10) ---- */
+
+typedef struct sip_branch {
+    struct sip_fwd *f;
+    nta_outgoing_t *orq;
+    int status; /* final status received (or nta's verdict); 0 while pending */
+} sip_branch_t;
+
+struct sip_fwd {
+    struct sip_fwd *next, **prev; /* in core->fwds */
+    sip_core_t *core;
+    nta_incoming_t *irq;
+    sip_fwd_response_f cb;
+    void *ctx;
+    sip_method_t method;
+    int initial;   /* no To tag, first pass here: an INVITE of this kind is a call attempt */
+    int final;     /* a final response went upstream */
+    int cancelled; /* CANCEL passed downstream */
+    size_t n, pending;
+    msg_t *best; /* the best final response so far (16.7 step 6), when it came with a message */
+    int best_status;
+    log_ctx_t log; /* of the request, for what its responses log */
+    sip_branch_t br[];
+};
+
+static void fwd_link(sip_fwd_t *f)
+{
+    f->next = f->core->fwds;
+    if (f->next)
+        f->next->prev = &f->next;
+    f->prev = &f->core->fwds;
+    f->core->fwds = f;
+    f->core->inflight++;
+}
+
+static void fwd_unlink(sip_fwd_t *f)
+{
+    *f->prev = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->core->inflight--;
+}
+
+static void fwd_finish(sip_fwd_t *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->br[i].orq)
+            nta_outgoing_destroy(f->br[i].orq);
+    if (f->irq)
+        nta_incoming_destroy(f->irq);
+    if (f->best)
+        msg_destroy(f->best);
+    if (f->cb)
+        f->cb(f->ctx, f, 0, NULL, NULL);
+    fwd_unlink(f);
+    free(f);
+}
+
+void sip_proxy_release_all(sip_core_t *core)
+{
+    while (core->fwds) {
+        sip_fwd_t *f = core->fwds;
+        if (f->best)
+            msg_destroy(f->best);
+        if (f->cb)
+            f->cb(f->ctx, f, 0, NULL, NULL);
+        fwd_unlink(f);
+        free(f);
+    }
+}
+
+static void account(sip_fwd_t *f, int status, sip_t const *sip)
+{
+    if (status < 200 || !f->core->dialogs)
+        return;
+    if (f->method == sip_method_invite && f->initial)
+        dialogs_final(f->core->dialogs, status, sip);
+    else if (f->method == sip_method_bye)
+        dialogs_bye(f->core->dialogs, status, sip);
+}
+
+/* nta keeps the final response of a non-INVITE server transaction over UDP for Timer J
+ * (64*T1 = 32 s) to answer retransmissions. The response as received is costly to keep: its
+ * stream receive buffer with slack, one allocation per parsed header and parameter list, the
+ * re-encoded edited headers and the 127-slot allocation table its home grew to. Its text parsed
+ * again into a fresh message takes one allocation for buffer and headers (measured: 1.7 KiB less
+ * per retained transaction at the pcscf). Over TCP, and for INVITE, nta frees it at once. */
+static int keeps_response(sip_fwd_t *f, int status)
+{
+    if (status < 200 || nta_incoming_method(f->irq) == sip_method_invite)
+        return 0;
+    tport_t *tp = nta_incoming_transport(f->core->agent, f->irq, NULL);
+    int unreliable = tp && !tport_is_reliable(tp);
+    tport_unref(tp);
+    return unreliable;
+}
+
+static msg_t *compact_response(msg_t *response)
+{
+    size_t len = 0;
+    char *text = msg_as_string(NULL, response, NULL, 0, &len);
+    msg_t *copy = text ? msg_make(msg_mclass(response), 0, text, (ssize_t)len) : NULL;
+    free(text);
+    if (!copy || (sip_object(copy)->sip_flags & MSG_FLG_ERROR)) {
+        msg_destroy(copy);
+        return response; /* relay what we have rather than nothing */
+    }
+    msg_destroy(response);
+    return copy;
+}
+
+static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
+{
+    if ((f->cb && f->cb(f->ctx, f, status, response, sip)) || !f->irq) {
+        msg_destroy(response);
+        return;
+    }
+    if (nta_incoming_status(f->irq) >= 200 &&
+        (f->method != sip_method_invite || status >= 300 || nta_incoming_status(f->irq) >= 300)) {
+        /* The transaction upstream already ended; nta would refuse it (and sofia leaves such
+         * a message in a state that trips an assertion at shutdown). */
+        msg_destroy(response);
+        return;
+    }
+    account(f, status, sip);
+    sip_via_remove(response, sip); /* our own Via */
+    if (keeps_response(f, status))
+        response = compact_response(response);
+    nta_incoming_t *irq = f->irq;
+    sip_trace_msg(f->core->trace, response, "sent");
+    if (nta_incoming_mreply(irq, response) == 0)
+        sip_core_count_final(f->core, irq, status);
+    else
+        log_warn("fwd: could not relay %d upstream (malformed, or the transaction is over)",
+                 status);
+}
+
+/* A final status of our own (nta's verdict, or no branch left): RFC 3261 16.7 step 6 sends
+ * 503 on as 500, since it would tell the caller that this proxy is overloaded. */
+static void reply_own(sip_fwd_t *f, int status)
+{
+    if (status == 503 || status < 300 || status > 699)
+        status = 500;
+    if ((f->cb && f->cb(f->ctx, f, status, NULL, NULL)) || !f->irq)
+        return;
+    account(f, status, NULL);
+    sip_core_reply(f->core, f->irq, status, NULL, TAG_END());
+}
+
+/* RFC 3261 16.7 step 6: any 6xx wins, else the lowest class; first come within a class. */
+static int better(int status, int best)
+{
+    if (!best)
+        return 1;
+    if (best >= 600)
+        return 0;
+    if (status >= 600)
+        return 1;
+    return status / 100 < best / 100;
+}
+
+static void keep_best(sip_fwd_t *f, int status, msg_t *response)
+{
+    if (!better(status, f->best_status)) {
+        if (response)
+            msg_destroy(response);
+        return;
+    }
+    if (f->best)
+        msg_destroy(f->best);
+    f->best = response;
+    f->best_status = status;
+}
+
+static void send_best(sip_fwd_t *f)
+{
+    f->final = 1;
+    if (f->best && f->best_status != 503) {
+        msg_t *m = f->best;
+        f->best = NULL;
+        relay(f, f->best_status, m, sip_object(m));
+    } else {
+        reply_own(f, f->best_status ? f->best_status : 408);
+    }
+}
+
+/* The CANCEL for one branch of our forwarded INVITE (RFC 3261 9.1): same Request-URI, top Via
+ * (so the same branch), From, To, Call-ID, CSeq number and Route, sent the same way. We build
+ * it ourselves because nta_outgoing_tcancel() completes the INVITE client transaction, which
+ * over TCP ends it at once and the callee's 487 could no longer be relayed (RFC 3261 16.10). */
+static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
+{
+    msg_t *inv = nta_outgoing_getrequest(b->orq);
+    msg_t *c = inv ? nta_msg_create(f->core->agent, 0) : NULL;
+    int rc = -1;
+    if (c) {
+        sip_t *isip = sip_object(inv), *csip = sip_object(c);
+        su_home_t *home = msg_home(c);
+        sip_via_t top = *isip->sip_via;
+        top.v_next = NULL;
+        rc = sip_add_tl(
+            c, csip,
+            SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_CANCEL,
+                                              (url_string_t *)isip->sip_request->rq_url, NULL)),
+            SIPTAG_VIA(&top), SIPTAG_FROM(isip->sip_from), SIPTAG_TO(isip->sip_to),
+            SIPTAG_CALL_ID(isip->sip_call_id),
+            SIPTAG_CSEQ(sip_cseq_create(home, isip->sip_cseq->cs_seq, SIP_METHOD_CANCEL)),
+            SIPTAG_ROUTE(isip->sip_route), SIPTAG_MAX_FORWARDS_STR("70"),
+            TAG_IF(reason, SIPTAG_REASON_STR(reason)), TAG_END());
+        if (rc >= 0 && !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
+                                             (url_string_t const *)nta_outgoing_route_uri(b->orq),
+                                             c, NTATAG_USER_VIA(1), TAG_END()))
+            rc = -1;
+        else if (rc < 0)
+            msg_destroy(c);
+    }
+    if (inv)
+        msg_destroy(inv); /* getrequest returned a reference */
+    return rc;
+}
+
+static void cancel_pending(sip_fwd_t *f, const char *reason)
+{
+    if (f->method != sip_method_invite)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->br[i].orq && !f->br[i].status && cancel_branch(f, &f->br[i], reason) < 0)
+            log_warn("fwd: could not send CANCEL to branch %zu", i);
+}
+
+static void on_final(sip_fwd_t *f, sip_branch_t *b, int status, msg_t *response)
+{
+    b->status = status;
+    f->pending--;
+    if (status < 300 && response && !f->final) {
+        f->final = 1;
+        relay(f, status, response, sip_object(response));
+        cancel_pending(f, "SIP;cause=200;text=\"Call completed elsewhere\"");
+    } else if (status < 300 && response && f->method == sip_method_invite) {
+        /* Another branch answered too: every 2xx to an INVITE goes upstream (16.7 step 5),
+         * each one a dialog the caller must ACK and end. */
+        relay(f, status, response, sip_object(response));
+    } else if (status < 300 && response) {
+        msg_destroy(response); /* a non-INVITE transaction takes one final response */
+    } else {
+        keep_best(f, status, response);
+        if (status >= 600 && !f->final)
+            cancel_pending(f, NULL);
+    }
+    if (f->pending == 0) {
+        if (!f->final)
+            send_best(f);
+        fwd_finish(f);
+    }
+}
+
+static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip);
+
+static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+{
+    sip_branch_t *b = (sip_branch_t *)magic;
+    log_ctx_restore(&b->f->log);
+    int rc = handle_response(b->f, b, orq, sip);
+    log_ctx_clear();
+    return rc;
+}
+
+static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip)
+{
+    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
+    log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
+              nta_outgoing_method_name(orq));
+    if (b->status) {
+        /* A 2xx retransmission while other branches are still open (once the relay has ended,
+         * sip_core relays them statelessly as strays). */
+        msg_t *again = sip && status < 300 ? nta_outgoing_getresponse(orq) : NULL;
+        if (again)
+            relay(f, status, again, sip_object(again));
+        return 0;
+    }
+    msg_t *response = sip ? nta_outgoing_getresponse(orq) : NULL;
+    sip_trace_msg(f->core->trace, response, "received");
+    if (sip && status < 200) {
+        /* 100 is hop by hop; other provisionals go up while no final did (16.7 step 5). */
+        if (status > 100 && !f->final && response)
+            relay(f, status, response, sip_object(response));
+        else if (response)
+            msg_destroy(response);
+        return 0;
+    }
+    if (!sip && (status < 300 || status > 699))
+        status = 500;
+    on_final(f, b, status, response);
+    return 0;
+}
+
+/* CANCEL of the incoming INVITE: nta answered it with 200; pass it down every branch. */
+static int on_cancel(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip)
+{
+    sip_fwd_t *f = (sip_fwd_t *)magic;
+    if (!sip || sip->sip_request->rq_method != sip_method_cancel || f->final || f->cancelled)
+        return 0;
+    f->cancelled = 1;
+    log_ctx_restore(&f->log);
+    /* The caller's Reason (e.g. "call completed elsewhere" from a forking proxy upstream)
+     * goes down with the CANCEL (RFC 3326). */
+    char *reason = sip->sip_reason
+                       ? sip_header_as_string(f->core->home, (sip_header_t const *)sip->sip_reason)
+                       : NULL;
+    cancel_pending(f, reason);
+    su_free(f->core->home, reason);
+    log_ctx_clear();
+    return 0;
+}
+
+static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip);
+
+/* A request that passed this node before (a P-CSCF serving both ends of a call, an S-CSCF
+ * getting it back from an application server) carries a Via of ours below the top: it is the
+ * same call attempt spiralling, not a new one. */
+static int spiralled(sip_core_t *core, sip_t const *sip)
+{
+    for (sip_via_t const *v = sip->sip_via ? sip->sip_via->v_next : NULL; v; v = v->v_next)
+        if (via_is_ours(core, v))
+            return 1;
+    return 0;
+}
+
+int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
+             sip_fwd_response_f cb, void *ctx)
+{
+    sip_fwd_t *f = n ? calloc(1, sizeof *f + n * sizeof f->br[0]) : NULL;
+    if (!f) {
+        for (size_t i = 0; i < n; i++)
+            msg_destroy(t[i].msg);
+        return 500;
+    }
+    msg_t *orig = nta_incoming_getrequest(irq);
+    sip_t const *in = orig ? sip_object(orig) : NULL;
+    unsigned long long loop = in ? (unsigned long long)loop_hash(in) : 0;
+    f->core = core;
+    f->irq = irq;
+    log_ctx_save(&f->log);
+    f->cb = cb;
+    f->ctx = ctx;
+    f->method = in ? in->sip_request->rq_method : sip_method_unknown;
+    f->initial = in && in->sip_to && !in->sip_to->a_tag;
+    int again = nta_incoming_magic(irq, on_cancel_taken) != NULL || (in && spiralled(core, in));
+    f->initial = f->initial && !again;
+    if (orig)
+        msg_destroy(orig); /* getrequest returned a reference */
+    for (size_t i = 0; i < n; i++) {
+        char branch[64];
+        snprintf(branch, sizeof branch, LOOP_PREFIX "%016llx.%08lx%zu", loop,
+                 (unsigned long)random(), i);
+        f->br[f->n].f = f;
+        sip_trace_msg(core->trace, t[i].msg, "sent");
+        f->br[f->n].orq = nta_outgoing_mcreate(
+            core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
+            (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch), TAG_END());
+        if (f->br[f->n].orq) /* nta frees the message itself on failure */
+            f->n++;
+    }
+    if (!f->n) {
+        free(f);
+        log_warn("sip: cannot create a client transaction to forward a request");
+        return 500;
+    }
+    f->pending = f->n;
+    fwd_link(f);
+    /* Taken back from an earlier relay (sip_fwd_take), or spiralled: the same call attempt. */
+    if (f->method == sip_method_invite && f->initial && core->dialogs)
+        dialogs_attempt(core->dialogs);
+    nta_incoming_bind(irq, on_cancel, (nta_incoming_magic_t *)f);
+    return 0;
+}
+
+/* Bound to a transaction taken back from its relay until it is forked again, so the old relay
+ * (freed) is not its magic any more and sip_fork can tell it is the same attempt. */
+static int on_cancel_taken(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip)
+{
+    return 0;
+}
+
+nta_incoming_t *sip_fwd_take(sip_fwd_t *f)
+{
+    nta_incoming_t *irq = f->irq;
+    f->irq = NULL;
+    f->final = 1;
+    if (irq)
+        nta_incoming_bind(irq, on_cancel_taken, (nta_incoming_magic_t *)f->core);
+    return irq;
+}
+
+int sip_fwd_cancelled(const sip_fwd_t *f)
+{
+    return f->cancelled;
+}
+
+int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,
+                sip_fwd_response_f cb, void *ctx)
+{
+    sip_target_t t = {msg, next_hop};
+    return sip_fork(core, irq, &t, 1, cb, ctx);
+}
+
+int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
+{
+    sip_trace_msg(core->trace, msg, "sent");
+    nta_outgoing_t *orq =
+        nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
+                             NTATAG_STATELESS(1), TAG_END());
+    return orq ? 0 : -1;
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The include rule, checked on every build (make all) and by tests/e2e/t_layout.sh:
+#   a file may include its own folder, the folders its layer lists below, and, from outside
+#   common/, only the public headers of common/ (never a *_internal.h).
+# The layers are the table below: folder -> folders it may include. The table must be a DAG
+# (checked), so no include cycle can run between two folders. A file whose folder is not in
+# the table fails: a new folder takes its place in the design first.
+#
+#   scripts/check-includes.sh [ROOT]    exit 0, or 1 with one line per offending include
+set -u
+ROOT=${1:-.}
+cd "$ROOT" || exit 2
+
+# folder: folders below it (besides itself). "common" stands for common's public headers.
+LAYERS='
+common/util:
+common/ops: common/util
+common/auth: common/util
+common/store: common/util
+common/sip: common/ops common/store common/util
+common/program: common/sip common/ops common/store common/auth common/util
+diameter: common
+diameter/hss: diameter common
+cscf/pcscf: common
+cscf/scscf: diameter common
+'
+
+declare -A below=()
+while IFS=: read -r dir deps; do
+  [ -n "$dir" ] && below[$dir]="$deps"
+done <<<"$LAYERS"
+
+bad=0
+report() {
+  echo "check-includes: $*"
+  bad=1
+}
+
+# The table is a DAG: following "below" from any folder never comes back to it.
+reaches() { # FROM TARGET SEEN...
+  local from=$1 target=$2 d
+  for d in ${below[$from]:-}; do
+    [ "$d" = "$target" ] && return 0
+    [ "$d" = common ] && continue
+    reaches "$d" "$target" && return 0
+  done
+  return 1
+}
+for dir in "${!below[@]}"; do
+  reaches "$dir" "$dir" && report "the layer table has a cycle through $dir"
+done
+
+# One awk over every file: FOLDER<TAB>FILE:LINE:HEADER lines in, offending ones out.
+files=$(git ls-files 'common/*.[ch]' 'diameter/*.[ch]' 'cscf/*.[ch]' 2>/dev/null) ||
+  files=$(find common diameter cscf -name '*.[ch]')
+# shellcheck disable=SC2086
+out=$(grep -Hn '^#include "' $files | awk -v layers="$LAYERS" '
+  BEGIN {
+    n = split(layers, rows, "\n")
+    for (i = 1; i <= n; i++) {
+      if (rows[i] == "") continue
+      split(rows[i], kv, ":")
+      known[kv[1]] = 1
+      below[kv[1]] = " " kv[1] " " kv[2] " "
+    }
+  }
+  function dirname(p) { sub(/\/[^\/]*$/, "", p); return p }
+  {
+    # FILE:LINE:#include "HEADER"...
+    split($0, f, ":")
+    file = f[1]; line = f[2]
+    hdr = $0; sub(/^[^"]*"/, "", hdr); sub(/".*$/, "", hdr)
+    dir = dirname(file)
+    if (!(dir in known)) { if (!(dir in told)) print file ": folder " dir " is not in the layer table"; told[dir] = 1; next }
+    if (hdr !~ /\//) hdr = dir "/" hdr
+    hdir = dirname(hdr)
+    if (index(below[dir], " " hdir " ")) next
+    if (index(below[dir], " common ") && hdr ~ /^common\/[a-z_]+\/[a-z_]+\.h$/ && hdr !~ /_internal\.h$/) next
+    print file ":" line ": " dir " may not include " hdr
+  }')
+if [ -n "$out" ]; then
+  echo "$out" | sed 's/^/check-includes: /'
+  bad=1
+fi
+# A header that does not exist would make the check above meaningless for it.
+for h in $(grep -ho '^#include "[^"]*/[^"]*"' $files | sed 's/#include "//;s/"$//' | sort -u); do
+  [ -f "$h" ] || report "an include names $h, which does not exist"
+done
+
+exit $bad
