@@ -182,6 +182,17 @@ expect_clean_log() { # desc NAME
   expect_no_match "$1" 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$(cat "$log" 2>/dev/null)"
 }
 
+# stop_clean NAME...: stop each program (SIGTERM, as stop_prog) and check it exited 0 with no
+# sanitizer report in its log: how a test ends its programs.
+stop_clean() {
+  local p
+  for p in "$@"; do
+    stop_prog "$p"
+    expect_eq "$p exits 0" 0 "$LAST_EXIT"
+    expect_clean_log "$p: no sanitizer report" "$p"
+  done
+}
+
 cleanup() {
   local name
   for name in "${!PIDS[@]}"; do

@@ -252,9 +252,5 @@ expect_match "... and so does bob's 200 relayed later (the context follows the t
 expect_match "the pcscf's text lines carry the same context" \
   "info: \[[^ ]+ impu=sip:alice@$DOMAIN impi=alice@$DOMAIN\] pcscf: udp:127.0.0.1:$PA registered" "$(cat "$WORKDIR/pcscf.log")"
 
-for p in pcscf scscf hss; do
-  stop_prog "$p"
-  expect_eq "$p exits 0" 0 "$LAST_EXIT"
-  expect_clean_log "$p: no sanitizer report" "$p"
-done
+stop_clean pcscf scscf hss
 finish

@@ -169,9 +169,5 @@ wait "$CALLEE_PID"
 expect_eq "bob's handset listening on L takes it (a new connection)" 0 "$?"
 expect_eq "the pcscf sent it to the Contact" "pcscf: INVITE to sip:127.0.0.1:$BL;transport=tcp, contact of tcp:127.0.0.1:$BC" "$(sent_to "$n")"
 
-for p in pcscf scscf hss; do
-  stop_prog "$p"
-  expect_eq "$p exits 0" 0 "$LAST_EXIT"
-  expect_clean_log "$p: no sanitizer report" "$p"
-done
+stop_clean pcscf scscf hss
 finish

@@ -198,11 +198,7 @@ wait_http "127.0.0.1:$A_API" /readyz 503 10 || fail "A sees its Cx peer go"
 expect_eq "REGISTER while A's Cx peer is down: 504" "SIP/2.0 504 HSS Unreachable" \
   "$(raw_register alice | sipsend_to "$A_SIP" r7)"
 
-for p in pcscf scscf_b scscf_a; do
-  stop_prog "$p"
-  expect_eq "$p exits 0" 0 "$LAST_EXIT"
-  expect_clean_log "$p: no sanitizer report" "$p"
-done
+stop_clean pcscf scscf_b scscf_a
 expect_clean_log "hss: no sanitizer report" hss
 expect_clean_log "hss2: no sanitizer report" hss2
 finish

@@ -111,9 +111,5 @@ register dev3 3 "$P3"
 expect_eq "... a third device is refused: 403 Too Many Contacts" "SIP/2.0 403 Too Many Contacts" "$(final dev3)"
 expect_eq "... still 2 contacts" 2 "$(contacts)"
 
-for p in scscf2 hss; do
-  stop_prog "$p"
-  expect_eq "$p exits 0" 0 "$LAST_EXIT"
-  expect_clean_log "$p: no sanitizer report" "$p"
-done
+stop_clean scscf2 hss
 finish

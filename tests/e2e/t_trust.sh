@@ -286,9 +286,5 @@ expect_match "the scscf counts three wrong answers" '^cscf_registrar_events_tota
   "$(sc /metrics)"
 expect_eq "mike is not registered" 404 "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:mike@$DOMAIN")"
 
-for p in pcscf scscf hss; do
-  stop_prog "$p"
-  expect_eq "$p exits 0" 0 "$LAST_EXIT"
-  expect_clean_log "$p: no sanitizer report" "$p"
-done
+stop_clean pcscf scscf hss
 finish
