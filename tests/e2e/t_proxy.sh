@@ -126,7 +126,8 @@ drain_in_flight() {
 }
 
 # SIGTERM with a 1 s grace while a call rings for 1.5 s: the proxy gives up on it, exits 0 on
-# time and leaves nothing behind (the sanitizer build checks for leaks at exit).
+# time and leaves nothing behind (the sanitizer build checks for leaks at exit). The upper bound
+# is loose for a loaded machine: the log line below is what shows the grace ended it.
 drain_grace_expires() {
   ring_through_proxy fwd_grace 1 || return
   local uac_pid=$UAC_PID uas_pid=$UAS_PID
@@ -136,7 +137,7 @@ drain_grace_expires() {
   wait_exit fwd_grace 5
   local ms=$((($(date +%s%N) - start) / 1000000))
   expect_eq "grace over: exit status 0" 0 "$LAST_EXIT"
-  if [ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]; then
+  if [ "$ms" -ge 900 ] && [ "$ms" -le 4000 ]; then
     pass "grace over: exit after the 1 s grace (${ms} ms)"
   else
     fail "grace over: exit after ${ms} ms" "expected about 1 s"
