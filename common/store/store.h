@@ -1,18 +1,28 @@
 /* The registration store (ARCHITECTURE.md section 9): bindings per registration, i.e. per IMPI with
  * its implicit set of IMPUs sharing contacts, plus the HSS profile and the auth scheme used.
  *
- * Contract, whatever the backend:
- * - Every call completes through its callback, exactly once. The callback may run before the
- *   call returns (the in-memory backend always does) or later from the loop (a non-blocking
- *   backend such as Redis): callers must cope with both, and must not rely on anything the
- *   store handed out before (it hands out copies, never its own objects).
+ * The store is an interface: store_open() picks a backend by name and every store_*() call below
+ * goes through that backend's table of operations (store_internal.h). Files: store.c (the handle
+ * and the dispatch), store_mem.c (the "memory" backend), store_reg.c (record helpers), store_uri.c
+ * (contact matching), store_json.c (the REST rendering).
+ *
+ * Contract, whatever the backend (tests/unit/test_store_contract.c runs it against each):
+ * - Every call completes through its callback, exactly once. A backend is either synchronous
+ *   (store_synchronous() 1: every callback runs before the call returns; "memory") or
+ *   asynchronous (0: no callback ever runs before the call returns; they come later from the
+ *   loop, e.g. Redis), never a mix. Callers must cope with both, and must not rely on anything
+ *   the store handed out before (it hands out copies, never its own objects).
  * - What a callback hands over is the caller's: a store_reg_t (free with store_reg_free()), an
  *   array of them (store_regs_free()). On rc -1 nothing is handed over. What the caller passes
  *   in (store_put()'s reg, keys, prefix) stays the caller's; the store copies what it keeps.
  * - A callback may call the store again (e.g. store_put() from store_expired()'s callback).
  * - Everything runs on one thread (the SIP loop): no locks.
  *
- * Backends: store_mem_new() keeps registrations in this process's memory (one process; lost on
+ * - Keys and strings are C strings: a key is what comes before its first NUL byte.
+ * - Limits (store_limits_t) bound what store_put() accepts; store_set_limits() changes them for
+ *   the next store_put() and keeps what is held.
+ *
+ * Backends: "memory" keeps registrations in this process's memory (one process; lost on
  * restart). A later issue adds Redis (replicas sharing state) and an optional snapshot to disk
  * for the in-memory backend. */
 #ifndef CSCF_STORE_H
@@ -57,9 +67,24 @@ typedef void (*store_done_f)(void *arg, int rc);
 /* rc 0 or -1; regs (n of them, out of total) are the caller's: store_regs_free(regs, n) */
 typedef void (*store_list_f)(void *arg, int rc, store_reg_t **regs, size_t n, size_t total);
 
-/* In memory, for one process. NULL when out of memory. */
+typedef struct store_limits {
+    size_t max_regs;             /* registrations (IMPIs) held */
+    size_t max_contacts_per_reg; /* contacts in one registration */
+} store_limits_t;
+
+/* The backend called backend ("memory"), with its options (NULL or "" for none); NULL (logged)
+ * when there is no such backend, its options are wrong, or out of memory. */
+store_t *store_open(const char *backend, const store_limits_t *limits, const char *options);
+/* store_open("memory", {max_regs, max_contacts_per_reg}, NULL). */
 store_t *store_mem_new(size_t max_regs, size_t max_contacts_per_reg);
+/* Callbacks still owed are not made. NULL is fine. */
 void store_free(store_t *s);
+/* The i-th backend's name (i from 0), NULL past the last: what store_open() knows. */
+const char *store_backend_name(size_t i);
+const char *store_backend(const store_t *s); /* the backend's name */
+int store_synchronous(const store_t *s);     /* see the contract above */
+/* 0, or -1 (the limits unchanged). */
+int store_set_limits(store_t *s, const store_limits_t *limits);
 
 /* By any IMPU of the set (exact string), or by IMPI. */
 void store_get(store_t *s, const char *impu, store_get_f cb, void *arg);
@@ -77,10 +102,11 @@ void store_list(store_t *s, const char *prefix, size_t offset, size_t limit, sto
 /* Registrations with at least one contact whose expires_at <= now, at most 1000 per call (in
  * no particular order); total is how many there are in all (call again after handling them). */
 void store_expired(store_t *s, int64_t now, store_list_f cb, void *arg);
+/* Answered at once, whatever the backend (an asynchronous one keeps them up to date). */
 size_t store_count(const store_t *s);         /* registrations */
 size_t store_contact_count(const store_t *s); /* contacts over all registrations */
 
-/* ---- Helpers, whatever the backend (store.c) ---- */
+/* ---- Helpers, whatever the backend (store_reg.c, store_uri.c, store_json.c) ---- */
 
 store_reg_t *store_reg_new(const char *impi); /* empty; NULL when out of memory */
 store_reg_t *store_reg_dup(const store_reg_t *r);

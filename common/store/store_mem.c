@@ -1,4 +1,5 @@
-/* The in-memory store backend, for one process. Callbacks run before the calls return.
+/* The in-memory store backend ("memory"), for one process: store_mem_ops. Synchronous: every
+ * callback runs before the call returns.
  *
  * Memory (the aim is <= 2 KiB per registered UE): each registration is one allocation of exactly
  * its size, laid out as a store_reg_t whose pointers point into the same block: the struct, the
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/store/store_internal.h"
 #include "common/util/log.h"
 
 #define EXPIRED_BATCH 1000
@@ -31,10 +33,10 @@ typedef struct table {
     size_t n;
 } table_t;
 
-struct store {
+typedef struct mem {
     table_t by_impi, by_impu;
     size_t max_regs, max_contacts, contacts;
-};
+} mem_t;
 
 /* ---- one block per registration ---- */
 
@@ -220,18 +222,32 @@ static void table_shrink(table_t *t)
 
 /* ---- the store ---- */
 
-store_t *store_mem_new(size_t max_regs, size_t max_contacts_per_reg)
+static void *mem_open(const store_limits_t *limits, const char *options)
 {
-    store_t *s = calloc(1, sizeof *s);
+    if (options && *options) {
+        log_error("store: the memory backend takes no options (\"%s\")", options);
+        return NULL;
+    }
+    mem_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->max_regs = max_regs;
-    s->max_contacts = max_contacts_per_reg;
+    s->max_regs = limits->max_regs;
+    s->max_contacts = limits->max_contacts_per_reg;
     return s;
 }
 
-void store_free(store_t *s)
+/* New bounds apply to the next store_put(): what is held stays. */
+static int mem_set_limits(void *be, const store_limits_t *limits)
 {
+    mem_t *s = be;
+    s->max_regs = limits->max_regs;
+    s->max_contacts = limits->max_contacts_per_reg;
+    return 0;
+}
+
+static void mem_close(void *be)
+{
+    mem_t *s = be;
     if (!s)
         return;
     for (size_t i = 0; i < s->by_impi.cap; i++)
@@ -257,18 +273,20 @@ static void answer_copy(const store_reg_t *r, store_get_f cb, void *arg)
     cb(arg, copy ? 0 : -1, copy);
 }
 
-void store_get(store_t *s, const char *impu, store_get_f cb, void *arg)
+static void mem_get(void *be, const char *impu, store_get_f cb, void *arg)
 {
+    mem_t *s = be;
     answer_copy(reg_of(&s->by_impu, impu), cb, arg);
 }
 
-void store_get_impi(store_t *s, const char *impi, store_get_f cb, void *arg)
+static void mem_get_impi(void *be, const char *impi, store_get_f cb, void *arg)
 {
+    mem_t *s = be;
     answer_copy(reg_of(&s->by_impi, impi), cb, arg);
 }
 
 /* Takes r's IMPUs out of the IMPU index. */
-static void unindex_impus(store_t *s, const store_reg_t *r)
+static void unindex_impus(mem_t *s, const store_reg_t *r)
 {
     for (size_t i = 0; i < r->nimpus; i++) {
         slot_t *sl = table_find(&s->by_impu, r->impus[i]);
@@ -278,7 +296,7 @@ static void unindex_impus(store_t *s, const store_reg_t *r)
 }
 
 /* Why reg cannot replace old (NULL: a new registration); NULL when it can. */
-static const char *refusal(const store_t *s, const store_reg_t *reg, const store_reg_t *old)
+static const char *refusal(const mem_t *s, const store_reg_t *reg, const store_reg_t *old)
 {
     if (!reg->impi || reg->nimpus >= KEY_IMPI)
         return "malformed";
@@ -296,8 +314,9 @@ static const char *refusal(const store_t *s, const store_reg_t *reg, const store
     return NULL;
 }
 
-void store_put(store_t *s, const store_reg_t *reg, store_done_f cb, void *arg)
+static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
 {
+    mem_t *s = be;
     slot_t *at = table_find(&s->by_impi, reg->impi);
     store_reg_t *old = at ? at->reg : NULL;
     store_reg_t *block = NULL;
@@ -328,8 +347,9 @@ void store_put(store_t *s, const store_reg_t *reg, store_done_f cb, void *arg)
     cb(arg, 0);
 }
 
-void store_del(store_t *s, const char *impi, store_done_f cb, void *arg)
+static void mem_del(void *be, const char *impi, store_done_f cb, void *arg)
 {
+    mem_t *s = be;
     slot_t *at = table_find(&s->by_impi, impi);
     if (!at) {
         cb(arg, -1);
@@ -392,9 +412,10 @@ static void answer_list(store_reg_t **regs, size_t n, size_t total, store_list_f
         cb(arg, 0, out, n, total);
 }
 
-void store_list(store_t *s, const char *prefix, size_t offset, size_t limit, store_list_f cb,
-                void *arg)
+static void mem_list(void *be, const char *prefix, size_t offset, size_t limit, store_list_f cb,
+                     void *arg)
 {
+    mem_t *s = be;
     store_reg_t **hits = malloc((s->by_impi.n ? s->by_impi.n : 1) * sizeof *hits);
     if (!hits) {
         cb(arg, -1, NULL, 0, 0);
@@ -419,8 +440,9 @@ static int has_expired(const store_reg_t *r, int64_t now)
     return 0;
 }
 
-void store_expired(store_t *s, int64_t now, store_list_f cb, void *arg)
+static void mem_expired(void *be, int64_t now, store_list_f cb, void *arg)
 {
+    mem_t *s = be;
     store_reg_t **hits = malloc(EXPIRED_BATCH * sizeof *hits);
     if (!hits) {
         cb(arg, -1, NULL, 0, 0);
@@ -435,12 +457,28 @@ void store_expired(store_t *s, int64_t now, store_list_f cb, void *arg)
     answer_list(hits, n, total, cb, arg);
 }
 
-size_t store_count(const store_t *s)
+static size_t mem_count(const void *be)
 {
-    return s->by_impi.n;
+    return ((const mem_t *)be)->by_impi.n;
 }
 
-size_t store_contact_count(const store_t *s)
+static size_t mem_contact_count(const void *be)
 {
-    return s->contacts;
+    return ((const mem_t *)be)->contacts;
 }
+
+const store_ops_t store_mem_ops = {
+    .name = "memory",
+    .synchronous = 1,
+    .open = mem_open,
+    .close = mem_close,
+    .set_limits = mem_set_limits,
+    .get = mem_get,
+    .get_impi = mem_get_impi,
+    .put = mem_put,
+    .del = mem_del,
+    .list = mem_list,
+    .expired = mem_expired,
+    .count = mem_count,
+    .contact_count = mem_contact_count,
+};

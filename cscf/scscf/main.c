@@ -44,6 +44,8 @@ static const cfg_key_t scscf_keys[] = {
      "registrations held (and challenges in "
      "flight)",
      1, 100000000, NULL},
+    {"store.backend", CFG_ENUM, "memory",
+     "where registrations live: memory (this process's; lost on restart)", 0, 0, "memory"},
     ICSCF_KEY_ROWS,
     CFG_END,
 };

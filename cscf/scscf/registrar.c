@@ -408,8 +408,9 @@ int registrar_init(scscf_t *s)
                                   "deregister, expired, resync, stale_nonce, auth_failure, rtr, "
                                   "admin_deregister)",
                                   "event");
-    s->store = store_mem_new((size_t)cfg_int(cfg, "registrar.max_registrations"),
-                             REGISTRAR_CONTACTS_LIMIT);
+    store_limits_t limits = {(size_t)cfg_int(cfg, "registrar.max_registrations"),
+                             REGISTRAR_CONTACTS_LIMIT};
+    s->store = store_open(cfg_str(cfg, "store.backend"), &limits, NULL);
     s->tick = su_timer_create(su_root_task(s->p->root), 1000);
     if (!s->store || !s->tick ||
         auth_table_init(&s->auth, (size_t)cfg_int(cfg, "registrar.max_registrations"),

@@ -1,7 +1,7 @@
-/* store.c, store_mem.c: registrations found by IMPI and by every IMPU of their set, replaced and
- * deleted without stale index entries, limits refused, expiry and listing exact, copies that the
- * caller owns; contact matching by RFC 5626 instance/reg-id and RFC 3261 URI equality; and the
- * memory a registration costs (bounded, and printed). */
+/* store_reg.c, store_uri.c, store_json.c, store_mem.c: registrations found by IMPI and by every
+ * IMPU of their set, replaced and deleted without stale index entries, limits refused, expiry and
+ * listing exact, copies that the caller owns; contact matching by RFC 5626 instance/reg-id and RFC
+ * 3261 URI equality; and the memory a registration costs (bounded, and printed). */
 #include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
