@@ -22,7 +22,6 @@
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
-#include "common/sip/sip_proxy.h"
 #include "common/sip/sip_trace.h"
 
 /* Methods counted by name; anything else is "other" so hostile methods cannot add series. */
@@ -399,7 +398,8 @@ void sip_core_free(sip_core_t *core)
         nta_leg_destroy(core->leg);
     if (core->agent)
         nta_agent_destroy(core->agent);
-    sip_proxy_release_all(core);
+    if (core->release_fwds)
+        core->release_fwds(core);
     if (core->sweep)
         su_timer_destroy(core->sweep);
     dialogs_free(core->dialogs);

@@ -24,6 +24,9 @@ struct sip_core {
     int draining;
     size_t inflight;      /* proxy transactions not yet finished */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
+    /* Set by sip_proxy.c when it lists a forward: the core frees them at teardown without
+     * knowing the proxy (the proxy sits above the core). */
+    void (*release_fwds)(struct sip_core *core);
     struct dialogs *dialogs;
     struct sip_trace *trace;
     su_timer_t *sweep;

@@ -212,6 +212,7 @@ static void fwd_link(sip_fwd_t *f)
         f->next->prev = &f->next;
     f->prev = &f->core->fwds;
     f->core->fwds = f;
+    f->core->release_fwds = sip_proxy_release_all;
     f->core->inflight++;
 }
 
