@@ -117,8 +117,10 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         return 483;
     }
     sip_ids_t ids; /* the realm is the home network's, which a P-CSCF may not know */
-    if (sip_register_identities(sip, NULL, &ids, NULL) != SIP_IDS_OK) {
+    sip_ids_error_t bad = sip_register_identities(sip, NULL, &ids, NULL);
+    if (bad) { /* refused here as the I-CSCF and registrar would, with the same phrase */
         msg_destroy(msg);
+        sip_core_reply(pc->p->sip, irq, 400, sip_ids_phrase(bad), TAG_END());
         return 400;
     }
     msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
