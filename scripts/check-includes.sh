@@ -17,7 +17,7 @@ common/util:
 common/ops: common/util
 common/auth: common/util
 common/store: common/util
-common/sip: common/ops common/store common/util
+common/sip: common/auth common/ops common/store common/util
 common/program: common/sip common/ops common/store common/auth common/util
 diameter: common
 diameter/hss: diameter common

@@ -258,11 +258,10 @@ static int setup_signals(program_t *p)
 
 int program_default_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
-    const url_t *ruri = sip->sip_request->rq_url;
     sip_method_t method = sip->sip_request->rq_method;
     if (method == sip_method_ack)
         return 0;
-    int for_us = sip_core_is_self(core, ruri) && (!ruri->url_user || !*ruri->url_user);
+    int for_us = sip_core_request_is_for_us(core, sip);
     if (method == sip_method_options && for_us)
         return sip_core_reply_options(core, irq, sip);
     if (!for_us && sip_proxy_check_max_forwards(sip))

@@ -467,6 +467,15 @@ int sip_core_is_self(const sip_core_t *core, const url_t *url)
     return sip_core_is_node(core, url);
 }
 
+int sip_core_request_is_for_us(const sip_core_t *core, sip_t const *sip)
+{
+    const url_t *ruri = sip && sip->sip_request ? sip->sip_request->rq_url : NULL;
+    const sip_route_t *r = sip ? sip->sip_route : NULL;
+    int routed_on = r && (r->r_next || !sip_core_is_node(core, r->r_url));
+    return ruri && !routed_on && sip_core_is_self(core, ruri) &&
+           (!ruri->url_user || !*ruri->url_user);
+}
+
 int sip_core_is_node(const sip_core_t *core, const url_t *url)
 {
     if (!url || !url->url_host)

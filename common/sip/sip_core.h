@@ -63,6 +63,11 @@ struct dialogs *sip_core_dialogs(const sip_core_t *core);
  * or the host is the home domain. */
 int sip_core_is_self(const sip_core_t *core, const url_t *url);
 
+/* True when this node answers the request itself rather than routing it (OPTIONS pings): the
+ * Request-URI names this node or the home domain without a user part (a user's URI is routed
+ * to the user), and no Route leads past this node. */
+int sip_core_request_is_for_us(const sip_core_t *core, sip_t const *sip);
+
 /* Answer a request (counts the response). Tags as for nta_incoming_treply(). */
 int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char *phrase,
                    tag_type_t tag, tag_value_t value, ...);

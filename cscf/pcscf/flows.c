@@ -30,21 +30,27 @@ int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *
     return pc_binding_target(&r, pc->delivery, out);
 }
 
-static void drop(pcscf_t *pc, const char *flow)
+/* Every removal of a binding ends here (Expires 0, a failed store, expiry, a reg event NOTIFY),
+ * once b is out of by_flow (taken, or about to be by the sweep that calls this): its token
+ * goes, its reg event subscription loses a holder, the log says why. */
+static void binding_remove(pcscf_t *pc, pc_binding_t *b, const char *why)
 {
-    pc_binding_t *b = strmap_take(pc->by_flow, flow);
-    if (b) {
+    log_ctx_user(b->impu, b->impi);
+    log_info("pcscf: %s (%s) %s", b->flow, b->impi, why);
+    if (strmap_get(pc->by_token, b->token) == b)
         strmap_take(pc->by_token, b->token);
-        regsub_unref(pc, b->impu);
-        free(b);
-    }
+    regsub_unref(pc, b->impu);
+    free(b);
 }
 
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
 {
     if (expires <= 0) {
-        log_info("pcscf: %s (%s) deregistered", nb->flow, nb->impi);
-        drop(pc, nb->flow);
+        pc_binding_t *gone = strmap_take(pc->by_flow, nb->flow);
+        if (gone)
+            binding_remove(pc, gone, "deregistered");
+        else
+            log_info("pcscf: %s (%s) deregistered", nb->flow, nb->impi);
         return;
     }
     pc_binding_t *b = strmap_get(pc->by_flow, nb->flow);
@@ -65,7 +71,9 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
     b->expires_at = time(NULL) + expires;
     if (strmap_put(pc->by_flow, b->flow, b, NULL) < 0 ||
         strmap_put(pc->by_token, b->token, b, NULL) < 0) {
-        drop(pc, b->flow);
+        if (strmap_get(pc->by_flow, b->flow) == b)
+            strmap_take(pc->by_flow, b->flow);
+        binding_remove(pc, b, "not stored (out of memory)");
         return;
     }
     log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
@@ -77,11 +85,7 @@ static int expired(void *ctx, const char *key, void *val)
     pc_binding_t *b = val;
     if (b->expires_at > time(NULL))
         return 0;
-    log_ctx_user(b->impu, b->impi);
-    log_info("pcscf: %s (%s) expired", b->flow, b->impi);
-    strmap_take(pc->by_token, b->token);
-    regsub_unref(pc, b->impu);
-    free(b);
+    binding_remove(pc, b, "expired");
     return 1;
 }
 
@@ -109,11 +113,7 @@ static int drop_matching(void *ctx, const char *key, void *val)
     su_home_deinit(home);
     if (!match)
         return 0;
-    log_ctx_user(b->impu, b->impi);
-    log_info("pcscf: %s (%s) removed by a reg event NOTIFY", b->flow, b->impi);
-    strmap_take(d->pc->by_token, b->token);
-    regsub_unref(d->pc, b->impu);
-    free(b);
+    binding_remove(d->pc, b, "removed by a reg event NOTIFY");
     return 1;
 }
 

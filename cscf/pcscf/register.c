@@ -17,7 +17,7 @@
 
 #include "common/util/hex.h"
 #include "common/util/log.h"
-#include "common/auth/sip_digest.h"
+#include "common/sip/sip_ids.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 
@@ -116,21 +116,21 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         msg_destroy(msg);
         return 483;
     }
-    if (!sip->sip_to) {
+    sip_ids_t ids; /* the realm is the home network's, which a P-CSCF may not know */
+    sip_ids_error_t bad = sip_register_identities(sip, NULL, &ids, NULL);
+    if (bad) { /* refused here as the I-CSCF and registrar would, with the same phrase */
         msg_destroy(msg);
+        sip_core_reply(pc->p->sip, irq, 400, sip_ids_phrase(bad), TAG_END());
         return 400;
     }
     msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
-    if (sip_impu_of(sip->sip_to->a_url, f->b.impu, sizeof f->b.impu) < 0)
-        f->b.impu[0] = '\0';
+    snprintf(f->b.impu, sizeof f->b.impu, "%s", ids.impu);
+    snprintf(f->b.impi, sizeof f->b.impi, "%s", ids.impi);
     char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
     f->b.outbound = pc_register_outbound(sip);
-    digest_creds_t cr;
-    if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0)
-        snprintf(f->b.impi, sizeof f->b.impi, "%s", cr.username);
     log_ctx_user(f->b.impu, f->b.impi);
     if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, &f->b) < 0 ||
         sip_proxy_prepare(msg, sip, NULL) < 0) {

@@ -13,8 +13,8 @@
 #include <sofia-sip/sip_tag.h>
 
 #include "common/util/log.h"
-#include "common/auth/sip_digest.h"
 #include "common/sip/sip_hdr.h"
+#include "common/sip/sip_ids.h"
 #include "common/sip/sip_proxy.h"
 #include "cscf/scscf/icscf_select.h"
 #include "cscf/scscf/scscf.h"
@@ -200,20 +200,6 @@ static void on_uaa(void *arg, cx_status_t st, const cx_msg_t *a)
     free(q);
 }
 
-/* TS 24.229 5.3.1.2: the IMPI from the Authorization, else the IMPU without its scheme. */
-static int register_identities(sip_t const *sip, query_t *q)
-{
-    if (!sip->sip_to || sip_impu_of(sip->sip_to->a_url, q->impu, sizeof q->impu) < 0)
-        return -1;
-    digest_creds_t cr;
-    if (digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0 && *cr.username) {
-        snprintf(q->impi, sizeof q->impi, "%s", cr.username);
-        return 0;
-    }
-    snprintf(q->impi, sizeof q->impi, "%s", strchr(q->impu, ':') + 1);
-    return 0;
-}
-
 /* The P-CSCF's P-Visited-Network-ID (RFC 7315 4.3: a token or a quoted string), else our own
  * domain: the HSS needs the AVP (TS 29.228 6.1.1), and without the header the UE is at home. */
 static void visited_network(const scscf_t *s, sip_t const *sip, char *out, size_t len)
@@ -263,10 +249,15 @@ int icscf_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
     if (!q)
         return 500;
     *q = (query_t){.ic = ic, .irq = irq};
-    if (register_identities(sip, q) < 0) {
+    sip_ids_t ids;
+    sip_ids_error_t bad =
+        sip_register_identities(sip, sip_core_config(s->p->sip)->domain, &ids, NULL);
+    if (bad) {
         free(q);
-        return reply_now(s, irq, 400, "Bad To (IMPU)");
+        return reply_now(s, irq, 400, sip_ids_phrase(bad));
     }
+    snprintf(q->impu, sizeof q->impu, "%s", ids.impu);
+    snprintf(q->impi, sizeof q->impi, "%s", ids.impi);
     char vn[256];
     visited_network(s, sip, vn, sizeof vn);
     cx_msg_t m;

@@ -106,15 +106,6 @@ static void scscf_fini(program_t *p)
     p->app = NULL;
 }
 
-/* OPTIONS to this node itself (no user part, no further Route) is answered here. */
-static int for_us(sip_core_t *core, sip_t const *sip)
-{
-    const url_t *ruri = sip->sip_request->rq_url;
-    int routed_on = sip->sip_route &&
-                    (sip->sip_route->r_next || !sip_core_is_node(core, sip->sip_route->r_url));
-    return !routed_on && sip_core_is_node(core, ruri) && (!ruri->url_user || !*ruri->url_user);
-}
-
 static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
@@ -127,7 +118,7 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
         return regevent_on_subscribe(s, irq, sip);
     if (method == sip_method_register)
         return s->icscf ? icscf_on_register(s, irq, sip) : registrar_on_register(s, irq, sip);
-    if (method == sip_method_options && for_us(core, sip))
+    if (method == sip_method_options && sip_core_request_is_for_us(core, sip))
         return program_default_request(app, core, irq, sip);
     return scscf_route(s, irq, sip);
 }

@@ -12,6 +12,7 @@
 #include <sofia-sip/sip_tag.h>
 
 #include "common/util/clock.h"
+#include "common/sip/sip_ids.h"
 #include "common/util/log.h"
 #include "cscf/scscf/profile.h"
 
@@ -294,24 +295,23 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
 
 /* ---- entry ---- */
 
-static int identities(reg_req_t *req, sip_t const *sip)
+/* The IMPU and IMPI (sip_register_identities()), and the scheme the credentials ask for (none:
+ * AKAv1, the first REGISTER of TS 33.203). 0, or the error. */
+static sip_ids_error_t identities(reg_req_t *req, sip_t const *sip)
 {
-    if (!sip->sip_to || sip_impu_of(sip->sip_to->a_url, req->impu, sizeof req->impu) < 0)
-        return -1;
+    sip_ids_t ids;
     const char *domain = sip_core_config(req->s->p->sip)->domain;
-    req->has_creds = digest_creds_parse(sip->sip_authorization, domain, &req->cr) == 0 ||
-                     digest_creds_parse(sip->sip_authorization, NULL, &req->cr) == 0;
-    if (req->has_creds) {
-        snprintf(req->impi, sizeof req->impi, "%s", req->cr.username);
-        if (auth_scheme_from_algorithm(req->cr.algorithm, &req->scheme) < 0)
-            req->scheme = *req->cr.algorithm ? AUTH_MD5 : AUTH_AKAV1;
-        return 0;
-    }
-    /* No credentials: TS 33.203 derives the IMPI from the IMPU for the first REGISTER. */
-    const char *colon = strchr(req->impu, ':');
-    snprintf(req->impi, sizeof req->impi, "%s", colon ? colon + 1 : req->impu);
-    req->scheme = AUTH_AKAV1;
-    return 0;
+    sip_ids_error_t bad = sip_register_identities(sip, domain, &ids, &req->cr);
+    if (bad)
+        return bad;
+    snprintf(req->impu, sizeof req->impu, "%s", ids.impu);
+    snprintf(req->impi, sizeof req->impi, "%s", ids.impi);
+    req->has_creds = ids.from_auth;
+    if (!req->has_creds)
+        req->scheme = AUTH_AKAV1;
+    else if (auth_scheme_from_algorithm(req->cr.algorithm, &req->scheme) < 0)
+        req->scheme = *req->cr.algorithm ? AUTH_MD5 : AUTH_AKAV1;
+    return SIP_IDS_OK;
 }
 
 /* RFC 3261 10.3 step 7, checked before authentication so a REGISTER that cannot succeed does
@@ -346,8 +346,9 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
     req->irq = irq;
     req->msg = nta_incoming_getrequest(irq);
     req->sip = sip;
-    if (identities(req, sip) < 0) {
-        reg_req_reply(req, 400, "Bad To (IMPU)", NULL);
+    sip_ids_error_t bad = identities(req, sip);
+    if (bad) {
+        reg_req_reply(req, 400, sip_ids_phrase(bad), NULL);
         return 0;
     }
     log_ctx_user(req->impu, req->impi);

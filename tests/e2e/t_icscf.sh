@@ -143,6 +143,17 @@ expect_eq "REGISTER with Max-Forwards 0: 483" "SIP/2.0 483 Too Many Hops" \
   "$(raw_register alice "" 0 | sipsend_to "$A_SIP" r5)"
 expect_eq "REGISTER without To: 400" "SIP/2.0 400 Bad Request" \
   "$(raw_register alice | grep -v '^To:' | sipsend_to "$A_SIP" r6)"
+# The one IMPU/IMPI rule (common/sip/sip_ids.c), the same at the pcscf, A and B.
+expect_eq "REGISTER to the domain (no user part) without credentials: no IMPI to derive, 400" \
+  "SIP/2.0 400 No IMPI (Authorization Needed)" \
+  "$(raw_register alice | sed "s|^To: <[^>]*>|To: <sip:$DOMAIN>|" | sipsend_to "$A_SIP" r7)"
+expect_eq "... refused so at the pcscf too (not forwarded for an HSS lookup of the domain)" \
+  "SIP/2.0 400 No IMPI (Authorization Needed)" \
+  "$(raw_register alice | sed "s|^To: <[^>]*>|To: <sip:$DOMAIN>|" | sipsend_to "$PC_SIP" r8)"
+expect_eq "REGISTER with a tel: To, credentials or not: 400 at the pcscf (a REGISTER's To is a SIP URI)" \
+  "SIP/2.0 400 Bad To (IMPU)" \
+  "$(raw_register alice alice | sed "s|^To: <[^>]*>|To: <tel:+15550001>|" | sipsend_to "$PC_SIP" r9)"
+expect_eq "... A still counts only the two unknown users" 2 "$(metric UAR user_unknown)"
 expect_eq "MESSAGE to a user of another domain (no next hop): 404, no LIR" "SIP/2.0 404 Not Found" \
   "$(message bob | sed "s/^MESSAGE sip:bob@$DOMAIN/MESSAGE sip:bob@other.example/" | sipsend_to "$A_SIP" m3)"
 expect_eq "... A sent one LIR for the unknown user only" 1 "$(metric LIR user_unknown)"

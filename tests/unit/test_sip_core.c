@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/url.h>
 
@@ -252,6 +255,40 @@ static void self_matching(void **state)
     assert_true(sip_core_is_self(f->core, u)); /* host names compare without case */
 }
 
+/* Is a request with this Request-URI and Route (NULL: none) one the node answers itself? */
+static int for_us(fixture_t *f, const char *ruri, const char *route)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-fu\r\n"
+             "From: <sip:t@example.org>;tag=a\r\nTo: <sip:x@example.org>\r\nCall-ID: fu\r\n"
+             "CSeq: 1 OPTIONS\r\n%s%s%sContent-Length: 0\r\n\r\n",
+             ruri, route ? "Route: " : "", route ? route : "", route ? "\r\n" : "");
+    msg_t *msg = msg_make(sip_default_mclass(), 0, text, (isize_t)strlen(text));
+    assert_non_null(msg);
+    int yes = sip_core_request_is_for_us(f->core, sip_object(msg));
+    msg_destroy(msg);
+    return yes;
+}
+
+static void request_for_us(void **state)
+{
+    fixture_t *f = *state;
+    char me[80], me_lr[96], next[] = "<sip:scscf.ims.example.org;lr>";
+    snprintf(me, sizeof me, "sip:%s", f->listen);
+    snprintf(me_lr, sizeof me_lr, "<sip:%s;lr>", f->listen);
+    assert_true(for_us(f, me, NULL));
+    assert_true(for_us(f, "sip:ims.example.org", NULL));      /* the home domain */
+    assert_true(for_us(f, "sip:pcscf.ims.svc:5080", me_lr));  /* a Route to us only */
+    assert_false(for_us(f, "sip:bob@ims.example.org", NULL)); /* a user: routed to the user */
+    assert_false(for_us(f, "sip:other.example.org", NULL));
+    assert_false(for_us(f, me, next)); /* routed on */
+    char both[200];
+    snprintf(both, sizeof both, "%s, %s", me_lr, next);
+    assert_false(for_us(f, me, both)); /* through us, then on */
+    assert_false(sip_core_request_is_for_us(f->core, NULL));
+}
+
 static void tag_lists(void **state)
 {
     assert_true(sip_tag_in_list("path, outbound", "outbound"));
@@ -275,6 +312,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
+        cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),
         cmocka_unit_test(tag_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
