@@ -531,7 +531,9 @@ int sip_impu_of(const url_t *u, char *out, size_t len)
 {
     int n;
     if (u->url_type == url_tel)
-        n = snprintf(out, len, "tel:%s", u->url_path ? u->url_path : "");
+        /* sofia keeps a tel: URI's number in url_user (checked on 1.12: "tel:+1555" has
+         * url_user "+1555", url_path NULL). */
+        n = snprintf(out, len, "tel:%s", u->url_user ? u->url_user : "");
     else if (u->url_type == url_sip || u->url_type == url_sips)
         n = snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
                      u->url_user ? u->url_user : "", u->url_user ? "@" : "",

@@ -271,6 +271,26 @@ static int for_us(fixture_t *f, const char *ruri, const char *route)
     return yes;
 }
 
+/* The IMPU form of a URI: a tel: number is sofia's url_user (a SUBSCRIBE to a tel: IMPU used to
+ * be refused because the number was read from url_path). */
+static void impu_of_tel_and_sip(void **state)
+{
+    (void)state;
+    char out[64];
+    url_t tel[1], sip[1], bad[1];
+    char t[] = "tel:+15550001;phone-context=ims.example", s_[] = "sip:alice@ims.example;user=phone",
+         b[] = "tel:";
+    assert_int_equal(url_d(tel, t), 0);
+    assert_int_equal(sip_impu_of(tel, out, sizeof out), 0);
+    assert_string_equal(out, "tel:+15550001");
+    assert_int_equal(url_d(sip, s_), 0);
+    assert_int_equal(sip_impu_of(sip, out, sizeof out), 0);
+    assert_string_equal(out, "sip:alice@ims.example");
+    assert_int_equal(sip_impu_of(tel, out, 8), -1); /* does not fit */
+    if (url_d(bad, b) == 0)
+        assert_int_equal(sip_impu_of(bad, out, sizeof out), -1); /* no number */
+}
+
 static void request_for_us(void **state)
 {
     fixture_t *f = *state;
@@ -314,6 +334,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),
         cmocka_unit_test(tag_lists),
+        cmocka_unit_test(impu_of_tel_and_sip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
