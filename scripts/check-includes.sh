@@ -22,7 +22,10 @@ common/program: common/sip common/ops common/store common/auth common/util
 diameter: common
 diameter/hss: diameter common
 cscf/pcscf: common
-cscf/scscf: diameter common
+cscf/scscf/core: diameter common
+cscf/scscf/registration: cscf/scscf/core diameter common
+cscf/scscf/routing: cscf/scscf/registration cscf/scscf/core diameter common
+cscf/scscf: cscf/scscf/routing cscf/scscf/registration cscf/scscf/core diameter common
 '
 
 declare -A below=()
@@ -37,12 +40,16 @@ report() {
 }
 
 # The table is a DAG: following "below" from any folder never comes back to it.
-reaches() { # FROM TARGET SEEN...
-  local from=$1 target=$2 d
+# SEEN (" a b ") holds the folders already followed, so a cycle elsewhere in the table (one
+# that does not pass through TARGET) ends the walk instead of recursing without end.
+reaches() { # FROM TARGET SEEN
+  local from=$1 target=$2 seen=${3:- } d
   for d in ${below[$from]:-}; do
     [ "$d" = "$target" ] && return 0
     [ "$d" = common ] && continue
-    reaches "$d" "$target" && return 0
+    case $seen in *" $d "*) continue ;; esac
+    seen="$seen$d "
+    reaches "$d" "$target" "$seen" && return 0
   done
   return 1
 }

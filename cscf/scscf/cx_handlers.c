@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
+#include "cscf/scscf/routing/unreg.h"
 
 static const char *first(char *const *list, size_t n)
 {

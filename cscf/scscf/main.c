@@ -4,11 +4,14 @@
 #include <string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/icscf.h"
-#include "cscf/scscf/isc.h"
+#include "cscf/scscf/routing/icscf.h"
+#include "cscf/scscf/routing/isc.h"
 #include "cscf/scscf/scscf.h"
-#include "cscf/scscf/thirdparty.h"
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/routing/thirdparty.h"
+#include "cscf/scscf/routing/unreg.h"
+#include "cscf/scscf/routing/route.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
 
 static const cfg_key_t scscf_keys[] = {
     FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
@@ -61,12 +64,27 @@ static void set_server_name(scscf_t *s)
         snprintf(s->server_name, sizeof s->server_name, "sip:%s", addr ? addr : "localhost");
 }
 
+/* Registration reports a 200 upward; routing's third-party registration acts on it. */
+static void *tpr_before(scscf_t *s, const store_reg_t *reg, const char *impu, sip_t const *sip,
+                        msg_t *msg)
+{
+    return thirdparty_prepare(s, reg, impu, sip, msg);
+}
+
+static void tpr_after(scscf_t *s, void *prepared, const char *response, long expires)
+{
+    thirdparty_send(s, prepared, response, expires);
+}
+
+static const registrar_hooks_t reg_hooks = {tpr_before, tpr_after};
+
 static int scscf_init(program_t *p)
 {
     scscf_t *s = calloc(1, sizeof *s);
     if (!s)
         return -1;
     s->p = p;
+    s->reg_hooks = &reg_hooks;
     p->app = s;
     set_server_name(s);
     const char *hop = cfg_str(p->cfg, "scscf.next_hop");
@@ -151,7 +169,7 @@ static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
                                                  "registrar.max_contacts"};
     for (size_t i = 0; s && i < sizeof registrar_keys / sizeof registrar_keys[0]; i++)
         if (strcmp(key, registrar_keys[i]) == 0) {
-            registrar_config_read(cfg, &s->rc);
+            registrar_config_read(cfg, s->rc);
             return 1;
         }
     if (s && strcmp(key, "scscf.next_hop") == 0) {

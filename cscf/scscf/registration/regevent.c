@@ -1,4 +1,6 @@
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #include <stdio.h>
 #include <stdlib.h>

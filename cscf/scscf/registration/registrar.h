@@ -10,7 +10,7 @@
 #include "common/sip/sip_core.h"
 #include "common/auth/sip_digest.h"
 #include "common/store/store.h"
-#include "cscf/scscf/auth.h"
+#include "cscf/scscf/core/auth.h"
 
 typedef struct scscf scscf_t;
 
@@ -45,6 +45,17 @@ typedef struct reg_req {
     char **response_out; /* when set, reg_req_reply leaves the response's text here */
     uint64_t cx_id;
 } reg_req_t;
+
+/* What a REGISTER's 200 reports to the layer above (the third-party REGISTERs of routing), set
+ * by scscf_init in s->reg_hooks: registration reports upward, it never calls up. */
+typedef struct registrar_hooks {
+    /* Before the 200 (sip/msg: the UE's REGISTER, released with the reply): what the layer
+     * above needs afterwards, or NULL when it has nothing to do. */
+    void *(*before_reply)(scscf_t *s, const store_reg_t *reg, const char *impu, sip_t const *sip,
+                          msg_t *msg);
+    /* After the 200 (response: its text, or NULL), with what before_reply returned. */
+    void (*after_reply)(scscf_t *s, void *prepared, const char *response, long expires);
+} registrar_hooks_t;
 
 int registrar_init(scscf_t *s);
 /* The registrar.* keys registrar_config_t holds (start-up and config reload). */

@@ -1,7 +1,7 @@
 /* The I-CSCF role (TS 24.229 5.3): which S-CSCF serves a user is the HSS's to say (UAR for a
  * REGISTER, LIR for a terminating request), and the request goes there: to our own registrar or
  * routing when that S-CSCF is this node, else forwarded to it. */
-#include "cscf/scscf/icscf.h"
+#include "cscf/scscf/routing/icscf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +16,9 @@
 #include "common/auth/sip_digest.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
-#include "cscf/scscf/icscf_select.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/icscf_select.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
 
 /* User-Authorization-Type (TS 29.229 6.3.24) */
 #define UAT_REGISTRATION    0
@@ -237,7 +238,7 @@ static void visited_network(const scscf_t *s, sip_t const *sip, char *out, size_
 /* DE_REGISTRATION when the REGISTER removes every contact it names (Expires 0, or `*`). */
 static int deregistering(const scscf_t *s, sip_t const *sip)
 {
-    long dflt = sip->sip_expires ? (long)sip->sip_expires->ex_delta : s->rc.default_expires;
+    long dflt = sip->sip_expires ? (long)sip->sip_expires->ex_delta : s->rc->default_expires;
     if (!sip->sip_contact)
         return 0; /* a query of the bindings */
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)

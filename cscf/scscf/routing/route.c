@@ -3,7 +3,7 @@
  * a registered served user; terminating ones name one of our registered IMPUs and fork to every
  * contact through its stored Path; other domains go to the configured next hop. In-dialog
  * requests follow their Route set. Every step that waits on the store continues in a callback. */
-#include "cscf/scscf/route.h"
+#include "cscf/scscf/routing/route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +20,11 @@
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
-#include "cscf/scscf/icscf.h"
-#include "cscf/scscf/ifc.h"
-#include "cscf/scscf/isc.h"
-#include "cscf/scscf/scscf.h"
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/routing/icscf.h"
+#include "cscf/scscf/routing/ifc.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/routing/unreg.h"
 
 #define MAX_BRANCHES 16
 

@@ -1,7 +1,9 @@
 /* Bindings after a successful authentication (RFC 3261 10.3, TS 24.229 5.4.1.2): the
  * REGISTER's contacts applied to the registration, SAR, the store, and the 200 OK with every
  * contact, P-Associated-URI, Service-Route and Path. Also expiry, RTR and the REST view. */
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +16,7 @@
 #include <sofia-sip/su_string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/profile.h"
-#include "cscf/scscf/thirdparty.h"
+#include "cscf/scscf/registration/profile.h"
 
 #define HDR_MAX 8192
 
@@ -64,7 +65,7 @@ static void path_text(su_home_t *home, const sip_path_t *p, char *out, size_t le
 /* Applies one Contact; 0, or the SIP status to answer with (423, 403). */
 static int apply_contact(reg_req_t *req, const sip_contact_t *m, int64_t now, long *min_bad)
 {
-    const registrar_config_t *rc = &req->s->rc;
+    const registrar_config_t *rc = req->s->rc;
     long exp = contact_expires(rc, m, req->sip);
     if (exp > 0 && exp < rc->min_expires) {
         *min_bad = rc->min_expires;
@@ -190,7 +191,8 @@ static void reply_and_notify(reg_req_t *req, int ended)
     scscf_t *s = req->s;
     store_reg_t *before = req->before;
     store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
-    tpr_batch_t *tpr = thirdparty_prepare(s, req->reg, req->impu, req->sip, req->msg);
+    const registrar_hooks_t *h = s->reg_hooks;
+    void *tpr = h ? h->before_reply(s, req->reg, req->impu, req->sip, req->msg) : NULL;
     long expires = granted(req->reg, ended);
     if (ended)
         log_info("registrar: deregistered by the UE");
@@ -205,7 +207,8 @@ static void reply_and_notify(reg_req_t *req, int ended)
     reply_ok(req);
     if (before && (ended || after))
         regevent_changed(s, before, after, REGEVENT_REGISTER);
-    thirdparty_send(s, tpr, response, expires);
+    if (tpr)
+        h->after_reply(s, tpr, response, expires);
     free(response);
     store_reg_free(before);
     store_reg_free(after);

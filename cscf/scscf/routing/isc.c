@@ -1,4 +1,4 @@
-#include "cscf/scscf/isc.h"
+#include "cscf/scscf/routing/isc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +13,8 @@
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 #include "common/util/strmap.h"
-#include "cscf/scscf/ifc_cache.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/ifc_cache.h"
+#include "cscf/scscf/core/context.h"
 
 /* An odi entry lives as long as the relay to its AS, so the table holds at most the requests
  * at application servers right now. */

@@ -1,4 +1,4 @@
-#include "cscf/scscf/thirdparty.h"
+#include "cscf/scscf/routing/thirdparty.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,10 @@
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
-#include "cscf/scscf/ifc.h"
-#include "cscf/scscf/isc.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/ifc.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
 
 #define BODY_MAX (64 * 1024)
 

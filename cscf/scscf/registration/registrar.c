@@ -1,4 +1,6 @@
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 
 #include "common/util/clock.h"
 #include "common/util/log.h"
-#include "cscf/scscf/profile.h"
+#include "cscf/scscf/registration/profile.h"
 
 void reg_req_free(reg_req_t *req)
 {
@@ -221,7 +223,7 @@ static void wrong_answer(reg_req_t *req, auth_challenge_t *c)
     count_auth(s, c->scheme, "failure");
     metric_inc(s->m_events, "auth_failure");
     log_info("registrar: %s: wrong digest response (%d so far)", req->impi, c->failures + 1);
-    if (c->failures < s->rc.max_auth_failures) {
+    if (c->failures < s->rc->max_auth_failures) {
         req->failures = c->failures + 1;
         challenge(req, NULL);
         return;
@@ -280,7 +282,7 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
     }
     /* Only a P-CSCF may say the REGISTER came integrity protected: one without a Path did
      * not pass any, whatever its Authorization claims. */
-    int protected_rereg = req->reg && req->s->rc.trust_integrity_protected && req->sip->sip_path &&
+    int protected_rereg = req->reg && req->s->rc->trust_integrity_protected && req->sip->sip_path &&
                           strcmp(req->cr.integrity_protected, "yes") == 0;
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
@@ -320,9 +322,9 @@ static long too_brief(const scscf_t *s, sip_t const *sip)
 {
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
         long exp = sip_core_contact_expires(m, sip->sip_expires ? (long)sip->sip_expires->ex_delta
-                                                                : s->rc.default_expires);
-        if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc.min_expires)
-            return s->rc.min_expires;
+                                                                : s->rc->default_expires);
+        if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc->min_expires)
+            return s->rc->min_expires;
     }
     return 0;
 }
@@ -337,7 +339,7 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
                        TAG_END());
         return 423;
     }
-    if (!sip->sip_path && !s->rc.allow_direct)
+    if (!sip->sip_path && !s->rc->allow_direct)
         return sip_core_reply(s->p->sip, irq, 403, "Register Through the P-CSCF", TAG_END()), 403;
     reg_req_t *req = calloc(1, sizeof *req);
     if (!req)
@@ -391,8 +393,10 @@ int registrar_config_check(const cfg_t *cfg, char *err, size_t len)
 int registrar_init(scscf_t *s)
 {
     const cfg_t *cfg = s->p->cfg;
-    registrar_config_read(cfg, &s->rc);
-    if (s->rc.min_expires > s->rc.max_expires || s->rc.default_expires < s->rc.min_expires) {
+    if (!(s->rc = calloc(1, sizeof *s->rc)))
+        return -1;
+    registrar_config_read(cfg, s->rc);
+    if (s->rc->min_expires > s->rc->max_expires || s->rc->default_expires < s->rc->min_expires) {
         log_error("registrar: need min_expires <= default_expires and min_expires <= max_expires");
         return -1;
     }
@@ -428,4 +432,6 @@ void registrar_fini(scscf_t *s)
     auth_table_fini(&s->auth);
     store_free(s->store);
     s->store = NULL;
+    free(s->rc);
+    s->rc = NULL;
 }

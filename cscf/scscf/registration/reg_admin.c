@@ -1,6 +1,8 @@
 /* What happens to registrations without a REGISTER: expiry (SAR TIMEOUT_DEREGISTRATION when the
  * last contact goes), RTR from the HSS, and the REST view and admin deregistration. */
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #include <stdlib.h>
 #include <string.h>
