@@ -26,7 +26,7 @@ struct scscf {
     struct isc *isc;               /* application servers: iFCs and odi tokens (routing/isc.c) */
     struct unreg *unreg;           /* profiles of users registered nowhere (routing/unreg.c) */
     struct thirdparty *thirdparty; /* third-party REGISTERs in flight (routing/thirdparty.c) */
-    const struct registrar_hooks *reg_hooks; /* a 200 to REGISTER, reported upward (scscf_init) */
+    const struct reg_req_hooks *reg_hooks; /* a 200 to REGISTER, reported upward (scscf_init) */
     struct icscf *icscf; /* the I-CSCF role (routing/icscf.c); NULL when icscf.enabled is off */
 };
 

@@ -1,9 +1,7 @@
 /* Bindings after a successful authentication (RFC 3261 10.3, TS 24.229 5.4.1.2): the
  * REGISTER's contacts applied to the registration, SAR, the store, and the 200 OK with every
  * contact, P-Associated-URI, Service-Route and Path. Also expiry, RTR and the REST view. */
-#include "cscf/scscf/core/context.h"
-#include "cscf/scscf/registration/registrar.h"
-#include "cscf/scscf/registration/regevent.h"
+#include "cscf/scscf/registration/bindings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +14,10 @@
 #include <sofia-sip/su_string.h>
 
 #include "common/util/log.h"
+#include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/profile.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #define HDR_MAX 8192
 
@@ -191,7 +192,7 @@ static void reply_and_notify(reg_req_t *req, int ended)
     scscf_t *s = req->s;
     store_reg_t *before = req->before;
     store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
-    const registrar_hooks_t *h = s->reg_hooks;
+    const reg_req_hooks_t *h = s->reg_hooks;
     void *tpr = h ? h->before_reply(s, req->reg, req->impu, req->sip, req->msg) : NULL;
     long expires = granted(req->reg, ended);
     if (ended)
@@ -331,6 +332,6 @@ void bindings_apply(reg_req_t *req)
     int sat = req->reg->ncontacts == 0 ? CX_SAT_USER_DEREGISTRATION
               : req->reg->profile      ? CX_SAT_RE_REGISTRATION
                                        : CX_SAT_REGISTRATION;
-    if (registrar_sar(req, sat, sat == CX_SAT_RE_REGISTRATION, after_sar) < 0)
+    if (reg_req_sar(req, sat, sat == CX_SAT_RE_REGISTRATION, after_sar) < 0)
         reg_req_reply(req, 500, "Cannot Reach HSS", NULL);
 }

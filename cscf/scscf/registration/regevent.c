@@ -1,5 +1,3 @@
-#include "cscf/scscf/core/context.h"
-#include "cscf/scscf/registration/registrar.h"
 #include "cscf/scscf/registration/regevent.h"
 
 #include <stdio.h>
@@ -16,6 +14,7 @@
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
 #include "common/util/strmap.h"
+#include "cscf/scscf/core/context.h"
 
 #define LOOP_MS 1000
 

@@ -18,6 +18,7 @@
 #include "common/sip/sip_proxy.h"
 #include "cscf/scscf/routing/icscf_select.h"
 #include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/registrar.h"
 
 /* User-Authorization-Type (TS 29.229 6.3.24) */

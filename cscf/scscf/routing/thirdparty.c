@@ -15,7 +15,7 @@
 #include "cscf/scscf/routing/ifc.h"
 #include "cscf/scscf/routing/isc.h"
 #include "cscf/scscf/core/context.h"
-#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/registration/reg_admin.h"
 
 #define BODY_MAX (64 * 1024)
 
@@ -215,7 +215,7 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
                  "deregistering",
                  x->as, x->impu, status);
         metric_inc(t->m, "deregistered");
-        registrar_deregister(t->s, x->impu, "application server failed");
+        reg_admin_deregister(t->s, x->impu, "application server failed");
     } else {
         log_info("scscf: third-party REGISTER to %s for %s: %d", x->as, x->impu, status);
         metric_inc(t->m, "failure");
