@@ -346,7 +346,7 @@ static void on_lia(void *arg, cx_status_t st, const cx_msg_t *a)
      * (SAR UNREGISTERED_USER, terminating-unregistered iFCs), else 480. */
     if (v.status == 0 && strcmp(v.result, "local") == 0) {
         count(ic, "LIR", v.result);
-        route_unregistered(rt);
+        rt->next->unregistered(rt);
         return;
     }
     if (v.status == 0 && (v.status = request_forward(rt, v.target)) != 0)
