@@ -45,6 +45,9 @@ refused "the scscf's registration layer calling up into routing is refused" \
   'cscf/scscf/registration may not include cscf/scscf/routing/thirdparty.h'
 refused "the scscf's core including the top's header is refused" cscf/scscf/core/auth.c \
   '#include "cscf/scscf/scscf.h"' 'cscf/scscf/core may not include cscf/scscf/scscf.h'
+refused "two scscf modules including each other (route <-> isc) are refused" \
+  cscf/scscf/routing/isc.c '#include "cscf/scscf/routing/route.h"' \
+  'modules in cscf/scscf include each other in a cycle: .*cscf/scscf/routing/(isc|route)'
 refused "common's internal header outside its folder is refused" cscf/pcscf/flows.c \
   '#include "common/sip/sip_core_internal.h"' 'may not include common/sip/sip_core_internal.h'
 refused "a folder the layer table does not know is refused" common/extra/x.c \
