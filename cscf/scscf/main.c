@@ -4,17 +4,17 @@
 #include <string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/routing/icscf.h"
-#include "cscf/scscf/routing/isc.h"
-#include "cscf/scscf/scscf.h"
-#include "cscf/scscf/routing/thirdparty.h"
-#include "cscf/scscf/routing/unreg.h"
-#include "cscf/scscf/routing/route.h"
 #include "cscf/scscf/registration/reg_admin.h"
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/reg_req.h"
 #include "cscf/scscf/registration/regevent.h"
 #include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/routing/icscf.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/routing/route.h"
+#include "cscf/scscf/routing/thirdparty.h"
+#include "cscf/scscf/routing/unreg.h"
+#include "cscf/scscf/scscf.h"
 
 static const cfg_key_t scscf_keys[] = {
     FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
