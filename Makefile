@@ -38,7 +38,7 @@ endif
 COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
-SCSCF_SRC  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
+SCSCF_SRC  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c cscf/scscf/*/*.c)))
 HSS_SRC    := $(sort $(filter-out diameter/hss/main.c,$(wildcard diameter/hss/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))

@@ -2,6 +2,7 @@
 # The include rule, checked on every build (make all) and by tests/e2e/t_layout.sh:
 #   a file may include its own folder, the folders its layer lists below, and, from outside
 #   common/, only the public headers of common/ (never a *_internal.h).
+# Inside cscf/scscf, also no include cycle between two modules (see ACYCLIC below).
 # The layers are the table below: folder -> folders it may include. The table must be a DAG
 # (checked), so no include cycle can run between two folders. A file whose folder is not in
 # the table fails: a new folder takes its place in the design first.
@@ -22,7 +23,10 @@ common/program: common/sip common/ops common/store common/auth common/util
 diameter: common
 diameter/hss: diameter common
 cscf/pcscf: common
-cscf/scscf: diameter common
+cscf/scscf/core: diameter common
+cscf/scscf/registration: cscf/scscf/core diameter common
+cscf/scscf/routing: cscf/scscf/registration cscf/scscf/core diameter common
+cscf/scscf: cscf/scscf/routing cscf/scscf/registration cscf/scscf/core diameter common
 '
 
 declare -A below=()
@@ -37,12 +41,16 @@ report() {
 }
 
 # The table is a DAG: following "below" from any folder never comes back to it.
-reaches() { # FROM TARGET SEEN...
-  local from=$1 target=$2 d
+# SEEN (" a b ") holds the folders already followed, so a cycle elsewhere in the table (one
+# that does not pass through TARGET) ends the walk instead of recursing without end.
+reaches() { # FROM TARGET SEEN
+  local from=$1 target=$2 seen=${3:- } d
   for d in ${below[$from]:-}; do
     [ "$d" = "$target" ] && return 0
     [ "$d" = common ] && continue
-    reaches "$d" "$target" && return 0
+    case $seen in *" $d "*) continue ;; esac
+    seen="$seen$d "
+    reaches "$d" "$target" "$seen" && return 0
   done
   return 1
 }
@@ -82,6 +90,17 @@ if [ -n "$out" ]; then
   echo "$out" | sed 's/^/check-includes: /'
   bad=1
 fi
+# Inside the folders of ACYCLIC no two modules (x.c with x.h) include each other, directly or
+# through others: each module has its own header and the calls between modules run one way (a
+# lower module reports upward through a callback or a result). tsort names a loop's members.
+ACYCLIC='cscf/scscf'
+for top in $ACYCLIC; do
+  # shellcheck disable=SC2046,SC2086
+  loop=$(grep -Ho '^#include "[^"]*/[^"]*\.h"' $(printf '%s\n' $files | grep "^$top/") |
+    sed -E 's#^(.*)\.[ch]:\#include "(.*)\.h"$#\1 \2#' | awk -v top="$top/" '$1 != $2 && index($2, top) == 1' |
+    tsort 2>&1 >/dev/null | grep -v 'input contains a loop' | sed 's/^tsort: //' | tr '\n' ' ')
+  [ -n "$loop" ] && report "modules in $top include each other in a cycle: $loop"
+done
 # A header that does not exist would make the check above meaningless for it.
 for h in $(grep -ho '^#include "[^"]*/[^"]*"' $files | sed 's/#include "//;s/"$//' | sort -u); do
   [ -f "$h" ] || report "an include names $h, which does not exist"

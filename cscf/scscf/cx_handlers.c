@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/registration/bindings.h"
+#include "cscf/scscf/registration/reg_admin.h"
+#include "cscf/scscf/registration/regevent.h"
+#include "cscf/scscf/routing/unreg.h"
 
 static const char *first(char *const *list, size_t n)
 {
@@ -23,7 +26,7 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
     log_info("diameter: RTR from %s: user %s, %zu public identities (first %s), reason %d %s",
              req->origin_host, req->user_name, req->npublic, first(req->public_ids, req->npublic),
              req->reason_code, req->reason_info ? req->reason_info : "");
-    bindings_rtr(app, req->user_name, req->public_ids, req->npublic, req->reason_code);
+    reg_admin_rtr(app, req->user_name, req->public_ids, req->npublic, req->reason_code);
     unreg_forget_impi(((scscf_t *)app)->unreg, req->user_name);
     cx_msg_t ans;
     cx_msg_init(&ans, CX_CMD_RTA);

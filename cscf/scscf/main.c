@@ -4,11 +4,17 @@
 #include <string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/icscf.h"
-#include "cscf/scscf/isc.h"
+#include "cscf/scscf/registration/reg_admin.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/reg_req.h"
+#include "cscf/scscf/registration/regevent.h"
+#include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/routing/icscf.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/routing/route.h"
+#include "cscf/scscf/routing/thirdparty.h"
+#include "cscf/scscf/routing/unreg.h"
 #include "cscf/scscf/scscf.h"
-#include "cscf/scscf/thirdparty.h"
-#include "cscf/scscf/unreg.h"
 
 static const cfg_key_t scscf_keys[] = {
     FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
@@ -20,30 +26,7 @@ static const cfg_key_t scscf_keys[] = {
     {"scscf.next_hop", CFG_SIP_URI, NULL,
      "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
      NULL},
-    {"registrar.min_expires", CFG_INT, "60", "shortest registration accepted (else 423)", 1, 86400,
-     NULL},
-    {"registrar.max_expires", CFG_INT, "600000",
-     "longest registration granted (longer requests are cut to it)", 1, 31536000, NULL},
-    {"registrar.default_expires", CFG_INT, "3600", "when the REGISTER names no expiry", 1, 31536000,
-     NULL},
-    {"registrar.allow_direct", CFG_BOOL, "true",
-     "accept REGISTER without Path (no P-CSCF in front; a lab); false: 403", 0, 0, NULL},
-    {"registrar.trust_integrity_protected", CFG_BOOL, "false",
-     "a re-REGISTER with a Path that the P-CSCF marks integrity-protected=\"yes\" is not "
-     "challenged",
-     0, 0, NULL},
-    {"registrar.max_auth_failures", CFG_INT, "0", "wrong digest answers re-challenged before 403",
-     0, 10, NULL},
-    {"registrar.auth_timeout_seconds", CFG_INT, "30",
-     "how long a challenge (vector) may be answered", 5, 600, NULL},
-    {"registrar.max_contacts", CFG_INT, "10",
-     "contacts per registration: a REGISTER adding one beyond it gets 403 (before the SAR); a "
-     "reload applies a new value to the next REGISTER, and lowering it keeps the contacts bound",
-     1, REGISTRAR_CONTACTS_LIMIT, NULL},
-    {"registrar.max_registrations", CFG_INT, "1000000",
-     "registrations held (and challenges in "
-     "flight)",
-     1, 100000000, NULL},
+    REG_CONFIG_KEY_ROWS,
     {"store.backend", CFG_ENUM, "memory",
      "where registrations live: memory (this process's; lost on restart)", 0, 0, "memory"},
     ICSCF_KEY_ROWS,
@@ -63,12 +46,41 @@ static void set_server_name(scscf_t *s)
         snprintf(s->server_name, sizeof s->server_name, "sip:%s", addr ? addr : "localhost");
 }
 
+/* Registration reports a 200 upward; routing's third-party registration acts on it. */
+static void *tpr_before(scscf_t *s, const store_reg_t *reg, const char *impu, sip_t const *sip,
+                        msg_t *msg)
+{
+    return thirdparty_prepare(s, reg, impu, sip, msg);
+}
+
+static void tpr_after(scscf_t *s, void *prepared, const char *response, long expires)
+{
+    thirdparty_send(s, prepared, response, expires);
+}
+
+static const reg_req_hooks_t reg_hooks = {tpr_before, tpr_after};
+
+static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    reg_admin_tick((scscf_t *)arg);
+}
+
+/* The registration layer's timer, REST view and reg event, over what registrar_init made. */
+static int registration_start(scscf_t *s)
+{
+    if (registrar_init(s) < 0 || regevent_init(s) < 0 || reg_admin_rest_routes(s) < 0)
+        return -1;
+    s->tick = su_timer_create(su_root_task(s->p->root), 1000);
+    return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
+}
+
 static int scscf_init(program_t *p)
 {
     scscf_t *s = calloc(1, sizeof *s);
     if (!s)
         return -1;
     s->p = p;
+    s->reg_hooks = &reg_hooks;
     p->app = s;
     set_server_name(s);
     const char *hop = cfg_str(p->cfg, "scscf.next_hop");
@@ -79,7 +91,7 @@ static int scscf_init(program_t *p)
     snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
-        scscf_cx_debug_routes(s) < 0 || registrar_init(s) < 0 || !(s->isc = isc_new(s)) ||
+        scscf_cx_debug_routes(s) < 0 || registration_start(s) < 0 || !(s->isc = isc_new(s)) ||
         !(s->unreg = unreg_new(s)) || !(s->thirdparty = thirdparty_new(s)))
         return -1;
     int failed;
@@ -97,6 +109,9 @@ static void scscf_fini(program_t *p)
         return;
     cx_node_stop(&s->cx, p); /* Cx callbacks still queued run first: they answer REGISTERs */
     icscf_free(s->icscf);
+    if (s->tick)
+        su_timer_destroy(s->tick);
+    regevent_fini(s); /* its subscriptions hang off registrations */
     registrar_fini(s);
     isc_free(s->isc);
     unreg_free(s->unreg);
@@ -125,7 +140,7 @@ static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t co
 
 static int scscf_check(const cfg_t *cfg, char *err, size_t len)
 {
-    if (registrar_config_check(cfg, err, len) < 0)
+    if (reg_config_check(cfg, err, len) < 0)
         return -1;
     return icscf_check_config(cfg, err, len);
 }
@@ -135,18 +150,10 @@ static int scscf_check(const cfg_t *cfg, char *err, size_t len)
 static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
 {
     scscf_t *s = p->app;
-    static const char *const registrar_keys[] = {"registrar.min_expires",
-                                                 "registrar.max_expires",
-                                                 "registrar.default_expires",
-                                                 "registrar.allow_direct",
-                                                 "registrar.trust_integrity_protected",
-                                                 "registrar.max_auth_failures",
-                                                 "registrar.max_contacts"};
-    for (size_t i = 0; s && i < sizeof registrar_keys / sizeof registrar_keys[0]; i++)
-        if (strcmp(key, registrar_keys[i]) == 0) {
-            registrar_config_read(cfg, &s->rc);
-            return 1;
-        }
+    if (s && reg_config_reloads(key)) {
+        reg_config_read(cfg, s->rc);
+        return 1;
+    }
     if (s && strcmp(key, "scscf.next_hop") == 0) {
         const char *hop = cfg_str(cfg, key);
         url_t *u = hop ? url_hdup(NULL, URL_STRING_MAKE(hop)->us_url) : NULL;
@@ -170,7 +177,7 @@ static void scscf_publish(program_t *p)
     if (!s)
         return;
     cx_node_publish(&s->cx);
-    registrar_publish(s);
+    reg_admin_publish(s);
 }
 
 static const program_def_t scscf = {

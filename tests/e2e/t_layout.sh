@@ -35,11 +35,19 @@ refused() {
 }
 
 refused "an upward include (common -> cscf) is refused" common/util/log.c \
-  '#include "cscf/scscf/route.h"' 'common/util/log.c:1: common/util may not include cscf/scscf/route.h'
+  '#include "cscf/scscf/routing/route.h"' 'common/util/log.c:1: common/util may not include cscf/scscf/routing/route.h'
 refused "a layer including the one above it (sip -> program) is refused" common/sip/sip_hdr.c \
   '#include "common/program/program.h"' 'common/sip may not include common/program/program.h'
 refused "a cycle between two folders (diameter -> cscf/scscf -> diameter) is refused" \
-  diameter/cx_client.c '#include "cscf/scscf/route.h"' 'diameter may not include cscf/scscf/route.h'
+  diameter/cx_client.c '#include "cscf/scscf/routing/route.h"' 'diameter may not include cscf/scscf/routing/route.h'
+refused "the scscf's registration layer calling up into routing is refused" \
+  cscf/scscf/registration/bindings.c '#include "cscf/scscf/routing/thirdparty.h"' \
+  'cscf/scscf/registration may not include cscf/scscf/routing/thirdparty.h'
+refused "the scscf's core including the top's header is refused" cscf/scscf/core/auth.c \
+  '#include "cscf/scscf/scscf.h"' 'cscf/scscf/core may not include cscf/scscf/scscf.h'
+refused "two scscf modules including each other (route <-> isc) are refused" \
+  cscf/scscf/routing/isc.c '#include "cscf/scscf/routing/route.h"' \
+  'modules in cscf/scscf include each other in a cycle: .*cscf/scscf/routing/(isc|route)'
 refused "common's internal header outside its folder is refused" cscf/pcscf/flows.c \
   '#include "common/sip/sip_core_internal.h"' 'may not include common/sip/sip_core_internal.h'
 refused "a folder the layer table does not know is refused" common/extra/x.c \
@@ -51,11 +59,11 @@ refused "an include of a header that does not exist is refused" cscf/pcscf/flows
 copy_tree
 cp "$REPO_DIR/Makefile" "$WORKDIR/tree/" && mkdir -p "$WORKDIR/tree/scripts" &&
   cp "$CHECK" "$WORKDIR/tree/scripts/"
-sed -i '1i #include "cscf/scscf/route.h"' "$WORKDIR/tree/common/util/log.c"
+sed -i '1i #include "cscf/scscf/routing/route.h"' "$WORKDIR/tree/common/util/log.c"
 git -C "$WORKDIR/tree" add -A
 out=$(make -C "$WORKDIR/tree" -n all BUILD="$WORKDIR/tree/build" 2>&1)
 rc=$?
-if [ $rc -ne 0 ] && grep -q 'may not include cscf/scscf/route.h' <<<"$out"; then
+if [ $rc -ne 0 ] && grep -q 'may not include cscf/scscf/routing/route.h' <<<"$out"; then
   pass "make all fails on the bad include"
 else
   fail "make all fails on the bad include" "exit $rc"

@@ -24,12 +24,14 @@ expect_eq "an unchanged file: nothing applied, nothing to restart" "0 0" \
   "$(jq -r '"\(.applied | length) \(.restart_required | length)"' <<<"$out")"
 
 sed -i -e 's/^  level: info/  level: debug/' -e 's/^  domain: .*/  domain: other.example/' "$CONF"
-printf 'registrar:\n  min_expires: 60\n  max_expires: 1800\n' >>"$CONF"
+printf 'registrar:\n  min_expires: 60\n  max_expires: 1800\n  max_registrations: 5000\n' >>"$CONF"
 out=$(reload)
 expect_match "log.level is applied" '"log.level"' "$(jq -c .applied <<<"$out")"
 expect_match "registrar.max_expires is applied" '"registrar.max_expires"' "$(jq -c .applied <<<"$out")"
 expect_eq "... and in effect" debug "$(level)"
 expect_match "sip.domain needs a restart" '"sip.domain"' "$(jq -c .restart_required <<<"$out")"
+expect_match "registrar.max_registrations (it sizes the store) needs a restart" \
+  '"registrar.max_registrations"' "$(jq -c .restart_required <<<"$out")"
 
 cp "$CONF" "$WORKDIR/good.yaml"
 sed -i -e 's/^  min_expires: 60/  min_expires: 900/' -e 's/^  max_expires: 1800/  max_expires: 600/' "$CONF"

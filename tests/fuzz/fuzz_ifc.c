@@ -11,7 +11,7 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 
-#include "cscf/scscf/ifc.h"
+#include "cscf/scscf/routing/ifc.h"
 
 static const char request_text[] =
     "INVITE sip:bob@ims.test;user=phone SIP/2.0\r\n"

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cscf/scscf/icscf_select.h"
+#include "cscf/scscf/routing/icscf_select.h"
 
 #define A "sip:scscf-a.ims.test:6060"
 #define B "sip:scscf-b.ims.test:6060"

@@ -13,7 +13,7 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 
-#include "cscf/scscf/ifc.h"
+#include "cscf/scscf/routing/ifc.h"
 #include "diameter/hss/subscriber.h"
 #include "diameter/hss/user_data.h"
 

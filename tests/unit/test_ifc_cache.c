@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "cscf/scscf/ifc_cache.h"
+#include "cscf/scscf/routing/ifc_cache.h"
 
 /* A subscription with n iFCs, each on MESSAGE to its own AS. */
 static const char *profile(int n, char *buf, size_t len)

@@ -16,7 +16,7 @@
 #include "common/util/hex.h"
 #include "common/auth/milenage.h"
 #include "common/auth/sip_digest.h"
-#include "cscf/scscf/auth.h"
+#include "cscf/scscf/core/auth.h"
 
 #define IMPI  "alice@ims.test"
 #define IMPU  "sip:alice@ims.test"

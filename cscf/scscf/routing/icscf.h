@@ -10,7 +10,7 @@
 #include <sofia-sip/sip.h>
 
 #include "common/ops/config.h"
-#include "cscf/scscf/route.h"
+#include "cscf/scscf/routing/route_req.h"
 
 typedef struct icscf icscf_t;
 

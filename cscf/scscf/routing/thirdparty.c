@@ -1,4 +1,4 @@
-#include "cscf/scscf/thirdparty.h"
+#include "cscf/scscf/routing/thirdparty.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,10 @@
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
-#include "cscf/scscf/ifc.h"
-#include "cscf/scscf/isc.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/ifc.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/reg_admin.h"
 
 #define BODY_MAX (64 * 1024)
 
@@ -214,7 +215,7 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
                  "deregistering",
                  x->as, x->impu, status);
         metric_inc(t->m, "deregistered");
-        registrar_deregister(t->s, x->impu, "application server failed");
+        reg_admin_deregister(t->s, x->impu, "application server failed");
     } else {
         log_info("scscf: third-party REGISTER to %s for %s: %d", x->as, x->impu, status);
         metric_inc(t->m, "failure");

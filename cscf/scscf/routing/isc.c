@@ -1,4 +1,4 @@
-#include "cscf/scscf/isc.h"
+#include "cscf/scscf/routing/isc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +13,8 @@
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 #include "common/util/strmap.h"
-#include "cscf/scscf/ifc_cache.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/ifc_cache.h"
+#include "cscf/scscf/core/context.h"
 
 /* An odi entry lives as long as the relay to its AS, so the table holds at most the requests
  * at application servers right now. */
@@ -150,7 +150,7 @@ static int on_as_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip
     if (status == 0) {
         odi_drop(isc, rt->odi);
         if (rt->resume)
-            route_resume(rt);
+            rt->next->resume(rt);
         else
             route_req_free(rt);
         return 0;
@@ -212,7 +212,7 @@ void isc_next(route_req_t *rt, const store_reg_t *reg)
     for (;;) {
         int i = l ? ifc_next_match(l, rt->ifc_from, (ifc_case_t)rt->sc, rt->sip) : -1;
         if (i < 0) {
-            route_after_ifc(rt, reg);
+            rt->next->after_ifc(rt, reg);
             return;
         }
         const ifc_as_t *as = ifc_get_as(l, (size_t)i);

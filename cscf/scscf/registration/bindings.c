@@ -1,7 +1,7 @@
 /* Bindings after a successful authentication (RFC 3261 10.3, TS 24.229 5.4.1.2): the
  * REGISTER's contacts applied to the registration, SAR, the store, and the 200 OK with every
  * contact, P-Associated-URI, Service-Route and Path. Also expiry, RTR and the REST view. */
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/registration/bindings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +14,10 @@
 #include <sofia-sip/su_string.h>
 
 #include "common/util/log.h"
-#include "cscf/scscf/profile.h"
-#include "cscf/scscf/thirdparty.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/profile.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #define HDR_MAX 8192
 
@@ -64,7 +66,7 @@ static void path_text(su_home_t *home, const sip_path_t *p, char *out, size_t le
 /* Applies one Contact; 0, or the SIP status to answer with (423, 403). */
 static int apply_contact(reg_req_t *req, const sip_contact_t *m, int64_t now, long *min_bad)
 {
-    const registrar_config_t *rc = &req->s->rc;
+    const registrar_config_t *rc = req->s->rc;
     long exp = contact_expires(rc, m, req->sip);
     if (exp > 0 && exp < rc->min_expires) {
         *min_bad = rc->min_expires;
@@ -190,7 +192,8 @@ static void reply_and_notify(reg_req_t *req, int ended)
     scscf_t *s = req->s;
     store_reg_t *before = req->before;
     store_reg_t *after = before && !ended ? store_reg_dup(req->reg) : NULL;
-    tpr_batch_t *tpr = thirdparty_prepare(s, req->reg, req->impu, req->sip, req->msg);
+    const reg_req_hooks_t *h = s->reg_hooks;
+    void *tpr = h ? h->before_reply(s, req->reg, req->impu, req->sip, req->msg) : NULL;
     long expires = granted(req->reg, ended);
     if (ended)
         log_info("registrar: deregistered by the UE");
@@ -205,7 +208,8 @@ static void reply_and_notify(reg_req_t *req, int ended)
     reply_ok(req);
     if (before && (ended || after))
         regevent_changed(s, before, after, REGEVENT_REGISTER);
-    thirdparty_send(s, tpr, response, expires);
+    if (tpr)
+        h->after_reply(s, tpr, response, expires);
     free(response);
     store_reg_free(before);
     store_reg_free(after);
@@ -328,6 +332,6 @@ void bindings_apply(reg_req_t *req)
     int sat = req->reg->ncontacts == 0 ? CX_SAT_USER_DEREGISTRATION
               : req->reg->profile      ? CX_SAT_RE_REGISTRATION
                                        : CX_SAT_REGISTRATION;
-    if (registrar_sar(req, sat, sat == CX_SAT_RE_REGISTRATION, after_sar) < 0)
+    if (reg_req_sar(req, sat, sat == CX_SAT_RE_REGISTRATION, after_sar) < 0)
         reg_req_reply(req, 500, "Cannot Reach HSS", NULL);
 }

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "cscf/scscf/ifc.h"
+#include "cscf/scscf/routing/ifc.h"
 
 typedef struct ifc_cache ifc_cache_t;
 

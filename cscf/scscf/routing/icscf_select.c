@@ -1,4 +1,4 @@
-#include "cscf/scscf/icscf_select.h"
+#include "cscf/scscf/routing/icscf_select.h"
 
 #include <ctype.h>
 #include <errno.h>

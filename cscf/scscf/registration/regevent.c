@@ -1,4 +1,4 @@
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
 #include "common/util/strmap.h"
+#include "cscf/scscf/core/context.h"
 
 #define LOOP_MS 1000
 

@@ -2,7 +2,7 @@
  * tHeader, tSessionDescription, tApplicationServer). The HSS (diameter/hss/user_data.c) puts
  * IncludeRegisterRequest/Response in the ApplicationServer's <Extension>; other HSSs put them
  * in the ApplicationServer itself, so both are read. */
-#include "cscf/scscf/ifc.h"
+#include "cscf/scscf/routing/ifc.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -9,7 +9,7 @@
 #include <sofia-sip/sip.h>
 
 #include "common/store/store.h"
-#include "cscf/scscf/route.h"
+#include "cscf/scscf/routing/route_req.h"
 
 typedef struct isc isc_t;
 

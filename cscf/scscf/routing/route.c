@@ -3,7 +3,7 @@
  * a registered served user; terminating ones name one of our registered IMPUs and fork to every
  * contact through its stored Path; other domains go to the configured next hop. In-dialog
  * requests follow their Route set. Every step that waits on the store continues in a callback. */
-#include "cscf/scscf/route.h"
+#include "cscf/scscf/routing/route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,38 +20,26 @@
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
-#include "cscf/scscf/icscf.h"
-#include "cscf/scscf/ifc.h"
-#include "cscf/scscf/isc.h"
-#include "cscf/scscf/scscf.h"
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/routing/icscf.h"
+#include "cscf/scscf/routing/ifc.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/routing/route_req.h"
+#include "cscf/scscf/routing/unreg.h"
 
 #define MAX_BRANCHES 16
+
+static void route_terminating(route_req_t *rt);
+static void route_after_ifc(route_req_t *rt, const store_reg_t *reg);
+static void route_unregistered(route_req_t *rt);
+static void route_resume(route_req_t *rt);
+
+/* How isc.c and icscf.c hand a request back. */
+static const route_req_next_t next_steps = {route_after_ifc, route_resume, route_unregistered};
 
 static int is_node(const void *ctx, const url_t *url)
 {
     return sip_core_is_node(ctx, url);
-}
-
-void route_req_free(route_req_t *rt)
-{
-    if (!rt)
-        return;
-    if (rt->msg)
-        msg_destroy(rt->msg);
-    free(rt);
-}
-
-/* Ends the request with a status of ours (the irq was kept: we answer and release it). */
-void route_req_fail(route_req_t *rt, int status, const char *phrase)
-{
-    sip_core_t *core = rt->s->p->sip;
-    log_write(status >= 500 ? LOG_WARNING : LOG_INFO, NULL, "scscf: %s %s -> %d",
-              rt->sip ? rt->sip->sip_request->rq_method_name : "?",
-              rt->orig ? "originating" : "terminating", status);
-    sip_core_reply(core, rt->irq, status, phrase, TAG_END());
-    nta_incoming_destroy(rt->irq);
-    route_req_free(rt);
 }
 
 /* Hands the request to sip_fork (which owns irq from then on). */
@@ -127,7 +115,7 @@ static void unregistered(route_req_t *rt, const store_reg_t *reg)
         unreg_get(rt->s->unreg, rt->target, on_unreg, rt);
 }
 
-void route_unregistered(route_req_t *rt)
+static void route_unregistered(route_req_t *rt)
 {
     unregistered(rt, NULL);
 }
@@ -173,7 +161,7 @@ static void on_target(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-void route_terminating(route_req_t *rt)
+static void route_terminating(route_req_t *rt)
 {
     rt->orig = 0;
     if (rt->sip->sip_route) {
@@ -202,7 +190,7 @@ static void on_served(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-void route_after_ifc(route_req_t *rt, const store_reg_t *reg)
+static void route_after_ifc(route_req_t *rt, const store_reg_t *reg)
 {
     if (rt->orig)
         route_terminating(rt);
@@ -230,7 +218,7 @@ static void on_resumed(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-void route_resume(route_req_t *rt)
+static void route_resume(route_req_t *rt)
 {
     store_get(rt->s->store, rt->served, on_resumed, rt);
 }
@@ -278,6 +266,7 @@ static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
         return 500;
     rt->s = s;
     rt->irq = irq;
+    rt->next = &next_steps;
     int back = isc_odi_take(s->isc, in, rt); /* from an application server */
     if (back < 0) {
         free(rt);

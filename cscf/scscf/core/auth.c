@@ -1,4 +1,4 @@
-#include "cscf/scscf/auth.h"
+#include "cscf/scscf/core/auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* What happens to registrations without a REGISTER: expiry (SAR TIMEOUT_DEREGISTRATION when the
  * last contact goes), RTR from the HSS, and the REST view and admin deregistration. */
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/registration/reg_admin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,9 @@
 
 #include "common/util/clock.h"
 #include "common/util/log.h"
+#include "cscf/scscf/core/auth.h"
+#include "cscf/scscf/registration/reg_req.h"
+#include "cscf/scscf/registration/regevent.h"
 
 #define LOOP_MS 1000
 
@@ -35,8 +38,8 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
         metric_addv(t->s->m_events, (const char *[]){"expired"}, (double)gone);
         if (r->ncontacts == 0) {
             log_info("registrar: %s (%s) expired", r->nimpus ? r->impus[0] : "?", r->impi);
-            registrar_sar_detached(t->s, r->impi, r->nimpus ? r->impus[0] : r->impi,
-                                   CX_SAT_TIMEOUT_DEREGISTRATION);
+            reg_req_sar_detached(t->s, r->impi, r->nimpus ? r->impus[0] : r->impi,
+                                 CX_SAT_TIMEOUT_DEREGISTRATION);
             store_del(t->s->store, r->impi, ignore, NULL);
         } else {
             store_put(t->s->store, r, ignore, NULL);
@@ -50,18 +53,18 @@ static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t t
     log_ctx_clear();
 }
 
-void registrar_publish(scscf_t *s)
+void reg_admin_publish(scscf_t *s)
 {
     metric_set(s->m_regs, NULL, (double)store_count(s->store));
     metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
 }
 
-void bindings_tick(scscf_t *s)
+void reg_admin_tick(scscf_t *s)
 {
     tick_ctx_t t = {s, time(NULL)};
     auth_table_expire(&s->auth, clock_mono_ms());
     store_expired(s->store, t.now, on_expired, &t);
-    registrar_publish(s);
+    reg_admin_publish(s);
 }
 
 /* ---- RTR ---- */
@@ -101,7 +104,7 @@ static void rtr_lookup(scscf_t *s, const char *impi, const char *impu, int reaso
         store_get(s->store, impu, rtr_found, c);
 }
 
-void bindings_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason)
+void reg_admin_rtr(scscf_t *s, const char *impi, char *const *impus, size_t nimpus, int reason)
 {
     if (impi)
         rtr_lookup(s, impi, NULL, reason);
@@ -161,8 +164,8 @@ static void deregister_now(scscf_t *s, store_reg_t *reg, const char *impu, const
 {
     log_ctx_user(reg->nimpus ? reg->impus[0] : impu, reg->impi);
     log_info("registrar: %s deregistered (%s)", reg->impi, why);
-    registrar_sar_detached(s, reg->impi, reg->nimpus ? reg->impus[0] : impu,
-                           CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
+    reg_req_sar_detached(s, reg->impi, reg->nimpus ? reg->impus[0] : impu,
+                         CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
     store_del(s->store, reg->impi, ignore, NULL);
     regevent_changed(s, reg, NULL, REGEVENT_ADMIN);
     metric_inc(s->m_events, "admin_deregister");
@@ -183,7 +186,7 @@ static void dereg_found(void *arg, int rc, store_reg_t *reg)
     free(c);
 }
 
-void registrar_deregister(scscf_t *s, const char *impu, const char *why)
+void reg_admin_deregister(scscf_t *s, const char *impu, const char *why)
 {
     dereg_ctx_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -247,7 +250,7 @@ static void del_route(void *ctx, const api_request_t *req, api_response_t *resp)
     one_route(ctx, req, resp, del_on_loop);
 }
 
-int bindings_rest_routes(scscf_t *s)
+int reg_admin_rest_routes(scscf_t *s)
 {
     int rc = 0;
     rc |= api_route(s->p->api, "GET", "/api/v1/registrations", 0, list_route, s);

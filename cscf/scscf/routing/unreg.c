@@ -1,4 +1,4 @@
-#include "cscf/scscf/unreg.h"
+#include "cscf/scscf/routing/unreg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 
 #include "common/util/log.h"
 #include "common/util/strmap.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/core/context.h"
 #include "diameter/cx_client.h"
 
 typedef struct entry {

@@ -1,4 +1,4 @@
-#include "cscf/scscf/profile.h"
+#include "cscf/scscf/registration/profile.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "cscf/scscf/ifc_cache.h"
+#include "cscf/scscf/routing/ifc_cache.h"
 
 #include <stdlib.h>
 #include <string.h>

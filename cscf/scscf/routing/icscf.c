@@ -1,7 +1,7 @@
 /* The I-CSCF role (TS 24.229 5.3): which S-CSCF serves a user is the HSS's to say (UAR for a
  * REGISTER, LIR for a terminating request), and the request goes there: to our own registrar or
  * routing when that S-CSCF is this node, else forwarded to it. */
-#include "cscf/scscf/icscf.h"
+#include "cscf/scscf/routing/icscf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +16,10 @@
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_ids.h"
 #include "common/sip/sip_proxy.h"
-#include "cscf/scscf/icscf_select.h"
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/routing/icscf_select.h"
+#include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/registrar.h"
 
 /* User-Authorization-Type (TS 29.229 6.3.24) */
 #define UAT_REGISTRATION    0
@@ -223,7 +225,7 @@ static void visited_network(const scscf_t *s, sip_t const *sip, char *out, size_
 /* DE_REGISTRATION when the REGISTER removes every contact it names (Expires 0, or `*`). */
 static int deregistering(const scscf_t *s, sip_t const *sip)
 {
-    long dflt = sip->sip_expires ? (long)sip->sip_expires->ex_delta : s->rc.default_expires;
+    long dflt = sip->sip_expires ? (long)sip->sip_expires->ex_delta : s->rc->default_expires;
     if (!sip->sip_contact)
         return 0; /* a query of the bindings */
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
@@ -335,7 +337,7 @@ static void on_lia(void *arg, cx_status_t st, const cx_msg_t *a)
      * (SAR UNREGISTERED_USER, terminating-unregistered iFCs), else 480. */
     if (v.status == 0 && strcmp(v.result, "local") == 0) {
         count(ic, "LIR", v.result);
-        route_unregistered(rt);
+        rt->next->unregistered(rt);
         return;
     }
     if (v.status == 0 && (v.status = request_forward(rt, v.target)) != 0)

@@ -1,4 +1,4 @@
-#include "cscf/scscf/scscf.h"
+#include "cscf/scscf/registration/registrar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,59 +14,15 @@
 #include "common/util/clock.h"
 #include "common/sip/sip_ids.h"
 #include "common/util/log.h"
-#include "cscf/scscf/profile.h"
-
-void reg_req_free(reg_req_t *req)
-{
-    if (!req)
-        return;
-    if (req->msg)
-        msg_destroy(req->msg);
-    store_reg_free(req->reg);
-    store_reg_free(req->before);
-    free(req->profile);
-    free(req);
-}
-
-void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers)
-{
-    sip_core_reply(req->s->p->sip, req->irq, status, phrase,
-                   TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
-    if (req->response_out) { /* for the third-party REGISTERs */
-        msg_t *r = nta_incoming_getresponse(req->irq);
-        size_t len = 0;
-        *req->response_out = r ? msg_as_string(NULL, r, NULL, 0, &len) : NULL;
-        if (r)
-            msg_destroy(r); /* getresponse returned a reference */
-    }
-    /* The handler returned 0 and kept the transaction: it is ours to release (nta copes with
-     * this inside its callback too). */
-    nta_incoming_destroy(req->irq);
-    reg_req_free(req);
-}
+#include "cscf/scscf/core/auth.h"
+#include "cscf/scscf/registration/bindings.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/reg_req.h"
 
 static void count_auth(scscf_t *s, auth_scheme_t scheme, const char *outcome)
 {
     const char *labels[] = {auth_scheme_name(scheme), outcome};
     metric_addv(s->m_auth, labels, 1);
-}
-
-/* ---- Cx answers to SIP status (TS 29.228 / TS 24.229 5.4.1) ---- */
-
-static int cx_to_sip(cx_status_t st, const cx_msg_t *a, const char **phrase)
-{
-    if (st != CX_ANSWERED || (a->result_code >= 3000 && a->result_code < 4000)) {
-        *phrase = "HSS Unreachable";
-        return 504;
-    }
-    if (a->result_code == DIAMETER_SUCCESS)
-        return 200;
-    if (a->experimental_result >= 5000 || (a->result_code >= 5000 && a->result_code < 6000)) {
-        *phrase = "Forbidden";
-        return 403;
-    }
-    *phrase = "HSS Error";
-    return 500;
 }
 
 /* ---- challenge (MAR -> 401) ---- */
@@ -76,7 +32,7 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     reg_req_t *req = arg;
     scscf_t *s = req->s;
     const char *phrase = "";
-    int code = cx_to_sip(st, a, &phrase);
+    int code = reg_req_cx_to_sip(st, a, &phrase);
     auth_challenge_t *c = NULL;
     if (code == 200 && a->nitems)
         c = auth_challenge_add(&s->auth, &a->items[0], req->impi, req->impu,
@@ -142,72 +98,6 @@ static void resync(reg_req_t *req, const auth_challenge_t *c)
 
 /* ---- SAR ---- */
 
-typedef struct sar_ctx {
-    reg_req_t *req;
-    reg_sar_f done;
-} sar_ctx_t;
-
-static void on_saa(void *arg, cx_status_t st, const cx_msg_t *a)
-{
-    sar_ctx_t *ctx = arg;
-    const char *phrase = "";
-    int code = cx_to_sip(st, a, &phrase);
-    reg_req_t *req = ctx->req;
-    reg_sar_f done = ctx->done;
-    free(ctx);
-    if (code != 200)
-        log_info("registrar: %s: SAR %s", req->impi,
-                 a ? cx_result_name(a->result_code, a->experimental_result) : "timed out");
-    done(req, code, a);
-}
-
-int registrar_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done)
-{
-    scscf_t *s = req->s;
-    sar_ctx_t *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
-        return -1;
-    *ctx = (sar_ctx_t){req, done};
-    cx_msg_t m;
-    cx_msg_init(&m, CX_CMD_SAR);
-    cx_msg_set(&m.user_name, req->impi);
-    cx_msg_add_public(&m, req->impu);
-    cx_msg_set(&m.server_name, s->server_name);
-    m.server_assignment_type = sat;
-    m.user_data_already_available = udaa;
-    req->cx_id = cx_client_send(s->cx.client, &m, on_saa, ctx);
-    cx_msg_clear(&m);
-    if (!req->cx_id) {
-        free(ctx);
-        return -1;
-    }
-    return 0;
-}
-
-static void detached_done(void *arg, cx_status_t st, const cx_msg_t *a)
-{
-    char *who = arg;
-    if (st != CX_ANSWERED || a->result_code != DIAMETER_SUCCESS)
-        log_warn("registrar: SAR for %s: %s", who,
-                 a ? cx_result_name(a->result_code, a->experimental_result) : "no answer");
-    free(who);
-}
-
-void registrar_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat)
-{
-    cx_msg_t m;
-    cx_msg_init(&m, CX_CMD_SAR);
-    cx_msg_set(&m.user_name, impi);
-    cx_msg_add_public(&m, impu);
-    cx_msg_set(&m.server_name, s->server_name);
-    m.server_assignment_type = sat;
-    m.user_data_already_available = 0;
-    char *who = strdup(impi);
-    if (who && !cx_client_send(s->cx.client, &m, detached_done, who))
-        free(who);
-    cx_msg_clear(&m);
-}
-
 /* ---- authentication ---- */
 
 static void authenticated(reg_req_t *req)
@@ -222,12 +112,12 @@ static void wrong_answer(reg_req_t *req, auth_challenge_t *c)
     count_auth(s, c->scheme, "failure");
     metric_inc(s->m_events, "auth_failure");
     log_info("registrar: %s: wrong digest response (%d so far)", req->impi, c->failures + 1);
-    if (c->failures < s->rc.max_auth_failures) {
+    if (c->failures < s->rc->max_auth_failures) {
         req->failures = c->failures + 1;
         challenge(req, NULL);
         return;
     }
-    registrar_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE);
+    reg_req_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE);
     reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
 }
 
@@ -281,7 +171,7 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
     }
     /* Only a P-CSCF may say the REGISTER came integrity protected: one without a Path did
      * not pass any, whatever its Authorization claims. */
-    int protected_rereg = req->reg && req->s->rc.trust_integrity_protected && req->sip->sip_path &&
+    int protected_rereg = req->reg && req->s->rc->trust_integrity_protected && req->sip->sip_path &&
                           strcmp(req->cr.integrity_protected, "yes") == 0;
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
@@ -320,9 +210,9 @@ static long too_brief(const scscf_t *s, sip_t const *sip)
 {
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
         long exp = sip_core_contact_expires(m, sip->sip_expires ? (long)sip->sip_expires->ex_delta
-                                                                : s->rc.default_expires);
-        if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc.min_expires)
-            return s->rc.min_expires;
+                                                                : s->rc->default_expires);
+        if (m->m_url->url_type != url_any && exp > 0 && exp < s->rc->min_expires)
+            return s->rc->min_expires;
     }
     return 0;
 }
@@ -337,7 +227,7 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
                        TAG_END());
         return 423;
     }
-    if (!sip->sip_path && !s->rc.allow_direct)
+    if (!sip->sip_path && !s->rc->allow_direct)
         return sip_core_reply(s->p->sip, irq, 403, "Register Through the P-CSCF", TAG_END()), 403;
     reg_req_t *req = calloc(1, sizeof *req);
     if (!req)
@@ -359,44 +249,12 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
 
 /* ---- set-up ---- */
 
-static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
-{
-    bindings_tick((scscf_t *)arg);
-}
-
-void registrar_config_read(const cfg_t *cfg, registrar_config_t *rc)
-{
-    *rc = (registrar_config_t){
-        .min_expires = cfg_int(cfg, "registrar.min_expires"),
-        .max_expires = cfg_int(cfg, "registrar.max_expires"),
-        .default_expires = cfg_int(cfg, "registrar.default_expires"),
-        .allow_direct = cfg_bool(cfg, "registrar.allow_direct"),
-        .trust_integrity_protected = cfg_bool(cfg, "registrar.trust_integrity_protected"),
-        .max_auth_failures = (int)cfg_int(cfg, "registrar.max_auth_failures"),
-        .max_contacts = cfg_int(cfg, "registrar.max_contacts"),
-    };
-}
-
-int registrar_config_check(const cfg_t *cfg, char *err, size_t len)
-{
-    registrar_config_t rc;
-    registrar_config_read(cfg, &rc);
-    if (rc.min_expires > rc.max_expires || rc.default_expires < rc.min_expires) {
-        snprintf(err, len,
-                 "registrar: need min_expires <= default_expires and min_expires <= max_expires");
-        return -1;
-    }
-    return 0;
-}
-
 int registrar_init(scscf_t *s)
 {
     const cfg_t *cfg = s->p->cfg;
-    registrar_config_read(cfg, &s->rc);
-    if (s->rc.min_expires > s->rc.max_expires || s->rc.default_expires < s->rc.min_expires) {
-        log_error("registrar: need min_expires <= default_expires and min_expires <= max_expires");
+    if (!(s->rc = calloc(1, sizeof *s->rc)))
         return -1;
-    }
+    reg_config_read(cfg, s->rc); /* the program's check (reg_config_check) ran before */
     metrics_t *m = s->p->metrics;
     s->m_regs = metrics_gauge(m, "cscf_registrations_active", "registrations (IMPIs) held", NULL);
     s->m_contacts = metrics_gauge(m, "cscf_registered_contacts", "contacts bound", NULL);
@@ -409,25 +267,19 @@ int registrar_init(scscf_t *s)
                                   "deregister, expired, resync, stale_nonce, auth_failure, rtr, "
                                   "admin_deregister)",
                                   "event");
-    store_limits_t limits = {(size_t)cfg_int(cfg, "registrar.max_registrations"),
-                             REGISTRAR_CONTACTS_LIMIT};
+    store_limits_t limits = {reg_config_max_registrations(cfg), REGISTRAR_CONTACTS_LIMIT};
     s->store = store_open(cfg_str(cfg, "store.backend"), &limits, NULL);
-    s->tick = su_timer_create(su_root_task(s->p->root), 1000);
-    if (!s->store || !s->tick ||
-        auth_table_init(&s->auth, (size_t)cfg_int(cfg, "registrar.max_registrations"),
-                        (int)cfg_int(cfg, "registrar.auth_timeout_seconds") * 1000) < 0 ||
-        su_timer_run(s->tick, tick, (su_timer_arg_t *)s) < 0 || regevent_init(s) < 0)
+    if (!s->store || auth_table_init(&s->auth, reg_config_max_registrations(cfg),
+                                     reg_config_auth_timeout_ms(cfg)) < 0)
         return -1;
-    return bindings_rest_routes(s);
+    return 0;
 }
 
 void registrar_fini(scscf_t *s)
 {
-    regevent_fini(s); /* its subscriptions hang off registrations */
-    if (s->tick)
-        su_timer_destroy(s->tick);
-    s->tick = NULL;
     auth_table_fini(&s->auth);
     store_free(s->store);
     s->store = NULL;
+    free(s->rc);
+    s->rc = NULL;
 }

@@ -1,0 +1,107 @@
+/* The registrar's configuration (registrar.* keys): the rows of the scscf's key table, the
+ * policies each REGISTER is held to, their check, and which keys a reload applies. Every
+ * registrar key is spelled here (the rows) and in reg_config.c (the read), nowhere else. */
+#ifndef CSCF_SCSCF_REG_CONFIG_H
+#define CSCF_SCSCF_REG_CONFIG_H
+
+#include <stddef.h>
+
+#include "common/ops/config.h"
+
+/* The most registrar.max_contacts may be. The store is sized for it and the registrar enforces
+ * the configured cap itself (bindings.c), before the SAR, so a reload that raises or lowers the
+ * cap takes effect at the next REGISTER while the store's limit stays the hard bound. */
+#define REGISTRAR_CONTACTS_LIMIT 100
+
+/* The policies: read at start-up and again by a reload of any of REG_CONFIG_POLICY_ROWS. */
+typedef struct registrar_config {
+    long min_expires, max_expires, default_expires;
+    int allow_direct;              /* REGISTER without Path (no P-CSCF) accepted */
+    int trust_integrity_protected; /* re-REGISTER marked integrity-protected="yes" not challenged */
+    int max_auth_failures;         /* wrong answers re-challenged before 403 */
+    long max_contacts;             /* new contacts beyond it get 403; those bound stay */
+} registrar_config_t;
+
+/* The keys registrar_config_t holds; a reload applies them to the next REGISTER. */
+#define REG_CONFIG_POLICY_ROWS                                                                     \
+    {"registrar.min_expires",                                                                      \
+     CFG_INT,                                                                                      \
+     "60",                                                                                         \
+     "shortest registration accepted (else 423)",                                                  \
+     1,                                                                                            \
+     86400,                                                                                        \
+     NULL},                                                                                        \
+        {"registrar.max_expires",                                                                  \
+         CFG_INT,                                                                                  \
+         "600000",                                                                                 \
+         "longest registration granted (longer requests are cut to it)",                           \
+         1,                                                                                        \
+         31536000,                                                                                 \
+         NULL},                                                                                    \
+        {"registrar.default_expires",                                                              \
+         CFG_INT,                                                                                  \
+         "3600",                                                                                   \
+         "when the REGISTER names no expiry",                                                      \
+         1,                                                                                        \
+         31536000,                                                                                 \
+         NULL},                                                                                    \
+        {"registrar.allow_direct",                                                                 \
+         CFG_BOOL,                                                                                 \
+         "true",                                                                                   \
+         "accept REGISTER without Path (no P-CSCF in front; a lab); false: 403",                   \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"registrar.trust_integrity_protected",                                                    \
+         CFG_BOOL,                                                                                 \
+         "false",                                                                                  \
+         "a re-REGISTER with a Path that the P-CSCF marks integrity-protected=\"yes\" is not "     \
+         "challenged",                                                                             \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"registrar.max_auth_failures",                                                            \
+         CFG_INT,                                                                                  \
+         "0",                                                                                      \
+         "wrong digest answers re-challenged before 403",                                          \
+         0,                                                                                        \
+         10,                                                                                       \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "registrar.max_contacts", CFG_INT, "10",                                                   \
+            "contacts per registration: a REGISTER adding one beyond it gets 403 (before the "     \
+            "SAR); "                                                                               \
+            "a reload applies a new value to the next REGISTER, and lowering it keeps the "        \
+            "contacts "                                                                            \
+            "bound",                                                                               \
+            1, REGISTRAR_CONTACTS_LIMIT, NULL                                                      \
+    }
+
+/* The keys read once at start-up (they size the store and the challenge table). */
+#define REG_CONFIG_SETUP_ROWS                                                                      \
+    {"registrar.auth_timeout_seconds",                                                             \
+     CFG_INT,                                                                                      \
+     "30",                                                                                         \
+     "how long a challenge (vector) may be answered",                                              \
+     5,                                                                                            \
+     600,                                                                                          \
+     NULL},                                                                                        \
+    {                                                                                              \
+        "registrar.max_registrations", CFG_INT, "1000000",                                         \
+            "registrations held (and challenges in flight)", 1, 100000000, NULL                    \
+    }
+
+/* Every registrar.* row of the scscf's key table. */
+#define REG_CONFIG_KEY_ROWS REG_CONFIG_POLICY_ROWS, REG_CONFIG_SETUP_ROWS
+
+void reg_config_read(const cfg_t *cfg, registrar_config_t *rc);
+/* -1 with err when they do not fit together (the program's check: start-up and reload; the
+ * only place the invariant is checked). */
+int reg_config_check(const cfg_t *cfg, char *err, size_t len);
+/* 1 when key is one of the policies (a reload re-reads them with reg_config_read), else 0. */
+int reg_config_reloads(const char *key);
+/* The challenge lifetime and the registrations held, for the set-up. */
+int reg_config_auth_timeout_ms(const cfg_t *cfg);
+size_t reg_config_max_registrations(const cfg_t *cfg);
+
+#endif

@@ -1,0 +1,126 @@
+/* The REGISTER transaction object (one REGISTER in progress, from the registrar through the
+ * bindings to the reply) and the SAR helpers both use. The bottom of registration: it calls
+ * nothing above it. */
+#include "cscf/scscf/registration/reg_req.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_tag.h>
+
+#include "common/util/log.h"
+#include "diameter/cx_client.h"
+
+void reg_req_free(reg_req_t *req)
+{
+    if (!req)
+        return;
+    if (req->msg)
+        msg_destroy(req->msg);
+    store_reg_free(req->reg);
+    store_reg_free(req->before);
+    free(req->profile);
+    free(req);
+}
+
+void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers)
+{
+    sip_core_reply(req->s->p->sip, req->irq, status, phrase,
+                   TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    if (req->response_out) { /* for the third-party REGISTERs */
+        msg_t *r = nta_incoming_getresponse(req->irq);
+        size_t len = 0;
+        *req->response_out = r ? msg_as_string(NULL, r, NULL, 0, &len) : NULL;
+        if (r)
+            msg_destroy(r); /* getresponse returned a reference */
+    }
+    /* The handler returned 0 and kept the transaction: it is ours to release (nta copes with
+     * this inside its callback too). */
+    nta_incoming_destroy(req->irq);
+    reg_req_free(req);
+}
+
+/* ---- Cx answers to SIP status (TS 29.228 / TS 24.229 5.4.1) ---- */
+
+int reg_req_cx_to_sip(cx_status_t st, const cx_msg_t *a, const char **phrase)
+{
+    if (st != CX_ANSWERED || (a->result_code >= 3000 && a->result_code < 4000)) {
+        *phrase = "HSS Unreachable";
+        return 504;
+    }
+    if (a->result_code == DIAMETER_SUCCESS)
+        return 200;
+    if (a->experimental_result >= 5000 || (a->result_code >= 5000 && a->result_code < 6000)) {
+        *phrase = "Forbidden";
+        return 403;
+    }
+    *phrase = "HSS Error";
+    return 500;
+}
+
+typedef struct sar_ctx {
+    reg_req_t *req;
+    reg_sar_f done;
+} sar_ctx_t;
+
+static void on_saa(void *arg, cx_status_t st, const cx_msg_t *a)
+{
+    sar_ctx_t *ctx = arg;
+    const char *phrase = "";
+    int code = reg_req_cx_to_sip(st, a, &phrase);
+    reg_req_t *req = ctx->req;
+    reg_sar_f done = ctx->done;
+    free(ctx);
+    if (code != 200)
+        log_info("registrar: %s: SAR %s", req->impi,
+                 a ? cx_result_name(a->result_code, a->experimental_result) : "timed out");
+    done(req, code, a);
+}
+
+int reg_req_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done)
+{
+    scscf_t *s = req->s;
+    sar_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return -1;
+    *ctx = (sar_ctx_t){req, done};
+    cx_msg_t m;
+    cx_msg_init(&m, CX_CMD_SAR);
+    cx_msg_set(&m.user_name, req->impi);
+    cx_msg_add_public(&m, req->impu);
+    cx_msg_set(&m.server_name, s->server_name);
+    m.server_assignment_type = sat;
+    m.user_data_already_available = udaa;
+    req->cx_id = cx_client_send(s->cx.client, &m, on_saa, ctx);
+    cx_msg_clear(&m);
+    if (!req->cx_id) {
+        free(ctx);
+        return -1;
+    }
+    return 0;
+}
+
+static void detached_done(void *arg, cx_status_t st, const cx_msg_t *a)
+{
+    char *who = arg;
+    if (st != CX_ANSWERED || a->result_code != DIAMETER_SUCCESS)
+        log_warn("registrar: SAR for %s: %s", who,
+                 a ? cx_result_name(a->result_code, a->experimental_result) : "no answer");
+    free(who);
+}
+
+void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat)
+{
+    cx_msg_t m;
+    cx_msg_init(&m, CX_CMD_SAR);
+    cx_msg_set(&m.user_name, impi);
+    cx_msg_add_public(&m, impu);
+    cx_msg_set(&m.server_name, s->server_name);
+    m.server_assignment_type = sat;
+    m.user_data_already_available = 0;
+    char *who = strdup(impi);
+    if (who && !cx_client_send(s->cx.client, &m, detached_done, who))
+        free(who);
+    cx_msg_clear(&m);
+}

@@ -1,0 +1,61 @@
+/* One REGISTER in progress (the registrar authenticates it, the bindings apply it), its reply,
+ * and the SARs (TS 29.228 6.1.2) registration sends: the bottom of cscf/scscf/registration,
+ * beneath registrar, bindings and reg_admin, so none of them calls back into another. */
+#ifndef CSCF_SCSCF_REG_REQ_H
+#define CSCF_SCSCF_REG_REQ_H
+
+#include <stdint.h>
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+
+#include "common/auth/sip_digest.h"
+#include "common/store/store.h"
+#include "cscf/scscf/core/auth.h"
+#include "cscf/scscf/core/context.h"
+#include "diameter/cx_msg.h"
+
+typedef struct reg_req {
+    scscf_t *s;
+    nta_incoming_t *irq;
+    msg_t *msg;
+    sip_t const *sip;
+    char impu[256], impi[256];
+    digest_creds_t cr;
+    int has_creds;
+    auth_scheme_t scheme;
+    int failures;
+    int existed;         /* the store held a registration before this REGISTER */
+    store_reg_t *reg;    /* what the store held before, or NULL */
+    store_reg_t *before; /* a copy of reg before this REGISTER changed it, for reg event */
+    char *profile;       /* User-Data from the SAA */
+    char **response_out; /* when set, reg_req_reply leaves the response's text here */
+    uint64_t cx_id;
+} reg_req_t;
+
+/* What a REGISTER's 200 reports to the layer above (the third-party REGISTERs of routing), set
+ * by scscf_init in s->reg_hooks: registration reports upward, it never calls up. */
+typedef struct reg_req_hooks {
+    /* Before the 200 (sip/msg: the UE's REGISTER, released with the reply): what the layer
+     * above needs afterwards, or NULL when it has nothing to do. */
+    void *(*before_reply)(scscf_t *s, const store_reg_t *reg, const char *impu, sip_t const *sip,
+                          msg_t *msg);
+    /* After the 200 (response: its text, or NULL), with what before_reply returned. */
+    void (*after_reply)(scscf_t *s, void *prepared, const char *response, long expires);
+} reg_req_hooks_t;
+
+/* Answers the REGISTER (headers: extra header text or NULL) and frees req. */
+void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers);
+void reg_req_free(reg_req_t *req);
+
+/* A Cx answer (MAA, SAA) as the SIP status the REGISTER gets: 200, or the status with phrase
+ * set (TS 29.228 / TS 24.229 5.4.1). */
+int reg_req_cx_to_sip(cx_status_t st, const cx_msg_t *a, const char **phrase);
+
+/* SAR of type sat for req's IMPI/IMPU; done(req, SIP status, answer or NULL) continues. */
+typedef void (*reg_sar_f)(reg_req_t *req, int status, const cx_msg_t *ans);
+int reg_req_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done);
+/* A SAR nobody waits for (timeouts, admin, failed authentication), logged when it fails. */
+void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat);
+
+#endif
