@@ -35,10 +35,9 @@ CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-COMMON_SRC := $(sort $(wildcard common/*.c common/*/*.c))
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
-SCSCF_SRC  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c cscf/scscf/*/*.c)))
+SCSCF_TOP  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
 HSS_SRC    := $(sort $(filter-out diameter/hss/main.c,$(wildcard diameter/hss/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
@@ -46,11 +45,15 @@ FWD_SRC    := $(sort $(wildcard tests/e2e/fwdproxy/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-LIBCOMMON := $(BUILD)/libcommon.a
+# The libraries follow the folders: one per folder of common/ and of cscf/scscf/, listed from the
+# top layer down (the link order; scripts/check-includes.sh holds the same order as a rule).
+COMMON_DIRS := program sip auth store ops util
+SCSCF_DIRS  := routing registration core
+LIBCOMMON := $(foreach d,$(COMMON_DIRS),$(BUILD)/libcommon_$(d).a)
 LIBDIAM   := $(BUILD)/libdiameter.a
 LIBHSS    := $(BUILD)/libhss.a
 LIBPCSCF  := $(BUILD)/libpcscf.a
-LIBSCSCF  := $(BUILD)/libscscf.a
+LIBSCSCF  := $(BUILD)/libscscf.a $(foreach d,$(SCSCF_DIRS),$(BUILD)/libscscf_$(d).a)
 FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -80,9 +83,14 @@ $(BUILD)/obj/common/util/version.o: common/util/version.c FORCE
 .PHONY: FORCE
 FORCE:
 
-$(LIBCOMMON): $(call obj,$(COMMON_SRC))
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+# folder_lib LIB FOLDER: the static library of one folder's sources.
+define folder_lib
+$(1): $$(call obj,$$(sort $$(wildcard $(2)/*.c)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(COMMON_DIRS),$(eval $(call folder_lib,$(BUILD)/libcommon_$(d).a,common/$(d))))
+$(foreach d,$(SCSCF_DIRS),$(eval $(call folder_lib,$(BUILD)/libscscf_$(d).a,cscf/scscf/$(d))))
 
 $(LIBDIAM): $(call obj,$(DIAM_SRC))
 	@mkdir -p $(dir $@)
@@ -96,7 +104,7 @@ $(LIBPCSCF): $(call obj,$(PCSCF_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSCSCF): $(call obj,$(SCSCF_SRC))
+$(BUILD)/libscscf.a: $(call obj,$(SCSCF_TOP))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
