@@ -4,7 +4,8 @@
  * and the next version; the end of the registration terminates the subscription; a change of
  * the implicit set (a PPR) brings full state again; a NOTIFY answered 481 drops the
  * subscription; a refresh in the dialog gets full state, Expires 0 ends it; more than
- * REGEVENT_MAX_PER_REG subscriptions to one registration get 403; strangers, unknown
+ * REGEVENT_MAX_PER_REG subscriptions to one registration get 403, more than twice
+ * registrar.max_registrations in all 503; a subscription ends when it expires; strangers, unknown
  * identities and a wrong Accept are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,18 @@ static int setup(void **state)
     if (!f)
         return -1;
     char *r = fx_register_auth(f, C1); /* the registration the tests subscribe to */
+    int ok = r && strncmp(r, "SIP/2.0 200", 11) == 0;
+    free(r);
+    return ok ? 0 : -1;
+}
+
+static int setup_one_registration(void **state)
+{
+    fx_t *f = fx_new("registrar:\n  max_registrations: 1\n");
+    *state = f;
+    if (!f)
+        return -1;
+    char *r = fx_register_auth(f, C1);
     int ok = r && strncmp(r, "SIP/2.0 200", 11) == 0;
     free(r);
     return ok ? 0 : -1;
@@ -230,6 +243,33 @@ static void at_most_eight_per_registration(void **state)
     free(r);
 }
 
+/* Twice registrar.max_registrations in all (the UE and its P-CSCF per registration). */
+static void total_bounded_by_registrations(void **state)
+{
+    fx_t *f = *state;
+    subscribed(f, 1, NULL, 0);
+    subscribed(f, 2, NULL, 0);
+    char *r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, NULL);
+    expect_status(r, "SIP/2.0 503");
+    assert_non_null(strstr(r, "Retry-After: 60"));
+    free(r);
+}
+
+static void subscription_expires(void **state)
+{
+    fx_t *f = *state;
+    char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, "Expires: 1\r\n");
+    expect_status(r, "SIP/2.0 200");
+    free(r);
+    free(notify_of(f, 1));
+    char *n = notify_of(f, 1); /* the once-a-second sweep ends it */
+    char h[200];
+    assert_string_equal(fx_header(n, "Subscription-State", h, sizeof h),
+                        "Subscription-State: terminated;reason=timeout");
+    free(n);
+    assert_false(regevent_watched(&f->s, FX_IMPI));
+}
+
 static void refused_subscribers(void **state)
 {
     fx_t *f = *state;
@@ -256,6 +296,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(answer_481_drops_the_subscription, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_in_dialog_and_unsubscribe, setup, teardown),
         cmocka_unit_test_setup_teardown(at_most_eight_per_registration, setup, teardown),
+        cmocka_unit_test_setup_teardown(total_bounded_by_registrations, setup_one_registration,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(subscription_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_subscribers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
