@@ -169,7 +169,7 @@ static void fx_answer(fx_t *f, const char *req, int status)
         strcat(to, ";tag=ue-n");
     snprintf(text, sizeof text,
              "SIP/2.0 %d %s\r\n%s\r\n%s\r\n%s\r\n%s\r\n%s\r\nContent-Length: 0\r\n\r\n", status,
-             status == 200 ? "OK" : "Gone", fx_header(req, "Via", via, sizeof via),
+             status == 200 ? "OK" : "Refused", fx_header(req, "Via", via, sizeof via),
              fx_header(req, "From", from, sizeof from), to,
              fx_header(req, "Call-ID", cid, sizeof cid), fx_header(req, "CSeq", cseq, sizeof cseq));
     fx_send(f, text);
