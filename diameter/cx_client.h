@@ -39,6 +39,12 @@ void cx_client_cancel(cx_client_t *c, uint64_t id);
 
 size_t cx_client_pending(const cx_client_t *c);
 
+/* Unit tests' stand-in for the peer: when set, every request goes to fn instead of
+ * freeDiameter (nothing is encoded, no dictionary needed). fn fills answer (initialised) and
+ * returns the status; the callback still runs later on the loop, as with a real answer. */
+typedef cx_status_t (*cx_client_fake_f)(void *arg, const cx_msg_t *req, cx_msg_t *answer);
+void cx_client_fake(cx_client_t *c, cx_client_fake_f fn, void *arg);
+
 /* Shared with cx_server: the metric families both sides update. */
 void cx_metrics_register(metrics_t *m, metric_t **requests, metric_t **latency);
 

@@ -1,0 +1,169 @@
+/* registrar.c on the wire: a REGISTER that cannot succeed is refused before the HSS is asked
+ * (423 Min-Expires, 403 without Path when allow_direct is off, 400 for a To that names no
+ * IMPU), a first REGISTER is challenged through a MAR (401 with the vector's nonce), the HSS's
+ * refusal or silence becomes 403 / 504, a right answer goes on to the SAR and a 200, a wrong
+ * one gets 403 and an authentication-failure SAR. The HSS is the fixture's fake Cx peer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "scscf_fixture.h"
+
+#define CONTACT "Contact: <sip:alice@127.0.0.1:5099>\r\n"
+
+static int setup(void **state)
+{
+    *state = fx_new(NULL);
+    return *state ? 0 : -1;
+}
+
+static int setup_no_direct(void **state)
+{
+    *state = fx_new("registrar:\n  allow_direct: false\n");
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx_free(*state);
+    return 0;
+}
+
+static void expect_status(const char *resp, const char *status_line)
+{
+    if (!resp)
+        fail_msg("expected '%s', got no response", status_line);
+    if (strncmp(resp, status_line, strlen(status_line)) != 0)
+        fail_msg("expected '%s', got:\n%s", status_line, resp);
+}
+
+static void too_brief_gets_423_before_the_hss(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register(f, FX_IMPU, CONTACT "Expires: 10\r\n");
+    expect_status(r, "SIP/2.0 423");
+    assert_non_null(strstr(r, "Min-Expires: 60"));
+    free(r);
+    /* a contact's own expires counts too */
+    r = fx_register(f, FX_IMPU, "Contact: <sip:alice@127.0.0.1:5099>;expires=59\r\n");
+    expect_status(r, "SIP/2.0 423");
+    free(r);
+    assert_int_equal(f->hss.mars, 0);
+}
+
+static void without_path_refused_when_direct_is_off(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    expect_status(r, "SIP/2.0 403");
+    free(r);
+    assert_int_equal(f->hss.mars, 0);
+    /* through a P-CSCF (a Path) the same REGISTER is challenged */
+    r = fx_register(f, FX_IMPU, CONTACT "Path: <sip:term@pcscf.ims.test;lr>\r\n");
+    expect_status(r, "SIP/2.0 401");
+    free(r);
+    assert_int_equal(f->hss.mars, 1);
+}
+
+static void to_without_impu_gets_400(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register(f, "sip:" FX_DOMAIN, CONTACT); /* no user part: no IMPI either */
+    expect_status(r, "SIP/2.0 400");
+    free(r);
+    r = fx_register(f, "tel:+15550001", CONTACT); /* not a sip: URI */
+    expect_status(r, "SIP/2.0 400");
+    free(r);
+    assert_int_equal(f->hss.mars, 0);
+}
+
+static void first_register_is_challenged(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    expect_status(r, "SIP/2.0 401");
+    char nonce[128];
+    assert_int_equal(fx_nonce(r, nonce, sizeof nonce), 0);
+    assert_non_null(strstr(r, "WWW-Authenticate: Digest"));
+    assert_non_null(strstr(r, "realm=\"" FX_DOMAIN "\""));
+    free(r);
+    assert_int_equal(f->hss.mars, 1);
+    assert_string_equal(f->hss.last_user, FX_IMPI);
+    assert_string_equal(f->hss.last_impu, FX_IMPU);
+    assert_int_equal(f->hss.sars, 0);
+    store_reg_t *reg = fx_stored(f, FX_IMPU);
+    assert_null(reg); /* nothing registered by a challenge */
+}
+
+static void hss_refusal_and_silence(void **state)
+{
+    fx_t *f = *state;
+    f->hss.mar_experimental = 5001; /* DIAMETER_ERROR_USER_UNKNOWN */
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    expect_status(r, "SIP/2.0 403");
+    free(r);
+    f->hss.mar_experimental = 0;
+    f->hss.status = CX_TIMEOUT;
+    r = fx_register(f, FX_IMPU, CONTACT);
+    expect_status(r, "SIP/2.0 504");
+    free(r);
+}
+
+static void right_answer_registers(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register_auth(f, CONTACT);
+    expect_status(r, "SIP/2.0 200");
+    free(r);
+    assert_int_equal(f->hss.mars, 1);
+    assert_int_equal(f->hss.sars, 1);
+    assert_int_equal(f->hss.last_sat, CX_SAT_REGISTRATION);
+    store_reg_t *reg = fx_stored(f, FX_IMPU);
+    assert_non_null(reg);
+    assert_string_equal(reg->impi, FX_IMPI);
+    assert_int_equal(reg->ncontacts, 1);
+    store_reg_free(reg);
+}
+
+static void wrong_answer_gets_403(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    char nonce[128], hdr[1024];
+    assert_int_equal(fx_nonce(r, nonce, sizeof nonce), 0);
+    free(r);
+    fx_authorization(nonce, "not-the-password", hdr, sizeof hdr - 64);
+    strcat(hdr, CONTACT);
+    r = fx_register(f, FX_IMPU, hdr);
+    expect_status(r, "SIP/2.0 403");
+    free(r);
+    fx_settle(f, 5); /* the detached SAR's answer */
+    assert_int_equal(f->hss.sars, 1);
+    assert_int_equal(f->hss.last_sat, CX_SAT_AUTHENTICATION_FAILURE);
+    assert_null(fx_stored(f, FX_IMPU));
+    /* the nonce was used up: the same answer again gets a fresh challenge */
+    fx_authorization(nonce, FX_PASS, hdr, sizeof hdr - 64);
+    strcat(hdr, CONTACT);
+    r = fx_register(f, FX_IMPU, hdr);
+    expect_status(r, "SIP/2.0 401");
+    free(r);
+}
+
+int main(void)
+{
+    srand((unsigned)getpid());
+    log_init("test", LOG_WARNING, LOG_FORMAT_TEXT, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(too_brief_gets_423_before_the_hss, setup, teardown),
+        cmocka_unit_test_setup_teardown(without_path_refused_when_direct_is_off, setup_no_direct,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(to_without_impu_gets_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_register_is_challenged, setup, teardown),
+        cmocka_unit_test_setup_teardown(hss_refusal_and_silence, setup, teardown),
+        cmocka_unit_test_setup_teardown(right_answer_registers, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_answer_gets_403, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
