@@ -1,6 +1,7 @@
 /* The P-CSCF's registration view: one binding per UE flow, from the 200s to REGISTERs it
  * relayed; expired by a timer; shown over REST. Loop thread only (REST through loopq_call). */
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/regsub.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,6 +10,7 @@
 
 #include "common/util/log.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/regsub.h"
 
 static const cfg_key_t pcscf_keys[] = {
     {"pcscf.registrar", CFG_SIP_URI, "sip:127.0.0.1:6060;transport=tcp;lr",

@@ -6,7 +6,6 @@
 
 #include "common/program/program.h"
 #include "common/util/strmap.h"
-#include "cscf/pcscf/regsub.h"
 #include "cscf/pcscf/target.h"
 
 /* What the P-CSCF keeps of a registered UE (TS 24.229 5.2.2): fed by the 200 to its REGISTER. */

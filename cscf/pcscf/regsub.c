@@ -1,3 +1,4 @@
+#include "cscf/pcscf/regsub.h"
 #include "cscf/pcscf/pcscf.h"
 
 #include <stdio.h>

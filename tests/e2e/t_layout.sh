@@ -47,7 +47,10 @@ refused "the scscf's core including the top's header is refused" cscf/scscf/core
   '#include "cscf/scscf/scscf.h"' 'cscf/scscf/core may not include cscf/scscf/scscf.h'
 refused "two scscf modules including each other (route <-> isc) are refused" \
   cscf/scscf/routing/isc.c '#include "cscf/scscf/routing/route.h"' \
-  'modules in cscf/scscf include each other in a cycle: .*cscf/scscf/routing/(isc|route)'
+  'modules in cscf include each other in a cycle: .*cscf/scscf/routing/(isc|route)'
+refused "two common modules including each other (sip_hdr <-> sip_trace) are refused" \
+  common/sip/sip_hdr.c '#include "common/sip/sip_trace.h"' \
+  'modules in common include each other in a cycle: .*common/sip/sip_(hdr|trace)'
 refused "common's internal header outside its folder is refused" cscf/pcscf/flows.c \
   '#include "common/sip/sip_core_internal.h"' 'may not include common/sip/sip_core_internal.h'
 refused "a folder the layer table does not know is refused" common/extra/x.c \
