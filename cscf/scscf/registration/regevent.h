@@ -6,8 +6,9 @@
  * In-dialog SUBSCRIBEs: Debian's sofia-sip 1.12.11 hands them to the dialog's leg (the agent
  * is a proxy, NTATAG_UA(0), but nta still matches dialogs); later sofia-sip versions never
  * match a SUBSCRIBE to a leg, so refreshes reach the default leg like new ones. Both paths end
- * in regevent_on_subscribe(), which matches the dialog itself by Call-ID and tags. The legs
- * also send the NOTIFYs (route set from Record-Route, target from Contact, CSeq). */
+ * in regevent_on_subscribe(), which matches the dialog itself by Call-ID and tags. Each
+ * subscription is a dialog of common/sip/sip_dialog.h (a leg underneath), which also sends the
+ * NOTIFYs (route set from Record-Route, target from Contact, CSeq). */
 #ifndef CSCF_SCSCF_REGEVENT_H
 #define CSCF_SCSCF_REGEVENT_H
 
