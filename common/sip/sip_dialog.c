@@ -7,6 +7,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/util/hex.h"
 #include "common/util/log.h"
 
 struct sip_dialog {
@@ -261,23 +262,48 @@ int sip_dialog_established(const sip_dialog_t *d)
 
 /* ---- out of dialog ---- */
 
-msg_t *sip_request_msg(sip_core_t *core)
+static msg_t *request_msg(sip_core_t *core, const char *method, const char *ruri, const char *from,
+                          const char *to, const sip_dialog_headers_t *h)
 {
-    return nta_msg_create(sip_core_agent(core), 0);
-}
-
-sip_out_t *sip_request_send(sip_core_t *core, msg_t *msg, const char *first_hop, sip_answer_f cb,
-                            void *arg)
-{
-    sip_out_t *o = out_new(cb, arg);
-    if (!o) {
-        msg_destroy(msg);
+    msg_t *m = nta_msg_create(sip_core_agent(core), 0);
+    if (!m)
+        return NULL;
+    su_home_t *home = msg_home(m);
+    char tag[20], call_id[40];
+    hex_random(tag, 8);
+    hex_random(call_id, 16);
+    sip_method_t code = sip_method_code(method);
+    url_t *uri = url_hdup(home, URL_STRING_MAKE(ruri)->us_url);
+    sip_from_t *f = sip_from_create(home, URL_STRING_MAKE(from));
+    if (!uri || !f || sip_from_tag(home, f, tag) < 0 ||
+        sip_add_tl(
+            m, sip_object(m),
+            SIPTAG_REQUEST(sip_request_create(home, code, method, (url_string_t *)uri, NULL)),
+            SIPTAG_FROM(f), SIPTAG_TO(sip_to_create(home, URL_STRING_MAKE(to))),
+            SIPTAG_CALL_ID_STR(call_id), SIPTAG_CSEQ(sip_cseq_create(home, 1, code, method)),
+            SIPTAG_MAX_FORWARDS_STR("70"), HEADER_TAGS(h), TAG_END()) < 0 ||
+        !sip_object(m)->sip_request || !sip_object(m)->sip_to || !sip_object(m)->sip_cseq) {
+        msg_destroy(m);
         return NULL;
     }
-    o->orq = nta_outgoing_mcreate(sip_core_agent(core), out_answer, (nta_outgoing_magic_t *)o,
-                                  first_hop ? URL_STRING_MAKE(first_hop) : NULL, msg, TAG_END());
-    if (!o->orq) {
-        msg_destroy(msg); /* nta took it only on success */
+    return m;
+}
+
+sip_out_t *sip_request_send(sip_core_t *core, const char *method, const char *ruri,
+                            const char *from, const char *to, const sip_dialog_headers_t *h,
+                            sip_answer_f cb, void *arg)
+{
+    sip_out_t *o = out_new(cb, arg);
+    msg_t *m = o ? request_msg(core, method, ruri, from, to, h ? h : &no_headers) : NULL;
+    if (!m) {
+        log_warn("sip_dialog: cannot build %s to %s", method, ruri);
+        free(o);
+        return NULL;
+    }
+    o->orq = nta_outgoing_mcreate(sip_core_agent(core), out_answer, (nta_outgoing_magic_t *)o, NULL,
+                                  m, TAG_END());
+    if (!o->orq) { /* nta destroyed the message itself */
+        log_warn("sip_dialog: cannot send %s to %s", method, ruri);
         free(o);
         return NULL;
     }

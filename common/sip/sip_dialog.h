@@ -74,11 +74,12 @@ const char *sip_dialog_remote_tag(const sip_dialog_t *d); /* NULL until known */
 uint32_t sip_dialog_cseq(const sip_dialog_t *d);          /* of the last request we sent */
 int sip_dialog_established(const sip_dialog_t *d);        /* remote tag known */
 
-/* A request out of any dialog: the message is complete but for Via (built with
- * sip_request_msg()); it is taken. first_hop: where to send (NULL: by Route/Request-URI). */
-msg_t *sip_request_msg(sip_core_t *core);
-sip_out_t *sip_request_send(sip_core_t *core, msg_t *msg, const char *first_hop, sip_answer_f cb,
-                            void *arg);
+/* A request out of any dialog (third-party REGISTER): a new Call-ID and From tag, CSeq 1,
+ * sent by its Request-URI. ruri, from, to: URIs. cb gets the final answer; NULL on failure
+ * (no callback then). */
+sip_out_t *sip_request_send(sip_core_t *core, const char *method, const char *ruri,
+                            const char *from, const char *to, const sip_dialog_headers_t *h,
+                            sip_answer_f cb, void *arg);
 
 /* Drop a request in flight without waiting for its answer (no callback). Not from its own
  * callback (the request goes after the callback by itself). */
