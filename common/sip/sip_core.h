@@ -77,6 +77,18 @@ int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
  * status sent. */
 int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
 
+/* A request the handler keeps past its return (answered after a store or HSS lookup, or
+ * handed on). Its message, as a new reference (msg_destroy() it; sip_object() of it stays
+ * valid), e.g. for the source address. */
+msg_t *sip_incoming_request(nta_incoming_t *irq);
+/* The response sent so far (a new reference, or NULL). */
+msg_t *sip_incoming_response(nta_incoming_t *irq);
+/* The status sent so far: 0 before any, >= 200 when answered (a CANCEL answers 487 too). */
+int sip_incoming_status(nta_incoming_t *irq);
+/* Done with a kept request: the transaction goes (after its retransmissions) and msg too
+ * (NULL: none was taken). */
+void sip_incoming_release(nta_incoming_t *irq, msg_t *msg);
+
 /* Count a response going out on behalf of this node (relayed responses too). */
 void sip_core_count_response(sip_core_t *core, int status);
 /* The same for a response to irq; a final one also goes into the transaction-duration

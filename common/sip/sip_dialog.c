@@ -309,16 +309,3 @@ sip_out_t *sip_request_send(sip_core_t *core, const char *method, const char *ru
     }
     return o;
 }
-
-/* ---- requests answered later ---- */
-
-msg_t *sip_incoming_keep(nta_incoming_t *irq)
-{
-    return nta_incoming_getrequest(irq);
-}
-
-void sip_incoming_release(nta_incoming_t *irq, msg_t *msg)
-{
-    nta_incoming_destroy(irq);
-    msg_destroy(msg);
-}

@@ -85,9 +85,4 @@ sip_out_t *sip_request_send(sip_core_t *core, const char *method, const char *ru
  * callback (the request goes after the callback by itself). */
 void sip_out_cancel(sip_out_t *o);
 
-/* A request answered later (after a store lookup): keep its message (sip stays valid) ... */
-msg_t *sip_incoming_keep(nta_incoming_t *irq);
-/* ... and release both once answered. */
-void sip_incoming_release(nta_incoming_t *irq, msg_t *msg);
-
 #endif

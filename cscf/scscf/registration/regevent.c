@@ -451,7 +451,7 @@ int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
     pending_t *pd = calloc(1, sizeof *pd);
     if (!pd)
         return 500;
-    *pd = (pending_t){.re = re, .irq = irq, .msg = sip_incoming_keep(irq), .sip = sip};
+    *pd = (pending_t){.re = re, .irq = irq, .msg = sip_incoming_request(irq), .sip = sip};
     pd->asked = sip->sip_expires ? (long)sip->sip_expires->ex_delta : REGEVENT_DEFAULT_EXPIRES;
     if (sip->sip_to->a_tag) {
         dialog_key(pd->key, sizeof pd->key, sip->sip_call_id->i_id, sip->sip_to->a_tag,

@@ -143,16 +143,16 @@ static verdict_t uaa_verdict(const icscf_t *ic, cx_status_t st, const cx_msg_t *
 
 static void end_irq(scscf_t *s, nta_incoming_t *irq, int status, const char *phrase)
 {
-    if (nta_incoming_status(irq) < 200)
+    if (sip_incoming_status(irq) < 200)
         sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
-    nta_incoming_destroy(irq);
+    sip_incoming_release(irq, NULL);
 }
 
 /* The registrar takes the REGISTER as if it had arrived now; it keeps its own reference to the
  * message, and the transaction when it returns 0. */
 static void register_here(scscf_t *s, nta_incoming_t *irq)
 {
-    msg_t *msg = nta_incoming_getrequest(irq);
+    msg_t *msg = sip_incoming_request(irq);
     int st = msg ? registrar_on_register(s, irq, sip_object(msg)) : 500;
     if (msg)
         msg_destroy(msg);
@@ -327,9 +327,9 @@ static void on_lia(void *arg, cx_status_t st, const cx_msg_t *a)
              a ? cx_result_name(a->result_code, a->experimental_result) : "no answer",
              v.status ? v.result : v.target);
     free(q);
-    if (nta_incoming_status(rt->irq) >= 200) { /* the caller gave up (CANCEL) meanwhile */
+    if (sip_incoming_status(rt->irq) >= 200) { /* the caller gave up (CANCEL) meanwhile */
         count(ic, "LIR", "cancelled");
-        nta_incoming_destroy(rt->irq);
+        sip_incoming_release(rt->irq, NULL);
         route_req_free(rt);
         return;
     }
@@ -439,7 +439,7 @@ void icscf_free(icscf_t *ic)
     while (ic->pending) {
         query_t *q = ic->pending;
         query_unlink(q);
-        nta_incoming_destroy(q->irq ? q->irq : q->rt->irq);
+        sip_incoming_release(q->irq ? q->irq : q->rt->irq, NULL);
         route_req_free(q->rt);
         free(q);
     }
