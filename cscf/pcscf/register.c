@@ -123,7 +123,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
         sip_core_reply(pc->p->sip, irq, 400, sip_ids_phrase(bad), TAG_END());
         return 400;
     }
-    msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
+    msg_t *orig = sip_incoming_request(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
     snprintf(f->b.impu, sizeof f->b.impu, "%s", ids.impu);

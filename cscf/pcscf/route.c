@@ -198,7 +198,7 @@ int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
         return loose_route(pc, irq, sip);
     }
     char flow[96];
-    msg_t *orig = nta_incoming_getrequest(irq);
+    msg_t *orig = sip_incoming_request(irq);
     sip_core_flow_of(orig, flow, sizeof flow);
     msg_destroy(orig);
     pc_binding_t *b = pcscf_binding(pc, flow);

@@ -234,7 +234,7 @@ int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
         return 500;
     req->s = s;
     req->irq = irq;
-    req->msg = nta_incoming_getrequest(irq);
+    req->msg = sip_incoming_request(irq);
     req->sip = sip;
     sip_ids_error_t bad = identities(req, sip);
     if (bad) {

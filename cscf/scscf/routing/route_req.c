@@ -23,6 +23,6 @@ void route_req_fail(route_req_t *rt, int status, const char *phrase)
               rt->sip ? rt->sip->sip_request->rq_method_name : "?",
               rt->orig ? "originating" : "terminating", status);
     sip_core_reply(core, rt->irq, status, phrase, TAG_END());
-    nta_incoming_destroy(rt->irq);
+    sip_incoming_release(rt->irq, NULL);
     route_req_free(rt);
 }
