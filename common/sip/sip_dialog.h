@@ -55,7 +55,9 @@ sip_dialog_t *sip_dialog_uac(sip_core_t *core, const char *from, const char *to,
 sip_dialog_t *sip_dialog_uas(sip_core_t *core, sip_t const *request,
                              sip_dialog_request_f on_request, void *arg);
 
-/* Answer a request of this dialog with our local tag in To. h may be NULL. */
+/* Answer a request of this dialog with our local tag in To. h may be NULL. A handler then
+ * returns the status (nta releases the transaction), a kept request is released with
+ * sip_incoming_release(). */
 int sip_dialog_answer(sip_dialog_t *d, nta_incoming_t *irq, int status, const char *phrase,
                       const sip_dialog_headers_t *h);
 
