@@ -15,6 +15,9 @@
 #include "common/ops/metrics.h"
 
 typedef struct sip_core sip_core_t;
+/* A server transaction: a request nta accepted, answered with sip_core_reply(). Programs name
+ * it only through this type and the functions of common/sip. */
+typedef nta_incoming_t sip_incoming_t;
 
 typedef struct sip_core_config {
     const char *const *listen; /* "host:port" entries */
@@ -35,7 +38,7 @@ typedef struct sip_core_config {
 
 /* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
  * answer with, or 0 when the handler answered itself or keeps the transaction (forwarding). */
-typedef int (*sip_request_f)(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+typedef int (*sip_request_f)(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
 
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
                          sip_request_f handler, void *app);

@@ -106,7 +106,7 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
     return 0;
 }
 
-static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
+static int prepare(pcscf_t *pc, sip_incoming_t *irq, reg_fwd_t *f, msg_t **out)
 {
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
@@ -141,7 +141,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     return 0;
 }
 
-int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+int pcscf_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     reg_fwd_t *f = calloc(1, sizeof *f);
     msg_t *msg = NULL;

@@ -73,7 +73,7 @@ static void sub_reset(sub_t *u, int64_t retry_at)
 }
 
 static void on_answer(void *arg, int status, sip_t const *sip);
-static int on_notify(void *arg, sip_dialog_t *d, nta_incoming_t *irq, sip_t const *sip);
+static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip);
 
 /* A new dialog: From and Contact us, To the IMPU, sent to the registrar (RFC 3680 3.1). */
 static int new_dialog(sub_t *u)
@@ -183,7 +183,7 @@ static int may_retry(const sip_subscription_state_t *ss)
 }
 
 /* The dialog took the remote tag from the NOTIFY when it beat the 200. */
-static int on_notify(void *arg, sip_dialog_t *d, nta_incoming_t *irq, sip_t const *sip)
+static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
 {
     sub_t *u = arg;
     sip_core_t *core = u->rs->pc->p->sip;
@@ -213,7 +213,7 @@ static int on_notify(void *arg, sip_dialog_t *d, nta_incoming_t *irq, sip_t cons
     return 200;
 }
 
-int regsub_stray_notify(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+int regsub_stray_notify(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
 {
     const url_t *ru = sip->sip_request->rq_url;
     if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") ||

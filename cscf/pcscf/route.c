@@ -89,7 +89,7 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
     return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
 }
 
-static int originating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
+static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
     msg_t *msg = sip_proxy_copy_request(irq);
@@ -124,7 +124,7 @@ static int is_path_route(pcscf_t *pc, sip_t const *sip)
            sip_core_is_node(pc->p->sip, top);
 }
 
-static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     pc_binding_t *b = path_binding(pc, in);
     if (!b) {
@@ -158,7 +158,7 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
 }
 
 /* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of. */
-static int loose_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     int ack = in->sip_request->rq_method == sip_method_ack;
     msg_t *msg = sip_proxy_copy_request(irq);
@@ -182,7 +182,7 @@ static int routes_via_us(pcscf_t *pc, sip_t const *sip)
     return sip->sip_route && sip_core_is_node(pc->p->sip, sip->sip_route->r_url);
 }
 
-int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
 {
     int ack = sip->sip_request->rq_method == sip_method_ack;
     if (sip_proxy_check_max_forwards(sip))

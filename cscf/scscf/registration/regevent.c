@@ -203,7 +203,7 @@ static char *full_state(sub_t *u, const store_reg_t *reg)
 /* One SUBSCRIBE waiting for the store. */
 typedef struct pending {
     regevent_t *re;
-    nta_incoming_t *irq;
+    sip_incoming_t *irq;
     msg_t *msg; /* keeps sip valid */
     sip_t const *sip;
     char impu[256];
@@ -295,7 +295,7 @@ static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t l
     return 1;
 }
 
-static int on_dialog_request(void *arg, sip_dialog_t *d, nta_incoming_t *irq, sip_t const *sip)
+static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
 {
     sub_t *u = arg;
     /* Only SUBSCRIBE (a refresh) belongs in this dialog; see regevent.h for how it arrives. */
@@ -427,7 +427,7 @@ static int accepts_reginfo(sip_t const *sip)
     return 0;
 }
 
-static int check_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+static int check_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     sip_core_t *core = s->p->sip;
     if (!sip->sip_from || !sip->sip_from->a_tag || !sip->sip_to || !sip->sip_call_id ||
@@ -442,7 +442,7 @@ static int check_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
     return 0;
 }
 
-int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     regevent_t *re = s->regevent;
     int st = check_subscribe(s, irq, sip);

@@ -12,9 +12,9 @@
 #ifndef CSCF_SCSCF_REGEVENT_H
 #define CSCF_SCSCF_REGEVENT_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
+#include "common/sip/sip_core.h"
 #include "common/store/store.h"
 
 typedef struct scscf scscf_t;
@@ -40,7 +40,7 @@ void regevent_fini(scscf_t *s);
 
 /* SUBSCRIBE with Event: reg (new or in-dialog). Returns 0 (answered or in progress) or a
  * status for sip_core to answer with. */
-int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 /* Does anyone subscribe to this registration (so a caller can skip copying it)? */
 int regevent_watched(const scscf_t *s, const char *impi);

@@ -217,7 +217,7 @@ static long too_brief(const scscf_t *s, sip_t const *sip)
     return 0;
 }
 
-int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int registrar_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     long min = too_brief(s, sip);
     if (min) {

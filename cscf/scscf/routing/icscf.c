@@ -30,7 +30,7 @@
 typedef struct query {
     struct query *prev, *next;
     icscf_t *ic;
-    nta_incoming_t *irq; /* UAR: the REGISTER */
+    sip_incoming_t *irq; /* UAR: the REGISTER */
     route_req_t *rt;     /* LIR */
     char impu[256], impi[256];
     int dereg; /* UAR: User-Authorization-Type DE_REGISTRATION */
@@ -141,7 +141,7 @@ static verdict_t uaa_verdict(const icscf_t *ic, cx_status_t st, const cx_msg_t *
     return (verdict_t){500, "HSS Error", "hss_error", NULL};
 }
 
-static void end_irq(scscf_t *s, nta_incoming_t *irq, int status, const char *phrase)
+static void end_irq(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
     if (sip_incoming_status(irq) < 200)
         sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
@@ -150,7 +150,7 @@ static void end_irq(scscf_t *s, nta_incoming_t *irq, int status, const char *phr
 
 /* The registrar takes the REGISTER as if it had arrived now; it keeps its own reference to the
  * message, and the transaction when it returns 0. */
-static void register_here(scscf_t *s, nta_incoming_t *irq)
+static void register_here(scscf_t *s, sip_incoming_t *irq)
 {
     msg_t *msg = sip_incoming_request(irq);
     int st = msg ? registrar_on_register(s, irq, sip_object(msg)) : 500;
@@ -163,7 +163,7 @@ static void register_here(scscf_t *s, nta_incoming_t *irq)
 /* TS 24.229 5.3.1.2: on to the S-CSCF with only our Via and Max-Forwards changed. The
  * Request-URI stays (the S-CSCF checks the digest uri against it) and the S-CSCF is the next
  * hop, not a Route its registrar would have to step over. */
-static int register_forward(scscf_t *s, nta_incoming_t *irq, const char *target)
+static int register_forward(scscf_t *s, sip_incoming_t *irq, const char *target)
 {
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
@@ -234,13 +234,13 @@ static int deregistering(const scscf_t *s, sip_t const *sip)
     return 1;
 }
 
-static int reply_now(scscf_t *s, nta_incoming_t *irq, int status, const char *phrase)
+static int reply_now(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
     sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
     return status;
 }
 
-int icscf_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int icscf_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     icscf_t *ic = s->icscf;
     if (sip_proxy_check_max_forwards(sip))
