@@ -193,6 +193,14 @@ int sip_dialog_answer(sip_dialog_t *d, nta_incoming_t *irq, int status, const ch
     return sip_core_reply(d->core, irq, status, phrase, HEADER_TAGS(h), TAG_END());
 }
 
+int sip_request_answer(sip_core_t *core, sip_incoming_t *irq, int status, const char *phrase,
+                       const sip_dialog_headers_t *h)
+{
+    if (!h)
+        h = &no_headers;
+    return sip_core_reply(core, irq, status, phrase, HEADER_TAGS(h), TAG_END());
+}
+
 sip_out_t *sip_dialog_send(sip_dialog_t *d, const char *method, const sip_dialog_headers_t *h,
                            sip_answer_f cb, void *arg)
 {

@@ -61,6 +61,11 @@ sip_dialog_t *sip_dialog_uas(sip_core_t *core, sip_t const *request,
 int sip_dialog_answer(sip_dialog_t *d, nta_incoming_t *irq, int status, const char *phrase,
                       const sip_dialog_headers_t *h);
 
+/* Answer a request with these headers and no tag of a new dialog: a refused request, or one
+ * within a dialog (its To has our tag already). h may be NULL. Returns as sip_core_reply(). */
+int sip_request_answer(sip_core_t *core, sip_incoming_t *irq, int status, const char *phrase,
+                       const sip_dialog_headers_t *h);
+
 /* Send method within the dialog (the initial request too, for a UAC dialog); cb gets the final
  * answer. A 2xx sets the remote tag, route set and target of a UAC dialog. NULL on failure
  * (no callback then). */

@@ -8,7 +8,6 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
@@ -190,11 +189,11 @@ static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t cons
     if (sip->sip_request->rq_method != sip_method_notify)
         return 405;
     if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
-        return sip_core_reply(core, irq, 489, "Bad Event", TAG_END()), 489;
+        return sip_request_answer(core, irq, 489, "Bad Event", NULL), 489;
     const sip_subscription_state_t *ss = sip->sip_subscription_state;
     if (!ss || !ss->ss_substate)
-        return sip_core_reply(core, irq, 400, "No Subscription-State", TAG_END()), 400;
-    sip_core_reply(core, irq, SIP_200_OK, TAG_END());
+        return sip_request_answer(core, irq, 400, "No Subscription-State", NULL), 400;
+    sip_request_answer(core, irq, SIP_200_OK, NULL);
     u->in_notify = 1;
     take_body(u, sip);
     u->in_notify = 0;
@@ -219,7 +218,7 @@ int regsub_stray_notify(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
     if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") ||
         !ru->url_user || strcmp(ru->url_user, "pcscf") != 0 || !sip_core_is_self(pc->p->sip, ru))
         return 0;
-    sip_core_reply(pc->p->sip, irq, SIP_481_NO_TRANSACTION, TAG_END());
+    sip_request_answer(pc->p->sip, irq, SIP_481_NO_TRANSACTION, NULL);
     return 481;
 }
 

@@ -251,6 +251,10 @@ static int on_node_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip
         return 0;
     if (sip->sip_request->rq_method != sip_method_subscribe || sip->sip_to->a_tag || f->uas)
         return 481;
+    if (sip->sip_event && strcmp(sip->sip_event->o_type, "refuse") == 0) {
+        sip_dialog_headers_t h = {.retry_after = "60", .accept = "application/reginfo+xml"};
+        return sip_request_answer(core, irq, 503, "Busy", &h), 503;
+    }
     f->uas = sip_dialog_uas(core, sip, on_dialog_request, f);
     if (!f->uas)
         return 500;
@@ -331,7 +335,8 @@ static void uac_dialog_subscribe_notify_refresh(void **state)
 }
 
 /* The subscriber's SUBSCRIBE, sent from the test's socket to node a. */
-static void send_subscribe(fixture_t *f, const char *to_tag, int cseq, const char *rr)
+static void send_subscribe_event(fixture_t *f, const char *to_tag, int cseq, const char *rr,
+                                 const char *event)
 {
     char msg[2048];
     snprintf(msg, sizeof msg,
@@ -339,10 +344,15 @@ static void send_subscribe(fixture_t *f, const char *to_tag, int cseq, const cha
              "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-s%d\nMax-Forwards: 70\n"
              "From: <sip:ue@example.org>;tag=sub1\nTo: <sip:alice@example.org>%s%s\n"
              "Call-ID: uas-dialog-1\nCSeq: %d SUBSCRIBE\n%s%s%s"
-             "Contact: <sip:ue@127.0.0.1:%d>\nEvent: reg\nExpires: 600\nContent-Length: 0\n\n",
+             "Contact: <sip:ue@127.0.0.1:%d>\nEvent: %s\nExpires: 600\nContent-Length: 0\n\n",
              f->sock_port, cseq, to_tag ? ";tag=" : "", to_tag ? to_tag : "", cseq,
-             rr ? "Record-Route: " : "", rr ? rr : "", rr ? "\n" : "", f->sock_port);
+             rr ? "Record-Route: " : "", rr ? rr : "", rr ? "\n" : "", f->sock_port, event);
     sock_send(f, msg);
+}
+
+static void send_subscribe(fixture_t *f, const char *to_tag, int cseq, const char *rr)
+{
+    send_subscribe_event(f, to_tag, cseq, rr, "reg");
 }
 
 static void uas_dialog_notifies_along_its_route_set(void **state)
@@ -399,6 +409,17 @@ static void uas_dialog_notifies_along_its_route_set(void **state)
     sock_wait(f, "SIP/2.0 481");
     assert_int_equal(f->requests, was);
     f->uas = NULL;
+}
+
+/* sip_request_answer(): our headers on the response, and no dialog tag. */
+static void refusal_carries_headers(void **state)
+{
+    fixture_t *f = *state;
+    send_subscribe_event(f, NULL, 1, NULL, "refuse");
+    const char *resp = sock_wait(f, "SIP/2.0 503 Busy");
+    assert_string_equal(header(resp, "Retry-After"), "60");
+    assert_string_equal(header(resp, "Accept"), "application/reginfo+xml");
+    assert_null(f->uas);
 }
 
 static void request_outlives_its_dialog(void **state)
@@ -504,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(uac_dialog_subscribe_notify_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(uas_dialog_notifies_along_its_route_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusal_carries_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(request_outlives_its_dialog, setup, teardown),
         cmocka_unit_test_setup_teardown(request_out_of_dialog, setup, teardown),
         cmocka_unit_test_setup_teardown(uac_and_uas_dialogs_talk, setup, teardown),

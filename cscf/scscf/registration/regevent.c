@@ -8,8 +8,6 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
-#include <sofia-sip/su_tagarg.h>
 
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
@@ -218,13 +216,11 @@ static void pending_done(pending_t *pd)
     free(pd);
 }
 
-static void pending_reply(pending_t *pd, int status, const char *phrase, tag_type_t tag,
-                          tag_value_t value, ...)
+/* h: headers besides the usual ones, or NULL. */
+static void pending_reply(pending_t *pd, int status, const char *phrase,
+                          const sip_dialog_headers_t *h)
 {
-    ta_list ta;
-    ta_start(ta, tag, value);
-    sip_core_reply(pd->re->s->p->sip, pd->irq, status, phrase, ta_tags(ta));
-    ta_end(ta);
+    sip_request_answer(pd->re->s->p->sip, pd->irq, status, phrase, h);
     pending_done(pd);
 }
 
@@ -370,20 +366,21 @@ static void new_sub(pending_t *pd, const store_reg_t *reg)
     if (!authorised(pd, reg, who, sizeof who)) {
         log_info("regevent: %s: SUBSCRIBE from %s refused (neither the UE nor its P-CSCF)",
                  pd->impu, who);
-        pending_reply(pd, SIP_403_FORBIDDEN, TAG_END());
+        pending_reply(pd, SIP_403_FORBIDDEN, NULL);
         return;
     }
     if (strmap_size(re->by_dialog) >= re->max_total) {
-        pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("60"), TAG_END());
+        pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE,
+                      &(sip_dialog_headers_t){.retry_after = "60"});
         return;
     }
     if (reg_count(re, reg->impi) >= REGEVENT_MAX_PER_REG) {
-        pending_reply(pd, 403, "Too Many Subscriptions", TAG_END());
+        pending_reply(pd, 403, "Too Many Subscriptions", NULL);
         return;
     }
     sub_t *u = sub_new(pd, reg, who);
     if (!u) {
-        pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+        pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, NULL);
         return;
     }
     log_info("regevent: %s: %s subscribed", u->impu, u->subscriber);
@@ -395,9 +392,9 @@ static void on_found(void *arg, int rc, store_reg_t *reg)
     pending_t *pd = arg;
     sub_t *u = *pd->key ? strmap_get(pd->re->by_dialog, pd->key) : NULL;
     if (rc < 0)
-        pending_reply(pd, 500, "Store Unavailable", TAG_END());
+        pending_reply(pd, 500, "Store Unavailable", NULL);
     else if (*pd->key && (!u || rc != 0))
-        pending_reply(pd, SIP_481_NO_TRANSACTION, TAG_END());
+        pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
     else if (rc != 0)
         /* The S-CSCF knows only registered identities: one of our domain may exist but be
          * unregistered (480); any other is not ours (404). */
@@ -407,7 +404,7 @@ static void on_found(void *arg, int rc, store_reg_t *reg)
                                          sip_core_config(pd->re->s->p->sip)->domain) != 0
                           ? 404
                           : 480,
-                      NULL, TAG_END());
+                      NULL, NULL);
     else if (u)
         accept_sub(pd, u, reg);
     else
@@ -434,10 +431,10 @@ static int check_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
         !sip->sip_contact || strlen(sip->sip_call_id->i_id) >= 256 ||
         strlen(sip->sip_from->a_tag) >= 128 ||
         (sip->sip_to->a_tag && strlen(sip->sip_to->a_tag) >= 64))
-        return sip_core_reply(core, irq, 400, "Bad SUBSCRIBE", TAG_END()), 400;
+        return sip_request_answer(core, irq, 400, "Bad SUBSCRIBE", NULL), 400;
     if (!accepts_reginfo(sip))
-        return sip_core_reply(core, irq, SIP_406_NOT_ACCEPTABLE,
-                              SIPTAG_ACCEPT_STR(REGINFO_CONTENT_TYPE), TAG_END()),
+        return sip_request_answer(core, irq, SIP_406_NOT_ACCEPTABLE,
+                                  &(sip_dialog_headers_t){.accept = REGINFO_CONTENT_TYPE}),
                406;
     return 0;
 }
@@ -458,12 +455,12 @@ int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
                    sip->sip_from->a_tag);
         sub_t *u = strmap_get(re->by_dialog, pd->key);
         if (!u) {
-            pending_reply(pd, SIP_481_NO_TRANSACTION, TAG_END());
+            pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
             return 0;
         }
         snprintf(pd->impu, sizeof pd->impu, "%s", u->impu);
     } else if (sip_impu_of(sip->sip_request->rq_url, pd->impu, sizeof pd->impu) < 0) {
-        pending_reply(pd, SIP_404_NOT_FOUND, TAG_END());
+        pending_reply(pd, SIP_404_NOT_FOUND, NULL);
         return 0;
     }
     store_get(s->store, pd->impu, on_found, pd);

@@ -10,11 +10,11 @@
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_tag.h>
 
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_ids.h"
+#include "common/sip/sip_dialog.h"
 #include "common/sip/sip_proxy.h"
 #include "cscf/scscf/routing/icscf_select.h"
 #include "cscf/scscf/core/context.h"
@@ -144,7 +144,7 @@ static verdict_t uaa_verdict(const icscf_t *ic, cx_status_t st, const cx_msg_t *
 static void end_irq(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
     if (sip_incoming_status(irq) < 200)
-        sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
+        sip_request_answer(s->p->sip, irq, status, phrase, NULL);
     sip_incoming_release(irq, NULL);
 }
 
@@ -236,7 +236,7 @@ static int deregistering(const scscf_t *s, sip_t const *sip)
 
 static int reply_now(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
-    sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
+    sip_request_answer(s->p->sip, irq, status, phrase, NULL);
     return status;
 }
 
