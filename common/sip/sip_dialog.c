@@ -42,6 +42,8 @@ static const sip_dialog_headers_t no_headers;
         TAG_IF((h)->contact, SIPTAG_CONTACT_STR((h)->contact)),                                    \
         TAG_IF((h)->subscription_state, SIPTAG_SUBSCRIPTION_STATE_STR((h)->subscription_state)),   \
         TAG_IF((h)->retry_after, SIPTAG_RETRY_AFTER_STR((h)->retry_after)),                        \
+        TAG_IF((h)->min_expires, SIPTAG_MIN_EXPIRES_STR((h)->min_expires)),                        \
+        TAG_IF((h)->extra &&*(h)->extra, SIPTAG_HEADER_STR((h)->extra)),                           \
         TAG_IF((h)->body && (h)->content_type, SIPTAG_CONTENT_TYPE_STR((h)->content_type)),        \
         TAG_IF((h)->body, SIPTAG_PAYLOAD_STR((h)->body))
 

@@ -28,6 +28,8 @@ typedef struct sip_dialog_headers {
     const char *contact;
     const char *subscription_state;
     const char *retry_after;
+    const char *min_expires;
+    const char *extra;        /* more header lines, "Name: value" each, CRLF between them */
     const char *content_type; /* with body */
     const char *body;
 } sip_dialog_headers_t;

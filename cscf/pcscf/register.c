@@ -15,6 +15,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/sip/sip_ids.h"
@@ -120,7 +121,7 @@ static int prepare(pcscf_t *pc, sip_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     sip_ids_error_t bad = sip_register_identities(sip, NULL, &ids, NULL);
     if (bad) { /* refused here as the I-CSCF and registrar would, with the same phrase */
         msg_destroy(msg);
-        sip_core_reply(pc->p->sip, irq, 400, sip_ids_phrase(bad), TAG_END());
+        sip_request_answer(pc->p->sip, irq, 400, sip_ids_phrase(bad), NULL);
         return 400;
     }
     msg_t *orig = sip_incoming_request(irq); /* the copy has no source address */

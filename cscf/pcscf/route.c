@@ -13,9 +13,9 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
@@ -209,7 +209,7 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
     if (!b) {
         log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
                  flow);
-        return sip_core_reply(pc->p->sip, irq, 403, "Not Registered", TAG_END()), 403;
+        return sip_request_answer(pc->p->sip, irq, 403, "Not Registered", NULL), 403;
     }
     return originating(pc, irq, sip, b);
 }

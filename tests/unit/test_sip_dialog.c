@@ -252,7 +252,10 @@ static int on_node_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip
     if (sip->sip_request->rq_method != sip_method_subscribe || sip->sip_to->a_tag || f->uas)
         return 481;
     if (sip->sip_event && strcmp(sip->sip_event->o_type, "refuse") == 0) {
-        sip_dialog_headers_t h = {.retry_after = "60", .accept = "application/reginfo+xml"};
+        sip_dialog_headers_t h = {.retry_after = "60",
+                                  .accept = "application/reginfo+xml",
+                                  .min_expires = "30",
+                                  .extra = "X-One: 1\r\nX-Two: 2"};
         return sip_request_answer(core, irq, 503, "Busy", &h), 503;
     }
     f->uas = sip_dialog_uas(core, sip, on_dialog_request, f);
@@ -419,6 +422,9 @@ static void refusal_carries_headers(void **state)
     const char *resp = sock_wait(f, "SIP/2.0 503 Busy");
     assert_string_equal(header(resp, "Retry-After"), "60");
     assert_string_equal(header(resp, "Accept"), "application/reginfo+xml");
+    assert_string_equal(header(resp, "Min-Expires"), "30");
+    assert_string_equal(header(resp, "X-One"), "1");
+    assert_string_equal(header(resp, "X-Two"), "2");
     assert_null(f->uas);
 }
 

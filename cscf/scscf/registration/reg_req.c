@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_tag.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
 #include "diameter/cx_client.h"
 
@@ -26,8 +26,8 @@ void reg_req_free(reg_req_t *req)
 
 void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers)
 {
-    sip_core_reply(req->s->p->sip, req->irq, status, phrase,
-                   TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    sip_request_answer(req->s->p->sip, req->irq, status, phrase,
+                       &(sip_dialog_headers_t){.extra = headers});
     if (req->response_out) { /* for the third-party REGISTERs */
         msg_t *r = sip_incoming_response(req->irq);
         size_t len = 0;
