@@ -256,7 +256,7 @@ static int setup_signals(program_t *p)
 
 /* ---- SIP ---- */
 
-int program_default_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+int program_default_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
 {
     sip_method_t method = sip->sip_request->rq_method;
     if (method == sip_method_ack)

@@ -73,6 +73,6 @@ int program_main(const program_def_t *def, int argc, char **argv);
 /* The handler sip_core gets when a program has none: OPTIONS to this node gets 200, a request
  * that would need forwarding with Max-Forwards 0 gets 483, the rest 501. The pcscf and scscf
  * call it for OPTIONS addressed to the node itself (and before their init has run). */
-int program_default_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+int program_default_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
 
 #endif

@@ -51,6 +51,28 @@ int sip_tag_in_list(const char *list, const char *tag)
     return 0;
 }
 
+msg_t *sip_incoming_request(nta_incoming_t *irq)
+{
+    return nta_incoming_getrequest(irq);
+}
+
+msg_t *sip_incoming_response(nta_incoming_t *irq)
+{
+    return nta_incoming_getresponse(irq);
+}
+
+int sip_incoming_status(nta_incoming_t *irq)
+{
+    return nta_incoming_status(irq);
+}
+
+void sip_incoming_release(nta_incoming_t *irq, msg_t *msg)
+{
+    nta_incoming_destroy(irq);
+    if (msg)
+        msg_destroy(msg);
+}
+
 void sip_core_count_response(sip_core_t *core, int status)
 {
     char code[8];

@@ -15,6 +15,9 @@
 #include "common/ops/metrics.h"
 
 typedef struct sip_core sip_core_t;
+/* A server transaction: a request nta accepted, answered with sip_core_reply(). Programs name
+ * it only through this type and the functions of common/sip. */
+typedef nta_incoming_t sip_incoming_t;
 
 typedef struct sip_core_config {
     const char *const *listen; /* "host:port" entries */
@@ -35,7 +38,7 @@ typedef struct sip_core_config {
 
 /* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
  * answer with, or 0 when the handler answered itself or keeps the transaction (forwarding). */
-typedef int (*sip_request_f)(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+typedef int (*sip_request_f)(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
 
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
                          sip_request_f handler, void *app);
@@ -76,6 +79,18 @@ int sip_core_check_require(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
 /* Answer OPTIONS addressed to this node: 200 with Allow, Supported, Accept (or 420). Returns the
  * status sent. */
 int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
+
+/* A request the handler keeps past its return (answered after a store or HSS lookup, or
+ * handed on). Its message, as a new reference (msg_destroy() it; sip_object() of it stays
+ * valid), e.g. for the source address. */
+msg_t *sip_incoming_request(nta_incoming_t *irq);
+/* The response sent so far (a new reference, or NULL). */
+msg_t *sip_incoming_response(nta_incoming_t *irq);
+/* The status sent so far: 0 before any, >= 200 when answered (a CANCEL answers 487 too). */
+int sip_incoming_status(nta_incoming_t *irq);
+/* Done with a kept request: the transaction goes (after its retransmissions) and msg too
+ * (NULL: none was taken). */
+void sip_incoming_release(nta_incoming_t *irq, msg_t *msg);
 
 /* Count a response going out on behalf of this node (relayed responses too). */
 void sip_core_count_response(sip_core_t *core, int status);

@@ -28,7 +28,7 @@ static const cfg_key_t pcscf_keys[] = {
     CFG_END,
 };
 
-static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
     pcscf_t *pc = p->app;

@@ -34,9 +34,9 @@ typedef struct pcscf {
 } pcscf_t;
 
 /* register.c */
-int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+int pcscf_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
 /* route.c: every request but REGISTER and OPTIONS to us. Returns a status or 0. */
-int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip);
 /* The next hop of a terminating request to this UE (target.h), by pc->delivery. */
 int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *out);

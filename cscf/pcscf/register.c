@@ -15,6 +15,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/sip/sip_ids.h"
@@ -106,7 +107,7 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
     return 0;
 }
 
-static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
+static int prepare(pcscf_t *pc, sip_incoming_t *irq, reg_fwd_t *f, msg_t **out)
 {
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
@@ -120,10 +121,10 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     sip_ids_error_t bad = sip_register_identities(sip, NULL, &ids, NULL);
     if (bad) { /* refused here as the I-CSCF and registrar would, with the same phrase */
         msg_destroy(msg);
-        sip_core_reply(pc->p->sip, irq, 400, sip_ids_phrase(bad), TAG_END());
+        sip_request_answer(pc->p->sip, irq, 400, sip_ids_phrase(bad), NULL);
         return 400;
     }
-    msg_t *orig = nta_incoming_getrequest(irq); /* the copy has no source address */
+    msg_t *orig = sip_incoming_request(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
     snprintf(f->b.impu, sizeof f->b.impu, "%s", ids.impu);
@@ -141,7 +142,7 @@ static int prepare(pcscf_t *pc, nta_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     return 0;
 }
 
-int pcscf_on_register(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+int pcscf_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     reg_fwd_t *f = calloc(1, sizeof *f);
     msg_t *msg = NULL;

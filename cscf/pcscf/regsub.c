@@ -9,10 +9,10 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
+#include "common/sip/sip_dialog.h"
 
 #define RETRY_SECONDS 30 /* after a refused or lost subscription, while the UE is registered */
 
@@ -25,11 +25,10 @@ static const char *const state_names[] = {"idle", "pending", "active", "ending"}
 typedef struct sub {
     struct regsub_ctx *rs;
     char impu[256];
-    char call_id[128]; /* of the current dialog */
     int refs;
     sub_state_t state;
-    nta_leg_t *leg;
-    nta_outgoing_t *orq; /* the SUBSCRIBE in flight */
+    sip_dialog_t *dlg;
+    sip_out_t *out; /* the SUBSCRIBE in flight */
     int64_t expires_at, refresh_at, retry_at;
     long version;  /* of the last reginfo document, -1 before the first */
     int in_notify; /* do not free: its NOTIFY is being handled */
@@ -39,18 +38,14 @@ struct regsub_ctx {
     pcscf_t *pc;
     strmap_t *subs; /* impu -> sub */
     char from[300], contact[300];
-    url_t *registrar;
-    su_home_t home[1];
     su_timer_t *tick;
     metric_t *m_subs;
 };
 
 static void sub_free(sub_t *u)
 {
-    if (u->orq)
-        nta_outgoing_destroy(u->orq);
-    if (u->leg)
-        nta_leg_destroy(u->leg);
+    sip_out_cancel(u->out);
+    sip_dialog_destroy(u->dlg);
     free(u);
 }
 
@@ -62,12 +57,10 @@ static void publish(struct regsub_ctx *rs)
 /* Forget the dialog; free the subscription when nothing holds it. */
 static void sub_reset(sub_t *u, int64_t retry_at)
 {
-    if (u->orq)
-        nta_outgoing_destroy(u->orq);
-    if (u->leg)
-        nta_leg_destroy(u->leg);
-    u->orq = NULL;
-    u->leg = NULL;
+    sip_out_cancel(u->out);
+    sip_dialog_destroy(u->dlg);
+    u->out = NULL;
+    u->dlg = NULL;
     u->state = SUB_IDLE;
     u->version = -1;
     u->retry_at = retry_at;
@@ -79,29 +72,17 @@ static void sub_reset(sub_t *u, int64_t retry_at)
     }
 }
 
-static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip);
-static int on_notify(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip);
+static void on_answer(void *arg, int status, sip_t const *sip);
+static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip);
 
-static int new_leg(sub_t *u)
+/* A new dialog: From and Contact us, To the IMPU, sent to the registrar (RFC 3680 3.1). */
+static int new_dialog(sub_t *u)
 {
     struct regsub_ctx *rs = u->rs;
     char to[300];
     snprintf(to, sizeof to, "<%s>", u->impu);
-    sip_call_id_t *id = sip_call_id_create(rs->home, NULL);
-    if (!id)
-        return -1;
-    snprintf(u->call_id, sizeof u->call_id, "%s", id->i_id);
-    su_free(rs->home, id);
-    u->leg = nta_leg_tcreate(sip_core_agent(rs->pc->p->sip), on_notify, (nta_leg_magic_t *)u,
-                             SIPTAG_FROM_STR(rs->from), SIPTAG_TO_STR(to),
-                             SIPTAG_CALL_ID_STR(u->call_id), TAG_END());
-    if (!u->leg || !nta_leg_tag(u->leg, NULL)) {
-        if (u->leg)
-            nta_leg_destroy(u->leg);
-        u->leg = NULL;
-        return -1;
-    }
-    return 0;
+    u->dlg = sip_dialog_uac(rs->pc->p->sip, rs->from, to, u->impu, rs->pc->registrar, on_notify, u);
+    return u->dlg ? 0 : -1;
 }
 
 /* Initial (no dialog yet: to the registrar, Request-URI the IMPU), refresh or un-SUBSCRIBE
@@ -109,18 +90,14 @@ static int new_leg(sub_t *u)
 static int send_subscribe(sub_t *u, long expires)
 {
     struct regsub_ctx *rs = u->rs;
-    int initial = !u->leg;
     char exp[24];
-    if (initial && new_leg(u) < 0)
+    if (!u->dlg && new_dialog(u) < 0)
         return -1;
     snprintf(exp, sizeof exp, "%ld", expires);
-    u->orq = nta_outgoing_tcreate(u->leg, on_answer, (nta_outgoing_magic_t *)u,
-                                  initial ? (url_string_t *)rs->registrar : NULL,
-                                  SIP_METHOD_SUBSCRIBE, initial ? URL_STRING_MAKE(u->impu) : NULL,
-                                  SIPTAG_EVENT_STR("reg"), SIPTAG_ACCEPT_STR(REGINFO_CONTENT_TYPE),
-                                  SIPTAG_EXPIRES_STR(exp), SIPTAG_CONTACT_STR(rs->contact),
-                                  SIPTAG_MAX_FORWARDS_STR("70"), TAG_END());
-    if (!u->orq) {
+    sip_dialog_headers_t h = {
+        .event = "reg", .accept = REGINFO_CONTENT_TYPE, .expires = exp, .contact = rs->contact};
+    u->out = sip_dialog_send(u->dlg, "SUBSCRIBE", &h, on_answer, u);
+    if (!u->out) {
         log_warn("regsub: %s: cannot send SUBSCRIBE", u->impu);
         return -1;
     }
@@ -135,13 +112,10 @@ static void start(sub_t *u)
         sub_reset(u, time(NULL) + RETRY_SECONDS);
 }
 
-/* 2xx: the dialog's route set and remote tag (RFC 6665 4.1.2.1), and when to refresh. */
+/* 2xx (the dialog took its route set and remote tag, RFC 6665 4.1.2.1): when to refresh. */
 static void subscribed(sub_t *u, sip_t const *sip)
 {
     int64_t now = time(NULL);
-    if (sip->sip_to && sip->sip_to->a_tag)
-        nta_leg_rtag(u->leg, sip->sip_to->a_tag);
-    nta_leg_client_route(u->leg, sip->sip_record_route, sip->sip_contact);
     long exp = sip->sip_expires ? (long)sip->sip_expires->ex_delta : REGSUB_EXPIRES;
     if (exp <= 0) {
         sub_reset(u, now + RETRY_SECONDS);
@@ -152,13 +126,10 @@ static void subscribed(sub_t *u, sip_t const *sip)
     u->refresh_at = now + (exp > 1200 ? exp - 600 : exp / 2);
 }
 
-static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+static void on_answer(void *arg, int status, sip_t const *sip)
 {
-    sub_t *u = (sub_t *)magic;
-    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
-    if (status < 200)
-        return 0;
-    u->orq = NULL; /* destroyed last: sip lives in it */
+    sub_t *u = arg;
+    u->out = NULL; /* the wrapper destroys it after this */
     if (u->state == SUB_ENDING) {
         sub_reset(u, 0);
         if (u->refs > 0) /* the UE registered again meanwhile */
@@ -169,8 +140,6 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
         log_info("regsub: %s: SUBSCRIBE got %d", u->impu, status);
         sub_reset(u, time(NULL) + RETRY_SECONDS);
     }
-    nta_outgoing_destroy(orq);
-    return 0;
 }
 
 /* ---- NOTIFY ---- */
@@ -213,20 +182,19 @@ static int may_retry(const sip_subscription_state_t *ss)
            strcasecmp(r, "probation") == 0 || strcasecmp(r, "giveup") == 0;
 }
 
-static int on_notify(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+/* The dialog took the remote tag from the NOTIFY when it beat the 200. */
+static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
 {
-    sub_t *u = (sub_t *)magic;
+    sub_t *u = arg;
     sip_core_t *core = u->rs->pc->p->sip;
     if (sip->sip_request->rq_method != sip_method_notify)
         return 405;
     if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
-        return sip_core_reply(core, irq, 489, "Bad Event", TAG_END()), 489;
+        return sip_request_answer(core, irq, 489, "Bad Event", NULL), 489;
     const sip_subscription_state_t *ss = sip->sip_subscription_state;
     if (!ss || !ss->ss_substate)
-        return sip_core_reply(core, irq, 400, "No Subscription-State", TAG_END()), 400;
-    sip_core_reply(core, irq, SIP_200_OK, TAG_END());
-    if (sip->sip_from && sip->sip_from->a_tag)
-        nta_leg_rtag(leg, sip->sip_from->a_tag); /* the NOTIFY may beat the 200 */
+        return sip_request_answer(core, irq, 400, "No Subscription-State", NULL), 400;
+    sip_request_answer(core, irq, SIP_200_OK, NULL);
     u->in_notify = 1;
     take_body(u, sip);
     u->in_notify = 0;
@@ -245,13 +213,13 @@ static int on_notify(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq
     return 200;
 }
 
-int regsub_stray_notify(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+int regsub_stray_notify(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
 {
     const url_t *ru = sip->sip_request->rq_url;
     if (!sip->sip_event || !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") ||
         !ru->url_user || strcmp(ru->url_user, "pcscf") != 0 || !sip_core_is_self(pc->p->sip, ru))
         return 0;
-    sip_core_reply(pc->p->sip, irq, SIP_481_NO_TRANSACTION, TAG_END());
+    sip_request_answer(pc->p->sip, irq, SIP_481_NO_TRANSACTION, NULL);
     return 481;
 }
 
@@ -304,7 +272,7 @@ static int due(void *ctx, const char *key, void *val)
 {
     sub_t *u = val;
     int64_t now = *(int64_t *)ctx;
-    if (u->state == SUB_ACTIVE && now >= u->refresh_at && !u->orq) {
+    if (u->state == SUB_ACTIVE && now >= u->refresh_at && !u->out) {
         if (send_subscribe(u, REGSUB_EXPIRES) == 0 && now < u->expires_at)
             return 0;
         if (u->refs == 0) {
@@ -336,14 +304,15 @@ static int add_json(void *ctx, const char *key, void *val)
 {
     json_t *arr = ctx;
     const sub_t *u = val;
-    const char *ltag = u->leg ? nta_leg_get_tag(u->leg) : NULL;
-    const char *rtag = u->leg ? nta_leg_get_rtag(u->leg) : NULL;
+    const char *ltag = u->dlg ? sip_dialog_local_tag(u->dlg) : NULL;
+    const char *rtag = u->dlg ? sip_dialog_remote_tag(u->dlg) : NULL;
     int64_t left = u->state == SUB_ACTIVE ? u->expires_at - time(NULL) : 0;
-    json_array_append_new(
-        arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:{s:s?,s:s?,s:s?}}", "impu", u->impu, "state",
-                       state_names[u->state], "bindings", u->refs, "expires", (json_int_t)left,
-                       "version", (json_int_t)u->version, "dialog", "call_id",
-                       u->leg ? u->call_id : NULL, "local_tag", ltag, "remote_tag", rtag));
+    json_array_append_new(arr,
+                          json_pack("{s:s,s:s,s:i,s:I,s:I,s:{s:s?,s:s?,s:s?}}", "impu", u->impu,
+                                    "state", state_names[u->state], "bindings", u->refs, "expires",
+                                    (json_int_t)left, "version", (json_int_t)u->version, "dialog",
+                                    "call_id", u->dlg ? sip_dialog_call_id(u->dlg) : NULL,
+                                    "local_tag", ltag, "remote_tag", rtag));
     return 0;
 }
 
@@ -373,20 +342,17 @@ int regsub_init(pcscf_t *pc)
     struct regsub_ctx *rs = calloc(1, sizeof *rs);
     if (!rs)
         return -1;
-    su_home_init(rs->home);
     pc->regsub = rs;
     rs->pc = pc;
     const url_t *self = sip_core_self_url(pc->p->sip);
     snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     snprintf(rs->from, sizeof rs->from, "%s", rs->contact);
-    rs->registrar = url_hdup(rs->home, URL_STRING_MAKE(pc->registrar)->us_url);
     rs->subs = strmap_new();
     rs->m_subs = metrics_gauge(pc->p->metrics, "cscf_regevent_subscriptions",
                                "reg event subscriptions held (RFC 3680)", NULL);
     rs->tick = su_timer_create(su_root_task(pc->p->root), 1000);
-    if (!rs->registrar || !rs->subs || !rs->tick ||
-        su_timer_run(rs->tick, tick, (su_timer_arg_t *)rs) < 0)
+    if (!rs->subs || !rs->tick || su_timer_run(rs->tick, tick, (su_timer_arg_t *)rs) < 0)
         return -1;
     return api_route(pc->p->api, "GET", "/api/v1/subscriptions", 0, list_route, rs);
 }
@@ -404,7 +370,6 @@ void regsub_fini(pcscf_t *pc)
     if (rs->tick)
         su_timer_destroy(rs->tick);
     strmap_free(rs->subs, free_sub);
-    su_home_deinit(rs->home);
     free(rs);
     pc->regsub = NULL;
 }

@@ -6,8 +6,9 @@
 #ifndef CSCF_PCSCF_REGSUB_H
 #define CSCF_PCSCF_REGSUB_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
+
+#include "common/sip/sip_core.h"
 
 typedef struct pcscf pcscf_t;
 
@@ -22,6 +23,6 @@ void regsub_unref(pcscf_t *pc, const char *impu);
 
 /* A reg NOTIFY for a dialog nta no longer knows (we forgot the subscription): 481, so the
  * S-CSCF drops it too. Returns the status sent, or 0 when the request is not one of ours. */
-int regsub_stray_notify(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip);
+int regsub_stray_notify(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
 
 #endif

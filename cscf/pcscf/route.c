@@ -13,9 +13,9 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
@@ -89,7 +89,7 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
     return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
 }
 
-static int originating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
+static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
     msg_t *msg = sip_proxy_copy_request(irq);
@@ -124,7 +124,7 @@ static int is_path_route(pcscf_t *pc, sip_t const *sip)
            sip_core_is_node(pc->p->sip, top);
 }
 
-static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     pc_binding_t *b = path_binding(pc, in);
     if (!b) {
@@ -158,7 +158,7 @@ static int terminating(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
 }
 
 /* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of. */
-static int loose_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *in)
+static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 {
     int ack = in->sip_request->rq_method == sip_method_ack;
     msg_t *msg = sip_proxy_copy_request(irq);
@@ -182,7 +182,7 @@ static int routes_via_us(pcscf_t *pc, sip_t const *sip)
     return sip->sip_route && sip_core_is_node(pc->p->sip, sip->sip_route->r_url);
 }
 
-int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
+int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
 {
     int ack = sip->sip_request->rq_method == sip_method_ack;
     if (sip_proxy_check_max_forwards(sip))
@@ -198,7 +198,7 @@ int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
         return loose_route(pc, irq, sip);
     }
     char flow[96];
-    msg_t *orig = nta_incoming_getrequest(irq);
+    msg_t *orig = sip_incoming_request(irq);
     sip_core_flow_of(orig, flow, sizeof flow);
     msg_destroy(orig);
     pc_binding_t *b = pcscf_binding(pc, flow);
@@ -209,7 +209,7 @@ int pcscf_route(pcscf_t *pc, nta_incoming_t *irq, sip_t const *sip)
     if (!b) {
         log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
                  flow);
-        return sip_core_reply(pc->p->sip, irq, 403, "Not Registered", TAG_END()), 403;
+        return sip_request_answer(pc->p->sip, irq, 403, "Not Registered", NULL), 403;
     }
     return originating(pc, irq, sip, b);
 }

@@ -121,7 +121,7 @@ static void scscf_fini(program_t *p)
     p->app = NULL;
 }
 
-static int on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
     scscf_t *s = p->app;

@@ -168,7 +168,7 @@ static void reply_ok(reg_req_t *req)
     if (*path)
         append(h, &n, "Path: %s\r\n%s", path, "", 0);
     if (n >= 2 && h[n - 2] == '\r')
-        h[n - 2] = '\0'; /* SIPTAG_HEADER_STR adds the last CRLF */
+        h[n - 2] = '\0'; /* the headers' extra field gets its last CRLF from nta */
     reg_req_reply(req, SIP_200_OK, h);
     free(h);
 }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_tag.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
 #include "diameter/cx_client.h"
 
@@ -26,10 +26,10 @@ void reg_req_free(reg_req_t *req)
 
 void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers)
 {
-    sip_core_reply(req->s->p->sip, req->irq, status, phrase,
-                   TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    sip_request_answer(req->s->p->sip, req->irq, status, phrase,
+                       &(sip_dialog_headers_t){.extra = headers});
     if (req->response_out) { /* for the third-party REGISTERs */
-        msg_t *r = nta_incoming_getresponse(req->irq);
+        msg_t *r = sip_incoming_response(req->irq);
         size_t len = 0;
         *req->response_out = r ? msg_as_string(NULL, r, NULL, 0, &len) : NULL;
         if (r)
@@ -37,7 +37,7 @@ void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *h
     }
     /* The handler returned 0 and kept the transaction: it is ours to release (nta copes with
      * this inside its callback too). */
-    nta_incoming_destroy(req->irq);
+    sip_incoming_release(req->irq, NULL);
     reg_req_free(req);
 }
 

@@ -6,10 +6,10 @@
 
 #include <stdint.h>
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
 #include "common/auth/sip_digest.h"
+#include "common/sip/sip_core.h"
 #include "common/store/store.h"
 #include "cscf/scscf/core/auth.h"
 #include "cscf/scscf/core/context.h"
@@ -17,7 +17,7 @@
 
 typedef struct reg_req {
     scscf_t *s;
-    nta_incoming_t *irq;
+    sip_incoming_t *irq;
     msg_t *msg;
     sip_t const *sip;
     char impu[256], impi[256];

@@ -8,11 +8,10 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
-#include <sofia-sip/su_tagarg.h>
 
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
+#include "common/sip/sip_dialog.h"
 #include "common/util/strmap.h"
 #include "cscf/scscf/core/context.h"
 
@@ -24,7 +23,7 @@ typedef struct sub {
     struct sub *next_all, **prev_all; /* every sub, ended ones too (for teardown) */
     struct sub *next_reg;             /* live subs of the same registration */
     regevent_t *re;
-    nta_leg_t *leg;
+    sip_dialog_t *dlg;
     char key[600]; /* Call-ID, local tag, remote tag */
     char call_id[256], local_tag[64], remote_tag[128];
     char impi[256], impu[256], subscriber[256];
@@ -38,7 +37,7 @@ typedef struct sub {
 typedef struct notify {
     struct notify *next, **prev;
     sub_t *sub;
-    nta_outgoing_t *orq;
+    sip_out_t *out;
 } notify_t;
 
 struct regevent {
@@ -64,8 +63,7 @@ static void sub_free(sub_t *u)
     *u->prev_all = u->next_all;
     if (u->next_all)
         u->next_all->prev_all = u->prev_all;
-    if (u->leg)
-        nta_leg_destroy(u->leg);
+    sip_dialog_destroy(u->dlg);
     free(u);
 }
 
@@ -94,7 +92,7 @@ static void unlink_reg(regevent_t *re, sub_t *u)
         }
 }
 
-/* Out of the maps; the leg goes too (nothing more is sent in this dialog). */
+/* Out of the maps; the dialog goes too (nothing more is sent in it). */
 static void sub_forget(sub_t *u)
 {
     if (u->ended)
@@ -102,9 +100,8 @@ static void sub_forget(sub_t *u)
     u->ended = 1;
     strmap_take(u->re->by_dialog, u->key);
     unlink_reg(u->re, u);
-    if (u->leg)
-        nta_leg_destroy(u->leg);
-    u->leg = NULL;
+    sip_dialog_destroy(u->dlg);
+    u->dlg = NULL;
     publish(u->re);
     if (!u->inflight)
         sub_free(u);
@@ -120,24 +117,21 @@ static const char *outcome(int status, const sip_t *sip)
     return status >= 100 && status < 700 ? classes[status / 100 - 1] : "other";
 }
 
+/* The NOTIFY was answered (the wrapper drops the request) or cancelled. */
 static void notify_done(notify_t *n)
 {
     *n->prev = n->next;
     if (n->next)
         n->next->prev = n->prev;
-    nta_outgoing_destroy(n->orq);
     sub_t *u = n->sub;
     free(n);
     if (--u->inflight == 0 && u->ended)
         sub_free(u);
 }
 
-static int on_notify_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+static void on_notify_answer(void *arg, int status, sip_t const *sip)
 {
-    notify_t *n = (notify_t *)magic;
-    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
-    if (status < 200)
-        return 0;
+    notify_t *n = arg;
     sub_t *u = n->sub;
     metric_inc(u->re->m_notify, outcome(status, sip));
     /* RFC 6665 4.2.2: the subscriber no longer knows the dialog (481) or cannot be reached. */
@@ -147,7 +141,6 @@ static int on_notify_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, si
         sub_forget(u);
     }
     notify_done(n);
-    return 0;
 }
 
 /* substate: "active;expires=N" or "terminated;reason=R". */
@@ -155,18 +148,18 @@ static int send_notify(sub_t *u, const char *substate, const char *body)
 {
     regevent_t *re = u->re;
     notify_t *n = calloc(1, sizeof *n);
-    if (!n || !u->leg) {
+    if (!n || !u->dlg) {
         free(n);
         return -1;
     }
     n->sub = u;
-    n->orq = nta_outgoing_tcreate(u->leg, on_notify_answer, (nta_outgoing_magic_t *)n, NULL,
-                                  SIP_METHOD_NOTIFY, NULL, SIPTAG_EVENT_STR("reg"),
-                                  SIPTAG_SUBSCRIPTION_STATE_STR(substate),
-                                  SIPTAG_MAX_FORWARDS_STR("70"), SIPTAG_CONTACT_STR(re->contact),
-                                  TAG_IF(body, SIPTAG_CONTENT_TYPE_STR(REGINFO_CONTENT_TYPE)),
-                                  TAG_IF(body, SIPTAG_PAYLOAD_STR(body)), TAG_END());
-    if (!n->orq) {
+    sip_dialog_headers_t h = {.event = "reg",
+                              .subscription_state = substate,
+                              .contact = re->contact,
+                              .content_type = REGINFO_CONTENT_TYPE,
+                              .body = body};
+    n->out = sip_dialog_send(u->dlg, "NOTIFY", &h, on_notify_answer, n);
+    if (!n->out) {
         free(n);
         log_warn("regevent: %s: cannot send NOTIFY to %s", u->impu, u->subscriber);
         return -1;
@@ -208,7 +201,7 @@ static char *full_state(sub_t *u, const store_reg_t *reg)
 /* One SUBSCRIBE waiting for the store. */
 typedef struct pending {
     regevent_t *re;
-    nta_incoming_t *irq;
+    sip_incoming_t *irq;
     msg_t *msg; /* keeps sip valid */
     sip_t const *sip;
     char impu[256];
@@ -216,16 +209,19 @@ typedef struct pending {
     long asked;
 } pending_t;
 
-static void pending_reply(pending_t *pd, int status, const char *phrase, tag_type_t tag,
-                          tag_value_t value, ...)
+/* We kept the transaction: ours to release once answered. */
+static void pending_done(pending_t *pd)
 {
-    ta_list ta;
-    ta_start(ta, tag, value);
-    sip_core_reply(pd->re->s->p->sip, pd->irq, status, phrase, ta_tags(ta));
-    ta_end(ta);
-    nta_incoming_destroy(pd->irq); /* we kept the transaction: ours to release */
-    msg_destroy(pd->msg);
+    sip_incoming_release(pd->irq, pd->msg);
     free(pd);
+}
+
+/* h: headers besides the usual ones, or NULL. */
+static void pending_reply(pending_t *pd, int status, const char *phrase,
+                          const sip_dialog_headers_t *h)
+{
+    sip_request_answer(pd->re->s->p->sip, pd->irq, status, phrase, h);
+    pending_done(pd);
 }
 
 static void dialog_key(char *out, size_t len, const char *call_id, const char *local,
@@ -295,10 +291,9 @@ static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t l
     return 1;
 }
 
-static int on_dialog_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
-                             sip_t const *sip)
+static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
 {
-    sub_t *u = (sub_t *)magic;
+    sub_t *u = arg;
     /* Only SUBSCRIBE (a refresh) belongs in this dialog; see regevent.h for how it arrives. */
     if (sip->sip_request->rq_method != sip_method_subscribe || !sip->sip_event ||
         !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
@@ -314,16 +309,12 @@ static sub_t *sub_new(pending_t *pd, const store_reg_t *reg, const char *who)
     if (!u)
         return NULL;
     u->re = re;
-    u->leg = nta_leg_tcreate(sip_core_agent(re->s->p->sip), on_dialog_request, (nta_leg_magic_t *)u,
-                             SIPTAG_CALL_ID(sip->sip_call_id), SIPTAG_FROM(sip->sip_to),
-                             SIPTAG_TO(sip->sip_from), TAG_END());
-    const char *tag = u->leg ? nta_leg_tag(u->leg, NULL) : NULL;
-    if (!tag || nta_leg_server_route(u->leg, sip->sip_record_route, sip->sip_contact) < 0) {
-        if (u->leg)
-            nta_leg_destroy(u->leg);
+    u->dlg = sip_dialog_uas(re->s->p->sip, sip, on_dialog_request, u);
+    if (!u->dlg) {
         free(u);
         return NULL;
     }
+    const char *tag = sip_dialog_local_tag(u->dlg);
     snprintf(u->call_id, sizeof u->call_id, "%s", sip->sip_call_id->i_id);
     snprintf(u->local_tag, sizeof u->local_tag, "%s", tag);
     snprintf(u->remote_tag, sizeof u->remote_tag, "%s", sip->sip_from->a_tag);
@@ -335,7 +326,7 @@ static sub_t *sub_new(pending_t *pd, const store_reg_t *reg, const char *who)
     if (strmap_put(re->by_dialog, u->key, u, NULL) < 0 ||
         strmap_put(re->by_impi, u->impi, u, NULL) < 0) {
         strmap_take(re->by_dialog, u->key);
-        nta_leg_destroy(u->leg);
+        sip_dialog_destroy(u->dlg);
         free(u);
         return NULL;
     }
@@ -356,11 +347,10 @@ static void accept_sub(pending_t *pd, sub_t *u, const store_reg_t *reg)
     char exp[24];
     snprintf(exp, sizeof exp, "%ld", granted);
     u->expires_at = now + granted;
-    nta_incoming_tag(pd->irq, u->local_tag);
-    regevent_t *re = pd->re;
     long pd_asked = pd->asked;
-    pending_reply(pd, SIP_200_OK, SIPTAG_EXPIRES_STR(exp), SIPTAG_CONTACT_STR(re->contact),
-                  TAG_END());
+    sip_dialog_headers_t h = {.expires = exp, .contact = pd->re->contact};
+    sip_dialog_answer(u->dlg, pd->irq, SIP_200_OK, &h);
+    pending_done(pd);
     char *body = full_state(u, reg);
     if (granted == 0) /* unsubscribe (no reason to give), or nothing left to watch */
         sub_end(u, pd_asked == 0 ? NULL : "timeout", body);
@@ -376,20 +366,21 @@ static void new_sub(pending_t *pd, const store_reg_t *reg)
     if (!authorised(pd, reg, who, sizeof who)) {
         log_info("regevent: %s: SUBSCRIBE from %s refused (neither the UE nor its P-CSCF)",
                  pd->impu, who);
-        pending_reply(pd, SIP_403_FORBIDDEN, TAG_END());
+        pending_reply(pd, SIP_403_FORBIDDEN, NULL);
         return;
     }
     if (strmap_size(re->by_dialog) >= re->max_total) {
-        pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("60"), TAG_END());
+        pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE,
+                      &(sip_dialog_headers_t){.retry_after = "60"});
         return;
     }
     if (reg_count(re, reg->impi) >= REGEVENT_MAX_PER_REG) {
-        pending_reply(pd, 403, "Too Many Subscriptions", TAG_END());
+        pending_reply(pd, 403, "Too Many Subscriptions", NULL);
         return;
     }
     sub_t *u = sub_new(pd, reg, who);
     if (!u) {
-        pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+        pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, NULL);
         return;
     }
     log_info("regevent: %s: %s subscribed", u->impu, u->subscriber);
@@ -401,9 +392,9 @@ static void on_found(void *arg, int rc, store_reg_t *reg)
     pending_t *pd = arg;
     sub_t *u = *pd->key ? strmap_get(pd->re->by_dialog, pd->key) : NULL;
     if (rc < 0)
-        pending_reply(pd, 500, "Store Unavailable", TAG_END());
+        pending_reply(pd, 500, "Store Unavailable", NULL);
     else if (*pd->key && (!u || rc != 0))
-        pending_reply(pd, SIP_481_NO_TRANSACTION, TAG_END());
+        pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
     else if (rc != 0)
         /* The S-CSCF knows only registered identities: one of our domain may exist but be
          * unregistered (480); any other is not ours (404). */
@@ -413,7 +404,7 @@ static void on_found(void *arg, int rc, store_reg_t *reg)
                                          sip_core_config(pd->re->s->p->sip)->domain) != 0
                           ? 404
                           : 480,
-                      NULL, TAG_END());
+                      NULL, NULL);
     else if (u)
         accept_sub(pd, u, reg);
     else
@@ -433,22 +424,22 @@ static int accepts_reginfo(sip_t const *sip)
     return 0;
 }
 
-static int check_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+static int check_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     sip_core_t *core = s->p->sip;
     if (!sip->sip_from || !sip->sip_from->a_tag || !sip->sip_to || !sip->sip_call_id ||
         !sip->sip_contact || strlen(sip->sip_call_id->i_id) >= 256 ||
         strlen(sip->sip_from->a_tag) >= 128 ||
         (sip->sip_to->a_tag && strlen(sip->sip_to->a_tag) >= 64))
-        return sip_core_reply(core, irq, 400, "Bad SUBSCRIBE", TAG_END()), 400;
+        return sip_request_answer(core, irq, 400, "Bad SUBSCRIBE", NULL), 400;
     if (!accepts_reginfo(sip))
-        return sip_core_reply(core, irq, SIP_406_NOT_ACCEPTABLE,
-                              SIPTAG_ACCEPT_STR(REGINFO_CONTENT_TYPE), TAG_END()),
+        return sip_request_answer(core, irq, SIP_406_NOT_ACCEPTABLE,
+                                  &(sip_dialog_headers_t){.accept = REGINFO_CONTENT_TYPE}),
                406;
     return 0;
 }
 
-int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     regevent_t *re = s->regevent;
     int st = check_subscribe(s, irq, sip);
@@ -457,19 +448,19 @@ int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
     pending_t *pd = calloc(1, sizeof *pd);
     if (!pd)
         return 500;
-    *pd = (pending_t){.re = re, .irq = irq, .msg = nta_incoming_getrequest(irq), .sip = sip};
+    *pd = (pending_t){.re = re, .irq = irq, .msg = sip_incoming_request(irq), .sip = sip};
     pd->asked = sip->sip_expires ? (long)sip->sip_expires->ex_delta : REGEVENT_DEFAULT_EXPIRES;
     if (sip->sip_to->a_tag) {
         dialog_key(pd->key, sizeof pd->key, sip->sip_call_id->i_id, sip->sip_to->a_tag,
                    sip->sip_from->a_tag);
         sub_t *u = strmap_get(re->by_dialog, pd->key);
         if (!u) {
-            pending_reply(pd, SIP_481_NO_TRANSACTION, TAG_END());
+            pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
             return 0;
         }
         snprintf(pd->impu, sizeof pd->impu, "%s", u->impu);
     } else if (sip_impu_of(sip->sip_request->rq_url, pd->impu, sizeof pd->impu) < 0) {
-        pending_reply(pd, SIP_404_NOT_FOUND, TAG_END());
+        pending_reply(pd, SIP_404_NOT_FOUND, NULL);
         return 0;
     }
     store_get(s->store, pd->impu, on_found, pd);
@@ -705,6 +696,7 @@ void regevent_fini(scscf_t *s)
     while (re->notifies) {
         notify_t *n = re->notifies;
         n->sub->ended = 1; /* freed below, not by notify_done */
+        sip_out_cancel(n->out);
         notify_done(n);
     }
     while (re->all)

@@ -6,14 +6,15 @@
  * In-dialog SUBSCRIBEs: Debian's sofia-sip 1.12.11 hands them to the dialog's leg (the agent
  * is a proxy, NTATAG_UA(0), but nta still matches dialogs); later sofia-sip versions never
  * match a SUBSCRIBE to a leg, so refreshes reach the default leg like new ones. Both paths end
- * in regevent_on_subscribe(), which matches the dialog itself by Call-ID and tags. The legs
- * also send the NOTIFYs (route set from Record-Route, target from Contact, CSeq). */
+ * in regevent_on_subscribe(), which matches the dialog itself by Call-ID and tags. Each
+ * subscription is a dialog of common/sip/sip_dialog.h (a leg underneath), which also sends the
+ * NOTIFYs (route set from Record-Route, target from Contact, CSeq). */
 #ifndef CSCF_SCSCF_REGEVENT_H
 #define CSCF_SCSCF_REGEVENT_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
+#include "common/sip/sip_core.h"
 #include "common/store/store.h"
 
 typedef struct scscf scscf_t;
@@ -39,7 +40,7 @@ void regevent_fini(scscf_t *s);
 
 /* SUBSCRIBE with Event: reg (new or in-dialog). Returns 0 (answered or in progress) or a
  * status for sip_core to answer with. */
-int regevent_on_subscribe(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 /* Does anyone subscribe to this registration (so a caller can skip copying it)? */
 int regevent_watched(const scscf_t *s, const char *impi);

@@ -9,8 +9,8 @@
 #include <openssl/evp.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/util/clock.h"
 #include "common/sip/sip_ids.h"
 #include "common/util/log.h"
@@ -217,24 +217,24 @@ static long too_brief(const scscf_t *s, sip_t const *sip)
     return 0;
 }
 
-int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int registrar_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     long min = too_brief(s, sip);
     if (min) {
         char h[48];
         snprintf(h, sizeof h, "%ld", min);
-        sip_core_reply(s->p->sip, irq, 423, "Interval Too Brief", SIPTAG_MIN_EXPIRES_STR(h),
-                       TAG_END());
+        sip_request_answer(s->p->sip, irq, 423, "Interval Too Brief",
+                           &(sip_dialog_headers_t){.min_expires = h});
         return 423;
     }
     if (!sip->sip_path && !s->rc->allow_direct)
-        return sip_core_reply(s->p->sip, irq, 403, "Register Through the P-CSCF", TAG_END()), 403;
+        return sip_request_answer(s->p->sip, irq, 403, "Register Through the P-CSCF", NULL), 403;
     reg_req_t *req = calloc(1, sizeof *req);
     if (!req)
         return 500;
     req->s = s;
     req->irq = irq;
-    req->msg = nta_incoming_getrequest(irq);
+    req->msg = sip_incoming_request(irq);
     req->sip = sip;
     sip_ids_error_t bad = identities(req, sip);
     if (bad) {

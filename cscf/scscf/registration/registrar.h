@@ -4,9 +4,9 @@
 #ifndef CSCF_SCSCF_REGISTRAR_H
 #define CSCF_SCSCF_REGISTRAR_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
+#include "common/sip/sip_core.h"
 #include "cscf/scscf/core/context.h"
 
 /* The policies (s->rc), the store, the challenge table and the registration metrics. */
@@ -14,6 +14,6 @@ int registrar_init(scscf_t *s);
 void registrar_fini(scscf_t *s);
 
 /* sip_core handler part: REGISTER. Returns 0 (answered or in progress) or a status. */
-int registrar_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+int registrar_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 #endif

@@ -10,11 +10,11 @@
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_tag.h>
 
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_ids.h"
+#include "common/sip/sip_dialog.h"
 #include "common/sip/sip_proxy.h"
 #include "cscf/scscf/routing/icscf_select.h"
 #include "cscf/scscf/core/context.h"
@@ -30,7 +30,7 @@
 typedef struct query {
     struct query *prev, *next;
     icscf_t *ic;
-    nta_incoming_t *irq; /* UAR: the REGISTER */
+    sip_incoming_t *irq; /* UAR: the REGISTER */
     route_req_t *rt;     /* LIR */
     char impu[256], impi[256];
     int dereg; /* UAR: User-Authorization-Type DE_REGISTRATION */
@@ -141,18 +141,18 @@ static verdict_t uaa_verdict(const icscf_t *ic, cx_status_t st, const cx_msg_t *
     return (verdict_t){500, "HSS Error", "hss_error", NULL};
 }
 
-static void end_irq(scscf_t *s, nta_incoming_t *irq, int status, const char *phrase)
+static void end_irq(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
-    if (nta_incoming_status(irq) < 200)
-        sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
-    nta_incoming_destroy(irq);
+    if (sip_incoming_status(irq) < 200)
+        sip_request_answer(s->p->sip, irq, status, phrase, NULL);
+    sip_incoming_release(irq, NULL);
 }
 
 /* The registrar takes the REGISTER as if it had arrived now; it keeps its own reference to the
  * message, and the transaction when it returns 0. */
-static void register_here(scscf_t *s, nta_incoming_t *irq)
+static void register_here(scscf_t *s, sip_incoming_t *irq)
 {
-    msg_t *msg = nta_incoming_getrequest(irq);
+    msg_t *msg = sip_incoming_request(irq);
     int st = msg ? registrar_on_register(s, irq, sip_object(msg)) : 500;
     if (msg)
         msg_destroy(msg);
@@ -163,7 +163,7 @@ static void register_here(scscf_t *s, nta_incoming_t *irq)
 /* TS 24.229 5.3.1.2: on to the S-CSCF with only our Via and Max-Forwards changed. The
  * Request-URI stays (the S-CSCF checks the digest uri against it) and the S-CSCF is the next
  * hop, not a Route its registrar would have to step over. */
-static int register_forward(scscf_t *s, nta_incoming_t *irq, const char *target)
+static int register_forward(scscf_t *s, sip_incoming_t *irq, const char *target)
 {
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
@@ -234,13 +234,13 @@ static int deregistering(const scscf_t *s, sip_t const *sip)
     return 1;
 }
 
-static int reply_now(scscf_t *s, nta_incoming_t *irq, int status, const char *phrase)
+static int reply_now(scscf_t *s, sip_incoming_t *irq, int status, const char *phrase)
 {
-    sip_core_reply(s->p->sip, irq, status, phrase, TAG_END());
+    sip_request_answer(s->p->sip, irq, status, phrase, NULL);
     return status;
 }
 
-int icscf_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int icscf_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     icscf_t *ic = s->icscf;
     if (sip_proxy_check_max_forwards(sip))
@@ -327,9 +327,9 @@ static void on_lia(void *arg, cx_status_t st, const cx_msg_t *a)
              a ? cx_result_name(a->result_code, a->experimental_result) : "no answer",
              v.status ? v.result : v.target);
     free(q);
-    if (nta_incoming_status(rt->irq) >= 200) { /* the caller gave up (CANCEL) meanwhile */
+    if (sip_incoming_status(rt->irq) >= 200) { /* the caller gave up (CANCEL) meanwhile */
         count(ic, "LIR", "cancelled");
-        nta_incoming_destroy(rt->irq);
+        sip_incoming_release(rt->irq, NULL);
         route_req_free(rt);
         return;
     }
@@ -439,7 +439,7 @@ void icscf_free(icscf_t *ic)
     while (ic->pending) {
         query_t *q = ic->pending;
         query_unlink(q);
-        nta_incoming_destroy(q->irq ? q->irq : q->rt->irq);
+        sip_incoming_release(q->irq ? q->irq : q->rt->irq, NULL);
         route_req_free(q->rt);
         free(q);
     }

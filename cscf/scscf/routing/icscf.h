@@ -6,10 +6,10 @@
 #ifndef CSCF_SCSCF_ICSCF_H
 #define CSCF_SCSCF_ICSCF_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
 #include "common/ops/config.h"
+#include "common/sip/sip_core.h"
 #include "cscf/scscf/routing/route_req.h"
 
 typedef struct icscf icscf_t;
@@ -39,7 +39,7 @@ icscf_t *icscf_new(scscf_t *s, int *failed);
 void icscf_free(icscf_t *ic);
 
 /* REGISTER with the role on. Returns 0 (answered or in progress) or a status for nta. */
-int icscf_on_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+int icscf_on_register(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 /* A terminating request whose target is not registered here. 1 when the I-CSCF took rt (it
  * asks the HSS and ends or forwards rt), 0 when the role is off or the Request-URI is not a

@@ -240,7 +240,7 @@ static int is_orig_route(scscf_t *s, sip_t const *sip)
            sip_core_is_node(s->p->sip, top);
 }
 
-static int loose_route(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
+static int loose_route(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
 {
     int ack = in->sip_request->rq_method == sip_method_ack;
     msg_t *msg = sip_proxy_copy_request(irq);
@@ -259,7 +259,7 @@ static int loose_route(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
     return sip_forward(s->p->sip, irq, msg, NULL, NULL, NULL);
 }
 
-static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
+static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
 {
     route_req_t *rt = calloc(1, sizeof *rt);
     if (!rt)
@@ -306,7 +306,7 @@ static int initial(scscf_t *s, nta_incoming_t *irq, sip_t const *in)
     return 0;
 }
 
-int scscf_route(scscf_t *s, nta_incoming_t *irq, sip_t const *sip)
+int scscf_route(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     int ack = sip->sip_request->rq_method == sip_method_ack;
     if (sip_proxy_check_max_forwards(sip))

@@ -3,12 +3,12 @@
 #ifndef CSCF_SCSCF_ROUTE_H
 #define CSCF_SCSCF_ROUTE_H
 
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
+#include "common/sip/sip_core.h"
 #include "cscf/scscf/core/context.h"
 
 /* Every request but REGISTER and OPTIONS to us. Returns a status for nta, or 0. */
-int scscf_route(scscf_t *s, nta_incoming_t *irq, sip_t const *sip);
+int scscf_route(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 #endif

@@ -2,8 +2,7 @@
 
 #include <stdlib.h>
 
-#include <sofia-sip/sip_tag.h>
-
+#include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
 
 void route_req_free(route_req_t *rt)
@@ -22,7 +21,7 @@ void route_req_fail(route_req_t *rt, int status, const char *phrase)
     log_write(status >= 500 ? LOG_WARNING : LOG_INFO, NULL, "scscf: %s %s -> %d",
               rt->sip ? rt->sip->sip_request->rq_method_name : "?",
               rt->orig ? "originating" : "terminating", status);
-    sip_core_reply(core, rt->irq, status, phrase, TAG_END());
-    nta_incoming_destroy(rt->irq);
+    sip_request_answer(core, rt->irq, status, phrase, NULL);
+    sip_incoming_release(rt->irq, NULL);
     route_req_free(rt);
 }

@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 #include <sofia-sip/msg.h>
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip.h>
 
+#include "common/sip/sip_core.h"
 #include "common/store/store.h"
 #include "cscf/scscf/core/context.h"
 
@@ -18,7 +18,7 @@
  * while an application server has it. */
 typedef struct route_req {
     scscf_t *s;
-    nta_incoming_t *irq;
+    sip_incoming_t *irq;
     msg_t *msg; /* prepared copy (Route preprocessed, Max-Forwards, Record-Route) */
     sip_t *sip;
     int orig;

@@ -4,14 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sofia-sip/msg_addr.h>
-#include <sofia-sip/nta.h>
-#include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_tag.h>
-
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
+#include "common/sip/sip_dialog.h"
 #include "cscf/scscf/routing/ifc.h"
 #include "cscf/scscf/routing/isc.h"
 #include "cscf/scscf/core/context.h"
@@ -35,7 +31,7 @@ struct tpr_batch {
 typedef struct tpr_sent {
     struct tpr_sent *next, **prev;
     thirdparty_t *owner;
-    nta_outgoing_t *orq;
+    sip_out_t *out; /* NULL once answered */
     char impu[256], as[256];
     int default_handling;
 } tpr_sent_t;
@@ -65,8 +61,7 @@ static void sent_free(tpr_sent_t *x)
     *x->prev = x->next;
     if (x->next)
         x->next->prev = x->prev;
-    if (x->orq)
-        nta_outgoing_destroy(x->orq);
+    sip_out_cancel(x->out);
     free(x);
 }
 
@@ -201,13 +196,11 @@ static size_t body_for(const tpr_batch_t *b, const tpr_target_t *t, const char *
 
 /* ---- sending ---- */
 
-static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+static void on_answer(void *arg, int status, sip_t const *sip)
 {
-    tpr_sent_t *x = (tpr_sent_t *)magic;
+    tpr_sent_t *x = arg;
     thirdparty_t *t = x->owner;
-    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
-    if (status < 200)
-        return 0;
+    x->out = NULL; /* the wrapper drops it after this */
     if (status < 300) {
         metric_inc(t->m, "success");
     } else if ((status == 408 || status >= 500) && x->default_handling == 1) {
@@ -221,43 +214,25 @@ static int on_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t con
         metric_inc(t->m, "failure");
     }
     sent_free(x);
-    return 0;
 }
 
-static msg_t *make_request(scscf_t *s, const tpr_batch_t *b, const tpr_target_t *t,
-                           const char *response, long expires)
+/* From and Contact this S-CSCF, To the IMPU, Request-URI the AS (TS 24.229 5.4.1.7). */
+static sip_out_t *send_request(scscf_t *s, const tpr_batch_t *b, const tpr_target_t *t,
+                               const char *response, long expires, tpr_sent_t *x)
 {
-    msg_t *m = nta_msg_create(sip_core_agent(s->p->sip), 0);
-    char *body = malloc(BODY_MAX), ctype[80] = "", tag[20], callid[40], exp[24];
-    if (!m || !body) {
-        msg_destroy(m);
-        free(body);
+    char *body = malloc(BODY_MAX), ctype[80] = "", exp[24];
+    if (!body)
         return NULL;
-    }
     size_t blen = body_for(b, t, response, body, BODY_MAX, ctype, sizeof ctype);
-    hex_random(tag, 8);
-    hex_random(callid, 16);
     snprintf(exp, sizeof exp, "%ld", expires);
-    su_home_t *home = msg_home(m);
-    url_t *as = url_hdup(home, URL_STRING_MAKE(t->as)->us_url);
-    int rc =
-        as ? sip_add_tl(m, sip_object(m),
-                        SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_REGISTER,
-                                                          (url_string_t *)as, NULL)),
-                        SIPTAG_FROM(sip_from_create(home, URL_STRING_MAKE(s->server_name))),
-                        SIPTAG_TO(sip_to_create(home, URL_STRING_MAKE(b->impu))),
-                        SIPTAG_CALL_ID_STR(callid), SIPTAG_CSEQ_STR("1 REGISTER"),
-                        SIPTAG_CONTACT_STR(s->server_name), SIPTAG_EXPIRES_STR(exp),
-                        SIPTAG_MAX_FORWARDS_STR("70"), TAG_IF(blen, SIPTAG_CONTENT_TYPE_STR(ctype)),
-                        TAG_IF(blen, SIPTAG_PAYLOAD_STR(body)), TAG_END())
-           : -1;
+    sip_dialog_headers_t h = {.expires = exp,
+                              .contact = s->server_name,
+                              .content_type = blen ? ctype : NULL,
+                              .body = blen ? body : NULL};
+    sip_out_t *o =
+        sip_request_send(s->p->sip, "REGISTER", t->as, s->server_name, b->impu, &h, on_answer, x);
     free(body);
-    if (rc < 0 || !sip_object(m)->sip_from ||
-        sip_from_tag(home, sip_object(m)->sip_from, tag) < 0) {
-        msg_destroy(m);
-        return NULL;
-    }
-    return m;
+    return o;
 }
 
 static void send_one(scscf_t *s, const tpr_batch_t *b, const tpr_target_t *t, const char *response,
@@ -265,10 +240,7 @@ static void send_one(scscf_t *s, const tpr_batch_t *b, const tpr_target_t *t, co
 {
     thirdparty_t *tp = s->thirdparty;
     tpr_sent_t *x = calloc(1, sizeof *x);
-    msg_t *m = x ? make_request(s, b, t, response, expires) : NULL;
-    if (!m) {
-        free(x);
-        log_warn("scscf: cannot build the third-party REGISTER to %s", t->as);
+    if (!x) {
         metric_inc(tp->m, "failure");
         return;
     }
@@ -281,9 +253,8 @@ static void send_one(scscf_t *s, const tpr_batch_t *b, const tpr_target_t *t, co
         x->next->prev = &x->next;
     x->prev = &tp->open;
     tp->open = x;
-    x->orq = nta_outgoing_mcreate(sip_core_agent(s->p->sip), on_answer, (nta_outgoing_magic_t *)x,
-                                  NULL, m, TAG_END());
-    if (!x->orq) { /* nta freed m */
+    x->out = send_request(s, b, t, response, expires, x);
+    if (!x->out) {
         log_warn("scscf: cannot send the third-party REGISTER to %s", t->as);
         metric_inc(tp->m, "failure");
         sent_free(x);
