@@ -15,8 +15,14 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo "lab: stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Last started first (log follower, pcscf, scscf, hss), each waited for: the scscf then says
+  # goodbye (DPR) to an HSS still there. Stopped together, each side's freeDiameter waited up
+  # to 16 s for the other's DPA.
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -f "$RUN"/*.pid
 }
 trap stop INT TERM EXIT
