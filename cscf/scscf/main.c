@@ -135,7 +135,7 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
         return s->icscf ? icscf_on_register(s, irq, sip) : registrar_on_register(s, irq, sip);
     if (method == sip_method_options && sip_core_request_is_for_us(core, sip))
         return program_default_request(app, core, irq, sip);
-    return scscf_route(s, irq, sip);
+    return route_request(s, irq, sip);
 }
 
 static int scscf_check(const cfg_t *cfg, char *err, size_t len)

@@ -306,7 +306,7 @@ static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
     return 0;
 }
 
-int scscf_route(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
+int route_request(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     int ack = sip->sip_request->rq_method == sip_method_ack;
     if (sip_proxy_check_max_forwards(sip))

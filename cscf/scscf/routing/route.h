@@ -9,6 +9,6 @@
 #include "cscf/scscf/core/context.h"
 
 /* Every request but REGISTER and OPTIONS to us. Returns a status for nta, or 0. */
-int scscf_route(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
+int route_request(scscf_t *s, sip_incoming_t *irq, sip_t const *sip);
 
 #endif
