@@ -31,6 +31,7 @@
 #include "cscf/scscf/registration/regevent.h"
 #include "cscf/scscf/registration/registrar.h"
 #include "diameter/cx_client.h"
+#include "tests/unit/test_port.h"
 
 #define FX_DOMAIN "ims.test"
 #define FX_IMPI   "alice@ims.test"
@@ -120,21 +121,6 @@ static cx_status_t fx_hss_answer(void *arg, const cx_msg_t *req, cx_msg_t *a)
 }
 
 /* ---- the UE's socket ---- */
-
-static int fx_free_port(void)
-{
-    for (int tries = 0; tries < 50; tries++) {
-        int port = 20000 + rand() % 40000;
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int u = socket(AF_INET, SOCK_DGRAM, 0);
-        int ok = bind(u, (struct sockaddr *)&a, sizeof a) == 0;
-        close(u);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
 
 static void fx_send(fx_t *f, const char *text)
 {
@@ -335,7 +321,7 @@ static fx_t *fx_new(const char *yaml)
         fprintf(stderr, "fixture: %s\n", err);
         return NULL;
     }
-    f->port = fx_free_port();
+    f->port = test_free_port();
     snprintf(f->listen, sizeof f->listen, "127.0.0.1:%d", f->port);
     f->listen_list[0] = f->listen;
     sip_core_config_t sc = {
@@ -401,6 +387,22 @@ static void fx_free(fx_t *f)
 }
 
 /* The registration the store holds for impu (the caller frees it), or NULL. */
+/* cmocka teardown for every fixture test. */
+static inline int fx_teardown(void **state)
+{
+    fx_free(*state);
+    return 0;
+}
+
+/* The response starts with status_line, else the test fails showing what came. */
+static inline void fx_expect_status(const char *resp, const char *status_line)
+{
+    if (!resp)
+        fail_msg("expected '%s', got no response", status_line);
+    if (strncmp(resp, status_line, strlen(status_line)) != 0)
+        fail_msg("expected '%s', got:\n%s", status_line, resp);
+}
+
 static void fx_got(void *arg, int rc, store_reg_t *reg)
 {
     if (rc != 0) {

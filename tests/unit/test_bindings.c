@@ -29,25 +29,11 @@ static int setup_two_contacts(void **state)
     return *state ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-    fx_free(*state);
-    return 0;
-}
-
-static void expect_status(const char *resp, const char *status_line)
-{
-    if (!resp)
-        fail_msg("expected '%s', got no response", status_line);
-    if (strncmp(resp, status_line, strlen(status_line)) != 0)
-        fail_msg("expected '%s', got:\n%s", status_line, resp);
-}
-
 /* A REGISTER through the challenge that must end in status; the response is freed. */
 static void registered(fx_t *f, const char *extra, const char *status_line)
 {
     char *r = fx_register_auth(f, extra);
-    expect_status(r, status_line);
+    fx_expect_status(r, status_line);
     free(r);
 }
 
@@ -72,7 +58,7 @@ static void new_registration_200_and_store(void **state)
     fx_t *f = *state;
     char *r = fx_register_auth(f, C1 "Path: <sip:term@pcscf.ims.test;lr>\r\n"
                                      "User-Agent: unit-ue\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     long exp = granted(r, "<sip:alice@127.0.0.1:5091>");
     assert_in_range(exp, 3590, 3600); /* registrar.default_expires */
     char h[600], sr[300];
@@ -108,7 +94,7 @@ static void refresh_and_max_expires(void **state)
     fx_t *f = *state;
     registered(f, C1, "SIP/2.0 200");
     char *r = fx_register_auth(f, C1 "Expires: 99999999\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     assert_in_range(granted(r, "<sip:alice@127.0.0.1:5091>"), 599990, 600000); /* the cap */
     free(r);
     assert_int_equal(f->hss.last_sat, CX_SAT_RE_REGISTRATION);
@@ -122,7 +108,7 @@ static void expires_zero_removes_then_ends(void **state)
     registered(f, C2, "SIP/2.0 200");
     assert_int_equal(stored_contacts(f), 2);
     char *r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5091>;expires=0\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     assert_null(strstr(r, "127.0.0.1:5091"));
     assert_non_null(strstr(r, "127.0.0.1:5092"));
     free(r);
@@ -151,7 +137,7 @@ static void max_contacts_refuses_a_new_one(void **state)
     registered(f, C2, "SIP/2.0 200");
     int sars = f->hss.sars;
     char *r = fx_register_auth(f, C3);
-    expect_status(r, "SIP/2.0 403 Too Many Contacts");
+    fx_expect_status(r, "SIP/2.0 403 Too Many Contacts");
     free(r);
     assert_int_equal(f->hss.sars, sars); /* refused before the SAR */
     assert_int_equal(stored_contacts(f), 2);
@@ -166,7 +152,7 @@ static void instance_and_reg_id_match(void **state)
     /* the same instance and reg-id from a new address: the flow is replaced, not added */
     char *r = fx_register_auth(
         f, "Contact: <sip:alice@127.0.0.1:5092>;+sip.instance=\"<urn:uuid:1>\";reg-id=1\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     assert_non_null(strstr(r, "+sip.instance=\"<urn:uuid:1>\";reg-id=1;expires="));
     free(r);
     store_reg_t *reg = fx_stored(f, FX_IMPU);
@@ -187,7 +173,7 @@ static void query_lists_without_sar(void **state)
     registered(f, C1, "SIP/2.0 200");
     int sars = f->hss.sars;
     char *r = fx_register_auth(f, NULL);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     assert_in_range(granted(r, "<sip:alice@127.0.0.1:5091>"), 3500, 3600);
     free(r);
     assert_int_equal(f->hss.sars, sars);
@@ -198,14 +184,14 @@ int main(void)
     srand((unsigned)getpid());
     log_init("test", LOG_WARNING, LOG_FORMAT_TEXT, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(new_registration_200_and_store, setup, teardown),
-        cmocka_unit_test_setup_teardown(refresh_and_max_expires, setup, teardown),
-        cmocka_unit_test_setup_teardown(expires_zero_removes_then_ends, setup, teardown),
-        cmocka_unit_test_setup_teardown(star_contact, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_registration_200_and_store, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(refresh_and_max_expires, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(expires_zero_removes_then_ends, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(star_contact, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(max_contacts_refuses_a_new_one, setup_two_contacts,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(instance_and_reg_id_match, setup, teardown),
-        cmocka_unit_test_setup_teardown(query_lists_without_sar, setup, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(instance_and_reg_id_match, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(query_lists_without_sar, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

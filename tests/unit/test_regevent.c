@@ -42,20 +42,6 @@ static int setup_one_registration(void **state)
     return ok ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-    fx_free(*state);
-    return 0;
-}
-
-static void expect_status(const char *resp, const char *status_line)
-{
-    if (!resp)
-        fail_msg("expected '%s', got no response", status_line);
-    if (strncmp(resp, status_line, strlen(status_line)) != 0)
-        fail_msg("expected '%s', got:\n%s", status_line, resp);
-}
-
 /* SUBSCRIBE number n (its own Call-ID and tag) from `from` to ruri; to_tag set: in the dialog
  * the 200 made. Returns the response (the caller frees it). */
 static char *subscribe(fx_t *f, int n, const char *from, const char *ruri, const char *to_tag,
@@ -91,7 +77,7 @@ static char *notify_of(fx_t *f, int n)
 static void subscribed(fx_t *f, int n, char *tag, size_t len)
 {
     char *r = subscribe(f, n, FX_IMPU, FX_IMPU, NULL, NULL);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     char to[300];
     const char *t = strstr(fx_header(r, "To", to, sizeof to), "tag=");
     assert_non_null(t);
@@ -115,7 +101,7 @@ static void subscribe_gets_200_and_full_state(void **state)
     fx_t *f = *state;
     assert_false(regevent_watched(&f->s, FX_IMPI));
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     char h[300];
     fx_header(r, "Expires", h, sizeof h);
     assert_in_range(atol(h + 9), 3500, 3600); /* no longer than the registration */
@@ -136,7 +122,7 @@ static void register_changes_send_partial_state(void **state)
     fx_t *f = *state;
     subscribed(f, 1, NULL, 0);
     char *r = fx_register_auth(f, C2);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     char *n = notify_of(f, 1);
     assert_non_null(strstr(n, "version=\"1\" state=\"partial\""));
@@ -146,7 +132,7 @@ static void register_changes_send_partial_state(void **state)
     free(n);
 
     r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5092>;expires=0\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     n = notify_of(f, 1);
     assert_non_null(strstr(n, "version=\"2\" state=\"partial\""));
@@ -156,7 +142,7 @@ static void register_changes_send_partial_state(void **state)
 
     /* the last contact goes: the subscription ends with the registration */
     r = fx_register_auth(f, C1 "Expires: 0\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     n = notify_of(f, 1);
     char h[200];
@@ -194,7 +180,7 @@ static void answer_481_drops_the_subscription(void **state)
     subscribed(f, 1, NULL, 0);
     f->notify_status = 481;
     char *r = fx_register_auth(f, C2);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     free(notify_of(f, 1));
     for (int i = 0; i < 200 && regevent_watched(&f->s, FX_IMPI); i++)
@@ -203,7 +189,7 @@ static void answer_481_drops_the_subscription(void **state)
     /* later changes notify nobody */
     f->notify_status = 200;
     r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5092>;expires=0\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     no_notify(f);
 }
@@ -214,13 +200,13 @@ static void refresh_in_dialog_and_unsubscribe(void **state)
     char tag[64];
     subscribed(f, 1, tag, sizeof tag);
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, tag, NULL);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     char *n = notify_of(f, 1);
     assert_non_null(strstr(n, "version=\"1\" state=\"full\""));
     free(n);
     r = subscribe(f, 1, FX_IMPU, FX_IMPU, tag, "Expires: 0\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     n = notify_of(f, 1);
     char h[200];
@@ -229,7 +215,7 @@ static void refresh_in_dialog_and_unsubscribe(void **state)
     free(n);
     assert_false(regevent_watched(&f->s, FX_IMPI));
     r = subscribe(f, 1, FX_IMPU, FX_IMPU, tag, NULL); /* the dialog is gone */
-    expect_status(r, "SIP/2.0 481");
+    fx_expect_status(r, "SIP/2.0 481");
     free(r);
 }
 
@@ -239,7 +225,7 @@ static void at_most_eight_per_registration(void **state)
     for (int i = 1; i <= REGEVENT_MAX_PER_REG; i++)
         subscribed(f, i, NULL, 0);
     char *r = subscribe(f, 99, FX_IMPU, FX_IMPU, NULL, NULL);
-    expect_status(r, "SIP/2.0 403 Too Many Subscriptions");
+    fx_expect_status(r, "SIP/2.0 403 Too Many Subscriptions");
     free(r);
 }
 
@@ -250,7 +236,7 @@ static void total_bounded_by_registrations(void **state)
     subscribed(f, 1, NULL, 0);
     subscribed(f, 2, NULL, 0);
     char *r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, NULL);
-    expect_status(r, "SIP/2.0 503");
+    fx_expect_status(r, "SIP/2.0 503");
     assert_non_null(strstr(r, "Retry-After: 60"));
     free(r);
 }
@@ -259,7 +245,7 @@ static void subscription_expires(void **state)
 {
     fx_t *f = *state;
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, "Expires: 1\r\n");
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     free(notify_of(f, 1));
     char *n = notify_of(f, 1); /* the once-a-second sweep ends it */
@@ -274,13 +260,13 @@ static void refused_subscribers(void **state)
 {
     fx_t *f = *state;
     char *r = subscribe(f, 1, "sip:mallory@" FX_DOMAIN, FX_IMPU, NULL, NULL);
-    expect_status(r, "SIP/2.0 403"); /* neither the UE nor its P-CSCF */
+    fx_expect_status(r, "SIP/2.0 403"); /* neither the UE nor its P-CSCF */
     free(r);
     r = subscribe(f, 2, "sip:bob@" FX_DOMAIN, "sip:bob@" FX_DOMAIN, NULL, NULL);
-    expect_status(r, "SIP/2.0 480"); /* ours, not registered */
+    fx_expect_status(r, "SIP/2.0 480"); /* ours, not registered */
     free(r);
     r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, "Accept: text/plain\r\n");
-    expect_status(r, "SIP/2.0 406");
+    fx_expect_status(r, "SIP/2.0 406");
     free(r);
     assert_false(regevent_watched(&f->s, FX_IMPI));
 }
@@ -290,16 +276,16 @@ int main(void)
     srand((unsigned)getpid());
     log_init("test", LOG_WARNING, LOG_FORMAT_TEXT, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(subscribe_gets_200_and_full_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(register_changes_send_partial_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(identities_changed_sends_full_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(answer_481_drops_the_subscription, setup, teardown),
-        cmocka_unit_test_setup_teardown(refresh_in_dialog_and_unsubscribe, setup, teardown),
-        cmocka_unit_test_setup_teardown(at_most_eight_per_registration, setup, teardown),
+        cmocka_unit_test_setup_teardown(subscribe_gets_200_and_full_state, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(register_changes_send_partial_state, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(identities_changed_sends_full_state, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(answer_481_drops_the_subscription, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(refresh_in_dialog_and_unsubscribe, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(at_most_eight_per_registration, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(total_bounded_by_registrations, setup_one_registration,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(subscription_expires, setup, teardown),
-        cmocka_unit_test_setup_teardown(refused_subscribers, setup, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(subscription_expires, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(refused_subscribers, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,30 +25,16 @@ static int setup_no_direct(void **state)
     return *state ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-    fx_free(*state);
-    return 0;
-}
-
-static void expect_status(const char *resp, const char *status_line)
-{
-    if (!resp)
-        fail_msg("expected '%s', got no response", status_line);
-    if (strncmp(resp, status_line, strlen(status_line)) != 0)
-        fail_msg("expected '%s', got:\n%s", status_line, resp);
-}
-
 static void too_brief_gets_423_before_the_hss(void **state)
 {
     fx_t *f = *state;
     char *r = fx_register(f, FX_IMPU, CONTACT "Expires: 10\r\n");
-    expect_status(r, "SIP/2.0 423");
+    fx_expect_status(r, "SIP/2.0 423");
     assert_non_null(strstr(r, "Min-Expires: 60"));
     free(r);
     /* a contact's own expires counts too */
     r = fx_register(f, FX_IMPU, "Contact: <sip:alice@127.0.0.1:5099>;expires=59\r\n");
-    expect_status(r, "SIP/2.0 423");
+    fx_expect_status(r, "SIP/2.0 423");
     free(r);
     assert_int_equal(f->hss.mars, 0);
 }
@@ -57,12 +43,12 @@ static void without_path_refused_when_direct_is_off(void **state)
 {
     fx_t *f = *state;
     char *r = fx_register(f, FX_IMPU, CONTACT);
-    expect_status(r, "SIP/2.0 403");
+    fx_expect_status(r, "SIP/2.0 403");
     free(r);
     assert_int_equal(f->hss.mars, 0);
     /* through a P-CSCF (a Path) the same REGISTER is challenged */
     r = fx_register(f, FX_IMPU, CONTACT "Path: <sip:term@pcscf.ims.test;lr>\r\n");
-    expect_status(r, "SIP/2.0 401");
+    fx_expect_status(r, "SIP/2.0 401");
     free(r);
     assert_int_equal(f->hss.mars, 1);
 }
@@ -71,10 +57,10 @@ static void to_without_impu_gets_400(void **state)
 {
     fx_t *f = *state;
     char *r = fx_register(f, "sip:" FX_DOMAIN, CONTACT); /* no user part: no IMPI either */
-    expect_status(r, "SIP/2.0 400");
+    fx_expect_status(r, "SIP/2.0 400");
     free(r);
     r = fx_register(f, "tel:+15550001", CONTACT); /* not a sip: URI */
-    expect_status(r, "SIP/2.0 400");
+    fx_expect_status(r, "SIP/2.0 400");
     free(r);
     assert_int_equal(f->hss.mars, 0);
 }
@@ -83,7 +69,7 @@ static void first_register_is_challenged(void **state)
 {
     fx_t *f = *state;
     char *r = fx_register(f, FX_IMPU, CONTACT);
-    expect_status(r, "SIP/2.0 401");
+    fx_expect_status(r, "SIP/2.0 401");
     char nonce[128];
     assert_int_equal(fx_nonce(r, nonce, sizeof nonce), 0);
     assert_non_null(strstr(r, "WWW-Authenticate: Digest"));
@@ -102,12 +88,12 @@ static void hss_refusal_and_silence(void **state)
     fx_t *f = *state;
     f->hss.mar_experimental = 5001; /* DIAMETER_ERROR_USER_UNKNOWN */
     char *r = fx_register(f, FX_IMPU, CONTACT);
-    expect_status(r, "SIP/2.0 403");
+    fx_expect_status(r, "SIP/2.0 403");
     free(r);
     f->hss.mar_experimental = 0;
     f->hss.status = CX_TIMEOUT;
     r = fx_register(f, FX_IMPU, CONTACT);
-    expect_status(r, "SIP/2.0 504");
+    fx_expect_status(r, "SIP/2.0 504");
     free(r);
 }
 
@@ -115,7 +101,7 @@ static void right_answer_registers(void **state)
 {
     fx_t *f = *state;
     char *r = fx_register_auth(f, CONTACT);
-    expect_status(r, "SIP/2.0 200");
+    fx_expect_status(r, "SIP/2.0 200");
     free(r);
     assert_int_equal(f->hss.mars, 1);
     assert_int_equal(f->hss.sars, 1);
@@ -137,7 +123,7 @@ static void wrong_answer_gets_403(void **state)
     fx_authorization(nonce, "not-the-password", hdr, sizeof hdr - 64);
     strcat(hdr, CONTACT);
     r = fx_register(f, FX_IMPU, hdr);
-    expect_status(r, "SIP/2.0 403");
+    fx_expect_status(r, "SIP/2.0 403");
     free(r);
     fx_settle(f, 5); /* the detached SAR's answer */
     assert_int_equal(f->hss.sars, 1);
@@ -147,7 +133,7 @@ static void wrong_answer_gets_403(void **state)
     fx_authorization(nonce, FX_PASS, hdr, sizeof hdr - 64);
     strcat(hdr, CONTACT);
     r = fx_register(f, FX_IMPU, hdr);
-    expect_status(r, "SIP/2.0 401");
+    fx_expect_status(r, "SIP/2.0 401");
     free(r);
 }
 
@@ -156,14 +142,14 @@ int main(void)
     srand((unsigned)getpid());
     log_init("test", LOG_WARNING, LOG_FORMAT_TEXT, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(too_brief_gets_423_before_the_hss, setup, teardown),
+        cmocka_unit_test_setup_teardown(too_brief_gets_423_before_the_hss, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(without_path_refused_when_direct_is_off, setup_no_direct,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(to_without_impu_gets_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(first_register_is_challenged, setup, teardown),
-        cmocka_unit_test_setup_teardown(hss_refusal_and_silence, setup, teardown),
-        cmocka_unit_test_setup_teardown(right_answer_registers, setup, teardown),
-        cmocka_unit_test_setup_teardown(wrong_answer_gets_403, setup, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(to_without_impu_gets_400, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(first_register_is_challenged, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(hss_refusal_and_silence, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(right_answer_registers, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(wrong_answer_gets_403, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

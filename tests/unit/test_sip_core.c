@@ -21,6 +21,7 @@
 #include "common/util/log.h"
 #include "common/program/program.h"
 #include "common/sip/sip_core.h"
+#include "tests/unit/test_port.h"
 
 typedef struct fixture {
     su_root_t *root;
@@ -33,24 +34,6 @@ typedef struct fixture {
     const char *listen_list[1], *alias_list[1];
 } fixture_t;
 
-/* A port that was free a moment ago, for UDP and TCP. */
-static int pick_port(void)
-{
-    for (int tries = 0; tries < 50; tries++) {
-        int port = 20000 + rand() % 40000;
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-        int ok = bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
-                 bind(t, (struct sockaddr *)&a, sizeof a) == 0;
-        close(u);
-        close(t);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
     static const char *const transports[] = {"udp", "tcp"};
@@ -58,7 +41,7 @@ static int setup(void **state)
     su_init();
     f->root = su_root_create(NULL);
     f->metrics = metrics_new();
-    f->port = pick_port();
+    f->port = test_free_port();
     snprintf(f->listen, sizeof f->listen, "127.0.0.1:%d", f->port);
     f->listen_list[0] = f->listen;
     f->alias_list[0] = "pcscf.ims.svc";

@@ -24,6 +24,7 @@
 #include "common/sip/sip_core.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
+#include "tests/unit/test_port.h"
 
 typedef struct node {
     sip_core_t *core;
@@ -64,30 +65,12 @@ static int udp_socket(int *port)
     return s;
 }
 
-/* A port that was free a moment ago, for UDP and TCP (nta binds both). */
-static int pick_port(void)
-{
-    for (int tries = 0; tries < 50; tries++) {
-        int port = 20000 + rand() % 40000;
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-        int ok = bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
-                 bind(t, (struct sockaddr *)&a, sizeof a) == 0;
-        close(u);
-        close(t);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
-
 static int on_node_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t const *sip);
 
 static int node_start(fixture_t *f, node_t *n)
 {
     static const char *const transports[] = {"udp"};
-    n->port = pick_port();
+    n->port = test_free_port();
     snprintf(n->listen, sizeof n->listen, "127.0.0.1:%d", n->port);
     n->listen_list[0] = n->listen;
     sip_core_config_t cfg = {

@@ -14,43 +14,10 @@
 #include <cmocka.h>
 
 #include "common/store/store.h"
+#include "tests/unit/store_result.h"
 
 #define DOMAIN "ims.mnc001.mcc001.3gppnetwork.org"
 #define NOW    1700000000
-
-/* ---- callbacks that record what they were given ---- */
-
-typedef struct result {
-    int calls, rc;
-    store_reg_t *reg;   /* store_get */
-    store_reg_t **regs; /* store_list, store_expired */
-    size_t n, total;
-} result_t;
-
-static void on_get(void *arg, int rc, store_reg_t *reg)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-    r->reg = reg;
-}
-
-static void on_done(void *arg, int rc)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-}
-
-static void on_list(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-    r->regs = regs;
-    r->n = n;
-    r->total = total;
-}
 
 /* The in-memory backend answers before returning, exactly once. */
 static int put(store_t *s, const store_reg_t *reg)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/store/store.h"
+#include "tests/unit/store_result.h"
 
 #define NOW 1700000000
 
@@ -53,40 +54,6 @@ static void each_backend(void (*fn)(void))
         print_message("  backend %s\n", current->name);
         fn();
     }
-}
-
-/* ---- callbacks that record what they were given ---- */
-
-typedef struct result {
-    int calls, rc;
-    store_reg_t *reg;
-    store_reg_t **regs;
-    size_t n, total;
-} result_t;
-
-static void on_get(void *arg, int rc, store_reg_t *reg)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-    r->reg = reg;
-}
-
-static void on_done(void *arg, int rc)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-}
-
-static void on_list(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
-{
-    result_t *r = arg;
-    r->calls++;
-    r->rc = rc;
-    r->regs = regs;
-    r->n = n;
-    r->total = total;
 }
 
 /* Called right after a store call: the answer came before the return when the backend is
