@@ -194,7 +194,8 @@ int xfrm_msg_newsa(void *buf, size_t size, uint32_t seq, const xfrm_msg_sa_t *sa
                   attr_room(sizeof(struct xfrm_algo_auth) + sa->auth_key_len) +
                   attr_room(sizeof(struct xfrm_algo) + sa->enc_key_len) +
                   attr_room(sizeof(struct xfrm_mark));
-    uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (update ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+    /* The kernel tells add from update by the type alone (as iproute2 does, no NLM_F_CREATE). */
+    uint16_t flags = NLM_F_REQUEST | NLM_F_ACK;
     struct nlmsghdr *nlh = put_msg(buf, size, need, update ? XFRM_MSG_UPDSA : XFRM_MSG_NEWSA, flags,
                                    seq, sizeof(struct xfrm_usersa_info));
     if (!nlh)
@@ -226,9 +227,8 @@ int xfrm_msg_newpolicy(void *buf, size_t size, uint32_t seq, const xfrm_msg_poli
         return -1;
     size_t need = msg_need(sizeof(struct xfrm_userpolicy_info)) +
                   attr_room(sizeof(struct xfrm_user_tmpl)) + attr_room(sizeof(struct xfrm_mark));
-    struct nlmsghdr *nlh = put_msg(buf, size, need, XFRM_MSG_NEWPOLICY,
-                                   NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq,
-                                   sizeof(struct xfrm_userpolicy_info));
+    struct nlmsghdr *nlh = put_msg(buf, size, need, XFRM_MSG_NEWPOLICY, NLM_F_REQUEST | NLM_F_ACK,
+                                   seq, sizeof(struct xfrm_userpolicy_info));
     if (!nlh)
         return -1;
     struct xfrm_userpolicy_info *p = mnl_nlmsg_get_payload(nlh);

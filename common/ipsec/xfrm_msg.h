@@ -75,7 +75,9 @@ typedef struct xfrm_msg_policy {
 
 /* XFRM_MSG_ALLOCSPI: an SPI in [min, max] (host order, min >= 256) for an ESP SA from the
  * flow's src to its dst; the kernel answers with XFRM_MSG_NEWSA (xfrm_msg_parse_sa) holding a
- * larval SA, which xfrm_msg_newsa(update = 1) must then fill (the kernel drops it otherwise). */
+ * larval SA (with our mark) which xfrm_msg_newsa(update = 1) must then fill: a NEWSA for that
+ * SPI fails with EEXIST, and the kernel drops an unfilled larval SA after its acquire timeout
+ * (sysctl net.core.xfrm_acq_expires, 30 s by default). */
 int xfrm_msg_allocspi(void *buf, size_t size, uint32_t seq, const xfrm_msg_flow_t *flow,
                       uint32_t reqid, uint32_t min, uint32_t max, const xfrm_msg_mark_t *mark);
 /* XFRM_MSG_NEWSA (update 0) or XFRM_MSG_UPDSA (update 1, for an SPI from ALLOCSPI): the SA with
