@@ -7,7 +7,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       gcc make libc6-dev pkg-config \
       libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev \
-      libfreediameter-dev \
+      libfreediameter-dev libmnl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -23,7 +23,7 @@ RUN make -j"$(nproc)" VERSION="$VERSION" build/pcscf build/scscf build/hss
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libsofia-sip-ua0 libmicrohttpd12 libjansson4 libyaml-0-2 libssl3 libxml2 \
+      libsofia-sip-ua0 libmicrohttpd12 libjansson4 libyaml-0-2 libssl3 libxml2 libmnl0 \
       libfdcore6 libfdproto6 freediameter-extensions \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ims \
