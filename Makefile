@@ -47,7 +47,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 # The libraries follow the folders: one per folder of common/ and of cscf/scscf/, listed from the
 # top layer down (the link order; scripts/check-includes.sh holds the same order as a rule).
-COMMON_DIRS := program sip auth store ops util
+COMMON_DIRS := program sip ipsec auth store ops util
 SCSCF_DIRS  := routing registration core
 LIBCOMMON := $(foreach d,$(COMMON_DIRS),$(BUILD)/libcommon_$(d).a)
 LIBDIAM   := $(BUILD)/libdiameter.a

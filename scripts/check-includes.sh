@@ -19,6 +19,7 @@ common/util:
 common/ops: common/util
 common/auth: common/util
 common/store: common/util
+common/ipsec: common/util
 common/sip: common/auth common/ops common/store common/util
 common/program: common/sip common/ops common/store common/auth common/util
 diameter: common
