@@ -10,6 +10,7 @@ PACKAGES=(
   libfreediameter-dev freediameterd freediameter-extensions
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
+  python3-scapy
 )
 # Commands the k8s test (tests/e2e/t_k8s.sh) needs, from these packages only when the command
 # is missing: a kubectl or node installed otherwise (another vendor's package) is used as it is,
