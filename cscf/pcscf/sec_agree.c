@@ -361,6 +361,36 @@ int sec_agree_verify(const sip_security_verify_t *sv, const sec_agree_server_t *
     return 0;
 }
 
+int sec_agree_mode_parse(const char *s, sec_agree_mode_t *out)
+{
+    static const char *const names[] = {"off", "optional", "required"};
+    int i = name_index(names, 3, s);
+    if (i < 0 || strcmp(s, names[i]) != 0) /* config keys are lower case */
+        return -1;
+    *out = (sec_agree_mode_t)i;
+    return 0;
+}
+
+sec_agree_decision_t sec_agree_decide(sec_agree_mode_t mode, int ue_requires, int ue_supports,
+                                      sec_agree_result_t result, int chosen)
+{
+    if (mode == SEC_AGREE_MODE_OFF)
+        return ue_requires ? (sec_agree_decision_t){420, 0, "sec-agree is off here"}
+                           : (sec_agree_decision_t){0, 0, "sec-agree is off here"};
+    if (result == SEC_AGREE_OK && chosen >= 0)
+        return (sec_agree_decision_t){0, 1, "agreed"};
+    if (result == SEC_AGREE_OK)
+        return (sec_agree_decision_t){494, 0, "no algorithms in common"};
+    if (result == SEC_AGREE_UNUSABLE)
+        return (sec_agree_decision_t){494, 0, "no usable ipsec-3gpp offer"};
+    if (mode == SEC_AGREE_MODE_OPTIONAL)
+        return ue_requires ? (sec_agree_decision_t){494, 0, "no ipsec-3gpp offer"}
+                           : (sec_agree_decision_t){0, 0, "no ipsec-3gpp offer: unprotected"};
+    return ue_requires || ue_supports
+               ? (sec_agree_decision_t){494, 0, "no ipsec-3gpp offer, and it is required"}
+               : (sec_agree_decision_t){421, 0, "the UE does not support sec-agree"};
+}
+
 int sec_agree_required(const sip_t *sip)
 {
     return sip_has_feature((const msg_list_t *)sip->sip_require, "sec-agree") ||

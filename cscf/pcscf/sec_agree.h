@@ -5,21 +5,11 @@
  * plain values: no sockets, no SAs, no keys (common/ipsec does those), so every case is unit
  * tested (tests/unit/test_sec_agree.c).
  *
- * What the caller answers (our reading of RFC 3329 2.3.1 and TS 24.229 5.2.2; the REGISTER path
- * that uses this decides with the ipsec.mode switch):
- *   - Require or Proxy-Require: sec-agree while IPsec is off: 420 Bad Extension with
- *     Unsupported: sec-agree (RFC 3261 8.2.2.3; what the SIP core answers today).
- *   - SEC_AGREE_ABSENT (no ipsec-3gpp mechanism offered) while ipsec.mode is required: 494
- *     Security Agreement Required when the UE says it supports sec-agree (RFC 3329 2.3.1 lets
- *     the server demand an agreement of a client that supports it), else 421 Extension Required
- *     with Require: sec-agree; when optional the UE is served unprotected.
- *   - SEC_AGREE_UNUSABLE (ipsec-3gpp offered, every offer refused) and no common (alg, ealg)
- *     (sec_agree_choose() < 0): 494 Security Agreement Required (RFC 3329 2.3.1: no mechanism
- *     in common), with sec_agree_offers_t.reason in the log.
- *   - A protected request whose Security-Verify differs from our Security-Server
- *     (sec_agree_verify() < 0): 494 as RFC 3329 2.3.1 says (the agreement was tampered with);
- *     TS 24.229 5.2.2 lets the P-CSCF discard or answer 403 Forbidden for a request that did not
- *     come through the SA at all, which is the datapath's check, not this one. */
+ * What a REGISTER gets is sec_agree_decide()'s table (below): 420, 421 and 494 as RFC 3261
+ * 8.2.2.3 and RFC 3329 2.3.1 give them. A Security-Verify that differs (sec_agree_verify()) is
+ * 494 by RFC 3329 2.3.1 too. A protected request that did not arrive through the UE's SA is
+ * the datapath's check (TS 24.229 5.2.2: discarded, or 403 Forbidden), not made here; the
+ * TS 24.229 text was not at hand when this was written, so the wiring should check it. */
 #ifndef CSCF_PCSCF_SEC_AGREE_H
 #define CSCF_PCSCF_SEC_AGREE_H
 
@@ -126,6 +116,38 @@ int sec_agree_server_value(const sec_agree_server_t *s, char *buf, size_t len);
  * when equal, else -1 with the difference in why (when why is not NULL). */
 int sec_agree_verify(const sip_security_verify_t *sv, const sec_agree_server_t *sent, char *why,
                      size_t whylen);
+
+/* ipsec.mode */
+typedef enum {
+    SEC_AGREE_MODE_OFF,      /* no agreement; a UE that requires one is told so (420) */
+    SEC_AGREE_MODE_OPTIONAL, /* agree when the UE offers ipsec-3gpp, else serve it unprotected */
+    SEC_AGREE_MODE_REQUIRED, /* agree, or refuse the REGISTER */
+} sec_agree_mode_t;
+
+/* "off", "optional" or "required"; 0, or -1 for anything else. */
+int sec_agree_mode_parse(const char *s, sec_agree_mode_t *out);
+
+typedef struct sec_agree_decision {
+    int status;      /* 0: go on; else answer the REGISTER with this status */
+    int protect;     /* go on with the chosen offer (set up SAs, Security-Server in the 401) */
+    const char *why; /* for the log and the reason phrase's detail */
+} sec_agree_decision_t;
+
+/* What to do with a REGISTER, from the mode, the option tags (sec_agree_required() and
+ * sec_agree_supported()), the result of sec_agree_parse_client() and sec_agree_choose()'s
+ * index (-1 for none):
+ *   - mode off, the UE requires sec-agree: 420 Bad Extension, the caller adds Unsupported:
+ *     sec-agree (RFC 3261 8.2.2.3); mode off otherwise: go on unprotected.
+ *   - a usable offer chosen: go on, protected.
+ *   - ipsec-3gpp offered but nothing usable or in common with our preferences: 494 Security
+ *     Agreement Required (RFC 3329 2.3.1: no mechanism both support), whatever the mode.
+ *   - no ipsec-3gpp offer and mode optional: go on unprotected, unless the UE requires
+ *     sec-agree (it offered only mechanisms we do not do): 494.
+ *   - no ipsec-3gpp offer and mode required: 494 when the UE supports or requires sec-agree
+ *     (RFC 3329 2.3.1: it can retry with an agreement), else 421 Extension Required, the caller
+ *     adds Require: sec-agree (RFC 3329 2.3.1, RFC 3261 21.4.15). */
+sec_agree_decision_t sec_agree_decide(sec_agree_mode_t mode, int ue_requires, int ue_supports,
+                                      sec_agree_result_t result, int chosen);
 
 /* Require or Proxy-Require names sec-agree: the UE insists on an agreement (RFC 3329 2.3.1). */
 int sec_agree_required(const sip_t *sip);

@@ -1,8 +1,8 @@
 /* Security agreement at the P-CSCF (cscf/pcscf/sec_agree.c): Security-Client lists as phones
  * send them read into offers, hostile entries refused one by one, the choice by our preference
  * (null encryption only when allowed), the Security-Server we send, its Security-Verify echo
- * compared by parameter, and the sec-agree option tags. Headers go through sofia's parser, as
- * in the pcscf. */
+ * compared by parameter, the sec-agree option tags, and the status a REGISTER gets by mode.
+ * Headers go through sofia's parser, as in the pcscf. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -386,6 +386,47 @@ static void option_tags(void **state)
     }
 }
 
+static void modes(void **state)
+{
+    sec_agree_mode_t m = SEC_AGREE_MODE_OFF;
+    assert_int_equal(sec_agree_mode_parse("required", &m), 0);
+    assert_int_equal(m, SEC_AGREE_MODE_REQUIRED);
+    assert_int_equal(sec_agree_mode_parse("optional", &m), 0);
+    assert_int_equal(m, SEC_AGREE_MODE_OPTIONAL);
+    assert_int_equal(sec_agree_mode_parse("off", &m), 0);
+    assert_int_equal(m, SEC_AGREE_MODE_OFF);
+    assert_int_equal(sec_agree_mode_parse("Off", &m), -1);
+    assert_int_equal(sec_agree_mode_parse("on", &m), -1);
+    assert_int_equal(sec_agree_mode_parse(NULL, &m), -1);
+}
+
+/* The status a REGISTER gets, mode by mode. */
+static void decisions(void **state)
+{
+    enum { OFF = SEC_AGREE_MODE_OFF, OPT = SEC_AGREE_MODE_OPTIONAL, REQ = SEC_AGREE_MODE_REQUIRED };
+    enum { OK = SEC_AGREE_OK, ABSENT = SEC_AGREE_ABSENT, UNUSABLE = SEC_AGREE_UNUSABLE };
+    const struct {
+        int mode, requires, supports, result, chosen, status, protect;
+    } cases[] = {
+        {OFF, 1, 1, OK, 0, 420, 0},        {OFF, 0, 1, OK, 0, 0, 0},
+        {OFF, 0, 0, ABSENT, -1, 0, 0},     {OPT, 1, 1, OK, 2, 0, 1},
+        {REQ, 1, 1, OK, 0, 0, 1},          {OPT, 1, 1, OK, -1, 494, 0},
+        {REQ, 1, 1, OK, -1, 494, 0},       {OPT, 1, 1, UNUSABLE, -1, 494, 0},
+        {REQ, 0, 0, UNUSABLE, -1, 494, 0}, {OPT, 0, 0, ABSENT, -1, 0, 0},
+        {OPT, 0, 1, ABSENT, -1, 0, 0},     {OPT, 1, 0, ABSENT, -1, 494, 0},
+        {REQ, 0, 1, ABSENT, -1, 494, 0},   {REQ, 1, 0, ABSENT, -1, 494, 0},
+        {REQ, 0, 0, ABSENT, -1, 421, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sec_agree_decision_t d =
+            sec_agree_decide((sec_agree_mode_t)cases[i].mode, cases[i].requires, cases[i].supports,
+                             (sec_agree_result_t)cases[i].result, cases[i].chosen);
+        if (d.status != cases[i].status || d.protect != cases[i].protect || !d.why)
+            fail_msg("case %zu: status %d protect %d, want %d %d", i, d.status, d.protect,
+                     cases[i].status, cases[i].protect);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +441,8 @@ int main(void)
         cmocka_unit_test(verify_equal),
         cmocka_unit_test(verify_different),
         cmocka_unit_test(option_tags),
+        cmocka_unit_test(modes),
+        cmocka_unit_test(decisions),
     };
     return cmocka_run_group_tests_name("sec_agree", tests, NULL, NULL);
 }
