@@ -56,6 +56,6 @@ expect_eq "make all: pkg-config asked once for the flags and once for the librar
 # A clone stands on its own: no file reads or cites the steering folder beside the checkout
 # (test data lives in tests/data/, the architecture in docs/ARCHITECTURE.md).
 outside=$(git -C "$REPO_DIR" grep -nE '\.\./shared|SHARED_DIR|DESIGN\.md' -- . ':!tests/e2e/t_fresh.sh' 2>/dev/null)
-expect_eq "no tracked file refers to ../shared or its DESIGN.md" "" "$outside"
+expect_eq "no tracked file refers to the steering folder beside the checkout (shared/, DESIGN.md)" "" "$outside"
 
 finish
