@@ -1,5 +1,5 @@
-/* Store callbacks that record what they were given, for the store's unit and contract tests.
- * Header only: each test binary includes it once. */
+/* For the store's unit and contract tests: callbacks that record what they were given, and
+ * registrations built for them. Header only, after cmocka.h: each test binary includes it once. */
 #ifndef CSCF_TESTS_STORE_RESULT_H
 #define CSCF_TESTS_STORE_RESULT_H
 
@@ -35,6 +35,23 @@ static inline void on_list(void *arg, int rc, store_reg_t **regs, size_t n, size
     r->regs = regs;
     r->n = n;
     r->total = total;
+}
+
+static inline store_reg_t *make_reg(const char *impi, const char *const *impus, size_t n)
+{
+    store_reg_t *r = store_reg_new(impi);
+    assert_non_null(r);
+    assert_int_equal(store_reg_set_impus(r, impus, n, NULL, 0), 0);
+    return r;
+}
+
+static inline store_contact_t *add_contact(store_reg_t *r, const char *uri, int64_t expires_at)
+{
+    store_contact_t *c = store_reg_add_contact(r);
+    assert_non_null(c);
+    assert_int_equal(store_contact_set(&c->uri, uri), 0);
+    c->expires_at = expires_at;
+    return c;
 }
 
 #endif

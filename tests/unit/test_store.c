@@ -54,23 +54,6 @@ static const char *found(store_t *s, const char *key, int by_impi)
 
 /* ---- building registrations ---- */
 
-static store_reg_t *make_reg(const char *impi, const char *const *impus, size_t n)
-{
-    store_reg_t *r = store_reg_new(impi);
-    assert_non_null(r);
-    assert_int_equal(store_reg_set_impus(r, impus, n, NULL, 0), 0);
-    return r;
-}
-
-static store_contact_t *add_contact(store_reg_t *r, const char *uri, int64_t expires_at)
-{
-    store_contact_t *c = store_reg_add_contact(r);
-    assert_non_null(c);
-    assert_int_equal(store_contact_set(&c->uri, uri), 0);
-    c->expires_at = expires_at;
-    return c;
-}
-
 /* A registration like a VoLTE handset's: an IMPI, a SIP and a tel IMPU, one contact with about
  * 200 bytes of parameters and a Path. */
 static store_reg_t *ue_reg(int i, const char *profile)

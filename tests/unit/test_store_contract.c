@@ -127,23 +127,6 @@ static result_t list(store_t *s, const char *prefix, size_t offset, size_t limit
 
 /* ---- registrations ---- */
 
-static store_reg_t *make_reg(const char *impi, const char *const *impus, size_t n)
-{
-    store_reg_t *r = store_reg_new(impi);
-    assert_non_null(r);
-    assert_int_equal(store_reg_set_impus(r, impus, n, NULL, 0), 0);
-    return r;
-}
-
-static store_contact_t *add_contact(store_reg_t *r, const char *uri, int64_t expires_at)
-{
-    store_contact_t *c = store_reg_add_contact(r);
-    assert_non_null(c);
-    assert_int_equal(store_contact_set(&c->uri, uri), 0);
-    c->expires_at = expires_at;
-    return c;
-}
-
 /* A registration with every field set. */
 static store_reg_t *full_reg(const char *impi, const char *impu, const char *tel)
 {
