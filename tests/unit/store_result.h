@@ -1,5 +1,6 @@
-/* For the store's unit and contract tests: callbacks that record what they were given, and
- * registrations built for them. Header only, after cmocka.h: each test binary includes it once. */
+/* For the store's unit and contract tests: callbacks that record what they were given,
+ * registrations built for them, and a field-by-field comparison of two. Header only, after
+ * cmocka.h: each test binary includes it once. */
 #ifndef CSCF_TESTS_STORE_RESULT_H
 #define CSCF_TESTS_STORE_RESULT_H
 
@@ -52,6 +53,43 @@ static inline store_contact_t *add_contact(store_reg_t *r, const char *uri, int6
     assert_int_equal(store_contact_set(&c->uri, uri), 0);
     c->expires_at = expires_at;
     return c;
+}
+
+static inline void assert_str_or_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+/* a and b hold the same values (field by field). */
+static inline void assert_same_reg(const store_reg_t *a, const store_reg_t *b)
+{
+    assert_string_equal(a->impi, b->impi);
+    assert_int_equal(a->nimpus, b->nimpus);
+    for (size_t i = 0; i < a->nimpus; i++)
+        assert_string_equal(a->impus[i], b->impus[i]);
+    assert_int_equal(a->nbarred, b->nbarred);
+    for (size_t i = 0; i < a->nbarred; i++)
+        assert_string_equal(a->barred[i], b->barred[i]);
+    assert_str_or_null(a->profile, b->profile);
+    assert_str_or_null(a->scheme, b->scheme);
+    assert_int_equal(a->ncontacts, b->ncontacts);
+    for (size_t i = 0; i < a->ncontacts; i++) {
+        const store_contact_t *x = &a->contacts[i], *y = &b->contacts[i];
+        assert_str_or_null(x->uri, y->uri);
+        assert_str_or_null(x->params, y->params);
+        assert_str_or_null(x->instance, y->instance);
+        assert_int_equal(x->reg_id, y->reg_id);
+        assert_str_or_null(x->path, y->path);
+        assert_str_or_null(x->received, y->received);
+        assert_str_or_null(x->call_id, y->call_id);
+        assert_int_equal(x->cseq, y->cseq);
+        assert_str_or_null(x->user_agent, y->user_agent);
+        assert_int_equal(x->expires_at, y->expires_at);
+        assert_int_equal(x->registered_at, y->registered_at);
+    }
 }
 
 #endif

@@ -90,33 +90,6 @@ static store_reg_t *ue_reg(int i, const char *profile)
     return r;
 }
 
-static void assert_same_reg(const store_reg_t *a, const store_reg_t *b)
-{
-    assert_string_equal(a->impi, b->impi);
-    assert_int_equal(a->nimpus, b->nimpus);
-    for (size_t i = 0; i < a->nimpus; i++)
-        assert_string_equal(a->impus[i], b->impus[i]);
-    assert_int_equal(a->nbarred, b->nbarred);
-    for (size_t i = 0; i < a->nbarred; i++)
-        assert_string_equal(a->barred[i], b->barred[i]);
-    assert_true(a->profile ? b->profile && strcmp(a->profile, b->profile) == 0 : !b->profile);
-    assert_true(a->scheme ? b->scheme && strcmp(a->scheme, b->scheme) == 0 : !b->scheme);
-    assert_int_equal(a->ncontacts, b->ncontacts);
-    for (size_t i = 0; i < a->ncontacts; i++) {
-        const store_contact_t *x = &a->contacts[i], *y = &b->contacts[i];
-        const char *xs[] = {x->uri,      x->params,  x->instance,  x->path,
-                            x->received, x->call_id, x->user_agent};
-        const char *ys[] = {y->uri,      y->params,  y->instance,  y->path,
-                            y->received, y->call_id, y->user_agent};
-        for (size_t k = 0; k < sizeof xs / sizeof *xs; k++)
-            assert_true(xs[k] ? ys[k] && strcmp(xs[k], ys[k]) == 0 : !ys[k]);
-        assert_int_equal(x->reg_id, y->reg_id);
-        assert_int_equal(x->cseq, y->cseq);
-        assert_int_equal(x->expires_at, y->expires_at);
-        assert_int_equal(x->registered_at, y->registered_at);
-    }
-}
-
 /* ---- helpers ---- */
 
 static void dup_free_round_trip(void **state)
