@@ -45,10 +45,10 @@ typedef struct ipsec_dp_config {
     ipsec_dp_kind_t kind;
     const char *local_addr; /* the P-CSCF's Gm address, numeric IPv4 (IPv6: not yet) */
     uint16_t port_pc, port_ps;
-    const char *tun_name;  /* userspace: the TUN device's name ("cscf-esp0") */
-    uint32_t route_table;  /* userspace: policy routing table for port_pc/port_ps */
-    uint32_t rule_pref;    /* userspace: priority of our ip rules */
-    uint32_t xfrm_mark;    /* xfrm: mark (mask 0xffffffff) on our SAs and policies */
+    const char *tun_name;      /* userspace: the TUN device's name ("cscf-esp0") */
+    uint32_t route_table;      /* userspace: policy routing table for port_pc/port_ps */
+    uint32_t rule_pref;        /* userspace: priority of our ip rules */
+    uint32_t xfrm_mark;        /* xfrm: mark (mask 0xffffffff) on our SAs and policies */
     uint32_t spi_min, spi_max; /* our SPIs come from this range (>= 256) */
 } ipsec_dp_config_t;
 
