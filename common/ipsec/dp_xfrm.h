@@ -1,0 +1,19 @@
+/* The xfrm datapath (ipsec_dp_xfrm_ops, ipsec_dp.h's contract) and the two hooks its tests use
+ * on a kernel without ESP. The pcscf goes through ipsec_dp.h only. */
+#ifndef CSCF_DP_XFRM_H
+#define CSCF_DP_XFRM_H
+
+#include <stddef.h>
+
+#include "common/ipsec/ipsec_dp.h"
+
+/* ipsec_dp_xfrm_ops.open with the ESP probe made optional (probe_esp 0): lets a test drive SPI
+ * allocation, the policies and the rollback of a failed install on a kernel whose xfrm takes
+ * policies and ALLOCSPI but no ESP SA. The pcscf always probes. */
+void *dp_xfrm_open(const ipsec_dp_config_t *cfg, int probe_esp, char *err, size_t errlen);
+
+/* What the last failed call did not manage, in words ("UPDSA spi 0x1234: Protocol not
+ * supported (the kernel said: Requested type not found)"); "" when none failed. */
+const char *dp_xfrm_last_error(const void *be);
+
+#endif
