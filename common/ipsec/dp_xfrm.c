@@ -591,6 +591,11 @@ static void *xfrm_open(const ipsec_dp_config_t *cfg, su_root_t *root, metrics_t 
     return dp_xfrm_open(cfg, 1, err, errlen);
 }
 
+int dp_xfrm_run_steps(void *be, const dp_xfrm_plan_t *plan)
+{
+    return run_install(be, plan) ? -1 : 0;
+}
+
 const char *dp_xfrm_last_error(const void *be)
 {
     return ((const dp_xfrm_t *)be)->last_error;

@@ -12,6 +12,12 @@
  * policies and ALLOCSPI but no ESP SA. The pcscf always probes. */
 void *dp_xfrm_open(const ipsec_dp_config_t *cfg, int probe_esp, char *err, size_t errlen);
 
+/* Runs a plan's steps as install does (a failure undoes the steps before it): lets a test put
+ * only a set's policies into a kernel without ESP and watch them drop clear packets. 0, or -1
+ * (dp_xfrm_last_error says which step failed and why). */
+struct dp_xfrm_plan;
+int dp_xfrm_run_steps(void *be, const struct dp_xfrm_plan *plan);
+
 /* What the last failed call did not manage, in words ("UPDSA spi 0x1234: Protocol not
  * supported (the kernel said: Requested type not found)"); "" when none failed. */
 const char *dp_xfrm_last_error(const void *be);
