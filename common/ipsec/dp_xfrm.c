@@ -353,12 +353,14 @@ static int run_step(dp_xfrm_t *dp, const dp_xfrm_step_t *st)
     uint8_t msg[MSG_BUF];
     int len = build_step(dp, st, msg, sizeof msg);
     int err = len < 0 ? -EINVAL : transact(dp, msg, (size_t)len, NULL, NULL);
+    dp_xfrm_step_t add;
     if (err == -ESRCH && st->kind == DP_XFRM_UPD_SA) {
         /* The larval SA is gone: it expired (xfrm_acq_expires) or the SPIs were stored before
          * a restart and never allocated in this run. Add it instead. */
-        dp_xfrm_step_t add = *st;
+        add = *st;
         add.kind = DP_XFRM_ADD_SA;
-        len = build_step(dp, &add, msg, sizeof msg);
+        st = &add;
+        len = build_step(dp, st, msg, sizeof msg);
         err = len < 0 ? -EINVAL : transact(dp, msg, (size_t)len, NULL, NULL);
     }
     if (err) {
