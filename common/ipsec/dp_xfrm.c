@@ -51,7 +51,9 @@ typedef enum set_state { SET_PENDING, SET_INSTALLED } set_state_t;
 
 typedef struct xfrm_set {
     set_state_t state;
-    ipsec_sa_set_t s; /* PENDING: ue_addr, spi_pc, spi_ps only */
+    ipsec_sa_set_t s;         /* PENDING: ue_addr, spi_pc, spi_ps only */
+    uint64_t packets_in_seen; /* stats(): the inbound count last seen, and when it grew */
+    int64_t last_in_ms;
 } xfrm_set_t;
 
 typedef struct dp_xfrm {
@@ -684,6 +686,8 @@ static int xfrm_install(void *be, const ipsec_sa_set_t *s)
     }
     e->state = SET_INSTALLED;
     e->s = *s;
+    e->packets_in_seen = 0;
+    e->last_in_ms = 0;
     return 0;
 }
 
@@ -707,48 +711,15 @@ static int xfrm_remove(void *be, uint32_t spi_pc, uint32_t spi_ps)
 
 /* ---- stats: XFRM_MSG_GETSA ------------------------------------------------------------- */
 
-typedef struct sa_counters {
-    uint64_t bytes, packets;
-    uint64_t use_time; /* wall-clock seconds of the last packet; 0: none */
-    uint32_t oseq;
-} sa_counters_t;
-
-static int replay_cb(const struct nlattr *attr, void *data)
-{
-    sa_counters_t *c = data;
-    if (mnl_attr_get_type(attr) == XFRMA_REPLAY_VAL &&
-        mnl_attr_get_payload_len(attr) >= sizeof(struct xfrm_replay_state)) {
-        struct xfrm_replay_state rs;
-        memcpy(&rs, mnl_attr_get_payload(attr), sizeof rs);
-        c->oseq = rs.oseq;
-    } else if (mnl_attr_get_type(attr) == XFRMA_REPLAY_ESN_VAL &&
-               mnl_attr_get_payload_len(attr) >= sizeof(struct xfrm_replay_state_esn)) {
-        struct xfrm_replay_state_esn rs;
-        memcpy(&rs, mnl_attr_get_payload(attr), sizeof rs);
-        c->oseq = rs.oseq;
-    }
-    return MNL_CB_OK;
-}
-
 static int take_counters(const struct nlmsghdr *nlh, void *data)
 {
-    sa_counters_t *c = data;
-    xfrm_msg_sa_id_t id;
-    if (xfrm_msg_parse_sa(nlh, nlh->nlmsg_len, &id) < 0) /* checks the length too */
-        return -EBADMSG;
-    struct xfrm_usersa_info info;
-    memcpy(&info, mnl_nlmsg_get_payload(nlh), sizeof info);
-    c->bytes = info.curlft.bytes;
-    c->packets = info.curlft.packets;
-    c->use_time = info.curlft.use_time;
-    mnl_attr_parse(nlh, sizeof info, replay_cb, c);
-    return 0;
+    return dp_xfrm_parse_counters(nlh, nlh->nlmsg_len, data) < 0 ? -EBADMSG : 0;
 }
 
-/* The kernel's lifetime counters of one SA. XFRM_MSG_GETSA takes the same payload and mark as
- * DELSA, so xfrm_msg_delsa builds it and the type and flags are changed. */
-static int get_counters(dp_xfrm_t *dp, const char *dst_text, uint32_t spi, sa_counters_t *c)
+/* The kernel's counters of one SA: 0, or a negative errno (-ESRCH: no such SA). */
+int dp_xfrm_sa_counters(void *be, const char *dst_text, uint32_t spi, dp_xfrm_counters_t *c)
 {
+    dp_xfrm_t *dp = be;
     xfrm_address_t dst;
     memset(&dst, 0, sizeof dst);
     memset(c, 0, sizeof *c);
@@ -756,13 +727,8 @@ static int get_counters(dp_xfrm_t *dp, const char *dst_text, uint32_t spi, sa_co
         return -EINVAL;
     uint8_t msg[MSG_BUF];
     int len =
-        xfrm_msg_delsa(msg, sizeof msg, next_seq(dp), dp->ctx.family, &dst, spi, &dp->ctx.mark);
-    if (len < 0)
-        return -EINVAL;
-    struct nlmsghdr *nlh = (struct nlmsghdr *)msg;
-    nlh->nlmsg_type = XFRM_MSG_GETSA;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    int err = transact(dp, msg, (size_t)len, take_counters, c);
+        dp_xfrm_getsa(msg, sizeof msg, next_seq(dp), dp->ctx.family, &dst, spi, &dp->ctx.mark);
+    int err = len < 0 ? -EINVAL : transact(dp, msg, (size_t)len, take_counters, c);
     if (err)
         set_error(dp, err, "GETSA spi 0x%x", spi);
     return err;
@@ -776,10 +742,11 @@ static int xfrm_stats(void *be, uint32_t spi_pc, uint32_t spi_ps, ipsec_sa_stats
         return -1;
     char local[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &dp->ctx.local, local, sizeof local);
-    sa_counters_t pc, ps, uc, us;
-    if (get_counters(dp, local, spi_pc, &pc) || get_counters(dp, local, spi_ps, &ps) ||
-        get_counters(dp, e->s.ue_addr, e->s.spi_uc, &uc) ||
-        get_counters(dp, e->s.ue_addr, e->s.spi_us, &us))
+    dp_xfrm_counters_t pc, ps, uc, us;
+    if (dp_xfrm_sa_counters(dp, local, spi_pc, &pc) ||
+        dp_xfrm_sa_counters(dp, local, spi_ps, &ps) ||
+        dp_xfrm_sa_counters(dp, e->s.ue_addr, e->s.spi_uc, &uc) ||
+        dp_xfrm_sa_counters(dp, e->s.ue_addr, e->s.spi_us, &us))
         return -1;
     memset(out, 0, sizeof *out);
     out->packets_in = pc.packets + ps.packets;
@@ -788,14 +755,13 @@ static int xfrm_stats(void *be, uint32_t spi_pc, uint32_t spi_ps, ipsec_sa_stats
     out->bytes_out = uc.bytes + us.bytes;
     out->seq_out_uc = uc.oseq;
     out->seq_out_us = us.oseq;
-    /* The kernel keeps the last use in wall-clock seconds: moved onto the monotonic clock
-     * (second resolution; the interface wants milliseconds). */
-    uint64_t last = pc.use_time > ps.use_time ? pc.use_time : ps.use_time;
-    if (last) {
-        int64_t ago_ms = ((int64_t)time(NULL) - (int64_t)last) * 1000;
-        int64_t now = clock_mono_ms();
-        out->last_in_ms = ago_ms < 0 ? now : ago_ms >= now ? 1 : now - ago_ms;
+    /* The kernel keeps only the time of an SA's first use, so the last inbound packet is
+     * "when a stats() call first saw the inbound count grow": as fine as the caller polls. */
+    if (out->packets_in > e->packets_in_seen) {
+        e->packets_in_seen = out->packets_in;
+        e->last_in_ms = clock_mono_ms();
     }
+    out->last_in_ms = e->last_in_ms;
     return 0;
 }
 

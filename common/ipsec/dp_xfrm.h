@@ -18,6 +18,11 @@ void *dp_xfrm_open(const ipsec_dp_config_t *cfg, int probe_esp, char *err, size_
 struct dp_xfrm_plan;
 int dp_xfrm_run_steps(void *be, const struct dp_xfrm_plan *plan);
 
+/* XFRM_MSG_GETSA for the SA to dst (numeric) with spi and our mark, as stats() asks for each
+ * of a set's four: 0 with the counters, or a negative errno (-ESRCH: no such SA). */
+struct dp_xfrm_counters;
+int dp_xfrm_sa_counters(void *be, const char *dst, uint32_t spi, struct dp_xfrm_counters *out);
+
 /* What the last failed call did not manage, in words ("UPDSA spi 0x1234: Protocol not
  * supported (the kernel said: Requested type not found)"); "" when none failed. */
 const char *dp_xfrm_last_error(const void *be);

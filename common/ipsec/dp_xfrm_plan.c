@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+
 int dp_xfrm_auth_of(ipsec_alg_t alg, xfrm_msg_auth_t *out)
 {
     switch (alg) {
@@ -207,4 +210,49 @@ int dp_xfrm_plan_undo(const dp_xfrm_step_t *done, dp_xfrm_step_t *undo)
         break;
     }
     return -1;
+}
+
+int dp_xfrm_getsa(void *buf, size_t size, uint32_t seq, uint16_t family, const xfrm_address_t *dst,
+                  uint32_t spi, const xfrm_msg_mark_t *mark)
+{
+    int len = xfrm_msg_delsa(buf, size, seq, family, dst, spi, mark);
+    if (len < 0)
+        return -1;
+    struct nlmsghdr *nlh = buf;
+    nlh->nlmsg_type = XFRM_MSG_GETSA;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    return len;
+}
+
+static int replay_cb(const struct nlattr *attr, void *data)
+{
+    dp_xfrm_counters_t *c = data;
+    uint16_t type = mnl_attr_get_type(attr);
+    size_t len = mnl_attr_get_payload_len(attr);
+    if (type == XFRMA_REPLAY_VAL && len >= sizeof(struct xfrm_replay_state)) {
+        struct xfrm_replay_state rs;
+        memcpy(&rs, mnl_attr_get_payload(attr), sizeof rs);
+        c->oseq = rs.oseq;
+    } else if (type == XFRMA_REPLAY_ESN_VAL && len >= sizeof(struct xfrm_replay_state_esn)) {
+        struct xfrm_replay_state_esn rs;
+        memcpy(&rs, mnl_attr_get_payload(attr), sizeof rs);
+        c->oseq = rs.oseq;
+    }
+    return MNL_CB_OK;
+}
+
+int dp_xfrm_parse_counters(const void *buf, size_t len, dp_xfrm_counters_t *out)
+{
+    xfrm_msg_sa_id_t id;
+    /* xfrm_msg_parse_sa checks the type, the lengths and the attributes' framing. */
+    if (!out || xfrm_msg_parse_sa(buf, len, &id) < 0)
+        return -1;
+    const struct nlmsghdr *nlh = buf;
+    struct xfrm_usersa_info info; /* copied: 4-aligned in a dump, the struct wants 8 */
+    memcpy(&info, mnl_nlmsg_get_payload(nlh), sizeof info);
+    memset(out, 0, sizeof *out);
+    out->bytes = info.curlft.bytes;
+    out->packets = info.curlft.packets;
+    out->use_time = info.curlft.use_time;
+    return mnl_attr_parse(nlh, sizeof info, replay_cb, out) == MNL_CB_ERROR ? -1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The xfrm datapath's decisions as data: which NETLINK_XFRM messages install or remove one UE's
  * SA set (ipsec_dp.h), before any socket is involved, so they can be checked field by field on a
- * kernel that has no ESP. dp_xfrm.c turns each step into an xfrm_msg.h message and sends it.
+ * kernel that has no ESP (and the GETSA question and answer stats() needs). dp_xfrm.c turns each
+ * step into an xfrm_msg.h message and sends it.
  *
  * One set is four SAs and four policies (TS 33.203 7.1), all ESP in transport mode, for UDP and
  * TCP (selector protocol 0) between exactly the UE's address and ports and ours:
@@ -80,6 +81,22 @@ int dp_xfrm_plan_remove(const dp_xfrm_ctx_t *ctx, const ipsec_sa_set_t *s, unsig
 /* The step that undoes an install step (rollback after a later step failed): DEL_SA for an
  * UPD_SA or ADD_SA, DEL_POLICY for an ADD_POLICY. 0, or -1 for a step that adds nothing. */
 int dp_xfrm_plan_undo(const dp_xfrm_step_t *done, dp_xfrm_step_t *undo);
+
+/* XFRM_MSG_GETSA for one SA (xfrm_msg has no builder for it): the payload and mark of DELSA,
+ * no ACK (the answer is the SA). Length, or -1. */
+int dp_xfrm_getsa(void *buf, size_t size, uint32_t seq, uint16_t family, const xfrm_address_t *dst,
+                  uint32_t spi, const xfrm_msg_mark_t *mark);
+
+/* What stats() wants of the kernel's answer to GETSA (an XFRM_MSG_NEWSA message). */
+typedef struct dp_xfrm_counters {
+    uint64_t bytes, packets; /* since the SA was added */
+    uint64_t use_time;       /* wall-clock seconds of the FIRST use (the kernel sets it once);
+                                0: none yet */
+    uint32_t oseq;           /* the last outbound sequence number (XFRMA_REPLAY_VAL or _ESN_VAL) */
+} dp_xfrm_counters_t;
+
+/* 0, or -1 when buf is not a whole, well-formed NEWSA. */
+int dp_xfrm_parse_counters(const void *buf, size_t len, dp_xfrm_counters_t *out);
 
 /* The xfrm names of the algorithms of ipsec_keys_t; -1 for a value outside the enums. */
 int dp_xfrm_auth_of(ipsec_alg_t alg, xfrm_msg_auth_t *out);
