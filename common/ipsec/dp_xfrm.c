@@ -41,8 +41,10 @@
 #include "common/util/clock.h"
 #include "common/util/log.h"
 
-#define REPLAY_WINDOW    32
-#define POLICY_PRIORITY  1000  /* below iproute2's default 0: a site's own policies win */
+#define REPLAY_WINDOW 32
+/* Lower wins: an operator's own policy at 0..999 (iproute2's default is 0) overrides ours;
+ * strongSwan's (around 200000 and up) does not. */
+#define POLICY_PRIORITY  1000
 #define ANSWER_TIMEOUT_S 5     /* the kernel always answers; this only bounds a broken socket */
 #define RX_BUF           32768 /* a dump's skb may be larger than a page */
 #define MSG_BUF          1024  /* our largest request (NEWSA with 3DES keys) is under 400 bytes */
