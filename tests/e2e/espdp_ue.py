@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""The UE side of tests/e2e/t_esp_datapath.sh: ESP by scapy's SecurityAssociation (transport
+mode), an implementation that is not ours, against tests/tools/espdp's echo server behind the
+userspace datapath. Runs in the UE's network namespace; one line per step on stdout:
+
+  echo ok SPI SPORT DPORT LEN      a protected datagram came back protected (SPI: its SPI)
+  large ok SPI SPORT DPORT LEN     the same with 4000 bytes (outer packets fragmented)
+  plain refused|answered|silent    an unprotected datagram to port_ps: ICMP port unreachable,
+                                   an answer, or nothing within the time bound
+  sent badicv / sent replay        a packet with a broken ICV, and the first packet again
+  again ok ...                     a protected echo after those (the SA still works)
+Anything else ("... FAIL reason") is a failure. Exit 2 when scapy is missing.
+"""
+import argparse
+import select
+import socket
+import sys
+import time
+
+try:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.ipsec import ESP, SecurityAssociation
+    from scapy.packet import Raw
+except ImportError as e:
+    print(f"scapy missing ({e}): apt-get install python3-scapy", file=sys.stderr)
+    sys.exit(2)
+
+WAIT = 10  # seconds for any one answer: generous, the machine is shared
+
+
+def sa(args, spi):
+    return SecurityAssociation(ESP, spi=spi, crypt_algo="AES-CBC",
+                               crypt_key=bytes.fromhex(args.enc_key),
+                               auth_algo="HMAC-SHA1-96", auth_key=bytes.fromhex(args.auth_key))
+
+
+def esp_socket(args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
+    s.bind((args.ue, 0))
+    # Let the kernel fragment an ESP packet larger than the link, as the datapath's socket does.
+    s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+    return s
+
+
+def protect(args, out, seq, payload):
+    inner = IP(src=args.ue, dst=args.core) / UDP(sport=args.port_uc, dport=args.port_ps) / Raw(payload)
+    inner = IP(bytes(inner))  # checksums and lengths filled in, as a kernel would send it
+    return bytes(out.encrypt(inner, seq_num=seq)[ESP])
+
+
+def answer(args, sock, inp, payload):
+    """The next ESP packet from the core, opened with the UE's inbound SA."""
+    end = time.monotonic() + WAIT
+    while time.monotonic() < end:
+        r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        pkt = IP(sock.recv(70000))
+        if pkt.src != args.core or ESP not in pkt:
+            continue
+        spi = pkt[ESP].spi
+        try:
+            inner = inp.decrypt(pkt)
+        except Exception as e:
+            return f"FAIL cannot open the answer (spi {spi}): {type(e).__name__} {e}"
+        if UDP not in inner:
+            return "FAIL the answer is not UDP"
+        data = bytes(inner[UDP].payload)
+        if data != payload:
+            return f"FAIL the answer's payload differs ({len(data)} bytes)"
+        return f"ok {spi} {inner[UDP].sport} {inner[UDP].dport} {len(data)}"
+    return "FAIL no answer"
+
+
+def plain(args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((args.ue, args.port_uc))
+    s.connect((args.core, args.port_ps))
+    s.settimeout(WAIT)
+    s.send(b"plain-unprotected")
+    try:
+        s.recv(2000)
+        return "answered"
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "silent"
+    finally:
+        s.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for a in ("ue", "core", "auth_key", "enc_key"):
+        p.add_argument("--" + a.replace("_", "-"), required=True)
+    for a in ("port_uc", "port_ps", "spi_ps", "spi_uc"):
+        p.add_argument("--" + a.replace("_", "-"), type=int, required=True)
+    args = p.parse_args()
+    out, inp = sa(args, args.spi_ps), sa(args, args.spi_uc)
+    sock = esp_socket(args)
+    first = protect(args, out, 1, b"hello-protected")
+    sock.sendto(first, (args.core, 0))
+    print("echo", answer(args, sock, inp, b"hello-protected"), flush=True)
+    big = bytes((i % 26) + 65 for i in range(4000))
+    sock.sendto(protect(args, out, 2, big), (args.core, 0))
+    print("large", answer(args, sock, inp, big), flush=True)
+    print("plain", plain(args), flush=True)
+    bad = bytearray(protect(args, out, 3, b"bad-icv"))
+    bad[-1] ^= 1
+    sock.sendto(bytes(bad), (args.core, 0))
+    print("sent badicv", flush=True)
+    sock.sendto(first, (args.core, 0))
+    print("sent replay", flush=True)
+    sock.sendto(protect(args, out, 4, b"again-protected"), (args.core, 0))
+    print("again", answer(args, sock, inp, b"again-protected"), flush=True)
+
+
+if __name__ == "__main__":
+    main()
