@@ -57,12 +57,20 @@ typedef struct dp_us {
     uint8_t in[PKT_MAX], out[PKT_MAX + 256];
 } dp_us_t;
 
-static void say(char *err, size_t errlen, int e, const char *what)
+/* The reason in err; a refusal for lack of privilege names the capability (cap: "NET_ADMIN"
+ * for the device, sysctl, routes and rules, "NET_RAW" for the raw socket and the binding to
+ * the device), as a container's capabilities are granted by that name. */
+static void say_cap(char *err, size_t errlen, int e, const char *cap, const char *what)
 {
     if (e == EPERM || e == EACCES)
-        snprintf(err, errlen, "CAP_NET_ADMIN is needed to %s: run as root or add NET_ADMIN", what);
+        snprintf(err, errlen, "CAP_%s is needed to %s: run as root or add %s", cap, what, cap);
     else
         snprintf(err, errlen, "cannot %s: %s", what, strerror(e));
+}
+
+static void say(char *err, size_t errlen, int e, const char *what)
+{
+    say_cap(err, errlen, e, "NET_ADMIN", what);
 }
 
 static void count_drop(dp_us_t *d, const esp_path_result_t *r, const char *dir)
@@ -261,7 +269,7 @@ static int open_raw(dp_us_t *d, char *err, size_t errlen)
     a.sin_addr.s_addr = d->local;
     d->raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ESP);
     if (d->raw < 0) {
-        say(err, errlen, errno, "open the raw ESP socket");
+        say_cap(err, errlen, errno, "NET_RAW", "open the raw ESP socket");
         return -1;
     }
     if (bind(d->raw, (struct sockaddr *)&a, sizeof a) < 0 ||
@@ -392,7 +400,7 @@ static int us_guard_sockets(void *be, char *err, size_t errlen)
     }
     closedir(dir);
     if (failed) {
-        say(err, errlen, fail_errno, "bind the protected sockets to the TUN device");
+        say_cap(err, errlen, fail_errno, "NET_RAW", "bind the protected sockets to the TUN device");
         return -1;
     }
     if (!guarded) {

@@ -10,7 +10,7 @@
 #   - a packet with a broken ICV and a replayed one are dropped and counted by reason;
 #   - the rules, route and device exist while it runs, a previous run's leftover rule is
 #     removed at open, and all of it is gone after it closes;
-#   - without CAP_NET_ADMIN, open fails and says so.
+#   - without CAP_NET_ADMIN (or CAP_NET_RAW), open fails, says so, and leaves nothing behind.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -75,6 +75,19 @@ nocap=$(in_core setpriv --bounding-set -net_admin --inh-caps -net_admin "$ESPDP"
   --spi-pc $SPI_PC --spi-ps $SPI_PS --spi-uc $SPI_UC --spi-us $SPI_US --ck $CK --ik $IK \
   --tun $TUN --stats "$WORKDIR/nocap.stats" 2>&1)
 expect_match "open fails naming CAP_NET_ADMIN" 'CAP_NET_ADMIN is needed' "$nocap"
+# Without NET_RAW the device, route and rules are made before the raw socket fails: the
+# failed open must take them all down again.
+noraw=$(in_core setpriv --bounding-set -net_raw --inh-caps -net_raw "$ESPDP" --local "$CORE_IP" \
+  --ue "$UE_IP" --port-pc $PORT_PC --port-ps $PORT_PS --port-uc $PORT_UC --port-us $PORT_US \
+  --spi-pc $SPI_PC --spi-ps $SPI_PS --spi-uc $SPI_UC --spi-us $SPI_US --ck $CK --ik $IK \
+  --tun $TUN --table $TABLE --pref $PREF --stats "$WORKDIR/noraw.stats" 2>&1)
+expect_match "open fails naming CAP_NET_RAW for the raw socket" \
+  'CAP_NET_RAW is needed to open the raw ESP socket' "$noraw"
+expect_eq "the failed open left no rule, route or device" "::1" \
+  "$(our_rules):$(ip -n "$CORE" route show table $TABLE 2>/dev/null):$(
+    ip -n "$CORE" link show $TUN >/dev/null 2>&1
+    echo $?
+  )"
 
 echo "-- open: a previous run's leftover rule goes, ours and the device are in place"
 ip -n "$CORE" rule add from 192.0.2.9 lookup $TABLE pref $PREF
