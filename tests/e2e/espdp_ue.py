@@ -7,7 +7,7 @@ userspace datapath. Runs in the UE's network namespace; one line per step on std
   large ok SPI SPORT DPORT LEN     the same with 4000 bytes (outer packets fragmented)
   plain refused|answered|silent    an unprotected datagram to port_ps: ICMP port unreachable,
                                    an answer, or nothing within the time bound
-  sent badicv / sent replay        a packet with a broken ICV, and the first packet again
+  sent badicv / sent replay        two packets with a broken ICV, and the first packet again
   again ok ...                     a protected echo after those (the SA still works)
 Anything else ("... FAIL reason") is a failure. Exit 2 when scapy is missing.
 """
@@ -105,13 +105,14 @@ def main():
     sock.sendto(protect(args, out, 2, big), (args.core, 0))
     print("large", answer(args, sock, inp, big), flush=True)
     print("plain", plain(args), flush=True)
-    bad = bytearray(protect(args, out, 3, b"bad-icv"))
-    bad[-1] ^= 1
-    sock.sendto(bytes(bad), (args.core, 0))
+    for seq in (3, 4):  # two: the refusal is counted twice but logged once
+        bad = bytearray(protect(args, out, seq, b"bad-icv"))
+        bad[-1] ^= 1
+        sock.sendto(bytes(bad), (args.core, 0))
     print("sent badicv", flush=True)
     sock.sendto(first, (args.core, 0))
     print("sent replay", flush=True)
-    sock.sendto(protect(args, out, 4, b"again-protected"), (args.core, 0))
+    sock.sendto(protect(args, out, 5, b"again-protected"), (args.core, 0))
     print("again", answer(args, sock, inp, b"again-protected"), flush=True)
 
 

@@ -122,10 +122,10 @@ expect_no_match "the plain datagram never reached the echo server" 'plain-unprot
 expect_eq "the echo server saw exactly the three protected datagrams" 3 \
   "$(grep -c '^echo .* from '"$UE_IP:$PORT_UC" "$WORKDIR/dp.out")"
 
-if wait_for 10 stat_has dp 'ipsec_esp_dropped_total{reason="icv"} 1'; then
-  pass "the bad-ICV packet is dropped and counted (reason icv)"
+if wait_for 10 stat_has dp 'ipsec_esp_dropped_total{reason="icv"} 2'; then
+  pass "the two bad-ICV packets are dropped and counted (reason icv)"
 else
-  fail "the bad-ICV packet is dropped and counted (reason icv)" "$(grep dropped "$WORKDIR/dp.stats")"
+  fail "the two bad-ICV packets are dropped and counted (reason icv)" "$(grep dropped "$WORKDIR/dp.stats")"
 fi
 if wait_for 10 stat_has dp 'ipsec_esp_dropped_total{reason="replay"} 1'; then
   pass "the replayed packet is dropped and counted (reason replay)"
@@ -137,7 +137,8 @@ expect_match "metrics: 3 packets in, 3 out" \
 expect_match "metrics: 3 packets out" 'ipsec_esp_packets_total\{dir="out"\} 3' "$(cat "$WORKDIR/dp.stats")"
 expect_match "the set's counters: 3 in, 3 out, last sequence number 3 on spi_uc" \
   '^sa packets_in=3 .*packets_out=3 .*seq_out_uc=3 seq_out_us=0$' "$(cat "$WORKDIR/dp.stats")"
-expect_match "each refusal kind is logged once for the set" 'SA set of .* dropped: icv' "$(cat "$WORKDIR/dp.log")"
+expect_eq "a refusal kind is logged once per set, not per packet (icv, replay)" "1 1" \
+  "$(grep -c 'SA set of .* dropped: icv' "$WORKDIR/dp.log") $(grep -c 'SA set of .* dropped: replay' "$WORKDIR/dp.log")"
 
 echo "-- close: rules, route and device are gone"
 stop_prog dp
