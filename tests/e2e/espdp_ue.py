@@ -9,6 +9,9 @@ userspace datapath. Runs in the UE's network namespace; one line per step on std
                                    an answer, or nothing within the time bound
   sent badicv / sent replay        two packets with a broken ICV, and the first packet again
   again ok ...                     a protected echo after those (the SA still works)
+  request ok SPI SPORT DPORT LEN   "request-us" made the core send a request from port_pc to
+  trigger ok ...                   our port_us (on spi_us), and echo the trigger
+  sent response                    our protected response, port_us -> port_pc on spi_pc
 Anything else ("... FAIL reason") is a failure. Exit 2 when scapy is missing.
 """
 import argparse
@@ -48,28 +51,43 @@ def protect(args, out, seq, payload):
     return bytes(out.encrypt(inner, seq_num=seq)[ESP])
 
 
-def answer(args, sock, inp, payload):
-    """The next ESP packet from the core, opened with the UE's inbound SA."""
-    end = time.monotonic() + WAIT
-    while time.monotonic() < end:
-        r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
-        if not r:
-            break
-        pkt = IP(sock.recv(70000))
-        if pkt.src != args.core or ESP not in pkt:
-            continue
-        spi = pkt[ESP].spi
-        try:
-            inner = inp.decrypt(pkt)
-        except Exception as e:
-            return f"FAIL cannot open the answer (spi {spi}): {type(e).__name__} {e}"
-        if UDP not in inner:
-            return "FAIL the answer is not UDP"
-        data = bytes(inner[UDP].payload)
-        if data != payload:
-            return f"FAIL the answer's payload differs ({len(data)} bytes)"
-        return f"ok {spi} {inner[UDP].sport} {inner[UDP].dport} {len(data)}"
-    return "FAIL no answer"
+class Inbox:
+    """ESP packets from the core by SPI: the one asked for is returned, others are kept for a
+    later ask (our request and the echo may arrive in either order)."""
+
+    def __init__(self, sock, core):
+        self.sock, self.core, self.kept = sock, core, []
+
+    def take(self, spi):
+        end = time.monotonic() + WAIT
+        while True:
+            for pkt in self.kept:
+                if pkt[ESP].spi == spi:
+                    self.kept.remove(pkt)
+                    return pkt
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return None
+            pkt = IP(self.sock.recv(70000))
+            if pkt.src == self.core and ESP in pkt:
+                self.kept.append(pkt)
+
+
+def opened(inbox, sa, payload):
+    """The next packet on sa's SPI, opened: "ok SPI SPORT DPORT LEN" or "FAIL reason"."""
+    pkt = inbox.take(sa.spi)
+    if pkt is None:
+        return f"FAIL no answer on spi {sa.spi}"
+    try:
+        inner = sa.decrypt(pkt)
+    except Exception as e:
+        return f"FAIL cannot open the packet (spi {sa.spi}): {type(e).__name__} {e}"
+    if UDP not in inner:
+        return "FAIL the answer is not UDP"
+    data = bytes(inner[UDP].payload)
+    if data != payload:
+        return f"FAIL the payload differs ({len(data)} bytes: {data[:40]!r})"
+    return f"ok {sa.spi} {inner[UDP].sport} {inner[UDP].dport} {len(data)}"
 
 
 def plain(args):
@@ -93,17 +111,18 @@ def main():
     p = argparse.ArgumentParser()
     for a in ("ue", "core", "auth_key", "enc_key"):
         p.add_argument("--" + a.replace("_", "-"), required=True)
-    for a in ("port_uc", "port_ps", "spi_ps", "spi_uc"):
+    for a in ("port_uc", "port_us", "port_pc", "port_ps", "spi_ps", "spi_uc", "spi_pc", "spi_us"):
         p.add_argument("--" + a.replace("_", "-"), type=int, required=True)
     args = p.parse_args()
     out, inp = sa(args, args.spi_ps), sa(args, args.spi_uc)
     sock = esp_socket(args)
+    inbox = Inbox(sock, args.core)
     first = protect(args, out, 1, b"hello-protected")
     sock.sendto(first, (args.core, 0))
-    print("echo", answer(args, sock, inp, b"hello-protected"), flush=True)
+    print("echo", opened(inbox, inp, b"hello-protected"), flush=True)
     big = bytes((i % 26) + 65 for i in range(4000))
     sock.sendto(protect(args, out, 2, big), (args.core, 0))
-    print("large", answer(args, sock, inp, big), flush=True)
+    print("large", opened(inbox, inp, big), flush=True)
     print("plain", plain(args), flush=True)
     for seq in (3, 4):  # two: the refusal is counted twice but logged once
         bad = bytearray(protect(args, out, seq, b"bad-icv"))
@@ -113,8 +132,14 @@ def main():
     sock.sendto(first, (args.core, 0))
     print("sent replay", flush=True)
     sock.sendto(protect(args, out, 5, b"again-protected"), (args.core, 0))
-    print("again", answer(args, sock, inp, b"again-protected"), flush=True)
-
+    print("again", opened(inbox, inp, b"again-protected"), flush=True)
+    # The other pair: the core's request to our server port on spi_us, our response on spi_pc.
+    sock.sendto(protect(args, out, 6, b"request-us"), (args.core, 0))
+    print("request", opened(inbox, sa(args, args.spi_us), b"request-from-pc"), flush=True)
+    print("trigger", opened(inbox, inp, b"request-us"), flush=True)
+    resp = IP(src=args.ue, dst=args.core) / UDP(sport=args.port_us, dport=args.port_pc) / Raw(b"response-from-us")
+    sock.sendto(bytes(sa(args, args.spi_pc).encrypt(IP(bytes(resp)), seq_num=1)[ESP]), (args.core, 0))
+    print("sent response", flush=True)
 
 if __name__ == "__main__":
     main()

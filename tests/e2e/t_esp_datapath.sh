@@ -5,6 +5,8 @@
 # one SA set and echoes UDP on port_ps; tests/e2e/espdp_ue.py (scapy's ESP, not ours) is the UE:
 #   - a protected datagram from port_uc comes back protected with spi_uc, also at 4000 bytes
 #     (outer ESP fragmented by the kernel both ways, inner never);
+#   - the other pair: a datagram we send from port_pc reaches the UE's port_us protected with
+#     spi_us, and the UE's protected answer (spi_pc) reaches our port_pc socket;
 #   - a plain datagram to port_ps is refused by the kernel (the socket is bound to the TUN
 #     device) and never reaches the echo server;
 #   - a packet with a broken ICV and a replayed one are dropped and counted by reason;
@@ -106,7 +108,8 @@ expect_eq "$TUN has rp_filter 2 (loose)" 2 "$(in_core cat /proc/sys/net/ipv4/con
 
 echo "-- ESP both ways with scapy's ESP as the UE"
 ue=$(timeout 120 ip netns exec "$UE" /usr/bin/python3 "$E2E_DIR/espdp_ue.py" --ue "$UE_IP" \
-  --core "$CORE_IP" --port-uc $PORT_UC --port-ps $PORT_PS --spi-ps $SPI_PS --spi-uc $SPI_UC \
+  --core "$CORE_IP" --port-uc $PORT_UC --port-us $PORT_US --port-pc $PORT_PC --port-ps $PORT_PS \
+  --spi-ps $SPI_PS --spi-uc $SPI_UC --spi-pc $SPI_PC --spi-us $SPI_US \
   --auth-key "${IK}00000000" --enc-key "$CK" 2>&1)
 expect_match "a protected datagram echoes back with spi_uc, port_ps -> port_uc" \
   "^echo ok $SPI_UC $PORT_PS $PORT_UC 15\$" "$ue"
@@ -116,10 +119,17 @@ expect_match "a plain datagram to port_ps is refused by the kernel (ICMP port un
   '^plain refused$' "$ue"
 expect_match "after a bad ICV and a replay the SA still carries an echo" \
   "^again ok $SPI_UC $PORT_PS $PORT_UC 15\$" "$ue"
+expect_match "our request from port_pc reaches the UE's port_us protected with spi_us" \
+  "^request ok $SPI_US $PORT_PC $PORT_US 15\$" "$ue"
+if wait_for 10 out_has dp "^pc got 16 bytes from $UE_IP:$PORT_US: response-from-us\$"; then
+  pass "the UE's response on spi_pc reaches our port_pc socket"
+else
+  fail "the UE's response on spi_pc reaches our port_pc socket" "$(grep '^pc got' "$WORKDIR/dp.out")"
+fi
 echo "$ue" | grep -v ' ok \|^sent \|^plain refused' | sed 's/^/       ue: /'
 expect_no_match "the plain datagram never reached the echo server" 'plain-unprotected' \
   "$(cat "$WORKDIR/dp.out")"
-expect_eq "the echo server saw exactly the three protected datagrams" 3 \
+expect_eq "the echo server saw exactly the four protected datagrams" 4 \
   "$(grep -c '^echo .* from '"$UE_IP:$PORT_UC" "$WORKDIR/dp.out")"
 
 if wait_for 10 stat_has dp 'ipsec_esp_dropped_total{reason="icv"} 2'; then
@@ -132,11 +142,10 @@ if wait_for 10 stat_has dp 'ipsec_esp_dropped_total{reason="replay"} 1'; then
 else
   fail "the replayed packet is dropped and counted (reason replay)" "$(grep dropped "$WORKDIR/dp.stats")"
 fi
-expect_match "metrics: 3 packets in, 3 out" \
-  'ipsec_esp_packets_total\{dir="in"\} 3' "$(cat "$WORKDIR/dp.stats")"
-expect_match "metrics: 3 packets out" 'ipsec_esp_packets_total\{dir="out"\} 3' "$(cat "$WORKDIR/dp.stats")"
-expect_match "the set's counters: 3 in, 3 out, last sequence number 3 on spi_uc" \
-  '^sa packets_in=3 .*packets_out=3 .*seq_out_uc=3 seq_out_us=0$' "$(cat "$WORKDIR/dp.stats")"
+expect_match "metrics: 5 packets in" 'ipsec_esp_packets_total\{dir="in"\} 5' "$(cat "$WORKDIR/dp.stats")"
+expect_match "metrics: 5 packets out" 'ipsec_esp_packets_total\{dir="out"\} 5' "$(cat "$WORKDIR/dp.stats")"
+expect_match "the set's counters: 5 in, 5 out, last sequence numbers 4 on spi_uc and 1 on spi_us" \
+  '^sa packets_in=5 .*packets_out=5 .*seq_out_uc=4 seq_out_us=1$' "$(cat "$WORKDIR/dp.stats")"
 expect_eq "a refusal kind is logged once per set, not per packet (icv, replay)" "1 1" \
   "$(grep -c 'SA set of .* dropped: icv' "$WORKDIR/dp.log") $(grep -c 'SA set of .* dropped: replay' "$WORKDIR/dp.log")"
 

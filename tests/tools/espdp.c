@@ -9,10 +9,12 @@
  *         --stats FILE
  *
  * stdout: "ready" once the datapath is open, the sockets guarded and the set installed; one
- * "echo N bytes from A:P: TEXT" line per datagram echoed. FILE is rewritten every 100 ms with
- * the metrics and the set's counters ("sa packets_in=... packets_out=..."). Ends on SIGTERM or
- * SIGINT, closing the datapath (its rules and device go), and prints "closed". Exit 2 when the
- * datapath cannot be opened (the reason on stderr). */
+ * "echo N bytes from A:P: TEXT" line per datagram echoed. A datagram starting "request-us" also
+ * makes it send "request-from-pc" from port_pc to the UE's port_us (our request, spi_us); what
+ * arrives on port_pc (the UE's response, spi_pc) is printed as "pc got N bytes from A:P: TEXT".
+ * FILE is rewritten every 100 ms with the metrics and the set's counters ("sa packets_in=...
+ * packets_out=..."). Ends on SIGTERM or SIGINT, closing the datapath (its rules and device go), and
+ * prints "closed". Exit 2 when the datapath cannot be opened (the reason on stderr). */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -42,7 +44,7 @@ typedef struct espdp {
     ipsec_sa_set_t set;
     const char *alg, *ealg, *ck, *ik, *stats;
     int echo_fd, pc_fd;
-    su_wait_t wait[1];
+    su_wait_t wait[1], pc_wait[1];
     metrics_t *metrics;
     ipsec_dp_t *dp;
 } espdp_t;
@@ -153,7 +155,30 @@ static int udp_bound(const char *addr, uint16_t port)
     return fd;
 }
 
-/* Echoes each datagram to its sender, and says so on stdout with the printable start of it. */
+/* The printable start of a datagram, for the log lines the test greps. */
+static void show(const char *what, const char *buf, ssize_t n, const struct sockaddr_in *from)
+{
+    char text[41];
+    ssize_t k = n < 40 ? n : 40;
+    for (ssize_t i = 0; i < k; i++)
+        text[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '.';
+    text[k] = '\0';
+    printf("%s %zd bytes from %s:%u: %s\n", what, n, inet_ntoa(from->sin_addr),
+           ntohs(from->sin_port), text);
+    fflush(stdout);
+}
+
+/* Our request to the UE (port_pc -> port_us), as the P-CSCF sends a NOTIFY or an INVITE. */
+static void request_ue(espdp_t *e)
+{
+    static const char req[] = "request-from-pc";
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(e->set.port_us)};
+    inet_pton(AF_INET, e->set.ue_addr, &to.sin_addr);
+    sendto(e->pc_fd, req, sizeof req - 1, 0, (struct sockaddr *)&to, sizeof to);
+}
+
+/* Echoes each datagram to its sender; one that starts with "request-us" also makes us send a
+ * request to the UE's server port first. */
 static int on_echo(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 {
     espdp_t *e = (espdp_t *)arg;
@@ -164,14 +189,25 @@ static int on_echo(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
         ssize_t n = recvfrom(e->echo_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
         if (n < 0)
             return 0;
-        char text[41] = "";
-        for (ssize_t i = 0; i < n && i < 40; i++)
-            text[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '.';
-        text[n < 40 ? n : 40] = '\0';
-        printf("echo %zd bytes from %s:%u: %s\n", n, inet_ntoa(from.sin_addr), ntohs(from.sin_port),
-               text);
-        fflush(stdout);
+        show("echo", buf, n, &from);
+        if (n >= 10 && memcmp(buf, "request-us", 10) == 0)
+            request_ue(e);
         sendto(e->echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+    }
+}
+
+/* The UE's responses to our requests, on port_pc. */
+static int on_pc(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+    espdp_t *e = (espdp_t *)arg;
+    static char buf[65536];
+    struct sockaddr_in from;
+    for (;;) {
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(e->pc_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (n < 0)
+            return 0;
+        show("pc got", buf, n, &from);
     }
 }
 
@@ -224,6 +260,8 @@ int main(int argc, char **argv)
     }
     su_wait_create(e.wait, e.echo_fd, SU_WAIT_IN);
     int index = su_root_register(root, e.wait, on_echo, (su_wakeup_arg_t *)&e, su_pri_normal);
+    su_wait_create(e.pc_wait, e.pc_fd, SU_WAIT_IN);
+    int pc_index = su_root_register(root, e.pc_wait, on_pc, (su_wakeup_arg_t *)&e, su_pri_normal);
     printf("ready\n");
     fflush(stdout);
     while (!stop) {
@@ -231,6 +269,7 @@ int main(int argc, char **argv)
         write_stats(&e);
     }
     su_root_deregister(root, index);
+    su_root_deregister(root, pc_index);
     ipsec_dp_close(e.dp);
     close(e.echo_fd);
     close(e.pc_fd);
