@@ -11,7 +11,8 @@
 #     device) and never reaches the echo server;
 #   - a packet with a broken ICV and a replayed one are dropped and counted by reason;
 #   - the rules, route and device exist while it runs, a previous run's leftover rule is
-#     removed at open, and all of it is gone after it closes;
+#     removed at open, and all of it is gone after it closes; after a SIGKILL the next run
+#     starts over the rules left behind;
 #   - without CAP_NET_ADMIN (or CAP_NET_RAW), open fails, says so, and leaves nothing behind.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -157,5 +158,20 @@ expect_eq "no rule left at our priority" "" "$(our_rules)"
 expect_eq "no route left in our table" "" "$(ip -n "$CORE" route show table $TABLE 2>/dev/null)"
 ip -n "$CORE" link show $TUN >/dev/null 2>&1
 expect_eq "$TUN is gone" 1 "$?"
+
+echo "-- a run killed with SIGKILL leaves its rules; the next one starts anyway"
+start_espdp killed
+wait_for 15 out_has killed '^ready'
+kill -KILL "${PIDS[killed]}" 2>/dev/null
+wait "${PIDS[killed]}" 2>/dev/null
+unset "PIDS[killed]"
+expect_eq "the killed run's two rules are left behind" 2 "$(our_rules | grep -c "from $CORE_IP sport")"
+start_espdp restarted
+if wait_for 15 out_has restarted '^ready'; then pass "a new run opens over the leftovers"; else
+  fail "a new run opens over the leftovers" "$(tail -3 "$WORKDIR/restarted.log")"
+fi
+expect_eq "it has exactly its two rules" 2 "$(our_rules | grep -c .)"
+stop_prog restarted
+expect_eq "and removes them when it stops" "0:" "$LAST_EXIT:$(our_rules)"
 
 finish
