@@ -108,7 +108,7 @@ static void take_in(dp_us_t *d, size_t n)
         count_drop(d, &r, "inbound");
         return;
     }
-    count_pass(d, "in", n);
+    count_pass(d, "in", r.esp_len);
     if (write(d->tun.fd, d->out, r.len) < 0 && !(d->logged & (1u << LOGGED_TUN_WRITE))) {
         d->logged |= 1u << LOGGED_TUN_WRITE;
         log_warn("ipsec: writing into %s failed: %s (logged once)", d->tun.name, strerror(errno));
@@ -144,7 +144,7 @@ static void take_out(dp_us_t *d, size_t n)
         }
         return;
     }
-    count_pass(d, "out", r.len);
+    count_pass(d, "out", r.esp_len);
 }
 
 static int on_tun(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)

@@ -117,6 +117,7 @@ esp_drop_t esp_path_in(esp_path_t *p, const uint8_t *pkt, size_t len, uint8_t *o
     if (ip4_build(out, ip.src, ip.dst, nh, plen, (uint16_t)seq) < 0)
         return done(p, r, ESP_DROP_MALFORMED);
     r->len = IP4_HDR_LEN + plen;
+    r->esp_len = esp_len;
     sa_table_note_in(p->table, r->entry, esp_len, now_ms);
     return done(p, r, ESP_DROP_NONE);
 }
@@ -143,6 +144,7 @@ esp_drop_t esp_path_out(esp_path_t *p, const uint8_t *pkt, size_t len, uint8_t *
     if (st != ESP_OK)
         return done(p, r, drop_of(st));
     r->ue = ip.dst;
+    r->esp_len = r->len;
     sa_entry_note_out(r->entry, r->len);
     return done(p, r, ESP_DROP_NONE);
 }

@@ -50,7 +50,8 @@ typedef struct esp_path_result {
     esp_drop_t drop;
     sa_entry_t *entry;
     size_t len;
-    uint32_t ue; /* outbound: where to send the ESP packet (network byte order) */
+    size_t esp_len; /* the ESP packet's bytes (header to ICV): what the counters count */
+    uint32_t ue;    /* outbound: where to send the ESP packet (network byte order) */
 } esp_path_result_t;
 
 /* Inbound: pkt is an outer IPv4 packet carrying ESP; out (cap >= len) gets the inner IPv4

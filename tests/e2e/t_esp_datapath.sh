@@ -145,6 +145,10 @@ else
 fi
 expect_match "metrics: 5 packets in" 'ipsec_esp_packets_total\{dir="in"\} 5' "$(cat "$WORKDIR/dp.stats")"
 expect_match "metrics: 5 packets out" 'ipsec_esp_packets_total\{dir="out"\} 5' "$(cat "$WORKDIR/dp.stats")"
+# Bytes are the ESP packets' (header to ICV), the same in the metric and the set's counters.
+bytes_in=$(sed -n 's/^sa .*bytes_in=\([0-9]*\) .*/\1/p' "$WORKDIR/dp.stats")
+expect_match "metrics: the bytes in are the set's bytes in ($bytes_in)" \
+  "^ipsec_esp_bytes_total\{dir=\"in\"\} ${bytes_in:-none}\$" "$(cat "$WORKDIR/dp.stats")"
 expect_match "the set's counters: 5 in, 5 out, last sequence numbers 4 on spi_uc and 1 on spi_us" \
   '^sa packets_in=5 .*packets_out=5 .*seq_out_uc=4 seq_out_us=1$' "$(cat "$WORKDIR/dp.stats")"
 expect_eq "a refusal kind is logged once per set, not per packet (icv, replay)" "1 1" \

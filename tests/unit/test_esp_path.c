@@ -174,6 +174,7 @@ static void test_inbound_accepted(void **state)
     assert_non_null(r.entry);
     assert_int_equal(r.entry->stats.packets_in, 1);
     assert_int_equal(r.entry->stats.bytes_in, n - IP4_HDR_LEN);
+    assert_int_equal(r.esp_len, n - IP4_HDR_LEN);
     assert_int_equal(r.entry->stats.last_in_ms, 777);
     /* The UE's response to our request: port_us -> port_pc on spi_pc. */
     l4_len = udp(l4, PORT_US, PORT_PC, "SIP/2.0 200 OK");
