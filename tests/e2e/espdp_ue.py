@@ -12,6 +12,8 @@ userspace datapath. Runs in the UE's network namespace; one line per step on std
   request ok SPI SPORT DPORT LEN   "request-us" made the core send a request from port_pc to
   trigger ok ...                   our port_us (on spi_us), and echo the trigger
   sent response                    our protected response, port_us -> port_pc on spi_pc
+  tcp ok SPI SPORT DPORT LEN       a TCP connection port_uc -> port_ps through the SAs echoes
+  plaintcp reset|synack|silent     the core's answer to a plain SYN to port_ps
 Anything else ("... FAIL reason") is a failure. Exit 2 when scapy is missing.
 """
 import argparse
@@ -21,7 +23,7 @@ import sys
 import time
 
 try:
-    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.ipsec import ESP, SecurityAssociation
     from scapy.packet import Raw
 except ImportError as e:
@@ -90,6 +92,59 @@ def opened(inbox, sa, payload):
     return f"ok {sa.spi} {inner[UDP].sport} {inner[UDP].dport} {len(data)}"
 
 
+def tcp_segment(args, flags, seq, ack, payload=b""):
+    opts = [("MSS", 1400)] if "S" in flags else []
+    seg = IP(src=args.ue, dst=args.core) / TCP(sport=args.port_uc, dport=args.port_ps, flags=flags,
+                                               seq=seq, ack=ack, window=65535, options=opts)
+    return IP(bytes(seg / Raw(payload) if payload else seg))
+
+
+def tcp_answer(inbox, inp):
+    """The next TCP segment from the core on spi_uc, opened, or None."""
+    pkt = inbox.take(inp.spi)
+    if pkt is None:
+        return None
+    inner = inp.decrypt(pkt)
+    return inner if TCP in inner else None
+
+
+def tcp_echo(args, sock, out, inbox, inp, esp_seq):
+    """A TCP connection from port_uc to port_ps through the SAs, one message echoed:
+    "ok SPI SPORT DPORT LEN" or "FAIL reason". esp_seq: the next outbound ESP numbers."""
+    send = lambda seg: sock.sendto(bytes(out.encrypt(seg, seq_num=next(esp_seq))[ESP]), (args.core, 0))
+    isn, msg = 7000, b"tcp-hello-protected"
+    send(tcp_segment(args, "S", isn, 0))
+    synack = tcp_answer(inbox, inp)
+    if synack is None or synack[TCP].flags != "SA":
+        return "FAIL no SYN-ACK"
+    peer = synack[TCP].seq + 1
+    send(tcp_segment(args, "PA", isn + 1, peer, msg))
+    for _ in range(4):  # a bare ACK may come first
+        seg = tcp_answer(inbox, inp)
+        if seg is None:
+            return "FAIL no echo"
+        data = bytes(seg[TCP].payload)
+        if data:
+            send(tcp_segment(args, "R", isn + 1 + len(msg), 0))
+            if data != msg:
+                return f"FAIL the echo differs ({data[:40]!r})"
+            return f"ok {inp.spi} {seg[TCP].sport} {seg[TCP].dport} {len(data)}"
+    return "FAIL no data"
+
+
+def plain_syn(args, inbox, inp):
+    """A plain SYN from port_uc to port_ps: the core's answer leaves from port_ps, so the rules
+    protect it with spi_uc; with the listener bound to the TUN device it is a reset, never a
+    SYN-ACK. "reset", "synack" or "silent"."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    raw.sendto(bytes(tcp_segment(args, "S", 9000, 0)[TCP]), (args.core, 0))
+    raw.close()
+    seg = tcp_answer(inbox, inp)
+    if seg is None:
+        return "silent"
+    return "reset" if "R" in seg[TCP].flags else "synack" if seg[TCP].flags == "SA" else str(seg[TCP].flags)
+
+
 def plain(args):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((args.ue, args.port_uc))
@@ -140,6 +195,9 @@ def main():
     resp = IP(src=args.ue, dst=args.core) / UDP(sport=args.port_us, dport=args.port_pc) / Raw(b"response-from-us")
     sock.sendto(bytes(sa(args, args.spi_pc).encrypt(IP(bytes(resp)), seq_num=1)[ESP]), (args.core, 0))
     print("sent response", flush=True)
+    esp_seq = iter(range(7, 100))
+    print("tcp", tcp_echo(args, sock, out, inbox, inp, esp_seq), flush=True)
+    print("plaintcp", plain_syn(args, inbox, inp), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@
  * "echo N bytes from A:P: TEXT" line per datagram echoed. A datagram starting "request-us" also
  * makes it send "request-from-pc" from port_pc to the UE's port_us (our request, spi_us); what
  * arrives on port_pc (the UE's response, spi_pc) is printed as "pc got N bytes from A:P: TEXT".
+ * A TCP listener on port_ps echoes too ("tcp echo N bytes from A:P: TEXT").
  * FILE is rewritten every 100 ms with the metrics and the set's counters ("sa packets_in=...
  * packets_out=..."). Ends on SIGTERM or SIGINT, closing the datapath (its rules and device go), and
  * prints "closed". Exit 2 when the datapath cannot be opened (the reason on stderr). */
@@ -44,9 +45,12 @@ typedef struct espdp {
     ipsec_sa_set_t set;
     const char *alg, *ealg, *ck, *ik, *stats;
     int echo_fd, pc_fd;
-    su_wait_t wait[1], pc_wait[1];
+    int tcp_fd, conn_fd; /* the TCP listener on port_ps and its one connection (-1: none) */
+    int conn_index;
+    su_wait_t wait[1], pc_wait[1], tcp_wait[1], conn_wait[1];
     metrics_t *metrics;
     ipsec_dp_t *dp;
+    su_root_t *root;
 } espdp_t;
 
 static int parse_args(espdp_t *e, int argc, char **argv)
@@ -143,12 +147,14 @@ static int keys_of(espdp_t *e)
     return ipsec_derive_keys(alg, ealg, ck, ik, &e->set.keys);
 }
 
-static int udp_bound(const char *addr, uint16_t port)
+static int bound(int type, const char *addr, uint16_t port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || inet_pton(AF_INET, addr, &a.sin_addr) != 1 ||
-        bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        (type == SOCK_STREAM && listen(fd, 4) < 0)) {
         perror("espdp: bind");
         exit(2);
     }
@@ -211,6 +217,48 @@ static int on_pc(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
     }
 }
 
+static void conn_end(espdp_t *e)
+{
+    if (e->conn_fd < 0)
+        return;
+    su_root_deregister(e->root, e->conn_index);
+    close(e->conn_fd);
+    e->conn_fd = -1;
+}
+
+/* The TCP echo: what arrives on the connection goes back on it. */
+static int on_conn(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+    espdp_t *e = (espdp_t *)arg;
+    static char buf[65536];
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    ssize_t n = recv(e->conn_fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+        conn_end(e);
+        return 0;
+    }
+    getpeername(e->conn_fd, (struct sockaddr *)&peer, &len);
+    show("tcp echo", buf, n, &peer);
+    send(e->conn_fd, buf, (size_t)n, MSG_NOSIGNAL);
+    return 0;
+}
+
+/* One connection at a time (the test makes one); a newer one replaces it. */
+static int on_accept(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+    espdp_t *e = (espdp_t *)arg;
+    int fd = accept4(e->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    conn_end(e);
+    e->conn_fd = fd;
+    su_wait_create(e->conn_wait, fd, SU_WAIT_IN);
+    e->conn_index =
+        su_root_register(e->root, e->conn_wait, on_conn, (su_wakeup_arg_t *)e, su_pri_normal);
+    return 0;
+}
+
 /* The metrics and the set's counters, replaced whole (rename) so a reader never sees half. */
 static void write_stats(espdp_t *e)
 {
@@ -249,8 +297,9 @@ int main(int argc, char **argv)
     su_root_t *root = su_root_create(NULL);
     e.metrics = metrics_new();
     /* Bound before ipsec_dp_guard_sockets, as the SIP core's listeners are. */
-    e.echo_fd = udp_bound(e.cfg.local_addr, e.cfg.port_ps);
-    e.pc_fd = udp_bound(e.cfg.local_addr, e.cfg.port_pc);
+    e.echo_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_ps);
+    e.pc_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_pc);
+    e.tcp_fd = bound(SOCK_STREAM, e.cfg.local_addr, e.cfg.port_ps);
     e.dp = ipsec_dp_open(&e.cfg, root, e.metrics, err, sizeof err);
     if (!e.dp || ipsec_dp_guard_sockets(e.dp, err, sizeof err) < 0 ||
         ipsec_dp_install(e.dp, &e.set) < 0) {
@@ -262,6 +311,11 @@ int main(int argc, char **argv)
     int index = su_root_register(root, e.wait, on_echo, (su_wakeup_arg_t *)&e, su_pri_normal);
     su_wait_create(e.pc_wait, e.pc_fd, SU_WAIT_IN);
     int pc_index = su_root_register(root, e.pc_wait, on_pc, (su_wakeup_arg_t *)&e, su_pri_normal);
+    e.root = root;
+    e.conn_fd = -1;
+    su_wait_create(e.tcp_wait, e.tcp_fd, SU_WAIT_IN);
+    int tcp_index =
+        su_root_register(root, e.tcp_wait, on_accept, (su_wakeup_arg_t *)&e, su_pri_normal);
     printf("ready\n");
     fflush(stdout);
     while (!stop) {
@@ -270,9 +324,12 @@ int main(int argc, char **argv)
     }
     su_root_deregister(root, index);
     su_root_deregister(root, pc_index);
+    su_root_deregister(root, tcp_index);
+    conn_end(&e);
     ipsec_dp_close(e.dp);
     close(e.echo_fd);
     close(e.pc_fd);
+    close(e.tcp_fd);
     metrics_free(e.metrics);
     su_root_destroy(root);
     su_deinit();
