@@ -4,6 +4,7 @@
  * in the REGISTER and go to the UE's flow or Contact (target.c); in-dialog requests follow their
  * Route set. */
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/reg_ipsec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,14 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
         return ack ? 0 : 483;
     if (sip_proxy_check_loop(pc->p->sip, sip))
         return ack ? 0 : 482;
+    char flow[96];
+    msg_t *orig = sip_incoming_request(irq);
+    sip_core_flow_of(orig, flow, sizeof flow);
+    msg_destroy(orig);
+    pc_binding_t *b = pcscf_binding(pc, flow);
+    int refused = pc_ipsec_check_request(pc, irq, b);
+    if (refused)
+        return ack ? 0 : refused;
     int in_dialog = sip->sip_to && sip->sip_to->a_tag;
     if (in_dialog || ack) {
         /* Whoever knows the dialog's Route set may use it; a request without it is no dialog
@@ -197,11 +206,6 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
             return ack ? 0 : 403;
         return loose_route(pc, irq, sip);
     }
-    char flow[96];
-    msg_t *orig = sip_incoming_request(irq);
-    sip_core_flow_of(orig, flow, sizeof flow);
-    msg_destroy(orig);
-    pc_binding_t *b = pcscf_binding(pc, flow);
     /* A registered UE's request is originating whatever Route it carries: one naming a Path
      * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */
     if (!b && is_path_route(pc, sip))
