@@ -386,7 +386,7 @@ static void drop_empty(msg_t *msg, sip_t *sip, msg_header_t *first)
 }
 
 /* TS 24.229 5.2.2: what the S-CSCF gets has none of sec-agree's headers. */
-static void strip_sec_agree(msg_t *msg, sip_t *sip)
+void pc_ipsec_strip(msg_t *msg, sip_t *sip)
 {
     if (sip->sip_security_client)
         msg_header_remove_all(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_security_client);
@@ -496,7 +496,7 @@ int pc_ipsec_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, msg_
             r->offer = offers.offer[chosen];
         }
     }
-    strip_sec_agree(msg, sip);
+    pc_ipsec_strip(msg, sip);
     return set_integrity(msg, sip, r->arrived_protected) < 0 ? 500 : 0;
 }
 

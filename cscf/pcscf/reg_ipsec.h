@@ -144,6 +144,10 @@ void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb);
  * the final response went out through them. */
 void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b);
 
+/* Security-Client, Security-Verify and the sec-agree option tag of Require and Proxy-Require
+ * leave a request the UE sent (they are between the UE and us, TS 24.229 5.2.2). */
+void pc_ipsec_strip(msg_t *msg, sip_t *sip);
+
 /* A request other than REGISTER from this flow (b: its binding, may be NULL): 0 when it may go
  * on, 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2). */
 int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t *b);
