@@ -19,6 +19,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
+#include <sofia-sip/url.h>
 
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
@@ -46,7 +47,9 @@ struct pc_ipsec {
     int64_t grace_ms;
     ipsec_dp_t *dp;
     pc_pending_table_t pending;
-    strmap_t *dests; /* "addr:port_us" of installed sets -> how many (requests leave port_pc) */
+    /* Where requests to protected UEs go -> how many installed sets lead there: "addr:port_us"
+     * (they leave from port_pc) and "tcp:addr:port_uc" (over the UE's connection to port_ps). */
+    strmap_t *dests;
     pc_removal_t *rmq;
     size_t nrm, caprm;
     su_timer_t *timer;
@@ -142,15 +145,23 @@ static void dest_key(const char *addr, unsigned port, char *out, size_t len)
     snprintf(out, len, "%s:%u", addr, port);
 }
 
+static void count(strmap_t *m, const char *key, int delta)
+{
+    intptr_t n = (intptr_t)strmap_get(m, key) + delta;
+    if (n > 0)
+        strmap_put(m, key, (void *)n, NULL);
+    else
+        strmap_take(m, key);
+}
+
 static void dest_ref(pc_ipsec_t *x, const ipsec_sa_set_t *s, int delta)
 {
-    char key[80];
+    char key[80], tcp[84];
     dest_key(s->ue_addr, s->port_us, key, sizeof key);
-    intptr_t n = (intptr_t)strmap_get(x->dests, key) + delta;
-    if (n > 0)
-        strmap_put(x->dests, key, (void *)n, NULL);
-    else
-        strmap_take(x->dests, key);
+    count(x->dests, key, delta);
+    dest_key(s->ue_addr, s->port_uc, key, sizeof key);
+    snprintf(tcp, sizeof tcp, "tcp:%s", key);
+    count(x->dests, tcp, delta);
 }
 
 static void sa_remove(pc_ipsec_t *x, const pc_sa_t *sa, const char *why)
@@ -242,15 +253,21 @@ static void publish(pc_ipsec_t *x)
     metric_set(x->m_sets, "old", c.old);
 }
 
-/* sip_core's source choice: a request to a protected UE's port_us leaves from port_pc. */
+/* sip_core's source choice: a request to a protected UE's port_us leaves from port_pc; over
+ * TCP to its port_uc, it goes on the connection the UE opened to port_ps (sofia opens its own
+ * connections from an ephemeral port, which no SA covers). */
 static const char *source_ident(void *ctx, const url_t *dest)
 {
     pc_ipsec_t *x = ctx;
-    char key[80];
+    char key[80], tcp[84], t[8] = "";
     if (!dest->url_host)
         return NULL;
     dest_key(dest->url_host, dest->url_port ? (unsigned)atoi(dest->url_port) : 5060, key,
              sizeof key);
+    snprintf(tcp, sizeof tcp, "tcp:%s", key);
+    if (dest->url_params && url_param(dest->url_params, "transport", t, sizeof t) > 0 &&
+        strcasecmp(t, "tcp") == 0 && strmap_get(x->dests, tcp))
+        return "ps";
     return strmap_get(x->dests, key) ? "pc" : NULL;
 }
 
@@ -634,9 +651,14 @@ int pc_ipsec_target(const pc_binding_t *b, pc_target_t *out)
     const pc_sa_t *s = &b->sa[0];
     if (s->state != PC_SA_ACTIVE)
         return 0;
-    int tcp = strncmp(b->flow, "tcp:", 4) == 0;
-    snprintf(out->url, sizeof out->url, "sip:%s:%u;transport=%s", s->set.ue_addr, s->set.port_us,
-             tcp ? "tcp" : "udp");
-    out->why = "protected (port_us through its SA)";
+    if (strncmp(b->flow, "tcp:", 4) == 0) {
+        snprintf(out->url, sizeof out->url, "sip:%s:%u;transport=tcp", s->set.ue_addr,
+                 s->set.port_uc);
+        out->why = "protected (its TCP connection to port_ps)";
+    } else {
+        snprintf(out->url, sizeof out->url, "sip:%s:%u;transport=udp", s->set.ue_addr,
+                 s->set.port_us);
+        out->why = "protected (port_us through its SA)";
+    }
     return 1;
 }

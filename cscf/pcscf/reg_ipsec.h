@@ -151,8 +151,9 @@ void pc_ipsec_strip(msg_t *msg, sip_t *sip);
 /* A request other than REGISTER from this flow (b: its binding, may be NULL): 0 when it may go
  * on, 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2). */
 int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t *b);
-/* A protected UE's target: its address and port_us (requests leave from port_pc, the source
- * choice of sip_core). 1 with out set, 0 when b is not protected. */
+/* A protected UE's target: over UDP its address and port_us (requests leave from port_pc, the
+ * source choice of sip_core); over TCP its port_uc, on the connection it opened to port_ps.
+ * 1 with out set, 0 when b is not protected. */
 int pc_ipsec_target(const pc_binding_t *b, pc_target_t *out);
 
 #endif
