@@ -646,6 +646,16 @@ int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t 
     return 403;
 }
 
+int pc_ipsec_record_route(const pcscf_t *pc, const pc_binding_t *b, char *out, size_t len)
+{
+    const pc_ipsec_t *x = pc->ipsec;
+    if (!x || b->sa[0].state != PC_SA_ACTIVE)
+        return 0;
+    int tcp = strncmp(b->flow, "tcp:", 4) == 0;
+    int n = snprintf(out, len, "sip:%s:%u;lr%s", x->addr, x->port_ps, tcp ? ";transport=tcp" : "");
+    return n > 0 && (size_t)n < len;
+}
+
 int pc_ipsec_target(const pc_binding_t *b, pc_target_t *out)
 {
     const pc_sa_t *s = &b->sa[0];

@@ -151,6 +151,11 @@ void pc_ipsec_strip(msg_t *msg, sip_t *sip);
 /* A request other than REGISTER from this flow (b: its binding, may be NULL): 0 when it may go
  * on, 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2). */
 int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t *b);
+/* TS 24.229 5.2.6.3 / 5.2.7: the Record-Route entry a protected UE sees of us names the
+ * protected server port, so its requests in the dialog come through its SA
+ * ("sip:addr:port_ps;lr"). 1 with out set, 0 when b is not protected. */
+int pc_ipsec_record_route(const pcscf_t *pc, const pc_binding_t *b, char *out, size_t len);
+
 /* A protected UE's target: over UDP its address and port_us (requests leave from port_pc, the
  * source choice of sip_core); over TCP its port_uc, on the connection it opened to port_ps.
  * 1 with out set, 0 when b is not protected. */
