@@ -53,7 +53,6 @@ struct pc_ipsec {
     pc_removal_t *rmq;
     size_t nrm, caprm;
     su_timer_t *timer;
-    metric_t *m_sets, *m_fail;
 };
 
 static int64_t now_ms(void)
@@ -164,12 +163,20 @@ static void dest_ref(pc_ipsec_t *x, const ipsec_sa_set_t *s, int delta)
     count(x->dests, tcp, delta);
 }
 
+/* A datapath refusal: logged by the caller. The metric (ipsec_sa_failures_total{op}) is the
+ * state side's (pcscf_sa_failure(), branch state): at the merge it is called here. */
+static void sa_failure(pc_ipsec_t *x, const char *op)
+{
+    (void)x;
+    (void)op;
+}
+
 static void sa_remove(pc_ipsec_t *x, const pc_sa_t *sa, const char *why)
 {
     if (sa->state == PC_SA_NONE)
         return;
     if (ipsec_dp_remove(x->dp, sa->set.spi_pc, sa->set.spi_ps) < 0) {
-        metric_inc(x->m_fail, "remove");
+        sa_failure(x, "delete");
         log_warn("ipsec: removing SAs %u/%u of %s failed", sa->set.spi_pc, sa->set.spi_ps,
                  sa->set.ue_addr);
     } else {
@@ -210,8 +217,6 @@ static void run_removal(pc_ipsec_t *x, const pc_removal_t *r)
     sa_remove(x, &r->sa, *r->flow ? "grace over" : "UE gone");
 }
 
-static void publish(pc_ipsec_t *x);
-
 static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     pc_ipsec_t *x = (pc_ipsec_t *)arg;
@@ -228,29 +233,6 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         x->rmq[i] = x->rmq[--x->nrm];
         run_removal(x, &r);
     }
-    publish(x);
-}
-
-typedef struct count_ctx {
-    double active, old;
-} count_ctx_t;
-
-static int count_sets(void *ctx, const char *key, void *val)
-{
-    count_ctx_t *c = ctx;
-    const pc_binding_t *b = val;
-    c->active += b->sa[0].state == PC_SA_ACTIVE;
-    c->old += b->sa[1].state == PC_SA_OLD;
-    return 0;
-}
-
-static void publish(pc_ipsec_t *x)
-{
-    count_ctx_t c = {0, 0};
-    strmap_sweep(x->pc->by_flow, count_sets, &c);
-    metric_set(x->m_sets, "temporary", (double)x->pending.n);
-    metric_set(x->m_sets, "active", c.active);
-    metric_set(x->m_sets, "old", c.old);
 }
 
 /* sip_core's source choice: a request to a protected UE's port_us leaves from port_pc; over
@@ -342,10 +324,6 @@ int pc_ipsec_init(pcscf_t *pc)
     x->port_ps = (uint16_t)cfg_int(cfg, "ipsec.port_ps");
     x->grace_ms = cfg_int(cfg, "ipsec.grace") * 1000;
     x->dests = strmap_new();
-    x->m_sets = metrics_gauge(pc->p->metrics, "cscf_ipsec_sa_sets",
-                              "IPsec SA sets of UEs at this P-CSCF, by state", "state");
-    x->m_fail = metrics_counter(pc->p->metrics, "cscf_ipsec_sa_failures_total",
-                                "SA set operations the datapath refused, by operation", "op");
     x->timer = su_timer_create(su_root_task(pc->p->root), TICK_MS);
     if (!x->dests || !x->timer || su_timer_run(x->timer, tick, (su_timer_arg_t *)x) < 0 ||
         open_datapath(x, cfg) < 0 || add_listeners(x) < 0)
@@ -373,6 +351,14 @@ void pc_ipsec_fini(pcscf_t *pc)
     free(x->rmq);
     free(x);
     pc->ipsec = NULL;
+}
+
+void pc_ipsec_restored(void *arg, pc_binding_t *b, pc_sa_t *sa)
+{
+    pc_ipsec_t *x = arg;
+    dest_ref(x, &sa->set, +1);
+    if (sa->state == PC_SA_OLD)
+        schedule(x, sa, b->flow, sa->until_ms);
 }
 
 /* ---- REGISTER ---- */
@@ -532,7 +518,7 @@ int pc_ipsec_on_401(pcscf_t *pc, pc_reg_sa_t *r, const char *impi, const char *f
     memset(&p, 0, sizeof p);
     uint32_t spi_pc, spi_ps;
     if (ipsec_dp_alloc_spis(x->dp, r->ue_addr, &spi_pc, &spi_ps) < 0) {
-        metric_inc(x->m_fail, "alloc");
+        sa_failure(x, "create");
         log_warn("ipsec: no SPIs for %s", r->ue_addr);
         return -1;
     }
@@ -541,7 +527,7 @@ int pc_ipsec_on_401(pcscf_t *pc, pc_reg_sa_t *r, const char *impi, const char *f
     memset(ck, 0, sizeof ck);
     memset(ik, 0, sizeof ik);
     if (made < 0 || ipsec_dp_install(x->dp, &p.sa.set) < 0) {
-        metric_inc(x->m_fail, "install");
+        sa_failure(x, "create");
         log_warn("ipsec: installing SAs %u/%u for %s failed", spi_pc, spi_ps, r->ue_addr);
         ipsec_dp_remove(x->dp, spi_pc, spi_ps); /* releases the allocation */
         return -1;

@@ -144,6 +144,11 @@ void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb);
  * the final response went out through them. */
 void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b);
 
+/* A set of a binding restored from the state file was installed again (the state side calls
+ * this, pcscf_sa_restored_f): requests to the UE leave from port_pc again, an OLD set still
+ * goes at the end of its grace. arg is pc->ipsec. */
+void pc_ipsec_restored(void *arg, pc_binding_t *b, pc_sa_t *sa);
+
 /* Security-Client, Security-Verify and the sec-agree option tag of Require and Proxy-Require
  * leave a request the UE sent (they are between the UE and us, TS 24.229 5.2.2). */
 void pc_ipsec_strip(msg_t *msg, sip_t *sip);
