@@ -197,6 +197,18 @@ int pc_pending_take(pc_pending_table_t *t, uint32_t spi_pc, uint32_t spi_ps, pc_
     return -1;
 }
 
+int pc_pending_take_ue(pc_pending_table_t *t, const char *ue_addr, const char *impi,
+                       pc_pending_t *out)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->items[i].sa.set.ue_addr, ue_addr) == 0 &&
+            strcmp(t->items[i].impi, impi) == 0) {
+            take_at(t, i, out);
+            return 0;
+        }
+    return -1;
+}
+
 int pc_pending_expire(pc_pending_table_t *t, int64_t now_ms, pc_pending_t *out)
 {
     for (size_t i = 0; i < t->n; i++)

@@ -68,6 +68,10 @@ pc_pending_t *pc_pending_find(pc_pending_table_t *t, const char *ue_addr, uint16
                               const char *impi);
 /* Takes out the entry whose set has these inbound SPIs into *out; 0, or -1 when none. */
 int pc_pending_take(pc_pending_table_t *t, uint32_t spi_pc, uint32_t spi_ps, pc_pending_t *out);
+/* Takes out the pending set of this UE address and IMPI (there is one at most) into *out; 0,
+ * or -1 when none. */
+int pc_pending_take_ue(pc_pending_table_t *t, const char *ue_addr, const char *impi,
+                       pc_pending_t *out);
 /* Takes out the first entry whose until_ms is <= now_ms into *out; 1, or 0 when none. */
 int pc_pending_expire(pc_pending_table_t *t, int64_t now_ms, pc_pending_t *out);
 

@@ -605,6 +605,16 @@ void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb)
     memcpy(nb->sa, slots, sizeof slots);
 }
 
+void pc_ipsec_on_deregistered(pcscf_t *pc, const pc_reg_sa_t *r, const char *impi)
+{
+    pc_ipsec_t *x = pc->ipsec;
+    pc_pending_t p;
+    /* A de-registration the registrar challenged went over a new, temporary set: its 200
+     * goes out through it, then it goes like the rest. */
+    if (x && *r->ue_addr && pc_pending_take_ue(&x->pending, r->ue_addr, impi, &p) == 0)
+        schedule(x, &p.sa, NULL, now_ms() + GONE_DELAY_MS);
+}
+
 void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b)
 {
     pc_ipsec_t *x = pc->ipsec;

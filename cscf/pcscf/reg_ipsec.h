@@ -140,6 +140,9 @@ int pc_ipsec_on_401(pcscf_t *pc, pc_reg_sa_t *r, const char *impi, const char *f
  * When the UE re-registered from a new port, r->replaces names the flow whose binding the
  * caller removes once nb is stored (its sets moved to nb). */
 void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb);
+/* A 2xx de-registered the UE (expires 0): its pending set, if any (the de-registration was
+ * challenged and came over a new set), goes shortly too. */
+void pc_ipsec_on_deregistered(pcscf_t *pc, const pc_reg_sa_t *r, const char *impi);
 /* The binding ends (de-registration, expiry, reg event): its sets are removed shortly, after
  * the final response went out through them. */
 void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b);

@@ -94,6 +94,8 @@ static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
     long expires = granted(msg, sip, b->contact);
     if (expires > 0)
         pc_ipsec_on_registered(f->pc, &f->sa, b);
+    else
+        pc_ipsec_on_deregistered(f->pc, &f->sa, b->impi);
     pcscf_binding_update(f->pc, b, expires);
     if (expires > 0 && f->sa.replaces[0]) { /* re-registered from a new port through its SA */
         pc_binding_t gone = {0};

@@ -271,6 +271,11 @@ static void pending_table(void **state)
     assert_null(pc_pending_find(&t, "10.1.2.2", 5080, "alice"));
     assert_int_equal(pc_pending_find(&t, "10.1.2.2", 5090, "alice")->sa.set.spi_pc, 400);
 
+    assert_int_equal(pc_pending_take_ue(&t, "10.1.2.3", "bob", &out), -1);
+    assert_int_equal(pc_pending_take_ue(&t, "10.1.2.3", "alice", &out), 0);
+    assert_int_equal(out.sa.set.spi_pc, 300);
+    assert_int_equal(pc_pending_take_ue(&t, "10.1.2.3", "alice", &out), -1);
+    assert_int_equal(pc_pending_add(&t, &c, &out), 0);
     assert_int_equal(pc_pending_take(&t, 200, 201, &out), 0);
     assert_string_equal(out.impi, "bob");
     assert_int_equal(pc_pending_take(&t, 200, 201, &out), -1);
