@@ -276,16 +276,6 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
  * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
 enum { UDP_RMEM = 4 << 20 };
 
-/* nta puts a transport's ident into the Via it makes for it, as a comment ("(sip)"), which
- * peers need not parse; the ident only serves to choose the transport, so the comment goes.
- * nta rebuilds its Vias when a transport is added, so this runs after each. */
-static void clear_via_comments(sip_core_t *core)
-{
-    for (tport_t *tp = tport_primaries(nta_agent_tports(core->agent)); tp; tp = tport_next(tp))
-        for (sip_via_t *v = (sip_via_t *)tport_magic(tp); v; v = v->v_next)
-            v->v_comment = NULL;
-}
-
 /* Every listener has an ident: tport's lookup by ident compares it with strcmp(). */
 static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
 {
@@ -299,7 +289,6 @@ static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
         }
         log_info("sip: listening on %s", url);
     }
-    clear_via_comments(core);
     return 0;
 }
 
