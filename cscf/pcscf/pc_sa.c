@@ -258,7 +258,7 @@ size_t pc_sa_clear(pc_sa_t slots[2], pc_sa_t rm[2])
     return n;
 }
 
-int pc_sa_match_verify(const pc_sa_t slots[2], const char *ue_addr, uint16_t port_uc,
+int pc_sa_match_verify(const pc_sa_t *slots, const char *ue_addr, uint16_t port_uc,
                        const sip_security_verify_t *sv)
 {
     for (int i = 0; i < 2; i++) {

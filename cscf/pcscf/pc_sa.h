@@ -86,9 +86,9 @@ size_t pc_sa_activate(pc_sa_t slots[2], const pc_sa_t *nw, int64_t now_ms, int64
 /* Every set of the slots goes (the binding ends): copied to rm, slots cleared; how many. */
 size_t pc_sa_clear(pc_sa_t slots[2], pc_sa_t rm[2]);
 
-/* The slot of slots[] holding the set that our Security-Server described as sv says, among
+/* The slot of slots[0..1] holding the set that our Security-Server described as sv says, among
  * the sets of this UE address and port_uc: 0 or 1, or -1 when none matches. */
-int pc_sa_match_verify(const pc_sa_t slots[2], const char *ue_addr, uint16_t port_uc,
+int pc_sa_match_verify(const pc_sa_t *slots, const char *ue_addr, uint16_t port_uc,
                        const sip_security_verify_t *sv);
 
 #endif
