@@ -363,42 +363,51 @@ void pc_ipsec_restored(void *arg, pc_binding_t *b, pc_sa_t *sa)
 
 /* ---- REGISTER ---- */
 
-/* Removes the option tag from a Require or Proxy-Require list; the header goes when empty. */
-static void strip_tag(msg_header_t *h)
+/* Takes the sec-agree option tag out of a Require or Proxy-Require list: the headers are made
+ * anew from the other tags (none: no header), as the copy's lists share their items with the
+ * request received. */
+static int strip_tag(msg_t *msg, sip_t *sip, msg_hclass_t *hc, msg_header_t *first)
 {
-    for (; h; h = h->sh_next) {
+    char keep[512];
+    size_t n = 0;
+    int found = 0;
+    keep[0] = '\0';
+    for (msg_header_t *h = first; h; h = h->sh_next) {
         msg_list_t *l = (msg_list_t *)h;
-        size_t w = 0;
-        for (size_t i = 0; l->k_items && l->k_items[i]; i++)
-            if (strcasecmp(l->k_items[i], "sec-agree") != 0)
-                l->k_items[w++] = l->k_items[i];
-        if (l->k_items)
-            l->k_items[w] = NULL;
-        msg_fragment_clear(h->sh_common);
+        for (size_t i = 0; l->k_items && l->k_items[i]; i++) {
+            if (strcasecmp(l->k_items[i], "sec-agree") == 0) {
+                found = 1;
+                continue;
+            }
+            int w = snprintf(keep + n, sizeof keep - n, "%s%s", n ? ", " : "", l->k_items[i]);
+            if (w < 0 || (size_t)w >= sizeof keep - n)
+                return -1;
+            n += (size_t)w;
+        }
     }
-}
-
-static void drop_empty(msg_t *msg, sip_t *sip, msg_header_t *first)
-{
-    for (msg_header_t *h = first, *next; h; h = next) {
-        next = h->sh_next;
-        msg_list_t *l = (msg_list_t *)h;
-        if (!l->k_items || !l->k_items[0])
-            msg_header_remove(msg, (msg_pub_t *)sip, h);
-    }
+    if (!found)
+        return 0;
+    msg_header_remove_all(msg, (msg_pub_t *)sip, first);
+    msg_header_t *nh = n ? msg_header_make(msg_home(msg), hc, keep) : NULL;
+    if (n && (!nh || msg_header_insert(msg, (msg_pub_t *)sip, nh) < 0))
+        return -1;
+    return 0;
 }
 
 /* TS 24.229 5.2.2: what the S-CSCF gets has none of sec-agree's headers. */
-void pc_ipsec_strip(msg_t *msg, sip_t *sip)
+int pc_ipsec_strip(msg_t *msg, sip_t *sip)
 {
     if (sip->sip_security_client)
         msg_header_remove_all(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_security_client);
     if (sip->sip_security_verify)
         msg_header_remove_all(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_security_verify);
-    strip_tag((msg_header_t *)sip->sip_require);
-    drop_empty(msg, sip, (msg_header_t *)sip->sip_require);
-    strip_tag((msg_header_t *)sip->sip_proxy_require);
-    drop_empty(msg, sip, (msg_header_t *)sip->sip_proxy_require);
+    if (sip->sip_require &&
+        strip_tag(msg, sip, sip_require_class, (msg_header_t *)sip->sip_require) < 0)
+        return -1;
+    if (sip->sip_proxy_require &&
+        strip_tag(msg, sip, sip_proxy_require_class, (msg_header_t *)sip->sip_proxy_require) < 0)
+        return -1;
+    return 0;
 }
 
 static int set_integrity(msg_t *msg, sip_t *sip, int yes)
@@ -499,8 +508,8 @@ int pc_ipsec_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, msg_
             r->offer = offers.offer[chosen];
         }
     }
-    pc_ipsec_strip(msg, sip);
-    return set_integrity(msg, sip, r->arrived_protected) < 0 ? 500 : 0;
+    return pc_ipsec_strip(msg, sip) < 0 || set_integrity(msg, sip, r->arrived_protected) < 0 ? 500
+                                                                                             : 0;
 }
 
 int pc_ipsec_on_401(pcscf_t *pc, pc_reg_sa_t *r, const char *impi, const char *flow, msg_t *msg,

@@ -154,7 +154,7 @@ void pc_ipsec_restored(void *arg, pc_binding_t *b, pc_sa_t *sa);
 
 /* Security-Client, Security-Verify and the sec-agree option tag of Require and Proxy-Require
  * leave a request the UE sent (they are between the UE and us, TS 24.229 5.2.2). */
-void pc_ipsec_strip(msg_t *msg, sip_t *sip);
+int pc_ipsec_strip(msg_t *msg, sip_t *sip); /* 0, or -1 when memory ran out */
 
 /* A request other than REGISTER from this flow (b: its binding, may be NULL): 0 when it may go
  * on, 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2). */

@@ -161,9 +161,8 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (!msg)
         return 500;
     sip_t *sip = sip_object(msg);
-    pc_ipsec_strip(msg, sip);
-    if (assert_identity(msg, sip, b) < 0 || preload_service_route(pc, msg, sip, b) < 0 ||
-        pcscf_add_charging_vector(pc, msg, sip) < 0 ||
+    if (pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
+        preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
         sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
         msg_destroy(msg);
         return 500;
