@@ -207,13 +207,17 @@ static void schedule(pc_ipsec_t *x, const pc_sa_t *sa, const char *flow, int64_t
 }
 
 /* A due removal of an OLD set: not when the UE went back to it (it is ACTIVE again). */
+/* A due removal. An OLD set's (flow set) goes only while its binding still holds it as OLD:
+ * the UE may have gone back to it (ACTIVE again), or the binding ended and its removal was
+ * queued already (never remove a set twice: the count of dests would go wrong). */
 static void run_removal(pc_ipsec_t *x, const pc_removal_t *r)
 {
-    pc_binding_t *b = *r->flow ? strmap_get(x->pc->by_flow, r->flow) : NULL;
-    if (b && pc_sa_same(&b->sa[0], &r->sa))
-        return;
-    if (b && pc_sa_same(&b->sa[1], &r->sa))
+    if (*r->flow) {
+        pc_binding_t *b = strmap_get(x->pc->by_flow, r->flow);
+        if (!b || !pc_sa_same(&b->sa[1], &r->sa))
+            return;
         memset(&b->sa[1], 0, sizeof b->sa[1]);
+    }
     sa_remove(x, &r->sa, *r->flow ? "grace over" : "UE gone");
 }
 
@@ -600,11 +604,19 @@ void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb)
     } else {
         pc_sa_t used = r->via;
         pc_pending_t p;
-        if (used.state == PC_SA_TEMPORARY &&
-            pc_pending_take(&x->pending, used.set.spi_pc, used.set.spi_ps, &p) == 0)
+        if (used.state == PC_SA_TEMPORARY) {
+            if (pc_pending_take(&x->pending, used.set.spi_pc, used.set.spi_ps, &p) < 0) {
+                /* It expired or was replaced meanwhile: it is gone from the datapath. */
+                log_warn("ipsec: SAs %u/%u of %s are gone: the registration keeps its sets",
+                         used.set.spi_pc, used.set.spi_ps, nb->flow);
+                memcpy(nb->sa, slots, sizeof slots);
+                return;
+            }
             carry_over(pc, p.flow, nb, slots, r);
+        }
+        pc_sa_t old = slots[1];
         n = pc_sa_activate(slots, &used, now, x->grace_ms, rm);
-        if (slots[1].state == PC_SA_OLD)
+        if (slots[1].state == PC_SA_OLD && !pc_sa_same(&old, &slots[1]))
             schedule(x, &slots[1], nb->flow, slots[1].until_ms);
         if (used.state == PC_SA_TEMPORARY)
             log_info("ipsec: SAs %u/%u of %s active", used.set.spi_pc, used.set.spi_ps, nb->flow);
