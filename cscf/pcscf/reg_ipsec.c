@@ -206,7 +206,6 @@ static void schedule(pc_ipsec_t *x, const pc_sa_t *sa, const char *flow, int64_t
     r->at_ms = at;
 }
 
-/* A due removal of an OLD set: not when the UE went back to it (it is ACTIVE again). */
 /* A due removal. An OLD set's (flow set) goes only while its binding still holds it as OLD:
  * the UE may have gone back to it (ACTIVE again), or the binding ended and its removal was
  * queued already (never remove a set twice: the count of dests would go wrong). */
