@@ -302,6 +302,17 @@ static int bind_listeners(sip_core_t *core)
 
 int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *ident)
 {
+    /* nta makes its Vias anew for every transport added and frees the old ones, which the
+     * connections (secondary transports) made so far still point to: a request sent over one of
+     * them later reads freed memory. So listeners are added before anything was sent. */
+    usize_t irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    if (irqs || orqs) {
+        log_error("sip: listener %s added after SIP traffic began (a bug: add it at start-up)",
+                  hostport);
+        return -1;
+    }
     char **grown =
         su_realloc(core->home, core->extra_listen, (core->nextra + 1) * sizeof *core->extra_listen);
     if (!grown)

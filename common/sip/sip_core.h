@@ -123,7 +123,9 @@ int sip_impu_of(const url_t *u, char *out, size_t len);
 
 /* Binds one more host:port for every configured transport (the pcscf's IPsec-protected ports,
  * TS 33.203 7), tagged with ident so that sends can be made from it (sip_core_set_source()).
- * The address counts as this node (sip_core_is_node()). 0, or -1 (logged). */
+ * The address counts as this node (sip_core_is_node()). Only at start-up, before any request
+ * was sent or received (nta frees the Vias connections made so far point to): -1 after. 0, or
+ * -1 (logged). */
 int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *ident);
 /* From now on this option tag is accepted in Proxy-Require and listed in Supported. 0 or -1. */
 int sip_core_add_supported(sip_core_t *core, const char *tag);

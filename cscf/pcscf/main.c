@@ -71,7 +71,9 @@ static int pcscf_init(program_t *p)
     pc->core_tcp = registrar_is_tcp(pc->registrar);
     if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
         return -1; /* the schema's choices let nothing else through */
-    if (pcscf_flows_init(pc) < 0 || regsub_init(pc) < 0 || pc_ipsec_init(pc) < 0)
+    /* IPsec first after the bindings: its listeners must be there before anything is sent
+     * (sip_core_add_listener()). */
+    if (pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 || regsub_init(pc) < 0)
         return -1;
     return 0;
 }

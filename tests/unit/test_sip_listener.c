@@ -207,6 +207,11 @@ static void forwards_from_the_chosen_listener(void **state)
         fail_msg("extra: top Via '%s', want '%s...'", top_via(r), want);
     assert_int_equal(from, f->extra_port);
     assert_null(strchr(top_via(r), '('));
+    /* Transactions exist now: a listener added now would leave their connections with freed
+     * Vias, so it is refused. */
+    char late[32];
+    snprintf(late, sizeof late, "127.0.0.1:%d", test_free_port());
+    assert_int_equal(sip_core_add_listener(f->core, late, "late"), -1);
 }
 
 static void extra_listener_is_this_node(void **state)
