@@ -28,7 +28,9 @@ typedef struct pc_ipsec pc_ipsec_t;
 
 /* An unused TEMPORARY set goes after 64*T1 (RFC 3261 Timer F: the UE's protected REGISTER
  * transaction would have given up by then). */
-enum { PENDING_MS = 64 * 500, GONE_DELAY_MS = 1000, TICK_MS = 1000, MAX_PREFS = 16 };
+/* The sets of a UE that is gone wait GONE_DELAY_MS for the final response to have left through
+ * them: the userspace datapath sends on a later turn of the loop, the kernel at once. */
+enum { PENDING_MS = 64 * 500, GONE_DELAY_MS = 200, TICK_MS = 1000, MAX_PREFS = 16 };
 
 /* A removal that waits. flow: the binding whose slot 1 holds the set (OLD), "" otherwise. */
 typedef struct pc_removal {
@@ -52,7 +54,8 @@ struct pc_ipsec {
     strmap_t *dests;
     pc_removal_t *rmq;
     size_t nrm, caprm;
-    su_timer_t *timer;
+    su_timer_t *timer; /* every TICK_MS: expiries */
+    su_timer_t *soon;  /* once, GONE_DELAY_MS after a UE went: its removals */
 };
 
 static int64_t now_ms(void)
@@ -220,13 +223,8 @@ static void run_removal(pc_ipsec_t *x, const pc_removal_t *r)
     sa_remove(x, &r->sa, *r->flow ? "grace over" : "UE gone");
 }
 
-static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+static void run_due(pc_ipsec_t *x, int64_t now)
 {
-    pc_ipsec_t *x = (pc_ipsec_t *)arg;
-    int64_t now = now_ms();
-    pc_pending_t p;
-    while (pc_pending_expire(&x->pending, now, &p))
-        sa_remove(x, &p.sa, "temporary, unused");
     for (size_t i = 0; i < x->nrm;) {
         if (x->rmq[i].at_ms > now) {
             i++;
@@ -236,6 +234,30 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         x->rmq[i] = x->rmq[--x->nrm];
         run_removal(x, &r);
     }
+}
+
+static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    pc_ipsec_t *x = (pc_ipsec_t *)arg;
+    int64_t now = now_ms();
+    pc_pending_t p;
+    while (pc_pending_expire(&x->pending, now, &p))
+        sa_remove(x, &p.sa, "temporary, unused");
+    run_due(x, now);
+}
+
+static void soon(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    run_due((pc_ipsec_t *)arg, now_ms());
+}
+
+/* The removal of a gone UE's set, GONE_DELAY_MS from now (not on the next tick: a UE that
+ * de-registered must not find its SAs still there a second later). */
+static void schedule_gone(pc_ipsec_t *x, const pc_sa_t *sa)
+{
+    schedule(x, sa, NULL, now_ms() + GONE_DELAY_MS);
+    if (su_timer_set(x->soon, soon, (su_timer_arg_t *)x) < 0)
+        log_warn("ipsec: no timer: the removal waits for the next tick");
 }
 
 /* sip_core's source choice: a request to a protected UE's port_us leaves from port_pc; over
@@ -328,8 +350,10 @@ int pc_ipsec_init(pcscf_t *pc)
     x->grace_ms = cfg_int(cfg, "ipsec.grace") * 1000;
     x->dests = strmap_new();
     x->timer = su_timer_create(su_root_task(pc->p->root), TICK_MS);
-    if (!x->dests || !x->timer || su_timer_run(x->timer, tick, (su_timer_arg_t *)x) < 0 ||
-        open_datapath(x, cfg) < 0 || add_listeners(x) < 0)
+    x->soon = su_timer_create(su_root_task(pc->p->root), GONE_DELAY_MS + 10);
+    if (!x->dests || !x->timer || !x->soon ||
+        su_timer_run(x->timer, tick, (su_timer_arg_t *)x) < 0 || open_datapath(x, cfg) < 0 ||
+        add_listeners(x) < 0)
         return -1;
     sip_core_set_source(pc->p->sip, source_ident, x);
     log_info("ipsec: sec-agree %s, %s datapath, protected ports %s:%u (client) and :%u (server)",
@@ -347,6 +371,8 @@ void pc_ipsec_fini(pcscf_t *pc)
         sip_core_set_source(pc->p->sip, NULL, NULL);
     if (x->timer)
         su_timer_destroy(x->timer);
+    if (x->soon)
+        su_timer_destroy(x->soon);
     /* The datapath removes every SA it made when it closes. */
     ipsec_dp_close(x->dp);
     pc_pending_free(&x->pending);
@@ -621,7 +647,7 @@ void pc_ipsec_on_registered(pcscf_t *pc, pc_reg_sa_t *r, pc_binding_t *nb)
             log_info("ipsec: SAs %u/%u of %s active", used.set.spi_pc, used.set.spi_ps, nb->flow);
     }
     for (size_t i = 0; i < n; i++)
-        schedule(x, &rm[i], NULL, now + GONE_DELAY_MS);
+        schedule_gone(x, &rm[i]);
     memcpy(nb->sa, slots, sizeof slots);
 }
 
@@ -632,7 +658,7 @@ void pc_ipsec_on_deregistered(pcscf_t *pc, const pc_reg_sa_t *r, const char *imp
     /* A de-registration the registrar challenged went over a new, temporary set: its 200
      * goes out through it, then it goes like the rest. */
     if (x && *r->ue_addr && pc_pending_take_ue(&x->pending, r->ue_addr, impi, &p) == 0)
-        schedule(x, &p.sa, NULL, now_ms() + GONE_DELAY_MS);
+        schedule_gone(x, &p.sa);
 }
 
 void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b)
@@ -643,7 +669,7 @@ void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b)
     /* The final response (the 200 to a de-registration) still has to go out through them;
      * the userspace datapath sends on a later turn of the loop. */
     for (size_t i = 0; x && i < n; i++)
-        schedule(x, &rm[i], NULL, now_ms() + GONE_DELAY_MS);
+        schedule_gone(x, &rm[i]);
 }
 
 /* ---- other requests ---- */
