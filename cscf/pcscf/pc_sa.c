@@ -1,6 +1,8 @@
 /* SA sets as values (pc_sa.h). */
 #include "cscf/pcscf/pc_sa.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,60 @@ int pc_sa_parse_algorithms(const char *const *items, size_t n, sec_agree_pref_t 
             }
     }
     return (int)n;
+}
+
+int pc_sa_config_address(const cfg_t *cfg, char *out, size_t len)
+{
+    const char *a = cfg_str(cfg, "ipsec.address");
+    const char *const *items;
+    int port;
+    if (a && *a) {
+        snprintf(out, len, "%s", a);
+        return 0;
+    }
+    if (cfg_list(cfg, "sip.listen", &items) == 0)
+        return -1;
+    return cfg_split_addr(items[0], out, len, &port);
+}
+
+int pc_sa_check_config(const cfg_t *cfg, char *err, size_t len)
+{
+    sec_agree_mode_t mode;
+    sec_agree_pref_t prefs[PC_SA_MAX_PREFS];
+    const char *const *items;
+    size_t n = cfg_list(cfg, "ipsec.algorithms", &items);
+    char addr[64] = "";
+    struct in_addr in;
+    if (sec_agree_mode_parse(cfg_str(cfg, "ipsec.mode"), &mode) < 0) {
+        snprintf(err, len, "ipsec.mode: off, optional or required");
+        return -1;
+    }
+    if (pc_sa_parse_algorithms(items, n, prefs, PC_SA_MAX_PREFS, err, len) < 0)
+        return -1;
+    if (cfg_int(cfg, "ipsec.port_pc") == cfg_int(cfg, "ipsec.port_ps")) {
+        snprintf(err, len, "ipsec.port_pc and ipsec.port_ps must differ");
+        return -1;
+    }
+    if (cfg_int(cfg, "ipsec.spi_min") > cfg_int(cfg, "ipsec.spi_max")) {
+        snprintf(err, len, "ipsec.spi_min is above ipsec.spi_max");
+        return -1;
+    }
+    long table = cfg_int(cfg, "ipsec.route_table");
+    if (table >= 253 && table <= 255) {
+        snprintf(err, len, "ipsec.route_table: %ld is one of the kernel's own tables", table);
+        return -1;
+    }
+    if (mode == SEC_AGREE_MODE_OFF)
+        return 0;
+    if (pc_sa_config_address(cfg, addr, sizeof addr) < 0 || inet_pton(AF_INET, addr, &in) != 1 ||
+        in.s_addr == htonl(INADDR_ANY)) {
+        snprintf(err, len,
+                 "ipsec.address: the Gm address must be a numeric IPv4 address other than "
+                 "0.0.0.0 (set it, or make the first sip.listen entry one)%s%s",
+                 *addr ? ", not " : "", addr);
+        return -1;
+    }
+    return 0;
 }
 
 /* A parameter's value without the quotes the S-CSCF puts around it. */

@@ -12,6 +12,7 @@
 #include <sofia-sip/sip.h>
 
 #include "common/ipsec/sa_keys.h"
+#include "common/ops/config.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/sec_agree.h"
 
@@ -24,6 +25,17 @@ int pc_sa_map_ealg(sec_agree_ealg_t ealg, ipsec_ealg_t *out);
  * slash, a duplicate, too many, or none at all). */
 int pc_sa_parse_algorithms(const char *const *items, size_t n, sec_agree_pref_t *out, size_t max,
                            char *err, size_t errlen);
+
+/* The most ipsec.algorithms pairs taken. */
+#define PC_SA_MAX_PREFS 16
+
+/* The ipsec.* keys that make sense together (the schema checked each alone): the algorithm
+ * list, port_pc != port_ps, spi_min <= spi_max, a route table that is not the kernel's, and
+ * with mode not off a Gm address that is a numeric, specified IPv4 address (ipsec.address,
+ * else the first sip.listen host). 0, or -1 with one message naming the key in err. */
+int pc_sa_check_config(const cfg_t *cfg, char *err, size_t len);
+/* ipsec.address, else the host of the first sip.listen entry. 0, or -1. */
+int pc_sa_config_address(const cfg_t *cfg, char *out, size_t len);
 
 /* CK and IK of an AKA challenge, as the S-CSCF puts them in the 401's WWW-Authenticate (ck="hex",
  * ik="hex", TS 24.229 5.4.1.2.1 / Cx): from the first challenge carrying both. 0, or -1 when

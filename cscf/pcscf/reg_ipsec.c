@@ -7,7 +7,6 @@
  * queue a 1 s timer works through. */
 #include "cscf/pcscf/reg_ipsec.h"
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +29,7 @@ typedef struct pc_ipsec pc_ipsec_t;
  * transaction would have given up by then). */
 /* The sets of a UE that is gone wait GONE_DELAY_MS for the final response to have left through
  * them: the userspace datapath sends on a later turn of the loop, the kernel at once. */
-enum { PENDING_MS = 64 * 500, GONE_DELAY_MS = 200, TICK_MS = 1000, MAX_PREFS = 16 };
+enum { PENDING_MS = 64 * 500, GONE_DELAY_MS = 200, TICK_MS = 1000 };
 
 /* A removal that waits. flow: the binding whose slot 1 holds the set (OLD), "" otherwise. */
 typedef struct pc_removal {
@@ -42,7 +41,7 @@ typedef struct pc_removal {
 struct pc_ipsec {
     pcscf_t *pc;
     sec_agree_mode_t mode;
-    sec_agree_pref_t prefs[MAX_PREFS];
+    sec_agree_pref_t prefs[PC_SA_MAX_PREFS];
     sec_agree_policy_t policy;
     char addr[64];
     uint16_t port_pc, port_ps;
@@ -79,65 +78,14 @@ static int split_flow(const char *flow, char *addr, size_t len, uint16_t *port)
 
 /* ---- config ---- */
 
-static int listen_host(const cfg_t *cfg, char *out, size_t len)
-{
-    const char *const *items;
-    int port;
-    if (cfg_list(cfg, "sip.listen", &items) == 0)
-        return -1;
-    return cfg_split_addr(items[0], out, len, &port);
-}
-
-static int ipsec_address(const cfg_t *cfg, char *out, size_t len)
-{
-    const char *a = cfg_str(cfg, "ipsec.address");
-    if (a && *a) {
-        snprintf(out, len, "%s", a);
-        return 0;
-    }
-    return listen_host(cfg, out, len);
-}
-
 int pc_ipsec_check(const cfg_t *cfg, char *err, size_t len)
 {
-    sec_agree_mode_t mode;
     ipsec_dp_kind_t kind;
-    sec_agree_pref_t prefs[MAX_PREFS];
-    const char *const *items;
-    size_t n = cfg_list(cfg, "ipsec.algorithms", &items);
-    char addr[64];
-    struct in_addr in;
-    if (sec_agree_mode_parse(cfg_str(cfg, "ipsec.mode"), &mode) < 0) {
-        snprintf(err, len, "ipsec.mode: off, optional or required");
-        return -1;
-    }
     if (ipsec_dp_kind_parse(cfg_str(cfg, "ipsec.datapath"), &kind) < 0) {
         snprintf(err, len, "ipsec.datapath: userspace or xfrm");
         return -1;
     }
-    if (pc_sa_parse_algorithms(items, n, prefs, MAX_PREFS, err, len) < 0)
-        return -1;
-    if (cfg_int(cfg, "ipsec.port_pc") == cfg_int(cfg, "ipsec.port_ps")) {
-        snprintf(err, len, "ipsec.port_pc and ipsec.port_ps must differ");
-        return -1;
-    }
-    if (cfg_int(cfg, "ipsec.spi_min") > cfg_int(cfg, "ipsec.spi_max")) {
-        snprintf(err, len, "ipsec.spi_min is above ipsec.spi_max");
-        return -1;
-    }
-    long table = cfg_int(cfg, "ipsec.route_table");
-    if (table >= 253 && table <= 255) {
-        snprintf(err, len, "ipsec.route_table: %ld is one of the kernel's own tables", table);
-        return -1;
-    }
-    if (mode != SEC_AGREE_MODE_OFF &&
-        (ipsec_address(cfg, addr, sizeof addr) < 0 || inet_pton(AF_INET, addr, &in) != 1)) {
-        snprintf(err, len,
-                 "ipsec.address: a numeric IPv4 address is needed (set it, or make the first "
-                 "sip.listen entry one)");
-        return -1;
-    }
-    return 0;
+    return pc_sa_check_config(cfg, err, len);
 }
 
 /* ---- the datapath, with our bookkeeping ---- */
@@ -341,10 +289,10 @@ int pc_ipsec_init(pcscf_t *pc)
     x->mode = mode;
     const char *const *items;
     size_t n = cfg_list(cfg, "ipsec.algorithms", &items);
-    int np = pc_sa_parse_algorithms(items, n, x->prefs, MAX_PREFS, err, sizeof err);
+    int np = pc_sa_parse_algorithms(items, n, x->prefs, PC_SA_MAX_PREFS, err, sizeof err);
     x->policy =
         (sec_agree_policy_t){x->prefs, np > 0 ? (size_t)np : 0, cfg_bool(cfg, "ipsec.allow_null")};
-    ipsec_address(cfg, x->addr, sizeof x->addr);
+    pc_sa_config_address(cfg, x->addr, sizeof x->addr);
     x->port_pc = (uint16_t)cfg_int(cfg, "ipsec.port_pc");
     x->port_ps = (uint16_t)cfg_int(cfg, "ipsec.port_ps");
     x->grace_ms = cfg_int(cfg, "ipsec.grace") * 1000;

@@ -16,6 +16,7 @@
 #include <sofia-sip/sip_parser.h>
 
 #include "cscf/pcscf/pc_sa.h"
+#include "cscf/pcscf/reg_ipsec.h"
 
 static const uint8_t CK[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
                                0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
@@ -349,13 +350,68 @@ static void slots_move(void **state)
     assert_false(pc_sa_same(&none, &none));
 }
 
+/* The ipsec.* rows as the pcscf has them, and a sip.listen to take the address from. */
+static const cfg_key_t rows[] = {
+    {"sip.listen", CFG_ADDR_LIST, "192.0.2.10:5060", "", 0, 0, NULL},
+    PC_IPSEC_KEYS,
+    CFG_END,
+};
+
+/* pc_sa_check_config() of this YAML: 0, or -1 with the message in err. */
+static int check(const char *yaml, char *err, size_t len)
+{
+    static const cfg_key_t *const tables[] = {rows, NULL};
+    cfg_t *cfg = cfg_new("TESTPCSA", tables);
+    assert_non_null(cfg);
+    err[0] = '\0';
+    if (cfg_load_string(cfg, "t.yaml", yaml, err, len) < 0)
+        fail_msg("%s", err);
+    int rc = pc_sa_check_config(cfg, err, len);
+    char addr[64] = "";
+    if (rc == 0 && pc_sa_config_address(cfg, addr, sizeof addr) == 0)
+        snprintf(err, len, "%s", addr); /* the address taken, for the caller to see */
+    cfg_free(cfg);
+    return rc;
+}
+
+static void config_checks(void **state)
+{
+    char err[300];
+    /* Defaults: mode off, everything valid; the address from sip.listen. */
+    assert_int_equal(check("ipsec:\n  grace: 30\n", err, sizeof err), 0);
+    assert_string_equal(err, "192.0.2.10");
+    assert_int_equal(check("ipsec:\n  mode: required\n  address: 10.0.0.1\n", err, sizeof err), 0);
+    assert_string_equal(err, "10.0.0.1");
+    /* Each refusal names its key. */
+    static const struct {
+        const char *yaml, *key;
+    } bad[] = {
+        {"ipsec:\n  algorithms: [hmac-sha-1-96/aes-gcm]\n", "ipsec.algorithms"},
+        {"ipsec:\n  algorithms: [hmac-sha-1-96/null, hmac-sha-1-96/null]\n", "ipsec.algorithms"},
+        {"ipsec:\n  port_pc: 5070\n  port_ps: 5070\n", "ipsec.port_pc"},
+        {"ipsec:\n  spi_min: 5000\n  spi_max: 4999\n", "ipsec.spi_min"},
+        {"ipsec:\n  route_table: 254\n", "ipsec.route_table"},
+        {"ipsec:\n  mode: optional\n  address: pcscf.example\n", "ipsec.address"},
+        {"ipsec:\n  mode: optional\n  address: 0.0.0.0\n", "ipsec.address"},
+        {"sip:\n  listen: [\"0.0.0.0:5060\"]\nipsec:\n  mode: optional\n", "ipsec.address"},
+        {"ipsec:\n  mode: required\n  address: \"2001:db8::1\"\n", "ipsec.address"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (check(bad[i].yaml, err, sizeof err) != -1 || !strstr(err, bad[i].key))
+            fail_msg("accepted, or the message does not name %s: %s (yaml %s)", bad[i].key, err,
+                     bad[i].yaml);
+    }
+    /* An unusable address is fine while mode is off: nothing binds it. */
+    assert_int_equal(check("ipsec:\n  address: 0.0.0.0\n", err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maps_algorithms),   cmocka_unit_test(parses_algorithm_config),
         cmocka_unit_test(reads_ck_ik),       cmocka_unit_test(makes_a_set),
         cmocka_unit_test(server_and_verify), cmocka_unit_test(pending_table),
-        cmocka_unit_test(slots_move),
+        cmocka_unit_test(slots_move),        cmocka_unit_test(config_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
