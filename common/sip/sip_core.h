@@ -135,7 +135,8 @@ unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq);
 /* Where a forwarded request leaves from: fn gets the address it goes to (the next hop, else
  * its topmost Route, else its Request-URI) and returns the ident of a listener added with
  * sip_core_add_listener(), or NULL for the default listeners. Applies to every request the
- * proxy sends (stateful, stateless, its CANCELs). */
+ * proxy sends (stateful, stateless, its CANCELs). Such a request is never moved from UDP to
+ * TCP for its size (RFC 3261 18.1.1): nta's TCP connection would not leave from the listener. */
 typedef const char *(*sip_core_source_f)(void *ctx, const url_t *dest);
 void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
 

@@ -515,6 +515,12 @@ static int spiralled(sip_core_t *core, sip_t const *sip)
     return 0;
 }
 
+/* A request from an extra listener (sip_core_set_source) stays on it whatever its size: nta
+ * would move a UDP request above its MTU to TCP (RFC 3261 18.1.1) on a connection of its own
+ * from an ephemeral port, which is not the listener the peer can be reached from (the pcscf's
+ * protected UEs: only port_pc is covered by their SAs). */
+#define EXTRA_MTU 65535
+
 /* Where a request goes: the next hop given, else its topmost Route, else its Request-URI. */
 static const url_t *dest_of(msg_t *msg, const url_t *next_hop)
 {
@@ -555,7 +561,7 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
-            TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END());
+            TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
         if (f->br[f->n].orq) /* nta frees the message itself on failure */
             f->n++;
     }
@@ -606,8 +612,8 @@ int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
 {
     sip_trace_msg(core->trace, msg, "sent");
     const char *ident = sip_core_source_ident(core, dest_of(msg, next_hop));
-    nta_outgoing_t *orq =
-        nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
-                             NTATAG_STATELESS(1), TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END());
+    nta_outgoing_t *orq = nta_outgoing_mcreate(
+        core->agent, NULL, NULL, (url_string_t const *)next_hop, msg, NTATAG_STATELESS(1),
+        TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
     return orq ? 0 : -1;
 }

@@ -30,6 +30,7 @@ typedef struct fixture {
     metrics_t *metrics;
     sip_core_t *core;
     int ue, sink; /* the sender's socket, and where forwarded requests go */
+    int sink_tcp; /* a TCP listener on the sink's port: nta's TCP instead of UDP would work */
     int port, extra_port, sink_port;
     char listen[32], extra[32];
     const char *listen_list[1];
@@ -107,6 +108,11 @@ static int setup(void **state)
     f->core = sip_core_new(f->root, &cfg, f->metrics, handler, f);
     f->ue = udp_socket(0);
     f->sink = udp_socket(f->sink_port);
+    f->sink_tcp = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->sink_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(f->sink_tcp, (struct sockaddr *)&a, sizeof a) < 0 || listen(f->sink_tcp, 4) < 0)
+        return -1;
     *state = f;
     if (!f->core || sip_core_add_listener(f->core, f->extra, "pc") < 0)
         return -1;
@@ -119,6 +125,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     close(f->ue);
     close(f->sink);
+    close(f->sink_tcp);
     sip_core_free(f->core);
     metrics_free(f->metrics);
     su_root_destroy(f->root);
@@ -132,9 +139,9 @@ static int teardown(void **state)
 static const char *send_and_wait(fixture_t *f, int port, const char *method, const char *extra,
                                  int sock, int *from_port)
 {
-    static char text[4096], got[8192];
+    static char text[8192], got[16384];
     static int counter;
-    char req[2048];
+    char req[6144];
     int n0 = ++counter;
     snprintf(req, sizeof req,
              "%s sip:bob@example.org SIP/2.0\n"
@@ -214,6 +221,24 @@ static void forwards_from_the_chosen_listener(void **state)
     assert_int_equal(sip_core_add_listener(f->core, late, "late"), -1);
 }
 
+/* A request above nta's UDP MTU (1300) from the extra listener stays UDP from that listener
+ * (nta would otherwise try TCP from an ephemeral port, RFC 3261 18.1.1). */
+static void large_request_stays_on_the_listener(void **state)
+{
+    fixture_t *f = *state;
+    char extra[4200];
+    int n = snprintf(extra, sizeof extra, "Content-Type: text/plain\nX-Pad: ");
+    memset(extra + n, 'a', 3000);
+    snprintf(extra + n + 3000, sizeof extra - (size_t)n - 3000, "\n");
+    f->use_extra = 1;
+    int from = 0;
+    const char *r = send_and_wait(f, f->port, "MESSAGE", extra, f->sink, &from);
+    if (strncmp(r, "MESSAGE ", 8) != 0)
+        fail_msg("the sink got no MESSAGE over UDP: %.80s", r);
+    assert_true(strlen(r) > 3000);
+    assert_int_equal(from, f->extra_port);
+}
+
 static void extra_listener_is_this_node(void **state)
 {
     fixture_t *f = *state;
@@ -246,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(forwards_from_the_chosen_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(extra_listener_is_this_node, setup, teardown),
         cmocka_unit_test_setup_teardown(added_option_tag, setup, teardown),
+        cmocka_unit_test_setup_teardown(large_request_stays_on_the_listener, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
