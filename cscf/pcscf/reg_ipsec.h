@@ -96,8 +96,10 @@
          NULL},                                                                                      \
         {"ipsec.xfrm_mark",                                                                          \
          CFG_INT,                                                                                    \
-         "5063",                                                                                     \
-         "xfrm datapath: the mark on our SAs and policies (only these are ever flushed)",            \
+         "268435456",                                                                                \
+         "xfrm datapath: the mark mask of our SAs and policies (value 0 under it, so the pcscf's "   \
+         "unmarked packets match; only ours are ever flushed); packets whose own mark has one of "   \
+         "its bits bypass our policies: default one bit (0x10000000)",                               \
          1,                                                                                          \
          4294967295L,                                                                                \
          NULL},                                                                                      \
