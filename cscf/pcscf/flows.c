@@ -85,6 +85,13 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
     log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
 }
 
+void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why)
+{
+    pc_binding_t *gone = strmap_take(pc->by_flow, flow);
+    if (gone)
+        binding_remove(pc, gone, why);
+}
+
 static int expired(void *ctx, const char *key, void *val)
 {
     pcscf_t *pc = ctx;

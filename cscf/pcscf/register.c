@@ -97,11 +97,9 @@ static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
     else
         pc_ipsec_on_deregistered(f->pc, &f->sa, b->impi);
     pcscf_binding_update(f->pc, b, expires);
-    if (expires > 0 && f->sa.replaces[0]) { /* re-registered from a new port through its SA */
-        pc_binding_t gone = {0};
-        snprintf(gone.flow, sizeof gone.flow, "%s", f->sa.replaces);
-        pcscf_binding_update(f->pc, &gone, 0);
-    }
+    if (expires > 0 && f->sa.replaces[0])
+        pcscf_binding_drop(f->pc, f->sa.replaces,
+                           "replaced: the UE re-registered through its SA from a new port");
 }
 
 /* The SAs for the 401 could not be made: the UE is told so rather than sent a 401 it cannot
