@@ -70,9 +70,9 @@ void pcscf_flows_fini(pcscf_t *pc);
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
 /* After a 2xx to a REGISTER: store (expires > 0) or remove. */
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
-/* Removes the binding of this flow (its SA sets go too), logging why. */
-void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why);
 /* A reg event NOTIFY said so: drop the bindings of this IMPU (aor) or with this contact URI. */
 void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact);
+/* Removes the binding of this flow (its SA sets go too), logging why. */
+void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why);
 
 #endif
