@@ -113,7 +113,9 @@
 /* Program check: the ipsec.* values make sense together. 0, or -1 with one message in err. */
 int pc_ipsec_check(const cfg_t *cfg, char *err, size_t len);
 /* Opens the datapath, binds the protected listeners, guards them. 0, or -1 (logged: a missing
- * CAP_NET_ADMIN is named). pc->ipsec stays NULL with mode off. */
+ * CAP_NET_ADMIN is named). pc->ipsec stays NULL with mode off. Called before anything sends
+ * SIP (reg event subscriptions, restored bindings): listeners come first (sip_core_add_listener).
+ */
 int pc_ipsec_init(pcscf_t *pc);
 void pc_ipsec_fini(pcscf_t *pc);
 
