@@ -622,13 +622,41 @@ void pc_ipsec_binding_gone(pcscf_t *pc, pc_binding_t *b)
 
 /* ---- other requests ---- */
 
+/* Does the flow (the request's source) belong to one of the binding's sets as its port_uc? */
+static int from_a_set(const pc_binding_t *b)
+{
+    char addr[64];
+    uint16_t port;
+    if (!b || split_flow(b->flow, addr, sizeof addr, &port) < 0)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (b->sa[i].state != PC_SA_NONE && b->sa[i].set.port_uc == port &&
+            strcmp(b->sa[i].set.ue_addr, addr) == 0)
+            return 1;
+    return 0;
+}
+
 int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t *b)
 {
     pc_ipsec_t *x = pc->ipsec;
-    if (!x || !b || b->sa[0].state == PC_SA_NONE)
+    if (!x)
         return 0;
     unsigned local = sip_incoming_local_port(pc->p->sip, irq);
-    if (local == x->port_ps)
+    if (local == x->port_ps) {
+        /* The protected port takes the requests of protected UEs only. With the xfrm datapath
+         * a plain packet from an address no set covers does reach it (the kernel's policies
+         * name exactly the sets' flows), so the source is what tells. */
+        if (from_a_set(b))
+            return 0;
+        log_info("pcscf: a request on the protected port from %s, which has no SA here: 403",
+                 b ? b->flow : "an unregistered flow");
+        return 403;
+    }
+    if (local == x->port_pc) {
+        log_info("pcscf: a request to the protected client port: 403");
+        return 403;
+    }
+    if (!b || b->sa[0].state == PC_SA_NONE)
         return 0;
     /* TS 24.229 5.2.2: a protected UE's requests come through its SA; one from its address and
      * port outside it is not the UE's to make. */

@@ -161,7 +161,8 @@ void pc_ipsec_restored(void *arg, pc_binding_t *b, pc_sa_t *sa);
 int pc_ipsec_strip(msg_t *msg, sip_t *sip); /* 0, or -1 when memory ran out */
 
 /* A request other than REGISTER from this flow (b: its binding, may be NULL): 0 when it may go
- * on, 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2). */
+ * on; 403 when a protected UE sent it outside its SA (TS 24.229 5.2.2), or when it came to
+ * port_ps from a source that is no set's port_uc, or to port_pc. */
 int pc_ipsec_check_request(pcscf_t *pc, sip_incoming_t *irq, const pc_binding_t *b);
 /* TS 24.229 5.2.6.3 / 5.2.7: the Record-Route entry a protected UE sees of us names the
  * protected server port, so its requests in the dialog come through its SA
