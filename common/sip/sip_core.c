@@ -15,7 +15,9 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/sip_util.h>
+#include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
+#include <sofia-sip/nta_tport.h>
 #include <sofia-sip/url.h>
 
 #include "common/ops/config.h"
@@ -141,7 +143,7 @@ int sip_core_reply_options(sip_core_t *core, nta_incoming_t *irq, sip_t const *s
     if (status)
         return status;
     sip_core_reply(core, irq, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
-                   SIPTAG_SUPPORTED_STR(core->cfg.supported), SIPTAG_ACCEPT_STR(core->cfg.accept),
+                   SIPTAG_SUPPORTED_STR(core->supported), SIPTAG_ACCEPT_STR(core->cfg.accept),
                    TAG_END());
     return 200;
 }
@@ -153,7 +155,7 @@ static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *o
     out[0] = '\0';
     for (; h; h = h->k_next) {
         for (size_t i = 0; h->k_items && h->k_items[i]; i++) {
-            if (sip_tag_in_list(core->cfg.supported, h->k_items[i]))
+            if (sip_tag_in_list(core->supported, h->k_items[i]))
                 continue;
             int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", h->k_items[i]);
             if (w < 0 || (size_t)w >= outlen - n)
@@ -274,22 +276,88 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
  * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
 enum { UDP_RMEM = 4 << 20 };
 
-static int bind_listeners(sip_core_t *core)
+/* Every listener has an ident: tport's lookup by ident compares it with strcmp(). */
+static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
 {
-    for (size_t i = 0; i < core->cfg.nlisten; i++) {
-        for (size_t t = 0; t < core->cfg.ntransports; t++) {
-            char url[300];
-            snprintf(url, sizeof url, "sip:%s;transport=%s", core->cfg.listen[i],
-                     core->cfg.transports[t]);
-            if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
-                                    TAG_END()) < 0) {
-                log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
-                return -1;
-            }
-            log_info("sip: listening on %s", url);
+    for (size_t t = 0; t < core->cfg.ntransports; t++) {
+        char url[300];
+        snprintf(url, sizeof url, "sip:%s;transport=%s", hostport, core->cfg.transports[t]);
+        if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
+                                TPTAG_IDENT(ident), TAG_END()) < 0) {
+            log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
+            return -1;
         }
+        log_info("sip: listening on %s", url);
     }
     return 0;
+}
+
+static int bind_listeners(sip_core_t *core)
+{
+    for (size_t i = 0; i < core->cfg.nlisten; i++)
+        if (bind_one(core, core->cfg.listen[i], SIP_CORE_IDENT_DEFAULT) < 0)
+            return -1;
+    return 0;
+}
+
+int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *ident)
+{
+    /* nta makes its Vias anew for every transport added and frees the old ones, which the
+     * connections (secondary transports) made so far still point to: a request sent over one of
+     * them later reads freed memory. So listeners are added before anything was sent. */
+    usize_t irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    if (irqs || orqs) {
+        log_error("sip: listener %s added after SIP traffic began (a bug: add it at start-up)",
+                  hostport);
+        return -1;
+    }
+    char **grown =
+        su_realloc(core->home, core->extra_listen, (core->nextra + 1) * sizeof *core->extra_listen);
+    if (!grown)
+        return -1;
+    core->extra_listen = grown;
+    if (!(grown[core->nextra] = su_strdup(core->home, hostport)))
+        return -1;
+    if (bind_one(core, hostport, ident) < 0)
+        return -1;
+    core->nextra++;
+    return 0;
+}
+
+int sip_core_add_supported(sip_core_t *core, const char *tag)
+{
+    if (sip_tag_in_list(core->supported, tag))
+        return 0;
+    char *s = core->supported && *core->supported
+                  ? su_sprintf(core->home, "%s, %s", core->supported, tag)
+                  : su_strdup(core->home, tag);
+    if (!s)
+        return -1;
+    core->supported = s;
+    return 0;
+}
+
+unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq)
+{
+    tport_t *tp = nta_incoming_transport(core->agent, irq, NULL);
+    tport_t *pri = tp && !tport_is_primary(tp) ? tport_parent(tp) : tp;
+    const tp_name_t *n = pri ? tport_name(pri) : NULL;
+    unsigned port = n && n->tpn_port ? (unsigned)strtoul(n->tpn_port, NULL, 10) : 0;
+    tport_unref(tp);
+    return port;
+}
+
+void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx)
+{
+    core->source = fn;
+    core->source_ctx = ctx;
+}
+
+const char *sip_core_source_ident(sip_core_t *core, const url_t *dest)
+{
+    return core->source && dest ? core->source(core->source_ctx, dest) : NULL;
 }
 
 static int make_self_url(sip_core_t *core)
@@ -382,6 +450,7 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     core->metrics = metrics;
     core->handler = handler;
     core->app = app;
+    core->supported = su_strdup(core->home, cfg->supported ? cfg->supported : "");
     register_metrics(core);
     if (!cfg->nlisten || make_self_url(core) < 0)
         goto fail;
@@ -509,6 +578,9 @@ int sip_core_is_node(const sip_core_t *core, const url_t *url)
             return 1;
     for (size_t i = 0; i < core->cfg.naliases; i++)
         if (url_matches_hostport(url, core->cfg.aliases[i]))
+            return 1;
+    for (size_t i = 0; i < core->nextra; i++)
+        if (url_matches_hostport(url, core->extra_listen[i]))
             return 1;
     return 0;
 }

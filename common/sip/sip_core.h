@@ -118,6 +118,28 @@ void sip_core_flow_of(msg_t *msg, char *out, size_t len);
  * "tel:number". 0, or -1 for other schemes or when it does not fit. */
 int sip_impu_of(const url_t *u, char *out, size_t len);
 
+/* Listeners of the default ident: every sip.listen entry. */
+#define SIP_CORE_IDENT_DEFAULT "sip"
+
+/* Binds one more host:port for every configured transport (the pcscf's IPsec-protected ports,
+ * TS 33.203 7), tagged with ident so that sends can be made from it (sip_core_set_source()).
+ * The address counts as this node (sip_core_is_node()). Only at start-up, before any request
+ * was sent or received (nta frees the Vias connections made so far point to): -1 after. 0, or
+ * -1 (logged). */
+int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *ident);
+/* From now on this option tag is accepted in Proxy-Require and listed in Supported. 0 or -1. */
+int sip_core_add_supported(sip_core_t *core, const char *tag);
+/* The local port the request arrived on (the listener's, for a connection too); 0 if unknown. */
+unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq);
+
+/* Where a forwarded request leaves from: fn gets the address it goes to (the next hop, else
+ * its topmost Route, else its Request-URI) and returns the ident of a listener added with
+ * sip_core_add_listener(), or NULL for the default listeners. Applies to every request the
+ * proxy sends (stateful, stateless, its CANCELs). Such a request is never moved from UDP to
+ * TCP for its size (RFC 3261 18.1.1): nta's TCP connection would not leave from the listener. */
+typedef const char *(*sip_core_source_f)(void *ctx, const url_t *dest);
+void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
+
 /* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
 int sip_tag_in_list(const char *list, const char *tag);
 

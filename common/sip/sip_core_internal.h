@@ -30,6 +30,15 @@ struct sip_core {
     struct dialogs *dialogs;
     struct sip_trace *trace;
     su_timer_t *sweep;
+    /* Listeners added after start-up (sip_core_add_listener): they count as this node. */
+    char **extra_listen;
+    size_t nextra;
+    char *supported; /* cfg.supported plus sip_core_add_supported()'s tags */
+    sip_core_source_f source;
+    void *source_ctx;
 };
+
+/* The listener ident a request to dest leaves from (sip_core_set_source), or NULL. */
+const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);
 
 #endif

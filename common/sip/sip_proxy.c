@@ -13,6 +13,7 @@
 #include <sofia-sip/sip_util.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
@@ -390,12 +391,17 @@ static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
             SIPTAG_CSEQ(sip_cseq_create(home, isip->sip_cseq->cs_seq, SIP_METHOD_CANCEL)),
             SIPTAG_ROUTE(isip->sip_route), SIPTAG_MAX_FORWARDS_STR("70"),
             TAG_IF(reason, SIPTAG_REASON_STR(reason)), TAG_END());
-        if (rc >= 0 && !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
-                                             (url_string_t const *)nta_outgoing_route_uri(b->orq),
-                                             c, NTATAG_USER_VIA(1), TAG_END()))
+        /* From the listener the INVITE left from (a protected port stays protected). */
+        tport_t *tp = nta_outgoing_transport(b->orq);
+        const char *ident = tp ? tport_ident(tp) : NULL;
+        if (rc >= 0 &&
+            !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
+                                  (url_string_t const *)nta_outgoing_route_uri(b->orq), c,
+                                  NTATAG_USER_VIA(1), TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END()))
             rc = -1;
         else if (rc < 0)
             msg_destroy(c);
+        tport_unref(tp);
     }
     if (inv)
         msg_destroy(inv); /* getrequest returned a reference */
@@ -509,6 +515,19 @@ static int spiralled(sip_core_t *core, sip_t const *sip)
     return 0;
 }
 
+/* A request from an extra listener (sip_core_set_source) stays on it whatever its size: nta
+ * would move a UDP request above its MTU to TCP (RFC 3261 18.1.1) on a connection of its own
+ * from an ephemeral port, which is not the listener the peer can be reached from (the pcscf's
+ * protected UEs: only port_pc is covered by their SAs). */
+#define EXTRA_MTU 65535
+
+/* Where a request goes: the next hop given, else its topmost Route, else its Request-URI. */
+static const url_t *dest_of(msg_t *msg, const url_t *next_hop)
+{
+    sip_t const *sip = sip_object(msg);
+    return next_hop ? next_hop : sip && sip->sip_request ? sip_proxy_next_hop(sip) : NULL;
+}
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
@@ -538,9 +557,11 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
                  (unsigned long)random(), i);
         f->br[f->n].f = f;
         sip_trace_msg(core->trace, t[i].msg, "sent");
+        const char *ident = sip_core_source_ident(core, dest_of(t[i].msg, t[i].next_hop));
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
-            (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch), TAG_END());
+            (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
+            TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
         if (f->br[f->n].orq) /* nta frees the message itself on failure */
             f->n++;
     }
@@ -590,8 +611,9 @@ int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *
 int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
 {
     sip_trace_msg(core->trace, msg, "sent");
-    nta_outgoing_t *orq =
-        nta_outgoing_mcreate(core->agent, NULL, NULL, (url_string_t const *)next_hop, msg,
-                             NTATAG_STATELESS(1), TAG_END());
+    const char *ident = sip_core_source_ident(core, dest_of(msg, next_hop));
+    nta_outgoing_t *orq = nta_outgoing_mcreate(
+        core->agent, NULL, NULL, (url_string_t const *)next_hop, msg, NTATAG_STATELESS(1),
+        TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
     return orq ? 0 : -1;
 }

@@ -1,6 +1,7 @@
 /* The P-CSCF's registration view: one binding per UE flow, from the 200s to REGISTERs it
  * relayed; expired by a timer; shown over REST. Loop thread only (REST through loopq_call). */
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
 
 #include <stdio.h>
@@ -27,6 +28,9 @@ pc_binding_t *pcscf_binding_by_token(pcscf_t *pc, const char *token)
 
 int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *out)
 {
+    /* A protected UE is reached only through its SA (TS 33.203 7, TS 24.229 5.2.2). */
+    if (pc_ipsec_target(b, out))
+        return 0;
     pc_reach_t r = {.flow = b->flow, .contact = b->contact, .outbound = b->outbound};
     return pc_binding_target(&r, pc->delivery, out);
 }
@@ -41,6 +45,7 @@ static void binding_remove(pcscf_t *pc, pc_binding_t *b, const char *why)
     if (strmap_get(pc->by_token, b->token) == b)
         strmap_take(pc->by_token, b->token);
     regsub_unref(pc, b->impu);
+    pc_ipsec_binding_gone(pc, b);
     free(b);
 }
 
@@ -78,6 +83,13 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
         return;
     }
     log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
+}
+
+void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why)
+{
+    pc_binding_t *gone = strmap_take(pc->by_flow, flow);
+    if (gone)
+        binding_remove(pc, gone, why);
 }
 
 static int expired(void *ctx, const char *key, void *val)

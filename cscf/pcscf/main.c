@@ -10,6 +10,7 @@
 
 #include "common/util/log.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
 
 static const cfg_key_t pcscf_keys[] = {
@@ -25,6 +26,7 @@ static const cfg_key_t pcscf_keys[] = {
      "+sip.instance) or is behind NAT (Contact host is not the source address), else to its "
      "Contact; contact = always the Contact; flow = always the flow (a reload applies it)",
      0, 0, "auto|contact|flow"},
+    PC_IPSEC_KEYS,
     CFG_END,
 };
 
@@ -69,7 +71,9 @@ static int pcscf_init(program_t *p)
     pc->core_tcp = registrar_is_tcp(pc->registrar);
     if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
         return -1; /* the schema's choices let nothing else through */
-    if (pcscf_flows_init(pc) < 0 || regsub_init(pc) < 0)
+    /* IPsec first after the bindings: its listeners must be there before anything is sent
+     * (sip_core_add_listener()). */
+    if (pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 || regsub_init(pc) < 0)
         return -1;
     return 0;
 }
@@ -81,6 +85,7 @@ static void pcscf_fini(program_t *p)
         return;
     regsub_fini(pc); /* first: bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
+    pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
     free(pc);
     p->app = NULL;
 }
@@ -102,6 +107,7 @@ static const program_def_t pcscf = {
     .default_sip_listen = "127.0.0.1:5060",
     .default_api_listen = "127.0.0.1:8081",
     .keys = pcscf_keys,
+    .check = pc_ipsec_check,
     /* What this build handles; grows as registration and call routing land. */
     .allow = "REGISTER, INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, REFER, OPTIONS, "
              "SUBSCRIBE, NOTIFY, PUBLISH",

@@ -4,9 +4,28 @@
 
 #include <stdint.h>
 
+#include "common/ipsec/ipsec_dp.h"
 #include "common/program/program.h"
 #include "common/util/strmap.h"
 #include "cscf/pcscf/target.h"
+
+/* Where one SA set of a protected UE stands (TS 33.203 7.4). */
+typedef enum pc_sa_state {
+    PC_SA_NONE,      /* slot unused: the UE is not protected */
+    PC_SA_TEMPORARY, /* installed when the 401 went out; waits for the 200 (or expires unused) */
+    PC_SA_ACTIVE,    /* the registration's set: everything to and from the UE goes through it */
+    PC_SA_OLD,       /* replaced by a newer ACTIVE set; usable until until_ms (ipsec.grace) */
+} pc_sa_state_t;
+
+/* One SA set with what is needed to re-install it after a restart. What our Security-Server
+ * said follows from it (alg/ealg from set.keys, SPIs and ports from set; we send no q), so the
+ * Security-Verify of a later request is checked against it (reg_ipsec.c). */
+typedef struct pc_sa {
+    pc_sa_state_t state;
+    ipsec_sa_set_t set; /* addresses, ports, SPIs, keys (never shown), outbound sequences */
+    int64_t until_ms;   /* wall clock (ms since the epoch): when a TEMPORARY set expires unused
+                         * or an OLD set is removed; 0 for NONE and ACTIVE */
+} pc_sa_t;
 
 /* What the P-CSCF keeps of a registered UE (TS 24.229 5.2.2): fed by the 200 to its REGISTER. */
 typedef struct pc_binding {
@@ -19,6 +38,9 @@ typedef struct pc_binding {
     char associated[1024];    /* P-Associated-URI as received */
     char service_route[1024]; /* Service-Route as received, to pre-load on requests */
     int64_t expires_at, registered_at;
+    /* IPsec (ipsec.mode not off and the UE agreed): [0] the ACTIVE set, [1] the OLD set during
+     * its grace period; state NONE when unused. An unprotected UE has sa[0].state NONE. */
+    pc_sa_t sa[2];
 } pc_binding_t;
 
 typedef struct pcscf {
@@ -31,6 +53,7 @@ typedef struct pcscf {
     su_timer_t *tick;
     metric_t *m_regs;
     struct regsub_ctx *regsub; /* reg event subscriptions (regsub.c) */
+    struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
 } pcscf_t;
 
 /* register.c */
@@ -49,5 +72,7 @@ pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
 /* A reg event NOTIFY said so: drop the bindings of this IMPU (aor) or with this contact URI. */
 void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact);
+/* Removes the binding of this flow (its SA sets go too), logging why. */
+void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why);
 
 #endif

@@ -1,8 +1,10 @@
 /* REGISTER through the P-CSCF (TS 24.229 5.2.2, ARCHITECTURE.md section 4 steps 2, 4 and 7): Path
  * with a token naming the UE's flow, Require: path, P-Visited-Network-ID, P-Charging-Vector,
- * integrity-protected="no" (until IPsec), forwarded to the registrar; on the way back ck/ik
- * leave the 401 and the 200 becomes this P-CSCF's binding for the flow. */
+ * integrity-protected, forwarded to the registrar; on the way back ck/ik leave the 401 and the
+ * 200 becomes this P-CSCF's binding for the flow. Security agreement and the SAs are
+ * reg_ipsec.c's: it is called on the request, the 401 and the 200. */
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/reg_ipsec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 typedef struct reg_fwd {
     pcscf_t *pc;
     pc_binding_t b;
+    pc_reg_sa_t sa;
 } reg_fwd_t;
 
 static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *b)
@@ -45,10 +48,6 @@ static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *
         (sip_has_supported(sip->sip_supported, "path") &&
          sip_add_tl(msg, sip, SIPTAG_REQUIRE_STR("path"), TAG_END()) < 0))
         return -1;
-    /* No IPsec yet: the S-CSCF must know this REGISTER was not integrity protected. */
-    for (sip_authorization_t *au = sip->sip_authorization; au; au = au->au_next)
-        if (msg_header_replace_param(home, au->au_common, "integrity-protected=\"no\"") < 0)
-            return -1;
     return 0;
 }
 
@@ -92,14 +91,39 @@ static void remember(reg_fwd_t *f, msg_t *msg, sip_t const *sip)
         if (w > 0 && (size_t)w < sizeof b->service_route - n)
             n += (size_t)w;
     }
-    pcscf_binding_update(f->pc, b, granted(msg, sip, b->contact));
+    long expires = granted(msg, sip, b->contact);
+    if (expires > 0)
+        pc_ipsec_on_registered(f->pc, &f->sa, b);
+    else
+        pc_ipsec_on_deregistered(f->pc, &f->sa, b->impi);
+    pcscf_binding_update(f->pc, b, expires);
+    if (expires > 0 && f->sa.replaces[0])
+        pcscf_binding_drop(f->pc, f->sa.replaces,
+                           "replaced: the UE re-registered through its SA from a new port");
+}
+
+/* The SAs for the 401 could not be made: the UE is told so rather than sent a 401 it cannot
+ * answer through an SA. */
+static int refuse_401(reg_fwd_t *f, sip_fwd_t *fwd)
+{
+    sip_incoming_t *irq = sip_fwd_take(fwd);
+    if (irq) {
+        sip_request_answer(f->pc->p->sip, irq, 500, "Security Association Setup Failed", NULL);
+        sip_incoming_release(irq, NULL);
+    }
+    return 1;
 }
 
 static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
 {
     reg_fwd_t *f = ctx;
-    if (sip && status == 401)
+    if (sip && status == 401) {
+        /* ck/ik are read for the SAs before they go. */
+        int st = pc_ipsec_on_401(f->pc, &f->sa, f->b.impi, f->b.flow, msg, sip);
         strip_keys(sip);
+        if (st < 0)
+            return refuse_401(f, fwd);
+    }
     if (sip && status >= 200 && status < 300)
         remember(f, msg, sip);
     if (status == 0)
@@ -107,7 +131,7 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
     return 0;
 }
 
-static int prepare(pcscf_t *pc, sip_incoming_t *irq, reg_fwd_t *f, msg_t **out)
+static int prepare(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, reg_fwd_t *f, msg_t **out)
 {
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
@@ -133,6 +157,12 @@ static int prepare(pcscf_t *pc, sip_incoming_t *irq, reg_fwd_t *f, msg_t **out)
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
     f->b.outbound = pc_register_outbound(sip);
     log_ctx_user(f->b.impu, f->b.impi);
+    int answered = 0;
+    int st = pc_ipsec_on_register(pc, irq, in, msg, sip, f->b.flow, f->b.impi, &f->sa, &answered);
+    if (st) {
+        msg_destroy(msg);
+        return st; /* when answered, nta keeps the answer sent (as for 400 above) */
+    }
     if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, &f->b) < 0 ||
         sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
@@ -149,7 +179,7 @@ int pcscf_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     if (!f)
         return 500;
     f->pc = pc;
-    int st = prepare(pc, irq, f, &msg);
+    int st = prepare(pc, irq, in, f, &msg);
     if (st) {
         free(f);
         return st;

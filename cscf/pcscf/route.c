@@ -4,6 +4,7 @@
  * in the REGISTER and go to the UE's flow or Contact (target.c); in-dialog requests follow their
  * Route set. */
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/reg_ipsec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,70 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
     return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
 }
 
+/* A protected UE sees our Record-Route entry with its protected server port, the core with our
+ * usual address (TS 24.229 5.2.6.3.3, 5.2.7.2): responses crossing over get the entry of the
+ * side they go to. from/to are the two forms; last: only the bottom-most match (the entry of
+ * the originating leg, the UE's first hop), else every match. */
+typedef struct rr_swap {
+    url_t *from, *to;
+    int last;
+    su_home_t home[1];
+} rr_swap_t;
+
+static int same_hostport(const url_t *a, const url_t *b)
+{
+    const char *pa = a->url_port ? a->url_port : "5060", *pb = b->url_port ? b->url_port : "5060";
+    return a->url_host && b->url_host && strcasecmp(a->url_host, b->url_host) == 0 &&
+           strcmp(pa, pb) == 0;
+}
+
+static void replace_rr(msg_t *msg, sip_record_route_t *r, const url_t *to)
+{
+    url_t *u = url_hdup(msg_home(msg), to);
+    if (!u)
+        return;
+    *r->r_url = *u;
+    msg_fragment_clear(r->r_common);
+}
+
+static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
+{
+    rr_swap_t *w = ctx;
+    if (status == 0) {
+        su_home_deinit(w->home);
+        free(w);
+        return 0;
+    }
+    sip_record_route_t *hit = NULL;
+    for (sip_record_route_t *r = sip ? sip->sip_record_route : NULL; r; r = r->r_next) {
+        if (!same_hostport(r->r_url, w->from))
+            continue;
+        hit = r;
+        if (!w->last)
+            replace_rr(msg, r, w->to);
+    }
+    if (hit && w->last)
+        replace_rr(msg, hit, w->to);
+    return 0;
+}
+
+static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last)
+{
+    rr_swap_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    su_home_init(w->home);
+    w->from = url_hdup(w->home, from);
+    w->to = to ? url_hdup(w->home, to) : NULL;
+    w->last = last;
+    if (!w->from || !w->to) {
+        su_home_deinit(w->home);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -96,15 +161,25 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (!msg)
         return 500;
     sip_t *sip = sip_object(msg);
-    if (assert_identity(msg, sip, b) < 0 || preload_service_route(pc, msg, sip, b) < 0 ||
-        pcscf_add_charging_vector(pc, msg, sip) < 0 ||
+    if (pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
+        preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
         sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
         msg_destroy(msg);
         return 500;
     }
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
-    return sip_forward(pc->p->sip, irq, msg, NULL, NULL, NULL);
+    char rr[300];
+    url_t *ue_rr = pc_ipsec_record_route(pc, b, rr, sizeof rr)
+                       ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
+                       : NULL;
+    rr_swap_t *w = ue_rr ? rr_swap_new(sip_core_self_url(pc->p->sip), ue_rr, 1) : NULL;
+    int st = sip_forward(pc->p->sip, irq, msg, NULL, w ? swap_rr : NULL, w);
+    if (st && w) { /* the relay never started: its callback will not free w */
+        su_home_deinit(w->home);
+        free(w);
+    }
+    return st;
 }
 
 /* Our Path entry is <sip:term.<token>@pcscf;lr>: the token names the UE's binding. */
@@ -148,13 +223,25 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
         return 500;
     }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
-    if (!hop || sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+    char rr[300];
+    int protected = pc_ipsec_record_route(pc, b, rr, sizeof rr);
+    const url_t *self = sip_core_self_url(pc->p->sip);
+    url_t *rr_url = protected ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
+    if (!hop || (protected && !rr_url) ||
+        sip_proxy_prepare(msg, sip, protected ? rr_url : self) < 0) {
         msg_destroy(msg);
         return 500;
     }
     log_debug("pcscf: %s to %s, %s of %s (%s)", in->sip_request->rq_method_name, t.url, t.why,
               b->flow, b->impi);
-    return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
+    /* The UE's responses go to the core with our usual Record-Route entry. */
+    rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0) : NULL;
+    int st = sip_forward(pc->p->sip, irq, msg, hop, w ? swap_rr : NULL, w);
+    if (st && w) {
+        su_home_deinit(w->home);
+        free(w);
+    }
+    return st;
 }
 
 /* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of. */
@@ -189,6 +276,14 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
         return ack ? 0 : 483;
     if (sip_proxy_check_loop(pc->p->sip, sip))
         return ack ? 0 : 482;
+    char flow[96];
+    msg_t *orig = sip_incoming_request(irq);
+    sip_core_flow_of(orig, flow, sizeof flow);
+    msg_destroy(orig);
+    pc_binding_t *b = pcscf_binding(pc, flow);
+    int refused = pc_ipsec_check_request(pc, irq, b);
+    if (refused)
+        return ack ? 0 : refused;
     int in_dialog = sip->sip_to && sip->sip_to->a_tag;
     if (in_dialog || ack) {
         /* Whoever knows the dialog's Route set may use it; a request without it is no dialog
@@ -197,11 +292,6 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
             return ack ? 0 : 403;
         return loose_route(pc, irq, sip);
     }
-    char flow[96];
-    msg_t *orig = sip_incoming_request(irq);
-    sip_core_flow_of(orig, flow, sizeof flow);
-    msg_destroy(orig);
-    pc_binding_t *b = pcscf_binding(pc, flow);
     /* A registered UE's request is originating whatever Route it carries: one naming a Path
      * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */
     if (!b && is_path_route(pc, sip))
