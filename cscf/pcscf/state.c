@@ -521,6 +521,8 @@ int pcscf_state_init(pcscf_t *pc)
     st->m_sets =
         metrics_gauge(pc->p->metrics, "ipsec_sa_sets",
                       "SA sets of protected UEs by state and algorithm pair", "state,alg,ealg");
+    metric_addv(st->m_failures, (const char *const[]){"create"}, 0); /* both series from 0 */
+    metric_addv(st->m_failures, (const char *const[]){"delete"}, 0);
     st->save = su_timer_create(su_root_task(pc->p->root), PCSCF_STATE_DELAY_MS);
     st->check = su_timer_create(su_root_task(pc->p->root), 1000);
     if (!st->save || !st->check || su_timer_run(st->check, check, (su_timer_arg_t *)pc) < 0 ||
