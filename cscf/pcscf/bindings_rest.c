@@ -25,7 +25,7 @@ static json_t *sa_json(const pcscf_t *pc, const pc_sa_t *sa)
                      (json_int_t)st.bytes_out);
 }
 
-static json_t *binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now)
+json_t *pcscf_binding_rest_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now)
 {
     json_t *sets = json_array();
     for (size_t i = 0; i < sizeof b->sa / sizeof *b->sa; i++)
@@ -83,7 +83,7 @@ static void list_on_loop(void *arg)
     json_t *arr = json_array();
     int64_t now = time(NULL);
     for (size_t i = o->offset; i < l.n && i - o->offset < o->limit; i++)
-        json_array_append_new(arr, binding_json(o->pc, l.items[i], now));
+        json_array_append_new(arr, pcscf_binding_rest_json(o->pc, l.items[i], now));
     free(l.items);
     o->out = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)l.n, "offset", (json_int_t)o->offset,
                        "bindings", arr);

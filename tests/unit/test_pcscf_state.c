@@ -488,6 +488,8 @@ static int fake_stats(ipsec_dp_t *dp, uint32_t spi_pc, uint32_t spi_ps, ipsec_sa
     memset(out, 0, sizeof *out);
     out->seq_out_uc = sent_uc;
     out->seq_out_us = sent_us;
+    out->packets_out = 42;
+    out->bytes_in = 4242;
     return 0;
 }
 
@@ -537,6 +539,82 @@ static void snapshot_moves_sequences_on_never_back(void **state)
     assert_null(f->st.dp);
 }
 
+/* REST: SA sets with algorithms, SPIs, ports, state and the datapath's counters; no key, in
+ * any spelling. */
+static void rest_shows_sa_sets_never_keys(void **state)
+{
+    fx_t *f = *state;
+    pc_binding_t b;
+    fill_binding(&b, "udp:192.0.2.10:5080", "aaaa", 1900000600);
+    b.sa[0].set.keys.auth_key[0] = 0xab; /* a byte pattern to look for */
+    b.sa[0].set.keys.auth_key[1] = 0xcd;
+    json_t *j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    json_t *sa = json_object_get(j, "sa");
+    assert_int_equal(json_integer_value(json_object_get(j, "expires")), 600);
+    assert_int_equal(json_array_size(sa), 2);
+    json_t *a = json_array_get(sa, 0), *o = json_array_get(sa, 1);
+    assert_string_equal(json_string_value(json_object_get(a, "state")), "active");
+    assert_string_equal(json_string_value(json_object_get(a, "alg")), "hmac-sha-1-96");
+    assert_string_equal(json_string_value(json_object_get(a, "ealg")), "aes-cbc");
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "old");
+    assert_string_equal(json_string_value(json_object_get(o, "ealg")), "des-ede3-cbc");
+    assert_int_equal(json_integer_value(json_object_get(a, "spi_us")), 0xfffffff0u);
+    assert_int_equal(json_integer_value(json_object_get(a, "spi_pc")), 0x2000);
+    assert_int_equal(json_integer_value(json_object_get(a, "port_ps")), 65535);
+    assert_int_equal(json_integer_value(json_object_get(a, "port_uc")), 5080);
+    assert_true(json_is_false(json_object_get(a, "installed"))); /* no datapath attached */
+    char *text = json_dumps(j, 0);
+    assert_null(strstr(text, "key"));
+    assert_null(strstr(text, "abcd"));
+    assert_null(strstr(text, "seq_out"));
+    free(text);
+    json_decref(j);
+    /* With a datapath its counters show. */
+    pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops);
+    j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    a = json_array_get(json_object_get(j, "sa"), 0);
+    assert_true(json_is_true(json_object_get(a, "installed")));
+    assert_int_equal(json_integer_value(json_object_get(a, "packets_out")), 42);
+    assert_int_equal(json_integer_value(json_object_get(a, "bytes_in")), 4242);
+    json_decref(j);
+    /* An unprotected UE: an empty list. */
+    memset(b.sa, 0, sizeof b.sa);
+    j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    assert_int_equal(json_array_size(json_object_get(j, "sa")), 0);
+    json_decref(j);
+}
+
+/* ipsec_sa_sets{state,alg,ealg}: each set counted once, every other combination 0. */
+static void gauge_counts_sets_by_state_and_algorithms(void **state)
+{
+    fx_t *f = *state;
+    metrics_t *m = metrics_new();
+    f->st.m_sets = metrics_gauge(m, "ipsec_sa_sets", "h", "state,alg,ealg");
+    pc_binding_t *b1 = malloc(sizeof *b1), *b2 = malloc(sizeof *b2);
+    fill_binding(b1, "udp:192.0.2.10:5080", "aaaa", time(NULL) + 600);
+    fill_binding(b2, "udp:192.0.2.11:5080", "bbbb", time(NULL) + 600);
+    memset(&b2->sa[1], 0, sizeof b2->sa[1]);
+    assert_int_equal(pcscf_binding_restore(&f->pc, b1), 0);
+    assert_int_equal(pcscf_binding_restore(&f->pc, b2), 0);
+    pcscf_sa_publish(&f->pc);
+    char *text = metrics_render(m);
+    assert_non_null(
+        strstr(text, "ipsec_sa_sets{state=\"active\",alg=\"hmac-sha-1-96\",ealg=\"aes-cbc\"} 2\n"));
+    assert_non_null(
+        strstr(text, "ipsec_sa_sets{state=\"old\",alg=\"hmac-md5-96\",ealg=\"des-ede3-cbc\"} 1\n"));
+    assert_non_null(
+        strstr(text, "ipsec_sa_sets{state=\"old\",alg=\"hmac-sha-1-96\",ealg=\"aes-cbc\"} 0\n"));
+    free(text);
+    /* The old set goes: its series reads 0 at the next scrape, not its last count. */
+    memset(&b1->sa[1], 0, sizeof b1->sa[1]);
+    pcscf_sa_publish(&f->pc);
+    text = metrics_render(m);
+    assert_non_null(
+        strstr(text, "ipsec_sa_sets{state=\"old\",alg=\"hmac-md5-96\",ealg=\"des-ede3-cbc\"} 0\n"));
+    free(text);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +633,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshot_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(attach_reinstalls_with_stored_sequences, setup, teardown),
         cmocka_unit_test_setup_teardown(snapshot_moves_sequences_on_never_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(rest_shows_sa_sets_never_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(gauge_counts_sets_by_state_and_algorithms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
