@@ -370,6 +370,8 @@ static int drop_expired(pc_binding_t *b, int64_t now_s, int64_t now_ms, size_t *
     return 0;
 }
 
+static int reinstall_all(pcscf_t *pc);
+
 int pcscf_state_read(pcscf_t *pc, const char *path, size_t *n, size_t *dropped, char *err,
                      size_t errlen)
 {
@@ -411,6 +413,8 @@ int pcscf_state_read(pcscf_t *pc, const char *path, size_t *n, size_t *dropped, 
     free(all);
     if (rc == 0 && sets)
         log_info("pcscf: %s: %zu expired SA sets left out", path, sets);
+    if (rc == 0 && pc->state && pc->state->dp) /* attached before the read */
+        reinstall_all(pc);
     return rc < 0 ? -1 : 1;
 }
 
@@ -483,8 +487,6 @@ static void make_dir(const char *path)
     free(copy);
 }
 
-static int reinstall_all(pcscf_t *pc);
-
 static void load(pcscf_t *pc, const char *path)
 {
     char err[400], bad[4200];
@@ -492,8 +494,6 @@ static void load(pcscf_t *pc, const char *path)
     int rc = pcscf_state_read(pc, path, &n, &dropped, err, sizeof err);
     if (rc > 0) {
         log_info("pcscf: %zu bindings restored from %s (%zu expired left out)", n, path, dropped);
-        if (pc->state->dp) /* attached before the read */
-            reinstall_all(pc);
         return;
     }
     if (rc == 0) {
@@ -509,7 +509,7 @@ static void load(pcscf_t *pc, const char *path)
 
 int pcscf_state_init(pcscf_t *pc)
 {
-    pc_state_t *st = calloc(1, sizeof *st);
+    pc_state_t *st = pc->state ? pc->state : calloc(1, sizeof *st); /* attached already? */
     if (!(pc->state = st))
         return -1;
     const char *path = cfg_str(pc->p->cfg, "pcscf.state_file");
@@ -540,10 +540,12 @@ void pcscf_state_fini(pcscf_t *pc)
     pc_state_t *st = pc->state;
     if (!st)
         return;
-    if (*st->path && (st->pending || st->failing))
+    if (st->path && *st->path && (st->pending || st->failing))
         save_now(pc);
-    su_timer_destroy(st->save);
-    su_timer_destroy(st->check);
+    if (st->save)
+        su_timer_destroy(st->save);
+    if (st->check)
+        su_timer_destroy(st->check);
     free(st);
     pc->state = NULL;
 }
@@ -569,8 +571,11 @@ static int reinstall_one(void *ctx, const char *key, void *val)
         pc_sa_t *sa = &b->sa[i];
         if (sa->state != PC_SA_ACTIVE && sa->state != PC_SA_OLD)
             continue;
-        if (r->pc->state->ops->install(r->pc->state->dp, &sa->set) == 0) {
+        pc_state_t *st = r->pc->state;
+        if (st->ops->install(st->dp, &sa->set) == 0) {
             r->installed++;
+            if (st->restored)
+                st->restored(st->restored_arg, b, sa);
             continue;
         }
         log_ctx_user(b->impu, b->impi);
@@ -595,13 +600,20 @@ static int reinstall_all(pcscf_t *pc)
     return r.installed;
 }
 
-int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops)
+int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops,
+                       pcscf_sa_restored_f restored, void *arg)
 {
-    if (!pc->state)
+    /* Before pcscf_state_init: kept for it (the path "" until then: nothing written). */
+    if (!pc->state && !(pc->state = calloc(1, sizeof *pc->state)))
         return 0;
-    pc->state->dp = dp && ops ? dp : NULL;
-    pc->state->ops = dp && ops ? ops : NULL;
-    return pc->state->dp ? reinstall_all(pc) : 0;
+    pc_state_t *st = pc->state;
+    if (!st->path)
+        st->path = "";
+    st->dp = dp && ops ? dp : NULL;
+    st->ops = st->dp ? ops : NULL;
+    st->restored = st->dp ? restored : NULL;
+    st->restored_arg = st->dp ? arg : NULL;
+    return st->dp ? reinstall_all(pc) : 0;
 }
 
 int pcscf_state_sa_stats(const pcscf_t *pc, const ipsec_sa_set_t *s, ipsec_sa_stats_t *out)

@@ -45,7 +45,8 @@ json_t *pcscf_state_json(pcscf_t *pc);
 /* Writes text to path atomically with mode 0600. 0, or -1 with errno. */
 int pcscf_state_write_file(const char *path, const char *text);
 /* Reads path into the binding table: 1 loaded (count in *n), 0 no file, -1 bad (err says why;
- * nothing was added). Expired bindings and SA sets are left out (counted in *dropped). */
+ * nothing was added). Expired bindings and SA sets are left out (counted in *dropped). With a
+ * datapath attached already, the restored SA sets are installed. */
 int pcscf_state_read(pcscf_t *pc, const char *path, size_t *n, size_t *dropped, char *err,
                      size_t errlen);
 
@@ -58,13 +59,18 @@ void pcscf_state_fini(pcscf_t *pc);
  * change. */
 void pcscf_state_changed(pcscf_t *pc);
 
-/* The IPsec side (reg_ipsec.c) hands over its datapath once it is open (before or after
- * pcscf_state_init: the sets are installed once both happened): every ACTIVE and OLD SA set of the
- * loaded bindings is installed again (ipsec_dp_install, with the stored sequence numbers); a set
- * that fails is dropped from its binding (logged, counted in ipsec_sa_failures_total{op="create"}).
- * From then on the datapath's counters feed REST, metrics and the stored sequence numbers. NULL
- * detaches it (before ipsec_dp_close). Returns the number of sets installed. */
-int pcscf_state_attach_dp(pcscf_t *pc, ipsec_dp_t *dp);
+/* Called for each restored SA set once the datapath holds it again, for the IPsec side's own
+ * bookkeeping (where responses to that UE leave from, ...). */
+typedef void (*pcscf_sa_restored_f)(void *arg, pc_binding_t *b, pc_sa_t *sa);
+
+/* The IPsec side (reg_ipsec.c) hands over its datapath once it is open, before or after
+ * pcscf_state_init (the sets are installed once both happened): every ACTIVE and OLD SA set of
+ * the restored bindings is installed again (ipsec_dp_install, with the stored sequence
+ * numbers), then restored(arg, ...) is called for it (restored may be NULL); a set that fails
+ * is dropped from its binding (logged, counted in ipsec_sa_failures_total{op="create"}). From
+ * then on the datapath's counters feed REST, metrics and the stored sequence numbers. dp NULL
+ * detaches it. Returns the number of sets installed now. */
+int pcscf_state_attach_dp(pcscf_t *pc, ipsec_dp_t *dp, pcscf_sa_restored_f restored, void *arg);
 
 /* End of pcscf_init, after the IPsec side had its chance to attach: SA sets restored with no
  * datapath to carry them (ipsec.mode off now) are dropped, with a warning. */

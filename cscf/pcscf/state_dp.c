@@ -8,7 +8,7 @@ static const pc_dp_ops_t dp_ops = {
     .stats = ipsec_dp_stats,
 };
 
-int pcscf_state_attach_dp(pcscf_t *pc, ipsec_dp_t *dp)
+int pcscf_state_attach_dp(pcscf_t *pc, ipsec_dp_t *dp, pcscf_sa_restored_f restored, void *arg)
 {
-    return pcscf_state_attach(pc, dp, &dp_ops);
+    return pcscf_state_attach(pc, dp, &dp_ops, restored, arg);
 }

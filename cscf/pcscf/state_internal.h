@@ -3,6 +3,7 @@
 #define CSCF_PCSCF_STATE_INTERNAL_H
 
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/state.h"
 
 /* The datapath calls state.c makes, handed over with the datapath (state_dp.c passes
  * ipsec_dp_install and ipsec_dp_stats; the unit tests pass fakes). */
@@ -18,12 +19,15 @@ typedef struct pc_state {
     int failing;              /* the last write failed: retried every second */
     ipsec_dp_t *dp;           /* pcscf_state_attach_dp; NULL: no SAs installed here */
     const pc_dp_ops_t *ops;   /* with dp */
-    metric_t *m_failures;     /* ipsec_sa_failures_total{op} */
-    metric_t *m_sets;         /* ipsec_sa_sets{state,alg,ealg} */
+    pcscf_sa_restored_f restored;
+    void *restored_arg;
+    metric_t *m_failures; /* ipsec_sa_failures_total{op} */
+    metric_t *m_sets;     /* ipsec_sa_sets{state,alg,ealg} */
 } pc_state_t;
 
 /* pcscf_state_attach_dp with the calls to make on dp. */
-int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops);
+int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops,
+                       pcscf_sa_restored_f restored, void *arg);
 /* ops->stats on the attached datapath: 0, or -1 (none attached, or no such set). */
 int pcscf_state_sa_stats(const pcscf_t *pc, const ipsec_sa_set_t *s, ipsec_sa_stats_t *out);
 

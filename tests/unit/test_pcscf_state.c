@@ -495,20 +495,51 @@ static int fake_stats(ipsec_dp_t *dp, uint32_t spi_pc, uint32_t spi_ps, ipsec_sa
 
 static const pc_dp_ops_t fake_ops = {fake_install, fake_stats};
 
+static int nrestored;
+static pc_sa_t *last_restored;
+
+static void restored(void *arg, pc_binding_t *b, pc_sa_t *sa)
+{
+    (*(int *)arg)++;
+    last_restored = sa;
+}
+
 static void attach_reinstalls_with_stored_sequences(void **state)
 {
     fx_t *f = *state;
     pc_binding_t *b = malloc(sizeof *b);
     fill_binding(b, "udp:192.0.2.10:5080", "aaaa", time(NULL) + 600);
     assert_int_equal(pcscf_binding_restore(&f->pc, b), 0);
-    ninstalled = 0;
+    ninstalled = nrestored = 0;
     fail_spi_pc = 0x2001; /* the OLD set's */
-    assert_int_equal(pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops), 1);
+    assert_int_equal(
+        pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops, restored, &nrestored), 1);
     assert_int_equal(ninstalled, 1);
     assert_int_equal(installed[0].spi_pc, 0x2000);
     assert_int_equal(installed[0].seq_out_uc, 70000); /* what the file said */
     assert_memory_equal(&installed[0], &b->sa[0].set, sizeof installed[0]);
     assert_int_equal(b->sa[1].state, PC_SA_NONE); /* the set that failed is gone */
+    assert_int_equal(nrestored, 1);               /* the IPsec side heard of the one installed */
+    assert_ptr_equal(last_restored, &b->sa[0]);
+}
+
+/* The datapath may come before the file is read: the read installs the sets then. */
+static void attach_before_read_installs_at_read(void **state)
+{
+    fx_t *f = *state;
+    pc_binding_t b;
+    fill_binding(&b, "udp:192.0.2.10:5080", "aaaa", time(NULL) + 600);
+    write_text(f->path, text_of(&b, 1));
+    ninstalled = nrestored = 0;
+    fail_spi_pc = -1;
+    assert_int_equal(
+        pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops, restored, &nrestored), 0);
+    size_t n, dropped;
+    char err[300] = "";
+    assert_int_equal(pcscf_state_read(&f->pc, f->path, &n, &dropped, err, sizeof err), 1);
+    assert_int_equal(ninstalled, 2); /* ACTIVE and OLD */
+    assert_int_equal(nrestored, 2);
+    assert_int_equal(installed[1].spi_pc, 0x2001);
 }
 
 static void snapshot_moves_sequences_on_never_back(void **state)
@@ -521,7 +552,7 @@ static void snapshot_moves_sequences_on_never_back(void **state)
     b->sa[0].set.seq_out_us = 0;
     assert_int_equal(pcscf_binding_restore(&f->pc, b), 0);
     fail_spi_pc = -1;
-    pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops);
+    pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops, restored, &nrestored);
     sent_uc = 1000;
     sent_us = UINT32_MAX - 10;
     json_decref(pcscf_state_json(&f->pc));
@@ -535,7 +566,7 @@ static void snapshot_moves_sequences_on_never_back(void **state)
     assert_int_equal(json_integer_value(json_object_get(sa0, "seq_out_uc")),
                      1000 + PCSCF_SEQ_MARGIN);
     json_decref(j);
-    pcscf_state_attach(&f->pc, NULL, NULL);
+    pcscf_state_attach(&f->pc, NULL, NULL, NULL, NULL);
     assert_null(f->st.dp);
 }
 
@@ -570,7 +601,7 @@ static void rest_shows_sa_sets_never_keys(void **state)
     free(text);
     json_decref(j);
     /* With a datapath its counters show. */
-    pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops);
+    pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops, restored, &nrestored);
     j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
     a = json_array_get(json_object_get(j, "sa"), 0);
     assert_true(json_is_true(json_object_get(a, "installed")));
@@ -632,6 +663,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_is_atomic_and_private, setup, teardown),
         cmocka_unit_test_setup_teardown(snapshot_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(attach_reinstalls_with_stored_sequences, setup, teardown),
+        cmocka_unit_test_setup_teardown(attach_before_read_installs_at_read, setup, teardown),
         cmocka_unit_test_setup_teardown(snapshot_moves_sequences_on_never_back, setup, teardown),
         cmocka_unit_test_setup_teardown(rest_shows_sa_sets_never_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(gauge_counts_sets_by_state_and_algorithms, setup, teardown),
