@@ -603,8 +603,9 @@ static int reinstall_all(pcscf_t *pc)
 int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops,
                        pcscf_sa_restored_f restored, void *arg)
 {
-    /* Before pcscf_state_init: kept for it (the path "" until then: nothing written). */
-    if (!pc->state && !(pc->state = calloc(1, sizeof *pc->state)))
+    /* Before pcscf_state_init: kept for it (the path "" until then: nothing written). After
+     * pcscf_state_fini (a detach at teardown): nothing to do. */
+    if (!pc->state && (!dp || !(pc->state = calloc(1, sizeof *pc->state))))
         return 0;
     pc_state_t *st = pc->state;
     if (!st->path)
