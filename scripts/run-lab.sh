@@ -33,6 +33,9 @@ for p in PCSCF SCSCF HSS; do
   v=${p}_API_TOKEN
   export "$v=${!v:-$token}"
 done
+# The pcscf keeps its bindings (and SA sets) next to the logs, so a restarted lab pcscf still
+# reaches the UEs registered through it (a PCSCF_PCSCF_STATE_FILE already set wins; "" keeps none).
+export PCSCF_PCSCF_STATE_FILE=${PCSCF_PCSCF_STATE_FILE-$RUN/pcscf-state.json}
 
 api_of() { # program default-port: where its REST listens (its <PROGRAM>_API_LISTEN or the default)
   local v=${1^^}_API_LISTEN

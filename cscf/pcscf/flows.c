@@ -3,6 +3,7 @@
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
+#include "cscf/pcscf/state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ static void binding_remove(pcscf_t *pc, pc_binding_t *b, const char *why)
     regsub_unref(pc, b->impu);
     pc_ipsec_binding_gone(pc, b);
     free(b);
+    pcscf_state_changed(pc);
 }
 
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
@@ -83,6 +85,28 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
         return;
     }
     log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
+    pcscf_state_changed(pc);
+}
+
+int pcscf_binding_restore(pcscf_t *pc, pc_binding_t *b)
+{
+    if (strmap_get(pc->by_flow, b->flow) || strmap_get(pc->by_token, b->token) ||
+        strmap_put(pc->by_flow, b->flow, b, NULL) < 0) {
+        free(b);
+        return -1;
+    }
+    if (strmap_put(pc->by_token, b->token, b, NULL) < 0) {
+        strmap_take(pc->by_flow, b->flow);
+        free(b);
+        return -1;
+    }
+    regsub_ref(pc, b->impu); /* a new subscription: the old dialog went with the process */
+    metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
+    log_ctx_user(b->impu, b->impi);
+    log_info("pcscf: %s (%s) restored, %lld s left", b->flow, b->impi,
+             (long long)(b->expires_at - time(NULL)));
+    log_ctx_clear();
+    return 0;
 }
 
 void pcscf_binding_drop(pcscf_t *pc, const char *flow, const char *why)
@@ -108,8 +132,7 @@ typedef struct drop_ctx {
     url_t *contact;
 } drop_ctx_t;
 
-/* Is aor the binding's IMPU or one of its P-Associated-URIs? */
-static int has_identity(const pc_binding_t *b, const char *aor)
+int pcscf_binding_has_identity(const pc_binding_t *b, const char *aor)
 {
     char bracketed[300];
     snprintf(bracketed, sizeof bracketed, "<%s>", aor);
@@ -122,7 +145,8 @@ static int drop_matching(void *ctx, const char *key, void *val)
     pc_binding_t *b = val;
     su_home_t home[1] = {SU_HOME_INIT(home)};
     url_t *mine = d->contact ? url_make(home, b->contact) : NULL;
-    int match = (d->aor && has_identity(b, d->aor)) || (mine && url_cmp(mine, d->contact) == 0);
+    int match = (d->aor && pcscf_binding_has_identity(b, d->aor)) ||
+                (mine && url_cmp(mine, d->contact) == 0);
     su_home_deinit(home);
     if (!match)
         return 0;

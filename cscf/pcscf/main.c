@@ -12,6 +12,7 @@
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
+#include "cscf/pcscf/state.h"
 
 static const cfg_key_t pcscf_keys[] = {
     {"pcscf.registrar", CFG_SIP_URI, "sip:127.0.0.1:6060;transport=tcp;lr",
@@ -26,6 +27,11 @@ static const cfg_key_t pcscf_keys[] = {
      "+sip.instance) or is behind NAT (Contact host is not the source address), else to its "
      "Contact; contact = always the Contact; flow = always the flow (a reload applies it)",
      0, 0, "auto|contact|flow"},
+    {"pcscf.state_file", CFG_STRING, "",
+     "where the bindings and their IPsec SA sets (keys included: mode 0600) are kept across a "
+     "restart, so registered and protected UEs stay reachable without registering again; written "
+     "after each change, read at start; \"\": nothing kept",
+     0, 0, NULL},
     PC_IPSEC_KEYS,
     CFG_END,
 };
@@ -72,9 +78,12 @@ static int pcscf_init(program_t *p)
     if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
         return -1; /* the schema's choices let nothing else through */
     /* IPsec first after the bindings: its listeners must be there before anything is sent
-     * (sip_core_add_listener()). */
-    if (pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 || regsub_init(pc) < 0)
+     * (sip_core_add_listener()), and its datapath attached before the state file is read, so
+     * the restored SA sets are installed as they are read (pcscf_state_attach_dp). */
+    if (pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 || regsub_init(pc) < 0 ||
+        pcscf_state_init(pc) < 0)
         return -1;
+    pcscf_state_ready(pc);
     return 0;
 }
 
@@ -83,7 +92,8 @@ static void pcscf_fini(program_t *p)
     pcscf_t *pc = p->app;
     if (!pc)
         return;
-    regsub_fini(pc); /* first: bindings going at teardown send no un-SUBSCRIBE */
+    pcscf_state_fini(pc); /* first: a last write while the bindings and SAs are there */
+    regsub_fini(pc);      /* bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
     free(pc);
@@ -97,6 +107,13 @@ static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
     if (!pc || strcmp(key, "pcscf.terminating_delivery") != 0)
         return 0;
     return pc_delivery_parse(cfg_str(cfg, key), &pc->delivery) == 0;
+}
+
+/* Before each /metrics scrape, on the loop. */
+static void pcscf_publish(program_t *p)
+{
+    if (p->app)
+        pcscf_sa_publish(p->app);
 }
 
 static const program_def_t pcscf = {
@@ -117,6 +134,7 @@ static const program_def_t pcscf = {
     .init = pcscf_init,
     .fini = pcscf_fini,
     .reload = pcscf_reload,
+    .publish = pcscf_publish,
 };
 
 int main(int argc, char **argv)

@@ -53,6 +53,7 @@ typedef struct pcscf {
     su_timer_t *tick;
     metric_t *m_regs;
     struct regsub_ctx *regsub; /* reg event subscriptions (regsub.c) */
+    struct pc_state *state;    /* pcscf.state_file, SA metrics (state.c) */
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
 } pcscf_t;
 
@@ -70,6 +71,11 @@ void pcscf_flows_fini(pcscf_t *pc);
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow);
 /* After a 2xx to a REGISTER: store (expires > 0) or remove. */
 void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
+/* A binding read back from pcscf.state_file (state.c), kept as it was (expiry included); b is
+ * malloc'd and becomes the table's, or is freed. 0, or -1 (a flow or token already taken). */
+int pcscf_binding_restore(pcscf_t *pc, pc_binding_t *b);
+/* Is aor the binding's default IMPU or one of its P-Associated-URIs? */
+int pcscf_binding_has_identity(const pc_binding_t *b, const char *aor);
 /* A reg event NOTIFY said so: drop the bindings of this IMPU (aor) or with this contact URI. */
 void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact);
 /* Removes the binding of this flow (its SA sets go too), logging why. */

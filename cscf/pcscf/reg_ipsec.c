@@ -6,6 +6,7 @@
  * wait (an OLD set's grace, a de-registered UE's 200 still to go out through its set) sit in a
  * queue a 1 s timer works through. */
 #include "cscf/pcscf/reg_ipsec.h"
+#include "cscf/pcscf/state.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -114,12 +115,10 @@ static void dest_ref(pc_ipsec_t *x, const ipsec_sa_set_t *s, int delta)
     count(x->dests, tcp, delta);
 }
 
-/* A datapath refusal: logged by the caller. The metric (ipsec_sa_failures_total{op}) is the
- * state side's (pcscf_sa_failure(), branch state): at the merge it is called here. */
+/* A datapath refusal: logged by the caller, counted in ipsec_sa_failures_total{op}. */
 static void sa_failure(pc_ipsec_t *x, const char *op)
 {
-    (void)x;
-    (void)op;
+    pcscf_sa_failure(x->pc, op);
 }
 
 static void sa_remove(pc_ipsec_t *x, const pc_sa_t *sa, const char *why)
@@ -167,6 +166,7 @@ static void run_removal(pc_ipsec_t *x, const pc_removal_t *r)
         if (!b || !pc_sa_same(&b->sa[1], &r->sa))
             return;
         memset(&b->sa[1], 0, sizeof b->sa[1]);
+        pcscf_state_changed(x->pc);
     }
     sa_remove(x, &r->sa, *r->flow ? "grace over" : "UE gone");
 }
@@ -301,7 +301,7 @@ int pc_ipsec_init(pcscf_t *pc)
     x->soon = su_timer_create(su_root_task(pc->p->root), GONE_DELAY_MS + 10);
     if (!x->dests || !x->timer || !x->soon ||
         su_timer_run(x->timer, tick, (su_timer_arg_t *)x) < 0 || open_datapath(x, cfg) < 0 ||
-        add_listeners(x) < 0)
+        add_listeners(x) < 0 || pcscf_state_attach_dp(pc, x->dp, pc_ipsec_restored, x) < 0)
         return -1;
     sip_core_set_source(pc->p->sip, source_ident, x);
     log_info("ipsec: sec-agree %s, %s datapath, protected ports %s:%u (client) and :%u (server)",
