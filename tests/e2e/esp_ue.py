@@ -654,7 +654,7 @@ def simple_request(st, s, method, ruri, extra=(), body=""):
 
 def one_request(args, cmd, method, ruri, extra=(), body=""):
     st = State(args.state)
-    s = st.current()
+    s = st["sets"][-1] if getattr(args, "latest", False) and st["sets"] else st.current()
     if s is None:
         die("no current SA set")
     net = Net(st, cmd)
@@ -680,7 +680,9 @@ def pcscf_uri(st, s):
 
 def cmd_options(args):
     st = State(args.state)
-    s = st.current()
+    s = st["sets"][-1] if args.latest and st["sets"] else st.current()
+    if s is None:
+        die("no SA set")
     st, s, net, text, raw, cseq, r, info = one_request(args, "options", "OPTIONS", pcscf_uri(st, s))
     print(json.dumps({"status": r.status if r else None, "via": info["via"] if info else None,
                       "spi": info.get("spi") if info else None, "spi_uc": s["spi_uc"]}))
@@ -765,7 +767,8 @@ def main():
     p.add_argument("--to", required=True)
     p.add_argument("--text", default="hello over ESP")
     p.add_argument("--want", type=int, default=200, help="the final status expected")
-    sub.add_parser("options")
+    p = sub.add_parser("options")
+    p.add_argument("--latest", action="store_true", help="over the newest SA set, even a deleted one")
     sub.add_parser("bad-icv")
     p = sub.add_parser("replay")
     p.add_argument("--wait", type=float, default=3, help="seconds a replay's answer is waited for")

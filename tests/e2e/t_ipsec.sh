@@ -76,8 +76,11 @@ metric_sum() { # REGEX of a metric line without its value: the sum of the matchi
   pc_api /metrics | grep -E "^$1 " | awk '{s += $NF} END {print s + 0}'
 }
 dropped() { metric_sum "[a-z_]*ipsec_esp_dropped_total\\{[^}]*reason=\"$1\"[^}]*\\}"; }
-# The SPIs the pcscf's REST shows for its registrations (any field named spi*), one a line.
-pc_spis() { pc_api /api/v1/registrations | jq -r '.. | objects | to_entries[] | select(.key | test("^spi")) | .value' 2>/dev/null; }
+# The SPIs of the SA sets the pcscf's REST shows (GET /api/v1/bindings), one a line.
+pc_spis() { pc_api /api/v1/bindings | jq -r '.bindings[]?.sa[]? | .spi_uc, .spi_us, .spi_pc, .spi_ps' 2>/dev/null; }
+pc_set() { # SPI_PS: that SA set as the REST shows it
+  pc_api /api/v1/bindings | jq -c ".bindings[]?.sa[]? | select(.spi_ps == $1)" 2>/dev/null
+}
 has_spi() { pc_spis | grep -qx "$1"; }
 no_spi() { ! has_spi "$1"; }
 first_msg() { # STATE CMD DIR SELECTOR: the first matching event's SIP text
@@ -187,10 +190,17 @@ expect_eq "the protected REGISTER went over ESP (spi_ps) from port_uc to port_ps
   "$(events ue 'select(.cmd == "register" and .dir == "out" and .method == "REGISTER" and .via == "esp") | "\(.via) \(.spi) \(.sport) \(.dport)"' | head -1 | jq -r .)"
 expect_eq "the 200 came over ESP on spi_uc, from port_ps to port_uc" "esp $SPI_UC $PORT_PS $PORT_UC" \
   "$(events ue 'select(.cmd == "register" and .dir == "in" and .status == 200) | "\(.via) \(.spi) \(.sport) \(.dport)"' | head -1 | jq -r .)"
-expect_match "the scscf got the protected REGISTER marked integrity-protected=\"yes\"" \
-  'integrity-protected="yes"' "$(sed -n "/trace $ESP_IMPU: received/,/^\$/p" "$WORKDIR/scscf.log" | grep -i '^Authorization')"
-expect_no_match "... and no REGISTER of the protected handset marked \"no\" after the 401" \
-  'integrity-protected="no".*response="[0-9a-f]' "$(sed -n "/trace $ESP_IMPU: received/,/^\$/p" "$WORKDIR/scscf.log" | grep -i '^Authorization')"
+# The Authorization lines of the REGISTERs the scscf received for the handset (its trace).
+sc_auth() { tr -d '\r' <"$WORKDIR/scscf.log" | sed -n "/trace $ESP_IMPU: received/,/^\$/p" | grep -i '^Authorization'; }
+expect_match "the scscf got the protected REGISTER (with the AKA answer) marked integrity-protected=\"yes\"" \
+  'response="[0-9a-f]{32}".*integrity-protected="yes"|integrity-protected="yes".*response="[0-9a-f]{32}"' "$(sc_auth)"
+expect_no_match "... and no answered REGISTER of it marked \"no\"" \
+  'integrity-protected="no".*response="[0-9a-f]|response="[0-9a-f][^,]*,.*integrity-protected="no"' "$(sc_auth)"
+set1=$(pc_set "$SPI_PS")
+expect_eq "the pcscf's REST shows the set active, with its algorithms, SPIs and ports" \
+  "active $(field .alg "$keys") $(field .ealg "$keys") $SPI_UC $SPI_US $SPI_PC $PORT_UC $PORT_US $PORT_PC $PORT_PS" \
+  "$(jq -r '"\(.state) \(.alg) \(.ealg) \(.spi_uc) \(.spi_us) \(.spi_pc) \(.port_uc) \(.port_us) \(.port_pc) \(.port_ps)"' <<<"$set1")"
+expect_no_match "... and never a key" "key|$(field .integ_key "$keys" | cut -c1-16)" "$(pc_api /api/v1/bindings)"
 
 echo "-- a MESSAGE and a call from alice reach the handset over ESP (port_pc -> port_us)"
 serve ue srv1 MESSAGE,INVITE,ACK,BYE
@@ -205,8 +215,10 @@ for m in MESSAGE INVITE ACK BYE; do
     "$(events ue "select(.cmd == \"serve\" and .dir == \"in\" and .method == \"$m\") | \"\(.via) \(.spi) \(.sport) \(.dport)\"" | head -1 | jq -r .)"
 done
 expect_match "... the MESSAGE's text arrived" 'hello over ESP' "$(first_msg ue serve in '.method == "MESSAGE"')"
-expect_eq "its answers (200 MESSAGE, 180/200 INVITE, 200 BYE) went back over spi_pc to port_pc" \
-  "4 4" "$(events ue 'select(.cmd == "serve" and .dir == "out")' | jq -s "[length, map(select(.spi == $SPI_PC and .dport == $PORT_PC)) | length] | map(tostring) | join(\" \")" -r)"
+answers=$(events ue 'select(.cmd == "serve" and .dir == "out") | "\(.status) \(.cseq_method) \(.via) \(.spi) \(.sport) \(.dport)"' | jq -r .)
+expect_eq "its answers (200 MESSAGE, 180/200 INVITE, 200 BYE) went back over ESP, spi_pc, port_us -> port_pc" \
+  "200 MESSAGE 180 INVITE 200 INVITE 200 BYE" "$(grep " esp $SPI_PC $PORT_US $PORT_PC\$" <<<"$answers" | awk '{print $1, $2}' | uniq | paste -sd' ')"
+expect_eq "... and none otherwise" "" "$(grep -v " esp $SPI_PC $PORT_US $PORT_PC\$" <<<"$answers")"
 expect_eq "nothing reached the handset as plain UDP" 0 "$(events ue 'select(.dir == "in" and .via == "plain" and .status != 401)' | wc -l)"
 
 echo "-- the handset's own MESSAGE to alice over ESP"
@@ -252,15 +264,16 @@ expect_eq "... it reached the handset over the new spi_us, answered over the new
   "$(events ue 'select(.cmd == "serve")' | jq -rs "[(map(select(.dir == \"in\" and .method == \"MESSAGE\"))[-1].spi), (map(select(.dir == \"out\" and .status == 200))[-1].spi)] | map(tostring) | join(\" \")")"
 out=$(ue ue options)
 expect_eq "the handset's OPTIONS is answered over the new spi_uc" "esp $N_UC" "$(jq -r '"\(.via) \(.spi)"' <<<"$out")"
-wait_for 20 no_spi "$SPI_PS" && pass "the old SA set leaves the pcscf's REST after the grace period" ||
-  fail "the old SA set leaves the pcscf's REST after the grace period" "spi_ps $SPI_PS still listed"
-expect_eq "... the new one is listed" ok "$(has_spi "$N_PS" && echo ok)"
+wait_for 20 no_spi "$SPI_PS" && pass "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" ||
+  fail "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" "spi_ps $SPI_PS still listed"
+expect_eq "... the new one is the active one" active "$(field .state "$(pc_set "$N_PS")")"
 SPI_UC=$N_UC SPI_US=$N_US SPI_PC=$N_PC SPI_PS=$N_PS
 
 echo "-- a pcscf restart keeps the handset reachable over its SAs without re-registering"
 stop_prog pcscf KILL
 start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
-expect_eq "the restarted pcscf lists the handset's SA set" ok "$(has_spi "$SPI_PS" && echo ok)"
+expect_eq "the restarted pcscf has the handset's SA set active and installed again" "active true" \
+  "$(jq -r '"\(.state) \(.installed)"' <<<"$(pc_set "$SPI_PS")")"
 serve ue srv3 MESSAGE
 alice_sends amsg3 message_uac.xml "alice;$ESP_IMPU;$DOMAIN;text/plain;after the restart"
 expect_eq "alice's MESSAGE after the restart gets its 200" 0 "$?"
@@ -276,8 +289,8 @@ expect_eq "REGISTER Expires: 0 gets its 200 over ESP" "200 esp" "$(jq -r '"\(.st
 D_PS=$(field .spi_ps "$out")
 wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the handset" ||
   fail "then the pcscf holds no SA of the handset" "still listed: $(pc_spis | paste -sd' ')"
-out=$(ue ue options)
-expect_eq "an OPTIONS over the deleted SA gets no answer" "" "$(field .status "$out")"
+out=$(ue ue options --latest)
+expect_eq "an OPTIONS over the deleted SA set gets no answer" "null" "$(jq -r '.status' <<<"$out")"
 
 echo "-- every alg/ealg pair registers; tshark opens its ESP with the keys"
 uat=()
