@@ -13,7 +13,8 @@
 # set and the old one goes after the grace period; a pcscf restart keeps the UE reachable;
 # de-registration's 200 goes over ESP, then the SAs are deleted; every alg/ealg pair
 # registers and tshark opens the ESP with the keys.
-# Needs root (network namespaces, raw sockets), python3-scapy and tshark.
+# Needs root (network namespaces, raw sockets, the pcscf's TUN device; skipped without),
+# python3-scapy and tshark.
 set -u
 
 # ---- outside: the namespaces, then this script again inside the core namespace ----
@@ -23,7 +24,11 @@ if [ -z "${IPSEC_INNER:-}" ]; then
     echo "RESULT 0 1"
     exit 1
   }
-  [ "$(id -u)" = 0 ] || ns_fail "t_ipsec needs root (network namespaces, raw ESP sockets)"
+  if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1 || [ ! -e /dev/net/tun ]; then
+    echo "  skip the IPsec end-to-end test: needs root, ip netns and /dev/net/tun"
+    echo "RESULT 0 0"
+    exit 0
+  fi
   tag="$$-$RANDOM"
   CORE_NS="cscf-core-$tag" UE_NS="cscf-ue-$tag"
   # 10.X.Y.0/24 per run, so parallel runs (and their captures) never mix.
