@@ -27,6 +27,7 @@ that the test reads with jq. Subcommands:
   serve      answers requests that arrive over ESP until --expect is met or --seconds pass
   message    a MESSAGE over the SA; its final response must come back over ESP
   options    an OPTIONS to the P-CSCF over the SA (same)
+  subscribe  a SUBSCRIBE to its own reg event over the SA; waits for the NOTIFY over ESP
   bad-icv    an OPTIONS whose ICV is broken: must get no answer
   replay     a valid OPTIONS (answered), then the same ESP packet again: must get no answer
   send-plain a plain UDP REGISTER to port_ps: must get no answer
@@ -79,6 +80,10 @@ class State:
 
     def __getitem__(self, k):
         return self.d[k]
+
+    def reload(self):
+        with open(self.path) as f:
+            self.d = json.load(f)
 
     def get(self, k, default=None):
         return self.d.get(k, default)
@@ -267,6 +272,7 @@ def scapy_sa(s, spi, seq=1):
 class Net:
     def __init__(self, st, cmd, plain_ports=()):
         self.st, self.cmd = st, cmd
+        self.uas = Uas()
         self.esp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
         self.esp.bind((st["ue"], 0))
         self.plain = {}
@@ -421,6 +427,7 @@ def wait_response(net, deadline, call_id, cseq, method="REGISTER"):
             return None, None
         if m.is_response and m.get("call-id") == call_id and m.cseq() == (cseq, method) and m.status >= 200:
             return m, info
+        net.uas.handle(net, m, info)  # a request meanwhile (a reg-event NOTIFY): answered
 
 
 def new_set(st, r401, spi_uc, spi_us):
@@ -594,17 +601,49 @@ def answer(st, net, req, info, status, reason, tag, extra=(), body=""):
     return text
 
 
+class Uas:
+    """Answers the requests that reach the UE over ESP, whatever step is running: INVITE with
+    180 and 200 (SDP), ACK with nothing, anything else (MESSAGE, BYE, NOTIFY, OPTIONS) with 200.
+    A retransmission gets the same answers again. Plain requests are logged, never answered."""
+
+    def __init__(self):
+        self.done, self.tags, self.seen = {}, {}, {}
+
+    def handle(self, net, m, info):
+        if m.is_response or info["via"] != "esp":
+            return
+        st = net.st
+        st.reload()  # the sets and sequence numbers as they are now
+        key = m.branch() + " " + m.method
+        s = next(x for x in st["sets"] if x["spi_uc"] == info["set"])
+        side = "s" if info["dport"] == st["port_us"] else "c"
+        if key in self.done and m.method != "ACK":
+            for t in self.done[key]:
+                net.send_esp(s, side, t, dport=info["sport"])
+            return
+        self.seen[m.method] = self.seen.get(m.method, 0) + 1
+        tag = self.tags.setdefault(m.get("call-id"), token(8))
+        ct = [f"Contact: <sip:{st['user']}@{st['ue']}:{st['port_us']}>"]
+        sent = []
+        if m.method == "INVITE":
+            sent.append(answer(st, net, m, info, 180, "Ringing", tag, ct))
+            sdp = (f"v=0\r\no=ue 1 1 IN IP4 {st['ue']}\r\ns=-\r\nc=IN IP4 {st['ue']}\r\nt=0 0\r\n"
+                   f"m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+            sent.append(answer(st, net, m, info, 200, "OK", tag, ct + ["Content-Type: application/sdp"], sdp))
+        elif m.method != "ACK":
+            sent.append(answer(st, net, m, info, 200, "OK", tag, ct if m.method == "OPTIONS" else []))
+        self.done[key] = sent
+
+
 def cmd_serve(args):
     st = State(args.state)
     net = Net(st, "serve", plain_ports=(st["port_uc"], st["port_us"]))
     want = [m for m in args.expect.split(",") if m] if args.expect else []
-    seen = {}
-    done_branch = {}  # branch+method -> the responses sent (a retransmission gets them again)
-    tags = {}
     if args.ready:
         open(args.ready, "w").close()
     deadline = time.time() + args.seconds
     while True:
+        seen = net.uas.seen
         if want and all(seen.get(m, 0) >= want.count(m) for m in set(want)):
             return 0
         m, info = net.recv(deadline)
@@ -614,32 +653,7 @@ def cmd_serve(args):
                 print(f"esp_ue serve: time is up; still waiting for {','.join(missing)}", file=sys.stderr)
                 return 1
             return 0
-        if m.is_response or info["via"] != "esp":
-            continue  # a plain message is logged (the test counts those) but never answered
-        st = State(args.state)  # the sequence numbers and sets as they are now
-        net.st = st
-        key = m.branch() + " " + m.method
-        if key in done_branch and m.method != "ACK":
-            for t in done_branch[key]:
-                s = next(x for x in st["sets"] if x["spi_uc"] == info["set"])
-                side = "s" if info["dport"] == st["port_us"] else "c"
-                net.send_esp(s, side, t, dport=info["sport"])
-            continue
-        seen[m.method] = seen.get(m.method, 0) + 1
-        cid = m.get("call-id")
-        tag = tags.setdefault(cid, token(8))
-        ct = [f"Contact: <sip:{st['user']}@{st['ue']}:{st['port_us']}>"]
-        sent = []
-        if m.method == "INVITE":
-            sent.append(answer(st, net, m, info, 180, "Ringing", tag, ct))
-            sdp = (f"v=0\r\no=ue 1 1 IN IP4 {st['ue']}\r\ns=-\r\nc=IN IP4 {st['ue']}\r\nt=0 0\r\n"
-                   f"m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-            sent.append(answer(st, net, m, info, 200, "OK", tag, ct + ["Content-Type: application/sdp"], sdp))
-        elif m.method == "ACK":
-            pass
-        else:
-            sent.append(answer(st, net, m, info, 200, "OK", tag, ct if m.method in ("OPTIONS",) else []))
-        done_branch[key] = sent
+        net.uas.handle(net, m, info)
 
 
 def simple_request(st, s, method, ruri, extra=(), body=""):
@@ -672,6 +686,24 @@ def cmd_message(args):
            "spi": info.get("spi") if info else None, "sent_spi": s["spi_ps"], "spi_uc": s["spi_uc"]}
     print(json.dumps(out))
     return 0 if r and r.status == args.want and info["via"] == "esp" and info["spi"] == s["spi_uc"] else 1
+
+
+def cmd_subscribe(args):
+    """SUBSCRIBE to our own reg event (RFC 3680, TS 24.229 5.1.1.3) over the SA; the 200 must
+    come back over ESP and the NOTIFY reach port_us over ESP (answered over spi_pc)."""
+    st = State(args.state)
+    ct = f"Contact: <sip:{st['user']}@{st['ue']}:{st['port_us']}>"
+    st, s, net, text, raw, cseq, r, info = one_request(
+        args, "subscribe", "SUBSCRIBE", st["impu"],
+        [ct, "Event: reg", "Accept: application/reginfo+xml", f"Expires: {args.expires}"])
+    deadline = time.time() + args.timeout
+    while r and not net.uas.seen.get("NOTIFY") and time.time() < deadline:
+        m, i = net.recv(deadline)
+        if m is not None:
+            net.uas.handle(net, m, i)
+    print(json.dumps({"status": r.status if r else None, "via": info["via"] if info else None,
+                      "spi": info.get("spi") if info else None, "notify": net.uas.seen.get("NOTIFY", 0)}))
+    return 0 if r and r.status < 300 and net.uas.seen.get("NOTIFY") else 1
 
 
 def pcscf_uri(st, s):
@@ -767,6 +799,8 @@ def main():
     p.add_argument("--to", required=True)
     p.add_argument("--text", default="hello over ESP")
     p.add_argument("--want", type=int, default=200, help="the final status expected")
+    p = sub.add_parser("subscribe")
+    p.add_argument("--expires", type=int, default=600)
     p = sub.add_parser("options")
     p.add_argument("--latest", action="store_true", help="over the newest SA set, even a deleted one")
     sub.add_parser("bad-icv")
@@ -782,7 +816,7 @@ def main():
         args.timeout = min(args.timeout, 3)
     fn = {"init": cmd_init, "register": cmd_register, "reregister": cmd_reregister,
           "deregister": cmd_deregister, "serve": cmd_serve, "message": cmd_message,
-          "options": cmd_options, "bad-icv": cmd_bad_icv, "replay": cmd_replay,
+          "options": cmd_options, "subscribe": cmd_subscribe, "bad-icv": cmd_bad_icv, "replay": cmd_replay,
           "send-plain": cmd_send_plain, "keys": cmd_keys}[args.cmd]
     sys.exit(fn(args) or 0)
 
