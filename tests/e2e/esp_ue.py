@@ -270,13 +270,16 @@ def scapy_sa(s, spi, seq=1):
 # ---------------------------------------------------------------- network
 
 class Net:
-    def __init__(self, st, cmd, plain_ports=()):
+    def __init__(self, st, cmd):
+        """A raw ESP socket, and UDP sockets on port_uc and port_us: the first REGISTER leaves
+        from port_uc, and anything that reaches either port as plain UDP is logged (with
+        SO_REUSEPORT, so steps running at once each get some of it)."""
         self.st, self.cmd = st, cmd
         self.uas = Uas()
         self.esp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
         self.esp.bind((st["ue"], 0))
         self.plain = {}
-        for p in plain_ports:
+        for p in (st["port_uc"], st["port_us"]):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -512,7 +515,7 @@ def cmd_init(args):
 
 def cmd_register(args):
     st = State(args.state)
-    net = Net(st, "register", plain_ports=(st["port_uc"],))
+    net = Net(st, "register")
     offers = offers_of(args, st)
     with st.locked() as d:
         d["offers"] = offers
@@ -637,7 +640,7 @@ class Uas:
 
 def cmd_serve(args):
     st = State(args.state)
-    net = Net(st, "serve", plain_ports=(st["port_uc"], st["port_us"]))
+    net = Net(st, "serve")
     want = [m for m in args.expect.split(",") if m] if args.expect else []
     if args.ready:
         open(args.ready, "w").close()
@@ -747,7 +750,7 @@ def cmd_send_plain(args):
     st = State(args.state)
     s = st.current() or {"port_ps": args.port}
     port = args.port or s["port_ps"]
-    net = Net(st, "send-plain", plain_ports=(st["port_uc"],))
+    net = Net(st, "send-plain")
     with st.locked() as d:
         d["cseq"] += 1
         cseq = d["cseq"]

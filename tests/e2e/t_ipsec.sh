@@ -306,6 +306,9 @@ wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the hand
 out=$(ue ue options --latest)
 expect_eq "an OPTIONS over the deleted SA set gets no answer" "null" "$(jq -r '.status' <<<"$out")"
 
+expect_eq "over the whole story nothing but the first 401 reached the handset as plain UDP" "" \
+  "$(events ue 'select(.dir == "in" and .via == "plain" and .status != 401) | .first')"
+
 echo "-- every alg/ealg pair registers; tshark opens its ESP with the keys"
 uat=()
 declare -A PAIR_SPI=()
