@@ -250,7 +250,7 @@ expect_eq "... answered over spi_pc" "200 NOTIFY esp $SPI_PC" \
 echo "-- a bad ICV, a replay and plain UDP to port_ps: dropped"
 icv0=$(dropped icv) rep0=$(dropped replay)
 out=$(ue ue bad-icv)
-expect_eq "an OPTIONS with a broken ICV gets no answer" false "$(field .answered "$out")"
+expect_eq "an OPTIONS with a broken ICV gets no answer" false "$(jq -r .answered <<<"$out")"
 wait_for 10 test "$(dropped icv)" -gt "$icv0" && pass "... and is counted (reason=\"icv\")" ||
   fail "... and is counted (reason=\"icv\")" "ipsec_esp_dropped_total icv $icv0 -> $(dropped icv)"
 out=$(ue ue replay)
@@ -258,7 +258,7 @@ expect_eq "the OPTIONS is answered over ESP, its replay is not" "200 false" "$(j
 wait_for 10 test "$(dropped replay)" -gt "$rep0" && pass "... and the replay is counted (reason=\"replay\")" ||
   fail "... and the replay is counted (reason=\"replay\")" "ipsec_esp_dropped_total replay $rep0 -> $(dropped replay)"
 out=$(ue ue send-plain)
-expect_eq "a plain UDP REGISTER to port_ps gets nothing" false "$(field .answered "$out")"
+expect_eq "a plain UDP REGISTER to port_ps gets nothing" false "$(jq -r .answered <<<"$out")"
 out=$(ue ue options)
 expect_eq "the SA still works after all that (OPTIONS answered over spi_uc)" "esp $SPI_UC" "$(jq -r '"\(.via) \(.spi)"' <<<"$out")"
 
