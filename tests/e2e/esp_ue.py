@@ -433,7 +433,7 @@ def wait_response(net, deadline, call_id, cseq, method="REGISTER"):
         net.uas.handle(net, m, info)  # a request meanwhile (a reg-event NOTIFY): answered
 
 
-def new_set(st, r401, spi_uc, spi_us):
+def new_set(st, r401, spi_uc, spi_us, offers):
     """The SA set a 401 announces: its Security-Server, keys from its AKA challenge."""
     mechs = [(n, p) for n, p in mechanisms(r401.all("security-server")) if n == "ipsec-3gpp"]
     if not mechs:
@@ -441,8 +441,11 @@ def new_set(st, r401, spi_uc, spi_us):
     mechs.sort(key=lambda np: -float(np[1].get("q", "0") or 0))
     p = mechs[0][1]
     alg, ealg = p.get("alg", ""), p.get("ealg", "null")
-    if alg not in ALGS or ealg not in EALGS:
+    if f"{alg}/{ealg}" not in offers:
         die(f"Security-Server names alg={alg} ealg={ealg}, which we did not offer")
+    missing = [n for n in ("spi-c", "spi-s", "port-c", "port-s") if not p.get(n, "").isdigit()]
+    if missing:
+        die(f"Security-Server without a numeric {', '.join(missing)}")
     chal = params(r401.get("www-authenticate"))
     res, ck, ik = aka(st, chal["nonce"])
     integ, enc = sa_keys(alg, ealg, ck, ik)
@@ -471,25 +474,26 @@ def add_set(st, s):
         d["sets"].append(s)
 
 
-def challenge_round(st, net, send, first_text, cseq, expires, offers, sec_verify, args):
-    """Send first_text with send(), expect a 401 with a Security-Server, set up the new SA
-    set and send the answer over it with Security-Verify; returns (final response, info, set)."""
-    spi_uc, spi_us = first_text[1]
-    send(first_text[0])
-    deadline = time.time() + args.timeout
+def challenge_round(st, net, send, text, spis, cseq, expires, offers, timeout):
+    """Send the REGISTER text (CSeq cseq, offering spis) with send(); when a 401 comes, set up
+    the SA set its Security-Server announces and send the AKA answer over it with
+    Security-Verify. Returns (final response, info, the new set or None when not challenged)."""
+    spi_uc, spi_us = spis
+    send(text)
+    deadline = time.time() + timeout
     r, info = wait_response(net, deadline, st["call_id"], cseq)
     if r is None:
         die(f"no answer to REGISTER CSeq {cseq}")
     if r.status != 401:
         return r, info, None
-    s, chal, res = new_set(st, r, spi_uc, spi_us)
+    s, chal, res = new_set(st, r, spi_uc, spi_us, offers)
     add_set(st, s)
     uri = f"sip:{st['domain']}"
     auth = digest_response(st, chal, res, uri)
     text = register_text(st, cseq + 1, expires, auth, security_client(st, offers, spi_uc, spi_us),
                          s["server"])
     net.send_esp(s, "c", text)
-    r2, info2 = wait_response(net, time.time() + args.timeout, st["call_id"], cseq + 1)
+    r2, info2 = wait_response(net, time.time() + timeout, st["call_id"], cseq + 1)
     if r2 is None:
         die(f"no answer to the protected REGISTER CSeq {cseq + 1} (sent over spi {s['spi_ps']})")
     return r2, info2, s
@@ -539,8 +543,9 @@ def cmd_register(args):
     spis = new_spis(st)
     text = register_text(st, cseq, args.expires, empty_auth(st), security_client(st, offers, *spis))
     send = lambda t: net.send_plain(t, st["port_uc"], st["pcscf"], st["pcscf_port"])  # noqa: E731
-    r, info, s = challenge_round(st, net, send, (text, spis), cseq, args.expires, offers, None, args)
+    r, info, s = challenge_round(st, net, send, text, spis, cseq, args.expires, offers, args.timeout)
     if s is None:
+        print(json.dumps({"status": r.status, "via": info["via"], "first": r.first}))
         die(f"expected a 401 with Security-Server, got {r.first}")
     finish_register(st, r, info, s)
     print(json.dumps({"status": r.status, "via": info["via"], "spi": info.get("spi"),
@@ -560,8 +565,8 @@ def rereg(args, expires, cmd):
         cseq = d["cseq"] - 1
     spis = new_spis(st)
     text = register_text(st, cseq, expires, empty_auth(st), security_client(st, offers, *spis), cur["server"])
-    r, info, s = challenge_round(st, net, lambda t: net.send_esp(cur, "c", t), (text, spis), cseq,
-                                 expires, offers, cur["server"], args)
+    r, info, s = challenge_round(st, net, lambda t: net.send_esp(cur, "c", t), text, spis, cseq,
+                                 expires, offers, args.timeout)
     finish_register(st, r, info, s)
     if expires == 0 and r.status == 200:
         with st.locked() as d:
