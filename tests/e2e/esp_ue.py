@@ -674,9 +674,18 @@ def simple_request(st, s, method, ruri, extra=(), body=""):
     return "\r\n".join(h) + "\r\n\r\n" + body, cseq
 
 
+def pick_set(st, args):
+    """The current SA set, or the one --set names by its spi_ps, or the newest (--latest)."""
+    if getattr(args, "set", None):
+        return next((x for x in st["sets"] if x["spi_ps"] == args.set), None)
+    if getattr(args, "latest", False) and st["sets"]:
+        return st["sets"][-1]
+    return st.current()
+
+
 def one_request(args, cmd, method, ruri, extra=(), body=""):
     st = State(args.state)
-    s = st["sets"][-1] if getattr(args, "latest", False) and st["sets"] else st.current()
+    s = pick_set(st, args)
     if s is None:
         die("no current SA set")
     net = Net(st, cmd)
@@ -720,9 +729,9 @@ def pcscf_uri(st, s):
 
 def cmd_options(args):
     st = State(args.state)
-    s = st["sets"][-1] if args.latest and st["sets"] else st.current()
+    s = pick_set(st, args)
     if s is None:
-        die("no SA set")
+        die("no such SA set")
     st, s, net, text, raw, cseq, r, info = one_request(args, "options", "OPTIONS", pcscf_uri(st, s))
     print(json.dumps({"status": r.status if r else None, "via": info["via"] if info else None,
                       "spi": info.get("spi") if info else None, "spi_uc": s["spi_uc"]}))
@@ -811,6 +820,7 @@ def main():
     p.add_argument("--expires", type=int, default=600)
     p = sub.add_parser("options")
     p.add_argument("--latest", action="store_true", help="over the newest SA set, even a deleted one")
+    p.add_argument("--set", type=int, metavar="SPI_PS", help="over the SA set with this spi_ps")
     sub.add_parser("bad-icv")
     p = sub.add_parser("replay")
     p.add_argument("--wait", type=float, default=3, help="seconds a replay's answer is waited for")

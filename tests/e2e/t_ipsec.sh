@@ -282,6 +282,9 @@ expect_eq "the handset's OPTIONS is answered over the new spi_uc" "esp $N_UC" "$
 wait_for 20 no_spi "$SPI_PS" && pass "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" ||
   fail "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" "spi_ps $SPI_PS still listed"
 expect_eq "... the new one is the active one" active "$(field .state "$(pc_set "$N_PS")")"
+out=$(ue ue --timeout 3 options --set "$SPI_PS")
+expect_eq "an OPTIONS over the old set after the grace period gets no answer (the datapath dropped it)" \
+  "null" "$(jq -r .status <<<"$out")"
 SPI_UC=$N_UC SPI_US=$N_US SPI_PC=$N_PC SPI_PS=$N_PS
 
 echo "-- a pcscf restart keeps the handset reachable over its SAs without re-registering"
@@ -304,7 +307,7 @@ expect_eq "REGISTER Expires: 0 gets its 200 over ESP" "200 esp" "$(jq -r '"\(.st
 D_PS=$(field .spi_ps "$out")
 wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the handset" ||
   fail "then the pcscf holds no SA of the handset" "still listed: $(pc_spis | paste -sd' ')"
-out=$(ue ue options --latest)
+out=$(ue ue --timeout 3 options --latest)
 expect_eq "an OPTIONS over the deleted SA set gets no answer" "null" "$(jq -r '.status' <<<"$out")"
 
 expect_eq "over the whole story nothing but the first 401 reached the handset as plain UDP" "" \
