@@ -307,8 +307,10 @@ expect_eq "REGISTER Expires: 0 gets its 200 over ESP" "200 esp" "$(jq -r '"\(.st
 D_PS=$(field .spi_ps "$out")
 wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the handset" ||
   fail "then the pcscf holds no SA of the handset" "still listed: $(pc_spis | paste -sd' ')"
+out=$(ue ue --timeout 3 options --set "$SPI_PS")
+expect_eq "an OPTIONS over the set that was active gets no answer" "null" "$(jq -r '.status' <<<"$out")"
 out=$(ue ue --timeout 3 options --latest)
-expect_eq "an OPTIONS over the deleted SA set gets no answer" "null" "$(jq -r '.status' <<<"$out")"
+expect_eq "... nor over the set the de-registration's 401 made" "null" "$(jq -r '.status' <<<"$out")"
 
 expect_eq "over the whole story nothing but the first 401 reached the handset as plain UDP" "" \
   "$(events ue 'select(.dir == "in" and .via == "plain" and .status != 401) | .first')"
