@@ -304,7 +304,6 @@ expect_eq "the handset's OPTIONS is answered over spi_uc (its sequence numbers g
 echo "-- de-registration: the 200 over ESP, then the SAs are deleted"
 out=$(ue ue deregister)
 expect_eq "REGISTER Expires: 0 gets its 200 over ESP" "200 esp" "$(jq -r '"\(.status) \(.via)"' <<<"$out")"
-D_PS=$(field .spi_ps "$out")
 wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the handset" ||
   fail "then the pcscf holds no SA of the handset" "still listed: $(pc_spis | paste -sd' ')"
 out=$(ue ue --timeout 3 options --set "$SPI_PS")
