@@ -288,6 +288,7 @@ expect_eq "an OPTIONS over the old set after the grace period gets no answer (th
 SPI_UC=$N_UC SPI_US=$N_US SPI_PC=$N_PC SPI_PS=$N_PS
 
 echo "-- a pcscf restart keeps the handset reachable over its SAs without re-registering"
+T_RESTART=$(date +%s.%N)
 stop_prog pcscf KILL
 start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
 expect_eq "the restarted pcscf has the handset's SA set active and installed again" "active true" \
@@ -300,6 +301,13 @@ expect_eq "... it reached the handset over spi_us" "$SPI_US" \
   "$(events ue 'select(.cmd == "serve" and .dir == "in" and .method == "MESSAGE")' | jq -rs '.[-1].spi')"
 out=$(ue ue options)
 expect_eq "the handset's OPTIONS is answered over spi_uc (its sequence numbers go on)" "esp $SPI_UC" "$(jq -r '"\(.via) \(.spi)"' <<<"$out")"
+for spi in "$SPI_US" "$SPI_UC"; do # RFC 4303 3.3.3: a sequence number is never sent twice on an SA
+  before=$(events ue "select(.dir == \"in\" and .spi == $spi and .t < $T_RESTART) | .seq" | sort -n | tail -1)
+  after=$(events ue "select(.dir == \"in\" and .spi == $spi and .t > $T_RESTART) | .seq" | sort -n | head -1)
+  [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ] &&
+    pass "the pcscf's sequence numbers on $spi went on above those sent before the restart" ||
+    fail "the pcscf's sequence numbers on $spi went on above those sent before the restart" "last before $before, first after $after"
+done
 
 echo "-- de-registration: the 200 over ESP, then the SAs are deleted"
 out=$(ue ue deregister)
