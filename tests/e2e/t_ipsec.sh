@@ -126,12 +126,13 @@ EOF
   fi
 fi
 PC_ENV=(PCSCF_SIP_LISTEN="$CORE:5060,127.0.0.1:5060" PCSCF_API_LISTEN="127.0.0.1:$PC_API"
-  PCSCF_API_TOKEN=$TOKEN PCSCF_LOG_LEVEL=debug PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr")
+  PCSCF_API_TOKEN="$TOKEN" PCSCF_LOG_LEVEL=debug PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr")
 start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
 
 # tshark on the veth, from before the first REGISTER (dumpcap says when it captures).
 tshark -i gm0 -w "$WORKDIR/gm0.pcap" >/dev/null 2>"$WORKDIR/tshark.log" &
-PIDS[tshark]=$!
+# shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
+PIDS["tshark"]=$!
 wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark.log" || fail "tshark captures on gm0" "$(tail -2 "$WORKDIR/tshark.log")"
 
 # alice: an unprotected SIPp handset on 127.0.0.1 (the core namespace) through the pcscf.
