@@ -457,16 +457,19 @@ def new_set(st, r401, spi_uc, spi_us, offers):
 
 
 def finish_register(st, r200, info, s_new):
-    """Record the 200: Service-Route, the new set current, older ones old."""
+    """Record the 200: Service-Route, the new set current, older ones old. Any other final
+    response changes nothing but last_final."""
     with st.locked() as d:
-        d["registered"] = r200.status == 200
+        d["last_final"] = {"status": r200.status, "spi": info.get("spi"), "via": info["via"]}
+        if r200.status != 200:
+            return
+        d["registered"] = True
         d["service_route"] = r200.all("service-route")
         for s in d["sets"]:
             if s_new and s["spi_uc"] == s_new["spi_uc"]:
                 s["state"] = "current"
             elif s["state"] in ("current", "new"):
                 s["state"] = "old"
-        d["last_200"] = {"spi": info.get("spi"), "via": info["via"]}
 
 
 def add_set(st, s):
@@ -564,7 +567,10 @@ def rereg(args, expires, cmd):
         d["cseq"] += 2
         cseq = d["cseq"] - 1
     spis = new_spis(st)
-    text = register_text(st, cseq, expires, empty_auth(st), security_client(st, offers, *spis), cur["server"])
+    verify = cur["server"]
+    if getattr(args, "tamper_verify", False):  # RFC 3329 2.3.1: the pcscf must refuse it (494)
+        verify = verify.replace(f"spi-c={cur['spi_pc']}", f"spi-c={cur['spi_pc'] ^ 1}")
+    text = register_text(st, cseq, expires, empty_auth(st), security_client(st, offers, *spis), verify)
     r, info, s = challenge_round(st, net, lambda t: net.send_esp(cur, "c", t), text, spis, cseq,
                                  expires, offers, args.timeout)
     finish_register(st, r, info, s)
@@ -808,6 +814,9 @@ def main():
         p.add_argument("--expires", type=int, default=600)
         if name == "register":
             p.add_argument("--plain", action="store_true", help="no sec-agree: unprotected registration")
+        if name == "reregister":
+            p.add_argument("--tamper-verify", action="store_true",
+                           help="a Security-Verify that differs from the Security-Server (spi-c)")
     p = sub.add_parser("serve")
     p.add_argument("--seconds", type=float, default=30, help="the bound on the wait")
     p.add_argument("--expect", help="methods to wait for, comma-separated (repeat for counts)")

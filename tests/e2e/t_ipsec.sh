@@ -264,10 +264,16 @@ expect_eq "a plain UDP REGISTER to port_ps gets nothing" false "$(jq -r .answere
 out=$(ue ue options)
 expect_eq "the SA still works after all that (OPTIONS answered over spi_uc)" "esp $SPI_UC" "$(jq -r '"\(.via) \(.spi)"' <<<"$out")"
 
+echo "-- a re-REGISTER whose Security-Verify differs from the Security-Server: 494"
+out=$(ue ue reregister --tamper-verify)
+expect_eq "494 Security Agreement Required, over ESP on spi_uc" "494 esp $SPI_UC" "$(jq -r '"\(.status) \(.via) \(.spi)"' <<<"$out")"
+
 echo "-- re-registration over the SA moves to a new SA set"
 out=$(ue ue reregister)
 expect_eq "REGISTER over the old SA / 401 / REGISTER over the new one / 200" "200 true" "$(jq -r '"\(.status) \(.challenged)"' <<<"$out")"
 N_UC=$(field .spi_uc "$out") N_US=$(field .spi_us "$out") N_PC=$(field .spi_pc "$out") N_PS=$(field .spi_ps "$out")
+expect_eq "the scscf saw the handset's REGISTERs marked no (the first, plain) then yes (over an SA) only" \
+  "no yes yes yes" "$(sc_auth | sed -n 's/.*integrity-protected="\([a-z-]*\)".*/\1/p' | paste -sd' ')"
 expect_eq "... the 401 came over the old SA (spi_uc)" "esp $SPI_UC" \
   "$(events ue 'select(.cmd == "reregister" and .dir == "in" and .status == 401) | "\(.via) \(.spi)"' | head -1 | jq -r .)"
 expect_eq "... the 200 over the new one" "esp $N_UC" "$(jq -r '"\(.via) \(.spi)"' <<<"$out")"
