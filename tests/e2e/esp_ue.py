@@ -47,6 +47,7 @@ import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "milenage"))
 from check_ts35208 import milenage  # noqa: E402  (independent Milenage, TS 35.206)
 
