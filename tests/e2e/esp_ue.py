@@ -287,7 +287,7 @@ class Net:
             s.bind((st["ue"], p))
             self.plain[p] = s
 
-    def send_plain(self, text, sport, dst, dport, what="request"):
+    def send_plain(self, text, sport, dst, dport):
         self.plain[sport].sendto(text.encode(), (dst, dport))
         self.log("out", "plain", text, sport=sport, dport=dport, dst=dst)
 
@@ -671,7 +671,7 @@ def cmd_serve(args):
         net.uas.handle(net, m, info)
 
 
-def simple_request(st, s, method, ruri, extra=(), body=""):
+def simple_request(st, method, ruri, extra=(), body=""):
     cseq = random.randint(1, 10000)
     h = [f"{method} {ruri} SIP/2.0",
          f"Via: SIP/2.0/UDP {st['ue']}:{st['port_us']};branch=z9hG4bK{token(16)};rport",
@@ -696,14 +696,13 @@ def one_request(args, cmd, method, ruri, extra=(), body=""):
     if s is None:
         die("no current SA set")
     net = Net(st, cmd)
-    text, cseq = simple_request(st, s, method, ruri, extra, body)
+    text, cseq = simple_request(st, method, ruri, extra, body)
     raw = net.send_esp(s, "c", text, corrupt=getattr(args, "corrupt", False))
     r, info = wait_response(net, time.time() + args.timeout, Sip(text).get("call-id"), cseq, method)
     return st, s, net, text, raw, cseq, r, info
 
 
 def cmd_message(args):
-    st = State(args.state)
     st, s, net, text, raw, cseq, r, info = one_request(
         args, "message", "MESSAGE", args.to, ["Content-Type: text/plain"], args.text)
     out = {"status": r.status if r else None, "via": info["via"] if info else None,
