@@ -20,7 +20,7 @@
  * before the old set is removed): the set whose inbound SA most recently carried a packet, and
  * among sets not used yet the newest installed. So the 401 to a re-REGISTER over the old set
  * goes back over the old set, and the 200 to the REGISTER that came over the new set goes back
- * over the new one. */
+ * over the new one. xfrm: the kernel chooses, the newest installed set (dp_xfrm.c). */
 #ifndef CSCF_IPSEC_DP_H
 #define CSCF_IPSEC_DP_H
 
@@ -48,7 +48,8 @@ typedef struct ipsec_dp_config {
     const char *tun_name;      /* userspace: the TUN device's name ("cscf-esp0") */
     uint32_t route_table;      /* userspace: policy routing table for port_pc/port_ps */
     uint32_t rule_pref;        /* userspace: priority of our ip rules */
-    uint32_t xfrm_mark;        /* xfrm: mark (mask 0xffffffff) on our SAs and policies */
+    uint32_t xfrm_mark;        /* xfrm: nonzero; our SAs and policies carry mark 0 under this
+                                  mask (value 0 so unmarked packets match: dp_xfrm.c) */
     uint32_t spi_min, spi_max; /* our SPIs come from this range (>= 256) */
 } ipsec_dp_config_t;
 

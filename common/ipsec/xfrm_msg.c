@@ -374,16 +374,18 @@ int xfrm_msg_parse_sa(const void *buf, size_t len, xfrm_msg_sa_id_t *out)
     mark_find_t f;
     if (!nlh || !out || find_mark(nlh, sizeof(struct xfrm_usersa_info), &f) < 0)
         return -1;
-    const struct xfrm_usersa_info *info = mnl_nlmsg_get_payload(nlh);
-    if (addr_len(info->family) < 0)
+    /* Copied out: a message in a dump is only 4-aligned, the struct (64-bit counters) wants 8. */
+    struct xfrm_usersa_info info;
+    memcpy(&info, mnl_nlmsg_get_payload(nlh), sizeof info);
+    if (addr_len(info.family) < 0)
         return -1;
     memset(out, 0, sizeof *out);
-    out->family = info->family;
-    out->src = info->saddr;
-    out->dst = info->id.daddr;
-    out->spi = ntohl(info->id.spi);
-    out->proto = info->id.proto;
-    out->reqid = info->reqid;
+    out->family = info.family;
+    out->src = info.saddr;
+    out->dst = info.id.daddr;
+    out->spi = ntohl(info.id.spi);
+    out->proto = info.id.proto;
+    out->reqid = info.reqid;
     out->has_mark = f.has;
     out->mark = f.mark;
     return 0;
@@ -396,10 +398,11 @@ int xfrm_msg_parse_policy(const void *buf, size_t len, xfrm_msg_policy_id_t *out
     mark_find_t f;
     if (!nlh || !out || find_mark(nlh, sizeof(struct xfrm_userpolicy_info), &f) < 0)
         return -1;
-    const struct xfrm_userpolicy_info *p = mnl_nlmsg_get_payload(nlh);
+    struct xfrm_userpolicy_info p; /* copied out: only 4-aligned in a dump (see above) */
+    memcpy(&p, mnl_nlmsg_get_payload(nlh), sizeof p);
     memset(out, 0, sizeof *out);
-    out->index = p->index;
-    out->dir = p->dir;
+    out->index = p.index;
+    out->dir = p.dir;
     out->has_mark = f.has;
     out->mark = f.mark;
     return 0;

@@ -127,17 +127,31 @@ for overlay_dir in "$K8S"/overlays/*/; do
     else
       fail "$o/$p: terminationGracePeriodSeconds > preStop sleep + shutdown.grace_seconds" "tgps '$tgps', sleep '$sleep_s', grace '$grace'"
     fi
-    # Security: non-root, no privilege escalation, read-only root, every capability dropped; the
-    # only one ever added may be NET_ADMIN on the pcscf (IPsec).
+    # Security: non-root, no privilege escalation, read-only root, every capability dropped. One
+    # exception, the pcscf of the ipsec overlay: root with only NET_ADMIN and NET_RAW (a non-root
+    # container gets no ambient capabilities) and the node's /dev/net/tun, for the ESP datapath.
+    ipsec_pcscf=0
+    [ "$o/$p" = ipsec/pcscf ] && ipsec_pcscf=1
     got=$(jqo --arg p "$p" "$W | .spec.template.spec as \$s | \$s.containers[] | select(.name == \$p)
       | [(.securityContext.runAsNonRoot // \$s.securityContext.runAsNonRoot // false),
          (.securityContext.allowPrivilegeEscalation == false), (.securityContext.readOnlyRootFilesystem == true),
          ((.securityContext.capabilities.drop // []) | index(\"ALL\") != null),
          (\$s.hostPID // false | not), (.securityContext.privileged // false | not)] | map(tostring) | join(\" \")")
-    expect_eq "$o/$p: runAsNonRoot, no escalation, read-only root, drop ALL, not privileged" "true true true true true true" "$got"
-    added=$(jqo --arg p "$p" "$C | (.securityContext.capabilities.add // []) | join(\",\")")
-    if [ "$p" = pcscf ]; then allowed='^(NET_ADMIN)?$'; else allowed='^$'; fi
-    expect_match "$o/$p: capabilities added: ${added:-none} (NET_ADMIN on the pcscf only)" "$allowed" "$added"
+    if [ $ipsec_pcscf = 1 ]; then
+      expect_eq "$o/$p: root for its capabilities; no escalation, read-only root, drop ALL, not privileged" "false true true true true true" "$got"
+    else
+      expect_eq "$o/$p: runAsNonRoot, no escalation, read-only root, drop ALL, not privileged" "true true true true true true" "$got"
+    fi
+    added=$(jqo --arg p "$p" "$C | (.securityContext.capabilities.add // []) | sort | join(\",\")")
+    if [ $ipsec_pcscf = 1 ]; then allowed='^NET_ADMIN,NET_RAW$'; else allowed='^$'; fi
+    expect_match "$o/$p: capabilities added: ${added:-none} (NET_ADMIN and NET_RAW on the ipsec overlay's pcscf only)" "$allowed" "$added"
+    if [ $ipsec_pcscf = 1 ]; then
+      got=$(jqo --arg p "$p" "$W | .spec.template.spec as \$s | \$s.containers[] | select(.name == \$p)
+        | [.volumeMounts[]? | select(.mountPath == \"/dev/net/tun\") | .name as \$v
+           | \$s.volumes[] | select(.name == \$v) | .hostPath | \"\\(.path) \\(.type)\"][0] // \"\"")
+      expect_eq "$o/$p: /dev/net/tun is the node's character device" "/dev/net/tun CharDevice" "$got"
+      expect_match "$o/$p: PCSCF_IPSEC_MODE turns sec-agree on" '^(optional|required)$' "$(env_of "$p" PCSCF_IPSEC_MODE)"
+    fi
     got=$(jqo --arg p "$p" "$C | [.resources.requests.cpu, .resources.requests.memory, .resources.limits.memory] | map(. != null) | all")
     expect_eq "$o/$p: resources: cpu and memory requests, memory limit" true "$got"
     # Secrets: the API token file is a key of a mounted Secret.
