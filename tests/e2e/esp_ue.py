@@ -50,8 +50,10 @@ import os
 import random
 import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
@@ -886,6 +888,16 @@ class TcpConn:
                                  dport=sock.getsockname()[1])
 
 
+def drained(sock, deadline):
+    """Waits (bounded) until the peer acknowledged all we sent: the engine must not stop while
+    our last answer is still on its way through it."""
+    while time.time() < deadline:
+        if struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0] == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def cmd_tcp(args):
     st = State(args.state)
     net = Net(st, "tcp")
@@ -940,13 +952,15 @@ def cmd_tcp(args):
             if m.method != "ACK":
                 conn.send(response_text(m, 200, "OK", tag))
         out["seen"] = seen
+        out["drained"] = drained(sock, time.time() + args.timeout)
         sock.close()
     finally:
         eng.terminate()
         eng.wait(5)
     out["engine"] = engine_stats(args)
     print(json.dumps(out))
-    return 0 if out["status"] == 200 and all(out["seen"].get(m, 0) >= want.count(m) for m in want) else 1
+    return 0 if out["status"] == 200 and out["drained"] and all(
+        out["seen"].get(m, 0) >= want.count(m) for m in want) else 1
 
 
 def cmd_keys(args):
