@@ -32,6 +32,12 @@ that the test reads with jq. Subcommands:
   replay     a valid OPTIONS (answered), then the same ESP packet again: must get no answer
   send-plain a plain UDP REGISTER to port_ps: must get no answer
   keys       the current SA set's SPIs and keys (for tshark's esp_sa table)
+  tcp        SIP over TCP through the SAs: the first REGISTER plain over UDP with
+             Security-Client; after the 401 the UE's ESP engine (tests/tools/espdp --engine,
+             scapy has no TCP stack) gets the SA set, the UE's kernel TCP connects from port_uc
+             to port_ps through it and carries the protected REGISTER; the 200 must come back
+             on that connection; then it serves requests arriving on it until --expect is met
+             (the ESP it receives is still opened by scapy and logged, inner TCP ports and all)
 Exit status: 0 when the step did what it should, 1 when not (the reason on stderr).
 """
 import argparse
@@ -44,7 +50,10 @@ import os
 import random
 import select
 import socket
+import struct
+import subprocess
 import sys
+import termios
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
@@ -52,7 +61,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from check_ts35208 import milenage  # noqa: E402  (independent Milenage, TS 35.206)
 
 try:
-    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.ipsec import ESP, SecurityAssociation
     from scapy.packet import Raw
 except ImportError as e:
@@ -360,6 +369,13 @@ class Net:
         except Exception as e:  # a bad ICV or padding: what a UE drops
             self.st.event(self.cmd, dir="in", via="esp", spi=spi, seq=seq, error=type(e).__name__)
             return None
+        if TCP in inner:  # the TCP mode's segments: logged (scapy opened them), not parsed
+            t = inner[TCP]
+            payload = bytes(t.payload)
+            self.st.event(self.cmd, dir="in", via="esp", proto="tcp", spi=spi, seq=seq, src=pkt[IP].src,
+                          sport=t.sport, dport=t.dport, flags=str(t.flags), len=len(payload),
+                          first=payload.decode(errors="replace").split("\r\n", 1)[0] if payload else None)
+            return None
         if UDP not in inner:
             self.st.event(self.cmd, dir="in", via="esp", spi=spi, seq=seq, error="not UDP")
             return None
@@ -597,10 +613,7 @@ def cmd_deregister(args):
     return rereg(args, 0, "deregister")
 
 
-def answer(st, net, req, info, status, reason, tag, extra=(), body=""):
-    """A response to req, back through the SA it came on: from the port it reached to the
-    port it came from (TS 33.203 7.1: port_us -> port_pc over spi_pc)."""
-    s = next(x for x in st["sets"] if x["spi_uc"] == info["set"])
+def response_text(req, status, reason, tag, extra=(), body=""):
     to = req.get("to")
     if status > 100 and ";tag=" not in to:
         to += f";tag={tag}"
@@ -610,7 +623,14 @@ def answer(st, net, req, info, status, reason, tag, extra=(), body=""):
           f"CSeq: {req.get('cseq')}"]
     h += list(extra)
     h += [f"Content-Length: {len(body.encode())}"]
-    text = "\r\n".join(h) + "\r\n\r\n" + body
+    return "\r\n".join(h) + "\r\n\r\n" + body
+
+
+def answer(st, net, req, info, status, reason, tag, extra=(), body=""):
+    """A response to req, back through the SA it came on: from the port it reached to the
+    port it came from (TS 33.203 7.1: port_us -> port_pc over spi_pc)."""
+    s = next(x for x in st["sets"] if x["spi_uc"] == info["set"])
+    text = response_text(req, status, reason, tag, extra, body)
     side = "s" if info["dport"] == st["port_us"] else "c"
     net.send_esp(s, side, text, dport=info["sport"])
     return text
@@ -781,6 +801,168 @@ def cmd_send_plain(args):
     return 1 if r else 0
 
 
+# ---------------------------------------------------------------- SIP over TCP through the SAs
+
+def start_engine(args, st, s):
+    """The UE's ESP engine: the project's userspace datapath seen from the UE (ipsec_dp.h is
+    symmetric). Its "local" ports are ours (port_uc as its port_pc, port_us as its port_ps),
+    its "UE" is the P-CSCF (port_pc as its port_uc, port_ps as its port_us); its inbound SPIs
+    are ours (spi_us on its spi_ps selector: P-CSCF port_pc -> port_us; spi_uc on its spi_pc:
+    port_ps -> port_uc), its outbound the P-CSCF's (spi_ps: port_uc -> port_ps; spi_pc:
+    port_us -> port_pc). Returns the process once it printed "ready"."""
+    cmd = [args.engine, "--engine", "--local", st["ue"], "--ue", st["pcscf"],
+           "--port-pc", str(st["port_uc"]), "--port-ps", str(st["port_us"]),
+           "--port-uc", str(s["port_pc"]), "--port-us", str(s["port_ps"]),
+           "--spi-ps", str(s["spi_us"]), "--spi-pc", str(s["spi_uc"]),
+           "--spi-us", str(s["spi_ps"]), "--spi-uc", str(s["spi_pc"]),
+           "--ck", s["ck"], "--ik", s["ik"], "--alg", s["alg"], "--ealg", s["ealg"],
+           "--tun", "ue-esp0", "--stats", args.state + ".engine"]
+    eng = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(args.state + ".engine.log", "w"), text=True)
+    r, _, _ = select.select([eng.stdout], [], [], args.timeout)
+    line = eng.stdout.readline() if r else ""
+    if line.strip() != "ready":
+        eng.kill()
+        die(f"the ESP engine did not start ({line.strip() or 'no ready line'}): see {args.state}.engine.log")
+    return eng
+
+
+def engine_stats(args):
+    """The engine's set counters (packets_in=... packets_out=...) from its stats file."""
+    try:
+        with open(args.state + ".engine") as f:
+            for line in f:
+                if line.startswith("sa "):
+                    return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+    except OSError:
+        pass
+    return {}
+
+
+class TcpConn:
+    """A SIP connection (RFC 3261 18.3: messages framed by Content-Length) from the UE's
+    kernel TCP; every message in and out is logged with via "tcp"."""
+
+    def __init__(self, st, net, sock):
+        self.st, self.net, self.sock, self.buf = st, net, sock, b""
+        self.local, self.peer = sock.getsockname(), sock.getpeername()
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+        self.net.log("out", "tcp", text, sport=self.local[1], dport=self.peer[1], dst=self.peer[0])
+
+    def next_message(self):
+        head, sep, rest = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        n = Sip(head.decode(errors="replace") + "\r\n\r\n")
+        length = int(n.get("content-length", "0") or 0)
+        if len(rest) < length:
+            return None
+        text = (head + sep + rest[:length]).decode(errors="replace")
+        self.buf = rest[length:]
+        self.net.log("in", "tcp", text, src=self.peer[0], sport=self.peer[1], dport=self.local[1])
+        return Sip(text)
+
+    def recv(self, deadline):
+        """The next SIP message on the connection before the deadline, or None (closed or time
+        up). ESP and UDP that arrive meanwhile are logged by Net."""
+        while True:
+            m = self.next_message()
+            if m:
+                return m
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.sock, self.net.esp] + list(self.net.plain.values()), [], [], left)
+            for sock in r:
+                if sock is self.sock:
+                    data = sock.recv(65535)
+                    if not data:
+                        return None
+                    self.buf += data
+                elif sock is self.net.esp:
+                    self.net.open_esp(sock.recv(65535))
+                else:  # UDP to our ports (the engine hands decrypted UDP to the kernel too)
+                    data, (src, sport) = sock.recvfrom(65535)
+                    self.net.log("in", "udp", data.decode(errors="replace"), src=src, sport=sport,
+                                 dport=sock.getsockname()[1])
+
+
+def drained(sock, deadline):
+    """Waits (bounded) until the peer acknowledged all we sent: the engine must not stop while
+    our last answer is still on its way through it."""
+    while time.time() < deadline:
+        if struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0] == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def cmd_tcp(args):
+    st = State(args.state)
+    net = Net(st, "tcp")
+    offers = offers_of(args, st)
+    with st.locked() as d:
+        d["offers"] = offers
+        d["cseq"] += 2
+        cseq = d["cseq"] - 1
+    spis = new_spis(st)
+    net.send_plain(register_text(st, cseq, args.expires, empty_auth(st), security_client(st, offers, *spis)),
+                   st["port_uc"], st["pcscf"], st["pcscf_port"])
+    r, info = wait_response(net, time.time() + args.timeout, st["call_id"], cseq)
+    if r is None or r.status != 401:
+        die(f"expected a 401, got {r.first if r else 'nothing'}")
+    s, chal, res = new_set(st, r, *spis, offers)
+    add_set(st, s)
+    eng = start_engine(args, st, s)
+    out = {"status": None, "spi_uc": s["spi_uc"], "spi_us": s["spi_us"], "spi_pc": s["spi_pc"],
+           "spi_ps": s["spi_ps"], "port_pc": s["port_pc"], "port_ps": s["port_ps"]}
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((st["ue"], st["port_uc"]))
+        sock.settimeout(args.timeout)
+        sock.connect((st["pcscf"], s["port_ps"]))  # through the engine: port_uc -> port_ps on spi_ps
+        sock.setblocking(True)
+        conn = TcpConn(st, net, sock)
+        auth = digest_response(st, chal, res, f"sip:{st['domain']}")
+        conn.send(register_text(st, cseq + 1, args.expires, auth, security_client(st, offers, *spis),
+                                s["server"], proto="TCP"))
+        deadline = time.time() + args.timeout
+        r2 = None
+        while r2 is None or not (r2.is_response and r2.cseq() == (cseq + 1, "REGISTER")):
+            r2 = conn.recv(deadline)
+            if r2 is None:
+                die("no answer on the TCP connection to the protected REGISTER")
+        finish_register(st, r2, {"via": "tcp"}, s)
+        out["status"] = r2.status
+        if args.ready:
+            with open(args.ready, "w") as f:
+                f.write(json.dumps(out) + "\n")
+        want = [m for m in args.expect.split(",") if m] if args.expect else []
+        seen, tag = {}, token(8)
+        deadline = time.time() + args.seconds
+        while any(seen.get(m, 0) < want.count(m) for m in want):
+            m = conn.recv(deadline)
+            if m is None:
+                break
+            if m.is_response:
+                continue
+            seen[m.method] = seen.get(m.method, 0) + 1
+            if m.method != "ACK":
+                conn.send(response_text(m, 200, "OK", tag))
+        out["seen"] = seen
+        out["drained"] = drained(sock, time.time() + args.timeout)
+        sock.close()
+    finally:
+        eng.terminate()
+        eng.wait(5)
+    out["engine"] = engine_stats(args)
+    print(json.dumps(out))
+    return 0 if out["status"] == 200 and out["drained"] and all(
+        out["seen"].get(m, 0) >= want.count(m) for m in want) else 1
+
+
 def cmd_keys(args):
     st = State(args.state)
     sets = st["sets"] if args.all else [st.current()]
@@ -838,13 +1020,20 @@ def main():
     p.add_argument("--wait", type=float, default=3)
     p = sub.add_parser("keys")
     p.add_argument("--all", action="store_true")
+    p = sub.add_parser("tcp")
+    p.add_argument("--engine", required=True, help="tests/tools/espdp (run with --engine)")
+    p.add_argument("--offer", help="alg/ealg pairs offered, comma-separated (default: all six)")
+    p.add_argument("--expires", type=int, default=600)
+    p.add_argument("--ready", help="a file written (the 200's JSON) once registered")
+    p.add_argument("--expect", help="requests to wait for on the connection, comma-separated")
+    p.add_argument("--seconds", type=float, default=30, help="the bound on that wait")
     args = ap.parse_args()
     if args.cmd == "bad-icv":
         args.timeout = min(args.timeout, 3)
     fn = {"init": cmd_init, "register": cmd_register, "reregister": cmd_reregister,
           "deregister": cmd_deregister, "serve": cmd_serve, "message": cmd_message,
           "options": cmd_options, "subscribe": cmd_subscribe, "bad-icv": cmd_bad_icv, "replay": cmd_replay,
-          "send-plain": cmd_send_plain, "keys": cmd_keys}[args.cmd]
+          "send-plain": cmd_send_plain, "keys": cmd_keys, "tcp": cmd_tcp}[args.cmd]
     sys.exit(fn(args) or 0)
 
 

@@ -364,5 +364,77 @@ done
 expect_eq "tshark sees no plain SIP to the handset's ports after the 401s" "" \
   "$(tshark -r "$WORKDIR/gm0.pcap" -Y "udp.dstport == $PORT_US && sip" -T fields -e sip.Request-Line 2>/dev/null)"
 
+
+echo "-- SIP over TCP through the SAs: the UE's own kernel TCP behind its ESP engine (espdp --engine)"
+# scapy has no TCP stack: esp_ue.py's tcp step registers plain over UDP with Security-Client,
+# gives the agreed set to the project's userspace datapath in the UE namespace (seen from the
+# UE), connects from port_uc to port_ps over it and sends the protected REGISTER; alice's
+# MESSAGE must come back on that connection. Independent checks: scapy opens the ESP the UE
+# receives (inner TCP ports), tshark opens the capture with the keys, the scscf's trace.
+ESPDP="$REPO_DIR/$BUILD/tools/espdp"
+[ -x "$ESPDP" ] || ESPDP="$BUILD/tools/espdp"
+TCP_IMPI="esptcp@$DOMAIN" TCP_IMPU="sip:esptcp@$DOMAIN"
+body=$(printf '{"impi":"%s","impus":["%s"],"k":"%s","op":"%s","amf":"8000","auth_schemes":["AKAv1-MD5"]}' \
+  "$TCP_IMPI" "$TCP_IMPU" "$ESP_K" "$ESP_OP")
+expect_eq "the HSS takes the TCP handset's subscription" 201 \
+  "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers" -X POST -H "Authorization: Bearer $TOKEN" -d "$body")"
+expect_eq "the scscf traces the TCP handset" 200 \
+  "$(http_code "http://127.0.0.1:$SC_API/api/v1/trace" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"'"$TCP_IMPU"'"}')"
+tshark -i gm0 -w "$WORKDIR/gm0-tcp.pcap" >/dev/null 2>"$WORKDIR/tshark-tcp.log" &
+# shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
+PIDS["tshark_tcp"]=$!
+wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark-tcp.log" || fail "tshark captures gm0 (TCP)" "$(tail -2 "$WORKDIR/tshark-tcp.log")"
+ue tcp init --impi "$TCP_IMPI" --impu "$TCP_IMPU" --domain "$DOMAIN" --k "$ESP_K" --op "$ESP_OP" \
+  --ue "$UEADDR" --pcscf "$CORE"
+ue tcp tcp --engine "$ESPDP" --offer hmac-sha-1-96/aes-cbc --expect MESSAGE --seconds 40 \
+  --ready "$WORKDIR/tcp.ready" >"$WORKDIR/tcp.out" &
+TCP_UE=$!
+wait_for 20 test -s "$WORKDIR/tcp.ready"
+out=$(cat "$WORKDIR/tcp.ready" 2>/dev/null)
+expect_eq "the REGISTER over TCP through the SAs gets its 200 on that connection" 200 "$(field .status "$out")"
+T_UC=$(field .spi_uc "$out") T_PS=$(field .spi_ps "$out")
+T_PORT_PS=$(field .port_ps "$out")
+alice_sends tmsg message_uac.xml "alice;$TCP_IMPU;$DOMAIN;text/plain;hello over TCP in ESP"
+expect_eq "alice's MESSAGE to the TCP handset gets its 200" 0 "$?"
+wait "$TCP_UE"
+expect_eq "the TCP handset got the MESSAGE on its connection and answered it" 0 "$?"
+out=$(cat "$WORKDIR/tcp.out")
+tcp_ev() { events tcp "select(.cmd == \"tcp\" and $1) | $2" | head -1 | jq -r .; }
+expect_eq "the protected REGISTER went on the TCP connection from port_uc to port_ps" "$PORT_UC $T_PORT_PS" \
+  "$(tcp_ev '.dir == "out" and .via == "tcp" and .method == "REGISTER"' '"\(.sport) \(.dport)"')"
+expect_eq "... its 200 came back on it" "200 $T_PORT_PS $PORT_UC" \
+  "$(tcp_ev '.dir == "in" and .via == "tcp" and .cseq_method == "REGISTER"' '"\(.status) \(.sport) \(.dport)"')"
+expect_match "the MESSAGE arrived on the same connection (port_ps -> port_uc), with its text" \
+  "^$T_PORT_PS $PORT_UC .*hello over TCP in ESP" \
+  "$(tcp_ev '.dir == "in" and .via == "tcp" and .method == "MESSAGE"' '"\(.sport) \(.dport) \(.text)"' | tr '\r\n' '  ')"
+expect_eq "scapy opened the ESP the UE got: the 200 and the MESSAGE inside spi_uc as TCP port_ps -> port_uc" \
+  "$T_UC $T_PORT_PS $PORT_UC SIP/2.0 200 OK|$T_UC $T_PORT_PS $PORT_UC MESSAGE" \
+  "$(tcp_ev '.via == "esp" and .proto == "tcp" and (.first // "" | startswith("SIP/2.0 200"))' '"\(.spi) \(.sport) \(.dport) \(.first)"')|$(
+    tcp_ev '.via == "esp" and .proto == "tcp" and (.first // "" | startswith("MESSAGE"))' '"\(.spi) \(.sport) \(.dport) \(.first)"' | cut -d' ' -f1-4)"
+expect_match "the UE's ESP engine carried packets both ways" '"packets_in": *[1-9].*"packets_out": *[1-9]' \
+  "$(jq -c '.engine' <<<"$out" | sed 's/,/, /g')"
+tcp_auth() { tr -d '\r' <"$WORKDIR/scscf.log" | sed -n "/trace $TCP_IMPU: received/,/^\$/p" | grep -i '^Authorization'; }
+expect_eq "the scscf saw the TCP handset's REGISTERs marked no (the first, plain) then yes (over TCP in ESP)" \
+  "no yes" "$(tcp_auth | sed -n 's/.*integrity-protected="\([a-z-]*\)".*/\1/p' | paste -sd' ')"
+stop_prog tshark_tcp INT
+k=$(ue tcp keys)
+tuat=(-o esp.enable_encryption_decode:TRUE
+  -o "uat:esp_sa:\"IPv4\",\"$UEADDR\",\"$CORE\",\"$(printf '0x%08x' "$T_PS")\",\"AES-CBC [RFC3602]\",\"0x$(field .enc_key "$k")\",\"HMAC-SHA-1-96 [RFC2404]\",\"0x$(field .integ_key "$k")\""
+  -o "uat:esp_sa:\"IPv4\",\"$CORE\",\"$UEADDR\",\"$(printf '0x%08x' "$T_UC")\",\"AES-CBC [RFC3602]\",\"0x$(field .enc_key "$k")\",\"HMAC-SHA-1-96 [RFC2404]\",\"0x$(field .integ_key "$k")\"")
+tcp_sip() { # FILTER: "SPI SRCPORT DSTPORT request-or-status line" of SIP over TCP in ESP
+  tshark -r "$WORKDIR/gm0-tcp.pcap" "${tuat[@]}" -d "tcp.port==$T_PORT_PS,sip" -Y "esp && tcp && sip && ($1)" \
+    -T fields -e esp.spi -e tcp.srcport -e tcp.dstport -e sip.Request-Line -e sip.Status-Line 2>/dev/null |
+    awk -F'\t' '{printf "%d %s %s %s%s\n", $1, $2, $3, $4, $5}'
+}
+expect_match "tshark: the REGISTER inside ESP (spi_ps) over TCP port_uc -> port_ps" \
+  "^$T_PS $PORT_UC $T_PORT_PS REGISTER sip:" "$(tcp_sip 'sip.Method == "REGISTER"')"
+expect_match "tshark: the MESSAGE inside ESP (spi_uc) over TCP port_ps -> port_uc" \
+  "^$T_UC $T_PORT_PS $PORT_UC MESSAGE sip:" "$(tcp_sip 'sip.Method == "MESSAGE"')"
+expect_match "tshark: its 200 inside ESP (spi_ps) on the same connection" \
+  "^$T_PS $PORT_UC $T_PORT_PS SIP/2.0 200" "$(tcp_sip 'sip.CSeq.method == "MESSAGE"')"
+expect_eq "tshark: no plain SIP to the UE's ports but the 401" "SIP/2.0 401 Unauthorized" \
+  "$(tshark -r "$WORKDIR/gm0-tcp.pcap" -Y "!esp && sip && ip.dst == $UEADDR" -T fields -e sip.Request-Line \
+    -e sip.Status-Line 2>/dev/null | tr -d '\t' | paste -sd'|')"
+
 stop_clean pcscf scscf hss
 finish

@@ -15,7 +15,13 @@
  * A TCP listener on port_ps echoes too ("tcp echo N bytes from A:P: TEXT").
  * FILE is rewritten every 100 ms with the metrics and the set's counters ("sa packets_in=...
  * packets_out=..."). Ends on SIGTERM or SIGINT, closing the datapath (its rules and device go), and
- * prints "closed". Exit 2 when the datapath cannot be opened (the reason on stderr). */
+ * prints "closed". Exit 2 when the datapath cannot be opened (the reason on stderr).
+ *
+ * --engine: the datapath alone, no sockets and no guard: the UE side's ESP engine for
+ * tests/e2e/esp_ue.py's TCP mode (the UE's own kernel TCP through the SAs). The datapath is
+ * symmetric: --local is the UE, --port-pc/--port-ps its port_uc/port_us, --ue the P-CSCF with
+ * --port-uc/--port-us its port_pc/port_ps, --spi-ps/--spi-pc the UE's inbound spi_us/spi_uc and
+ * --spi-us/--spi-uc its outbound spi_ps/spi_pc (ipsec_dp.h's selectors, seen from the UE). */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -46,7 +52,8 @@ typedef struct espdp {
     const char *alg, *ealg, *ck, *ik, *stats;
     int echo_fd, pc_fd;
     int tcp_fd, conn_fd; /* the TCP listener on port_ps and its one connection (-1: none) */
-    int conn_index;
+    int conn_index, echo_index, pc_index, tcp_index;
+    int engine; /* --engine: the datapath only */
     su_wait_t wait[1], pc_wait[1], tcp_wait[1], conn_wait[1];
     metrics_t *metrics;
     ipsec_dp_t *dp;
@@ -60,7 +67,7 @@ static int parse_args(espdp_t *e, int argc, char **argv)
         {"port-uc", 1, 0, 3}, {"port-us", 1, 0, 4}, {"spi-pc", 1, 0, 5},  {"spi-ps", 1, 0, 6},
         {"spi-uc", 1, 0, 7},  {"spi-us", 1, 0, 8},  {"ck", 1, 0, 9},      {"ik", 1, 0, 10},
         {"alg", 1, 0, 11},    {"ealg", 1, 0, 12},   {"tun", 1, 0, 13},    {"table", 1, 0, 14},
-        {"pref", 1, 0, 15},   {"stats", 1, 0, 16},  {0, 0, 0, 0},
+        {"pref", 1, 0, 15},   {"stats", 1, 0, 16},  {"engine", 0, 0, 17}, {0, 0, 0, 0},
     };
     int c;
     e->cfg = (ipsec_dp_config_t){.kind = IPSEC_DP_USERSPACE,
@@ -127,6 +134,9 @@ static int parse_args(espdp_t *e, int argc, char **argv)
             break;
         case 16:
             e->stats = optarg;
+            break;
+        case 17:
+            e->engine = 1;
             break;
         default:
             return -1;
@@ -282,6 +292,30 @@ static void write_stats(espdp_t *e)
     rename(tmp, e->stats);
 }
 
+/* The echo servers on su_root (not with --engine). */
+static void serve_sockets(espdp_t *e)
+{
+    su_wait_create(e->wait, e->echo_fd, SU_WAIT_IN);
+    e->echo_index =
+        su_root_register(e->root, e->wait, on_echo, (su_wakeup_arg_t *)e, su_pri_normal);
+    su_wait_create(e->pc_wait, e->pc_fd, SU_WAIT_IN);
+    e->pc_index = su_root_register(e->root, e->pc_wait, on_pc, (su_wakeup_arg_t *)e, su_pri_normal);
+    su_wait_create(e->tcp_wait, e->tcp_fd, SU_WAIT_IN);
+    e->tcp_index =
+        su_root_register(e->root, e->tcp_wait, on_accept, (su_wakeup_arg_t *)e, su_pri_normal);
+}
+
+static void close_sockets(espdp_t *e)
+{
+    su_root_deregister(e->root, e->echo_index);
+    su_root_deregister(e->root, e->pc_index);
+    su_root_deregister(e->root, e->tcp_index);
+    conn_end(e);
+    close(e->echo_fd);
+    close(e->pc_fd);
+    close(e->tcp_fd);
+}
+
 int main(int argc, char **argv)
 {
     espdp_t e = {0};
@@ -296,40 +330,32 @@ int main(int argc, char **argv)
     su_init();
     su_root_t *root = su_root_create(NULL);
     e.metrics = metrics_new();
-    /* Bound before ipsec_dp_guard_sockets, as the SIP core's listeners are. */
-    e.echo_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_ps);
-    e.pc_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_pc);
-    e.tcp_fd = bound(SOCK_STREAM, e.cfg.local_addr, e.cfg.port_ps);
+    e.root = root;
+    e.echo_fd = e.pc_fd = e.tcp_fd = e.conn_fd = -1;
+    if (!e.engine) {
+        /* Bound before ipsec_dp_guard_sockets, as the SIP core's listeners are. */
+        e.echo_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_ps);
+        e.pc_fd = bound(SOCK_DGRAM, e.cfg.local_addr, e.cfg.port_pc);
+        e.tcp_fd = bound(SOCK_STREAM, e.cfg.local_addr, e.cfg.port_ps);
+    }
     e.dp = ipsec_dp_open(&e.cfg, root, e.metrics, err, sizeof err);
-    if (!e.dp || ipsec_dp_guard_sockets(e.dp, err, sizeof err) < 0 ||
+    if (!e.dp || (!e.engine && ipsec_dp_guard_sockets(e.dp, err, sizeof err) < 0) ||
         ipsec_dp_install(e.dp, &e.set) < 0) {
         fprintf(stderr, "espdp: %s\n", err[0] ? err : "the SA set was refused");
         ipsec_dp_close(e.dp);
         return 2;
     }
-    su_wait_create(e.wait, e.echo_fd, SU_WAIT_IN);
-    int index = su_root_register(root, e.wait, on_echo, (su_wakeup_arg_t *)&e, su_pri_normal);
-    su_wait_create(e.pc_wait, e.pc_fd, SU_WAIT_IN);
-    int pc_index = su_root_register(root, e.pc_wait, on_pc, (su_wakeup_arg_t *)&e, su_pri_normal);
-    e.root = root;
-    e.conn_fd = -1;
-    su_wait_create(e.tcp_wait, e.tcp_fd, SU_WAIT_IN);
-    int tcp_index =
-        su_root_register(root, e.tcp_wait, on_accept, (su_wakeup_arg_t *)&e, su_pri_normal);
+    if (!e.engine)
+        serve_sockets(&e);
     printf("ready\n");
     fflush(stdout);
     while (!stop) {
         su_root_step(root, 100);
         write_stats(&e);
     }
-    su_root_deregister(root, index);
-    su_root_deregister(root, pc_index);
-    su_root_deregister(root, tcp_index);
-    conn_end(&e);
+    if (!e.engine)
+        close_sockets(&e);
     ipsec_dp_close(e.dp);
-    close(e.echo_fd);
-    close(e.pc_fd);
-    close(e.tcp_fd);
     metrics_free(e.metrics);
     su_root_destroy(root);
     su_deinit();
