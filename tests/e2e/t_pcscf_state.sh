@@ -100,7 +100,7 @@ jq --arg bob "bob@$DOMAIN" '(.bindings[] | select(.impi == $bob) | .expires_at) 
   mv "$STATE.edit" "$STATE"
 start_pcscf pcscf3 || { finish; exit 1; }
 expect_match "the log counts it" "1 bindings restored from $STATE \(1 expired left out\)" "$(cat "$WORKDIR/pcscf3.log")"
-expect_eq "only alice is back" "1 alice@$DOMAIN" "$(jq -r '"\(.total) \(.bindings[0].impi)"' <<<"$(bindings "")")"
+expect_eq "only alice is back" "1 alice@$DOMAIN" "$(jq -r '"\(.total) \(.registrations[0].impi)"' <<<"$(regs "")")"
 
 echo "-- a truncated state file goes aside, the pcscf starts empty"
 stop_prog pcscf3
@@ -111,7 +111,7 @@ expect_match "one clear log line" "error: pcscf: the state file $STATE is unusab
   "$(cat "$WORKDIR/pcscf4.log")"
 expect_eq "the bad file is kept as <file>.bad, unchanged" "$(sha256sum <"$WORKDIR/truncated.json")" \
   "$(sha256sum <"$STATE.bad" 2>/dev/null)"
-expect_eq "no bindings" 0 "$(jq -r .total <<<"$(bindings "")")"
+expect_eq "no bindings" 0 "$(jq -r .total <<<"$(regs "")")"
 register alice abcdefghijklmnop "$PA"
 expect_eq "alice registers again" 0 "$?"
 wait_for 5 file_has "alice@$DOMAIN"
