@@ -177,7 +177,9 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 typedef struct list_ctx {
     const pc_binding_t **items;
     size_t n, cap;
-    const char *prefix;
+    const char *prefix; /* NULL: any */
+    const char *impu;   /* NULL: any */
+    int64_t now;
 } list_ctx_t;
 
 static int starts_with(const char *s, const char *prefix)
@@ -185,11 +187,21 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static int matches(const list_ctx_t *l, const pc_binding_t *b)
+{
+    /* Expired but not yet swept by tick(): already gone for SIP (pcscf_binding), so here too. */
+    if (b->expires_at <= l->now)
+        return 0;
+    if (l->prefix && !starts_with(b->impi, l->prefix) && !starts_with(b->impu, l->prefix))
+        return 0;
+    return !l->impu || pcscf_binding_has_identity(b, l->impu);
+}
+
 static int collect(void *ctx, const char *key, void *val)
 {
     list_ctx_t *l = ctx;
     const pc_binding_t *b = val;
-    if (l->prefix && !starts_with(b->impi, l->prefix) && !starts_with(b->impu, l->prefix))
+    if (!matches(l, b))
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
@@ -209,20 +221,26 @@ static int by_flow(const void *a, const void *b)
     return strcmp((*(const pc_binding_t *const *)a)->flow, (*(const pc_binding_t *const *)b)->flow);
 }
 
-static json_t *binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now)
+json_t *pcscf_binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now)
 {
     pc_target_t t;
     int have = pcscf_binding_target(pc, b, &t) == 0;
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I}", "flow", b->flow, "impi", b->impi,
-                     "impu", b->impu, "contact", b->contact, "outbound", b->outbound, "target",
-                     have ? t.url : NULL, "associated_uris", b->associated, "service_route",
-                     b->service_route, "expires", (json_int_t)(b->expires_at - now),
-                     "registered_at", (json_int_t)b->registered_at);
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I,s:o}", "flow", b->flow, "impi",
+                     b->impi, "impu", b->impu, "contact", b->contact, "outbound", b->outbound,
+                     "target", have ? t.url : NULL, "associated_uris", b->associated,
+                     "service_route", b->service_route, "expires",
+                     (json_int_t)(b->expires_at - now), "registered_at",
+                     (json_int_t)b->registered_at, "sa", pcscf_sa_sets_json(pc, b));
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
 }
 
 typedef struct op {
     pcscf_t *pc;
-    const char *prefix;
+    const char *prefix, *impu;
     size_t offset, limit;
     json_t *out;
 } op_t;
@@ -230,23 +248,22 @@ typedef struct op {
 static void list_on_loop(void *arg)
 {
     op_t *o = arg;
-    list_ctx_t l = {.prefix = o->prefix && *o->prefix ? o->prefix : NULL};
+    list_ctx_t l = {.prefix = nonempty(o->prefix), .impu = nonempty(o->impu), .now = time(NULL)};
     strmap_sweep(o->pc->by_flow, collect, &l);
     if (l.n)
         qsort(l.items, l.n, sizeof *l.items, by_flow);
     json_t *arr = json_array();
-    int64_t now = time(NULL);
     for (size_t i = o->offset; i < l.n && i - o->offset < o->limit; i++)
-        json_array_append_new(arr, binding_json(o->pc, l.items[i], now));
+        json_array_append_new(arr, pcscf_binding_json(o->pc, l.items[i], l.now));
     free(l.items);
     o->out = json_pack("{s:I,s:I,s:o}", "total", (json_int_t)l.n, "offset", (json_int_t)o->offset,
                        "registrations", arr);
 }
 
-/* GET /api/v1/registrations[?prefix=&offset=&limit=], as the scscf's list. */
+/* GET /api/v1/registrations[?prefix=&impu=&offset=&limit=], paged as the scscf's list. */
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
-    op_t o = {.pc = ctx, .prefix = api_query(req, "prefix")};
+    op_t o = {.pc = ctx, .prefix = api_query(req, "prefix"), .impu = api_query(req, "impu")};
     o.offset = api_query_size(req, "offset", 0, (size_t)-1);
     o.limit = api_query_size(req, "limit", 100, 1000);
     if (loopq_call(o.pc->p->queue, list_on_loop, &o, 1000) < 0 || !o.out) {

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/ipsec/ipsec_dp.h"
 #include "common/program/program.h"
 #include "common/util/strmap.h"
@@ -74,6 +76,9 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *b, long expires);
 /* A binding read back from pcscf.state_file (state.c), kept as it was (expiry included); b is
  * malloc'd and becomes the table's, or is freed. 0, or -1 (a flow or token already taken). */
 int pcscf_binding_restore(pcscf_t *pc, pc_binding_t *b);
+/* One binding as GET /api/v1/registrations shows it: flow, identities, contact, delivery
+ * target, expiry (seconds left at now) and its SA sets (`sa`, sa_view.c; never keys). */
+json_t *pcscf_binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now);
 /* Is aor the binding's default IMPU or one of its P-Associated-URIs? */
 int pcscf_binding_has_identity(const pc_binding_t *b, const char *aor);
 /* A reg event NOTIFY said so: drop the bindings of this IMPU (aor) or with this contact URI. */

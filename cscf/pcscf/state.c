@@ -525,8 +525,7 @@ int pcscf_state_init(pcscf_t *pc)
     metric_addv(st->m_failures, (const char *const[]){"delete"}, 0);
     st->save = su_timer_create(su_root_task(pc->p->root), PCSCF_STATE_DELAY_MS);
     st->check = su_timer_create(su_root_task(pc->p->root), 1000);
-    if (!st->save || !st->check || su_timer_run(st->check, check, (su_timer_arg_t *)pc) < 0 ||
-        pcscf_bindings_routes(pc) < 0)
+    if (!st->save || !st->check || su_timer_run(st->check, check, (su_timer_arg_t *)pc) < 0)
         return -1;
     if (*st->path) {
         make_dir(st->path);

@@ -79,9 +79,10 @@ void pcscf_state_ready(pcscf_t *pc);
 /* ipsec_sa_failures_total{op}: op is "create" or "delete". */
 void pcscf_sa_failure(pcscf_t *pc, const char *op);
 
-/* bindings_rest.c: GET /api/v1/bindings (registered by pcscf_state_init), and the
- * ipsec_sa_sets{state,alg,ealg} gauge refreshed before each scrape (program_def.publish). */
-int pcscf_bindings_routes(pcscf_t *pc);
+/* sa_view.c: the binding's SA sets as GET /api/v1/registrations shows them (a new JSON array,
+ * empty for an unprotected UE; never keys), and the ipsec_sa_sets{state,alg,ealg} gauge
+ * refreshed before each scrape (program_def.publish). */
+json_t *pcscf_sa_sets_json(const pcscf_t *pc, const pc_binding_t *b);
 void pcscf_sa_publish(pcscf_t *pc);
 
 #endif

@@ -1,4 +1,4 @@
-/* What state.c and bindings_rest.c share (state.h is the interface for the rest of the pcscf). */
+/* What state.c and sa_view.c share (state.h is the interface for the rest of the pcscf). */
 #ifndef CSCF_PCSCF_STATE_INTERNAL_H
 #define CSCF_PCSCF_STATE_INTERNAL_H
 
@@ -30,9 +30,6 @@ int pcscf_state_attach(pcscf_t *pc, ipsec_dp_t *dp, const pc_dp_ops_t *ops,
                        pcscf_sa_restored_f restored, void *arg);
 /* ops->stats on the attached datapath: 0, or -1 (none attached, or no such set). */
 int pcscf_state_sa_stats(const pcscf_t *pc, const ipsec_sa_set_t *s, ipsec_sa_stats_t *out);
-
-/* bindings_rest.c: one binding as GET /api/v1/bindings shows it (never keys). */
-json_t *pcscf_binding_rest_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now);
 
 /* "none", "temporary", "active", "old". */
 const char *pcscf_sa_state_name(pc_sa_state_t s);

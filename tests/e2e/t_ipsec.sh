@@ -81,13 +81,18 @@ metric_sum() { # REGEX of a metric line without its value: the sum of the matchi
   pc_api /metrics | grep -E "^$1 " | awk '{s += $NF} END {print s + 0}'
 }
 dropped() { metric_sum "[a-z_]*ipsec_esp_dropped_total\\{[^}]*reason=\"$1\"[^}]*\\}"; }
-# The SPIs of the SA sets the pcscf's REST shows (GET /api/v1/bindings), one a line.
-pc_spis() { pc_api /api/v1/bindings | jq -r '.bindings[]?.sa[]? | .spi_uc, .spi_us, .spi_pc, .spi_ps' 2>/dev/null; }
+# The SPIs of the SA sets the pcscf's REST shows (GET /api/v1/registrations), one a line; fails
+# (status 5) when the list or a binding's sa is missing, so "no SA" never passes on a broken list.
+pc_spis() {
+  pc_api /api/v1/registrations | jq -r '.registrations | if type == "array" and all(has("sa"))
+    then .[].sa[] | .spi_uc, .spi_us, .spi_pc, .spi_ps else error("no sa list") end' 2>/dev/null
+}
 pc_set() { # SPI_PS: that SA set as the REST shows it
-  pc_api /api/v1/bindings | jq -c ".bindings[]?.sa[]? | select(.spi_ps == $1)" 2>/dev/null
+  pc_api /api/v1/registrations | jq -c ".registrations[]?.sa[]? | select(.spi_ps == $1)" 2>/dev/null
 }
 has_spi() { pc_spis | grep -qx "$1"; }
-no_spi() { ! has_spi "$1"; }
+no_spi() { local l; l=$(pc_spis) && ! grep -qx "$1" <<<"$l"; }
+no_sets() { local l; l=$(pc_spis) && [ -z "$l" ]; }
 first_msg() { # STATE CMD DIR SELECTOR: the first matching event's SIP text
   events "$1" "select(.cmd == \"$2\" and .dir == \"$3\" and ($4)) | .text" | head -1 | jq -r .
 }
@@ -207,7 +212,9 @@ expect_eq "the pcscf's REST shows the set active, with its algorithms, SPIs and 
   "active $(field .alg "$keys") $(field .ealg "$keys") $SPI_UC $SPI_US $SPI_PC $PORT_UC $PORT_US $PORT_PC $PORT_PS" \
   "$(jq -r '"\(.state) \(.alg) \(.ealg) \(.spi_uc) \(.spi_us) \(.spi_pc) \(.port_uc) \(.port_us) \(.port_pc) \(.port_ps)"' <<<"$set1")"
 ik16=$(field .integ_key "$keys" | cut -c1-16)
-expect_no_match "... and never a key" "_key\"|\"(ck|ik)\"${ik16:+|$ik16}" "$(pc_api /api/v1/bindings)"
+expect_eq "... in the handset's binding, whose target is port_us through the SA" "$ESP_IMPI sip:$UEADDR:$PORT_US;transport=udp" \
+  "$(pc_api "/api/v1/registrations?impu=$ESP_IMPU" | jq -r ".registrations[] | select(any(.sa[]; .spi_ps == $SPI_PS)) | \"\(.impi) \(.target)\"" 2>/dev/null)"
+expect_no_match "... and never a key" "_key\"|\"(ck|ik)\"${ik16:+|$ik16}" "$(pc_api /api/v1/registrations)"
 
 echo "-- a MESSAGE and a call from alice reach the handset over ESP (port_pc -> port_us)"
 serve ue srv1 MESSAGE,INVITE,ACK,BYE
@@ -319,7 +326,7 @@ done
 echo "-- de-registration: the 200 over ESP, then the SAs are deleted"
 out=$(ue ue deregister)
 expect_eq "REGISTER Expires: 0 gets its 200 over ESP" "200 esp" "$(jq -r '"\(.status) \(.via)"' <<<"$out")"
-wait_for 20 test -z "$(pc_spis)" && pass "then the pcscf holds no SA of the handset" ||
+wait_for 20 no_sets && pass "then the pcscf holds no SA of the handset" ||
   fail "then the pcscf holds no SA of the handset" "still listed: $(pc_spis | paste -sd' ')"
 # unanswered STATE OPTIONS-ARGS...: an OPTIONS over that set gets no answer within 2 s.
 unanswered() { [ "$(ue "$1" --timeout 2 options "${@:2}" | jq -r .status)" = null ]; }

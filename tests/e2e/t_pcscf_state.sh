@@ -4,7 +4,7 @@
 # with SIGKILL and started again on the same file and port; without registering again, bob's
 # MESSAGE reaches alice: bob's restored binding makes it originating, and the S-CSCF's request
 # back comes on alice's Path token, which only the restored binding resolves (the pcscf's debug
-# line names her flow). GET /api/v1/bindings shows the restored bindings. Then: a binding
+# line names her flow). GET /api/v1/registrations shows the restored bindings. Then: a binding
 # expired in the file is left out at start; a truncated file is moved aside to <file>.bad with
 # one clear log line, and the pcscf starts empty and keeps running.
 set -u
@@ -37,7 +37,7 @@ register() { # USER K PORT: AKA registration from PORT; SIPp's verdict in $?
   timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/$1.csv" -i 127.0.0.1 -p "$3" -t u1 \
     -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
 }
-bindings() { http_body "http://127.0.0.1:$PC_API/api/v1/bindings$1"; }
+regs() { http_body "http://127.0.0.1:$PC_API/api/v1/registrations$1"; }
 file_bindings() { jq -r '[.bindings[].impi] | sort | join(",")' "$STATE" 2>/dev/null; }
 file_has() { [ "$(file_bindings)" = "$1" ]; }
 in_log() { grep -q -- "$2" "$WORKDIR/$1.log"; }
@@ -53,12 +53,14 @@ wait_for 5 file_has "$BOTH"
 expect_eq "the state file holds both bindings" "$BOTH" "$(file_bindings)"
 expect_eq "... with mode 0600 (it would hold SA keys)" 600 "$(stat -c %a "$STATE" 2>/dev/null)"
 expect_eq "... and no temporary file left" "" "$(ls "$STATE.tmp" 2>/dev/null)"
-a=$(bindings "?impu=sip:alice@$DOMAIN")
-expect_eq "GET /api/v1/bindings?impu=alice: her binding only" "1 udp:127.0.0.1:$PA" \
-  "$(jq -r '"\(.total) \(.bindings[0].flow)"' <<<"$a")"
-expect_eq "... an unprotected UE has no SA sets" 0 "$(jq -r '.bindings[0].sa | length' <<<"$a")"
-expect_eq "GET /api/v1/bindings?impu=tel:+15550001 (an associated URI): alice's" "alice@$DOMAIN" \
-  "$(field '.bindings[0].impi' "$(bindings '?impu=tel:%2B15550001')")"
+a=$(regs "?impu=sip:alice@$DOMAIN")
+expect_eq "GET /api/v1/registrations?impu=alice: her binding only" "1 udp:127.0.0.1:$PA" \
+  "$(jq -r '"\(.total) \(.registrations[0].flow)"' <<<"$a")"
+expect_eq "... an unprotected UE has no SA sets" 0 "$(jq -r '.registrations[0].sa | length' <<<"$a")"
+expect_eq "GET /api/v1/registrations?impu=tel:+15550001 (an associated URI): alice's" "alice@$DOMAIN" \
+  "$(field '.registrations[0].impi' "$(regs '?impu=tel:%2B15550001')")"
+expect_eq "... impu and prefix both apply (alice's IMPU, bob's prefix: none)" 0 \
+  "$(field .total "$(regs "?impu=sip:alice@$DOMAIN&prefix=bob")")"
 
 echo "-- SIGKILL, then a restart on the same state file"
 TOKEN_A=$(jq -r ".bindings[] | select(.impi == \"alice@$DOMAIN\") | .token" "$STATE")
@@ -66,12 +68,12 @@ kill -KILL "${PIDS[pcscf]}"
 wait_exit pcscf 10
 start_pcscf pcscf2 || { finish; exit 1; }
 expect_match "the log says both bindings came back" "2 bindings restored from $STATE" "$(cat "$WORKDIR/pcscf2.log")"
-b=$(bindings "")
-expect_eq "GET /api/v1/bindings shows both again (ordered by flow)" \
+b=$(regs "")
+expect_eq "GET /api/v1/registrations shows both again (ordered by flow)" \
   "2 $(printf 'udp:127.0.0.1:%s\n' "$PA" "$PB" | sort | paste -sd' ')" \
-  "$(jq -r '"\(.total) \([.bindings[].flow] | join(" "))"' <<<"$b")"
+  "$(jq -r '"\(.total) \([.registrations[].flow] | join(" "))"' <<<"$b")"
 expect_match "... alice's registration has most of its 600 s left" '^(5[0-9][0-9]|600)$' \
-  "$(jq -r ".bindings[] | select(.flow == \"udp:127.0.0.1:$PA\") | .expires" <<<"$b")"
+  "$(jq -r ".registrations[] | select(.flow == \"udp:127.0.0.1:$PA\") | .expires" <<<"$b")"
 
 echo "-- bob's MESSAGE reaches alice, neither registering again"
 timeout 30 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$PA" -t u1 -m 1 -timeout 20s \
@@ -98,7 +100,7 @@ jq --arg bob "bob@$DOMAIN" '(.bindings[] | select(.impi == $bob) | .expires_at) 
   mv "$STATE.edit" "$STATE"
 start_pcscf pcscf3 || { finish; exit 1; }
 expect_match "the log counts it" "1 bindings restored from $STATE \(1 expired left out\)" "$(cat "$WORKDIR/pcscf3.log")"
-expect_eq "only alice is back" "1 alice@$DOMAIN" "$(jq -r '"\(.total) \(.bindings[0].impi)"' <<<"$(bindings "")")"
+expect_eq "only alice is back" "1 alice@$DOMAIN" "$(jq -r '"\(.total) \(.registrations[0].impi)"' <<<"$(regs "")")"
 
 echo "-- a truncated state file goes aside, the pcscf starts empty"
 stop_prog pcscf3
@@ -109,7 +111,7 @@ expect_match "one clear log line" "error: pcscf: the state file $STATE is unusab
   "$(cat "$WORKDIR/pcscf4.log")"
 expect_eq "the bad file is kept as <file>.bad, unchanged" "$(sha256sum <"$WORKDIR/truncated.json")" \
   "$(sha256sum <"$STATE.bad" 2>/dev/null)"
-expect_eq "no bindings" 0 "$(jq -r .total <<<"$(bindings "")")"
+expect_eq "no bindings" 0 "$(jq -r .total <<<"$(regs "")")"
 register alice abcdefghijklmnop "$PA"
 expect_eq "alice registers again" 0 "$?"
 wait_for 5 file_has "alice@$DOMAIN"

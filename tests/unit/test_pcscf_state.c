@@ -570,8 +570,8 @@ static void snapshot_moves_sequences_on_never_back(void **state)
     assert_null(f->st.dp);
 }
 
-/* REST: SA sets with algorithms, SPIs, ports, state and the datapath's counters; no key, in
- * any spelling. */
+/* REST (GET /api/v1/registrations): the binding's own fields and its SA sets with algorithms,
+ * SPIs, ports, state and the datapath's counters; no key, in any spelling. */
 static void rest_shows_sa_sets_never_keys(void **state)
 {
     fx_t *f = *state;
@@ -579,9 +579,20 @@ static void rest_shows_sa_sets_never_keys(void **state)
     fill_binding(&b, "udp:192.0.2.10:5080", "aaaa", 1900000600);
     b.sa[0].set.keys.auth_key[0] = 0xab; /* a byte pattern to look for */
     b.sa[0].set.keys.auth_key[1] = 0xcd;
-    json_t *j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    json_t *j = pcscf_binding_json(&f->pc, &b, 1900000000);
     json_t *sa = json_object_get(j, "sa");
     assert_int_equal(json_integer_value(json_object_get(j, "expires")), 600);
+    assert_int_equal(json_integer_value(json_object_get(j, "registered_at")), 1900000000);
+    assert_string_equal(json_string_value(json_object_get(j, "flow")), "udp:192.0.2.10:5080");
+    assert_string_equal(json_string_value(json_object_get(j, "impi")), "alice@ims.example");
+    assert_string_equal(json_string_value(json_object_get(j, "impu")), "sip:alice@ims.example");
+    assert_string_equal(json_string_value(json_object_get(j, "contact")), b.contact);
+    assert_true(json_is_true(json_object_get(j, "outbound")));
+    assert_string_equal(json_string_value(json_object_get(j, "associated_uris")), b.associated);
+    assert_string_equal(json_string_value(json_object_get(j, "service_route")), b.service_route);
+    /* A protected UE is reached through its SA: port_us of the active set. */
+    assert_string_equal(json_string_value(json_object_get(j, "target")),
+                        "sip:192.0.2.10:5081;transport=udp");
     assert_int_equal(json_array_size(sa), 2);
     json_t *a = json_array_get(sa, 0), *o = json_array_get(sa, 1);
     assert_string_equal(json_string_value(json_object_get(a, "state")), "active");
@@ -602,7 +613,7 @@ static void rest_shows_sa_sets_never_keys(void **state)
     json_decref(j);
     /* With a datapath its counters show. */
     pcscf_state_attach(&f->pc, (ipsec_dp_t *)&f->st, &fake_ops, restored, &nrestored);
-    j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    j = pcscf_binding_json(&f->pc, &b, 1900000000);
     a = json_array_get(json_object_get(j, "sa"), 0);
     assert_true(json_is_true(json_object_get(a, "installed")));
     assert_int_equal(json_integer_value(json_object_get(a, "packets_out")), 42);
@@ -610,7 +621,7 @@ static void rest_shows_sa_sets_never_keys(void **state)
     json_decref(j);
     /* An unprotected UE: an empty list. */
     memset(b.sa, 0, sizeof b.sa);
-    j = pcscf_binding_rest_json(&f->pc, &b, 1900000000);
+    j = pcscf_binding_json(&f->pc, &b, 1900000000);
     assert_int_equal(json_array_size(json_object_get(j, "sa")), 0);
     json_decref(j);
 }
