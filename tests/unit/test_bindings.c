@@ -109,7 +109,7 @@ static void expires_zero_removes_then_ends(void **state)
     assert_int_equal(stored_contacts(f), 2);
     char *r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5091>;expires=0\r\n");
     fx_expect_status(r, "SIP/2.0 200");
-    assert_null(strstr(r, "127.0.0.1:5091"));
+    assert_null(strstr(r, "<sip:alice@127.0.0.1:5091>")); /* its Contact; a Via port 5091x is not */
     assert_non_null(strstr(r, "127.0.0.1:5092"));
     free(r);
     assert_int_equal(stored_contacts(f), 1);
