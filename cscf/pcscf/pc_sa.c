@@ -12,17 +12,6 @@
 
 #include "common/util/hex.h"
 
-int pc_sa_map_alg(sec_agree_alg_t alg, ipsec_alg_t *out)
-{
-    /* By name, so the two enums may differ in order without this going wrong. */
-    return ipsec_alg_from_name(sec_agree_alg_name(alg), out);
-}
-
-int pc_sa_map_ealg(sec_agree_ealg_t ealg, ipsec_ealg_t *out)
-{
-    return ipsec_ealg_from_name(sec_agree_ealg_name(ealg), out);
-}
-
 static int parse_pair(const char *item, sec_agree_pref_t *out)
 {
     char alg[32];
@@ -30,8 +19,8 @@ static int parse_pair(const char *item, sec_agree_pref_t *out)
     if (!slash || (size_t)(slash - item) >= sizeof alg)
         return -1;
     snprintf(alg, sizeof alg, "%.*s", (int)(slash - item), item);
-    return sec_agree_alg_parse(alg, &out->alg) == 0 &&
-                   sec_agree_ealg_parse(slash + 1, &out->ealg) == 0
+    return ipsec_alg_from_name(alg, &out->alg) == 0 &&
+                   ipsec_ealg_from_name(slash + 1, &out->ealg) == 0
                ? 0
                : -1;
 }
@@ -155,11 +144,9 @@ int pc_sa_make_set(const sec_agree_offer_t *ue, const char *ue_addr, uint16_t po
                    const uint8_t ck[IPSEC_AKA_KEY_LEN], const uint8_t ik[IPSEC_AKA_KEY_LEN],
                    ipsec_sa_set_t *out)
 {
-    ipsec_alg_t alg;
-    ipsec_ealg_t ealg;
     memset(out, 0, sizeof *out);
-    if (!ue_addr || strlen(ue_addr) >= sizeof out->ue_addr || pc_sa_map_alg(ue->alg, &alg) < 0 ||
-        pc_sa_map_ealg(ue->ealg, &ealg) < 0 || !port_pc || !port_ps || !spi_pc || !spi_ps)
+    if (!ue_addr || strlen(ue_addr) >= sizeof out->ue_addr || !port_pc || !port_ps || !spi_pc ||
+        !spi_ps)
         return -1;
     snprintf(out->ue_addr, sizeof out->ue_addr, "%s", ue_addr);
     out->port_uc = ue->port_c;
@@ -170,7 +157,7 @@ int pc_sa_make_set(const sec_agree_offer_t *ue, const char *ue_addr, uint16_t po
     out->port_ps = port_ps;
     out->spi_pc = spi_pc;
     out->spi_ps = spi_ps;
-    return ipsec_derive_keys(alg, ealg, ck, ik, &out->keys);
+    return ipsec_derive_keys(ue->alg, ue->ealg, ck, ik, &out->keys); /* -1: outside the enums */
 }
 
 int pc_sa_server(const ipsec_sa_set_t *s, sec_agree_server_t *out)
@@ -181,10 +168,9 @@ int pc_sa_server(const ipsec_sa_set_t *s, sec_agree_server_t *out)
     out->spi_ps = s->spi_ps;
     out->port_pc = s->port_pc;
     out->port_ps = s->port_ps;
-    return sec_agree_alg_parse(ipsec_alg_name(s->keys.alg), &out->alg) == 0 &&
-                   sec_agree_ealg_parse(ipsec_ealg_name(s->keys.ealg), &out->ealg) == 0
-               ? 0
-               : -1;
+    out->alg = s->keys.alg;
+    out->ealg = s->keys.ealg;
+    return ipsec_alg_name(out->alg) && ipsec_ealg_name(out->ealg) ? 0 : -1;
 }
 
 int pc_sa_same(const pc_sa_t *a, const pc_sa_t *b)

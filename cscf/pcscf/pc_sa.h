@@ -16,10 +16,6 @@
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/sec_agree.h"
 
-/* sec_agree's algorithm values as the datapath's; 0, or -1 for a value outside the enums. */
-int pc_sa_map_alg(sec_agree_alg_t alg, ipsec_alg_t *out);
-int pc_sa_map_ealg(sec_agree_ealg_t ealg, ipsec_ealg_t *out);
-
 /* ipsec.algorithms: "alg/ealg" entries ("hmac-sha-1-96/aes-cbc"), most preferred first, into
  * out (at most max). How many, or -1 with the offending entry in err (an unknown name, no
  * slash, a duplicate, too many, or none at all). */

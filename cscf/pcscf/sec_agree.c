@@ -8,45 +8,6 @@
 
 #include <sofia-sip/sip_header.h>
 
-static const char *const alg_names[SEC_AGREE_ALG_COUNT] = {"hmac-sha-1-96", "hmac-md5-96"};
-static const char *const ealg_names[SEC_AGREE_EALG_COUNT] = {"null", "aes-cbc", "des-ede3-cbc"};
-
-const char *sec_agree_alg_name(sec_agree_alg_t alg)
-{
-    return (unsigned)alg < SEC_AGREE_ALG_COUNT ? alg_names[alg] : NULL;
-}
-
-const char *sec_agree_ealg_name(sec_agree_ealg_t ealg)
-{
-    return (unsigned)ealg < SEC_AGREE_EALG_COUNT ? ealg_names[ealg] : NULL;
-}
-
-static int name_index(const char *const *names, int n, const char *s)
-{
-    for (int i = 0; s && i < n; i++)
-        if (strcasecmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-int sec_agree_alg_parse(const char *s, sec_agree_alg_t *out)
-{
-    int i = name_index(alg_names, SEC_AGREE_ALG_COUNT, s);
-    if (i < 0)
-        return -1;
-    *out = (sec_agree_alg_t)i;
-    return 0;
-}
-
-int sec_agree_ealg_parse(const char *s, sec_agree_ealg_t *out)
-{
-    int i = name_index(ealg_names, SEC_AGREE_EALG_COUNT, s);
-    if (i < 0)
-        return -1;
-    *out = (sec_agree_ealg_t)i;
-    return 0;
-}
-
 /* The parameters of an ipsec-3gpp mechanism we read; the bit of each in a "seen" mask. */
 enum { P_ALG, P_EALG, P_SPI_C, P_SPI_S, P_PORT_C, P_PORT_S, P_PROT, P_MOD, P_Q, P_COUNT };
 static const char *const param_names[P_COUNT] = {"alg",    "ealg", "spi-c", "spi-s", "port-c",
@@ -165,11 +126,19 @@ static int value_is(const raw_params_t *rp, int k, const char *want)
     return rp->len[k] == strlen(want) && strncasecmp(rp->value[k], want, rp->len[k]) == 0;
 }
 
-/* A name from a table, compared without copying the value. */
-static int named(const raw_params_t *rp, int k, const char *const *names, int n)
+/* The algorithm a parameter names (a value we know, compared without copying it), or -1. */
+static int named_alg(const raw_params_t *rp, int k)
 {
-    for (int i = 0; i < n; i++)
-        if (value_is(rp, k, names[i]))
+    for (int i = 0; ipsec_alg_name((ipsec_alg_t)i); i++)
+        if (value_is(rp, k, ipsec_alg_name((ipsec_alg_t)i)))
+            return i;
+    return -1;
+}
+
+static int named_ealg(const raw_params_t *rp, int k)
+{
+    for (int i = 0; ipsec_ealg_name((ipsec_ealg_t)i); i++)
+        if (value_is(rp, k, ipsec_ealg_name((ipsec_ealg_t)i)))
             return i;
     return -1;
 }
@@ -187,14 +156,13 @@ static int read_offer(const raw_params_t *rp, sec_agree_offer_t *o, char *why, s
             say(why, whylen, "%s missing", param_names[k]);
             return -1;
         }
-    int alg = named(rp, P_ALG, alg_names, SEC_AGREE_ALG_COUNT);
+    int alg = named_alg(rp, P_ALG);
     if (alg < 0) {
         say(why, whylen, "alg: unsupported %.*s", (int)rp->len[P_ALG], rp->value[P_ALG]);
         return -1;
     }
-    int ealg = SEC_AGREE_EALG_NULL; /* TS 33.203 7.1: no ealg means null encryption */
-    if ((rp->seen & BIT(P_EALG)) &&
-        (ealg = named(rp, P_EALG, ealg_names, SEC_AGREE_EALG_COUNT)) < 0) {
+    int ealg = IPSEC_EALG_NULL; /* TS 33.203 7.1: no ealg means null encryption */
+    if ((rp->seen & BIT(P_EALG)) && (ealg = named_ealg(rp, P_EALG)) < 0) {
         say(why, whylen, "ealg: unsupported %.*s", (int)rp->len[P_EALG], rp->value[P_EALG]);
         return -1;
     }
@@ -217,8 +185,8 @@ static int read_offer(const raw_params_t *rp, sec_agree_offer_t *o, char *why, s
         say(why, whylen, "q: malformed");
         return -1;
     }
-    *o = (sec_agree_offer_t){(sec_agree_alg_t)alg, (sec_agree_ealg_t)ealg, spi_c, spi_s,
-                             (uint16_t)port_c,     (uint16_t)port_s,       q};
+    *o = (sec_agree_offer_t){(ipsec_alg_t)alg, (ipsec_ealg_t)ealg, spi_c, spi_s,
+                             (uint16_t)port_c, (uint16_t)port_s,   q};
     return 0;
 }
 
@@ -256,7 +224,7 @@ int sec_agree_choose(const sec_agree_offers_t *offers, const sec_agree_policy_t 
 {
     for (size_t p = 0; p < policy->n; p++) {
         const sec_agree_pref_t *pref = &policy->prefs[p];
-        if (pref->ealg == SEC_AGREE_EALG_NULL && !policy->allow_null)
+        if (pref->ealg == IPSEC_EALG_NULL && !policy->allow_null)
             continue;
         int best = -1;
         for (size_t i = 0; i < offers->n; i++) {
@@ -288,7 +256,7 @@ static void format_q(int q, char *buf, size_t len)
 
 int sec_agree_server_value(const sec_agree_server_t *s, char *buf, size_t len)
 {
-    const char *alg = sec_agree_alg_name(s->alg), *ealg = sec_agree_ealg_name(s->ealg);
+    const char *alg = ipsec_alg_name(s->alg), *ealg = ipsec_ealg_name(s->ealg);
     if (!alg || !ealg || !s->spi_pc || !s->spi_ps || !s->port_pc || !s->port_ps ||
         (s->q != SEC_AGREE_Q_NONE && (s->q < 0 || s->q > 1000)))
         return -1;
@@ -364,11 +332,12 @@ int sec_agree_verify(const sip_security_verify_t *sv, const sec_agree_server_t *
 int sec_agree_mode_parse(const char *s, sec_agree_mode_t *out)
 {
     static const char *const names[] = {"off", "optional", "required"};
-    int i = name_index(names, 3, s);
-    if (i < 0 || strcmp(s, names[i]) != 0) /* config keys are lower case */
-        return -1;
-    *out = (sec_agree_mode_t)i;
-    return 0;
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, names[i]) == 0) { /* config keys are lower case */
+            *out = (sec_agree_mode_t)i;
+            return 0;
+        }
+    return -1;
 }
 
 sec_agree_decision_t sec_agree_decide(sec_agree_mode_t mode, int ue_requires, int ue_supports,

@@ -18,27 +18,9 @@
 
 #include <sofia-sip/sip.h>
 
-/* Integrity algorithm (TS 33.203 7.1 "alg"). */
-typedef enum {
-    SEC_AGREE_ALG_HMAC_SHA1_96, /* hmac-sha-1-96 (RFC 2404) */
-    SEC_AGREE_ALG_HMAC_MD5_96,  /* hmac-md5-96 (RFC 2403) */
-    SEC_AGREE_ALG_COUNT,
-} sec_agree_alg_t;
+#include "common/ipsec/sa_keys.h"
 
-/* Encryption algorithm (TS 33.203 7.1 "ealg"; absent means null). */
-typedef enum {
-    SEC_AGREE_EALG_NULL,         /* null (RFC 2410) */
-    SEC_AGREE_EALG_AES_CBC,      /* aes-cbc, 128-bit key (RFC 3602) */
-    SEC_AGREE_EALG_DES_EDE3_CBC, /* des-ede3-cbc (RFC 2451) */
-    SEC_AGREE_EALG_COUNT,
-} sec_agree_ealg_t;
-
-/* The protocol names as in the headers ("hmac-sha-1-96", "aes-cbc"); NULL when out of range. */
-const char *sec_agree_alg_name(sec_agree_alg_t alg);
-const char *sec_agree_ealg_name(sec_agree_ealg_t ealg);
-/* Name to value, case-insensitive; 0, or -1 for anything else. */
-int sec_agree_alg_parse(const char *s, sec_agree_alg_t *out);
-int sec_agree_ealg_parse(const char *s, sec_agree_ealg_t *out);
+/* The algorithms are common/ipsec/sa_keys.h's ipsec_alg_t and ipsec_ealg_t, names included. */
 
 /* q as thousandths (RFC 3329 qvalue "0.1" = 100); SEC_AGREE_Q_NONE when absent. */
 #define SEC_AGREE_Q_NONE (-1)
@@ -48,8 +30,8 @@ int sec_agree_ealg_parse(const char *s, sec_agree_ealg_t *out);
  * Security-Server and its Security-Verify echo, the P-CSCF's (spi_pc, spi_ps, port_pc,
  * port_ps). prot is always esp and mod always trans (nothing else is accepted). */
 typedef struct sec_agree_offer {
-    sec_agree_alg_t alg;
-    sec_agree_ealg_t ealg;
+    ipsec_alg_t alg;
+    ipsec_ealg_t ealg;
     uint32_t spi_c, spi_s;   /* non-zero */
     uint16_t port_c, port_s; /* 1..65535 */
     int q;                   /* 0..1000, or SEC_AGREE_Q_NONE */
@@ -82,8 +64,8 @@ sec_agree_result_t sec_agree_parse_client(const sip_security_client_t *sc, sec_a
 /* Our configured choice: (alg, ealg) pairs, most preferred first; a pair with null encryption
  * counts only when allow_null is set. */
 typedef struct sec_agree_pref {
-    sec_agree_alg_t alg;
-    sec_agree_ealg_t ealg;
+    ipsec_alg_t alg;
+    ipsec_ealg_t ealg;
 } sec_agree_pref_t;
 
 typedef struct sec_agree_policy {
@@ -99,8 +81,8 @@ int sec_agree_choose(const sec_agree_offers_t *offers, const sec_agree_policy_t 
 
 /* What we announce in the 401: the chosen algorithms with the P-CSCF's SPIs and ports. */
 typedef struct sec_agree_server {
-    sec_agree_alg_t alg;
-    sec_agree_ealg_t ealg;
+    ipsec_alg_t alg;
+    ipsec_ealg_t ealg;
     uint32_t spi_pc, spi_ps;   /* non-zero */
     uint16_t port_pc, port_ps; /* non-zero */
     int q;                     /* 0..1000, or SEC_AGREE_Q_NONE for none */

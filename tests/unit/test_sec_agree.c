@@ -59,8 +59,8 @@ static void parses_a_phones_offer(void **state)
     assert_int_equal(o.n, 1);
     assert_int_equal(o.refused, 0);
     assert_string_equal(o.reason, "");
-    assert_int_equal(o.offer[0].alg, SEC_AGREE_ALG_HMAC_SHA1_96);
-    assert_int_equal(o.offer[0].ealg, SEC_AGREE_EALG_AES_CBC);
+    assert_int_equal(o.offer[0].alg, IPSEC_ALG_HMAC_SHA1_96);
+    assert_int_equal(o.offer[0].ealg, IPSEC_EALG_AES_CBC);
     assert_int_equal(o.offer[0].spi_c, 12345678);
     assert_int_equal(o.offer[0].spi_s, 87654321);
     assert_int_equal(o.offer[0].port_c, 5062);
@@ -83,15 +83,15 @@ static void parses_a_list(void **state)
     assert_int_equal(o.n, 2);
     assert_int_equal(o.ignored, 1);
     assert_int_equal(o.refused, 0);
-    assert_int_equal(o.offer[0].alg, SEC_AGREE_ALG_HMAC_MD5_96);
-    assert_int_equal(o.offer[0].ealg, SEC_AGREE_EALG_NULL);
+    assert_int_equal(o.offer[0].alg, IPSEC_ALG_HMAC_MD5_96);
+    assert_int_equal(o.offer[0].ealg, IPSEC_EALG_NULL);
     assert_int_equal(o.offer[0].spi_c, 4294967295u);
     assert_int_equal(o.offer[0].spi_s, 1);
     assert_int_equal(o.offer[0].port_c, 65535);
     assert_int_equal(o.offer[0].port_s, 1);
     assert_int_equal(o.offer[0].q, 100);
-    assert_int_equal(o.offer[1].alg, SEC_AGREE_ALG_HMAC_SHA1_96);
-    assert_int_equal(o.offer[1].ealg, SEC_AGREE_EALG_DES_EDE3_CBC);
+    assert_int_equal(o.offer[1].alg, IPSEC_ALG_HMAC_SHA1_96);
+    assert_int_equal(o.offer[1].ealg, IPSEC_EALG_DES_EDE3_CBC);
     assert_int_equal(o.offer[1].q, 500);
     assert_int_equal(o.offer[1].port_s, 40001);
 }
@@ -176,19 +176,19 @@ static void nothing_usable(void **state)
 
 static void names_both_ways(void **state)
 {
-    sec_agree_alg_t a;
-    sec_agree_ealg_t e;
-    assert_int_equal(sec_agree_alg_parse("HMAC-MD5-96", &a), 0);
-    assert_int_equal(a, SEC_AGREE_ALG_HMAC_MD5_96);
-    assert_string_equal(sec_agree_alg_name(a), "hmac-md5-96");
-    assert_int_equal(sec_agree_alg_parse("hmac-sha-1", &a), -1);
-    assert_int_equal(sec_agree_alg_parse(NULL, &a), -1);
-    assert_int_equal(sec_agree_ealg_parse("des-ede3-cbc", &e), 0);
-    assert_int_equal(e, SEC_AGREE_EALG_DES_EDE3_CBC);
-    assert_string_equal(sec_agree_ealg_name(SEC_AGREE_EALG_NULL), "null");
-    assert_int_equal(sec_agree_ealg_parse("aes", &e), -1);
-    assert_null(sec_agree_alg_name(SEC_AGREE_ALG_COUNT));
-    assert_null(sec_agree_ealg_name((sec_agree_ealg_t)-1));
+    ipsec_alg_t a;
+    ipsec_ealg_t e;
+    assert_int_equal(ipsec_alg_from_name("HMAC-MD5-96", &a), 0);
+    assert_int_equal(a, IPSEC_ALG_HMAC_MD5_96);
+    assert_string_equal(ipsec_alg_name(a), "hmac-md5-96");
+    assert_int_equal(ipsec_alg_from_name("hmac-sha-1", &a), -1);
+    assert_int_equal(ipsec_alg_from_name(NULL, &a), -1);
+    assert_int_equal(ipsec_ealg_from_name("des-ede3-cbc", &e), 0);
+    assert_int_equal(e, IPSEC_EALG_DES_EDE3_CBC);
+    assert_string_equal(ipsec_ealg_name(IPSEC_EALG_NULL), "null");
+    assert_int_equal(ipsec_ealg_from_name("aes", &e), -1);
+    assert_null(ipsec_alg_name((ipsec_alg_t)2));
+    assert_null(ipsec_ealg_name((ipsec_ealg_t)-1));
 }
 
 /* Offers of all 2 x 3 pairs, sha-1 ones with q. */
@@ -206,9 +206,9 @@ static void chooses_by_preference(void **state)
     assert_int_equal(client(ALL_PAIRS, &o), SEC_AGREE_OK);
     assert_int_equal(o.n, 6);
     const sec_agree_pref_t prefs[] = {
-        {SEC_AGREE_ALG_HMAC_SHA1_96, SEC_AGREE_EALG_NULL},
-        {SEC_AGREE_ALG_HMAC_SHA1_96, SEC_AGREE_EALG_AES_CBC},
-        {SEC_AGREE_ALG_HMAC_MD5_96, SEC_AGREE_EALG_DES_EDE3_CBC},
+        {IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_NULL},
+        {IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_AES_CBC},
+        {IPSEC_ALG_HMAC_MD5_96, IPSEC_EALG_DES_EDE3_CBC},
     };
     /* null not allowed: sha-1/aes-cbc, the one with the higher q */
     sec_agree_policy_t pol = {prefs, 3, 0};
@@ -230,9 +230,9 @@ static void null_refused_unless_allowed(void **state)
                             &o),
                      SEC_AGREE_OK);
     const sec_agree_pref_t prefs[] = {
-        {SEC_AGREE_ALG_HMAC_SHA1_96, SEC_AGREE_EALG_AES_CBC},
-        {SEC_AGREE_ALG_HMAC_MD5_96, SEC_AGREE_EALG_NULL},
-        {SEC_AGREE_ALG_HMAC_SHA1_96, SEC_AGREE_EALG_NULL},
+        {IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_AES_CBC},
+        {IPSEC_ALG_HMAC_MD5_96, IPSEC_EALG_NULL},
+        {IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_NULL},
     };
     sec_agree_policy_t pol = {prefs, 3, 0};
     assert_int_equal(sec_agree_choose(&o, &pol), -1); /* the caller answers 494 */
@@ -243,7 +243,7 @@ static void null_refused_unless_allowed(void **state)
 }
 
 static const sec_agree_server_t SENT = {
-    SEC_AGREE_ALG_HMAC_SHA1_96, SEC_AGREE_EALG_AES_CBC, 0x10203040, 4000000000u, 5100, 5101, 100};
+    IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_AES_CBC, 0x10203040, 4000000000u, 5100, 5101, 100};
 
 static void builds_security_server(void **state)
 {
@@ -253,8 +253,8 @@ static void builds_security_server(void **state)
     assert_string_equal(buf, "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;"
                              "spi-c=270544960;spi-s=4000000000;port-c=5100;port-s=5101;q=0.1");
     sec_agree_server_t s = SENT;
-    s.ealg = SEC_AGREE_EALG_NULL;
-    s.alg = SEC_AGREE_ALG_HMAC_MD5_96;
+    s.ealg = IPSEC_EALG_NULL;
+    s.alg = IPSEC_ALG_HMAC_MD5_96;
     s.q = SEC_AGREE_Q_NONE;
     assert_true(sec_agree_server_value(&s, buf, sizeof buf) > 0);
     assert_string_equal(buf, "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;"
@@ -278,7 +278,7 @@ static void builds_security_server(void **state)
     s.q = 1001;
     assert_int_equal(sec_agree_server_value(&s, buf, sizeof buf), -1);
     s = SENT;
-    s.ealg = SEC_AGREE_EALG_COUNT;
+    s.ealg = (ipsec_ealg_t)3;
     assert_int_equal(sec_agree_server_value(&s, buf, sizeof buf), -1);
     /* too small a buffer */
     assert_int_equal(sec_agree_server_value(&SENT, buf, 40), -1);
