@@ -17,6 +17,12 @@ const char *store_backend_name(size_t i)
 
 store_t *store_open(const char *backend, const store_limits_t *limits, const char *options)
 {
+    return store_open_on(backend, limits, options, NULL);
+}
+
+store_t *store_open_on(const char *backend, const store_limits_t *limits, const char *options,
+                       struct su_root_s *root)
+{
     const store_ops_t *ops = NULL;
     for (size_t i = 0; backend && i < NBACKENDS; i++)
         if (strcmp(backends[i]->name, backend) == 0)
@@ -29,7 +35,7 @@ store_t *store_open(const char *backend, const store_limits_t *limits, const cha
     if (!s)
         return NULL;
     s->ops = ops;
-    if (!(s->be = ops->open(limits, options))) {
+    if (!(s->be = ops->open(limits, options, root))) {
         free(s);
         return NULL;
     }
@@ -82,7 +88,12 @@ void store_put(store_t *s, const store_reg_t *reg, store_done_f cb, void *arg)
 
 void store_del(store_t *s, const char *impi, store_done_f cb, void *arg)
 {
-    s->ops->del(s->be, impi, cb, arg);
+    s->ops->del(s->be, impi, 0, cb, arg);
+}
+
+void store_del_if(store_t *s, const char *impi, uint64_t rev, store_done_f cb, void *arg)
+{
+    s->ops->del(s->be, impi, rev, cb, arg);
 }
 
 void store_list(store_t *s, const char *prefix, size_t offset, size_t limit, store_list_f cb,
@@ -104,4 +115,9 @@ size_t store_count(const store_t *s)
 size_t store_contact_count(const store_t *s)
 {
     return s->ops->contact_count(s->be);
+}
+
+const char *store_status(const store_t *s)
+{
+    return s->ops->status ? s->ops->status(s->be) : "ok";
 }

@@ -11,19 +11,21 @@ typedef struct store_ops {
     /* 1: every callback runs before the call returns; 0: never (later, from the loop). A backend
      * is one or the other for every call, never both (tests/unit/test_store_contract.c checks). */
     int synchronous;
-    /* The backend's state; NULL (logged) when options are wrong or out of memory. */
-    void *(*open)(const store_limits_t *limits, const char *options);
+    /* The backend's state; NULL (logged) when options are wrong, root is NULL for a backend
+     * that needs the loop, or out of memory. */
+    void *(*open)(const store_limits_t *limits, const char *options, struct su_root_s *root);
     void (*close)(void *be); /* callbacks still owed are not made */
     int (*set_limits)(void *be, const store_limits_t *limits);
     void (*get)(void *be, const char *impu, store_get_f cb, void *arg);
     void (*get_impi)(void *be, const char *impi, store_get_f cb, void *arg);
     void (*put)(void *be, const store_reg_t *reg, store_done_f cb, void *arg);
-    void (*del)(void *be, const char *impi, store_done_f cb, void *arg);
+    void (*del)(void *be, const char *impi, uint64_t rev, store_done_f cb, void *arg);
     void (*list)(void *be, const char *prefix, size_t offset, size_t limit, store_list_f cb,
                  void *arg);
     void (*expired)(void *be, int64_t now, store_list_f cb, void *arg);
     size_t (*count)(const void *be);
     size_t (*contact_count)(const void *be);
+    const char *(*status)(const void *be); /* NULL: always "ok" */
 } store_ops_t;
 
 struct store {

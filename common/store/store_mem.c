@@ -90,6 +90,18 @@ static void pack_strings(packer_t *p, store_reg_t *d, const store_reg_t *r)
         KEEP(contacts[i].call_id);
         KEEP(contacts[i].user_agent);
     }
+    KEEP(server_name);
+    for (size_t i = 0; i < r->nsubs; i++) {
+        KEEP(subs[i].call_id);
+        KEEP(subs[i].local_tag);
+        KEEP(subs[i].remote_tag);
+        KEEP(subs[i].local_uri);
+        KEEP(subs[i].remote_uri);
+        KEEP(subs[i].target);
+        KEEP(subs[i].route_set);
+        KEEP(subs[i].impu);
+        KEEP(subs[i].subscriber);
+    }
 #undef KEEP
     (void)sink;
 }
@@ -97,6 +109,9 @@ static void pack_strings(packer_t *p, store_reg_t *d, const store_reg_t *r)
 _Static_assert(sizeof(store_reg_t) % _Alignof(store_contact_t) == 0 &&
                    sizeof(char *) % _Alignof(store_contact_t) == 0,
                "contacts follow the pointer arrays aligned");
+_Static_assert(sizeof(store_contact_t) % _Alignof(store_sub_t) == 0 &&
+                   sizeof(char *) % _Alignof(store_sub_t) == 0,
+               "subscriptions follow the contacts aligned");
 
 /* r as one block (free() it); NULL when out of memory. */
 static store_reg_t *block_of(const store_reg_t *r)
@@ -104,7 +119,7 @@ static store_reg_t *block_of(const store_reg_t *r)
     packer_t p = {0};
     pack_strings(&p, NULL, r);
     size_t fixed = sizeof(store_reg_t) + (r->nimpus + r->nbarred) * sizeof(char *) +
-                   r->ncontacts * sizeof(store_contact_t);
+                   r->ncontacts * sizeof(store_contact_t) + r->nsubs * sizeof(store_sub_t);
     store_reg_t *d = malloc(fixed + p.used);
     if (!d)
         return NULL;
@@ -115,6 +130,11 @@ static store_reg_t *block_of(const store_reg_t *r)
     d->contacts = r->ncontacts ? (store_contact_t *)(ptrs + r->nimpus + r->nbarred) : NULL;
     if (r->ncontacts)
         memcpy(d->contacts, r->contacts, r->ncontacts * sizeof *r->contacts);
+    d->subs = r->nsubs ? (store_sub_t *)((char *)(ptrs + r->nimpus + r->nbarred) +
+                                         r->ncontacts * sizeof(store_contact_t))
+                       : NULL;
+    if (r->nsubs)
+        memcpy(d->subs, r->subs, r->nsubs * sizeof *r->subs);
     p = (packer_t){.area = (char *)d + fixed};
     pack_strings(&p, d, r);
     return d;
@@ -222,8 +242,9 @@ static void table_shrink(table_t *t)
 
 /* ---- the store ---- */
 
-static void *mem_open(const store_limits_t *limits, const char *options)
+static void *mem_open(const store_limits_t *limits, const char *options, struct su_root_s *root)
 {
+    (void)root;
     if (options && *options) {
         log_error("store: the memory backend takes no options (\"%s\")", options);
         return NULL;
@@ -321,6 +342,11 @@ static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg
     store_reg_t *old = at ? at->reg : NULL;
     store_reg_t *block = NULL;
     /* Everything that can fail comes first, so a failure leaves the store as it was. */
+    uint64_t was = old ? old->rev : 0;
+    if (reg->rev && reg->rev != (old ? was : STORE_REV_NEW)) {
+        cb(arg, STORE_CONFLICT);
+        return;
+    }
     const char *why = refusal(s, reg, old);
     if (!why && (table_reserve(&s->by_impi, old ? 0 : 1) < 0 ||
                  table_reserve(&s->by_impu, reg->nimpus) < 0 || !(block = block_of(reg))))
@@ -330,6 +356,7 @@ static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg
         cb(arg, -1);
         return;
     }
+    block->rev = was + 1;
     if (old)
         at = table_find(&s->by_impi, reg->impi); /* in case the reserve moved the slots */
     if (old) {
@@ -347,12 +374,16 @@ static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg
     cb(arg, 0);
 }
 
-static void mem_del(void *be, const char *impi, store_done_f cb, void *arg)
+static void mem_del(void *be, const char *impi, uint64_t rev, store_done_f cb, void *arg)
 {
     mem_t *s = be;
     slot_t *at = table_find(&s->by_impi, impi);
     if (!at) {
         cb(arg, -1);
+        return;
+    }
+    if (rev && at->reg->rev != rev) {
+        cb(arg, STORE_CONFLICT);
         return;
     }
     store_reg_t *r = at->reg;
@@ -436,6 +467,9 @@ static int has_expired(const store_reg_t *r, int64_t now)
 {
     for (size_t i = 0; i < r->ncontacts; i++)
         if (r->contacts[i].expires_at <= now)
+            return 1;
+    for (size_t i = 0; i < r->nsubs; i++)
+        if (r->subs[i].expires_at <= now)
             return 1;
     return 0;
 }

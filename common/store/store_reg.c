@@ -27,6 +27,20 @@ static void contact_clear(store_contact_t *c)
     memset(c, 0, sizeof *c);
 }
 
+static void sub_clear(store_sub_t *u)
+{
+    free(u->call_id);
+    free(u->local_tag);
+    free(u->remote_tag);
+    free(u->local_uri);
+    free(u->remote_uri);
+    free(u->target);
+    free(u->route_set);
+    free(u->impu);
+    free(u->subscriber);
+    memset(u, 0, sizeof *u);
+}
+
 static void free_list(char **list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)
@@ -46,6 +60,10 @@ void store_reg_free(store_reg_t *r)
     for (size_t i = 0; i < r->ncontacts; i++)
         contact_clear(&r->contacts[i]);
     free(r->contacts);
+    free(r->server_name);
+    for (size_t i = 0; i < r->nsubs; i++)
+        sub_clear(&r->subs[i]);
+    free(r->subs);
     free(r);
 }
 
@@ -97,6 +115,21 @@ static int contact_copy(store_contact_t *d, const store_contact_t *c)
            store_contact_set(&d->user_agent, c->user_agent);
 }
 
+static int sub_copy(store_sub_t *d, const store_sub_t *u)
+{
+    *d = *u;
+    d->call_id = d->local_tag = d->remote_tag = d->local_uri = d->remote_uri = d->target =
+        d->route_set = d->impu = d->subscriber = NULL;
+    return store_contact_set(&d->call_id, u->call_id) |
+           store_contact_set(&d->local_tag, u->local_tag) |
+           store_contact_set(&d->remote_tag, u->remote_tag) |
+           store_contact_set(&d->local_uri, u->local_uri) |
+           store_contact_set(&d->remote_uri, u->remote_uri) |
+           store_contact_set(&d->target, u->target) |
+           store_contact_set(&d->route_set, u->route_set) | store_contact_set(&d->impu, u->impu) |
+           store_contact_set(&d->subscriber, u->subscriber);
+}
+
 store_reg_t *store_reg_dup(const store_reg_t *r)
 {
     store_reg_t *d = r ? store_reg_new(r->impi) : NULL;
@@ -110,6 +143,12 @@ store_reg_t *store_reg_dup(const store_reg_t *r)
         ok = 0;
     for (size_t i = 0; ok && i < r->ncontacts; i++, d->ncontacts++)
         ok &= contact_copy(&d->contacts[i], &r->contacts[i]) == 0;
+    ok &= store_contact_set(&d->server_name, r->server_name) == 0;
+    if (ok && r->nsubs && !(d->subs = calloc(r->nsubs, sizeof *d->subs)))
+        ok = 0;
+    for (size_t i = 0; ok && i < r->nsubs; i++, d->nsubs++)
+        ok &= sub_copy(&d->subs[i], &r->subs[i]) == 0;
+    d->rev = r->rev;
     if (!ok) {
         store_reg_free(d);
         return NULL;
@@ -166,4 +205,40 @@ size_t store_reg_drop_expired(store_reg_t *r, int64_t now)
         }
     }
     return gone;
+}
+
+store_sub_t *store_reg_add_sub(store_reg_t *r)
+{
+    store_sub_t *u = realloc(r->subs, (r->nsubs + 1) * sizeof *u);
+    if (!u)
+        return NULL;
+    r->subs = u;
+    memset(&u[r->nsubs], 0, sizeof *u);
+    return &u[r->nsubs++];
+}
+
+void store_reg_remove_sub(store_reg_t *r, size_t index)
+{
+    if (index >= r->nsubs)
+        return;
+    sub_clear(&r->subs[index]);
+    memmove(&r->subs[index], &r->subs[index + 1], (r->nsubs - index - 1) * sizeof *r->subs);
+    r->nsubs--;
+}
+
+static int same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+store_sub_t *store_reg_find_sub(store_reg_t *r, const char *call_id, const char *local_tag,
+                                const char *remote_tag)
+{
+    for (size_t i = 0; i < r->nsubs; i++) {
+        store_sub_t *u = &r->subs[i];
+        if (same(u->call_id, call_id) && same(u->local_tag, local_tag) &&
+            same(u->remote_tag, remote_tag))
+            return u;
+    }
+    return NULL;
 }

@@ -90,6 +90,23 @@ static inline void assert_same_reg(const store_reg_t *a, const store_reg_t *b)
         assert_int_equal(x->expires_at, y->expires_at);
         assert_int_equal(x->registered_at, y->registered_at);
     }
+    assert_str_or_null(a->server_name, b->server_name);
+    assert_int_equal(a->nsubs, b->nsubs);
+    for (size_t i = 0; i < a->nsubs; i++) {
+        const store_sub_t *x = &a->subs[i], *y = &b->subs[i];
+        assert_str_or_null(x->call_id, y->call_id);
+        assert_str_or_null(x->local_tag, y->local_tag);
+        assert_str_or_null(x->remote_tag, y->remote_tag);
+        assert_str_or_null(x->local_uri, y->local_uri);
+        assert_str_or_null(x->remote_uri, y->remote_uri);
+        assert_str_or_null(x->target, y->target);
+        assert_str_or_null(x->route_set, y->route_set);
+        assert_str_or_null(x->impu, y->impu);
+        assert_str_or_null(x->subscriber, y->subscriber);
+        assert_int_equal(x->cseq, y->cseq);
+        assert_int_equal(x->version, y->version);
+        assert_int_equal(x->expires_at, y->expires_at);
+    }
 }
 
 #endif
