@@ -340,6 +340,10 @@ int hss_db_put(hss_db_t *db, hss_subscriber_t *sub, int *created, int *conflict,
         return -1;
     }
     *created = old == NULL;
+    /* The row keeps the SQN reached so far: a replacement naming a lower one (or none) must not
+     * take the SQN back at the next start, when no SQN row was written yet. */
+    if (old && old->sqn > (sub->sqn & SQN_MASK))
+        sub->sqn = old->sqn;
     if (note(db, write_subscriber(db, sub, "api"), "the subscriber", sub->impi) < 0) {
         snprintf(err, errlen, "the HSS database cannot be written");
         return -1;
