@@ -479,8 +479,12 @@ static int load_sub_row(load_t *l, sqlite3_stmt *st)
         return snprintf(l->err, l->errlen, "%s: subscribers: a row without impi or origin",
                         l->db->path),
                -1;
-    if (strcmp(origin, "deleted") == 0)
-        return strmap_put(l->gone, impi, l->gone, NULL);
+    if (strcmp(origin, "deleted") == 0) {
+        if (strmap_put(l->gone, impi, l->gone, NULL) == 0)
+            return 0;
+        snprintf(l->err, l->errlen, "out of memory");
+        return -1;
+    }
     json_error_t jerr;
     json_t *j = data ? json_loads(data, 0, &jerr) : NULL;
     hss_subscriber_t sub = {0};
