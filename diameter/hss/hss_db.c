@@ -348,12 +348,14 @@ int hss_db_put(hss_db_t *db, hss_subscriber_t *sub, int *created, int *conflict,
         snprintf(err, errlen, "the HSS database cannot be written");
         return -1;
     }
-    if (old) {
+    hss_entry_t *e = old;
+    if (old)
         replace_entry(db, old, sub);
-    } else if (!add_entry(db, sub)) {
+    else if (!(e = add_entry(db, sub))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    e->from_api = 1;
     return 0;
 }
 
@@ -495,8 +497,11 @@ static int load_sub_row(load_t *l, sqlite3_stmt *st)
         rc = -1, snprintf(why, sizeof why, "impi: differs from the row's key");
     if (rc == 0 && (hss_db_by_impi(l->db, impi) || impu_conflict(l->db, &sub, NULL)))
         rc = -1, snprintf(why, sizeof why, "an identity of another subscriber");
-    if (rc == 0 && !add_entry(l->db, &sub))
+    hss_entry_t *e = rc == 0 ? add_entry(l->db, &sub) : NULL;
+    if (rc == 0 && !e)
         rc = -1, snprintf(why, sizeof why, "out of memory");
+    if (e)
+        e->from_api = strcmp(origin, "api") == 0;
     if (rc < 0) {
         hss_subscriber_clear(&sub);
         snprintf(l->err, l->errlen, "%s: subscribers row %.200s: %s", l->db->path, impi, why);
@@ -566,7 +571,25 @@ static int load_rows(load_t *l)
 
 /* Adds the file's subscribers the database does not hold (all of them into a fresh one); a
  * file subscriber that differs from the database's copy is left as the database has it. */
-static int merge_file(load_t *l, const char *path)
+static void log_file_merge(hss_db_t *db, const char *path, int fresh, size_t added, size_t differ,
+                           const char *first_differ, size_t gone)
+{
+    if (fresh) {
+        log_info("hss: new database %s seeded with %zu subscriber(s) from %s", db->path, added,
+                 path);
+        return;
+    }
+    if (added)
+        log_info("hss: %s: %zu subscriber(s) the database did not hold added", path, added);
+    if (differ)
+        log_warn("hss: %s: %zu subscriber(s) differ from the database's copy, which is kept "
+                 "(first %s): change them over REST, or remove the database to seed a new one",
+                 path, differ, first_differ);
+    if (gone)
+        log_info("hss: %s: %zu subscriber(s) deleted over REST stay deleted", path, gone);
+}
+
+static int merge_file(load_t *l, const char *path, int fresh)
 {
     hss_subscriber_t *subs = NULL;
     size_t n = 0, added = 0, differ = 0, gone = 0;
@@ -578,6 +601,8 @@ static int merge_file(load_t *l, const char *path)
         hss_entry_t *e = hss_db_by_impi(l->db, subs[i].impi);
         if (strmap_get(l->gone, subs[i].impi)) {
             gone++;
+        } else if (e && e->from_api) {
+            continue; /* changed over REST: the database's copy is meant to differ */
         } else if (e) {
             json_t *a = hss_subscriber_to_json(&subs[i], 1),
                    *b = hss_subscriber_to_json(&e->sub, 1);
@@ -601,11 +626,8 @@ static int merge_file(load_t *l, const char *path)
         }
     }
     hss_subscribers_free(subs, n);
-    if (rc == 0 && l->db->sql && (added || differ || gone))
-        log_info("hss: %s: %zu subscriber(s) added to the database; %zu differ from the "
-                 "database's copy, which is kept (change them over REST)%s%s; %zu were deleted "
-                 "over REST and stay deleted",
-                 path, added, differ, differ ? ", first " : "", differ ? first_differ : "", gone);
+    if (rc == 0 && l->db->sql)
+        log_file_merge(l->db, path, fresh, added, differ, first_differ, gone);
     return rc;
 }
 
@@ -690,7 +712,7 @@ static int import_state_file(load_t *l, const char *path)
  * rows that make it not fresh any more; in one transaction with the rest of the opening. */
 static int fill_fresh(load_t *l, const hss_db_config_t *cfg)
 {
-    if (merge_file(l, cfg->subscribers_file) < 0)
+    if (merge_file(l, cfg->subscribers_file, 1) < 0)
         return -1;
     int imported = import_state_file(l, cfg->state_file);
     if (imported < 0)
@@ -760,7 +782,7 @@ int hss_db_open(hss_db_t *db, const hss_db_config_t *cfg, char *err, size_t errl
     if (txn && begin(db) < 0)
         rc = fail_sql(db, err, errlen, "cannot begin");
     if (rc == 0)
-        rc = fresh ? fill_fresh(&l, cfg) : merge_file(&l, cfg->subscribers_file);
+        rc = fresh ? fill_fresh(&l, cfg) : merge_file(&l, cfg->subscribers_file, 0);
     if (rc == 0 && !fresh && cfg->state_file && *cfg->state_file &&
         access(cfg->state_file, F_OK) == 0 && db->sql)
         log_info("hss: subscribers.state_file %s is not read: the database %s holds the state "

@@ -30,6 +30,7 @@ typedef struct hss_entry {
     char *server_name;              /* assigned S-CSCF (SIP URI), or NULL */
     char *scscf_host, *scscf_realm; /* its Diameter identity, where RTR/PPR go */
     hss_reg_state_t state;
+    int from_api; /* made or replaced over REST: the subscriber file no longer speaks for it */
     size_t index; /* in hss_db_t.entries */
 } hss_entry_t;
 
