@@ -7,7 +7,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       gcc make libc6-dev pkg-config \
       libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev \
-      libfreediameter-dev libmnl-dev \
+      libfreediameter-dev libmnl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -23,7 +23,7 @@ RUN make -j"$(nproc)" VERSION="$VERSION" build/pcscf build/scscf build/hss
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libsofia-sip-ua0 libmicrohttpd12 libjansson4 libyaml-0-2 libssl3 libxml2 libmnl0 \
+      libsofia-sip-ua0 libmicrohttpd12 libjansson4 libyaml-0-2 libssl3 libxml2 libmnl0 libsqlite3-0 \
       libfdcore6 libfdproto6 freediameter-extensions \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ims \
@@ -32,7 +32,7 @@ RUN apt-get update \
  && chown ims:ims /opt/ims/run /var/lib/ims
 COPY --from=build /src/build/pcscf /src/build/scscf /src/build/hss /usr/local/bin/
 # The lab configs: `docker run ims-core:dev hss -c config/hss.yaml` works as `make run` does
-# (relative paths such as config/subscribers.yaml and run/hss-state.json are under /opt/ims).
+# (relative paths such as config/subscribers.yaml and run/hss.db are under /opt/ims).
 COPY config/ /opt/ims/config/
 WORKDIR /opt/ims
 USER 10001:10001

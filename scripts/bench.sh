@@ -2,7 +2,8 @@
 # make bench: OPTIONS transactions per second that a pcscf answers over UDP, at rising SIPp rates,
 # beside the same load against a SIPp UAS that answers at once (the harness ceiling), plus the
 # pcscf's memory; then the registration bench (scripts/bench_register.sh) and the calls bench
-# (scripts/bench_call.sh). Prints figures; pass/fail is not its business.
+# (scripts/bench_call.sh) and the HSS's MAR latency by subscriber count (scripts/bench_hss.sh).
+# Prints figures; pass/fail is not its business.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -63,3 +64,5 @@ echo
 scripts/bench_register.sh "$BUILD"
 echo
 scripts/bench_call.sh "$BUILD"
+echo
+scripts/bench_hss.sh "$BUILD"

@@ -66,7 +66,7 @@ printf 'SEQUENTIAL\ncaller;sip:callee@%s;%s\n' "$DOMAIN" "$DOMAIN" >"$WORKDIR/ca
 printf 'subscribers: []\n' >"$WORKDIR/empty.yaml"
 
 start_hss hss HSS_API_TOKEN=$TOKEN HSS_SUBSCRIBERS_FILE="$WORKDIR/empty.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE= HSS_LOG_LEVEL=warning HSS_AUTH_MAX_VECTORS=1 || exit 1
+  HSS_SUBSCRIBERS_DATABASE= HSS_LOG_LEVEL=warning HSS_AUTH_MAX_VECTORS=1 || exit 1
 for f in "$WORKDIR"/batch_*.json; do
   curl -s -o /dev/null -m 60 -H "Authorization: Bearer $TOKEN" -X POST \
     "http://127.0.0.1:$HSS_API/api/v1/subscribers" --data-binary "@$f" || true

@@ -37,7 +37,7 @@ perl -e '
 printf 'subscribers: []\n' >"$WORKDIR/empty.yaml"
 
 start_hss hss HSS_API_TOKEN=$TOKEN HSS_SUBSCRIBERS_FILE="$WORKDIR/empty.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE= HSS_LOG_LEVEL=warning HSS_AUTH_MAX_VECTORS=1 || exit 1
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/bench.db" HSS_LOG_LEVEL=warning HSS_AUTH_MAX_VECTORS=1 || exit 1
 start=$(date +%s)
 for f in "$WORKDIR"/batch_*.json; do
   curl -s -o /dev/null -m 60 -H "Authorization: Bearer $TOKEN" -X POST \

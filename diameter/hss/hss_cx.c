@@ -1,6 +1,7 @@
 /* The HSS side of Cx (TS 29.228 section 6, TS 29.229): MAR builds vectors, SAR assigns the
  * S-CSCF and returns the profile, UAR and LIR say which S-CSCF serves a user. Runs on the loop;
- * the state file is written before an answer that changed SQN or assignment leaves. */
+ * the row a MAR or SAR changed (the IMPI's SQN, the assignment) is written to the database
+ * before the answer leaves, else the answer is DIAMETER_UNABLE_TO_COMPLY. */
 #include "diameter/hss/hss.h"
 
 #include <openssl/evp.h>
@@ -185,8 +186,8 @@ static void on_mar(void *app, cx_reply_t *reply, const cx_msg_t *req)
         cx_server_answer_code(reply, DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED, 1);
         return;
     }
-    if (scheme != HSS_SCHEME_MD5 && req->items[0].authorization_len &&
-        resync(e, &req->items[0]) < 0) {
+    int resynced = scheme != HSS_SCHEME_MD5 && req->items[0].authorization_len;
+    if (resynced && resync(e, &req->items[0]) < 0) {
         log_warn("hss: %s: resynchronisation refused (MAC-S wrong); SQN unchanged", e->sub.impi);
         cx_server_answer_code(reply, 5003 /* DIAMETER_AUTHORIZATION_REJECTED */, 0);
         return;
@@ -203,13 +204,18 @@ static void on_mar(void *app, cx_reply_t *reply, const cx_msg_t *req)
         cx_auth_item_t *it = cx_msg_add_item(&ans);
         rc = scheme == HSS_SCHEME_MD5 ? md5_item(e, it) : aka_item(h, e, scheme, i + 1, it);
     }
-    if (e->state == HSS_NOT_REGISTERED)
+    unsigned what = scheme == HSS_SCHEME_MD5 ? 0 : HSS_DB_SQN;
+    if (e->state == HSS_NOT_REGISTERED) {
         hss_entry_assign(e, req->server_name, req->origin_host, req->origin_realm,
                          HSS_AUTH_PENDING);
+        what |= HSS_DB_ASSIGNMENT;
+    }
     ans.auth_items = (uint32_t)ans.nitems;
     ans.result_code = rc == 0 ? DIAMETER_SUCCESS : DIAMETER_UNABLE_TO_COMPLY;
-    if (rc == 0 && hss_db_save(&h->db) < 0)
-        ans.result_code = DIAMETER_UNABLE_TO_COMPLY; /* never hand out a SQN we may forget */
+    /* Never hand out a SQN the database may forget. The SQN stays advanced in memory when the
+     * write fails: those values were never sent, and skipping them is harmless. */
+    if (rc == 0 && what && hss_db_write(&h->db, e, what) < 0)
+        ans.result_code = DIAMETER_UNABLE_TO_COMPLY;
     if (ans.result_code != DIAMETER_SUCCESS) {
         cx_msg_clear(&ans);
         cx_msg_init(&ans, CX_CMD_MAA);
@@ -222,6 +228,47 @@ static void on_mar(void *app, cx_reply_t *reply, const cx_msg_t *req)
 }
 
 /* ---- SAR ---- */
+
+/* An assignment as it was before a SAR: written only when the SAR changed it, put back when
+ * the write fails. */
+typedef struct assignment {
+    char *server_name, *host, *realm;
+    hss_reg_state_t state;
+} assignment_t;
+
+static void save_assignment(const hss_entry_t *e, assignment_t *a)
+{
+    a->server_name = e->server_name ? strdup(e->server_name) : NULL;
+    a->host = e->scscf_host ? strdup(e->scscf_host) : NULL;
+    a->realm = e->scscf_realm ? strdup(e->scscf_realm) : NULL;
+    a->state = e->state;
+}
+
+static void clear_assignment(assignment_t *a)
+{
+    free(a->server_name);
+    free(a->host);
+    free(a->realm);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_assignment(const hss_entry_t *e, const assignment_t *a)
+{
+    return e->state == a->state && same_str(e->server_name, a->server_name) &&
+           same_str(e->scscf_host, a->host) && same_str(e->scscf_realm, a->realm);
+}
+
+static void restore_assignment(hss_entry_t *e, const assignment_t *a)
+{
+    if (a->server_name)
+        hss_entry_assign(e, a->server_name, a->host, a->realm, a->state);
+    else
+        hss_entry_unassign(e);
+}
 
 static void add_profile(hss_t *h, const hss_entry_t *e, cx_msg_t *ans)
 {
@@ -245,6 +292,8 @@ static void on_sar(void *app, cx_reply_t *reply, const cx_msg_t *req)
     cx_msg_t ans;
     answer_init(&ans, req, e);
     ans.result_code = DIAMETER_SUCCESS;
+    assignment_t before;
+    save_assignment(e, &before);
     if (sat == CX_SAT_REGISTRATION || sat == CX_SAT_RE_REGISTRATION) {
         hss_entry_assign(e, req->server_name, req->origin_host, req->origin_realm, HSS_REGISTERED);
         if (sat == CX_SAT_REGISTRATION || req->user_data_already_available != 1)
@@ -271,8 +320,15 @@ static void on_sar(void *app, cx_reply_t *reply, const cx_msg_t *req)
         ans.result_code = 0;
         ans.experimental_result = DIAMETER_ERROR_IN_ASSIGNMENT_TYPE;
     }
-    if (hss_db_save(&h->db) < 0 && ans.result_code == DIAMETER_SUCCESS)
-        log_warn("hss: SAR for %s answered, but the assignment is not on disk", e->sub.impi);
+    int changed = !same_assignment(e, &before);
+    if (changed && hss_db_write(&h->db, e, HSS_DB_ASSIGNMENT) < 0) {
+        /* the S-CSCF tries again; what the database holds stays the truth in memory too */
+        restore_assignment(e, &before);
+        cx_msg_clear(&ans);
+        answer_init(&ans, req, e);
+        ans.result_code = DIAMETER_UNABLE_TO_COMPLY;
+    }
+    clear_assignment(&before);
     log_info("hss: SAR %s type %d from %s: %s, assignment %s", e->sub.impi, sat, req->server_name,
              cx_result_name(ans.result_code, ans.experimental_result),
              hss_reg_state_name(e->state));

@@ -20,7 +20,7 @@ typedef struct op {
     hss_subscriber_t *sub; /* put */
     int create_only;
     /* out */
-    int found, created, conflict;
+    int found, created, conflict, failed; /* failed: the database refused the change */
     char err[256];
     json_t *json;
     cx_msg_t notify; /* RTR or PPR to send, cmd CX_CMD_COUNT when none */
@@ -77,8 +77,8 @@ static void put_on_loop(void *arg)
         return;
     }
     char *before = old ? hss_user_data_xml(&old->sub) : NULL;
-    if (hss_db_put(&o->h->db, o->sub, &o->created, o->err, sizeof o->err) < 0) {
-        o->conflict = 1;
+    if (hss_db_put(&o->h->db, o->sub, &o->created, &o->conflict, o->err, sizeof o->err) < 0) {
+        o->failed = !o->conflict;
         free(before);
         return;
     }
@@ -92,7 +92,6 @@ static void put_on_loop(void *arg)
     }
     free(before);
     free(after);
-    hss_db_save(&o->h->db);
     publish_count(o->h);
     o->json = hss_entry_to_json(e);
 }
@@ -118,18 +117,18 @@ static void unassign_on_loop(void *arg)
     hss_entry_t *e = hss_db_by_impi(&o->h->db, o->impi);
     if (e) {
         hss_entry_unassign(e);
-        hss_db_save(&o->h->db);
+        o->failed = hss_db_write(&o->h->db, e, HSS_DB_ASSIGNMENT) < 0;
     }
 }
 
 static void delete_on_loop(void *arg)
 {
     op_t *o = arg;
-    o->found = hss_db_delete(&o->h->db, o->impi) == 0;
-    if (o->found) {
-        hss_db_save(&o->h->db);
+    int rc = hss_db_delete(&o->h->db, o->impi);
+    o->found = rc != 1;
+    o->failed = rc < 0;
+    if (rc == 0)
         publish_count(o->h);
-    }
 }
 
 /* ---- HTTP side ---- */
@@ -230,7 +229,9 @@ static void put_common(hss_t *h, const api_request_t *req, api_response_t *resp,
     snprintf(impi, sizeof impi, "%s", sub.impi);
     o.impi = impi;
     if (run(&o, put_on_loop, resp) == 0) {
-        if (o.conflict) {
+        if (o.failed) {
+            api_problem(resp, 500, "Internal Server Error", o.err);
+        } else if (o.conflict) {
             api_problem(resp, 409, "Conflict", o.err);
         } else {
             uint32_t result;
@@ -258,8 +259,9 @@ static int bulk_one(hss_t *h, json_t *item, size_t index, json_t *errors)
         op_init(&o, h, impi);
         o.sub = &sub;
         o.create_only = 1;
-        ok = loopq_call(h->p->queue, put_on_loop, &o, LOOP_MS) == 0 && !o.conflict;
-        snprintf(err, sizeof err, "%s", o.conflict ? o.err : "the HSS loop did not answer");
+        ok = loopq_call(h->p->queue, put_on_loop, &o, LOOP_MS) == 0 && !o.conflict && !o.failed;
+        snprintf(err, sizeof err, "%s",
+                 o.conflict || o.failed ? o.err : "the HSS loop did not answer");
         json_decref(o.json);
         cx_msg_clear(&o.notify);
     }
@@ -364,6 +366,11 @@ static void delete_route(void *ctx, const api_request_t *req, api_response_t *re
     cx_msg_clear(&o.notify);
     if (run(&o, delete_on_loop, resp) < 0) {
         json_decref(rtr);
+        return;
+    }
+    if (o.failed) {
+        json_decref(rtr);
+        api_problem(resp, 500, "Internal Server Error", "the HSS database cannot be written");
         return;
     }
     json_t *out = json_pack("{s:b}", "deleted", o.found);

@@ -16,9 +16,13 @@ static const cfg_key_t hss_keys[] = {
     FD_SETUP_KEY_ROWS("hss.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3868", ""),
     {"subscribers.file", CFG_STRING, "config/subscribers.yaml",
      "subscriber file (YAML; schema in config/subscribers.yaml)", 0, 0, NULL},
-    {"subscribers.state_file", CFG_STRING, "run/hss-state.json",
-     "where SQNs, S-CSCF assignments and REST changes are kept across restarts (\"\": nowhere)", 0,
-     0, NULL},
+    {"subscribers.database", CFG_STRING, "run/hss.db",
+     "SQLite database (WAL) keeping subscribers, SQNs, S-CSCF assignments and REST changes "
+     "across restarts; a new one is seeded from subscribers.file (\"\": memory only)",
+     0, 0, NULL},
+    {"subscribers.state_file", CFG_STRING, "",
+     "deprecated: a JSON state file of an older hss, imported once into a new database", 0, 0,
+     NULL},
     {"auth.sqn_ind_bits", CFG_INT, "5",
      "IND bits of the SQN (TS 33.102 Annex C: SEQ+1 and IND cycling per vector); 0: SQN+1", 0, 10,
      NULL},
@@ -37,13 +41,23 @@ static const cfg_key_t hss_keys[] = {
     CFG_END,
 };
 
+static hss_db_config_t db_config(const cfg_t *cfg, int check_only)
+{
+    return (hss_db_config_t){.subscribers_file = cfg_str(cfg, "subscribers.file"),
+                             .database = cfg_str(cfg, "subscribers.database"),
+                             .state_file = cfg_str(cfg, "subscribers.state_file"),
+                             .check_only = check_only};
+}
+
+/* Reads the database (when it exists), the subscriber file and the state file; writes nothing. */
 static int hss_check(const cfg_t *cfg, char *err, size_t len)
 {
     hss_db_t db;
-    int rc = hss_db_load(&db, cfg_str(cfg, "subscribers.file"),
-                         cfg_str(cfg, "subscribers.state_file"), err, len);
+    hss_db_config_t c = db_config(cfg, 1);
+    if (hss_db_open(&db, &c, err, len) < 0)
+        return -1;
     hss_db_free(&db);
-    return rc;
+    return 0;
 }
 
 static int make_state_dir(const char *path)
@@ -56,7 +70,7 @@ static int make_state_dir(const char *path)
     const char *dir = dirname(copy);
     int rc = mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
     if (rc < 0)
-        log_error("subscribers.state_file: cannot create %s: %s", dir, strerror(errno));
+        log_error("subscribers.database: cannot create %s: %s", dir, strerror(errno));
     free(copy);
     return rc;
 }
@@ -69,10 +83,10 @@ static int hss_init(program_t *p)
         return -1;
     h->p = p;
     p->app = h;
-    const char *state = cfg_str(p->cfg, "subscribers.state_file");
-    if (make_state_dir(state) < 0)
+    hss_db_config_t c = db_config(p->cfg, 0);
+    if (make_state_dir(c.database) < 0)
         return -1;
-    if (hss_db_load(&h->db, cfg_str(p->cfg, "subscribers.file"), state, err, sizeof err) < 0) {
+    if (hss_db_open(&h->db, &c, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -85,7 +99,8 @@ static int hss_init(program_t *p)
     if (cx_node_start(&h->cx, p, hss_cx_handlers, hss_cx_nhandlers, h) < 0 ||
         hss_rest_routes(h) < 0)
         return -1;
-    log_info("hss: %zu subscribers", h->db.n);
+    log_info("hss: %zu subscribers%s%s", h->db.n, h->db.path ? ", database " : " (memory only)",
+             h->db.path ? h->db.path : "");
     return 0;
 }
 

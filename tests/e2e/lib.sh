@@ -122,7 +122,7 @@ start_hss() {
   start_prog "$name" "$BUILD/hss" "$REPO_DIR/config/hss.yaml" \
     HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" HSS_API_LISTEN="127.0.0.1:$HSS_API" \
     HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-    HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/$name-state.json" HSS_AUTH_SIPP_COMPAT=true "$@"
+    HSS_SUBSCRIBERS_DATABASE="$WORKDIR/$name.db" HSS_AUTH_SIPP_COMPAT=true "$@"
 }
 
 # The environment for an scscf whose Cx peer is the last start_hss.

@@ -42,7 +42,7 @@ printf 'subscribers:\n  - impi: x@y\n    impus: [sip:x@y]\n    k: 00112233\n    
 out=$(HSS_SUBSCRIBERS_FILE="$WORKDIR/bad_subs.yaml" "$BUILD/hss" -c "$REPO_DIR/config/hss.yaml" --check 2>&1)
 expect_eq "a bad K in the subscriber file exits 2" 2 "$?"
 expect_match "... naming the file, line, entry and field" 'bad_subs.yaml:4: subscribers\[0\] \(impi x@y\): k' "$out"
-out=$(HSS_SUBSCRIBERS_STATE_FILE= "$BUILD/hss" -c "$REPO_DIR/config/hss.yaml" --check 2>&1)
+out=$(HSS_SUBSCRIBERS_DATABASE= "$BUILD/hss" -c "$REPO_DIR/config/hss.yaml" --check 2>&1)
 expect_eq "the example hss config and subscribers pass --check" 0 "$?"
 
 echo "-- peer"
@@ -248,7 +248,7 @@ if [ "$ms" -lt 1500 ]; then pass "... fast, no hang until the ${CX_TIMEOUT_MS} m
 else fail "... fast, no hang until the ${CX_TIMEOUT_MS} ms timeout" "${ms} ms, answer $a"; fi
 start_prog hss "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" \
   HSS_API_LISTEN="127.0.0.1:$HSS_API" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss-state.json" HSS_API_TOKEN=$TOKEN
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/hss.db" HSS_API_TOKEN=$TOKEN
 if wait_http "127.0.0.1:$SC_API" /readyz 200 20; then pass "scscf /readyz 200 again after the HSS restarts, scscf untouched"
 else fail "scscf /readyz 200 again after the HSS restarts"; fi
 expect_eq "the restarted HSS still knows the SQN" "$sqn" "$(hss_sqn "$ALICE")"

@@ -173,7 +173,7 @@ stop_prog hss
 wait_http "127.0.0.1:$A_API" /readyz 503 10 || fail "A sees its Cx peer go"
 start_prog hss2 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" \
   HSS_API_LISTEN="127.0.0.1:$HSS_API" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss-state.json" HSS_AUTH_SIPP_COMPAT=true \
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/hss.db" HSS_AUTH_SIPP_COMPAT=true \
   HSS_ASSIGNMENT_SCSCF_NAMES="sip:127.0.0.1:$A_SIP,sip:127.0.0.1:$B_SIP" || { finish; exit 1; }
 wait_http "127.0.0.1:$A_API" /readyz 200 15 || fail "A's Cx peer comes back"
 register regb bob bobbobbobbobbob1 "$PB" 600

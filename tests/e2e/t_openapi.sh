@@ -51,7 +51,7 @@ for PROG in pcscf scscf hss; do
   served=$(env "${U}_SIP_LISTEN=127.0.0.1:$(free_port)" "${U}_API_LISTEN=127.0.0.1:$(free_port)" \
     "${U}_DIAMETER_LISTEN=127.0.0.1:$(free_port)" "${U}_DIAMETER_PEERS=$HSS_ID@127.0.0.1:$(free_port)" \
     HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" HSS_DIAMETER_PEERS= \
-    HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/routes-state.json" "${U}_LOG_LEVEL=error" \
+    HSS_SUBSCRIBERS_DATABASE="$WORKDIR/routes.db" "${U}_LOG_LEVEL=error" \
     timeout 20 "$BUILD/$PROG" -c "$REPO_DIR/config/$PROG.yaml" --routes 2>>"$WORKDIR/routes.log" | sort)
   documented=$(spec routes)
   expect_eq "$PROG: served routes = documented (x-programs, bearerAuth = token)" "$documented" "$served"
@@ -200,7 +200,7 @@ echo "-- a program without a token refuses every change (403), reads stay open"
 HSS2_API=$(free_port)
 start_prog hss2 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_API_LISTEN="0.0.0.0:$HSS2_API" \
   HSS_DIAMETER_LISTEN="127.0.0.1:$(free_port)" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss2-state.json" HSS_API_TOKEN= || { finish; exit 1; }
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/hss2.db" HSS_API_TOKEN= || { finish; exit 1; }
 while IFS=$'\t' read -r method path url token _ _ _ _ _ example; do
   [ "$token" = 1 ] || continue
   CUR_METHOD=$method CUR_PATH=$path
@@ -215,7 +215,7 @@ REMOTE=$(host_addr)
 HSS3_API=$(free_port)
 start_prog hss3 "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_API_LISTEN="0.0.0.0:$HSS3_API" \
   HSS_DIAMETER_LISTEN="127.0.0.1:$(free_port)" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss3-state.json" HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/hss3.db" HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 if [ -z "$REMOTE" ]; then
   fail "a non-loopback address of this host to call from" "ip -4 addr shows none with scope global"
 else

@@ -192,7 +192,7 @@ out=$(raw_register alice 600)
 expect_match "REGISTER while the HSS is down: 504" '^SIP/2.0 504' "$out"
 start_prog hss "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" \
   HSS_API_LISTEN="127.0.0.1:$HSS_API" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
-  HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/hss-state.json" HSS_API_TOKEN=$TOKEN HSS_AUTH_SIPP_COMPAT=true
+  HSS_SUBSCRIBERS_DATABASE="$WORKDIR/hss.db" HSS_API_TOKEN=$TOKEN HSS_AUTH_SIPP_COMPAT=true
 wait_http "127.0.0.1:$SC_API" /readyz 200 20 || fail "scscf ready again"
 register back alice
 expect_eq "after the HSS restarts, a REGISTER succeeds" 0 "$?"
