@@ -33,6 +33,7 @@ struct store {
     void *be;
 };
 
-extern const store_ops_t store_mem_ops; /* store_mem.c */
+extern const store_ops_t store_mem_ops;   /* store_mem.c */
+extern const store_ops_t store_redis_ops; /* store_redis.c */
 
 #endif
