@@ -187,7 +187,18 @@ json_t *store_reg_to_json(const store_reg_t *r, int64_t now);
 /* ---- Serialisation, for the backends that keep records outside this process (journal,
  * Redis): every field of a store_reg_t (rev aside), as one JSON object in text. ---- */
 
-/* malloc'd text (free()), NULL when out of memory. */
+/* What store_reg_decode() accepts (and so store_reg_encode() writes): a bound on what hostile
+ * text can make it allocate. Generous for an IMS registration (registrar.max_contacts is at
+ * most 100, a User-Data document a few KiB); the memory backend alone holds larger ones. */
+#define STORE_CODEC_MAX_TEXT     (8u << 20) /* bytes of text */
+#define STORE_CODEC_MAX_STRING   (1u << 20) /* bytes of one string */
+#define STORE_CODEC_MAX_IMPUS    1024       /* IMPUs in the set, and barred ones */
+#define STORE_CODEC_MAX_CONTACTS 4096
+#define STORE_CODEC_MAX_SUBS     256
+
+/* malloc'd text (free()) without a newline; NULL when out of memory, and when r is not a record
+ * store_reg_decode() would take back (no IMPI, a NULL IMPU, beyond the bounds above), so what
+ * was written can always be read. */
 char *store_reg_encode(const store_reg_t *r);
 /* A record from text of len bytes (need not end in NUL); NULL with err set (a short reason) on
  * anything but a well-formed record: the text may have been written by anyone. */

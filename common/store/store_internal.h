@@ -36,4 +36,10 @@ struct store {
 extern const store_ops_t store_mem_ops;   /* store_mem.c */
 extern const store_ops_t store_redis_ops; /* store_redis.c */
 
+/* store_codec.c, for a backend that writes a lone string (a key) the way records write theirs:
+ * a JSON string when s is UTF-8, else {"hex": ...}; JSON null for NULL; NULL when out of
+ * memory. And back: a malloc'd string, or NULL with err set (a short reason). */
+json_t *store_codec_string(const char *s);
+char *store_codec_string_from(const json_t *v, char *err, size_t errlen);
+
 #endif
