@@ -11,7 +11,7 @@
 #   make clean
 
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
-PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3
+PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3 hiredis
 BUILD     ?= build
 SAN       ?=
 

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   gcc make libc6-dev pkg-config git
   libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev
-  libmnl-dev libsqlite3-dev sqlite3
+  libmnl-dev libsqlite3-dev sqlite3 libhiredis-dev redis-server
   libfreediameter-dev freediameterd freediameter-extensions
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2

@@ -7,7 +7,7 @@
 #include "common/store/store_internal.h"
 #include "common/util/log.h"
 
-static const store_ops_t *const backends[] = {&store_mem_ops};
+static const store_ops_t *const backends[] = {&store_mem_ops, &store_redis_ops};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
 const char *store_backend_name(size_t i)

@@ -33,7 +33,8 @@ struct store {
     void *be;
 };
 
-extern const store_ops_t store_mem_ops; /* store_mem.c */
+extern const store_ops_t store_mem_ops;   /* store_mem.c */
+extern const store_ops_t store_redis_ops; /* store_redis.c */
 
 /* store_codec.c, for a backend that writes a lone string (a key) the way records write theirs:
  * a JSON string when s is UTF-8, else {"hex": ...}; JSON null for NULL; NULL when out of

@@ -1,9 +1,10 @@
-/* The store contract (common/store/store.h), run against every backend through store_open(), so
+/* The store contract (common/store/store.h), run against every backend through store_open_on(), so
  * through the backend's table of operations: put/get/update/delete, callbacks exactly once and
  * either always before the call returns or never (as store_synchronous() says), copies that are
  * the caller's, limits, list order and paging, expiry batches, counts, and hostile input (huge
  * strings, NUL bytes, bytes of every value, many contacts). A new backend joins by a line in
- * backends[] below; under ASan (make SAN=1 unit) a leak fails the run. */
+ * backends[] below; under ASan (make SAN=1 unit) a leak fails the run. The "redis" backend runs
+ * against a redis-server this binary starts on a free port (tests/unit/redis_server.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +14,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sofia-sip/su_wait.h>
 
 #include "common/store/store.h"
+#include "tests/unit/redis_server.h"
 #include "tests/unit/store_result.h"
 
 #define NOW 1700000000
@@ -26,20 +29,43 @@ typedef struct backend {
     const char *options;
     /* For an asynchronous backend: runs its loop once (answers may arrive). NULL: synchronous. */
     void (*drive)(store_t *s);
+    /* Empties what a new store would find (a shared store outlives its handles), or NULL. */
+    void (*reset)(void);
 } backend_t;
 
+static su_root_t *root; /* the loop of the backends that need one */
+static char redis_options[64];
+
+/* One turn of the loop: waits up to 1 ms when nothing is ready. */
+static void drive_loop(store_t *s)
+{
+    (void)s;
+    su_root_step(root, 1);
+}
+
+/* The test's redis-server (redis_server.h), emptied. Fails when there is none. */
+static void redis_reset(void)
+{
+    assert_true(redis_pid > 0);
+    assert_int_equal(redis_sync("FLUSHALL"), 0);
+}
+
 static const backend_t backends[] = {
-    {"memory", NULL, NULL},
+    {"memory", NULL, NULL, NULL},
+    {"redis", redis_options, drive_loop, redis_reset},
 };
-#define NBACKENDS (sizeof backends / sizeof backends[0])
-#define DRIVE_MAX 10000 /* loop turns an asynchronous answer may take */
+#define NBACKENDS   (sizeof backends / sizeof backends[0])
+#define DRIVE_MAX   10000 /* loop turns an asynchronous answer may take (10 s at 1 ms) */
+#define DRIVE_AFTER 5     /* turns after an answer in which a second one would show */
 
 static const backend_t *current; /* the backend a case is running against */
 
 static store_t *open_store(size_t max_regs, size_t max_contacts)
 {
     store_limits_t limits = {max_regs, max_contacts};
-    store_t *s = store_open(current->name, &limits, current->options);
+    if (current->reset)
+        current->reset();
+    store_t *s = store_open_on(current->name, &limits, current->options, root);
     assert_non_null(s);
     assert_string_equal(store_backend(s), current->name);
     assert_int_equal(store_synchronous(s), current->drive == NULL);
@@ -68,7 +94,7 @@ static void settle(store_t *s, result_t *r)
     for (int i = 0; i < DRIVE_MAX && !r->calls; i++)
         current->drive(s);
     assert_int_equal(r->calls, 1);
-    for (int i = 0; i < 100; i++) /* and no second answer */
+    for (int i = 0; i < DRIVE_AFTER; i++) /* and no second answer */
         current->drive(s);
     assert_int_equal(r->calls, 1);
 }
@@ -686,7 +712,8 @@ static void unknown_backend_and_options(void **state)
     store_limits_t limits = {1, 1};
     assert_null(store_open("no-such-backend", &limits, NULL));
     assert_null(store_open(NULL, &limits, NULL));
-    assert_null(store_open("memory", &limits, "bogus=1")); /* memory takes no options */
+    assert_null(store_open("memory", &limits, "bogus=1"));    /* memory takes no options */
+    assert_null(store_open("redis", &limits, redis_options)); /* redis needs the loop */
     size_t n = 0;
     while (store_backend_name(n))
         n++;
@@ -699,6 +726,29 @@ static void unknown_backend_and_options(void **state)
     }
     assert_int_equal(n, NBACKENDS);
     store_free(NULL);
+}
+
+/* The loop, and the redis-server the "redis" backend talks to (its cases fail without one). */
+static int setup(void **state)
+{
+    (void)state;
+    if (su_init() != 0 || !(root = su_root_create(NULL)))
+        return -1;
+    if (redis_start() == 0)
+        snprintf(redis_options, sizeof redis_options, "address=127.0.0.1:%d,timeout_ms=5000",
+                 redis_port);
+    else
+        snprintf(redis_options, sizeof redis_options, "address=127.0.0.1:1");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    redis_kill();
+    su_root_destroy(root);
+    su_deinit();
+    return 0;
 }
 
 int main(void)
@@ -714,5 +764,5 @@ int main(void)
         cmocka_unit_test(revisions_refuse_lost_updates),
         cmocka_unit_test(unknown_backend_and_options),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
