@@ -326,6 +326,8 @@ static void pending_orphan(task_t *t)
     sip_incoming_release(pd->irq, pd->msg);
     pd->irq = NULL;
     pd->msg = NULL;
+    sip_dialog_destroy(pd->dlg); /* while nta is still there */
+    pd->dlg = NULL;
 }
 
 /* h: headers besides the usual ones, or NULL. */
