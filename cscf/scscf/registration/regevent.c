@@ -942,7 +942,7 @@ typedef struct listing {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int refs, done;
-    regevent_t *re;
+    program_t *p; /* outlives the module: p->app and its regevent tell whether it is there */
     size_t limit;
     json_t *out;
 } listing_t;
@@ -958,6 +958,12 @@ static void listing_unref(listing_t *l)
         pthread_mutex_destroy(&l->lock);
         free(l);
     }
+}
+
+static regevent_t *live(program_t *p)
+{
+    scscf_t *s = p->app;
+    return s ? s->regevent : NULL;
 }
 
 static json_t *sub_json(const store_reg_t *r, const store_sub_t *u, int64_t now)
@@ -984,6 +990,11 @@ static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t to
         json_decref(a);
     if (regs)
         store_regs_free(regs, n);
+    regevent_t *re = live(l->p);
+    if (re && rc == 0) { /* the gauge from the store, now and then */
+        re->count = all;
+        count_add(re, 0);
+    }
     pthread_mutex_lock(&l->lock);
     l->out = out;
     l->done = 1;
@@ -995,8 +1006,12 @@ static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t to
 static void list_on_loop(void *arg)
 {
     listing_t *l = arg;
-    store_t *st = l->re->s->store;
-    store_list(st, NULL, 0, store_count(st) + 1000, list_done, l);
+    regevent_t *re = live(l->p);
+    if (!re) { /* run by loopq_free() after the module went */
+        list_done(l, STORE_ERROR, NULL, 0, 0);
+        return;
+    }
+    store_list(re->s->store, NULL, 0, store_count(re->s->store) + 1000, list_done, l);
 }
 
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
@@ -1011,7 +1026,7 @@ static void list_route(void *ctx, const api_request_t *req, api_response_t *resp
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
     l->refs = 2;
-    l->re = re;
+    l->p = re->s->p;
     l->limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000;
     if (loopq_post(re->s->p->queue, list_on_loop, l) < 0)
         l->refs--;
