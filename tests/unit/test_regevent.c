@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "common/store/store_internal.h"
 #include "cscf/scscf/registration/reg_admin.h"
 #include "scscf_fixture.h"
 
@@ -463,6 +464,111 @@ static void refused_subscribers(void **state)
     assert_false(stored_subs(f));
 }
 
+/* ---- a store that fails on demand: the memory backend, its put replaced ---- */
+
+typedef enum { FLAKY_OK, FLAKY_TIMEOUT, FLAKY_ERROR, FLAKY_CONFLICT, FLAKY_CONFLICT_ONCE } flaky_t;
+static flaky_t flaky_mode;
+static int flaky_puts;
+static store_t *flaky_inner;
+
+static void flaky_ignore(void *arg, int rc)
+{
+    (void)arg;
+    (void)rc;
+}
+
+/* Someone else writes the record (unchanged) first: its revision moves on. */
+static void flaky_bump(void *arg, int rc, store_reg_t *reg)
+{
+    if (rc == 0)
+        store_put(flaky_inner, reg, flaky_ignore, NULL);
+    store_reg_free(reg);
+}
+
+static void flaky_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+{
+    flaky_puts++;
+    if (flaky_mode == FLAKY_TIMEOUT || flaky_mode == FLAKY_ERROR || flaky_mode == FLAKY_CONFLICT) {
+        cb(arg, flaky_mode == FLAKY_TIMEOUT ? STORE_TIMEOUT
+                : flaky_mode == FLAKY_ERROR ? STORE_ERROR
+                                            : STORE_CONFLICT);
+        return;
+    }
+    if (flaky_mode == FLAKY_CONFLICT_ONCE) {
+        flaky_mode = FLAKY_OK;
+        store_get_impi(flaky_inner, reg->impi, flaky_bump, NULL);
+    }
+    flaky_inner->ops->put(be, reg, cb, arg);
+}
+
+/* f's store from now on goes through flaky_put; st and ops must outlive its use. */
+static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
+{
+    flaky_inner = f->s.store;
+    *ops = *flaky_inner->ops;
+    ops->put = flaky_put;
+    *st = *flaky_inner; /* the same backend state */
+    st->ops = ops;
+    f->s.store = st;
+    flaky_mode = FLAKY_OK;
+    flaky_puts = 0;
+}
+
+/* The store refuses or times out: 500 / 504 with Retry-After, nothing kept; it keeps
+ * conflicting: 500 after a bounded number of tries; it conflicts once: read again, accepted. A
+ * NOTIFY answered 481 whose removal conflicts once is removed all the same. */
+static void store_failures_and_conflicts(void **state)
+{
+    fx_t *f = *state;
+    store_t st;
+    store_ops_t ops;
+    flaky_install(f, &st, &ops);
+    flaky_mode = FLAKY_TIMEOUT;
+    char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 504");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    free(r);
+    flaky_mode = FLAKY_ERROR;
+    r = subscribe(f, 2, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 500");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    free(r);
+    flaky_mode = FLAKY_CONFLICT;
+    flaky_puts = 0;
+    r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 500 Store Busy");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    assert_in_range(flaky_puts, 2, 10); /* tried again, and not for ever */
+    free(r);
+    assert_int_equal(stored_subs(f), 0);
+    no_notify(f);
+
+    flaky_mode = FLAKY_CONFLICT_ONCE;
+    flaky_puts = 0;
+    r = subscribe(f, 4, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    assert_int_equal(flaky_puts, 2);
+    char *n = notify_of(f, 4);
+    assert_non_null(strstr(n, "version=\"0\" state=\"full\""));
+    free(n);
+    assert_int_equal(stored_subs(f), 1);
+
+    f->notify_status = 481; /* the next NOTIFY is refused; its removal conflicts once */
+    r = fx_register_auth(f, C2);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    /* The 481 may be on the wire already, but the S-CSCF reads it at its next loop step. */
+    flaky_mode = FLAKY_CONFLICT_ONCE;
+    flaky_puts = 0;
+    free(notify_of(f, 4));
+    for (int i = 0; i < 200 && stored_subs(f); i++)
+        fx_pump(f);
+    assert_int_equal(stored_subs(f), 0);
+    assert_int_equal(flaky_puts, 2);
+    f->s.store = flaky_inner;
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -480,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_subscribers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(another_process_carries_the_dialog_on, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(stale_revision_is_retried, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
