@@ -16,10 +16,12 @@ struct sip_dialog {
     sip_dialog_request_f on_request;
     void *arg;
     int uac;
-    int routed; /* a 2xx (UAC) or the initial request (UAS) gave the route set and target */
+    int routed;   /* a 2xx (UAC) or the initial request (UAS) gave the route set and target */
+    int cseq_one; /* restored with no request sent yet: the first one carries CSeq 1 */
     char call_id[256];
-    url_t *target, *first_hop; /* UAC, until routed */
-    sip_out_t *outs;           /* requests in flight sent in this dialog */
+    char *local_uri, *remote_uri; /* for sip_dialog_get_state() */
+    url_t *target, *first_hop;    /* UAC, until routed */
+    sip_out_t *outs;              /* requests in flight sent in this dialog */
     su_home_t home[1];
 };
 
@@ -138,6 +140,13 @@ static void dialog_free(sip_dialog_t *d)
     free(d);
 }
 
+/* The URI of a name-addr or addr-spec ("<sip:a@b>;x=y" -> "sip:a@b"), in home; NULL when bad. */
+static char *addr_uri(su_home_t *home, const char *addr)
+{
+    sip_from_t *a = addr ? sip_from_make(home, addr) : NULL;
+    return a ? url_as_string(home, a->a_url) : NULL;
+}
+
 sip_dialog_t *sip_dialog_uac(sip_core_t *core, const char *from, const char *to, const char *target,
                              const char *first_hop, sip_dialog_request_f on_request, void *arg)
 {
@@ -153,6 +162,8 @@ sip_dialog_t *sip_dialog_uac(sip_core_t *core, const char *from, const char *to,
         return NULL;
     }
     snprintf(d->call_id, sizeof d->call_id, "%s", id->i_id);
+    d->local_uri = addr_uri(d->home, from);
+    d->remote_uri = addr_uri(d->home, to);
     d->leg = nta_leg_tcreate(sip_core_agent(core), leg_request, (nta_leg_magic_t *)d,
                              SIPTAG_FROM_STR(from), SIPTAG_TO_STR(to),
                              SIPTAG_CALL_ID_STR(d->call_id), TAG_END());
@@ -174,6 +185,8 @@ sip_dialog_t *sip_dialog_uas(sip_core_t *core, sip_t const *request,
         return NULL;
     d->routed = 1;
     snprintf(d->call_id, sizeof d->call_id, "%s", request->sip_call_id->i_id);
+    d->local_uri = url_as_string(d->home, request->sip_to->a_url);
+    d->remote_uri = url_as_string(d->home, request->sip_from->a_url);
     d->leg = nta_leg_tcreate(sip_core_agent(core), leg_request, (nta_leg_magic_t *)d,
                              SIPTAG_CALL_ID(request->sip_call_id), SIPTAG_FROM(request->sip_to),
                              SIPTAG_TO(request->sip_from), TAG_END());
@@ -184,6 +197,81 @@ sip_dialog_t *sip_dialog_uas(sip_core_t *core, sip_t const *request,
         return NULL;
     }
     return d;
+}
+
+sip_dialog_t *sip_dialog_restore(sip_core_t *core, const sip_dialog_state_t *st,
+                                 sip_dialog_request_f on_request, void *arg)
+{
+    if (!st->call_id || !st->local_uri || !st->local_tag || !st->remote_uri || !st->remote_tag ||
+        !st->target || strlen(st->call_id) >= sizeof((sip_dialog_t *)0)->call_id)
+        return NULL;
+    sip_dialog_t *d = dialog_new(core, on_request, arg);
+    if (!d)
+        return NULL;
+    su_home_t *home = d->home;
+    d->routed = 1;
+    d->cseq_one = st->cseq == 0;
+    snprintf(d->call_id, sizeof d->call_id, "%s", st->call_id);
+    d->local_uri = su_strdup(home, st->local_uri);
+    d->remote_uri = su_strdup(home, st->remote_uri);
+    sip_from_t *local = sip_from_create(home, URL_STRING_MAKE(st->local_uri));
+    sip_to_t *remote = sip_to_create(home, URL_STRING_MAKE(st->remote_uri));
+    sip_contact_t *target = sip_contact_create(home, URL_STRING_MAKE(st->target), NULL);
+    /* The route set as Record-Route in request order, which is what a UAS takes it from: nta
+     * then marks the leg loose-routed or not by the first entry's lr (nta_leg_tcreate's own
+     * SIPTAG_ROUTE would leave every route set strict). */
+    int routes = st->route_set && *st->route_set;
+    sip_record_route_t *rr = routes ? sip_record_route_make(home, st->route_set) : NULL;
+    char seq[16];
+    snprintf(seq, sizeof seq, "%u", (unsigned)st->cseq);
+    if (local && remote && sip_from_tag(home, local, st->local_tag) == 0 &&
+        sip_to_tag(home, remote, st->remote_tag) == 0)
+        d->leg = nta_leg_tcreate(sip_core_agent(core), leg_request, (nta_leg_magic_t *)d,
+                                 SIPTAG_CALL_ID_STR(d->call_id), SIPTAG_FROM(local),
+                                 SIPTAG_TO(remote), SIPTAG_CSEQ_STR(seq), TAG_END());
+    if (!d->local_uri || !d->remote_uri || !target || !target->m_url->url_scheme ||
+        (routes && !rr) || !d->leg || nta_leg_server_route(d->leg, rr, target) < 0) {
+        log_warn("sip_dialog: cannot take up the dialog of %s", st->call_id);
+        dialog_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* The route set as requests carry it: each entry as its header value, comma-joined. */
+static char *route_text(su_home_t *home, const sip_route_t *r)
+{
+    char *out = NULL;
+    for (; r; r = r->r_next) {
+        char *one = sip_header_as_string(home, (const sip_header_t *)r);
+        char *joined =
+            one ? su_sprintf(home, "%s%s%s", out ? out : "", out ? ", " : "", one) : NULL;
+        if (!joined)
+            return NULL;
+        out = joined;
+    }
+    return out ? out : su_strdup(home, "");
+}
+
+int sip_dialog_get_state(sip_dialog_t *d, sip_dialog_state_t *out)
+{
+    const sip_route_t *route = NULL;
+    const sip_contact_t *target = NULL;
+    if (nta_leg_get_route(d->leg, &route, &target) < 0 || !target || !nta_leg_get_rtag(d->leg))
+        return -1;
+    char *t = url_as_string(d->home, target->m_url);
+    char *rs = route_text(d->home, route);
+    if (!t || !rs)
+        return -1;
+    *out = (sip_dialog_state_t){.call_id = d->call_id,
+                                .local_uri = d->local_uri,
+                                .local_tag = nta_leg_get_tag(d->leg),
+                                .remote_uri = d->remote_uri,
+                                .remote_tag = nta_leg_get_rtag(d->leg),
+                                .target = t,
+                                .route_set = rs,
+                                .cseq = nta_leg_get_seq(d->leg)};
+    return 0;
 }
 
 int sip_dialog_answer(sip_dialog_t *d, nta_incoming_t *irq, int status, const char *phrase,
@@ -214,11 +302,15 @@ sip_out_t *sip_dialog_send(sip_dialog_t *d, const char *method, const sip_dialog
     /* Before the dialog is routed (UAC, no 2xx yet) the request goes to the first hop with
      * the target as Request-URI; after, nta takes Route and Request-URI from the leg. */
     int first = !d->routed;
-    o->orq = nta_outgoing_tcreate(d->leg, out_answer, (nta_outgoing_magic_t *)o,
-                                  first && d->first_hop ? (url_string_t *)d->first_hop : NULL,
-                                  sip_method_code(method), method,
-                                  first ? (url_string_t *)d->target : NULL,
-                                  SIPTAG_MAX_FORWARDS_STR("70"), HEADER_TAGS(h), TAG_END());
+    /* nta numbers a leg's first request at random unless the request brings its CSeq. */
+    char one[48];
+    snprintf(one, sizeof one, "1 %s", method);
+    int give_one = d->cseq_one && nta_leg_get_seq(d->leg) == 0;
+    o->orq = nta_outgoing_tcreate(
+        d->leg, out_answer, (nta_outgoing_magic_t *)o,
+        first && d->first_hop ? (url_string_t *)d->first_hop : NULL, sip_method_code(method),
+        method, first ? (url_string_t *)d->target : NULL, SIPTAG_MAX_FORWARDS_STR("70"),
+        TAG_IF(give_one, SIPTAG_CSEQ_STR(one)), HEADER_TAGS(h), TAG_END());
     if (!o->orq) {
         log_warn("sip_dialog: %s: cannot send %s", d->call_id, method);
         free(o);

@@ -57,6 +57,33 @@ sip_dialog_t *sip_dialog_uac(sip_core_t *core, const char *from, const char *to,
 sip_dialog_t *sip_dialog_uas(sip_core_t *core, sip_t const *request,
                              sip_dialog_request_f on_request, void *arg);
 
+/* A dialog's state as it can be kept outside this process (a store) and taken up again by
+ * another process or after a restart (RFC 3261 12.1): URIs without display names or header
+ * parameters; route_set: the Route values in the order requests in the dialog carry them,
+ * comma-joined ("<sip:p1;lr>, <sip:p2;lr>"), NULL or "" for none; cseq: of the last request we
+ * sent, 0 when none was (the next one then carries 1). */
+typedef struct sip_dialog_state {
+    const char *call_id;
+    const char *local_uri, *local_tag;
+    const char *remote_uri, *remote_tag;
+    const char *target; /* the remote target (the peer's Contact URI) */
+    const char *route_set;
+    uint32_t cseq;
+} sip_dialog_state_t;
+
+/* A dialog taken up from its state, with no transaction or leg of its own before: requests sent
+ * in it carry the stored Call-ID and tags, CSeq st->cseq + 1 and up, and go along the route set
+ * to the target as RFC 3261 12.2.1.1 says (loose routing when the first route has lr, else the
+ * first route is the Request-URI and the target the last Route). Requests that match it reach
+ * on_request. NULL when st lacks a field or is malformed. */
+sip_dialog_t *sip_dialog_restore(sip_core_t *core, const sip_dialog_state_t *st,
+                                 sip_dialog_request_f on_request, void *arg);
+
+/* The state of an established dialog (a UAS dialog right after sip_dialog_uas(), a UAC one
+ * after its 2xx), to keep it elsewhere. The strings live in d until it is destroyed. 0, or -1
+ * when the remote tag or target is not known yet. */
+int sip_dialog_get_state(sip_dialog_t *d, sip_dialog_state_t *out);
+
 /* Answer a request of this dialog with our local tag in To. h may be NULL. A handler then
  * returns the status (nta releases the transaction), a kept request is released with
  * sip_incoming_release(). */

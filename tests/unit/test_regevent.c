@@ -13,10 +13,36 @@
 
 #include <cmocka.h>
 
+#include "common/store/store_internal.h"
+#include "cscf/scscf/registration/reg_admin.h"
 #include "scscf_fixture.h"
 
 #define C1 "Contact: <sip:alice@127.0.0.1:5091>\r\n"
 #define C2 "Contact: <sip:alice@127.0.0.1:5092>\r\n"
+
+/* The tag=... of a header line, in a static buffer. */
+static const char *tag_of(const char *hdr)
+{
+    static char tag[64];
+    const char *p = strstr(hdr, "tag=");
+    snprintf(tag, sizeof tag, "%.*s", p ? (int)strcspn(p + 4, ";>") : 0, p ? p + 4 : "");
+    return tag;
+}
+
+/* How many subscriptions the stored registration holds (the truth regevent keeps). */
+static size_t stored_subs(fx_t *f)
+{
+    store_reg_t *r = fx_stored(f, FX_IMPU);
+    size_t n = r ? r->nsubs : 0;
+    assert_int_equal(regevent_watched(r), n > 0);
+    store_reg_free(r);
+    return n;
+}
+
+static void fx_put_done(void *arg, int rc)
+{
+    *(int *)arg = rc;
+}
 
 static int setup(void **state)
 {
@@ -99,7 +125,7 @@ static void no_notify(fx_t *f)
 static void subscribe_gets_200_and_full_state(void **state)
 {
     fx_t *f = *state;
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_false(stored_subs(f));
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
     fx_expect_status(r, "SIP/2.0 200");
     char h[300];
@@ -113,8 +139,27 @@ static void subscribe_gets_200_and_full_state(void **state)
     assert_non_null(strstr(n, "version=\"0\" state=\"full\""));
     assert_non_null(strstr(n, "<uri>sip:alice@127.0.0.1:5091</uri>"));
     assert_non_null(strstr(n, "aor=\"" FX_IMPU "\""));
+    /* the subscription is in the stored record, its first NOTIFY's CSeq and version taken */
+    store_reg_t *reg = fx_stored(f, FX_IMPU);
+    assert_non_null(reg);
+    assert_int_equal(reg->nsubs, 1);
+    const store_sub_t *u = &reg->subs[0];
+    char target[64];
+    snprintf(target, sizeof target, "sip:alice@127.0.0.1:%d", f->uport);
+    assert_string_equal(u->call_id, "sub1@ue");
+    assert_string_equal(u->remote_tag, "sub1");
+    assert_string_equal(u->local_tag, tag_of(fx_header(n, "From", h, sizeof h)));
+    assert_string_equal(u->local_uri, FX_IMPU);
+    assert_string_equal(u->remote_uri, FX_IMPU);
+    assert_string_equal(u->target, target);
+    assert_null(u->route_set);
+    assert_string_equal(u->impu, FX_IMPU);
+    assert_int_equal(u->cseq, atol(fx_header(n, "CSeq", h, sizeof h) + 6));
+    assert_int_equal(u->version, 1);
+    assert_in_range(u->expires_at - time(NULL), 3500, 3600);
+    store_reg_free(reg);
     free(n);
-    assert_true(regevent_watched(&f->s, FX_IMPI));
+    assert_true(stored_subs(f));
 }
 
 static void register_changes_send_partial_state(void **state)
@@ -152,7 +197,7 @@ static void register_changes_send_partial_state(void **state)
                         "Subscription-State: terminated;reason=noresource");
     assert_non_null(strstr(n, "version=\"3\""));
     free(n);
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_false(stored_subs(f));
 }
 
 static void identities_changed_sends_full_state(void **state)
@@ -185,9 +230,9 @@ static void answer_481_drops_the_subscription(void **state)
     fx_expect_status(r, "SIP/2.0 200");
     free(r);
     free(notify_of(f, 1));
-    for (int i = 0; i < 200 && regevent_watched(&f->s, FX_IMPI); i++)
+    for (int i = 0; i < 200 && stored_subs(f); i++)
         fx_pump(f);
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_false(stored_subs(f));
     /* later changes notify nobody */
     f->notify_status = 200;
     r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5092>;expires=0\r\n");
@@ -215,7 +260,7 @@ static void refresh_in_dialog_and_unsubscribe(void **state)
     assert_string_equal(fx_header(n, "Subscription-State", h, sizeof h),
                         "Subscription-State: terminated");
     free(n);
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_false(stored_subs(f));
     r = subscribe(f, 1, FX_IMPU, FX_IMPU, tag, NULL); /* the dialog is gone */
     fx_expect_status(r, "SIP/2.0 481");
     free(r);
@@ -243,6 +288,27 @@ static void total_bounded_by_registrations(void **state)
     free(r);
 }
 
+/* The next message of subscription n while the S-CSCF's expiry sweep (reg_admin_tick, once a
+ * second in the program) runs now and then; fails the test when none comes within 10 s. */
+static char *notify_swept(fx_t *f, int n)
+{
+    char needle[32];
+    snprintf(needle, sizeof needle, "Call-ID: sub%d@ue", n);
+    for (double end = fx_now() + 10; fx_now() < end;) {
+        for (size_t j = 0; j < f->nmsgs; j++)
+            if (strncmp(f->msgs[j], "NOTIFY", 6) == 0 && strstr(f->msgs[j], needle)) {
+                char *m = f->msgs[j];
+                memmove(&f->msgs[j], &f->msgs[j + 1], (f->nmsgs - j - 1) * sizeof *f->msgs);
+                f->nmsgs--;
+                return m;
+            }
+        reg_admin_tick(&f->s);
+        fx_settle(f, 10);
+    }
+    fail_msg("no NOTIFY for subscription %d", n);
+    return NULL;
+}
+
 static void subscription_expires(void **state)
 {
     fx_t *f = *state;
@@ -250,12 +316,137 @@ static void subscription_expires(void **state)
     fx_expect_status(r, "SIP/2.0 200");
     free(r);
     free(notify_of(f, 1));
-    char *n = notify_of(f, 1); /* the once-a-second sweep ends it */
+    assert_int_equal(stored_subs(f), 1);
+    char *n = notify_swept(f, 1); /* the expiry sweep ends it */
     char h[200];
     assert_string_equal(fx_header(n, "Subscription-State", h, sizeof h),
                         "Subscription-State: terminated;reason=timeout");
+    assert_non_null(strstr(fx_header(n, "CSeq", h, sizeof h), " 2 NOTIFY"));
     free(n);
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_int_equal(stored_subs(f), 0);
+    store_reg_t *reg = fx_stored(f, FX_IMPU); /* the registration itself stays */
+    assert_non_null(reg);
+    assert_int_equal(reg->ncontacts, 1);
+    store_reg_free(reg);
+}
+
+/* A message from the S-CSCF on f's UE socket while the other context (a second S-CSCF sharing
+ * the store) runs; its NOTIFYs are answered 200 to that context. 10 s bound. */
+static char *wait_other(fx_t *f, fx_t *other, const char *prefix)
+{
+    char buf[16384];
+    for (double end = fx_now() + 10; fx_now() < end;) {
+        su_root_step(other->root, 5);
+        fx_settle(other, 1);
+        ssize_t got = recv(f->sock, buf, sizeof buf - 1, MSG_DONTWAIT);
+        if (got <= 0)
+            continue;
+        buf[got] = '\0';
+        if (strncmp(buf, "NOTIFY ", 7) == 0) {
+            int keep = f->port; /* fx_answer answers to f->port */
+            f->port = other->port;
+            fx_answer(f, buf, 200);
+            f->port = keep;
+        }
+        if (strncmp(buf, prefix, strlen(prefix)) == 0)
+            return strdup(buf);
+    }
+    fail_msg("nothing starting with '%s' came", prefix);
+    return NULL;
+}
+
+static unsigned long cseq_of(const char *msg)
+{
+    char h[100];
+    return strtoul(fx_header(msg, "CSeq", h, sizeof h) + 6, NULL, 10);
+}
+
+/* What a restart (kill -9, the same store) or a second replica sees: a context with nothing of
+ * the subscription in memory, sharing only the store, carries the dialog on. A REGISTER through
+ * it brings the next NOTIFY in the same dialog (Call-ID, tags, CSeq + 1, version + 1, along the
+ * route set to the target), and a refresh SUBSCRIBE in the dialog reaching it is accepted. */
+static void another_process_carries_the_dialog_on(void **state)
+{
+    fx_t *f = *state;
+    char rr[128], extra[300], ruri[128], tag[64], h[300];
+    snprintf(rr, sizeof rr, "<sip:127.0.0.1:%d;lr;rr=pcscf>", f->uport);
+    snprintf(extra, sizeof extra, "Record-Route: %s\r\nAccept: application/reginfo+xml\r\n", rr);
+    snprintf(ruri, sizeof ruri, "NOTIFY sip:alice@127.0.0.1:%d SIP/2.0", f->uport);
+    char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, extra);
+    fx_expect_status(r, "SIP/2.0 200");
+    snprintf(tag, sizeof tag, "%s", tag_of(fx_header(r, "To", h, sizeof h)));
+    free(r);
+    char *n = notify_of(f, 1);
+    assert_memory_equal(n, ruri, strlen(ruri));
+    assert_string_equal(fx_header(n, "Route", h, sizeof h) + 7, rr);
+    unsigned long c1 = cseq_of(n);
+    free(n);
+
+    fx_t *b = fx_new(NULL); /* the other process, on the same store */
+    assert_non_null(b);
+    store_t *own = b->s.store;
+    b->s.store = f->s.store;
+    r = fx_register_auth(b, C2);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    n = wait_other(f, b, "NOTIFY ");
+    assert_memory_equal(n, ruri, strlen(ruri));
+    assert_string_equal(fx_header(n, "Route", h, sizeof h) + 7, rr);
+    assert_string_equal(fx_header(n, "Call-ID", h, sizeof h), "Call-ID: sub1@ue");
+    assert_string_equal(tag_of(fx_header(n, "From", h, sizeof h)), tag);
+    assert_string_equal(tag_of(fx_header(n, "To", h, sizeof h)), "sub1");
+    assert_int_equal(cseq_of(n), c1 + 1);
+    assert_non_null(strstr(n, "version=\"1\" state=\"partial\""));
+    assert_non_null(strstr(n, "<uri>sip:alice@127.0.0.1:5092</uri>"));
+    free(n);
+
+    /* a refresh in the dialog at the other process: 200, full state; its Contact is the new
+     * target (the route set stays) */
+    r = subscribe(b, 1, FX_IMPU, FX_IMPU, tag, NULL);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    n = wait_other(f, b, "NOTIFY ");
+    snprintf(ruri, sizeof ruri, "NOTIFY sip:alice@127.0.0.1:%d SIP/2.0", b->uport);
+    assert_memory_equal(n, ruri, strlen(ruri));
+    assert_string_equal(fx_header(n, "Route", h, sizeof h) + 7, rr);
+    assert_int_equal(cseq_of(n), c1 + 2);
+    assert_non_null(strstr(n, "version=\"2\" state=\"full\""));
+    free(n);
+    store_reg_t *reg = fx_stored(f, FX_IMPU);
+    assert_int_equal(reg->nsubs, 1);
+    assert_int_equal(reg->subs[0].cseq, c1 + 2);
+    assert_int_equal(reg->subs[0].version, 3);
+    store_reg_free(reg);
+    b->s.store = own;
+    fx_free(b);
+}
+
+/* regevent_changed() with a revision the store no longer has (someone wrote since): the
+ * reservation conflicts, regevent reads the record again and still sends, counters moved once. */
+static void stale_revision_is_retried(void **state)
+{
+    fx_t *f = *state;
+    subscribed(f, 1, NULL, 0);
+    store_reg_t *before = fx_stored(f, FX_IMPU), *after = store_reg_dup(before);
+    assert_non_null(after);
+    uint32_t cseq = before->subs[0].cseq;
+    int rc = 99;
+    store_put(f->s.store, before, fx_put_done, &rc); /* the record moves on a revision */
+    assert_int_equal(rc, 0);
+    const char *impus[] = {FX_IMPU, FX_TEL, "sip:alice-work@" FX_DOMAIN};
+    assert_int_equal(store_reg_set_impus(after, impus, 3, NULL, 0), 0);
+    regevent_changed(&f->s, before, after, REGEVENT_REGISTER); /* after->rev is stale */
+    char *n = notify_of(f, 1);
+    assert_int_equal(cseq_of(n), cseq + 1);
+    assert_non_null(strstr(n, "version=\"1\" state=\"full\""));
+    free(n);
+    store_reg_t *reg = fx_stored(f, FX_IMPU);
+    assert_int_equal(reg->subs[0].cseq, cseq + 1);
+    assert_int_equal(reg->subs[0].version, 2);
+    assert_int_equal(reg->rev, before->rev + 2); /* ours, and the reservation */
+    store_reg_free(reg);
+    store_reg_free(before);
+    store_reg_free(after);
 }
 
 static void refused_subscribers(void **state)
@@ -270,7 +461,112 @@ static void refused_subscribers(void **state)
     r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, "Accept: text/plain\r\n");
     fx_expect_status(r, "SIP/2.0 406");
     free(r);
-    assert_false(regevent_watched(&f->s, FX_IMPI));
+    assert_false(stored_subs(f));
+}
+
+/* ---- a store that fails on demand: the memory backend, its put replaced ---- */
+
+typedef enum { FLAKY_OK, FLAKY_TIMEOUT, FLAKY_ERROR, FLAKY_CONFLICT, FLAKY_CONFLICT_ONCE } flaky_t;
+static flaky_t flaky_mode;
+static int flaky_puts;
+static store_t *flaky_inner;
+
+static void flaky_ignore(void *arg, int rc)
+{
+    (void)arg;
+    (void)rc;
+}
+
+/* Someone else writes the record (unchanged) first: its revision moves on. */
+static void flaky_bump(void *arg, int rc, store_reg_t *reg)
+{
+    if (rc == 0)
+        store_put(flaky_inner, reg, flaky_ignore, NULL);
+    store_reg_free(reg);
+}
+
+static void flaky_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+{
+    flaky_puts++;
+    if (flaky_mode == FLAKY_TIMEOUT || flaky_mode == FLAKY_ERROR || flaky_mode == FLAKY_CONFLICT) {
+        cb(arg, flaky_mode == FLAKY_TIMEOUT ? STORE_TIMEOUT
+                : flaky_mode == FLAKY_ERROR ? STORE_ERROR
+                                            : STORE_CONFLICT);
+        return;
+    }
+    if (flaky_mode == FLAKY_CONFLICT_ONCE) {
+        flaky_mode = FLAKY_OK;
+        store_get_impi(flaky_inner, reg->impi, flaky_bump, NULL);
+    }
+    flaky_inner->ops->put(be, reg, cb, arg);
+}
+
+/* f's store from now on goes through flaky_put; st and ops must outlive its use. */
+static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
+{
+    flaky_inner = f->s.store;
+    *ops = *flaky_inner->ops;
+    ops->put = flaky_put;
+    *st = *flaky_inner; /* the same backend state */
+    st->ops = ops;
+    f->s.store = st;
+    flaky_mode = FLAKY_OK;
+    flaky_puts = 0;
+}
+
+/* The store refuses or times out: 500 / 504 with Retry-After, nothing kept; it keeps
+ * conflicting: 500 after a bounded number of tries; it conflicts once: read again, accepted. A
+ * NOTIFY answered 481 whose removal conflicts once is removed all the same. */
+static void store_failures_and_conflicts(void **state)
+{
+    fx_t *f = *state;
+    store_t st;
+    store_ops_t ops;
+    flaky_install(f, &st, &ops);
+    flaky_mode = FLAKY_TIMEOUT;
+    char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 504");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    free(r);
+    flaky_mode = FLAKY_ERROR;
+    r = subscribe(f, 2, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 500");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    free(r);
+    flaky_mode = FLAKY_CONFLICT;
+    flaky_puts = 0;
+    r = subscribe(f, 3, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 500 Store Busy");
+    assert_non_null(strstr(r, "Retry-After: 5"));
+    assert_in_range(flaky_puts, 2, 10); /* tried again, and not for ever */
+    free(r);
+    assert_int_equal(stored_subs(f), 0);
+    no_notify(f);
+
+    flaky_mode = FLAKY_CONFLICT_ONCE;
+    flaky_puts = 0;
+    r = subscribe(f, 4, FX_IMPU, FX_IMPU, NULL, NULL);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    assert_int_equal(flaky_puts, 2);
+    char *n = notify_of(f, 4);
+    assert_non_null(strstr(n, "version=\"0\" state=\"full\""));
+    free(n);
+    assert_int_equal(stored_subs(f), 1);
+
+    f->notify_status = 481; /* the next NOTIFY is refused; its removal conflicts once */
+    r = fx_register_auth(f, C2);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    /* The 481 may be on the wire already, but the S-CSCF reads it at its next loop step. */
+    flaky_mode = FLAKY_CONFLICT_ONCE;
+    flaky_puts = 0;
+    free(notify_of(f, 4));
+    for (int i = 0; i < 200 && stored_subs(f); i++)
+        fx_pump(f);
+    assert_int_equal(stored_subs(f), 0);
+    assert_int_equal(flaky_puts, 2);
+    f->s.store = flaky_inner;
 }
 
 int main(void)
@@ -288,6 +584,9 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(subscription_expires, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(refused_subscribers, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(another_process_carries_the_dialog_on, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(stale_revision_is_retried, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * Record-Route, NOTIFY in, refresh along the route set with the next CSeq), a UAS dialog
  * (SUBSCRIBE in, 2xx with our tag, NOTIFYs along its Record-Route with rising CSeq, a refresh
  * SUBSCRIBE reaching the dialog), a request outliving its dialog, and a request out of any
- * dialog. The last test runs a UAC and a UAS dialog of two agents against each other. */
+ * dialog. Then a UAC and a UAS dialog of two agents against each other, and a dialog restored
+ * from its kept state. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -170,6 +171,18 @@ static const char *header(const char *msg, const char *name)
     size_t n = strcspn(p, "\r");
     snprintf(val, sizeof val, "%.*s", (int)(n < sizeof val ? n : sizeof val - 1), p);
     return val;
+}
+
+/* Every Route value of msg, in order, comma-joined (nta writes one header line each). */
+static const char *routes_of(const char *msg)
+{
+    static char all[1024];
+    all[0] = '\0';
+    for (const char *p = strstr(msg, "\r\nRoute: "); p; p = strstr(p + 2, "\r\nRoute: ")) {
+        size_t n = strcspn(p + 9, "\r"), len = strlen(all);
+        snprintf(all + len, sizeof all - len, "%s%.*s", len ? ", " : "", (int)n, p + 9);
+    }
+    return all;
 }
 
 static const char *tag_of(const char *hdr)
@@ -507,6 +520,88 @@ static void uac_and_uas_dialogs_talk(void **state)
     assert_int_equal(f->last_status, 200);
 }
 
+/* A UAS dialog kept as its state (a store) and taken up again by a dialog restored from it,
+ * as another process or a restarted one does: its requests carry the same Call-ID and tags, the
+ * CSeq after the stored one, and go along the route set to the target (RFC 3261 12.2.1.1):
+ * loose (Request-URI the target, every route in Route) and strict (Request-URI the first route,
+ * the target last in Route). In-dialog requests reach the restored dialog. */
+static void restored_dialog_sends_as_before(void **state)
+{
+    fixture_t *f = *state;
+    char rr[200], target[64], ruri[128], strict[64], strict_ruri[128], route_target[80];
+    snprintf(rr, sizeof rr, "<sip:127.0.0.1:%d;lr;rr=one>, <sip:proxy2.example.org;lr>",
+             f->sock_port);
+    snprintf(target, sizeof target, "sip:ue@127.0.0.1:%d", f->sock_port);
+    snprintf(ruri, sizeof ruri, "NOTIFY %s SIP/2.0", target);
+    send_subscribe(f, NULL, 7, rr);
+    sock_wait(f, "SIP/2.0 200");
+    assert_non_null(f->uas);
+    sip_dialog_state_t st;
+    assert_int_equal(sip_dialog_get_state(f->uas, &st), 0);
+    assert_string_equal(st.call_id, "uas-dialog-1");
+    assert_string_equal(st.local_uri, "sip:alice@example.org");
+    assert_string_equal(st.remote_uri, "sip:ue@example.org");
+    assert_string_equal(st.remote_tag, "sub1");
+    assert_string_equal(st.target, target);
+    assert_string_equal(st.route_set, rr);
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s", st.local_tag);
+    sip_dialog_destroy(f->uas); /* the process that made it is gone */
+    f->uas = NULL;
+
+    sip_dialog_state_t kept = {.call_id = "uas-dialog-1",
+                               .local_uri = "sip:alice@example.org",
+                               .local_tag = tag,
+                               .remote_uri = "sip:ue@example.org",
+                               .remote_tag = "sub1",
+                               .target = target,
+                               .route_set = rr,
+                               .cseq = 41};
+    sip_dialog_t *d = sip_dialog_restore(f->a.core, &kept, on_dialog_request, f);
+    assert_non_null(d);
+    sip_dialog_headers_t h = {.event = "reg", .subscription_state = "active;expires=600"};
+    assert_non_null(sip_dialog_send(d, "NOTIFY", &h, on_answer, f));
+    const char *req = sock_wait(f, ruri);
+    assert_string_equal(routes_of(req), rr);
+    assert_string_equal(tag_of(header(req, "From")), tag);
+    assert_string_equal(tag_of(header(req, "To")), "sub1");
+    assert_non_null(strstr(header(req, "From"), "sip:alice@example.org"));
+    assert_non_null(strstr(header(req, "To"), "sip:ue@example.org"));
+    assert_string_equal(header(req, "Call-ID"), "uas-dialog-1");
+    assert_string_equal(header(req, "CSeq"), "42 NOTIFY");
+    int was = f->answers;
+    sock_answer(f, req, "200 OK", NULL, NULL);
+    loop_until(f, &f->answers, was);
+    assert_int_equal(f->last_status, 200);
+    was = f->requests; /* the subscriber's refresh reaches the restored dialog */
+    send_subscribe(f, tag, 8, NULL);
+    loop_until(f, &f->requests, was);
+    assert_string_equal(f->last_method, "SUBSCRIBE");
+    sock_wait(f, "SIP/2.0 200");
+    sip_dialog_destroy(d);
+
+    /* a strict first route; no request sent yet: CSeq 1 */
+    snprintf(strict, sizeof strict, "<sip:127.0.0.1:%d;rr=strict>", f->sock_port);
+    snprintf(strict_ruri, sizeof strict_ruri, "NOTIFY sip:127.0.0.1:%d;rr=strict SIP/2.0",
+             f->sock_port);
+    snprintf(route_target, sizeof route_target, "<%s>", target);
+    kept.route_set = strict;
+    kept.cseq = 0;
+    d = sip_dialog_restore(f->a.core, &kept, on_dialog_request, f);
+    assert_non_null(d);
+    assert_non_null(sip_dialog_send(d, "NOTIFY", &h, on_answer, f));
+    req = sock_wait(f, strict_ruri);
+    assert_string_equal(routes_of(req), route_target);
+    assert_string_equal(header(req, "CSeq"), "1 NOTIFY");
+    was = f->answers;
+    sock_answer(f, req, "200 OK", NULL, NULL);
+    loop_until(f, &f->answers, was);
+    sip_dialog_destroy(d);
+
+    kept.remote_tag = NULL; /* not a dialog */
+    assert_null(sip_dialog_restore(f->a.core, &kept, on_dialog_request, f));
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -518,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(request_outlives_its_dialog, setup, teardown),
         cmocka_unit_test_setup_teardown(request_out_of_dialog, setup, teardown),
         cmocka_unit_test_setup_teardown(uac_and_uas_dialogs_talk, setup, teardown),
+        cmocka_unit_test_setup_teardown(restored_dialog_sends_as_before, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

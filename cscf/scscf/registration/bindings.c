@@ -294,7 +294,7 @@ void bindings_apply(reg_req_t *req)
         return;
     }
     req->existed = existed;
-    if (existed && regevent_watched(req->s, req->impi))
+    if (existed && regevent_watched(req->reg))
         req->before = store_reg_dup(req->reg);
     const sip_contact_t *m = sip->sip_contact;
     if (m && m->m_url->url_type == url_any) {

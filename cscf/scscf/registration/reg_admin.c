@@ -2,6 +2,7 @@
  * last contact goes), RTR from the HSS, and the REST view and admin deregistration. */
 #include "cscf/scscf/registration/reg_admin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,22 +28,40 @@ static void ignore(void *arg, int rc)
     (void)rc;
 }
 
+/* The put or delete of a record whose expired reg event subscriptions regevent took out. */
+typedef struct subs_expired {
+    scscf_t *s;
+    char impi[256];
+} subs_expired_t;
+
+static void subs_stored(void *arg, int rc)
+{
+    subs_expired_t *e = arg;
+    regevent_expired_stored(e->s, e->impi, rc);
+    free(e);
+}
+
 static void on_expired(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
 {
     tick_ctx_t *t = arg;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         store_reg_t *r = regs[i];
         log_ctx_user(r->nimpus ? r->impus[0] : NULL, r->impi);
-        store_reg_t *before = regevent_watched(t->s, r->impi) ? store_reg_dup(r) : NULL;
+        subs_expired_t *e = regevent_drop_expired(t->s, r, t->now) ? calloc(1, sizeof *e) : NULL;
+        if (e) {
+            e->s = t->s;
+            snprintf(e->impi, sizeof e->impi, "%s", r->impi);
+        }
+        store_reg_t *before = regevent_watched(r) ? store_reg_dup(r) : NULL;
         size_t gone = store_reg_drop_expired(r, t->now);
         metric_addv(t->s->m_events, (const char *[]){"expired"}, (double)gone);
         if (r->ncontacts == 0) {
             log_info("registrar: %s (%s) expired", r->nimpus ? r->impus[0] : "?", r->impi);
             reg_req_sar_detached(t->s, r->impi, r->nimpus ? r->impus[0] : r->impi,
                                  CX_SAT_TIMEOUT_DEREGISTRATION);
-            store_del(t->s->store, r->impi, ignore, NULL);
+            store_del(t->s->store, r->impi, e ? subs_stored : ignore, e);
         } else {
-            store_put(t->s->store, r, ignore, NULL);
+            store_put(t->s->store, r, e ? subs_stored : ignore, e);
         }
         if (before)
             regevent_changed(t->s, before, r->ncontacts ? r : NULL, REGEVENT_EXPIRY);

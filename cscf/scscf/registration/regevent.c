@@ -1,5 +1,15 @@
+/* The reg event notifier with its subscriptions in the registration's stored record
+ * (store_reg_t.subs). Every decision is taken from the stored record and every change to a
+ * subscription is a conditional write of that record (its rev): a new or refreshed
+ * subscription is written before the 200, and each NOTIFY's CSeq and reginfo version are
+ * reserved by a write before it is sent, so two replicas (or a restarted process) never send
+ * the same CSeq or version in a dialog. On STORE_CONFLICT the record is read again and the change
+ * applied again, at most MAX_ATTEMPTS times. Nothing of a subscription is kept in memory but
+ * the work in flight: NOTIFYs go out through a sip_dialog restored from the stored state. */
 #include "cscf/scscf/registration/regevent.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,102 +19,97 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
-#include "common/util/log.h"
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
-#include "common/util/strmap.h"
+#include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 
-#define LOOP_MS 1000
+#define REST_WAIT_MS        2000 /* what GET /api/v1/subscriptions waits for the store */
+#define MAX_ATTEMPTS        5    /* conditional writes tried on conflicts before giving up */
+#define RETRY_AFTER_DEFAULT 5    /* seconds, when store.retry_after is not set */
 
-/* One subscription (a dialog). It leaves the maps when it ends but lives on until the NOTIFYs
- * it sent are answered, so their callbacks never see freed memory. */
-typedef struct sub {
-    struct sub *next_all, **prev_all; /* every sub, ended ones too (for teardown) */
-    struct sub *next_reg;             /* live subs of the same registration */
-    regevent_t *re;
-    sip_dialog_t *dlg;
-    char key[600]; /* Call-ID, local tag, remote tag */
-    char call_id[256], local_tag[64], remote_tag[128];
-    char impi[256], impu[256], subscriber[256];
-    uint32_t version; /* of the next reginfo document */
-    int64_t expires_at;
-    int inflight; /* NOTIFYs not answered yet */
-    int ended;
-} sub_t;
+/* Work waiting for the store (a SUBSCRIBE, a reservation, a removal). All of them are on the
+ * module's list so regevent_fini() can orphan them: a callback that comes later (an
+ * asynchronous store) then only frees its task. */
+typedef struct task {
+    struct task *next, **prev;
+    regevent_t *re;                 /* NULL: orphaned */
+    void (*orphan)(struct task *t); /* what fini must release at once (a transaction), or NULL */
+} task_t;
+
+/* Subscriptions removed by regevent_drop_expired(), told once their record is stored. */
+typedef struct stash {
+    struct stash *next;
+    store_reg_t *reg; /* a copy of the record holding only the removed subscriptions */
+} stash_t;
 
 /* A NOTIFY in flight. */
 typedef struct notify {
     struct notify *next, **prev;
-    sub_t *sub;
+    regevent_t *re;
     sip_out_t *out;
+    int watch; /* the subscription lives on: a 481 or no answer removes it from the record */
+    char impi[256], call_id[256], local_tag[64], remote_tag[128], impu[256], subscriber[256];
 } notify_t;
 
 struct regevent {
     scscf_t *s;
-    strmap_t *by_dialog, *by_impi; /* key -> sub; impi -> first live sub */
-    sub_t *all;
+    task_t *tasks;
     notify_t *notifies;
+    stash_t *stash;
+    size_t count; /* subscriptions, as this process counts them (the gauge, the total bound) */
     size_t max_total;
+    int retry_after;
     char contact[300];
-    su_timer_t *tick;
     metric_t *m_subs, *m_notify;
 };
 
 /* ---- bookkeeping ---- */
 
-static void publish(regevent_t *re)
+static void task_add(regevent_t *re, task_t *t, void (*orphan)(task_t *))
 {
-    metric_set(re->m_subs, NULL, (double)strmap_size(re->by_dialog));
+    t->re = re;
+    t->orphan = orphan;
+    t->next = re->tasks;
+    if (t->next)
+        t->next->prev = &t->next;
+    t->prev = &re->tasks;
+    re->tasks = t;
 }
 
-static void sub_free(sub_t *u)
+static void task_remove(task_t *t)
 {
-    *u->prev_all = u->next_all;
-    if (u->next_all)
-        u->next_all->prev_all = u->prev_all;
-    sip_dialog_destroy(u->dlg);
-    free(u);
-}
-
-static size_t reg_count(regevent_t *re, const char *impi)
-{
-    size_t n = 0;
-    for (sub_t *u = strmap_get(re->by_impi, impi); u; u = u->next_reg)
-        n++;
-    return n;
-}
-
-static void unlink_reg(regevent_t *re, sub_t *u)
-{
-    sub_t *head = strmap_get(re->by_impi, u->impi);
-    if (head == u) {
-        if (u->next_reg)
-            strmap_put(re->by_impi, u->impi, u->next_reg, NULL);
-        else
-            strmap_take(re->by_impi, u->impi);
+    if (!t->prev)
         return;
+    *t->prev = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = NULL;
+}
+
+static void count_add(regevent_t *re, long delta)
+{
+    if (delta < 0 && (size_t)-delta > re->count)
+        re->count = 0; /* another replica made them */
+    else
+        re->count += delta;
+    metric_set(re->m_subs, NULL, (double)re->count);
+}
+
+static int sub_index(const store_reg_t *r, const char *call_id, const char *local_tag,
+                     const char *remote_tag)
+{
+    const store_sub_t *u = store_reg_find_sub((store_reg_t *)r, call_id, local_tag, remote_tag);
+    return u ? (int)(u - r->subs) : -1;
+}
+
+/* Each subscription's CSeq and version move on by one: what the NOTIFY about to go takes. */
+static void reserve_all(store_reg_t *r)
+{
+    for (size_t i = 0; i < r->nsubs; i++) {
+        r->subs[i].cseq++;
+        r->subs[i].version++;
     }
-    for (sub_t *p = head; p; p = p->next_reg)
-        if (p->next_reg == u) {
-            p->next_reg = u->next_reg;
-            return;
-        }
-}
-
-/* Out of the maps; the dialog goes too (nothing more is sent in it). */
-static void sub_forget(sub_t *u)
-{
-    if (u->ended)
-        return;
-    u->ended = 1;
-    strmap_take(u->re->by_dialog, u->key);
-    unlink_reg(u->re, u);
-    sip_dialog_destroy(u->dlg);
-    u->dlg = NULL;
-    publish(u->re);
-    if (!u->inflight)
-        sub_free(u);
 }
 
 /* ---- NOTIFY ---- */
@@ -117,48 +122,78 @@ static const char *outcome(int status, const sip_t *sip)
     return status >= 100 && status < 700 ? classes[status / 100 - 1] : "other";
 }
 
-/* The NOTIFY was answered (the wrapper drops the request) or cancelled. */
-static void notify_done(notify_t *n)
+static void notify_unlink(notify_t *n)
 {
     *n->prev = n->next;
     if (n->next)
         n->next->prev = n->prev;
-    sub_t *u = n->sub;
-    free(n);
-    if (--u->inflight == 0 && u->ended)
-        sub_free(u);
 }
+
+static void forget_sub(regevent_t *re, const char *impi, const char *call_id, const char *local_tag,
+                       const char *remote_tag);
 
 static void on_notify_answer(void *arg, int status, sip_t const *sip)
 {
     notify_t *n = arg;
-    sub_t *u = n->sub;
-    metric_inc(u->re->m_notify, outcome(status, sip));
+    regevent_t *re = n->re;
+    notify_unlink(n);
+    metric_inc(re->m_notify, outcome(status, sip));
     /* RFC 6665 4.2.2: the subscriber no longer knows the dialog (481) or cannot be reached. */
-    if (!u->ended && (!sip || status == 408 || status == 481)) {
-        log_info("regevent: %s: NOTIFY to %s got %d; subscription dropped", u->impu, u->subscriber,
+    if (n->watch && (!sip || status == 408 || status == 481)) {
+        log_info("regevent: %s: NOTIFY to %s got %d; subscription dropped", n->impu, n->subscriber,
                  status);
-        sub_forget(u);
+        forget_sub(re, n->impi, n->call_id, n->local_tag, n->remote_tag);
     }
-    notify_done(n);
+    free(n);
 }
 
-/* substate: "active;expires=N" or "terminated;reason=R". */
-static int send_notify(sub_t *u, const char *substate, const char *body)
+static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
 {
-    regevent_t *re = u->re;
+    regevent_t *re = arg;
+    /* Only SUBSCRIBE (a refresh) belongs in this dialog; see regevent.h for how it arrives. */
+    if (sip->sip_request->rq_method != sip_method_subscribe || !sip->sip_event ||
+        !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
+        return 405;
+    return regevent_on_subscribe(re->s, irq, sip);
+}
+
+/* A NOTIFY in u's dialog with CSeq cseq and its CSeq and version already reserved (or u gone
+ * from the record: terminated). The dialog is taken up from the stored state for this one
+ * request. substate: "active;expires=N" or "terminated[;reason=R]"; body may be NULL. */
+static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, uint32_t cseq,
+                       const char *substate, const char *body)
+{
+    sip_dialog_state_t st = {.call_id = u->call_id,
+                             .local_uri = u->local_uri,
+                             .local_tag = u->local_tag,
+                             .remote_uri = u->remote_uri,
+                             .remote_tag = u->remote_tag,
+                             .target = u->target,
+                             .route_set = u->route_set,
+                             .cseq = cseq - 1};
     notify_t *n = calloc(1, sizeof *n);
-    if (!n || !u->dlg) {
+    sip_dialog_t *d = n ? sip_dialog_restore(re->s->p->sip, &st, on_dialog_request, re) : NULL;
+    if (!d) {
         free(n);
+        log_warn("regevent: %s: cannot take up the dialog of %s", u->impu ? u->impu : "?",
+                 u->subscriber ? u->subscriber : "?");
         return -1;
     }
-    n->sub = u;
+    n->re = re;
+    n->watch = strncmp(substate, "terminated", 10) != 0;
+    snprintf(n->impi, sizeof n->impi, "%s", impi);
+    snprintf(n->call_id, sizeof n->call_id, "%s", u->call_id);
+    snprintf(n->local_tag, sizeof n->local_tag, "%s", u->local_tag);
+    snprintf(n->remote_tag, sizeof n->remote_tag, "%s", u->remote_tag);
+    snprintf(n->impu, sizeof n->impu, "%s", u->impu ? u->impu : "");
+    snprintf(n->subscriber, sizeof n->subscriber, "%s", u->subscriber ? u->subscriber : "");
     sip_dialog_headers_t h = {.event = "reg",
                               .subscription_state = substate,
                               .contact = re->contact,
-                              .content_type = REGINFO_CONTENT_TYPE,
+                              .content_type = body ? REGINFO_CONTENT_TYPE : NULL,
                               .body = body};
-    n->out = sip_dialog_send(u->dlg, "NOTIFY", &h, on_notify_answer, n);
+    n->out = sip_dialog_send(d, "NOTIFY", &h, on_notify_answer, n);
+    sip_dialog_destroy(d); /* the request stays in flight on its own */
     if (!n->out) {
         free(n);
         log_warn("regevent: %s: cannot send NOTIFY to %s", u->impu, u->subscriber);
@@ -169,65 +204,154 @@ static int send_notify(sub_t *u, const char *substate, const char *body)
         n->next->prev = &n->next;
     n->prev = &re->notifies;
     re->notifies = n;
-    u->inflight++;
     return 0;
 }
 
-static void notify_active(sub_t *u, const char *body)
+/* The NOTIFY a reservation paid for: u is the subscription as written (cseq, version moved
+ * on), reg the registration to describe. */
+static void notify_reserved(regevent_t *re, const store_reg_t *reg, const store_sub_t *u, int full,
+                            const reginfo_change_t *ch, size_t n)
 {
-    char st[64];
-    long left = (long)(u->expires_at - time(NULL));
+    int64_t now = time(NULL);
+    char st[64], *body = reginfo_build(reg, u->version - 1, full, ch, n, now);
+    long left = (long)(u->expires_at - now);
     snprintf(st, sizeof st, "active;expires=%ld", left > 0 ? left : 0);
-    if (send_notify(u, st, body) < 0)
-        sub_forget(u);
+    send_notify(re, reg->impi, u, u->cseq, st, body);
+    free(body);
 }
 
-/* The last NOTIFY (RFC 6665 4.2.2), then the subscription goes. reason NULL: none given. */
-static void sub_end(sub_t *u, const char *reason, const char *body)
+/* The last NOTIFY of a subscription gone from the record: its counters + 1. reason NULL: none. */
+static void notify_ended(regevent_t *re, const char *impi, const store_sub_t *u, const char *reason,
+                         const char *body)
 {
     char st[64];
     snprintf(st, sizeof st, "terminated%s%s", reason ? ";reason=" : "", reason ? reason : "");
-    send_notify(u, st, body);
-    sub_forget(u);
+    send_notify(re, impi, u, u->cseq + 1, st, body);
 }
 
-static char *full_state(sub_t *u, const store_reg_t *reg)
+/* ---- a subscription the subscriber no longer knows: out of the record ---- */
+
+typedef struct forget {
+    task_t t;
+    int attempts;
+    char impi[256], call_id[256], local_tag[64], remote_tag[128];
+} forget_t;
+
+static void forget_read(void *arg, int rc, store_reg_t *reg);
+
+static void forget_put(void *arg, int rc)
 {
-    return reginfo_build(reg, u->version++, 1, NULL, 0, time(NULL));
+    forget_t *f = arg;
+    if (f->t.re && rc == 0)
+        count_add(f->t.re, -1);
+    if (f->t.re && rc == STORE_CONFLICT && ++f->attempts < MAX_ATTEMPTS) {
+        store_get_impi(f->t.re->s->store, f->impi, forget_read, f);
+        return;
+    }
+    if (rc != 0)
+        log_warn("regevent: %s: subscription %s not removed (store: %d)", f->impi, f->call_id, rc);
+    task_remove(&f->t);
+    free(f);
+}
+
+static void forget_read(void *arg, int rc, store_reg_t *reg)
+{
+    forget_t *f = arg;
+    int i = rc == 0 && f->t.re ? sub_index(reg, f->call_id, f->local_tag, f->remote_tag) : -1;
+    if (i < 0) { /* gone already, or the store failed (then expiry removes it) */
+        task_remove(&f->t);
+        free(f);
+    } else {
+        store_reg_remove_sub(reg, (size_t)i);
+        store_put(f->t.re->s->store, reg, forget_put, f);
+    }
+    store_reg_free(reg);
+}
+
+static void forget_sub(regevent_t *re, const char *impi, const char *call_id, const char *local_tag,
+                       const char *remote_tag)
+{
+    forget_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    task_add(re, &f->t, NULL);
+    snprintf(f->impi, sizeof f->impi, "%s", impi);
+    snprintf(f->call_id, sizeof f->call_id, "%s", call_id);
+    snprintf(f->local_tag, sizeof f->local_tag, "%s", local_tag);
+    snprintf(f->remote_tag, sizeof f->remote_tag, "%s", remote_tag);
+    store_get_impi(re->s->store, impi, forget_read, f);
 }
 
 /* ---- SUBSCRIBE ---- */
 
+typedef enum { SUB_NEW, SUB_FETCH, SUB_REFRESH, SUB_END } sub_kind_t;
+
 /* One SUBSCRIBE waiting for the store. */
 typedef struct pending {
-    regevent_t *re;
+    task_t t;
     sip_incoming_t *irq;
     msg_t *msg; /* keeps sip valid */
     sip_t const *sip;
     char impu[256];
-    char key[600]; /* in-dialog: the subscription's key */
+    const char *to_tag; /* in-dialog: our tag (in msg) */
     long asked;
+    int attempts;
+    sub_kind_t kind;
+    long granted;
+    sip_dialog_t *dlg; /* new: the dialog the 200 makes, kept across retries */
+    store_reg_t *reg;  /* as read */
+    store_reg_t *w;    /* as written */
+    char who[256];     /* the subscriber */
 } pending_t;
+
+static void pending_free(pending_t *pd)
+{
+    task_remove(&pd->t);
+    sip_dialog_destroy(pd->dlg);
+    store_reg_free(pd->reg);
+    store_reg_free(pd->w);
+    free(pd);
+}
 
 /* We kept the transaction: ours to release once answered. */
 static void pending_done(pending_t *pd)
 {
     sip_incoming_release(pd->irq, pd->msg);
-    free(pd);
+    pending_free(pd);
+}
+
+static void pending_orphan(task_t *t)
+{
+    pending_t *pd = (pending_t *)t;
+    sip_incoming_release(pd->irq, pd->msg);
+    pd->irq = NULL;
+    pd->msg = NULL;
+    sip_dialog_destroy(pd->dlg); /* while nta is still there */
+    pd->dlg = NULL;
 }
 
 /* h: headers besides the usual ones, or NULL. */
 static void pending_reply(pending_t *pd, int status, const char *phrase,
                           const sip_dialog_headers_t *h)
 {
-    sip_request_answer(pd->re->s->p->sip, pd->irq, status, phrase, h);
+    sip_request_answer(pd->t.re->s->p->sip, pd->irq, status, phrase, h);
     pending_done(pd);
 }
 
-static void dialog_key(char *out, size_t len, const char *call_id, const char *local,
-                       const char *remote)
+/* 500 / 504 with Retry-After: the store failed, timed out, or kept conflicting. */
+static void store_failed(pending_t *pd, int rc)
 {
-    snprintf(out, len, "%s\n%s\n%s", call_id, local ? local : "", remote ? remote : "");
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", pd->t.re->retry_after);
+    sip_dialog_headers_t h = {.retry_after = ra};
+    log_warn("regevent: %s: SUBSCRIBE refused, store %s", pd->impu,
+             rc == STORE_TIMEOUT    ? "timeout"
+             : rc == STORE_CONFLICT ? "conflicts"
+                                    : "error");
+    if (rc == STORE_TIMEOUT)
+        pending_reply(pd, 504, "Store Timeout", &h);
+    else
+        pending_reply(pd, 500, rc == STORE_CONFLICT ? "Store Busy" : "Store Unavailable", &h);
 }
 
 static long longest_contact(const store_reg_t *reg, int64_t now)
@@ -291,125 +415,201 @@ static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t l
     return 1;
 }
 
-static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
+/* The subscription a new SUBSCRIBE makes, from the dialog its 200 makes. */
+static int fill_sub(store_sub_t *u, const sip_dialog_state_t *st, const char *impu, const char *who,
+                    int64_t expires_at)
 {
-    sub_t *u = arg;
-    /* Only SUBSCRIBE (a refresh) belongs in this dialog; see regevent.h for how it arrives. */
-    if (sip->sip_request->rq_method != sip_method_subscribe || !sip->sip_event ||
-        !sip->sip_event->o_type || strcmp(sip->sip_event->o_type, "reg") != 0)
-        return 405;
-    return regevent_on_subscribe(u->re->s, irq, sip);
+    int rc =
+        store_contact_set(&u->call_id, st->call_id) |
+        store_contact_set(&u->local_tag, st->local_tag) |
+        store_contact_set(&u->remote_tag, st->remote_tag) |
+        store_contact_set(&u->local_uri, st->local_uri) |
+        store_contact_set(&u->remote_uri, st->remote_uri) |
+        store_contact_set(&u->target, st->target) |
+        store_contact_set(&u->route_set, st->route_set && *st->route_set ? st->route_set : NULL) |
+        store_contact_set(&u->impu, impu) | store_contact_set(&u->subscriber, who);
+    u->cseq = 1;    /* reserved for the first NOTIFY, */
+    u->version = 1; /* which carries version 0 */
+    u->expires_at = expires_at;
+    return rc;
 }
 
-static sub_t *sub_new(pending_t *pd, const store_reg_t *reg, const char *who)
-{
-    regevent_t *re = pd->re;
-    sip_t const *sip = pd->sip;
-    sub_t *u = calloc(1, sizeof *u);
-    if (!u)
-        return NULL;
-    u->re = re;
-    u->dlg = sip_dialog_uas(re->s->p->sip, sip, on_dialog_request, u);
-    if (!u->dlg) {
-        free(u);
-        return NULL;
-    }
-    const char *tag = sip_dialog_local_tag(u->dlg);
-    snprintf(u->call_id, sizeof u->call_id, "%s", sip->sip_call_id->i_id);
-    snprintf(u->local_tag, sizeof u->local_tag, "%s", tag);
-    snprintf(u->remote_tag, sizeof u->remote_tag, "%s", sip->sip_from->a_tag);
-    dialog_key(u->key, sizeof u->key, u->call_id, u->local_tag, u->remote_tag);
-    snprintf(u->impi, sizeof u->impi, "%s", reg->impi);
-    snprintf(u->impu, sizeof u->impu, "%s", pd->impu);
-    snprintf(u->subscriber, sizeof u->subscriber, "%s", who);
-    u->next_reg = strmap_get(re->by_impi, reg->impi);
-    if (strmap_put(re->by_dialog, u->key, u, NULL) < 0 ||
-        strmap_put(re->by_impi, u->impi, u, NULL) < 0) {
-        strmap_take(re->by_dialog, u->key);
-        sip_dialog_destroy(u->dlg);
-        free(u);
-        return NULL;
-    }
-    u->next_all = re->all;
-    if (u->next_all)
-        u->next_all->prev_all = &u->next_all;
-    u->prev_all = &re->all;
-    re->all = u;
-    publish(re);
-    return u;
-}
+static void on_put(void *arg, int rc);
 
-/* 200 with Expires and Contact, then the full state (RFC 6665 4.2.1.1, 4.2.1.2). */
-static void accept_sub(pending_t *pd, sub_t *u, const store_reg_t *reg)
+/* A new SUBSCRIBE for reg (pd->reg): checks, then the subscription goes into the record. */
+static void new_sub(pending_t *pd)
 {
-    int64_t now = time(NULL);
-    long granted = pd->asked < longest_contact(reg, now) ? pd->asked : longest_contact(reg, now);
-    char exp[24];
-    snprintf(exp, sizeof exp, "%ld", granted);
-    u->expires_at = now + granted;
-    long pd_asked = pd->asked;
-    sip_dialog_headers_t h = {.expires = exp, .contact = pd->re->contact};
-    sip_dialog_answer(u->dlg, pd->irq, SIP_200_OK, &h);
-    pending_done(pd);
-    char *body = full_state(u, reg);
-    if (granted == 0) /* unsubscribe (no reason to give), or nothing left to watch */
-        sub_end(u, pd_asked == 0 ? NULL : "timeout", body);
-    else
-        notify_active(u, body);
-    free(body);
-}
-
-static void new_sub(pending_t *pd, const store_reg_t *reg)
-{
-    regevent_t *re = pd->re;
-    char who[256] = "";
-    if (!authorised(pd, reg, who, sizeof who)) {
+    regevent_t *re = pd->t.re;
+    const store_reg_t *reg = pd->reg;
+    if (!authorised(pd, reg, pd->who, sizeof pd->who)) {
         log_info("regevent: %s: SUBSCRIBE from %s refused (neither the UE nor its P-CSCF)",
-                 pd->impu, who);
+                 pd->impu, pd->who);
         pending_reply(pd, SIP_403_FORBIDDEN, NULL);
         return;
     }
-    if (strmap_size(re->by_dialog) >= re->max_total) {
+    if (re->count >= re->max_total) {
         pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE,
                       &(sip_dialog_headers_t){.retry_after = "60"});
         return;
     }
-    if (reg_count(re, reg->impi) >= REGEVENT_MAX_PER_REG) {
+    if (reg->nsubs >= REGEVENT_MAX_PER_REG) {
         pending_reply(pd, 403, "Too Many Subscriptions", NULL);
         return;
     }
-    sub_t *u = sub_new(pd, reg, who);
-    if (!u) {
+    if (!pd->dlg)
+        pd->dlg = sip_dialog_uas(re->s->p->sip, pd->sip, on_dialog_request, re);
+    sip_dialog_state_t st;
+    int64_t now = time(NULL);
+    long most = longest_contact(reg, now);
+    pd->granted = pd->asked < most ? pd->asked : most;
+    store_sub_t *u;
+    if (!pd->dlg || sip_dialog_get_state(pd->dlg, &st) < 0 || !(pd->w = store_reg_dup(reg)) ||
+        !(u = store_reg_add_sub(pd->w)) ||
+        fill_sub(u, &st, pd->impu, pd->who, now + pd->granted) < 0) {
         pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, NULL);
         return;
     }
-    log_info("regevent: %s: %s subscribed", u->impu, u->subscriber);
-    accept_sub(pd, u, reg);
+    if (pd->granted == 0) {
+        /* A fetch (Expires 0) or nothing left to watch: the state once, nothing kept. */
+        pd->kind = SUB_FETCH;
+        on_put(pd, 0);
+        return;
+    }
+    pd->kind = SUB_NEW;
+    store_put(re->s->store, pd->w, on_put, pd);
+}
+
+/* A SUBSCRIBE in an existing dialog: refresh (new expiry, full state) or unsubscribe. */
+static void in_dialog(pending_t *pd)
+{
+    regevent_t *re = pd->t.re;
+    sip_t const *sip = pd->sip;
+    int i = sub_index(pd->reg, sip->sip_call_id->i_id, pd->to_tag, sip->sip_from->a_tag);
+    if (i < 0) {
+        pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
+        return;
+    }
+    int64_t now = time(NULL);
+    long most = longest_contact(pd->reg, now);
+    pd->granted = pd->asked < most ? pd->asked : most;
+    if (!(pd->w = store_reg_dup(pd->reg))) {
+        pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, NULL);
+        return;
+    }
+    store_sub_t *u = &pd->w->subs[i];
+    if (pd->granted == 0) {
+        pd->kind = SUB_END;
+        store_reg_remove_sub(pd->w, (size_t)i);
+    } else {
+        pd->kind = SUB_REFRESH;
+        u->expires_at = now + pd->granted;
+        u->cseq++; /* the full-state NOTIFY's */
+        u->version++;
+        /* RFC 6665 4.1.2.1: a SUBSCRIBE refreshes the remote target. */
+        char *t =
+            sip->sip_contact ? url_as_string(msg_home(pd->msg), sip->sip_contact->m_url) : NULL;
+        if (t && store_contact_set(&u->target, t) < 0) {
+            pending_reply(pd, SIP_500_INTERNAL_SERVER_ERROR, NULL);
+            return;
+        }
+    }
+    store_put(re->s->store, pd->w, on_put, pd);
+}
+
+static void on_found(void *arg, int rc, store_reg_t *reg);
+
+/* Written (or nothing to write: a fetch): 200 with Expires and Contact, then the NOTIFY
+ * (RFC 6665 4.2.1.1, 4.2.1.2). */
+static void accepted(pending_t *pd)
+{
+    regevent_t *re = pd->t.re;
+    sip_t const *sip = pd->sip;
+    char exp[24];
+    snprintf(exp, sizeof exp, "%ld", pd->granted);
+    sip_dialog_headers_t h = {.expires = exp, .contact = re->contact};
+    const char *call_id = sip->sip_call_id->i_id, *remote = sip->sip_from->a_tag;
+    char local[64];
+    snprintf(local, sizeof local, "%s", pd->dlg ? sip_dialog_local_tag(pd->dlg) : pd->to_tag);
+    if (pd->dlg)
+        sip_dialog_answer(pd->dlg, pd->irq, SIP_200_OK, &h);
+    else
+        sip_request_answer(re->s->p->sip, pd->irq, SIP_200_OK, &h);
+    const store_reg_t *src = pd->kind == SUB_END ? pd->reg : pd->w;
+    const store_sub_t *u = store_reg_find_sub((store_reg_t *)src, call_id, local, remote);
+    if (!u) {
+        pending_done(pd);
+        return;
+    }
+    if (pd->kind == SUB_NEW) {
+        count_add(re, 1);
+        log_info("regevent: %s: %s subscribed", pd->impu, pd->who);
+    }
+    if (pd->kind == SUB_END)
+        count_add(re, -1);
+    if (pd->kind == SUB_NEW || pd->kind == SUB_REFRESH) {
+        notify_reserved(re, pd->w, u, 1, NULL, 0);
+    } else {
+        /* unsubscribe (no reason to give), or nothing left to watch (RFC 6665 4.2.1.4) */
+        char *body =
+            reginfo_build(src, pd->kind == SUB_FETCH ? 0 : u->version, 1, NULL, 0, time(NULL));
+        store_sub_t once = *u;
+        if (pd->kind == SUB_FETCH)
+            once.cseq = 0; /* nothing sent in the dialog before */
+        notify_ended(re, pd->reg->impi, &once, pd->asked == 0 ? NULL : "timeout", body);
+        free(body);
+    }
+    pending_done(pd);
+}
+
+static void on_put(void *arg, int rc)
+{
+    pending_t *pd = arg;
+    if (!pd->t.re) {
+        pending_free(pd);
+        return;
+    }
+    if (rc == 0) {
+        accepted(pd);
+    } else if (rc == STORE_CONFLICT && ++pd->attempts < MAX_ATTEMPTS) {
+        /* someone wrote the record since we read it: read it again and decide again */
+        store_reg_free(pd->reg);
+        store_reg_free(pd->w);
+        pd->reg = pd->w = NULL;
+        store_get(pd->t.re->s->store, pd->impu, on_found, pd);
+    } else {
+        store_failed(pd, rc);
+    }
 }
 
 static void on_found(void *arg, int rc, store_reg_t *reg)
 {
     pending_t *pd = arg;
-    sub_t *u = *pd->key ? strmap_get(pd->re->by_dialog, pd->key) : NULL;
+    if (!pd->t.re) {
+        store_reg_free(reg);
+        pending_free(pd);
+        return;
+    }
+    pd->reg = rc == 0 ? reg : NULL;
+    if (rc != 0)
+        store_reg_free(reg);
     if (rc < 0)
-        pending_reply(pd, 500, "Store Unavailable", NULL);
-    else if (*pd->key && (!u || rc != 0))
+        store_failed(pd, rc);
+    else if (pd->to_tag && rc != 0)
         pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
+    else if (pd->to_tag)
+        in_dialog(pd);
     else if (rc != 0)
         /* The S-CSCF knows only registered identities: one of our domain may exist but be
          * unregistered (480); any other is not ours (404). */
         pending_reply(pd,
                       strchr(pd->impu, '@') &&
                               strcasecmp(strchr(pd->impu, '@') + 1,
-                                         sip_core_config(pd->re->s->p->sip)->domain) != 0
+                                         sip_core_config(pd->t.re->s->p->sip)->domain) != 0
                           ? 404
                           : 480,
                       NULL, NULL);
-    else if (u)
-        accept_sub(pd, u, reg);
     else
-        new_sub(pd, reg);
-    store_reg_free(reg);
+        new_sub(pd);
 }
 
 static int accepts_reginfo(sip_t const *sip)
@@ -448,19 +648,20 @@ int regevent_on_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
     pending_t *pd = calloc(1, sizeof *pd);
     if (!pd)
         return 500;
-    *pd = (pending_t){.re = re, .irq = irq, .msg = sip_incoming_request(irq), .sip = sip};
+    pd->irq = irq;
+    pd->msg = sip_incoming_request(irq);
+    pd->sip = sip;
+    task_add(re, &pd->t, pending_orphan);
     pd->asked = sip->sip_expires ? (long)sip->sip_expires->ex_delta : REGEVENT_DEFAULT_EXPIRES;
-    if (sip->sip_to->a_tag) {
-        dialog_key(pd->key, sizeof pd->key, sip->sip_call_id->i_id, sip->sip_to->a_tag,
-                   sip->sip_from->a_tag);
-        sub_t *u = strmap_get(re->by_dialog, pd->key);
-        if (!u) {
+    pd->to_tag = sip->sip_to->a_tag;
+    /* In a dialog the Request-URI is our Contact: the record is found by the To URI, the
+     * identity subscribed to (the dialog's local URI), then the dialog in it. */
+    const url_t *id = pd->to_tag ? sip->sip_to->a_url : sip->sip_request->rq_url;
+    if (sip_impu_of(id, pd->impu, sizeof pd->impu) < 0) {
+        if (pd->to_tag)
             pending_reply(pd, SIP_481_NO_TRANSACTION, NULL);
-            return 0;
-        }
-        snprintf(pd->impu, sizeof pd->impu, "%s", u->impu);
-    } else if (sip_impu_of(sip->sip_request->rq_url, pd->impu, sizeof pd->impu) < 0) {
-        pending_reply(pd, SIP_404_NOT_FOUND, NULL);
+        else
+            pending_reply(pd, SIP_404_NOT_FOUND, NULL);
         return 0;
     }
     store_get(s->store, pd->impu, on_found, pd);
@@ -554,108 +755,313 @@ static int identities_changed(const store_reg_t *before, const store_reg_t *afte
             !same_list(before->barred, before->nbarred, after->barred, after->nbarred));
 }
 
-int regevent_watched(const scscf_t *s, const char *impi)
+int regevent_watched(const store_reg_t *reg)
 {
-    return s->regevent && impi && strmap_get(s->regevent->by_impi, impi) != NULL;
+    return reg && reg->nsubs > 0;
+}
+
+/* A change to tell: the NOTIFYs wait for the write that reserves their CSeq and version. */
+typedef struct change {
+    task_t t;
+    store_reg_t *before, *after; /* the change (copies) */
+    store_reg_t *w;              /* the record as written */
+    regevent_cause_t cause;
+    int full; /* only the identities changed: full state */
+    int attempts;
+} change_t;
+
+static void change_free(change_t *c)
+{
+    task_remove(&c->t);
+    store_reg_free(c->before);
+    store_reg_free(c->after);
+    store_reg_free(c->w);
+    free(c);
+}
+
+static void change_read(void *arg, int rc, store_reg_t *reg);
+
+static void change_put(void *arg, int rc)
+{
+    change_t *c = arg;
+    regevent_t *re = c->t.re;
+    if (re && rc == STORE_CONFLICT && ++c->attempts < MAX_ATTEMPTS) {
+        store_get_impi(re->s->store, c->w->impi, change_read, c);
+        return;
+    }
+    if (re && rc == 0) {
+        size_t max = (c->before ? c->before->ncontacts : 0) + c->after->ncontacts;
+        reginfo_change_t *ch = calloc(max ? max : 1, sizeof *ch);
+        size_t n = ch && !c->full ? diff(c->before, c->after, c->cause, ch) : 0;
+        /* RFC 3680 has no contact event for an IMPU that joins the set or is barred, so
+         * subscribers get the full state again (barred IMPUs left out, as in every document). */
+        for (size_t i = 0; ch && i < c->w->nsubs; i++)
+            notify_reserved(re, c->full ? c->w : c->after, &c->w->subs[i], c->full, ch, n);
+        free(ch);
+    } else if (re) {
+        log_warn("regevent: %s: no NOTIFY sent: the store %s", c->w->impi,
+                 rc == STORE_CONFLICT ? "kept conflicting" : "failed");
+    }
+    change_free(c);
+}
+
+/* Reserve a NOTIFY for each subscription of the record as stored now. */
+static void change_reserve(change_t *c)
+{
+    reserve_all(c->w);
+    store_put(c->t.re->s->store, c->w, change_put, c);
+}
+
+static void change_read(void *arg, int rc, store_reg_t *reg)
+{
+    change_t *c = arg;
+    if (!c->t.re || rc != 0 || !reg->nsubs) { /* gone, or nobody left to tell */
+        if (c->t.re && rc < 0)
+            log_warn("regevent: %s: no NOTIFY sent: the store failed", c->w->impi);
+        store_reg_free(reg);
+        change_free(c);
+        return;
+    }
+    store_reg_free(c->w);
+    c->w = reg;
+    change_reserve(c);
+}
+
+/* The registration ended (its record is deleted): the subscriptions of before hear it last,
+ * with their counters + 1; nothing is written. */
+static void tell_ended(regevent_t *re, const store_reg_t *before, const store_reg_t *after,
+                       regevent_cause_t cause)
+{
+    reginfo_change_t *ch = calloc(before->ncontacts ? before->ncontacts : 1, sizeof *ch);
+    if (!ch)
+        return;
+    size_t n = diff(before, after, cause, ch);
+    store_reg_t view = *before; /* the identities to report, with no contacts */
+    view.contacts = NULL;
+    view.ncontacts = 0;
+    for (size_t i = 0; i < before->nsubs; i++) {
+        const store_sub_t *u = &before->subs[i];
+        char *body = reginfo_build(&view, u->version, 0, ch, n, time(NULL));
+        notify_ended(re, before->impi, u, end_reason(cause), body);
+        free(body);
+    }
+    count_add(re, -(long)before->nsubs);
+    free(ch);
 }
 
 void regevent_changed(scscf_t *s, const store_reg_t *before, const store_reg_t *after,
                       regevent_cause_t cause)
 {
-    const store_reg_t *any = after ? after : before;
-    if (!any || !regevent_watched(s, any->impi))
+    regevent_t *re = s->regevent;
+    if (!re)
         return;
-    size_t max = (before ? before->ncontacts : 0) + (after ? after->ncontacts : 0);
+    if (!after || after->ncontacts == 0) {
+        if (regevent_watched(before))
+            tell_ended(re, before, after, cause);
+        return;
+    }
+    if (!regevent_watched(after))
+        return;
+    size_t max = (before ? before->ncontacts : 0) + after->ncontacts;
     reginfo_change_t *ch = calloc(max ? max : 1, sizeof *ch);
-    if (!ch)
-        return;
-    size_t n = diff(before, after, cause, ch);
-    int ended = !after || after->ncontacts == 0;
-    store_reg_t view = *any; /* the identities to report; no contacts when it ended */
-    if (ended) {
-        view.contacts = NULL;
-        view.ncontacts = 0;
-    }
-    sub_t *u = strmap_get(s->regevent->by_impi, any->impi);
-    if (!n && !ended && identities_changed(before, after)) {
-        /* RFC 3680 has no contact event for an IMPU that joins the set or is barred, so
-         * subscribers get the full state again (barred IMPUs left out, as in every document). */
-        for (sub_t *next; u; u = next) {
-            next = u->next_reg; /* notify_active() may forget u */
-            char *body = full_state(u, after);
-            notify_active(u, body);
-            free(body);
-        }
-        free(ch);
-        return;
-    }
-    while (u && (n || ended)) {
-        sub_t *next = u->next_reg; /* sub_end() unlinks u */
-        char *body = reginfo_build(&view, u->version++, 0, ch, n, time(NULL));
-        if (ended)
-            sub_end(u, end_reason(cause), body);
-        else
-            notify_active(u, body);
-        free(body);
-        u = next;
-    }
+    size_t n = ch ? diff(before, after, cause, ch) : 0;
     free(ch);
+    int full = !n && identities_changed(before, after);
+    if (!n && !full)
+        return; /* nothing a subscriber would see */
+    change_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    task_add(re, &c->t, NULL);
+    c->cause = cause;
+    c->full = full;
+    c->after = store_reg_dup(after);
+    c->before = before ? store_reg_dup(before) : NULL;
+    c->w = store_reg_dup(after); /* after->rev is the stored revision */
+    if (!c->after || !c->w || (before && !c->before)) {
+        change_free(c);
+        return;
+    }
+    change_reserve(c);
 }
 
 /* ---- expiry ---- */
 
-static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+size_t regevent_drop_expired(scscf_t *s, store_reg_t *reg, int64_t now)
 {
-    regevent_t *re = (regevent_t *)arg;
-    int64_t now = time(NULL);
-    for (sub_t *u = re->all, *next; u; u = next) {
-        next = u->next_all;
-        if (!u->ended && u->expires_at <= now) {
+    regevent_t *re = s->regevent;
+    size_t n = 0;
+    for (size_t i = 0; i < reg->nsubs; i++)
+        n += reg->subs[i].expires_at <= now;
+    if (!re || n == 0)
+        return 0;
+    /* The copy keeps the expired ones, reg the others. */
+    store_reg_t *gone = store_reg_dup(reg);
+    stash_t *st = gone ? calloc(1, sizeof *st) : NULL;
+    if (!st) {
+        store_reg_free(gone);
+        return 0;
+    }
+    for (size_t i = reg->nsubs; i-- > 0;) {
+        int expired = reg->subs[i].expires_at <= now;
+        store_reg_remove_sub(expired ? reg : gone, i);
+    }
+    regevent_expired_stored(s, reg->impi, STORE_CONFLICT); /* an earlier, unreported try */
+    st->reg = gone;
+    st->next = re->stash;
+    re->stash = st;
+    return n;
+}
+
+void regevent_expired_stored(scscf_t *s, const char *impi, int rc)
+{
+    regevent_t *re = s->regevent;
+    for (stash_t **p = re ? &re->stash : NULL; p && *p; p = &(*p)->next) {
+        stash_t *st = *p;
+        if (strcmp(st->reg->impi, impi) != 0)
+            continue;
+        *p = st->next;
+        for (size_t i = 0; rc == 0 && i < st->reg->nsubs; i++) {
+            const store_sub_t *u = &st->reg->subs[i];
             log_info("regevent: %s: subscription of %s expired", u->impu, u->subscriber);
-            sub_end(u, "timeout", NULL);
+            notify_ended(re, impi, u, "timeout", NULL);
         }
+        if (rc == 0)
+            count_add(re, -(long)st->reg->nsubs);
+        store_reg_free(st->reg);
+        free(st);
+        return;
     }
 }
 
 /* ---- REST ---- */
 
-typedef struct op {
-    regevent_t *re;
+/* GET /api/v1/subscriptions waits on the HTTP thread for a listing the loop makes from the
+ * store; whichever side lets go last frees it (the store may answer after the wait gave up). */
+typedef struct listing {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs, done;
+    program_t *p; /* outlives the module: p->app and its regevent tell whether it is there */
     size_t limit;
     json_t *out;
-} op_t;
+} listing_t;
 
-static json_t *sub_json(const sub_t *u, int64_t now)
+static void listing_unref(listing_t *l)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:{s:s,s:s,s:s}}", "impu", u->impu, "impi", u->impi,
-                     "subscriber", u->subscriber, "expires", (json_int_t)(u->expires_at - now),
-                     "version", (json_int_t)u->version, "dialog", "call_id", u->call_id,
-                     "local_tag", u->local_tag, "remote_tag", u->remote_tag);
+    pthread_mutex_lock(&l->lock);
+    int last = --l->refs == 0;
+    pthread_mutex_unlock(&l->lock);
+    if (last) {
+        json_decref(l->out);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->lock);
+        free(l);
+    }
+}
+
+static regevent_t *live(program_t *p)
+{
+    scscf_t *s = p->app;
+    return s ? s->regevent : NULL;
+}
+
+static json_t *sub_json(const store_reg_t *r, const store_sub_t *u, int64_t now)
+{
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:{s:s,s:s,s:s}}", "impu", u->impu ? u->impu : "",
+                     "impi", r->impi, "subscriber", u->subscriber ? u->subscriber : "", "expires",
+                     (json_int_t)(u->expires_at - now), "version", (json_int_t)u->version, "dialog",
+                     "call_id", u->call_id, "local_tag", u->local_tag, "remote_tag", u->remote_tag);
+}
+
+static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
+{
+    listing_t *l = arg;
+    json_t *a = json_array(), *out = NULL;
+    int64_t now = time(NULL);
+    size_t all = 0;
+    for (size_t i = 0; rc == 0 && a && i < n; i++)
+        for (size_t j = 0; j < regs[i]->nsubs; j++, all++)
+            if (all < l->limit)
+                json_array_append_new(a, sub_json(regs[i], &regs[i]->subs[j], now));
+    if (rc == 0 && a)
+        out = json_pack("{s:I,s:o}", "total", (json_int_t)all, "subscriptions", a);
+    else
+        json_decref(a);
+    if (regs)
+        store_regs_free(regs, n);
+    regevent_t *re = live(l->p);
+    if (re && rc == 0) { /* the gauge from the store, now and then */
+        re->count = all;
+        count_add(re, 0);
+    }
+    pthread_mutex_lock(&l->lock);
+    l->out = out;
+    l->done = 1;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+    listing_unref(l);
 }
 
 static void list_on_loop(void *arg)
 {
-    op_t *o = arg;
-    json_t *a = json_array();
-    int64_t now = time(NULL);
-    size_t n = 0;
-    for (const sub_t *u = o->re->all; u && n < o->limit; u = u->next_all)
-        if (!u->ended && json_array_append_new(a, sub_json(u, now)) == 0)
-            n++;
-    o->out = json_pack("{s:I,s:o}", "total", (json_int_t)strmap_size(o->re->by_dialog),
-                       "subscriptions", a);
+    listing_t *l = arg;
+    regevent_t *re = live(l->p);
+    if (!re) { /* run by loopq_free() after the module went */
+        list_done(l, STORE_ERROR, NULL, 0, 0);
+        return;
+    }
+    store_list(re->s->store, NULL, 0, store_count(re->s->store) + 1000, list_done, l);
 }
 
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
+    regevent_t *re = ctx;
     const char *v = api_query(req, "limit");
-    op_t o = {.re = ctx, .limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000};
-    if (loopq_call(o.re->s->p->queue, list_on_loop, &o, LOOP_MS) < 0 || !o.out) {
-        json_decref(o.out);
-        api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");
+    listing_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        api_problem(resp, 500, "Internal Server Error", "out of memory");
         return;
     }
-    api_json(resp, 200, o.out);
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    l->refs = 2;
+    l->p = re->s->p;
+    l->limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000;
+    if (loopq_post(re->s->p->queue, list_on_loop, l) < 0)
+        l->refs--;
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += REST_WAIT_MS / 1000;
+    pthread_mutex_lock(&l->lock);
+    while (!l->done && l->refs == 2 &&
+           pthread_cond_timedwait(&l->cond, &l->lock, &end) != ETIMEDOUT)
+        ;
+    json_t *out = l->out;
+    l->out = NULL;
+    pthread_mutex_unlock(&l->lock);
+    listing_unref(l);
+    if (!out) {
+        api_problem(resp, 503, "Service Unavailable",
+                    "the store did not list the subscriptions within 2 s");
+        return;
+    }
+    api_json(resp, 200, out);
+}
+
+/* The gauge starts from what the store holds (a restart, or a replica joining). */
+static void count_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
+{
+    regevent_t *re = arg;
+    size_t all = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        all += regs[i]->nsubs;
+    if (regs)
+        store_regs_free(regs, n);
+    if (rc == 0 && re->s->regevent == re) {
+        re->count = all;
+        count_add(re, 0);
+    }
 }
 
 /* ---- set-up ---- */
@@ -668,21 +1074,20 @@ int regevent_init(scscf_t *s)
     s->regevent = re;
     re->s = s;
     re->max_total = 2 * (size_t)cfg_int(s->p->cfg, "registrar.max_registrations");
+    re->retry_after = cfg_is_set(s->p->cfg, "store.retry_after")
+                          ? (int)cfg_int(s->p->cfg, "store.retry_after")
+                          : RETRY_AFTER_DEFAULT;
     const url_t *self = sip_core_self_url(s->p->sip);
     snprintf(re->contact, sizeof re->contact, "<sip:%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
-    re->by_dialog = strmap_new();
-    re->by_impi = strmap_new();
     re->m_subs = metrics_gauge(s->p->metrics, "cscf_regevent_subscriptions",
                                "reg event subscriptions held (RFC 3680)", NULL);
     re->m_notify = metrics_counter(s->p->metrics, "cscf_regevent_notify_total",
                                    "reg event NOTIFYs sent, by outcome (response class, or "
                                    "timeout)",
                                    "outcome");
-    re->tick = su_timer_create(su_root_task(s->p->root), 1000);
-    if (!re->by_dialog || !re->by_impi || !re->tick ||
-        su_timer_run(re->tick, tick, (su_timer_arg_t *)re) < 0)
-        return -1;
+    if (store_synchronous(s->store))
+        store_list(s->store, NULL, 0, store_count(s->store) + 1000, count_done, re);
     return api_route(s->p->api, "GET", "/api/v1/subscriptions", 0, list_route, re);
 }
 
@@ -691,18 +1096,26 @@ void regevent_fini(scscf_t *s)
     regevent_t *re = s->regevent;
     if (!re)
         return;
-    if (re->tick)
-        su_timer_destroy(re->tick);
     while (re->notifies) {
         notify_t *n = re->notifies;
-        n->sub->ended = 1; /* freed below, not by notify_done */
+        notify_unlink(n);
         sip_out_cancel(n->out);
-        notify_done(n);
+        free(n);
     }
-    while (re->all)
-        sub_free(re->all);
-    strmap_free(re->by_dialog, NULL);
-    strmap_free(re->by_impi, NULL);
+    /* Store callbacks still owed find their task orphaned and only free it. */
+    while (re->tasks) {
+        task_t *t = re->tasks;
+        task_remove(t);
+        if (t->orphan)
+            t->orphan(t);
+        t->re = NULL;
+    }
+    while (re->stash) {
+        stash_t *st = re->stash;
+        re->stash = st->next;
+        store_reg_free(st->reg);
+        free(st);
+    }
     free(re);
     s->regevent = NULL;
 }
