@@ -5,8 +5,9 @@
 # database is seeded at start (the time it takes is printed too); an scscf sends the MARs
 # through its Cx debug route (POST /api/v1/cx/mar), one at a time, for random subscribers.
 # Prints, per count: the HSS's own handling time per MAR (its cscf_diameter_request_duration
-# histogram: Milenage, lookup, the SQN row's commit), the scscf's Cx round trip, and the HTTP
-# request's p50/p99 around it. Figures only, no pass/fail.
+# histogram: Milenage, lookup, the SQN row's commit), the hss process's CPU time per MAR (less
+# disturbed by other load on the machine than wall-clock figures), the scscf's Cx round trip,
+# and the HTTP request's p50/p99 around it. Figures only, no pass/fail.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ hist_sum_count() {
     index($1, "cscf_diameter_request_duration_seconds_count{program=\"" p "\",command=\"MAR\"") == 1 {c = $2}
     END {print s + 0, c + 0}'
 }
+
+# cpu_ticks NAME: user + system CPU of the process so far, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${PIDS[$1]}/stat"; }
+TICK=$(getconf CLK_TCK)
 
 # bench N: seeds N subscribers, measures MARS MARs
 bench() {
@@ -65,21 +70,21 @@ bench() {
   for ((i = 0; i < MARS; i++)); do run+=("${ids[RANDOM % set]}"); done
   mar_cfg "${run[@]}" >"$cfg.run"
   curl -s -m 60 -K "$cfg.warm" >/dev/null
-  local h0 s0 h1 s1
-  h0=$(hist_sum_count "$HSS_API" hss) s0=$(hist_sum_count "$SC_API" scscf)
+  local h0 s0 h1 s1 c0 c1
+  h0=$(hist_sum_count "$HSS_API" hss) s0=$(hist_sum_count "$SC_API" scscf) c0=$(cpu_ticks hss)
   curl -s -m 300 -K "$cfg.run" >"$WORKDIR/mar_$n.times"
-  h1=$(hist_sum_count "$HSS_API" hss) s1=$(hist_sum_count "$SC_API" scscf)
+  h1=$(hist_sum_count "$HSS_API" hss) s1=$(hist_sum_count "$SC_API" scscf) c1=$(cpu_ticks hss)
   local ok lat
   ok=$(grep -c '^200 ' "$WORKDIR/mar_$n.times")
   lat=$(awk '$1 == 200 {print $2 * 1000}' "$WORKDIR/mar_$n.times" | sort -n |
     awk '{a[NR] = $1} END {if (NR) printf "%.2f %.2f", a[int(NR * 0.5) + 1], a[int(NR * 0.99) + 1]; else print "0 0"}')
   read -r p50 p99 <<<"$lat"
   awk -v n="$n" -v ok="$ok" -v m="$MARS" -v seed="$seed_ms" -v h0="$h0" -v h1="$h1" -v s0="$s0" -v s1="$s1" \
-    -v p50="$p50" -v p99="$p99" -v size="$(stat -c %s "$db")" 'BEGIN {
+    -v p50="$p50" -v p99="$p99" -v size="$(stat -c %s "$db")" -v cpu="$(((c1 - c0) * 1000000 / TICK))" 'BEGIN {
     split(h0, a, " "); split(h1, b, " "); split(s0, c, " "); split(s1, d, " ");
     hc = b[2] - a[2]; sc = d[2] - c[2];
-    printf "  %7d subscribers  MAR at the hss %6.0f us  Cx round trip %6.2f ms  HTTP p50 %5.2f ms  p99 %5.2f ms  (%d/%d answered; seeded in %.1f s, database %.1f MB)\n",
-      n, hc ? 1e6 * (b[1] - a[1]) / hc : 0, sc ? 1e3 * (d[1] - c[1]) / sc : 0, p50, p99, ok, m, seed / 1000, size / 1e6}'
+    printf "  %7d subscribers  MAR at the hss %4.0f us (CPU %4.0f us)  Cx round trip %6.2f ms  HTTP p50 %5.2f ms  p99 %5.2f ms  (%d/%d answered; seeded in %.1f s, database %.1f MB)\n",
+      n, hc ? 1e6 * (b[1] - a[1]) / hc : 0, hc ? cpu / hc : 0, sc ? 1e3 * (d[1] - c[1]) / sc : 0, p50, p99, ok, m, seed / 1000, size / 1e6}'
   HSS_MAR_US[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN {split(a, x, " "); split(b, y, " "); c = y[2] - x[2]; printf "%.0f", c ? 1e6 * (y[1] - x[1]) / c : 0}')
   stop_prog scscf
   stop_prog hss

@@ -4,7 +4,7 @@
 # again on the same file keeps the SQN (a USIM that accepted the last SQN registers without a
 # resynchronisation), the S-CSCF assignment, and REST changes; a database that cannot be written
 # gives DIAMETER_UNABLE_TO_COMPLY (the REGISTER fails, no vector leaves), logged once, and
-# registrations work again once it can be written.
+# registrations work again once it can be written; an old JSON state file is imported once.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -162,5 +162,43 @@ stop_prog scscf
 expect_eq "scscf exits 0" 0 "$LAST_EXIT"
 stop_prog hss
 expect_eq "hss exits 0" 0 "$LAST_EXIT"
-for p in scscf hss; do expect_clean_log "$p: no sanitizer report" "$p"; done
+
+echo "-- an old JSON state file, imported once into a new database"
+cat >"$WORKDIR/old-state.json" <<JSON
+{"version": 1,
+ "subscribers": {"$ALICE": {"sqn": "0000000abc01", "server_name": "sip:old-scscf:6060",
+   "scscf_host": "old-scscf.$DOMAIN", "scscf_realm": "$DOMAIN", "state": "registered"}},
+ "api_subscribers": {"dave@$DOMAIN": {"impi": "dave@$DOMAIN", "impus": ["sip:dave@$DOMAIN"],
+   "k": "000102030405060708090a0b0c0d0e0f", "opc": "00112233445566778899aabbccddeeff"}},
+ "api_deleted": ["$BOB"]}
+JSON
+start_imp() {
+  start_prog imp "$BUILD/hss" "$REPO_DIR/config/hss.yaml" HSS_DIAMETER_LISTEN="127.0.0.1:$HSS_DIAM" \
+    HSS_API_LISTEN="127.0.0.1:$HSS_API" HSS_SUBSCRIBERS_FILE="$REPO_DIR/config/subscribers.yaml" \
+    HSS_SUBSCRIBERS_DATABASE="$WORKDIR/imp.db" HSS_SUBSCRIBERS_STATE_FILE="$WORKDIR/old-state.json" \
+    HSS_API_TOKEN=$TOKEN
+}
+start_imp || { finish; exit 1; }
+expect_match "the hss logs the import" 'imported the state file .*old-state.json' "$(cat "$WORKDIR/imp.log")"
+st=$(sub_json "$ALICE")
+expect_eq "... alice's SQN" 0000000abc01 "$(field .sqn "$st")"
+expect_eq "... her assignment" "registered sip:old-scscf:6060" \
+  "$(field '.state.registration + " " + .state.scscf' "$st")"
+expect_eq "... dave (made over REST back then)" 200 \
+  "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers/dave@$DOMAIN")"
+expect_eq "... bob (deleted over REST back then)" 404 \
+  "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers/$BOB")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 "${AUTH[@]}" -X DELETE "http://127.0.0.1:$HSS_API/api/v1/subscribers/dave@$DOMAIN")
+expect_eq "DELETE dave now: 200" 200 "$code"
+stop_prog imp
+sed -i 's/0000000abc01/000000000001/' "$WORKDIR/old-state.json"
+start_imp || { finish; exit 1; }
+expect_eq "the next start does not import again (the file's lower SQN is not taken)" 0000000abc01 \
+  "$(field .sqn "$(sub_json "$ALICE")")"
+expect_eq "... dave, in the file's api_subscribers, stays deleted" 404 \
+  "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers/dave@$DOMAIN")"
+expect_eq "... and says the file is not read" 1 "$(grep -c 'is not read: the database' "$WORKDIR/imp.log")"
+stop_prog imp
+expect_eq "hss exits 0" 0 "$LAST_EXIT"
+for p in scscf hss imp; do expect_clean_log "$p: no sanitizer report" "$p"; done
 finish
