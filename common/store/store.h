@@ -4,7 +4,8 @@
  * The store is an interface: store_open() picks a backend by name and every store_*() call below
  * goes through that backend's table of operations (store_internal.h). Files: store.c (the handle
  * and the dispatch), store_mem.c (the "memory" backend), store_reg.c (record helpers), store_uri.c
- * (contact matching), store_json.c (the REST rendering).
+ * (contact matching), store_json.c (the REST rendering), store_codec.c (a record as text, for the
+ * backends that keep records outside the process), store_journal.c (the memory backend's journal).
  *
  * Contract, whatever the backend (tests/unit/test_store_contract.c runs it against each):
  * - Every call completes through its callback, exactly once. A backend is either synchronous

@@ -11,7 +11,8 @@
  *
  * Options: "" (none), or comma-separated key=value: "journal=PATH" keeps the registrations in
  * a file too (store_journal.c: each change is written there before it is applied, the file is
- * replayed at open), "fsync=1" (with a journal) fdatasyncs every change. */
+ * replayed at open; PATH cannot hold a comma), "fsync=1" (with a journal) fdatasyncs every
+ * change. */
 #include "common/store/store.h"
 
 #include <stdlib.h>
