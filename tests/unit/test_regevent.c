@@ -469,7 +469,8 @@ static void refused_subscribers(void **state)
 typedef enum { FLAKY_OK, FLAKY_TIMEOUT, FLAKY_ERROR, FLAKY_CONFLICT, FLAKY_CONFLICT_ONCE } flaky_t;
 static flaky_t flaky_mode;
 static int flaky_puts;
-static store_t *flaky_inner;
+static store_t *flaky_inner, flaky_store;
+static store_ops_t flaky_ops;
 
 static void flaky_ignore(void *arg, int rc)
 {
@@ -501,17 +502,27 @@ static void flaky_put(void *be, const store_reg_t *reg, store_done_f cb, void *a
     flaky_inner->ops->put(be, reg, cb, arg);
 }
 
-/* f's store from now on goes through flaky_put; st and ops must outlive its use. */
-static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
+/* f's store from now on goes through flaky_put, until flaky_teardown. */
+static void flaky_install(fx_t *f)
 {
     flaky_inner = f->s.store;
-    *ops = *flaky_inner->ops;
-    ops->put = flaky_put;
-    *st = *flaky_inner; /* the same backend state */
-    st->ops = ops;
-    f->s.store = st;
+    flaky_ops = *flaky_inner->ops;
+    flaky_ops.put = flaky_put;
+    flaky_store = *flaky_inner; /* the same backend state */
+    flaky_store.ops = &flaky_ops;
+    f->s.store = &flaky_store;
     flaky_mode = FLAKY_OK;
     flaky_puts = 0;
+}
+
+/* The fixture frees its own store, also when the test failed half way. */
+static int flaky_teardown(void **state)
+{
+    fx_t *f = *state;
+    if (f && flaky_inner)
+        f->s.store = flaky_inner;
+    flaky_inner = NULL;
+    return fx_teardown(state);
 }
 
 /* The store refuses or times out: 500 / 504 with Retry-After, nothing kept; it keeps
@@ -520,9 +531,7 @@ static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
 static void store_failures_and_conflicts(void **state)
 {
     fx_t *f = *state;
-    store_t st;
-    store_ops_t ops;
-    flaky_install(f, &st, &ops);
+    flaky_install(f);
     flaky_mode = FLAKY_TIMEOUT;
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
     fx_expect_status(r, "SIP/2.0 504");
@@ -566,7 +575,6 @@ static void store_failures_and_conflicts(void **state)
         fx_pump(f);
     assert_int_equal(stored_subs(f), 0);
     assert_int_equal(flaky_puts, 2);
-    f->s.store = flaky_inner;
 }
 
 int main(void)
@@ -586,7 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_subscribers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(another_process_carries_the_dialog_on, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(stale_revision_is_retried, setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, flaky_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
