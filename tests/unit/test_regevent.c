@@ -5,8 +5,12 @@
  * the implicit set (a PPR) brings full state again; a NOTIFY answered 481 drops the
  * subscription; a refresh in the dialog gets full state, Expires 0 ends it; more than
  * REGEVENT_MAX_PER_REG subscriptions to one registration get 403, more than twice
- * registrar.max_registrations in all 503; a subscription ends when it expires; strangers, unknown
- * identities and a wrong Accept are refused. */
+ * registrar.max_registrations in all 503; a subscription ends when it expires (the S-CSCF's
+ * expiry sweep); strangers, unknown identities and a wrong Accept are refused.
+ * The subscriptions live in the stored registration (store_reg_t.subs): the checks read them
+ * there; a second context sharing only the store (a restarted process, a replica) carries a
+ * dialog on; a stale revision, a store that fails, times out or conflicts, and a store that
+ * answers later (asynchronous, as Redis) are handled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
