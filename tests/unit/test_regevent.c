@@ -5,8 +5,12 @@
  * the implicit set (a PPR) brings full state again; a NOTIFY answered 481 drops the
  * subscription; a refresh in the dialog gets full state, Expires 0 ends it; more than
  * REGEVENT_MAX_PER_REG subscriptions to one registration get 403, more than twice
- * registrar.max_registrations in all 503; a subscription ends when it expires; strangers, unknown
- * identities and a wrong Accept are refused. */
+ * registrar.max_registrations in all 503; a subscription ends when it expires (the S-CSCF's
+ * expiry sweep); strangers, unknown identities and a wrong Accept are refused.
+ * The subscriptions live in the stored registration (store_reg_t.subs): the checks read them
+ * there; a second context sharing only the store (a restarted process, a replica) carries a
+ * dialog on; a stale revision, a store that fails, times out or conflicts, and a store that
+ * answers later (asynchronous, as Redis) are handled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -469,7 +473,8 @@ static void refused_subscribers(void **state)
 typedef enum { FLAKY_OK, FLAKY_TIMEOUT, FLAKY_ERROR, FLAKY_CONFLICT, FLAKY_CONFLICT_ONCE } flaky_t;
 static flaky_t flaky_mode;
 static int flaky_puts;
-static store_t *flaky_inner;
+static store_t *flaky_inner, flaky_store;
+static store_ops_t flaky_ops;
 
 static void flaky_ignore(void *arg, int rc)
 {
@@ -501,17 +506,27 @@ static void flaky_put(void *be, const store_reg_t *reg, store_done_f cb, void *a
     flaky_inner->ops->put(be, reg, cb, arg);
 }
 
-/* f's store from now on goes through flaky_put; st and ops must outlive its use. */
-static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
+/* f's store from now on goes through flaky_put, until flaky_teardown. */
+static void flaky_install(fx_t *f)
 {
     flaky_inner = f->s.store;
-    *ops = *flaky_inner->ops;
-    ops->put = flaky_put;
-    *st = *flaky_inner; /* the same backend state */
-    st->ops = ops;
-    f->s.store = st;
+    flaky_ops = *flaky_inner->ops;
+    flaky_ops.put = flaky_put;
+    flaky_store = *flaky_inner; /* the same backend state */
+    flaky_store.ops = &flaky_ops;
+    f->s.store = &flaky_store;
     flaky_mode = FLAKY_OK;
     flaky_puts = 0;
+}
+
+/* The fixture frees its own store, also when the test failed half way. */
+static int flaky_teardown(void **state)
+{
+    fx_t *f = *state;
+    if (f && flaky_inner)
+        f->s.store = flaky_inner;
+    flaky_inner = NULL;
+    return fx_teardown(state);
 }
 
 /* The store refuses or times out: 500 / 504 with Retry-After, nothing kept; it keeps
@@ -520,9 +535,7 @@ static void flaky_install(fx_t *f, store_t *st, store_ops_t *ops)
 static void store_failures_and_conflicts(void **state)
 {
     fx_t *f = *state;
-    store_t st;
-    store_ops_t ops;
-    flaky_install(f, &st, &ops);
+    flaky_install(f);
     flaky_mode = FLAKY_TIMEOUT;
     char *r = subscribe(f, 1, FX_IMPU, FX_IMPU, NULL, NULL);
     fx_expect_status(r, "SIP/2.0 504");
@@ -566,7 +579,163 @@ static void store_failures_and_conflicts(void **state)
         fx_pump(f);
     assert_int_equal(stored_subs(f), 0);
     assert_int_equal(flaky_puts, 2);
-    f->s.store = flaky_inner;
+}
+
+/* ---- an asynchronous store: the memory backend, every answer deferred to the loop ---- */
+
+typedef struct later {
+    int kind; /* 0 get, 1 done, 2 list */
+    store_get_f get;
+    store_done_f done;
+    store_list_f list;
+    void *arg;
+    int rc;
+    store_reg_t *reg, **regs;
+    size_t n, total;
+} later_t;
+
+static fx_t *async_fx;
+
+static void later_run(void *arg)
+{
+    later_t *l = arg;
+    if (l->kind == 0)
+        l->get(l->arg, l->rc, l->reg);
+    else if (l->kind == 1)
+        l->done(l->arg, l->rc);
+    else
+        l->list(l->arg, l->rc, l->regs, l->n, l->total);
+    free(l);
+}
+
+static void later_post(later_t *l)
+{
+    if (loopq_post(async_fx->queue, later_run, l) < 0)
+        fail_msg("loopq_post failed");
+}
+
+static void async_got(void *arg, int rc, store_reg_t *reg)
+{
+    later_t *l = arg;
+    l->rc = rc;
+    l->reg = reg;
+    later_post(l);
+}
+
+static void async_done(void *arg, int rc)
+{
+    later_t *l = arg;
+    l->rc = rc;
+    later_post(l);
+}
+
+static void async_listed(void *arg, int rc, store_reg_t **regs, size_t n, size_t total)
+{
+    later_t *l = arg;
+    l->rc = rc;
+    l->regs = regs;
+    l->n = n;
+    l->total = total;
+    later_post(l);
+}
+
+static later_t *later_new(int kind, void *arg)
+{
+    later_t *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    l->kind = kind;
+    l->arg = arg;
+    return l;
+}
+
+static void async_get(void *be, const char *impu, store_get_f cb, void *arg)
+{
+    later_t *l = later_new(0, arg);
+    l->get = cb;
+    flaky_inner->ops->get(be, impu, async_got, l);
+}
+
+static void async_get_impi(void *be, const char *impi, store_get_f cb, void *arg)
+{
+    later_t *l = later_new(0, arg);
+    l->get = cb;
+    flaky_inner->ops->get_impi(be, impi, async_got, l);
+}
+
+static void async_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+{
+    later_t *l = later_new(1, arg);
+    l->done = cb;
+    flaky_inner->ops->put(be, reg, async_done, l);
+}
+
+static void async_del(void *be, const char *impi, uint64_t rev, store_done_f cb, void *arg)
+{
+    later_t *l = later_new(1, arg);
+    l->done = cb;
+    flaky_inner->ops->del(be, impi, rev, async_done, l);
+}
+
+static void async_list(void *be, const char *prefix, size_t offset, size_t limit, store_list_f cb,
+                       void *arg)
+{
+    later_t *l = later_new(2, arg);
+    l->list = cb;
+    flaky_inner->ops->list(be, prefix, offset, limit, async_listed, l);
+}
+
+/* The registration of the setup stays; from now on the store answers later, from the loop. */
+static void async_install(fx_t *f)
+{
+    flaky_install(f);
+    async_fx = f;
+    flaky_ops.synchronous = 0;
+    flaky_ops.get = async_get;
+    flaky_ops.get_impi = async_get_impi;
+    flaky_ops.put = async_put;
+    flaky_ops.del = async_del;
+    flaky_ops.list = async_list;
+}
+
+/* The registration as stored, read straight from the backend (no deferral). */
+static size_t async_subs(void)
+{
+    store_reg_t *r = NULL;
+    store_get(flaky_inner, FX_IMPU, fx_got, &r);
+    size_t n = r ? r->nsubs : 0;
+    store_reg_free(r);
+    return n;
+}
+
+/* The same flows with a store that answers later (as Redis does): subscribe, a change, a
+ * refresh, a refused NOTIFY; every continuation is in a callback. */
+static void asynchronous_store(void **state)
+{
+    fx_t *f = *state;
+    async_install(f);
+    char tag[64];
+    subscribed(f, 1, tag, sizeof tag);
+    assert_int_equal(async_subs(), 1);
+    char *r = fx_register_auth(f, C2);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    char *n = notify_of(f, 1);
+    assert_non_null(strstr(n, "version=\"1\" state=\"partial\""));
+    free(n);
+    r = subscribe(f, 1, FX_IMPU, FX_IMPU, tag, NULL);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    n = notify_of(f, 1);
+    assert_non_null(strstr(n, "version=\"2\" state=\"full\""));
+    free(n);
+    f->notify_status = 481;
+    r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5092>;expires=0\r\n");
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    free(notify_of(f, 1));
+    for (int i = 0; i < 200 && async_subs(); i++)
+        fx_pump(f);
+    assert_int_equal(async_subs(), 0);
 }
 
 int main(void)
@@ -586,7 +755,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_subscribers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(another_process_carries_the_dialog_on, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(stale_revision_is_retried, setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failures_and_conflicts, setup, flaky_teardown),
+        cmocka_unit_test_setup_teardown(asynchronous_store, setup, flaky_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,8 +195,8 @@ static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, u
     n->out = sip_dialog_send(d, "NOTIFY", &h, on_notify_answer, n);
     sip_dialog_destroy(d); /* the request stays in flight on its own */
     if (!n->out) {
+        log_warn("regevent: %s: cannot send NOTIFY to %s", n->impu, n->subscriber);
         free(n);
-        log_warn("regevent: %s: cannot send NOTIFY to %s", u->impu, u->subscriber);
         return -1;
     }
     n->next = re->notifies;
@@ -968,7 +968,8 @@ static regevent_t *live(program_t *p)
 
 static json_t *sub_json(const store_reg_t *r, const store_sub_t *u, int64_t now)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:{s:s,s:s,s:s}}", "impu", u->impu ? u->impu : "",
+    /* s?: a field a hostile stored record lacks is null, not a lost entry */
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:{s:s?,s:s?,s:s?}}", "impu", u->impu ? u->impu : "",
                      "impi", r->impi, "subscriber", u->subscriber ? u->subscriber : "", "expires",
                      (json_int_t)(u->expires_at - now), "version", (json_int_t)u->version, "dialog",
                      "call_id", u->call_id, "local_tag", u->local_tag, "remote_tag", u->remote_tag);
