@@ -276,6 +276,14 @@ static void hostile_data_in_redis(void **state)
     assert_int_equal(put(s, other), 0);
     assert_string_equal(store_status(s), "ok");
 
+    /* The scripts flushed behind the store's back: that command fails, the store loads them
+     * again and the next one works. */
+    assert_int_equal(redis_sync("SCRIPT FLUSH"), 0);
+    assert_int_equal(get(s, "other@ims", 1).rc, STORE_ERROR);
+    result_t back = get(s, "other@ims", 1);
+    assert_int_equal(back.rc, 0);
+    store_reg_free(back.reg);
+
     store_reg_free(good);
     store_reg_free(str);
     store_reg_free(ghost);
