@@ -118,6 +118,11 @@ static void options_are_checked(void **state)
     store_t *s = store_open_on("redis", &limits, "address=[::1]:1,timeout_ms=50,prefix=x:", root);
     assert_non_null(s);
     assert_string_equal(store_status(s), "connecting");
+    wait_status(s, "down"); /* nothing listens there: refused, and it keeps trying */
+    result_t r = {0};
+    store_get_impi(s, "a@ims", on_get, &r);
+    wait_answer(&r, 50 + SLACK_MS);
+    assert_int_equal(r.rc, STORE_ERROR);
     store_free(s);
 
     s = open_redis(",prefix=p1:");
