@@ -7,6 +7,10 @@
  * checked and everything is written, or nothing is. The scripts are loaded (SCRIPT LOAD) at the
  * head of every new connection, before any command of ours on it.
  *
+ * A host that is a name is resolved by getaddrinfo_a() (glibc's resolver thread) before each
+ * connect, the first IPv4 address taken (else the first IPv6 one); while it runs, calls fail
+ * with STORE_ERROR as when there is no connection.
+ *
  * Failures: every command has a deadline (timeout_ms). When the oldest pending one passes it,
  * every pending command answers STORE_TIMEOUT and the connection is dropped. A connection that
  * is refused or lost fails its pending commands with STORE_ERROR; while there is none, new
@@ -19,8 +23,10 @@
  * also finds a Redis that stopped answering), so store_count() answers at once. */
 #include "common/store/store.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +64,15 @@ static const char *const state_name[] = {"connecting", "ok", "down"};
 
 typedef struct rstore rstore_t;
 
+/* A name being resolved by glibc's getaddrinfo_a (its own thread), so a host name never
+ * blocks the loop; one allocation, as the request must outlive the store when it cannot be
+ * cancelled. */
+typedef struct lookup {
+    struct gaicb cb;
+    struct addrinfo hints;
+    char name[];
+} lookup_t;
+
 typedef struct cmd {
     struct cmd *prev, *next; /* in the store's pending list, or (next only) its later queue */
     rstore_t *s;             /* NULL: no answer owed any more (the store was closed) */
@@ -81,6 +96,8 @@ struct rstore {
     size_t max_regs, max_contacts;
     char sha[NSCRIPTS][41];
 
+    int numeric;           /* host is an address: no name resolution */
+    lookup_t *lookup;      /* a name being resolved (ac NULL meanwhile) */
     redisAsyncContext *ac; /* NULL: no connection (until retry_at) */
     int verified;          /* Redis answered on ac */
     enum state state;      /* what store_status() says; logged when it changes */
@@ -446,9 +463,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         retry_later(s, ac->c.errstr[0] ? ac->c.errstr : "connection closed");
 }
 
-static void connect_now(rstore_t *s)
+/* Connects to ip (an address, so hiredis's own getaddrinfo() does not block). */
+static void connect_to(rstore_t *s, const char *ip)
 {
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    redisAsyncContext *ac = redisAsyncConnect(ip, s->port);
     if (!ac || ac->err) {
         char why[128];
         snprintf(why, sizeof why, "%s", ac ? ac->c.errstr : "out of memory");
@@ -472,6 +490,105 @@ static void connect_now(rstore_t *s)
     s->refresh_at = now_ms() + REFRESH_MS;
     load_scripts(s);
     ask_counts(s); /* its answer says Redis is there */
+}
+
+/* Starts resolving s->host in the background; tick() picks the answer up. */
+static void resolve(rstore_t *s)
+{
+    size_t n = strlen(s->host) + 1;
+    lookup_t *l = calloc(1, sizeof *l + n);
+    if (!l) {
+        retry_later(s, "out of memory");
+        return;
+    }
+    memcpy(l->name, s->host, n);
+    l->hints.ai_socktype = SOCK_STREAM;
+    l->cb.ar_name = l->name;
+    l->cb.ar_request = &l->hints;
+    struct gaicb *list[] = {&l->cb};
+    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+        free(l);
+        retry_later(s, "cannot start resolving the name");
+        return;
+    }
+    s->lookup = l;
+    int64_t wait = s->timeout_ms > CONNECT_MIN_MS ? s->timeout_ms : CONNECT_MIN_MS;
+    s->connect_deadline = now_ms() + wait;
+}
+
+/* The first IPv4 address of a (else the first IPv6 one) as text into ip; 0, or -1. */
+static int pick_address(const struct addrinfo *a, char *ip, size_t len)
+{
+    const struct addrinfo *v6 = NULL;
+    for (; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            return inet_ntop(AF_INET, &((const struct sockaddr_in *)a->ai_addr)->sin_addr, ip,
+                             (socklen_t)len)
+                       ? 0
+                       : -1;
+        if (a->ai_family == AF_INET6 && !v6)
+            v6 = a;
+    }
+    return v6 && inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)v6->ai_addr)->sin6_addr, ip,
+                           (socklen_t)len)
+               ? 0
+               : -1;
+}
+
+/* From tick(): the name resolved (connect), failed (retry later), or still under way. */
+static void resolved(rstore_t *s, int64_t now)
+{
+    lookup_t *l = s->lookup;
+    int rc = gai_error(&l->cb);
+    if (rc == EAI_INPROGRESS) {
+        if (now < s->connect_deadline || gai_cancel(&l->cb) != EAI_CANCELED)
+            return; /* wait on (a resolution that cannot be cancelled ends by itself) */
+        s->lookup = NULL;
+        free(l);
+        retry_later(s, "name resolution timed out");
+        return;
+    }
+    s->lookup = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    int found = rc == 0 && pick_address(l->cb.ar_result, ip, sizeof ip) == 0;
+    if (l->cb.ar_result)
+        freeaddrinfo(l->cb.ar_result);
+    free(l);
+    if (!found) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot resolve the name: %s",
+                 rc ? gai_strerror(rc) : "no address");
+        retry_later(s, why);
+        return;
+    }
+    connect_to(s, ip);
+}
+
+/* A resolution nobody waits for any more (store_free): cancelled, or waited for a little
+ * (blocking, but only when the store is freed); one still running after that is left to its
+ * thread (its memory with it: logged), as glibc writes into it when it ends. */
+static void abandon(lookup_t *l)
+{
+    if (gai_cancel(&l->cb) == EAI_NOTCANCELED) {
+        const struct gaicb *list[] = {&l->cb};
+        struct timespec wait = {2, 0};
+        gai_suspend(list, 1, &wait);
+        if (gai_error(&l->cb) == EAI_INPROGRESS) {
+            log_warn("store: redis: name resolution of %s still running, left behind", l->name);
+            return;
+        }
+    }
+    if (gai_error(&l->cb) == 0 && l->cb.ar_result)
+        freeaddrinfo(l->cb.ar_result);
+    free(l);
+}
+
+static void connect_now(rstore_t *s)
+{
+    if (s->numeric)
+        connect_to(s, s->host);
+    else
+        resolve(s);
 }
 
 /* Drops the connection: its pending commands answer rc (from the loop). */
@@ -498,7 +615,9 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     } else if (s->ac && !s->verified && s->connect_deadline <= now) {
         drop(s, STORE_TIMEOUT, "connect timed out");
     }
-    if (!s->ac && s->retry_at <= now)
+    if (s->lookup)
+        resolved(s, now);
+    else if (!s->ac && s->retry_at <= now)
         connect_now(s);
     if (s->ac && s->verified && s->refresh_at <= now) {
         s->refresh_at = now + REFRESH_MS;
@@ -525,6 +644,9 @@ static int parse_address(rstore_t *s, const char *v)
     free(s->host);
     s->host = strndup(host, (size_t)(host_end - host));
     s->port = (int)port;
+    unsigned char bin[sizeof(struct in6_addr)];
+    s->numeric = s->host &&
+                 (inet_pton(AF_INET, s->host, bin) == 1 || inet_pton(AF_INET6, s->host, bin) == 1);
     return s->host ? 0 : -1;
 }
 
@@ -629,6 +751,8 @@ static void r_close(void *be)
         s->ac->data = NULL;
         redisAsyncFree(s->ac); /* now, or after the reply callback running now */
     }
+    if (s->lookup)
+        abandon(s->lookup);
     if (s->tick)
         su_timer_destroy(s->tick);
     if (s->soon)

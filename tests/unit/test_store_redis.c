@@ -125,6 +125,24 @@ static void options_are_checked(void **state)
     assert_int_equal(r.rc, STORE_ERROR);
     store_free(s);
 
+    /* A name: resolved away from the loop, then connected; one that does not resolve: down. */
+    char named[96];
+    snprintf(named, sizeof named, "address=localhost:%d,timeout_ms=%d", redis_port, TIMEOUT_MS);
+    s = store_open_on("redis", &limits, named, root);
+    assert_non_null(s);
+    wait_status(s, "ok");
+    r = (result_t){0};
+    store_get_impi(s, "nobody@ims", on_get, &r);
+    wait_answer(&r, TIMEOUT_MS + SLACK_MS);
+    assert_int_equal(r.rc, 1);
+    store_free(s);
+    s = store_open_on("redis", &limits, "address=no-such-host.invalid:6379", root);
+    assert_non_null(s);
+    wait_status(s, "down");
+    store_free(s);
+    s = store_open_on("redis", &limits, named, root); /* freed while resolving */
+    store_free(s);
+
     s = open_redis(",prefix=p1:");
     wait_status(s, "ok");
     assert_int_equal(store_count(s), 0);
