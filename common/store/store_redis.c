@@ -5,7 +5,8 @@
  * Each operation is one EVALSHA of a script (store_redis_lua.h, which also has the key
  * layout), so a put is atomic on the server: the revision, the IMPUs and the limits are
  * checked and everything is written, or nothing is. The scripts are loaded (SCRIPT LOAD) at the
- * head of every new connection, before any command of ours on it.
+ * head of every new connection, before any command of ours on it; an EVALSHA that still meets
+ * NOSCRIPT (scripts flushed on the server) is sent once more as EVAL, which caches the script.
  *
  * A host that is a name is resolved by getaddrinfo_a() (glibc's resolver thread) before each
  * connect, the first IPv4 address taken (else the first IPv6 one); while it runs, calls fail
@@ -85,6 +86,10 @@ typedef struct cmd {
     void *arg;
     int64_t deadline; /* monotonic ms */
     int rc;           /* the answer, while in the later queue */
+    /* An EVALSHA as sent (RESP), kept until answered: sent again as EVAL on NOSCRIPT. */
+    char *resp;
+    size_t resp_len;
+    enum script script;
 } cmd_t;
 
 struct rstore {
@@ -134,6 +139,12 @@ static void set_state(rstore_t *s, enum state st, const char *why)
 
 /* ---- answers ---- */
 
+static void cmd_free(cmd_t *c)
+{
+    free(c->resp);
+    free(c);
+}
+
 static void answer(cmd_t *c, int rc, store_reg_t *reg, store_reg_t **regs, size_t n, size_t total)
 {
     switch (c->kind) {
@@ -167,12 +178,12 @@ static void drain(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         cmd_t *c = list;
         list = c->next;
         answer(c, c->rc, NULL, NULL, 0, 0);
-        free(c);
+        cmd_free(c);
         if (!alive) { /* the store was freed by that callback: the rest owe nothing */
             while (list) {
                 c = list;
                 list = c->next;
-                free(c);
+                cmd_free(c);
             }
             return;
         }
@@ -197,7 +208,7 @@ static void later(rstore_t *s, cmd_t *c, int rc)
 static cmd_t *cmd_new(rstore_t *s, enum kind kind, void *arg)
 {
     cmd_t *c = calloc(1, sizeof *c);
-    if (c) {
+    if (c) { /* cmd_free() */
         c->s = s;
         c->kind = kind;
         c->arg = arg;
@@ -322,7 +333,7 @@ static void reply_counts(rstore_t *s, const redisReply *r)
     set_state(s, ST_OK, "");
 }
 
-static void load_scripts(rstore_t *s);
+static int resend_as_eval(rstore_t *s, cmd_t *c);
 
 /* hiredis's reply callback: once per command, with NULL when the connection went. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -331,7 +342,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     cmd_t *c = privdata;
     rstore_t *s = c->s;
     if (!s) { /* the store is gone */
-        free(c);
+        cmd_free(c);
         return;
     }
     unlink_pending(s, c);
@@ -341,13 +352,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("store: redis: %s", r->str);
+        if (strncmp(r->str, "NOSCRIPT", 8) != 0 || !c->resp)
+            log_warn("store: redis: %s", r->str);
         if (c->kind == K_COUNTS)
             reply_counts(s, r);
-        if (strncmp(r->str, "NOSCRIPT", 8) == 0) /* flushed behind our back: load again */
-            load_scripts(s);
+        if (strncmp(r->str, "NOSCRIPT", 8) == 0 && resend_as_eval(s, c) == 0)
+            return; /* flushed behind our back: EVAL sends the script (and caches it) */
         answer(c, STORE_ERROR, NULL, NULL, 0, 0);
-        free(c);
+        cmd_free(c);
         return;
     }
     switch (c->kind) {
@@ -366,19 +378,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     case K_LOAD:
         break;
     }
-    free(c);
+    cmd_free(c);
 }
 
 /* ---- sending ---- */
 
-/* Sends argv on the connection for c, or has c answer STORE_ERROR from the loop when there is
- * none. c's callback runs exactly once either way. */
-static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const size_t *lens)
+/* c joins the pending list (its reply is due before its deadline). */
+static void pending(rstore_t *s, cmd_t *c)
 {
-    if (!s->ac || redisAsyncCommandArgv(s->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
-        later(s, c, STORE_ERROR);
-        return;
-    }
     c->deadline = now_ms() + s->timeout_ms;
     c->prev = s->tail;
     c->next = NULL;
@@ -389,6 +396,61 @@ static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const 
     s->tail = c;
 }
 
+/* Sends argv on the connection for c, or has c answer STORE_ERROR from the loop when there is
+ * none. c's callback runs exactly once either way. */
+static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const size_t *lens)
+{
+    if (!s->ac || redisAsyncCommandArgv(s->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
+        later(s, c, STORE_ERROR);
+        return;
+    }
+    pending(s, c);
+}
+
+/* The same for c->resp, a command already in RESP. */
+static void send_resp(rstore_t *s, cmd_t *c)
+{
+    if (!s->ac ||
+        redisAsyncFormattedCommand(s->ac, on_reply, c, c->resp, c->resp_len) != REDIS_OK) {
+        later(s, c, STORE_ERROR);
+        return;
+    }
+    pending(s, c);
+}
+
+/* c->resp, an EVALSHA, sent again as EVAL with the script's text: "*N\r\n$7\r\nEVALSHA\r\n
+ * $40\r\n<sha>\r\n" becomes "*N\r\n$4\r\nEVAL\r\n$<len>\r\n<script>\r\n", the rest as it
+ * was. 0, or -1 (c untouched). Once only: an EVAL does not answer NOSCRIPT. */
+static int resend_as_eval(rstore_t *s, cmd_t *c)
+{
+    if (!c->resp || c->script >= NSCRIPTS)
+        return -1;
+    const char *head_end = memchr(c->resp, '\n', c->resp_len);
+    size_t head = head_end ? (size_t)(head_end - c->resp) + 1 : 0, skip = head + 13 + 47;
+    if (!head_end || c->resp_len < skip || memcmp(c->resp + head, "$7\r\nEVALSHA\r\n", 13) ||
+        memcmp(c->resp + head + 13, "$40\r\n", 5))
+        return -1;
+    const char *text = script_text[c->script];
+    char mid[64];
+    int m = snprintf(mid, sizeof mid, "$4\r\nEVAL\r\n$%zu\r\n", strlen(text));
+    size_t len = head + (size_t)m + strlen(text) + 2 + (c->resp_len - skip);
+    char *eval = malloc(len);
+    if (!eval)
+        return -1;
+    char *at = eval;
+    at = (char *)memcpy(at, c->resp, head) + head;
+    at = (char *)memcpy(at, mid, (size_t)m) + m;
+    at = (char *)memcpy(at, text, strlen(text)) + strlen(text);
+    at = (char *)memcpy(at, "\r\n", 2) + 2;
+    memcpy(at, c->resp + skip, c->resp_len - skip);
+    free(c->resp);
+    c->resp = eval;
+    c->resp_len = len;
+    c->script = NSCRIPTS; /* no second time */
+    send_resp(s, c);
+    return 0;
+}
+
 /* EVALSHA of script with ARGV prefix, args[0..n). */
 static void eval(rstore_t *s, cmd_t *c, enum script sc, size_t n, const char **args,
                  const size_t *lens)
@@ -396,25 +458,30 @@ static void eval(rstore_t *s, cmd_t *c, enum script sc, size_t n, const char **a
     size_t argc = n + 4;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *len = malloc(argc * sizeof *len);
-    if (!argv || !len || argc > INT_MAX) {
-        free(argv);
-        free(len);
+    int resp_len = -1;
+    if (argv && len && argc <= INT_MAX) {
+        argv[0] = "EVALSHA";
+        argv[1] = s->sha[sc];
+        argv[2] = "0";
+        argv[3] = s->prefix;
+        for (size_t i = 0; i < 4; i++)
+            len[i] = strlen(argv[i]);
+        for (size_t i = 0; i < n; i++) {
+            argv[4 + i] = args[i];
+            len[4 + i] = lens ? lens[i] : strlen(args[i]);
+        }
+        resp_len = redisFormatCommandArgv(&c->resp, (int)argc, argv, len);
+    }
+    free(argv);
+    free(len);
+    if (resp_len < 0) {
+        c->resp = NULL;
         later(s, c, STORE_ERROR);
         return;
     }
-    argv[0] = "EVALSHA";
-    argv[1] = s->sha[sc];
-    argv[2] = "0";
-    argv[3] = s->prefix;
-    for (size_t i = 0; i < 4; i++)
-        len[i] = strlen(argv[i]);
-    for (size_t i = 0; i < n; i++) {
-        argv[4 + i] = args[i];
-        len[4 + i] = lens ? lens[i] : strlen(args[i]);
-    }
-    send_argv(s, c, (int)argc, argv, len);
-    free(argv);
-    free(len);
+    c->resp_len = (size_t)resp_len;
+    c->script = sc;
+    send_resp(s, c);
 }
 
 static void load_scripts(rstore_t *s)
@@ -745,7 +812,7 @@ static void r_close(void *be)
     while (s->later) {
         cmd_t *c = s->later;
         s->later = c->next;
-        free(c);
+        cmd_free(c);
     }
     if (s->ac) {
         s->ac->data = NULL;
