@@ -690,6 +690,8 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         s->refresh_at = now + REFRESH_MS;
         ask_counts(s);
     }
+    if (s->later && !s->soon_set) /* the zero-delay timer could not be set: answer now */
+        drain(NULL, NULL, (su_timer_arg_t *)s); /* last: a callback may free s */
 }
 
 /* ---- options ---- */
