@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sofia-sip/su_wait.h>
@@ -154,6 +155,21 @@ static void options_are_checked(void **state)
     long long ttl = redis_int("TTL p1:reg:a@ims"); /* expired long ago (NOW): the grace */
     assert_true(ttl > 3000 && ttl <= 3600);
     assert_int_equal(redis_int("EXISTS ims:reg:a@ims"), 0);
+    /* A live one: until its latest expiry (contact or subscription) + the grace; none: kept. */
+    a->contacts[0].expires_at = time(NULL) + 600;
+    store_sub_t *sub = store_reg_add_sub(a);
+    assert_non_null(sub);
+    sub->expires_at = time(NULL) + 900;
+    assert_int_equal(put(s, a), 0);
+    ttl = redis_int("TTL p1:reg:a@ims");
+    assert_true(ttl > 900 + 3000 && ttl <= 900 + 3600);
+    ttl = redis_int("TTL p1:impu:sip:a@ims");
+    assert_true(ttl > 900 + 3000 && ttl <= 900 + 3600);
+    const char *bi[] = {"sip:b@ims"};
+    store_reg_t *b = make_reg("b@ims", bi, 1);
+    assert_int_equal(put(s, b), 0);
+    assert_int_equal(redis_int("TTL p1:reg:b@ims"), -1);
+    store_reg_free(b);
     store_reg_free(a);
     store_free(s);
 }
