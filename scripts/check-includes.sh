@@ -19,7 +19,7 @@ common/util:
 common/ops: common/util
 common/auth: common/util
 common/ipsec: common/ops common/util
-common/store: common/util
+common/store: common/ops common/util
 common/sip: common/auth common/ops common/store common/util
 common/program: common/sip common/ops common/store common/auth common/util
 diameter: common

@@ -11,7 +11,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -I. $(pkg-config --cflags sofia-sip-ua lib
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 SRC="common/ops/config.c common/auth/aka.c common/auth/milenage.c common/util/hex.c common/util/log.c diameter/fd_conf.c
      diameter/hss/subscriber.c diameter/hss/subscriber_file.c diameter/hss/user_data.c
-     common/sip/reginfo.c common/store/store.c common/sip/sip_hdr.c cscf/scscf/routing/ifc.c common/ops/api.c"
+     common/sip/reginfo.c common/store/store_reg.c common/store/store_codec.c common/sip/sip_hdr.c cscf/scscf/routing/ifc.c common/ops/api.c"
 LIBS="-lmicrohttpd -lyaml -ljansson -lcrypto -lpthread $(pkg-config --libs sofia-sip-ua libxml-2.0)"
 status=0
 for h in tests/fuzz/fuzz_*.c; do

@@ -4,7 +4,8 @@
  * The store is an interface: store_open() picks a backend by name and every store_*() call below
  * goes through that backend's table of operations (store_internal.h). Files: store.c (the handle
  * and the dispatch), store_mem.c (the "memory" backend), store_reg.c (record helpers), store_uri.c
- * (contact matching), store_json.c (the REST rendering).
+ * (contact matching), store_json.c (the REST rendering), store_codec.c (a record as text, for the
+ * backends that keep records outside the process), store_journal.c (the memory backend's journal).
  *
  * Contract, whatever the backend (tests/unit/test_store_contract.c runs it against each):
  * - Every call completes through its callback, exactly once. A backend is either synchronous
@@ -156,6 +157,13 @@ size_t store_contact_count(const store_t *s); /* contacts over all registrations
 const char *store_status(const store_t *s);
 
 /* ---- Helpers, whatever the backend (store_reg.c, store_uri.c, store_json.c) ---- */
+
+/* Measures every call from now on (store.c), whatever the backend: the histogram
+ * store_op_seconds{op} (op: get, get_impi, put, del, list, expired), from the call to its
+ * callback, and the counter store_errors_total{op,kind} (kind: error, timeout, conflict; a get
+ * that finds nothing is no error, a del of an IMPI not held is one). m NULL: no longer. */
+struct metrics;
+void store_set_metrics(store_t *s, struct metrics *m);
 
 store_reg_t *store_reg_new(const char *impi); /* empty; NULL when out of memory */
 store_reg_t *store_reg_dup(const store_reg_t *r);

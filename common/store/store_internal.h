@@ -28,9 +28,13 @@ typedef struct store_ops {
     const char *(*status)(const void *be); /* NULL: always "ok" */
 } store_ops_t;
 
+struct store_timed; /* store.c: one call being measured */
+
 struct store {
     const store_ops_t *ops;
     void *be;
+    struct metric *op_seconds, *errors; /* store_set_metrics(); NULL: not measured */
+    struct store_timed *pending;        /* asynchronous calls measured and not answered yet */
 };
 
 extern const store_ops_t store_mem_ops;   /* store_mem.c */

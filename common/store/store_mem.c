@@ -7,13 +7,19 @@
  * comes again in the same registration, such as a barred IMPU or the Path and received address
  * of a second contact, points at the first copy). Two open-addressing tables (linear probing,
  * backward-shift deletion, load <= 3/4, doubling) index the blocks by IMPI and by every IMPU;
- * a slot is 16 bytes and its key is read from the block, never copied. */
+ * a slot is 16 bytes and its key is read from the block, never copied.
+ *
+ * Options: "" (none), or comma-separated key=value: "journal=PATH" keeps the registrations in
+ * a file too (store_journal.c: each change is written there before it is applied, the file is
+ * replayed at open; PATH cannot hold a comma), "fsync=1" (with a journal) fdatasyncs every
+ * change. */
 #include "common/store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/store/store_internal.h"
+#include "common/store/store_journal.h"
 #include "common/util/log.h"
 
 #define EXPIRED_BATCH 1000
@@ -36,6 +42,7 @@ typedef struct table {
 typedef struct mem {
     table_t by_impi, by_impu;
     size_t max_regs, max_contacts, contacts;
+    journal_t *journal; /* NULL: none */
 } mem_t;
 
 /* ---- one block per registration ---- */
@@ -242,18 +249,65 @@ static void table_shrink(table_t *t)
 
 /* ---- the store ---- */
 
+static void mem_close(void *be);
+static int replay_apply(void *arg, store_reg_t *reg, const char *impi, uint64_t rev);
+static int compact(mem_t *s);
+
+/* options into *path (malloc'd, NULL: no journal) and *fsync_each; 0, or -1 (logged). */
+static int parse_options(const char *options, char **path, int *fsync_each)
+{
+    *path = NULL;
+    *fsync_each = 0;
+    char *copy = strdup(options ? options : ""), *save = NULL;
+    int rc = copy ? 0 : -1;
+    for (char *kv = copy ? strtok_r(copy, ",", &save) : NULL; kv && rc == 0;
+         kv = strtok_r(NULL, ",", &save)) {
+        if (strncmp(kv, "journal=", 8) == 0 && kv[8] && !*path)
+            rc = (*path = strdup(kv + 8)) ? 0 : -1;
+        else if (strcmp(kv, "fsync=0") == 0 || strcmp(kv, "fsync=1") == 0)
+            *fsync_each = kv[6] == '1';
+        else
+            rc = -1;
+    }
+    if (rc < 0) {
+        log_error("store: memory backend: bad options \"%s\" (journal=PATH[,fsync=0|1])", options);
+        free(*path);
+        *path = NULL;
+    }
+    free(copy);
+    return rc;
+}
+
 static void *mem_open(const store_limits_t *limits, const char *options, struct su_root_s *root)
 {
     (void)root;
-    if (options && *options) {
-        log_error("store: the memory backend takes no options (\"%s\")", options);
+    char *path;
+    int fsync_each;
+    if (parse_options(options, &path, &fsync_each) < 0)
+        return NULL;
+    if (fsync_each && !path) {
+        log_error("store: memory backend: fsync=1 without a journal");
         return NULL;
     }
     mem_t *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        free(path);
         return NULL;
+    }
     s->max_regs = limits->max_regs;
     s->max_contacts = limits->max_contacts_per_reg;
+    /* What the journal brings back, then a fresh snapshot of it (so the file starts at the
+     * live data's size, and a torn or bad line is gone from it). */
+    if (path &&
+        (!(s->journal = journal_open(path, fsync_each, replay_apply, s)) || compact(s) < 0)) {
+        log_error("store: memory backend: journal %s unusable", path);
+        free(path);
+        mem_close(s);
+        return NULL;
+    }
+    if (path)
+        log_info("store: journal %s: %zu registration(s) restored", path, s->by_impi.n);
+    free(path);
     return s;
 }
 
@@ -275,6 +329,7 @@ static void mem_close(void *be)
         free(s->by_impi.slots[i].reg);
     free(s->by_impi.slots);
     free(s->by_impu.slots);
+    journal_close(s->journal);
     free(s);
 }
 
@@ -316,14 +371,16 @@ static void unindex_impus(mem_t *s, const store_reg_t *r)
     }
 }
 
-/* Why reg cannot replace old (NULL: a new registration); NULL when it can. */
-static const char *refusal(const mem_t *s, const store_reg_t *reg, const store_reg_t *old)
+/* Why reg cannot replace old (NULL: a new registration); NULL when it can. bounded: the limits
+ * apply (they do not to what a journal brings back: what was held stays held). */
+static const char *refusal(const mem_t *s, const store_reg_t *reg, const store_reg_t *old,
+                           int bounded)
 {
     if (!reg->impi || reg->nimpus >= KEY_IMPI)
         return "malformed";
-    if (reg->ncontacts > s->max_contacts)
+    if (bounded && reg->ncontacts > s->max_contacts)
         return "too many contacts";
-    if (!old && s->by_impi.n >= s->max_regs)
+    if (bounded && !old && s->by_impi.n >= s->max_regs)
         return "too many registrations";
     for (size_t i = 0; i < reg->nimpus; i++) {
         if (!reg->impus[i])
@@ -335,28 +392,25 @@ static const char *refusal(const mem_t *s, const store_reg_t *reg, const store_r
     return NULL;
 }
 
-static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+/* reg stored at revision rev, written to the journal first unless replaying it; NULL, or why
+ * not (nothing changed then). */
+static const char *store_at(mem_t *s, const store_reg_t *reg, uint64_t rev, int replaying)
 {
-    mem_t *s = be;
     slot_t *at = table_find(&s->by_impi, reg->impi);
     store_reg_t *old = at ? at->reg : NULL;
     store_reg_t *block = NULL;
     /* Everything that can fail comes first, so a failure leaves the store as it was. */
-    uint64_t was = old ? old->rev : 0;
-    if (reg->rev && reg->rev != (old ? was : STORE_REV_NEW)) {
-        cb(arg, STORE_CONFLICT);
-        return;
-    }
-    const char *why = refusal(s, reg, old);
+    const char *why = refusal(s, reg, old, !replaying);
     if (!why && (table_reserve(&s->by_impi, old ? 0 : 1) < 0 ||
                  table_reserve(&s->by_impu, reg->nimpus) < 0 || !(block = block_of(reg))))
         why = "out of memory";
+    if (!why && !replaying && s->journal && journal_put(s->journal, reg, rev) < 0)
+        why = "journal write failed";
     if (why) {
-        log_warn("store: registration of %s refused: %s", reg->impi ? reg->impi : "?", why);
-        cb(arg, -1);
-        return;
+        free(block);
+        return why;
     }
-    block->rev = was + 1;
+    block->rev = rev;
     if (old)
         at = table_find(&s->by_impi, reg->impi); /* in case the reserve moved the slots */
     if (old) {
@@ -371,6 +425,75 @@ static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg
         if (!table_find(&s->by_impu, block->impus[i])) /* listed twice in the set */
             table_add(&s->by_impu, block, (uint32_t)i);
     s->contacts += block->ncontacts;
+    return NULL;
+}
+
+static void remove_at(mem_t *s, slot_t *at)
+{
+    store_reg_t *r = at->reg;
+    table_remove(&s->by_impi, at);
+    unindex_impus(s, r);
+    s->contacts -= r->ncontacts;
+    free(r);
+    table_shrink(&s->by_impi);
+    table_shrink(&s->by_impu);
+}
+
+/* The journal rewritten as a snapshot of what is held; 0, or -1 (logged). */
+static int compact(mem_t *s)
+{
+    const store_reg_t **regs = malloc((s->by_impi.n ? s->by_impi.n : 1) * sizeof *regs);
+    if (!regs) {
+        log_error("store: journal compaction: out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->by_impi.cap; i++)
+        if (s->by_impi.slots[i].reg)
+            regs[n++] = s->by_impi.slots[i].reg;
+    int rc = journal_compact(s->journal, regs, n);
+    free(regs);
+    return rc;
+}
+
+/* After a change: a failed compaction is logged and the journal goes on as it was. */
+static void maybe_compact(mem_t *s)
+{
+    if (s->journal && journal_wants_compaction(s->journal))
+        compact(s);
+}
+
+/* One line of the journal at open (store_journal.h's journal_apply_f). */
+static int replay_apply(void *arg, store_reg_t *reg, const char *impi, uint64_t rev)
+{
+    mem_t *s = arg;
+    if (!reg) {
+        slot_t *at = table_find(&s->by_impi, impi);
+        if (at)
+            remove_at(s, at);
+        return at ? 0 : -1;
+    }
+    const char *why = store_at(s, reg, rev, 1);
+    store_reg_free(reg);
+    return why ? -1 : 0;
+}
+
+static void mem_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+{
+    mem_t *s = be;
+    slot_t *at = table_find(&s->by_impi, reg->impi);
+    uint64_t was = at ? at->reg->rev : 0;
+    if (reg->rev && reg->rev != (at ? was : STORE_REV_NEW)) {
+        cb(arg, STORE_CONFLICT);
+        return;
+    }
+    const char *why = store_at(s, reg, was + 1, 0);
+    if (why) {
+        log_warn("store: registration of %s refused: %s", reg->impi ? reg->impi : "?", why);
+        cb(arg, -1);
+        return;
+    }
+    maybe_compact(s);
     cb(arg, 0);
 }
 
@@ -386,13 +509,12 @@ static void mem_del(void *be, const char *impi, uint64_t rev, store_done_f cb, v
         cb(arg, STORE_CONFLICT);
         return;
     }
-    store_reg_t *r = at->reg;
-    table_remove(&s->by_impi, at);
-    unindex_impus(s, r);
-    s->contacts -= r->ncontacts;
-    free(r);
-    table_shrink(&s->by_impi);
-    table_shrink(&s->by_impu);
+    if (s->journal && journal_del(s->journal, impi) < 0) {
+        cb(arg, -1);
+        return;
+    }
+    remove_at(s, at);
+    maybe_compact(s);
     cb(arg, 0);
 }
 
