@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sofia-sip/su_wait.h>
 
+#include "common/ops/metrics.h"
 #include "common/store/store.h"
 #include "tests/unit/redis_server.h"
 #include "tests/unit/store_result.h"
@@ -58,6 +59,19 @@ static void wait_status(store_t *s, const char *want)
     while (strcmp(store_status(s), want) != 0 && redis_now_ms() < end)
         su_root_step(root, 10);
     assert_string_equal(store_status(s), want);
+}
+
+/* store_errors_total{op,kind} as rendered, -1 when the series is not there. */
+static double errors_of(metrics_t *m, const char *op, const char *kind)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "store_errors_total{op=\"%s\",kind=\"%s\"} ", op, kind);
+    char *text = metrics_render(m);
+    assert_non_null(text);
+    const char *at = strstr(text, prefix);
+    double v = at ? strtod(at + strlen(prefix), NULL) : -1;
+    free(text);
+    return v;
 }
 
 static int put(store_t *s, const store_reg_t *reg)
@@ -376,6 +390,9 @@ static void redis_stopped_and_continued(void **state)
 {
     (void)state;
     store_t *s = open_redis(NULL);
+    metrics_t *m = metrics_new();
+    assert_non_null(m);
+    store_set_metrics(s, m);
     wait_status(s, "ok");
     store_reg_t *a = one_reg("a@ims", "sip:a@ims");
     assert_int_equal(put(s, a), 0);
@@ -390,6 +407,8 @@ static void redis_stopped_and_continued(void **state)
     assert_int_equal(r2.calls, 1);        /* every pending one with it */
     assert_int_equal(r2.rc, STORE_TIMEOUT);
     assert_string_equal(store_status(s), "down");
+    assert_true(errors_of(m, "get", "timeout") == 1); /* what the metrics wrapper counts */
+    assert_true(errors_of(m, "put", "timeout") == 1);
     result_t r3 = {0}; /* and while still stopped: an error or a timeout, never a hang */
     store_get(s, "sip:a@ims", on_get, &r3);
     wait_answer(&r3, TIMEOUT_MS + SLACK_MS);
@@ -403,6 +422,7 @@ static void redis_stopped_and_continued(void **state)
     store_reg_free(g.reg);
     store_reg_free(a);
     store_free(s);
+    metrics_free(m);
 }
 
 /* Freed with commands in flight: none of them is answered, nothing leaks (ASan). Also from
@@ -425,6 +445,9 @@ static void freed_with_pending(void **state)
 {
     (void)state;
     store_t *s = open_redis(NULL);
+    metrics_t *m = metrics_new();
+    assert_non_null(m);
+    store_set_metrics(s, m); /* its per-call records are freed with the store too */
     wait_status(s, "ok");
     store_reg_t *a = one_reg("a@ims", "sip:a@ims");
     result_t r[4] = {{0}};
@@ -453,6 +476,7 @@ static void freed_with_pending(void **state)
     assert_int_equal(after[0].calls, 0);
     assert_int_equal(after[1].calls, 0);
     store_reg_free(a);
+    metrics_free(m);
 }
 
 /* The loop, and the redis-server (a missing one fails every case: make test installs it). */
