@@ -5,7 +5,12 @@
  * Each operation is one EVALSHA of a script (store_redis_lua.h, which also has the key
  * layout), so a put is atomic on the server: the revision, the IMPUs and the limits are
  * checked and everything is written, or nothing is. The scripts are loaded (SCRIPT LOAD) at the
- * head of every new connection, before any command of ours on it.
+ * head of every new connection, before any command of ours on it; an EVALSHA that still meets
+ * NOSCRIPT (scripts flushed on the server) is sent once more as EVAL, which caches the script.
+ *
+ * A host that is a name is resolved by getaddrinfo_a() (glibc's resolver thread) before each
+ * connect, the first IPv4 address taken (else the first IPv6 one); while it runs, calls fail
+ * with STORE_ERROR as when there is no connection.
  *
  * Failures: every command has a deadline (timeout_ms). When the oldest pending one passes it,
  * every pending command answers STORE_TIMEOUT and the connection is dropped. A connection that
@@ -19,8 +24,10 @@
  * also finds a Redis that stopped answering), so store_count() answers at once. */
 #include "common/store/store.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +65,15 @@ static const char *const state_name[] = {"connecting", "ok", "down"};
 
 typedef struct rstore rstore_t;
 
+/* A name being resolved by glibc's getaddrinfo_a (its own thread), so a host name never
+ * blocks the loop; one allocation, as the request must outlive the store when it cannot be
+ * cancelled. */
+typedef struct lookup {
+    struct gaicb cb;
+    struct addrinfo hints;
+    char name[];
+} lookup_t;
+
 typedef struct cmd {
     struct cmd *prev, *next; /* in the store's pending list, or (next only) its later queue */
     rstore_t *s;             /* NULL: no answer owed any more (the store was closed) */
@@ -70,6 +86,10 @@ typedef struct cmd {
     void *arg;
     int64_t deadline; /* monotonic ms */
     int rc;           /* the answer, while in the later queue */
+    /* An EVALSHA as sent (RESP), kept until answered: sent again as EVAL on NOSCRIPT. */
+    char *resp;
+    size_t resp_len;
+    enum script script;
 } cmd_t;
 
 struct rstore {
@@ -81,6 +101,8 @@ struct rstore {
     size_t max_regs, max_contacts;
     char sha[NSCRIPTS][41];
 
+    int numeric;           /* host is an address: no name resolution */
+    lookup_t *lookup;      /* a name being resolved (ac NULL meanwhile) */
     redisAsyncContext *ac; /* NULL: no connection (until retry_at) */
     int verified;          /* Redis answered on ac */
     enum state state;      /* what store_status() says; logged when it changes */
@@ -117,6 +139,12 @@ static void set_state(rstore_t *s, enum state st, const char *why)
 
 /* ---- answers ---- */
 
+static void cmd_free(cmd_t *c)
+{
+    free(c->resp);
+    free(c);
+}
+
 static void answer(cmd_t *c, int rc, store_reg_t *reg, store_reg_t **regs, size_t n, size_t total)
 {
     switch (c->kind) {
@@ -150,12 +178,12 @@ static void drain(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         cmd_t *c = list;
         list = c->next;
         answer(c, c->rc, NULL, NULL, 0, 0);
-        free(c);
+        cmd_free(c);
         if (!alive) { /* the store was freed by that callback: the rest owe nothing */
             while (list) {
                 c = list;
                 list = c->next;
-                free(c);
+                cmd_free(c);
             }
             return;
         }
@@ -180,7 +208,7 @@ static void later(rstore_t *s, cmd_t *c, int rc)
 static cmd_t *cmd_new(rstore_t *s, enum kind kind, void *arg)
 {
     cmd_t *c = calloc(1, sizeof *c);
-    if (c) {
+    if (c) { /* cmd_free() */
         c->s = s;
         c->kind = kind;
         c->arg = arg;
@@ -305,7 +333,7 @@ static void reply_counts(rstore_t *s, const redisReply *r)
     set_state(s, ST_OK, "");
 }
 
-static void load_scripts(rstore_t *s);
+static int resend_as_eval(rstore_t *s, cmd_t *c);
 
 /* hiredis's reply callback: once per command, with NULL when the connection went. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -314,7 +342,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     cmd_t *c = privdata;
     rstore_t *s = c->s;
     if (!s) { /* the store is gone */
-        free(c);
+        cmd_free(c);
         return;
     }
     unlink_pending(s, c);
@@ -324,13 +352,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("store: redis: %s", r->str);
+        if (strncmp(r->str, "NOSCRIPT", 8) != 0 || !c->resp)
+            log_warn("store: redis: %s", r->str);
         if (c->kind == K_COUNTS)
             reply_counts(s, r);
-        if (strncmp(r->str, "NOSCRIPT", 8) == 0) /* flushed behind our back: load again */
-            load_scripts(s);
+        if (strncmp(r->str, "NOSCRIPT", 8) == 0 && resend_as_eval(s, c) == 0)
+            return; /* flushed behind our back: EVAL sends the script (and caches it) */
         answer(c, STORE_ERROR, NULL, NULL, 0, 0);
-        free(c);
+        cmd_free(c);
         return;
     }
     switch (c->kind) {
@@ -349,19 +378,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     case K_LOAD:
         break;
     }
-    free(c);
+    cmd_free(c);
 }
 
 /* ---- sending ---- */
 
-/* Sends argv on the connection for c, or has c answer STORE_ERROR from the loop when there is
- * none. c's callback runs exactly once either way. */
-static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const size_t *lens)
+/* c joins the pending list (its reply is due before its deadline). */
+static void pending(rstore_t *s, cmd_t *c)
 {
-    if (!s->ac || redisAsyncCommandArgv(s->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
-        later(s, c, STORE_ERROR);
-        return;
-    }
     c->deadline = now_ms() + s->timeout_ms;
     c->prev = s->tail;
     c->next = NULL;
@@ -372,6 +396,61 @@ static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const 
     s->tail = c;
 }
 
+/* Sends argv on the connection for c, or has c answer STORE_ERROR from the loop when there is
+ * none. c's callback runs exactly once either way. */
+static void send_argv(rstore_t *s, cmd_t *c, int argc, const char **argv, const size_t *lens)
+{
+    if (!s->ac || redisAsyncCommandArgv(s->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
+        later(s, c, STORE_ERROR);
+        return;
+    }
+    pending(s, c);
+}
+
+/* The same for c->resp, a command already in RESP. */
+static void send_resp(rstore_t *s, cmd_t *c)
+{
+    if (!s->ac ||
+        redisAsyncFormattedCommand(s->ac, on_reply, c, c->resp, c->resp_len) != REDIS_OK) {
+        later(s, c, STORE_ERROR);
+        return;
+    }
+    pending(s, c);
+}
+
+/* c->resp, an EVALSHA, sent again as EVAL with the script's text: "*N\r\n$7\r\nEVALSHA\r\n
+ * $40\r\n<sha>\r\n" becomes "*N\r\n$4\r\nEVAL\r\n$<len>\r\n<script>\r\n", the rest as it
+ * was. 0, or -1 (c untouched). Once only: an EVAL does not answer NOSCRIPT. */
+static int resend_as_eval(rstore_t *s, cmd_t *c)
+{
+    if (!c->resp || c->script >= NSCRIPTS)
+        return -1;
+    const char *head_end = memchr(c->resp, '\n', c->resp_len);
+    size_t head = head_end ? (size_t)(head_end - c->resp) + 1 : 0, skip = head + 13 + 47;
+    if (!head_end || c->resp_len < skip || memcmp(c->resp + head, "$7\r\nEVALSHA\r\n", 13) ||
+        memcmp(c->resp + head + 13, "$40\r\n", 5))
+        return -1;
+    const char *text = script_text[c->script];
+    char mid[64];
+    int m = snprintf(mid, sizeof mid, "$4\r\nEVAL\r\n$%zu\r\n", strlen(text));
+    size_t len = head + (size_t)m + strlen(text) + 2 + (c->resp_len - skip);
+    char *eval = malloc(len);
+    if (!eval)
+        return -1;
+    char *at = eval;
+    at = (char *)memcpy(at, c->resp, head) + head;
+    at = (char *)memcpy(at, mid, (size_t)m) + m;
+    at = (char *)memcpy(at, text, strlen(text)) + strlen(text);
+    at = (char *)memcpy(at, "\r\n", 2) + 2;
+    memcpy(at, c->resp + skip, c->resp_len - skip);
+    free(c->resp);
+    c->resp = eval;
+    c->resp_len = len;
+    c->script = NSCRIPTS; /* no second time */
+    send_resp(s, c);
+    return 0;
+}
+
 /* EVALSHA of script with ARGV prefix, args[0..n). */
 static void eval(rstore_t *s, cmd_t *c, enum script sc, size_t n, const char **args,
                  const size_t *lens)
@@ -379,25 +458,30 @@ static void eval(rstore_t *s, cmd_t *c, enum script sc, size_t n, const char **a
     size_t argc = n + 4;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *len = malloc(argc * sizeof *len);
-    if (!argv || !len || argc > INT_MAX) {
-        free(argv);
-        free(len);
+    int resp_len = -1;
+    if (argv && len && argc <= INT_MAX) {
+        argv[0] = "EVALSHA";
+        argv[1] = s->sha[sc];
+        argv[2] = "0";
+        argv[3] = s->prefix;
+        for (size_t i = 0; i < 4; i++)
+            len[i] = strlen(argv[i]);
+        for (size_t i = 0; i < n; i++) {
+            argv[4 + i] = args[i];
+            len[4 + i] = lens ? lens[i] : strlen(args[i]);
+        }
+        resp_len = redisFormatCommandArgv(&c->resp, (int)argc, argv, len);
+    }
+    free(argv);
+    free(len);
+    if (resp_len < 0) {
+        c->resp = NULL;
         later(s, c, STORE_ERROR);
         return;
     }
-    argv[0] = "EVALSHA";
-    argv[1] = s->sha[sc];
-    argv[2] = "0";
-    argv[3] = s->prefix;
-    for (size_t i = 0; i < 4; i++)
-        len[i] = strlen(argv[i]);
-    for (size_t i = 0; i < n; i++) {
-        argv[4 + i] = args[i];
-        len[4 + i] = lens ? lens[i] : strlen(args[i]);
-    }
-    send_argv(s, c, (int)argc, argv, len);
-    free(argv);
-    free(len);
+    c->resp_len = (size_t)resp_len;
+    c->script = sc;
+    send_resp(s, c);
 }
 
 static void load_scripts(rstore_t *s)
@@ -446,9 +530,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         retry_later(s, ac->c.errstr[0] ? ac->c.errstr : "connection closed");
 }
 
-static void connect_now(rstore_t *s)
+/* Connects to ip (an address, so hiredis's own getaddrinfo() does not block). */
+static void connect_to(rstore_t *s, const char *ip)
 {
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    redisAsyncContext *ac = redisAsyncConnect(ip, s->port);
     if (!ac || ac->err) {
         char why[128];
         snprintf(why, sizeof why, "%s", ac ? ac->c.errstr : "out of memory");
@@ -472,6 +557,105 @@ static void connect_now(rstore_t *s)
     s->refresh_at = now_ms() + REFRESH_MS;
     load_scripts(s);
     ask_counts(s); /* its answer says Redis is there */
+}
+
+/* Starts resolving s->host in the background; tick() picks the answer up. */
+static void resolve(rstore_t *s)
+{
+    size_t n = strlen(s->host) + 1;
+    lookup_t *l = calloc(1, sizeof *l + n);
+    if (!l) {
+        retry_later(s, "out of memory");
+        return;
+    }
+    memcpy(l->name, s->host, n);
+    l->hints.ai_socktype = SOCK_STREAM;
+    l->cb.ar_name = l->name;
+    l->cb.ar_request = &l->hints;
+    struct gaicb *list[] = {&l->cb};
+    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+        free(l);
+        retry_later(s, "cannot start resolving the name");
+        return;
+    }
+    s->lookup = l;
+    int64_t wait = s->timeout_ms > CONNECT_MIN_MS ? s->timeout_ms : CONNECT_MIN_MS;
+    s->connect_deadline = now_ms() + wait;
+}
+
+/* The first IPv4 address of a (else the first IPv6 one) as text into ip; 0, or -1. */
+static int pick_address(const struct addrinfo *a, char *ip, size_t len)
+{
+    const struct addrinfo *v6 = NULL;
+    for (; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            return inet_ntop(AF_INET, &((const struct sockaddr_in *)a->ai_addr)->sin_addr, ip,
+                             (socklen_t)len)
+                       ? 0
+                       : -1;
+        if (a->ai_family == AF_INET6 && !v6)
+            v6 = a;
+    }
+    return v6 && inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)v6->ai_addr)->sin6_addr, ip,
+                           (socklen_t)len)
+               ? 0
+               : -1;
+}
+
+/* From tick(): the name resolved (connect), failed (retry later), or still under way. */
+static void resolved(rstore_t *s, int64_t now)
+{
+    lookup_t *l = s->lookup;
+    int rc = gai_error(&l->cb);
+    if (rc == EAI_INPROGRESS) {
+        if (now < s->connect_deadline || gai_cancel(&l->cb) != EAI_CANCELED)
+            return; /* wait on (a resolution that cannot be cancelled ends by itself) */
+        s->lookup = NULL;
+        free(l);
+        retry_later(s, "name resolution timed out");
+        return;
+    }
+    s->lookup = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    int found = rc == 0 && pick_address(l->cb.ar_result, ip, sizeof ip) == 0;
+    if (l->cb.ar_result)
+        freeaddrinfo(l->cb.ar_result);
+    free(l);
+    if (!found) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot resolve the name: %s",
+                 rc ? gai_strerror(rc) : "no address");
+        retry_later(s, why);
+        return;
+    }
+    connect_to(s, ip);
+}
+
+/* A resolution nobody waits for any more (store_free): cancelled, or waited for a little
+ * (blocking, but only when the store is freed); one still running after that is left to its
+ * thread (its memory with it: logged), as glibc writes into it when it ends. */
+static void abandon(lookup_t *l)
+{
+    if (gai_cancel(&l->cb) == EAI_NOTCANCELED) {
+        const struct gaicb *list[] = {&l->cb};
+        struct timespec wait = {2, 0};
+        gai_suspend(list, 1, &wait);
+        if (gai_error(&l->cb) == EAI_INPROGRESS) {
+            log_warn("store: redis: name resolution of %s still running, left behind", l->name);
+            return;
+        }
+    }
+    if (gai_error(&l->cb) == 0 && l->cb.ar_result)
+        freeaddrinfo(l->cb.ar_result);
+    free(l);
+}
+
+static void connect_now(rstore_t *s)
+{
+    if (s->numeric)
+        connect_to(s, s->host);
+    else
+        resolve(s);
 }
 
 /* Drops the connection: its pending commands answer rc (from the loop). */
@@ -498,12 +682,16 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     } else if (s->ac && !s->verified && s->connect_deadline <= now) {
         drop(s, STORE_TIMEOUT, "connect timed out");
     }
-    if (!s->ac && s->retry_at <= now)
+    if (s->lookup)
+        resolved(s, now);
+    else if (!s->ac && s->retry_at <= now)
         connect_now(s);
     if (s->ac && s->verified && s->refresh_at <= now) {
         s->refresh_at = now + REFRESH_MS;
         ask_counts(s);
     }
+    if (s->later && !s->soon_set) /* the zero-delay timer could not be set: answer now */
+        drain(NULL, NULL, (su_timer_arg_t *)s); /* last: a callback may free s */
 }
 
 /* ---- options ---- */
@@ -525,6 +713,9 @@ static int parse_address(rstore_t *s, const char *v)
     free(s->host);
     s->host = strndup(host, (size_t)(host_end - host));
     s->port = (int)port;
+    unsigned char bin[sizeof(struct in6_addr)];
+    s->numeric = s->host &&
+                 (inet_pton(AF_INET, s->host, bin) == 1 || inet_pton(AF_INET6, s->host, bin) == 1);
     return s->host ? 0 : -1;
 }
 
@@ -623,12 +814,14 @@ static void r_close(void *be)
     while (s->later) {
         cmd_t *c = s->later;
         s->later = c->next;
-        free(c);
+        cmd_free(c);
     }
     if (s->ac) {
         s->ac->data = NULL;
         redisAsyncFree(s->ac); /* now, or after the reply callback running now */
     }
+    if (s->lookup)
+        abandon(s->lookup);
     if (s->tick)
         su_timer_destroy(s->tick);
     if (s->soon)

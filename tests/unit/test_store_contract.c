@@ -30,7 +30,7 @@ typedef struct backend {
     const char *options;
     /* For an asynchronous backend: runs its loop once (answers may arrive). NULL: synchronous. */
     void (*drive)(store_t *s);
-    /* Empties what a new store would find (a shared store outlives its handles), or NULL. */
+    /* Before each store_open(): empties what the backend keeps outside the process. NULL: none. */
     void (*reset)(void);
 } backend_t;
 
@@ -727,7 +727,7 @@ static void unknown_backend_and_options(void **state)
     store_limits_t limits = {1, 1};
     assert_null(store_open("no-such-backend", &limits, NULL));
     assert_null(store_open(NULL, &limits, NULL));
-    assert_null(store_open("memory", &limits, "bogus=1")); /* memory: journal=, fsync= only */
+    assert_null(store_open("memory", &limits, "bogus=1"));    /* memory: journal=, fsync= only */
     assert_null(store_open("redis", &limits, redis_options)); /* redis needs the loop */
     size_t n = 0;
     while (store_backend_name(n))

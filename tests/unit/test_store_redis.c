@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sofia-sip/su_wait.h>
 
+#include "common/ops/metrics.h"
 #include "common/store/store.h"
 #include "tests/unit/redis_server.h"
 #include "tests/unit/store_result.h"
@@ -57,6 +59,19 @@ static void wait_status(store_t *s, const char *want)
     while (strcmp(store_status(s), want) != 0 && redis_now_ms() < end)
         su_root_step(root, 10);
     assert_string_equal(store_status(s), want);
+}
+
+/* store_errors_total{op,kind} as rendered, -1 when the series is not there. */
+static double errors_of(metrics_t *m, const char *op, const char *kind)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "store_errors_total{op=\"%s\",kind=\"%s\"} ", op, kind);
+    char *text = metrics_render(m);
+    assert_non_null(text);
+    const char *at = strstr(text, prefix);
+    double v = at ? strtod(at + strlen(prefix), NULL) : -1;
+    free(text);
+    return v;
 }
 
 static int put(store_t *s, const store_reg_t *reg)
@@ -118,6 +133,29 @@ static void options_are_checked(void **state)
     store_t *s = store_open_on("redis", &limits, "address=[::1]:1,timeout_ms=50,prefix=x:", root);
     assert_non_null(s);
     assert_string_equal(store_status(s), "connecting");
+    wait_status(s, "down"); /* nothing listens there: refused, and it keeps trying */
+    result_t r = {0};
+    store_get_impi(s, "a@ims", on_get, &r);
+    wait_answer(&r, 50 + SLACK_MS);
+    assert_int_equal(r.rc, STORE_ERROR);
+    store_free(s);
+
+    /* A name: resolved away from the loop, then connected; one that does not resolve: down. */
+    char named[96];
+    snprintf(named, sizeof named, "address=localhost:%d,timeout_ms=%d", redis_port, TIMEOUT_MS);
+    s = store_open_on("redis", &limits, named, root);
+    assert_non_null(s);
+    wait_status(s, "ok");
+    r = (result_t){0};
+    store_get_impi(s, "nobody@ims", on_get, &r);
+    wait_answer(&r, TIMEOUT_MS + SLACK_MS);
+    assert_int_equal(r.rc, 1);
+    store_free(s);
+    s = store_open_on("redis", &limits, "address=no-such-host.invalid:6379", root);
+    assert_non_null(s);
+    wait_status(s, "down");
+    store_free(s);
+    s = store_open_on("redis", &limits, named, root); /* freed while resolving */
     store_free(s);
 
     s = open_redis(",prefix=p1:");
@@ -131,6 +169,21 @@ static void options_are_checked(void **state)
     long long ttl = redis_int("TTL p1:reg:a@ims"); /* expired long ago (NOW): the grace */
     assert_true(ttl > 3000 && ttl <= 3600);
     assert_int_equal(redis_int("EXISTS ims:reg:a@ims"), 0);
+    /* A live one: until its latest expiry (contact or subscription) + the grace; none: kept. */
+    a->contacts[0].expires_at = time(NULL) + 600;
+    store_sub_t *sub = store_reg_add_sub(a);
+    assert_non_null(sub);
+    sub->expires_at = time(NULL) + 900;
+    assert_int_equal(put(s, a), 0);
+    ttl = redis_int("TTL p1:reg:a@ims");
+    assert_true(ttl > 900 + 3000 && ttl <= 900 + 3600);
+    ttl = redis_int("TTL p1:impu:sip:a@ims");
+    assert_true(ttl > 900 + 3000 && ttl <= 900 + 3600);
+    const char *bi[] = {"sip:b@ims"};
+    store_reg_t *b = make_reg("b@ims", bi, 1);
+    assert_int_equal(put(s, b), 0);
+    assert_int_equal(redis_int("TTL p1:reg:b@ims"), -1);
+    store_reg_free(b);
     store_reg_free(a);
     store_free(s);
 }
@@ -276,6 +329,16 @@ static void hostile_data_in_redis(void **state)
     assert_int_equal(put(s, other), 0);
     assert_string_equal(store_status(s), "ok");
 
+    /* The scripts flushed behind the store's back: sent again with their text, unnoticed. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(redis_sync("SCRIPT FLUSH"), 0);
+        result_t back = get(s, "other@ims", 1);
+        assert_int_equal(back.rc, 0);
+        assert_same_reg(back.reg, other);
+        store_reg_free(back.reg);
+        assert_int_equal(put(s, other), 0); /* and a write (the script checks the revision) */
+    }
+
     store_reg_free(good);
     store_reg_free(str);
     store_reg_free(ghost);
@@ -327,6 +390,9 @@ static void redis_stopped_and_continued(void **state)
 {
     (void)state;
     store_t *s = open_redis(NULL);
+    metrics_t *m = metrics_new();
+    assert_non_null(m);
+    store_set_metrics(s, m);
     wait_status(s, "ok");
     store_reg_t *a = one_reg("a@ims", "sip:a@ims");
     assert_int_equal(put(s, a), 0);
@@ -341,6 +407,8 @@ static void redis_stopped_and_continued(void **state)
     assert_int_equal(r2.calls, 1);        /* every pending one with it */
     assert_int_equal(r2.rc, STORE_TIMEOUT);
     assert_string_equal(store_status(s), "down");
+    assert_true(errors_of(m, "get", "timeout") == 1); /* what the metrics wrapper counts */
+    assert_true(errors_of(m, "put", "timeout") == 1);
     result_t r3 = {0}; /* and while still stopped: an error or a timeout, never a hang */
     store_get(s, "sip:a@ims", on_get, &r3);
     wait_answer(&r3, TIMEOUT_MS + SLACK_MS);
@@ -354,6 +422,7 @@ static void redis_stopped_and_continued(void **state)
     store_reg_free(g.reg);
     store_reg_free(a);
     store_free(s);
+    metrics_free(m);
 }
 
 /* Freed with commands in flight: none of them is answered, nothing leaks (ASan). Also from
@@ -376,6 +445,9 @@ static void freed_with_pending(void **state)
 {
     (void)state;
     store_t *s = open_redis(NULL);
+    metrics_t *m = metrics_new();
+    assert_non_null(m);
+    store_set_metrics(s, m); /* its per-call records are freed with the store too */
     wait_status(s, "ok");
     store_reg_t *a = one_reg("a@ims", "sip:a@ims");
     result_t r[4] = {{0}};
@@ -404,6 +476,7 @@ static void freed_with_pending(void **state)
     assert_int_equal(after[0].calls, 0);
     assert_int_equal(after[1].calls, 0);
     store_reg_free(a);
+    metrics_free(m);
 }
 
 /* The loop, and the redis-server (a missing one fails every case: make test installs it). */
