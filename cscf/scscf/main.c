@@ -27,8 +27,7 @@ static const cfg_key_t scscf_keys[] = {
      "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
      NULL},
     REG_CONFIG_KEY_ROWS,
-    {"store.backend", CFG_ENUM, "memory",
-     "where registrations live: memory (this process's; lost on restart)", 0, 0, "memory"},
+    REG_CONFIG_STORE_ROWS,
     ICSCF_KEY_ROWS,
     CFG_END,
 };
@@ -70,6 +69,9 @@ static int registration_start(scscf_t *s)
 {
     if (registrar_init(s) < 0 || regevent_init(s) < 0 || reg_admin_rest_routes(s) < 0)
         return -1;
+    /* Registrations that expired while the process was down (a journal, a shared store) go
+     * now with their usual effects, not one tick later. */
+    reg_admin_sweep(s);
     s->tick = su_timer_create(su_root_task(s->p->root), 1000);
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }
