@@ -21,7 +21,9 @@ static const cfg_key_t scscf_keys[] = {
                       "hss.ims.mnc001.mcc001.3gppnetwork.org@127.0.0.1:3868"),
     {"scscf.server_name", CFG_SIP_URI, NULL,
      "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
-     "listen address>",
+     "listen address>. Replicas sharing a store (store.backend redis) set the same name, one "
+     "that reaches any of them (a Service): Service-Route and Record-Route still name each "
+     "replica's own address",
      0, 0, NULL},
     {"scscf.next_hop", CFG_SIP_URI, NULL,
      "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
@@ -168,9 +170,34 @@ static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
     return 0;
 }
 
+/* Ready when a Diameter peer is open and the store answers (a Redis that is down or still
+ * connecting takes the replica out of its Service: its requests would only get 500/504). */
 static int scscf_ready(program_t *p, char *reason, size_t len)
 {
-    return fd_setup_ready(reason, len);
+    scscf_t *s = p->app;
+    const char *store = s && s->store ? store_status(s->store) : "ok";
+    char diameter[200] = "";
+    int cx = fd_setup_ready(diameter, sizeof diameter);
+    int stored = strcmp(store, "ok") == 0;
+    if (cx && stored)
+        return 1;
+    char why[120] = "";
+    if (!stored)
+        snprintf(why, sizeof why, "the %s store is %s", store_backend(s->store), store);
+    snprintf(reason, len, "%s%s%s", why, !stored && !cx ? "; " : "", cx ? "" : diameter);
+    return 0;
+}
+
+/* GET /api/v1/status: "store": {backend, status, registrations}. */
+static void scscf_status(program_t *p, json_t *status)
+{
+    scscf_t *s = p->app;
+    if (!s->store)
+        return;
+    json_object_set_new(status, "store",
+                        json_pack("{s:s,s:s,s:I}", "backend", store_backend(s->store), "status",
+                                  store_status(s->store), "registrations",
+                                  (json_int_t)store_count(s->store)));
 }
 
 static void scscf_publish(program_t *p)
@@ -198,6 +225,7 @@ static const program_def_t scscf = {
     .init = scscf_init,
     .fini = scscf_fini,
     .ready = scscf_ready,
+    .status = scscf_status,
     .check = scscf_check,
     .reload = scscf_reload,
     .publish = scscf_publish,
