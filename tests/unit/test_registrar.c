@@ -137,6 +137,52 @@ static void wrong_answer_gets_403(void **state)
     free(r);
 }
 
+/* The store fails: every REGISTER gets 500 (error) or 504 (timeout) with Retry-After at once,
+ * before the HSS is asked; one warning for the outage; back to normal when it answers. */
+static void store_failure_gets_500_or_504_with_retry_after(void **state)
+{
+    fx_t *f = *state;
+    char h[64];
+    f->store_fail = STORE_ERROR;
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 500");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    assert_true(f->s.store_outage);
+    f->store_fail = STORE_TIMEOUT;
+    r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 504");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    assert_int_equal(f->hss.mars, 0);
+    f->store_fail = 0;
+    r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 401");
+    free(r);
+    assert_false(f->s.store_outage); /* the outage ended */
+}
+
+/* The write fails after the SAR: 500 with Retry-After, nothing stored. */
+static void store_write_failure_gets_500(void **state)
+{
+    fx_t *f = *state;
+    f->put_fail = STORE_ERROR;
+    char *r = fx_register_auth(f, CONTACT);
+    fx_expect_status(r, "SIP/2.0 500");
+    char h[64];
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 9");
+    free(r);
+    assert_int_equal(f->hss.sars, 1);
+    f->put_fail = 0;
+    assert_null(fx_stored(f, FX_IMPU));
+}
+
+static int setup_retry_9(void **state)
+{
+    *state = fx_new("store:\n  retry_after: 9\n");
+    return *state ? 0 : -1;
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -150,6 +196,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(hss_refusal_and_silence, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(right_answer_registers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(wrong_answer_gets_403, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failure_gets_500_or_504_with_retry_after, setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(store_write_failure_gets_500, setup_retry_9, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
