@@ -72,8 +72,10 @@ static int registration_start(scscf_t *s)
     if (registrar_init(s) < 0 || regevent_init(s) < 0 || reg_admin_rest_routes(s) < 0)
         return -1;
     /* Registrations that expired while the process was down (a journal, a shared store) go
-     * now with their usual effects, not one tick later. */
-    reg_admin_sweep(s);
+     * now with their usual effects when the HSS can be told already, else at the first tick
+     * that finds a Cx peer open (reg_admin_can_sweep). */
+    if (reg_admin_can_sweep(s))
+        reg_admin_sweep(s);
     s->tick = su_timer_create(su_root_task(s->p->root), 1000);
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }

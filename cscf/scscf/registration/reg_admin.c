@@ -20,10 +20,12 @@
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/reg_req.h"
 #include "cscf/scscf/registration/regevent.h"
+#include "diameter/fd_setup.h"
 
-#define REST_WAIT_MS 3000 /* a REST call waits this long for the store (its own timeout is less)   \
-                           */
-#define DEREG_TRIES 3     /* a deregistration re-reads the record this often after a conflict */
+#define REST_WAIT_MS                                                                               \
+    3000              /* a REST call waits this long for the store (its own timeout is less)       \
+                       */
+#define DEREG_TRIES 3 /* a deregistration re-reads the record this often after a conflict */
 
 static const char *first_impu(const store_reg_t *r, const char *dflt)
 {
@@ -141,10 +143,25 @@ void reg_admin_publish(scscf_t *s)
     metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
 }
 
+/* An expiry tells the HSS (SAR), so it waits for an open Cx peer: without one freeDiameter
+ * answers UNABLE_TO_DELIVER at once, and the registration would go while the HSS kept it
+ * assigned. Right after a restart the peer is still connecting: what expired while the process
+ * was down goes at the first tick that finds it open. It also waits while the store is not
+ * "ok" (Redis connecting or down). A Cx client without freeDiameter (the unit tests' fake) is
+ * always reachable. */
+int reg_admin_can_sweep(scscf_t *s)
+{
+    char why[200];
+    if (strcmp(store_status(s->store), "ok") != 0)
+        return 0;
+    return !s->cx.started || fd_setup_ready(why, sizeof why);
+}
+
 void reg_admin_tick(scscf_t *s)
 {
     auth_table_expire(&s->auth, clock_mono_ms());
-    reg_admin_sweep(s);
+    if (reg_admin_can_sweep(s))
+        reg_admin_sweep(s);
     reg_admin_publish(s);
 }
 
