@@ -169,8 +169,9 @@ void reg_admin_tick(scscf_t *s)
 
 typedef enum dereg_kind { DEREG_RTR, DEREG_ADMIN } dereg_kind_t;
 
-/* done(arg, rc): 0 deregistered here, 1 not registered (or gone meanwhile), < 0 store error,
- * STORE_CONFLICT when it kept changing. */
+/* done(arg, rc): 0 deregistered here, 1 not registered (or gone meanwhile), DEREG_BUSY when it
+ * kept changing, < 0 store error. */
+#define DEREG_BUSY 2
 typedef void (*dereg_done_f)(void *arg, int rc);
 
 typedef struct dereg {
@@ -234,7 +235,7 @@ static void dereg_deleted(void *arg, int rc)
     } else {
         log_warn("registrar: %s kept changing while it was deregistered (%s)", d->key, d->why);
     }
-    dereg_finish(d, rc);
+    dereg_finish(d, rc == STORE_CONFLICT ? DEREG_BUSY : rc);
 }
 
 static void dereg_found(void *arg, int rc, store_reg_t *reg)
@@ -309,7 +310,7 @@ typedef struct op {
     char prefix[300];
     int has_prefix;
     /* the outcome, set on the loop */
-    int rc; /* the store's: 0 found/done, 1 not found, < 0 failed */
+    int rc; /* 0 found/done, 1 not found, DEREG_BUSY, < 0 the store failed */
     json_t *out;
     /* between the threads */
     pthread_mutex_t lock;
@@ -380,11 +381,11 @@ static int op_failed(op_t *o, int answered, api_response_t *resp)
         api_problem(resp, 503, "Service Unavailable", "the loop or the store did not answer");
         return 1;
     }
-    if (o->rc < 0 || o->rc == STORE_CONFLICT) {
+    if (o->rc < 0 || o->rc == DEREG_BUSY) {
         api_problem(resp, 503, "Service Unavailable",
-                    o->rc == STORE_TIMEOUT    ? "the store did not answer in time"
-                    : o->rc == STORE_CONFLICT ? "the registration kept changing; try again"
-                                              : "the store failed");
+                    o->rc == STORE_TIMEOUT ? "the store did not answer in time"
+                    : o->rc == DEREG_BUSY  ? "the registration kept changing; try again"
+                                           : "the store failed");
         return 1;
     }
     return 0;
