@@ -81,7 +81,7 @@ static void on_swept(void *arg, int rc)
         reg_req_sar_detached(s, r->impi, first_impu(r, r->impi), CX_SAT_TIMEOUT_DEREGISTRATION);
         if (w->before)
             regevent_changed(s, w->before, NULL, REGEVENT_EXPIRY);
-    } else if (w->before) {
+    } else if (w->before && w->gone) {
         r->rev = (r->rev == STORE_REV_NEW ? 0 : r->rev) + 1; /* what the put left */
         regevent_changed(s, w->before, r, REGEVENT_EXPIRY);
     }
