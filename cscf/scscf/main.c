@@ -29,7 +29,6 @@ static const cfg_key_t scscf_keys[] = {
      "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
      NULL},
     REG_CONFIG_KEY_ROWS,
-    REG_CONFIG_STORE_ROWS,
     ICSCF_KEY_ROWS,
     CFG_END,
 };

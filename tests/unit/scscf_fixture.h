@@ -305,7 +305,6 @@ static int fx_on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t
 
 static const cfg_key_t fx_rows[] = {
     REG_CONFIG_KEY_ROWS,
-    REG_CONFIG_STORE_ROWS,
     CFG_END,
 };
 

@@ -140,8 +140,8 @@ typedef struct registrar_config {
             1, 3600, NULL                                                                          \
     }
 
-/* Every registrar.* row of the scscf's key table. */
-#define REG_CONFIG_KEY_ROWS REG_CONFIG_POLICY_ROWS, REG_CONFIG_SETUP_ROWS
+/* Every row of the scscf's key table that this file reads: registrar.* and store.*. */
+#define REG_CONFIG_KEY_ROWS REG_CONFIG_POLICY_ROWS, REG_CONFIG_SETUP_ROWS, REG_CONFIG_STORE_ROWS
 
 void reg_config_read(const cfg_t *cfg, registrar_config_t *rc);
 /* -1 with err when they do not fit together (the program's check: start-up and reload; the
