@@ -436,7 +436,7 @@ static int fx_wrap_store(fx_t *f)
     return 0;
 }
 
-static void fx_put_done(void *arg, int rc)
+static void fx_st_done(void *arg, int rc)
 {
     *(int *)arg = rc;
 }
@@ -446,14 +446,14 @@ static inline int fx_other_put(fx_t *f, store_reg_t *reg)
 {
     int rc = -9;
     reg->rev = 0;
-    store_mem_ops.put(f->mem, reg, fx_put_done, &rc);
+    store_mem_ops.put(f->mem, reg, fx_st_done, &rc);
     return rc;
 }
 
 static inline int fx_other_del(fx_t *f, const char *impi)
 {
     int rc = -9;
-    store_mem_ops.del(f->mem, impi, 0, fx_put_done, &rc);
+    store_mem_ops.del(f->mem, impi, 0, fx_st_done, &rc);
     return rc;
 }
 
