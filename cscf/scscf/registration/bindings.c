@@ -235,6 +235,7 @@ static void on_reread(void *arg, int rc, store_reg_t *reg)
         reg_req_store_failed(req, rc, "read");
         return;
     }
+    reg_store_ok(req->s);
     store_reg_free(req->reg);
     store_reg_free(req->before);
     req->before = NULL;
@@ -318,11 +319,14 @@ int bindings_set_profile(store_reg_t *reg, const char *xml, const char *register
     return rc;
 }
 
-/* The SAA's User-Data, kept for a retried put. */
+/* The SAA's User-Data, kept for a retried put; without one (a re-registration, User-Data
+ * already available) the profile the record had, in case a retry finds the record gone. */
 static void take_profile(reg_req_t *req, const cx_msg_t *a)
 {
-    if (a && a->user_data && !req->profile)
-        req->profile = strdup(a->user_data);
+    req->profile_kept = !(a && a->user_data);
+    const char *xml = req->profile_kept ? req->reg->profile : a->user_data;
+    if (xml && !req->profile)
+        req->profile = strdup(xml);
 }
 
 /* After the SAR (or after a re-read): the registration as this REGISTER leaves it goes into
@@ -337,7 +341,7 @@ static void store_step(reg_req_t *req)
             store_del_if(s->store, req->impi, req->reg->rev, after_del, req);
         return;
     }
-    if (req->profile)
+    if (req->profile && (!req->profile_kept || !req->reg->profile))
         bindings_set_profile(req->reg, req->profile, req->impu);
     if (req->reg->nimpus == 0) {
         const char *one[] = {req->impu};

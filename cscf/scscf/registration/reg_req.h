@@ -29,6 +29,8 @@ typedef struct reg_req {
     store_reg_t *reg;    /* what the store held before, or NULL */
     store_reg_t *before; /* a copy of reg before this REGISTER changed it, for reg event */
     char *profile;       /* User-Data from the SAA, applied again when a put is retried */
+    int profile_kept;    /* profile is the record's own (the SAA had none): only for a retry
+                          * that finds the record gone */
     int tries;           /* store writes tried (a conflict re-reads and tries again) */
     char **response_out; /* when set, reg_req_reply leaves the response's text here */
     uint64_t cx_id;
