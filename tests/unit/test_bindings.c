@@ -279,6 +279,26 @@ static void deregistration_of_a_record_deleted_meanwhile(void **state)
     assert_null(fx_stored(f, FX_IMPU));
 }
 
+/* A refresh whose SAA has no User-Data (re-registration) finds the record deleted meanwhile: it
+ * is written anew with the profile it had, not without one. */
+static void refresh_of_a_record_deleted_meanwhile_keeps_the_profile(void **state)
+{
+    fx_t *f = *state;
+    registered(f, C1, "SIP/2.0 200");
+    f->hss.user_data = NULL;
+    f->before_write = other_deletes;
+    f->before_writes = 1;
+    registered(f, C1, "SIP/2.0 200");
+    assert_int_equal(f->before_writes, 0);
+    assert_int_equal(f->hss.last_sat, CX_SAT_RE_REGISTRATION);
+    store_reg_t *reg = fx_stored(f, FX_TEL); /* the implicit set is there again */
+    assert_non_null(reg);
+    assert_non_null(reg->profile);
+    assert_int_equal(reg->nimpus, 3);
+    assert_int_equal(reg->ncontacts, 1);
+    store_reg_free(reg);
+}
+
 /* ---- expiry ---- */
 
 /* The stored contacts of FX_IMPI expired a second ago (as after a restart). */
@@ -364,6 +384,8 @@ int main(void)
                                         setup_retry_after, fx_teardown),
         cmocka_unit_test_setup_teardown(deregistration_of_a_record_deleted_meanwhile, setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(refresh_of_a_record_deleted_meanwhile_keeps_the_profile,
+                                        setup, fx_teardown),
         cmocka_unit_test_setup_teardown(expiry_sends_one_sar, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(expiry_racing_a_deletion_sends_no_sar, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(expiry_racing_a_refresh_keeps_it, setup, fx_teardown),
