@@ -31,6 +31,8 @@
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/regevent.h"
 #include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/routing/route.h"
 #include "diameter/cx_client.h"
 #include "tests/unit/test_port.h"
 
@@ -300,6 +302,8 @@ static int fx_on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t
     if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
         strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
+    if (s->isc) /* a test that routes (fx_enable_routing) */
+        return route_request(s, irq, sip);
     return 501;
 }
 
@@ -543,6 +547,7 @@ static void fx_free(fx_t *f)
     if (!f)
         return;
     fx_settle(f, 5); /* answers still queued run before the modules go */
+    isc_free(f->s.isc);
     regevent_fini(&f->s);
     registrar_fini(&f->s);
     loopq_flush(f->queue);
@@ -558,6 +563,12 @@ static void fx_free(fx_t *f)
     su_root_destroy(f->root);
     su_deinit();
     free(f);
+}
+
+/* Requests other than REGISTER and SUBSCRIBE go to the S-CSCF's routing (route.c). */
+static inline int fx_enable_routing(fx_t *f)
+{
+    return (f->s.isc = isc_new(&f->s)) ? 0 : -1;
 }
 
 /* The registration the store holds for impu (the caller frees it), or NULL. */
