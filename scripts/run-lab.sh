@@ -36,6 +36,10 @@ done
 # The pcscf keeps its bindings (and SA sets) next to the logs, so a restarted lab pcscf still
 # reaches the UEs registered through it (a PCSCF_PCSCF_STATE_FILE already set wins; "" keeps none).
 export PCSCF_PCSCF_STATE_FILE=${PCSCF_PCSCF_STATE_FILE-$RUN/pcscf-state.json}
+# The same for the scscf's registrations: the memory store with its journal next to the logs
+# (a SCSCF_STORE_JOURNAL already set wins; "" keeps none). Not in config/scscf.yaml, which the
+# e2e tests start many scscfs with: a path there would be one journal shared by all of them.
+export SCSCF_STORE_JOURNAL=${SCSCF_STORE_JOURNAL-$RUN/scscf-store.journal}
 
 api_of() { # program default-port: where its REST listens (its <PROGRAM>_API_LISTEN or the default)
   local v=${1^^}_API_LISTEN

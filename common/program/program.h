@@ -37,6 +37,9 @@ typedef struct program_def {
     void (*fini)(program_t *p);
     /* Extra readiness (Diameter peers): 1 ready, 0 not (reason filled). Runs on the loop. */
     int (*ready)(program_t *p, char *reason, size_t len);
+    /* GET /api/v1/status, on the loop: the program adds its own members to status (the
+     * scscf's "store"). NULL: none. */
+    void (*status)(program_t *p, json_t *status);
     /* Before each /metrics scrape, on the loop: refresh the program's gauges. */
     void (*publish)(program_t *p);
     /* Config reload, on the loop, for each key whose value changed (cfg is the new config,

@@ -146,6 +146,17 @@ static json_t *string_list(const cfg_t *cfg, const char *path)
     return a;
 }
 
+typedef struct status_call {
+    program_t *p;
+    json_t *o;
+} status_call_t;
+
+static void status_on_loop(void *arg)
+{
+    status_call_t *c = arg;
+    c->p->def->status(c->p, c->o);
+}
+
 static void status_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     program_t *p = ctx;
@@ -161,6 +172,9 @@ static void status_route(void *ctx, const api_request_t *req, api_response_t *re
                                       string_list(p->cfg, "sip.transports"), "advertise", adv,
                                       "domain", cfg_str(p->cfg, "sip.domain")));
     }
+    status_call_t call = {p, o};
+    if (p->def->status && p->app)
+        loopq_call(p->queue, status_on_loop, &call, LOOP_CALL_TIMEOUT_MS); /* else without */
     api_json(resp, 200, o);
 }
 

@@ -23,7 +23,7 @@ json_t *store_reg_to_json(const store_reg_t *r, int64_t now)
     json_t *contacts = json_array();
     for (size_t i = 0; contacts && i < r->ncontacts; i++)
         json_array_append_new(contacts, contact_json(&r->contacts[i], now));
-    return json_pack("{s:s,s:o,s:o,s:s?,s:o}", "impi", r->impi, "impus",
+    return json_pack("{s:s,s:o,s:o,s:s?,s:s?,s:o}", "impi", r->impi, "impus",
                      strings(r->impus, r->nimpus), "barred", strings(r->barred, r->nbarred),
-                     "scheme", r->scheme, "contacts", contacts);
+                     "scheme", r->scheme, "server_name", r->server_name, "contacts", contacts);
 }

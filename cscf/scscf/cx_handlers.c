@@ -36,18 +36,25 @@ static void on_rtr(void *app, cx_reply_t *reply, const cx_msg_t *req)
 
 /* PPR (TS 29.228 6.1.3): the pushed profile replaces the one held, so the next request is
  * routed with it (iFCs, implicit set); the reg event tells subscribers of a changed set. The
- * answer goes back once the store has it. */
+ * write is conditional on the revision read (replicas share the store): a conflict reads the
+ * record again and applies the profile to it. The answer goes back once the store has it. */
+#define PPR_TRIES 3
+
 typedef struct ppr_op {
     scscf_t *s;
     cx_reply_t *reply;
     char *xml, *impi;
-    store_reg_t *before;
+    store_reg_t *before, *after;
+    int tries;
 } ppr_op_t;
+
+static void ppr_found(void *arg, int rc, store_reg_t *reg);
 
 static void ppr_done(ppr_op_t *o, uint32_t code, int experimental)
 {
     cx_server_answer_code(o->reply, code, experimental);
     store_reg_free(o->before);
+    store_reg_free(o->after);
     free(o->xml);
     free(o->impi);
     free(o);
@@ -56,11 +63,22 @@ static void ppr_done(ppr_op_t *o, uint32_t code, int experimental)
 static void ppr_stored(void *arg, int rc)
 {
     ppr_op_t *o = arg;
-    if (rc < 0) {
+    if (rc == STORE_CONFLICT && ++o->tries < PPR_TRIES) {
+        store_reg_free(o->before);
+        store_reg_free(o->after);
+        o->before = o->after = NULL;
+        store_get_impi(o->s->store, o->impi, ppr_found, o);
+        return;
+    }
+    if (rc != 0) {
+        log_warn("diameter: PPR for %s not applied: the store %s", o->impi,
+                 rc == STORE_CONFLICT ? "record kept changing" : "failed");
         ppr_done(o, DIAMETER_UNABLE_TO_COMPLY, 0);
         return;
     }
-    log_info("diameter: PPR applied for %s", o->before->impi);
+    o->after->rev = (o->after->rev == STORE_REV_NEW ? 0 : o->after->rev) + 1; /* as stored */
+    regevent_changed(o->s, o->before, o->after, REGEVENT_REGISTER);
+    log_info("diameter: PPR applied for %s", o->impi);
     ppr_done(o, DIAMETER_SUCCESS, 0);
 }
 
@@ -77,15 +95,13 @@ static void ppr_found(void *arg, int rc, store_reg_t *reg)
         ppr_done(o, rc == 1 ? DIAMETER_ERROR_USER_UNKNOWN : DIAMETER_UNABLE_TO_COMPLY, rc == 1);
         return;
     }
+    o->after = reg;
     o->before = store_reg_dup(reg);
     if (!o->before || !reg->nimpus || bindings_set_profile(reg, o->xml, reg->impus[0]) < 0) {
-        store_reg_free(reg);
         ppr_done(o, DIAMETER_UNABLE_TO_COMPLY, 0);
         return;
     }
-    regevent_changed(o->s, o->before, reg, REGEVENT_REGISTER);
     store_put(o->s->store, reg, ppr_stored, o);
-    store_reg_free(reg);
 }
 
 static void on_ppr(void *app, cx_reply_t *reply, const cx_msg_t *req)

@@ -21,14 +21,14 @@ static const cfg_key_t scscf_keys[] = {
                       "hss.ims.mnc001.mcc001.3gppnetwork.org@127.0.0.1:3868"),
     {"scscf.server_name", CFG_SIP_URI, NULL,
      "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
-     "listen address>",
+     "listen address>. Replicas sharing a store (store.backend redis) set the same name, one "
+     "that reaches any of them (a Service): Service-Route and Record-Route still name each "
+     "replica's own address",
      0, 0, NULL},
     {"scscf.next_hop", CFG_SIP_URI, NULL,
      "where requests for users outside our domain go (a BGCF, I-CSCF or peer); none: 404", 0, 0,
      NULL},
     REG_CONFIG_KEY_ROWS,
-    {"store.backend", CFG_ENUM, "memory",
-     "where registrations live: memory (this process's; lost on restart)", 0, 0, "memory"},
     ICSCF_KEY_ROWS,
     CFG_END,
 };
@@ -70,6 +70,11 @@ static int registration_start(scscf_t *s)
 {
     if (registrar_init(s) < 0 || regevent_init(s) < 0 || reg_admin_rest_routes(s) < 0)
         return -1;
+    /* Registrations that expired while the process was down (a journal, a shared store) go
+     * now with their usual effects when the HSS can be told already, else at the first tick
+     * that finds a Cx peer open (reg_admin_can_sweep). */
+    if (reg_admin_can_sweep(s))
+        reg_admin_sweep(s);
     s->tick = su_timer_create(su_root_task(s->p->root), 1000);
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }
@@ -166,9 +171,34 @@ static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
     return 0;
 }
 
+/* Ready when a Diameter peer is open and the store answers (a Redis that is down or still
+ * connecting takes the replica out of its Service: its requests would only get 500/504). */
 static int scscf_ready(program_t *p, char *reason, size_t len)
 {
-    return fd_setup_ready(reason, len);
+    scscf_t *s = p->app;
+    const char *store = s && s->store ? store_status(s->store) : "ok";
+    char diameter[200] = "";
+    int cx = fd_setup_ready(diameter, sizeof diameter);
+    int stored = strcmp(store, "ok") == 0;
+    if (cx && stored)
+        return 1;
+    char why[120] = "";
+    if (!stored)
+        snprintf(why, sizeof why, "the %s store is %s", store_backend(s->store), store);
+    snprintf(reason, len, "%s%s%s", why, !stored && !cx ? "; " : "", cx ? "" : diameter);
+    return 0;
+}
+
+/* GET /api/v1/status: "store": {backend, status, registrations}. */
+static void scscf_status(program_t *p, json_t *status)
+{
+    scscf_t *s = p->app;
+    if (!s->store)
+        return;
+    json_object_set_new(status, "store",
+                        json_pack("{s:s,s:s,s:I}", "backend", store_backend(s->store), "status",
+                                  store_status(s->store), "registrations",
+                                  (json_int_t)store_count(s->store)));
 }
 
 static void scscf_publish(program_t *p)
@@ -196,6 +226,7 @@ static const program_def_t scscf = {
     .init = scscf_init,
     .fini = scscf_fini,
     .ready = scscf_ready,
+    .status = scscf_status,
     .check = scscf_check,
     .reload = scscf_reload,
     .publish = scscf_publish,

@@ -24,12 +24,15 @@
 
 #include "common/program/program.h"
 #include "common/sip/sip_core.h"
+#include "common/store/store_internal.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/regevent.h"
 #include "cscf/scscf/registration/registrar.h"
+#include "cscf/scscf/routing/isc.h"
+#include "cscf/scscf/routing/route.h"
 #include "diameter/cx_client.h"
 #include "tests/unit/test_port.h"
 
@@ -69,6 +72,14 @@ typedef struct fx {
     int seq;
     char *msgs[FX_MAXMSG]; /* received and not yet taken */
     size_t nmsgs;
+    /* The store as the registrar sees it: the memory backend behind fx_store_ops, which can
+     * fail every call (store_fail: STORE_ERROR or STORE_TIMEOUT; put_fail: writes only) and
+     * let "another replica" write just before the registrar's next writes (before_write, for
+     * before_writes of them). */
+    int store_fail, put_fail;
+    void (*before_write)(struct fx *f, const char *impi);
+    int before_writes;
+    void *mem; /* the memory backend's state underneath (fx_other_put writes there) */
 } fx_t;
 
 /* The profile every SAA carries unless a test says otherwise: an implicit set with a tel: URI
@@ -291,14 +302,181 @@ static int fx_on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t
     if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
         strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
+    if (s->isc) /* a test that routes (fx_enable_routing) */
+        return route_request(s, irq, sip);
     return 501;
 }
 
 static const cfg_key_t fx_rows[] = {
     REG_CONFIG_KEY_ROWS,
-    {"store.backend", CFG_ENUM, "memory", "registrations", 0, 0, "memory"},
     CFG_END,
 };
+
+/* ---- the store, wrapped ---- */
+
+typedef struct fx_be {
+    void *inner; /* the memory backend's */
+    fx_t *f;
+} fx_be_t;
+
+static void fx_st_close(void *be)
+{
+    fx_be_t *w = be;
+    store_mem_ops.close(w->inner);
+    free(w);
+}
+
+static int fx_st_limits(void *be, const store_limits_t *limits)
+{
+    return store_mem_ops.set_limits(((fx_be_t *)be)->inner, limits);
+}
+
+static void fx_st_get(void *be, const char *impu, store_get_f cb, void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail)
+        cb(arg, w->f->store_fail, NULL);
+    else
+        store_mem_ops.get(w->inner, impu, cb, arg);
+}
+
+static void fx_st_get_impi(void *be, const char *impi, store_get_f cb, void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail)
+        cb(arg, w->f->store_fail, NULL);
+    else
+        store_mem_ops.get_impi(w->inner, impi, cb, arg);
+}
+
+/* Another replica's write lands between the registrar's read and its write. */
+static void fx_st_race(fx_t *f, const char *impi)
+{
+    if (f->before_write && f->before_writes > 0) {
+        f->before_writes--;
+        f->before_write(f, impi);
+    }
+}
+
+static void fx_st_put(void *be, const store_reg_t *reg, store_done_f cb, void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail || w->f->put_fail) {
+        cb(arg, w->f->store_fail ? w->f->store_fail : w->f->put_fail);
+        return;
+    }
+    fx_st_race(w->f, reg->impi);
+    store_mem_ops.put(w->inner, reg, cb, arg);
+}
+
+static void fx_st_del(void *be, const char *impi, uint64_t rev, store_done_f cb, void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail || w->f->put_fail) {
+        cb(arg, w->f->store_fail ? w->f->store_fail : w->f->put_fail);
+        return;
+    }
+    fx_st_race(w->f, impi);
+    store_mem_ops.del(w->inner, impi, rev, cb, arg);
+}
+
+static void fx_st_list(void *be, const char *prefix, size_t offset, size_t limit, store_list_f cb,
+                       void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail)
+        cb(arg, w->f->store_fail, NULL, 0, 0);
+    else
+        store_mem_ops.list(w->inner, prefix, offset, limit, cb, arg);
+}
+
+static void fx_st_expired(void *be, int64_t now, store_list_f cb, void *arg)
+{
+    fx_be_t *w = be;
+    if (w->f->store_fail)
+        cb(arg, w->f->store_fail, NULL, 0, 0);
+    else
+        store_mem_ops.expired(w->inner, now, cb, arg);
+}
+
+static size_t fx_st_count(const void *be)
+{
+    return store_mem_ops.count(((const fx_be_t *)be)->inner);
+}
+
+static size_t fx_st_contact_count(const void *be)
+{
+    return store_mem_ops.contact_count(((const fx_be_t *)be)->inner);
+}
+
+static const store_ops_t fx_store_ops = {
+    "memory",
+    1,
+    NULL,
+    fx_st_close,
+    fx_st_limits,
+    fx_st_get,
+    fx_st_get_impi,
+    fx_st_put,
+    fx_st_del,
+    fx_st_list,
+    fx_st_expired,
+    fx_st_count,
+    fx_st_contact_count,
+    NULL,
+};
+
+/* The registrar's store becomes the wrapped one (the memory backend it opened, underneath). */
+static int fx_wrap_store(fx_t *f)
+{
+    fx_be_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->inner = f->s.store->be;
+    w->f = f;
+    f->mem = w->inner;
+    f->s.store->be = w;
+    f->s.store->ops = &fx_store_ops;
+    return 0;
+}
+
+static void fx_st_done(void *arg, int rc)
+{
+    *(int *)arg = rc;
+}
+
+/* What another replica does: write reg straight into the store (unconditionally: rev 0). */
+static inline int fx_other_put(fx_t *f, store_reg_t *reg)
+{
+    int rc = -9;
+    reg->rev = 0;
+    store_mem_ops.put(f->mem, reg, fx_st_done, &rc);
+    return rc;
+}
+
+static inline int fx_other_del(fx_t *f, const char *impi)
+{
+    int rc = -9;
+    store_mem_ops.del(f->mem, impi, 0, fx_st_done, &rc);
+    return rc;
+}
+
+static void fx_got_inner(void *arg, int rc, store_reg_t *reg)
+{
+    if (rc != 0) {
+        store_reg_free(reg);
+        reg = NULL;
+    }
+    *(store_reg_t **)arg = reg;
+}
+
+/* The record as stored, past the wrapper's failures (the caller frees it), or NULL. */
+static inline store_reg_t *fx_other_get(fx_t *f, const char *impi)
+{
+    store_reg_t *r = NULL;
+    store_mem_ops.get_impi(f->mem, impi, fx_got_inner, &r);
+    return r;
+}
 
 /* yaml: the registrar.* keys this test changes (NULL: the defaults). NULL on failure. */
 static fx_t *fx_new(const char *yaml)
@@ -351,7 +529,7 @@ static fx_t *fx_new(const char *yaml)
     if (!f->p.sip || !f->s.cx.client || !f->api || !f->queue)
         return NULL;
     cx_client_fake(f->s.cx.client, fx_hss_answer, &f->hss);
-    if (registrar_init(&f->s) < 0 || regevent_init(&f->s) < 0)
+    if (registrar_init(&f->s) < 0 || fx_wrap_store(f) < 0 || regevent_init(&f->s) < 0)
         return NULL;
     f->sock = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -369,6 +547,7 @@ static void fx_free(fx_t *f)
     if (!f)
         return;
     fx_settle(f, 5); /* answers still queued run before the modules go */
+    isc_free(f->s.isc);
     regevent_fini(&f->s);
     registrar_fini(&f->s);
     loopq_flush(f->queue);
@@ -384,6 +563,12 @@ static void fx_free(fx_t *f)
     su_root_destroy(f->root);
     su_deinit();
     free(f);
+}
+
+/* Requests other than REGISTER and SUBSCRIBE go to the S-CSCF's routing (route.c). */
+static inline int fx_enable_routing(fx_t *f)
+{
+    return (f->s.isc = isc_new(&f->s)) ? 0 : -1;
 }
 
 /* The registration the store holds for impu (the caller frees it), or NULL. */

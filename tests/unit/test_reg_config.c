@@ -70,12 +70,47 @@ static void check_refuses_what_does_not_fit(void **state)
     cfg_free(cfg);
 }
 
+/* The store.* keys become store_open_on()'s options; --check refuses what cannot work. */
+static void store_options_and_check(void **state)
+{
+    char opts[256], err[256] = "";
+    cfg_t *cfg = load(NULL);
+    assert_int_equal(reg_config_store_options(cfg, opts, sizeof opts), 0);
+    assert_string_equal(opts, ""); /* memory without a journal */
+    registrar_config_t rc;
+    reg_config_read(cfg, &rc);
+    assert_int_equal(rc.retry_after, 5);
+    assert_true(reg_config_reloads("store.retry_after"));
+    assert_false(reg_config_reloads("store.backend"));
+    cfg_free(cfg);
+    cfg = load("store:\n  journal: /tmp/j\n");
+    assert_int_equal(reg_config_store_options(cfg, opts, sizeof opts), 0);
+    assert_string_equal(opts, "journal=/tmp/j");
+    assert_int_equal(reg_config_check(cfg, err, sizeof err), 0);
+    cfg_free(cfg);
+    cfg = load("store:\n  backend: redis\n  redis:\n    address: redis:6380\n"
+               "    timeout_ms: 250\n    prefix: \"a:\"\n");
+    assert_int_equal(reg_config_store_options(cfg, opts, sizeof opts), 0);
+    assert_string_equal(opts, "address=redis:6380,timeout_ms=250,prefix=a:");
+    assert_int_equal(reg_config_check(cfg, err, sizeof err), 0);
+    assert_int_equal(reg_config_store_options(cfg, opts, 10), -1); /* does not fit */
+    cfg_free(cfg);
+    cfg = load("store:\n  backend: redis\n  journal: /tmp/j\n");
+    assert_int_equal(reg_config_check(cfg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "store.journal"));
+    cfg_free(cfg);
+    cfg = load("store:\n  journal: /tmp/a,b\n");
+    assert_int_equal(reg_config_check(cfg, err, sizeof err), -1);
+    cfg_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(read_takes_every_policy_from_the_rows),
         cmocka_unit_test(reload_list_is_the_policy_rows),
         cmocka_unit_test(check_refuses_what_does_not_fit),
+        cmocka_unit_test(store_options_and_check),
     };
     return cmocka_run_group_tests_name("reg_config", tests, NULL, NULL);
 }

@@ -137,6 +137,96 @@ static void wrong_answer_gets_403(void **state)
     free(r);
 }
 
+/* The store fails: every REGISTER gets 500 (error) or 504 (timeout) with Retry-After at once,
+ * before the HSS is asked; one warning for the outage; back to normal when it answers. */
+static void store_failure_gets_500_or_504_with_retry_after(void **state)
+{
+    fx_t *f = *state;
+    char h[64];
+    f->store_fail = STORE_ERROR;
+    char *r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 500");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    assert_true(f->s.store_outage);
+    f->store_fail = STORE_TIMEOUT;
+    r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 504");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    assert_int_equal(f->hss.mars, 0);
+    f->store_fail = 0;
+    r = fx_register(f, FX_IMPU, CONTACT);
+    fx_expect_status(r, "SIP/2.0 401");
+    free(r);
+    assert_false(f->s.store_outage); /* the outage ended */
+}
+
+/* The write fails after the SAR: 500 with Retry-After, nothing stored. */
+static void store_write_failure_gets_500(void **state)
+{
+    fx_t *f = *state;
+    f->put_fail = STORE_ERROR;
+    char *r = fx_register_auth(f, CONTACT);
+    fx_expect_status(r, "SIP/2.0 500");
+    char h[64];
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 9");
+    free(r);
+    assert_int_equal(f->hss.sars, 1);
+    f->put_fail = 0;
+    assert_null(fx_stored(f, FX_IMPU));
+}
+
+/* A MESSAGE from the UE to ruri (route: a Route header line with CRLF, or ""); the final
+ * response (the caller frees it). */
+static char *message(fx_t *f, const char *ruri, const char *route)
+{
+    char text[2048];
+    int n = ++f->seq;
+    snprintf(text, sizeof text,
+             "MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-msg%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:bob@" FX_DOMAIN ">;tag=m%d\r\nTo: <%s>\r\n"
+             "Call-ID: msg%d@ue\r\nCSeq: %d MESSAGE\r\n%s"
+             "P-Asserted-Identity: <" FX_IMPU ">\r\nContent-Length: 0\r\n\r\n",
+             ruri, f->uport, n, n, ruri, n, n, route);
+    fx_send(f, text);
+    char needle[64];
+    snprintf(needle, sizeof needle, "CSeq: %d MESSAGE", n);
+    return fx_wait(f, "SIP/2.0", needle);
+}
+
+/* Routing's lookups (route.c) when the store fails: terminating and originating requests get
+ * 504 (timeout) or 500 (error) with Retry-After at once. */
+static void routing_lookups_fail_with_retry_after(void **state)
+{
+    fx_t *f = *state;
+    char h[64], route[128];
+    assert_int_equal(fx_enable_routing(f), 0);
+    f->store_fail = STORE_TIMEOUT;
+    char *r = message(f, FX_IMPU, ""); /* terminating: the Request-URI is ours */
+    fx_expect_status(r, "SIP/2.0 504");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    f->store_fail = STORE_ERROR;
+    snprintf(route, sizeof route, "Route: <sip:orig@%s;lr>\r\n", f->listen);
+    r = message(f, "sip:carol@" FX_DOMAIN, route); /* originating: the served user's lookup */
+    fx_expect_status(r, "SIP/2.0 500");
+    assert_string_equal(fx_header(r, "Retry-After", h, sizeof h), "Retry-After: 5");
+    free(r);
+    f->store_fail = 0;
+    r = message(f, "sip:nobody@elsewhere.example", ""); /* the store answers: not ours, 404 */
+    fx_expect_status(r, "SIP/2.0 404");
+    assert_null(strstr(r, "Retry-After"));
+    free(r);
+    assert_false(f->s.store_outage);
+}
+
+static int setup_retry_9(void **state)
+{
+    *state = fx_new("store:\n  retry_after: 9\n");
+    return *state ? 0 : -1;
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -150,6 +240,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(hss_refusal_and_silence, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(right_answer_registers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(wrong_answer_gets_403, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_failure_gets_500_or_504_with_retry_after, setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(routing_lookups_fail_with_retry_after, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(store_write_failure_gets_500, setup_retry_9, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

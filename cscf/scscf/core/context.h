@@ -20,6 +20,7 @@ struct scscf {
     url_t *next_hop;             /* other domains' requests (BGCF, I-CSCF, peer); NULL: 404 */
     auth_table_t auth;
     store_t *store;
+    int store_outage; /* a store failure was logged and no call succeeded since (reg_req.c) */
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     struct regevent *regevent;     /* reg event subscriptions (registration/regevent.c) */

@@ -19,7 +19,8 @@
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/regevent.h"
 
-#define HDR_MAX 8192
+#define HDR_MAX        8192
+#define BINDINGS_TRIES 3 /* writes of one REGISTER before it gives up (500) */
 
 /* ---- the REGISTER's contacts ---- */
 
@@ -215,19 +216,79 @@ static void reply_and_notify(reg_req_t *req, int ended)
     store_reg_free(after);
 }
 
-static void after_put(void *arg, int rc)
+static void store_step(reg_req_t *req);
+static int apply_all(reg_req_t *req);
+
+/* The revision a successful write leaves (store.h): the one put with, plus one. */
+static uint64_t rev_after(uint64_t put)
+{
+    return (put == STORE_REV_NEW ? 0 : put) + 1;
+}
+
+/* The record changed since it was read (another replica, an expiry sweep, a REST call): read
+ * it again and apply this REGISTER's contacts to what is stored now. The SAR is not sent again
+ * (the HSS already holds the assignment); its profile is applied again from req->profile. */
+static void on_reread(void *arg, int rc, store_reg_t *reg)
 {
     reg_req_t *req = arg;
     if (rc < 0) {
-        reg_req_reply(req, 500, "Store Failed", NULL);
+        reg_req_store_failed(req, rc, "read");
         return;
     }
+    reg_store_ok(req->s);
+    store_reg_free(req->reg);
+    store_reg_free(req->before);
+    req->before = NULL;
+    req->reg = rc == 0 ? reg : NULL;
+    if (apply_all(req) == 0)
+        store_step(req);
+}
+
+static void conflict(reg_req_t *req)
+{
+    if (++req->tries >= BINDINGS_TRIES) {
+        log_warn("registrar: %s changed in the store %d times while this REGISTER was applied",
+                 req->impi, req->tries);
+        char hdr[64];
+        snprintf(hdr, sizeof hdr, "Retry-After: %ld", req->s->rc->retry_after);
+        reg_req_reply(req, 500, "Registration Busy", hdr);
+        return;
+    }
+    log_info("registrar: %s changed in the store meanwhile; applying the REGISTER again",
+             req->impi);
+    store_get_impi(req->s->store, req->impi, on_reread, req);
+}
+
+static void after_put(void *arg, int rc)
+{
+    reg_req_t *req = arg;
+    if (rc == STORE_CONFLICT) {
+        conflict(req);
+        return;
+    }
+    if (rc < 0) {
+        reg_req_store_failed(req, rc, "write");
+        return;
+    }
+    reg_store_ok(req->s);
+    req->reg->rev = rev_after(req->reg->rev);
+    metric_inc(req->s->m_events, req->existed ? "refresh" : "new");
     reply_and_notify(req, 0);
 }
 
 static void after_del(void *arg, int rc)
 {
     reg_req_t *req = arg;
+    /* -1 is also what a record that went meanwhile gets: the re-read tells which it was. */
+    if (rc == STORE_CONFLICT || rc == STORE_ERROR) {
+        conflict(req);
+        return;
+    }
+    if (rc < 0) {
+        reg_req_store_failed(req, rc, "delete");
+        return;
+    }
+    reg_store_ok(req->s);
     metric_inc(req->s->m_events, "deregister");
     reply_and_notify(req, 1);
 }
@@ -258,10 +319,39 @@ int bindings_set_profile(store_reg_t *reg, const char *xml, const char *register
     return rc;
 }
 
+/* The SAA's User-Data, kept for a retried put; without one (a re-registration, User-Data
+ * already available) the profile the record had, in case a retry finds the record gone. */
 static void take_profile(reg_req_t *req, const cx_msg_t *a)
 {
-    if (a)
-        bindings_set_profile(req->reg, a->user_data, req->impu);
+    req->profile_kept = !(a && a->user_data);
+    const char *xml = req->profile_kept ? req->reg->profile : a->user_data;
+    if (xml && !req->profile)
+        req->profile = strdup(xml);
+}
+
+/* After the SAR (or after a re-read): the registration as this REGISTER leaves it goes into
+ * the store, conditional on the revision read (a new one only if nobody created it meanwhile). */
+static void store_step(reg_req_t *req)
+{
+    scscf_t *s = req->s;
+    if (req->reg->ncontacts == 0) {
+        if (req->reg->rev == STORE_REV_NEW) /* nothing stored: nothing to delete */
+            reply_and_notify(req, 1);
+        else
+            store_del_if(s->store, req->impi, req->reg->rev, after_del, req);
+        return;
+    }
+    if (req->profile && (!req->profile_kept || !req->reg->profile))
+        bindings_set_profile(req->reg, req->profile, req->impu);
+    if (req->reg->nimpus == 0) {
+        const char *one[] = {req->impu};
+        store_reg_set_impus(req->reg, one, 1, NULL, 0);
+    }
+    store_contact_set(&req->reg->scheme, auth_scheme_name(req->scheme));
+    /* The name the HSS now holds for this registration (every replica may present the same,
+     * scscf.server_name): another replica's name is simply replaced, the SAR just made ours. */
+    store_contact_set(&req->reg->server_name, s->server_name);
+    store_put(s->store, req->reg, after_put, req);
 }
 
 static void after_sar(reg_req_t *req, int status, const cx_msg_t *a)
@@ -270,29 +360,23 @@ static void after_sar(reg_req_t *req, int status, const cx_msg_t *a)
         reg_req_reply(req, status, status == 504 ? "HSS Unreachable" : "Forbidden", NULL);
         return;
     }
-    if (req->reg->ncontacts == 0) {
-        store_del(req->s->store, req->impi, after_del, req);
-        return;
-    }
     take_profile(req, a);
-    if (req->reg->nimpus == 0) {
-        const char *one[] = {req->impu};
-        store_reg_set_impus(req->reg, one, 1, NULL, 0);
-    }
-    store_contact_set(&req->reg->scheme, auth_scheme_name(req->scheme));
-    metric_inc(req->s->m_events, req->existed ? "refresh" : "new");
-    store_put(req->s->store, req->reg, after_put, req);
+    store_step(req);
 }
 
-void bindings_apply(reg_req_t *req)
+/* This REGISTER's contacts applied to req->reg (the stored record, or a new one): 0, or
+ * answered (an error: req is gone). */
+static int apply_all(reg_req_t *req)
 {
     const sip_t *sip = req->sip;
     int64_t now = time(NULL);
     int existed = req->reg != NULL;
     if (!req->reg && !(req->reg = store_reg_new(req->impi))) {
         reg_req_reply(req, 500, "Out of Memory", NULL);
-        return;
+        return -1;
     }
+    if (!existed)
+        req->reg->rev = STORE_REV_NEW; /* the put creates it, or finds another was first */
     req->existed = existed;
     if (existed && regevent_watched(req->reg))
         req->before = store_reg_dup(req->reg);
@@ -300,7 +384,7 @@ void bindings_apply(reg_req_t *req)
     if (m && m->m_url->url_type == url_any) {
         if (m->m_next || !sip->sip_expires || sip->sip_expires->ex_delta != 0) {
             reg_req_reply(req, 400, "Contact * Needs Expires 0", NULL);
-            return;
+            return -1;
         }
         while (req->reg->ncontacts)
             store_reg_remove_contact(req->reg, 0);
@@ -313,20 +397,23 @@ void bindings_apply(reg_req_t *req)
             char h[64];
             snprintf(h, sizeof h, "Min-Expires: %ld", min_bad);
             reg_req_reply(req, 423, "Interval Too Brief", h);
-            return;
+            return -1;
         }
         if (st) {
             reg_req_reply(req, st, st == 403 ? "Too Many Contacts" : "Server Error", NULL);
-            return;
+            return -1;
         }
     }
     store_reg_drop_expired(req->reg, now);
-    if (!sip->sip_contact && !existed) {
-        reply_ok(req); /* a query with nothing registered */
+    return 0;
+}
+
+void bindings_apply(reg_req_t *req)
+{
+    if (apply_all(req) < 0)
         return;
-    }
-    if (!sip->sip_contact) {
-        reply_ok(req); /* a query: RFC 3261 10.3 step 8 */
+    if (!req->sip->sip_contact) {
+        reply_ok(req); /* a query (RFC 3261 10.3 step 8), with or without anything registered */
         return;
     }
     int sat = req->reg->ncontacts == 0 ? CX_SAT_USER_DEREGISTRATION

@@ -13,6 +13,7 @@ void reg_config_read(const cfg_t *cfg, registrar_config_t *rc)
         .trust_integrity_protected = cfg_bool(cfg, "registrar.trust_integrity_protected"),
         .max_auth_failures = (int)cfg_int(cfg, "registrar.max_auth_failures"),
         .max_contacts = cfg_int(cfg, "registrar.max_contacts"),
+        .retry_after = cfg_int(cfg, "store.retry_after"),
     };
 }
 
@@ -25,6 +26,21 @@ int reg_config_check(const cfg_t *cfg, char *err, size_t len)
                  "registrar: need min_expires <= default_expires and min_expires <= max_expires");
         return -1;
     }
+    const char *journal = cfg_str(cfg, "store.journal");
+    if (journal && strchr(journal, ',')) {
+        snprintf(err, len,
+                 "store.journal: no comma in the path (it goes into the store's options)");
+        return -1;
+    }
+    if (journal && *journal && strcmp(cfg_str(cfg, "store.backend"), "memory") != 0) {
+        snprintf(err, len, "store.journal is for the memory backend (redis keeps its own state)");
+        return -1;
+    }
+    const char *prefix = cfg_str(cfg, "store.redis.prefix");
+    if (!prefix || strchr(prefix, ',')) {
+        snprintf(err, len, "store.redis.prefix: no comma (it goes into the store's options)");
+        return -1;
+    }
     return 0;
 }
 
@@ -34,7 +50,23 @@ int reg_config_reloads(const char *key)
     for (const cfg_key_t *k = policies; k->path; k++)
         if (strcmp(key, k->path) == 0)
             return 1;
-    return 0;
+    return strcmp(key, "store.retry_after") == 0;
+}
+
+int reg_config_store_options(const cfg_t *cfg, char *out, size_t len)
+{
+    const char *backend = cfg_str(cfg, "store.backend");
+    const char *journal = cfg_str(cfg, "store.journal");
+    int n = 0;
+    if (strcmp(backend, "redis") == 0)
+        n = snprintf(out, len, "address=%s,timeout_ms=%ld,prefix=%s",
+                     cfg_str(cfg, "store.redis.address"), cfg_int(cfg, "store.redis.timeout_ms"),
+                     cfg_str(cfg, "store.redis.prefix"));
+    else if (journal && *journal)
+        n = snprintf(out, len, "journal=%s", journal);
+    else if (len)
+        out[0] = '\0';
+    return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 int reg_config_auth_timeout_ms(const cfg_t *cfg)

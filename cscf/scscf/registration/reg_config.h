@@ -20,6 +20,7 @@ typedef struct registrar_config {
     int trust_integrity_protected; /* re-REGISTER marked integrity-protected="yes" not challenged */
     int max_auth_failures;         /* wrong answers re-challenged before 403 */
     long max_contacts;             /* new contacts beyond it get 403; those bound stay */
+    long retry_after;              /* store.retry_after: Retry-After when the store failed */
 } registrar_config_t;
 
 /* The keys registrar_config_t holds; a reload applies them to the next REGISTER. */
@@ -91,8 +92,56 @@ typedef struct registrar_config {
             "registrations held (and challenges in flight)", 1, 100000000, NULL                    \
     }
 
-/* Every registrar.* row of the scscf's key table. */
-#define REG_CONFIG_KEY_ROWS REG_CONFIG_POLICY_ROWS, REG_CONFIG_SETUP_ROWS
+/* The store the registrations live in (common/store/store.h), read once at start-up, and
+ * store.retry_after, which a reload applies. */
+#define REG_CONFIG_STORE_ROWS                                                                      \
+    {"store.backend",                                                                              \
+     CFG_ENUM,                                                                                     \
+     "memory",                                                                                     \
+     "where registrations live: memory (this process's; kept across a restart only with "          \
+     "store.journal) or redis (shared by every replica: store.redis.*); a store that cannot "      \
+     "open stops the start",                                                                       \
+     0,                                                                                            \
+     0,                                                                                            \
+     "memory|redis"},                                                                              \
+        {"store.journal",                                                                          \
+         CFG_STRING,                                                                               \
+         NULL,                                                                                     \
+         "memory backend: the journal file that keeps the registrations across a restart "         \
+         "(none or \"\": registrations are lost when the process ends)",                           \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"store.redis.address",                                                                    \
+         CFG_ADDR,                                                                                 \
+         "127.0.0.1:6379",                                                                         \
+         "redis backend: the Redis server (host:port)",                                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"store.redis.timeout_ms",                                                                 \
+         CFG_INT,                                                                                  \
+         "500",                                                                                    \
+         "redis backend: a command not answered within it fails (the request gets 504)",           \
+         10,                                                                                       \
+         60000,                                                                                    \
+         NULL},                                                                                    \
+        {"store.redis.prefix",                                                                     \
+         CFG_STRING,                                                                               \
+         "ims:",                                                                                   \
+         "redis backend: the start of every key (replicas sharing registrations use the same)",    \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "store.retry_after", CFG_INT, "5",                                                         \
+            "Retry-After (seconds) of the 500 (store error) or 504 (store timeout) a request "     \
+            "gets while the store fails; a reload applies it",                                     \
+            1, 3600, NULL                                                                          \
+    }
+
+/* Every row of the scscf's key table that this file reads: registrar.* and store.*. */
+#define REG_CONFIG_KEY_ROWS REG_CONFIG_POLICY_ROWS, REG_CONFIG_SETUP_ROWS, REG_CONFIG_STORE_ROWS
 
 void reg_config_read(const cfg_t *cfg, registrar_config_t *rc);
 /* -1 with err when they do not fit together (the program's check: start-up and reload; the
@@ -100,6 +149,9 @@ void reg_config_read(const cfg_t *cfg, registrar_config_t *rc);
 int reg_config_check(const cfg_t *cfg, char *err, size_t len);
 /* 1 when key is one of the policies (a reload re-reads them with reg_config_read), else 0. */
 int reg_config_reloads(const char *key);
+/* The options string store_open_on() takes for the configured backend (store.journal for
+ * memory, store.redis.* for redis); 0, or -1 when it does not fit in len. */
+int reg_config_store_options(const cfg_t *cfg, char *out, size_t len);
 /* The challenge lifetime and the registrations held, for the set-up. */
 int reg_config_auth_timeout_ms(const cfg_t *cfg);
 size_t reg_config_max_registrations(const cfg_t *cfg);

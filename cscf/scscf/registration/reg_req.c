@@ -3,6 +3,7 @@
  * nothing above it. */
 #include "cscf/scscf/registration/reg_req.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
+#include "cscf/scscf/registration/reg_config.h"
 #include "diameter/cx_client.h"
 
 void reg_req_free(reg_req_t *req)
@@ -39,6 +41,41 @@ void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *h
      * this inside its callback too). */
     sip_incoming_release(req->irq, NULL);
     reg_req_free(req);
+}
+
+/* ---- store failures ---- */
+
+int reg_store_failure(scscf_t *s, int rc, const char *what, const char **phrase, char *hdr,
+                      size_t len)
+{
+    int timeout = rc == STORE_TIMEOUT;
+    if (!s->store_outage)
+        log_warn("registrar: the %s store %s (%s): requests get %d with Retry-After %ld until it "
+                 "answers again",
+                 store_backend(s->store), timeout ? "did not answer in time" : "failed", what,
+                 timeout ? 504 : 500, s->rc->retry_after);
+    else
+        log_debug("registrar: store %s failed (%d)", what, rc);
+    s->store_outage = 1;
+    snprintf(hdr, len, "Retry-After: %ld", s->rc->retry_after);
+    *phrase = timeout ? "Store Timeout" : "Store Unavailable";
+    return timeout ? 504 : 500;
+}
+
+void reg_store_ok(scscf_t *s)
+{
+    if (!s->store_outage)
+        return;
+    s->store_outage = 0;
+    log_info("registrar: the %s store answers again", store_backend(s->store));
+}
+
+void reg_req_store_failed(reg_req_t *req, int rc, const char *what)
+{
+    const char *phrase;
+    char hdr[64];
+    int status = reg_store_failure(req->s, rc, what, &phrase, hdr, sizeof hdr);
+    reg_req_reply(req, status, phrase, hdr);
 }
 
 /* ---- Cx answers to SIP status (TS 29.228 / TS 24.229 5.4.1) ---- */

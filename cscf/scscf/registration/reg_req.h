@@ -28,7 +28,10 @@ typedef struct reg_req {
     int existed;         /* the store held a registration before this REGISTER */
     store_reg_t *reg;    /* what the store held before, or NULL */
     store_reg_t *before; /* a copy of reg before this REGISTER changed it, for reg event */
-    char *profile;       /* User-Data from the SAA */
+    char *profile;       /* User-Data from the SAA, applied again when a put is retried */
+    int profile_kept;    /* profile is the record's own (the SAA had none): only for a retry
+                          * that finds the record gone */
+    int tries;           /* store writes tried (a conflict re-reads and tries again) */
     char **response_out; /* when set, reg_req_reply leaves the response's text here */
     uint64_t cx_id;
 } reg_req_t;
@@ -47,6 +50,17 @@ typedef struct reg_req_hooks {
 /* Answers the REGISTER (headers: extra header text or NULL) and frees req. */
 void reg_req_reply(reg_req_t *req, int status, const char *phrase, const char *headers);
 void reg_req_free(reg_req_t *req);
+
+/* A store call failed (rc STORE_ERROR or STORE_TIMEOUT; what names it for the log): the SIP
+ * status a request gets (500, or 504 for a timeout) with *phrase, and in hdr (len bytes) the
+ * Retry-After line of store.retry_after. Only the first failure of an outage is logged as a
+ * warning (the rest at debug level), so a store that is down does not flood the log. */
+int reg_store_failure(scscf_t *s, int rc, const char *what, const char **phrase, char *hdr,
+                      size_t len);
+/* A store call answered (whatever it found): logs the end of an outage, if there was one. */
+void reg_store_ok(scscf_t *s);
+/* Answers req for a failed store call (reg_store_failure) and frees it. */
+void reg_req_store_failed(reg_req_t *req, int rc, const char *what);
 
 /* A Cx answer (MAA, SAA) as the SIP status the REGISTER gets: 200, or the status with phrase
  * set (TS 29.228 / TS 24.229 5.4.1). */

@@ -162,9 +162,10 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
     reg_req_t *req = arg;
     req->reg = rc == 0 ? reg : NULL;
     if (rc < 0) {
-        reg_req_reply(req, 500, "Store Unavailable", NULL);
+        reg_req_store_failed(req, rc, "read");
         return;
     }
+    reg_store_ok(req->s);
     if (req->reg && strcmp(req->reg->impi, req->impi) != 0) {
         reg_req_reply(req, SIP_403_FORBIDDEN, NULL); /* IMPU registered by another IMPI */
         return;
@@ -268,9 +269,24 @@ int registrar_init(scscf_t *s)
                                   "admin_deregister)",
                                   "event");
     store_limits_t limits = {reg_config_max_registrations(cfg), REGISTRAR_CONTACTS_LIMIT};
-    s->store = store_open(cfg_str(cfg, "store.backend"), &limits, NULL);
-    if (!s->store || auth_table_init(&s->auth, reg_config_max_registrations(cfg),
-                                     reg_config_auth_timeout_ms(cfg)) < 0)
+    const char *backend = cfg_str(cfg, "store.backend");
+    char options[1200];
+    if (reg_config_store_options(cfg, options, sizeof options) < 0) {
+        log_error("registrar: store.* options too long");
+        return -1;
+    }
+    s->store = store_open_on(backend, &limits, options, s->p->root);
+    if (!s->store) {
+        /* Without its registrations the S-CSCF would answer as if nobody were registered. */
+        log_error("registrar: cannot open the %s store (%s): not starting", backend,
+                  *options ? options : "no options");
+        return -1;
+    }
+    store_set_metrics(s->store, s->p->metrics);
+    log_info("registrar: registrations in the %s store%s%s (%zu held)", backend,
+             *options ? ", " : "", options, store_count(s->store));
+    if (auth_table_init(&s->auth, reg_config_max_registrations(cfg),
+                        reg_config_auth_timeout_ms(cfg)) < 0)
         return -1;
     return 0;
 }

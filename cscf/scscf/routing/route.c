@@ -18,9 +18,11 @@
 #include <sofia-sip/sip_util.h>
 
 #include "common/util/log.h"
+#include "common/sip/sip_dialog.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 #include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/reg_req.h"
 #include "cscf/scscf/routing/icscf.h"
 #include "cscf/scscf/routing/ifc.h"
 #include "cscf/scscf/routing/isc.h"
@@ -36,6 +38,19 @@ static void route_resume(route_req_t *rt);
 
 /* How isc.c and icscf.c hand a request back. */
 static const route_req_next_t next_steps = {route_after_ifc, route_resume, route_unregistered};
+
+/* The store failed a lookup (rc < 0): 500, or 504 when it timed out, with Retry-After
+ * (store.retry_after), at once. Logged once per outage (reg_store_failure), not per request. */
+static void store_failed(route_req_t *rt, int rc)
+{
+    const char *phrase;
+    char hdr[64];
+    int status = reg_store_failure(rt->s, rc, "lookup", &phrase, hdr, sizeof hdr);
+    sip_request_answer(rt->s->p->sip, rt->irq, status, phrase,
+                       &(sip_dialog_headers_t){.extra = hdr});
+    sip_incoming_release(rt->irq, NULL);
+    route_req_free(rt);
+}
 
 static int is_node(const void *ctx, const url_t *url)
 {
@@ -147,6 +162,8 @@ static void elsewhere(route_req_t *rt)
 static void on_target(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
+    if (rc >= 0)
+        reg_store_ok(rt->s);
     if (rc == 0 && reg->ncontacts) {
         snprintf(rt->served, sizeof rt->served, "%s", rt->target);
         rt->sc = IFC_TERM_REG;
@@ -157,7 +174,7 @@ static void on_target(void *arg, int rc, store_reg_t *reg)
     else if (rc == 1)
         elsewhere(rt);
     else
-        route_req_fail(rt, 500, NULL);
+        store_failed(rt, rc);
     store_reg_free(reg);
 }
 
@@ -183,8 +200,12 @@ static void route_terminating(route_req_t *rt)
 static void on_served(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
-    if (rc != 0)
-        route_req_fail(rt, rc == 1 ? 403 : 500, rc == 1 ? "Not Registered" : NULL);
+    if (rc >= 0)
+        reg_store_ok(rt->s);
+    if (rc < 0)
+        store_failed(rt, rc);
+    else if (rc == 1)
+        route_req_fail(rt, 403, "Not Registered");
     else
         isc_next(rt, reg);
     store_reg_free(reg);
@@ -205,10 +226,14 @@ static void on_resumed(void *arg, int rc, store_reg_t *reg)
 {
     route_req_t *rt = arg;
     char now[300];
-    if (rc == 1 && rt->sc == IFC_TERM_UNREG) {
+    if (rc >= 0)
+        reg_store_ok(rt->s);
+    if (rc < 0) {
+        store_failed(rt, rc);
+    } else if (rc == 1 && rt->sc == IFC_TERM_UNREG) {
         unreg_get(rt->s->unreg, rt->served, on_unreg, rt);
     } else if (rc != 0) {
-        route_req_fail(rt, rc != 1 ? 500 : rt->orig ? 403 : 480, NULL);
+        route_req_fail(rt, rt->orig ? 403 : 480, NULL);
     } else if (!rt->orig && (sip_uri_aor(rt->sip->sip_request->rq_url, now, sizeof now) < 0 ||
                              strcmp(now, rt->target) != 0)) {
         route_terminating(rt);
