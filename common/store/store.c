@@ -77,10 +77,10 @@ static const double op_bounds[] = {0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.00
 
 void store_set_metrics(store_t *s, metrics_t *m)
 {
-    s->op_seconds = metrics_histogram(m, "store_op_seconds",
+    s->op_seconds = metrics_histogram(m, "cscf_store_op_seconds",
                                       "Registration store calls, from the call to its answer", "op",
                                       op_bounds, sizeof op_bounds / sizeof op_bounds[0]);
-    s->errors = metrics_counter(m, "store_errors_total",
+    s->errors = metrics_counter(m, "cscf_store_errors_total",
                                 "Registration store calls answered with an error, a timeout or "
                                 "a conflict (the record changed since it was read)",
                                 "op,kind");

@@ -159,8 +159,8 @@ const char *store_status(const store_t *s);
 /* ---- Helpers, whatever the backend (store_reg.c, store_uri.c, store_json.c) ---- */
 
 /* Measures every call from now on (store.c), whatever the backend: the histogram
- * store_op_seconds{op} (op: get, get_impi, put, del, list, expired), from the call to its
- * callback, and the counter store_errors_total{op,kind} (kind: error, timeout, conflict; a get
+ * cscf_store_op_seconds{op} (op: get, get_impi, put, del, list, expired), from the call to its
+ * callback, and the counter cscf_store_errors_total{op,kind} (kind: error, timeout, conflict; a get
  * that finds nothing is no error, a del of an IMPI not held is one). m NULL: no longer. */
 struct metrics;
 void store_set_metrics(store_t *s, struct metrics *m);

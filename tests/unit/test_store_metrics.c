@@ -1,7 +1,7 @@
 /* store_set_metrics() (common/store/store.c): every call measured from the call to its callback,
- * store_op_seconds{op} and store_errors_total{op,kind}, for the memory backend (synchronous) and
- * for a fake asynchronous backend built here on store_internal.h (answers come later; those
- * still owed at store_free() are freed: make SAN=1 unit finds a leak). */
+ * cscf_store_op_seconds{op} and cscf_store_errors_total{op,kind}, for the memory backend
+ * (synchronous) and for a fake asynchronous backend built here on store_internal.h (answers come
+ * later; those still owed at store_free() are freed: make SAN=1 unit finds a leak). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +17,8 @@
 #include "common/store/store_internal.h"
 #include "tests/unit/store_result.h"
 
-/* The value of the series line that starts with prefix (e.g. store_op_seconds_count{op="put"}),
- * -1 when there is none. */
+/* The value of the series line that starts with prefix (e.g.
+ * cscf_store_op_seconds_count{op="put"}), -1 when there is none. */
 static double value_of(metrics_t *m, const char *prefix)
 {
     char *text = metrics_render(m);
@@ -34,14 +34,14 @@ static double value_of(metrics_t *m, const char *prefix)
 static double count_of(metrics_t *m, const char *op)
 {
     char prefix[80];
-    snprintf(prefix, sizeof prefix, "store_op_seconds_count{op=\"%s\"}", op);
+    snprintf(prefix, sizeof prefix, "cscf_store_op_seconds_count{op=\"%s\"}", op);
     return value_of(m, prefix);
 }
 
 static double errors_of(metrics_t *m, const char *op, const char *kind)
 {
     char prefix[96];
-    snprintf(prefix, sizeof prefix, "store_errors_total{op=\"%s\",kind=\"%s\"}", op, kind);
+    snprintf(prefix, sizeof prefix, "cscf_store_errors_total{op=\"%s\",kind=\"%s\"}", op, kind);
     return value_of(m, prefix);
 }
 
@@ -65,7 +65,7 @@ static void memory_backend_measured(void **state)
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.rc, 0);
     assert_true(count_of(m, "put") == 1);
-    assert_true(value_of(m, "store_op_seconds_sum{op=\"put\"}") >= 0);
+    assert_true(value_of(m, "cscf_store_op_seconds_sum{op=\"put\"}") >= 0);
 
     r = (result_t){0};
     store_get(s, "sip:a@ims", on_get, &r);

@@ -61,11 +61,11 @@ static void wait_status(store_t *s, const char *want)
     assert_string_equal(store_status(s), want);
 }
 
-/* store_errors_total{op,kind} as rendered, -1 when the series is not there. */
+/* cscf_store_errors_total{op,kind} as rendered, -1 when the series is not there. */
 static double errors_of(metrics_t *m, const char *op, const char *kind)
 {
     char prefix[96];
-    snprintf(prefix, sizeof prefix, "store_errors_total{op=\"%s\",kind=\"%s\"} ", op, kind);
+    snprintf(prefix, sizeof prefix, "cscf_store_errors_total{op=\"%s\",kind=\"%s\"} ", op, kind);
     char *text = metrics_render(m);
     assert_non_null(text);
     const char *at = strstr(text, prefix);
