@@ -205,10 +205,11 @@ for overlay_dir in "$K8S"/overlays/*/; do
   got=$(jqo --arg n "${sts_svc:-}" '.objects[] | select(.kind == "Service" and .metadata.name == $n) | .spec.clusterIP')
   expect_eq "$o: the StatefulSet's Service is headless" None "$got"
   replicas=$(jqo '.objects[] | select(.kind == "StatefulSet" and .metadata.name == "scscf") | .spec.replicas')
-  names=
-  for i in $(seq 0 $((${replicas:-1} - 1))); do names+="${names:+,}sip:${adv//\$(POD_NAME)/${sts_name:-}-$i}"; done
-  expect_eq "$o: HSS_ASSIGNMENT_SCSCF_NAMES is every scscf pod's Server-Name ($replicas)" \
-    "$names" "$(env_of hss HSS_ASSIGNMENT_SCSCF_NAMES)"
+  # The hss offers the scscf's Server-Name: scscf.server_name when set (replicas share one, the
+  # scscf Service), else the first pod's own address.
+  sname=$(env_of scscf SCSCF_SCSCF_SERVER_NAME)
+  expect_eq "$o: HSS_ASSIGNMENT_SCSCF_NAMES is the scscf's Server-Name" \
+    "${sname:-sip:${adv//\$(POD_NAME)/${sts_name:-}-0}}" "$(env_of hss HSS_ASSIGNMENT_SCSCF_NAMES)"
 
   # The store (issue 16): where the scscf keeps registrations, and what that needs.
   sc_key=$(file_source scscf "$(jqo --arg p scscf "$C | .command as \$c | [range(0; \$c | length) | select(\$c[.] == \"-c\") | \$c[. + 1]][0] // \"\"")" | cut -d/ -f2-)
@@ -226,6 +227,8 @@ for overlay_dir in "$K8S"/overlays/*/; do
     expect_match "$o/scscf: store.journal ($journal) on a writable mounted volume ($got)" '^(emptyDir|persistentVolumeClaim|hostPath)$' "$got"
   else
     expect_eq "$o/scscf: two replicas share the store" 2 "$replicas"
+    expect_eq "$o/scscf: the replicas share one Server-Name, the scscf Service's SIP address" \
+      "sip:scscf.\$(POD_NAMESPACE).svc.\$(CLUSTER_DOMAIN):${SIP_PORT[scscf]}" "$sname"
     expect_eq "$o/scscf: no store.journal with redis" "" "$journal"
     addr=$(env_of scscf SCSCF_STORE_REDIS_ADDRESS)
     svc=$(sed -n 's/^\([a-z0-9-]*\)\.\$(POD_NAMESPACE)\.svc\.\$(CLUSTER_DOMAIN):\([0-9]*\)$/\1 \2/p' <<<"$addr")
