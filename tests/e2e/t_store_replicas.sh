@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Two S-CSCF replicas on one Redis (issue 16): A and B, each with its own SIP address, Server-Name
-# and Diameter identity, the same HSS and store.backend redis. pcscf P1 registers at A, P2 at B.
+# Two S-CSCF replicas on one Redis (issue 16): A and B, each with its own SIP address and
+# Diameter identity, one shared Server-Name (scscf.server_name, as replicas are configured), the
+# same HSS and store.backend redis. pcscf P1 registers at A, P2 at B.
 # alice registers through P1/A and her handset subscribes to her reg event at A (P1 has its
 # own subscription there too); bob registers through P2/B. Then: B lists alice; bob's call to
 # alice goes P2 -> B -> P1 -> alice (B found her in the shared store); alice is de-registered at
@@ -17,11 +18,12 @@ A_K=abcdefghijklmnop B_K=bobbobbobbobbob1
 start_redis redis || { finish; exit 1; }
 start_hss hss || { finish; exit 1; }
 declare -A SIP API PSIP PAPI
+SNAME="sip:scscf.$DOMAIN:6060" # in Kubernetes the scscf Service, reaching either
 for r in a b; do
   SIP[$r]=$(free_port) API[$r]=$(free_port)
   start_prog "scscf_$r" "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:${SIP[$r]}" \
     SCSCF_API_LISTEN="127.0.0.1:${API[$r]}" SCSCF_API_TOKEN=$TOKEN SCSCF_STORE_BACKEND=redis \
-    SCSCF_STORE_REDIS_ADDRESS="127.0.0.1:$REDIS_PORT" SCSCF_DIAMETER_IDENTITY="scscf-$r.$DOMAIN" \
+    SCSCF_STORE_REDIS_ADDRESS="127.0.0.1:$REDIS_PORT" SCSCF_DIAMETER_IDENTITY="scscf-$r.$DOMAIN" SCSCF_SCSCF_SERVER_NAME="$SNAME" \
     SCSCF_DIAMETER_LISTEN="127.0.0.1:$(free_port)" SCSCF_DIAMETER_PEERS="$HSS_ID@127.0.0.1:$HSS_DIAM" ||
     { finish; exit 1; }
 done
@@ -36,6 +38,7 @@ for r in a b; do
 done
 sc() { http_body "http://127.0.0.1:${API[$1]}$2"; }
 pc() { http_body "http://127.0.0.1:${PAPI[$1]}$2"; }
+hss_state() { field '"\(.state.registration) \(.state.scscf)"' "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1@$DOMAIN")"; }
 pc_sub() { pc "$1" /api/v1/subscriptions | jq -r --arg u "sip:$2@$DOMAIN" "[.subscriptions[] | select(.impu == \$u)][0] | $3 // empty"; }
 # raw_invite SCSCF: an INVITE to alice sent straight to that replica (the terminating case);
 # sipsend prints the final status line.
@@ -64,6 +67,8 @@ expect_match "... A answered it (its Contact)" "^Contact: <sip:127.0.0.1:${SIP[a
 p1_active() { [ "$(pc_sub a alice .state)" = active ]; }
 wait_for 10 p1_active
 expect_eq "P1's own subscription for alice is active (made at A)" active "$(pc_sub a alice .state)"
+
+expect_eq "the HSS has alice registered to the replicas' Server-Name" "registered $SNAME" "$(hss_state alice)"
 
 echo "-- B knows alice (the shared store)"
 expect_match "GET /api/v1/registrations/sip:alice at B: her contact on $PA" "^sip:alice@127.0.0.1:$PA;" \
@@ -98,6 +103,10 @@ p1_unbound() { [ "$(field .total "$(pc a /api/v1/registrations)")" = 0 ]; }
 wait_for 10 p1_unbound
 expect_eq "... and P1 dropped alice's binding" 0 "$(field .total "$(pc a /api/v1/registrations)")"
 expect_match "B counts the NOTIFYs it sent" '^cscf_regevent_notify_total\{program="scscf",outcome="2xx"\} [1-9]' "$(sc b /metrics)"
+
+hss_unreg() { [ "$(hss_state alice)" = "not_registered null" ]; }
+wait_for 5 hss_unreg
+expect_eq "... and B's SAR made her not_registered at the HSS" "not_registered null" "$(hss_state alice)"
 
 echo "-- A stops routing to alice"
 expect_eq "GET /api/v1/registrations/sip:alice at A: 404" 404 \
