@@ -4,12 +4,12 @@
 # started here; t_store_restart_redis.sh). hss, scscf and pcscf run; alice and bob register
 # through the pcscf and alice subscribes to her reg event there (her handset's own
 # subscription; the pcscf has its own for each UE too); carol registers straight at the scscf
-# for 10 s and subscribes. The scscf is killed with SIGKILL and kept down past carol's expiry,
-# then started again with the same configuration. Then: carol's registration is removed at
-# start-up with a SAR to the HSS and a NOTIFY terminated to her subscriber; alice and bob are
-# still listed; bob's call to alice connects; when alice registers again her handset's
-# subscription gets the next NOTIFY in the same dialog (Call-ID, tag, higher CSeq and version),
-# and so does the pcscf's.
+# for 10 s and subscribes, dave for 25 s. The scscf is killed with SIGKILL and kept down past
+# carol's expiry, then started again with the same configuration. Then: carol's registration is
+# removed at start-up with a SAR to the HSS and a NOTIFY terminated to her subscriber; alice, bob
+# and dave are still listed; bob's call to alice connects; when alice registers again her
+# handset's subscription gets the next NOTIFY in the same dialog (Call-ID, tag, higher CSeq and
+# version), and so does the pcscf's; dave expires on time (SAR) while the new process runs.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/store_lib.sh"
@@ -17,8 +17,8 @@ set -u
 BUILD=${1:-build}
 BACKEND=${2:-memory}
 TOKEN=s3cret
-A_K=abcdefghijklmnop B_K=bobbobbobbobbob1 C_K=carolcarolcarol1
-C_EXPIRES=10
+A_K=abcdefghijklmnop B_K=bobbobbobbobbob1 C_K=carolcarolcarol1 D_K=davedavedavedav1
+C_EXPIRES=10 D_EXPIRES=25
 
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 case $BACKEND in
@@ -83,7 +83,13 @@ pc_subs_active() { [ "$(pc_sub alice .state)/$(pc_sub bob .state)" = active/acti
 wait_for 10 pc_subs_active || fail "the pcscf's subscriptions for alice and bob become active" "$(pc /api/v1/subscriptions | head -c 300)"
 PC_V1=$(pc_sub alice .version)
 
-echo "-- carol registers straight at the scscf for ${C_EXPIRES} s and subscribes"
+echo "-- dave registers straight at the scscf for ${D_EXPIRES} s, carol for ${C_EXPIRES} s and subscribes"
+expect_match "dave is provisioned at the HSS (REST PUT: 200/201)" '^20[01]$' "$(provision dave "$D_K")"
+ue_csv dreg dave "$D_K" "$D_EXPIRES" 1
+D_FROM=$(($(date +%s) + D_EXPIRES)) # his expiry lies between these two
+sipp_ue register_aka.xml dreg "$(free_port)" "127.0.0.1:$SC_SIP" dreg
+expect_eq "dave registers straight at the scscf (Expires ${D_EXPIRES}: he expires after the restart)" 0 "$?"
+D_UNTIL=$(($(date +%s) + D_EXPIRES + 1))
 expect_match "carol is provisioned at the HSS (REST PUT: 200/201)" '^20[01]$' "$(provision carol "$C_K")"
 ue_csv creg carol "$C_K" "$C_EXPIRES" 1
 sipp_ue register_aka.xml creg "$PC" "127.0.0.1:$SC_SIP" creg
@@ -136,11 +142,13 @@ if grep -q '<reginfo' <<<"$nend"; then
   expect_match "... its reginfo has carol's registration terminated" "aor=\"sip:carol@$DOMAIN\" state=\"terminated\"" "$nend"
 fi
 
-echo "-- alice and bob are still registered"
+echo "-- alice, bob and dave are still registered"
+expect_eq "GET /api/v1/registrations/sip:dave: 200 (his ${D_EXPIRES} s are not over)" 200 \
+  "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:dave@$DOMAIN")"
 a=$(sc "/api/v1/registrations/sip:alice@$DOMAIN")
 expect_match "GET /api/v1/registrations/sip:alice: her contact on $PA" "^sip:alice@127.0.0.1:$PA;" "$(field '.contacts[].uri' "$a")"
 expect_match "... with most of her 600 s left" '^(5[0-9][0-9]|600)$' "$(field '.contacts[0].expires' "$a")"
-expect_eq "GET /api/v1/registrations lists alice and bob" "alice@$DOMAIN bob@$DOMAIN" \
+expect_eq "GET /api/v1/registrations lists alice, bob and dave" "alice@$DOMAIN bob@$DOMAIN dave@$DOMAIN" \
   "$(sc /api/v1/registrations | jq -r '[.registrations[].impi] | sort | join(" ")')"
 SUBS_AFTER=$(sc_sub_ids)
 expect_eq "the scscf lists alice's and bob's subscriptions, same dialogs" \
@@ -168,6 +176,16 @@ pc_v_up() { [ "$(pc_sub alice .version)" -gt "$PC_V1" ] 2>/dev/null; }
 wait_for 10 pc_v_up
 expect_eq "the pcscf's subscription for alice took a NOTIFY in its dialog (version > $PC_V1)" 0 "$?"
 expect_eq "... and it is still active" active "$(pc_sub alice .state)"
+
+echo "-- dave expires on time while the restarted scscf runs"
+d_gone() { [ "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:dave@$DOMAIN")" = 404 ]; }
+wait_for $((D_UNTIL - $(date +%s) + 5)) d_gone
+expect_eq "GET /api/v1/registrations/sip:dave: 404 by ${D_EXPIRES} s (+5) after his REGISTER" 404 \
+  "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:dave@$DOMAIN")"
+[ "$(date +%s)" -ge "$D_FROM" ] && pass "... and not before his expiry" || fail "... and not before his expiry" "$((D_FROM - $(date +%s))) s early"
+d_unreg() { [ "$(hss_state dave)" = not_registered ]; }
+wait_for 5 d_unreg
+expect_eq "... the HSS has dave not_registered (SAR)" not_registered "$(hss_state dave)"
 
 stop_clean pcscf scscf2 hss
 [ "$BACKEND" = redis ] && stop_prog redis
