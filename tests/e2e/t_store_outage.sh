@@ -2,7 +2,8 @@
 # The S-CSCF on store.backend redis when Redis goes away (issue 16): a redis-server started
 # here is stopped (SIGSTOP: every command now waits, "slow") and then killed (SIGKILL: "down").
 # A REGISTER gets 504 (slow: store.redis.timeout_ms passed) and then 500 (down), each with
-# Retry-After, within SIPp's few seconds, never a hang; /readyz turns 503 and /api/v1/status
+# Retry-After, within SIPp's few seconds, never a hang, and so does a MESSAGE to a registered UE
+# (its terminating lookup); /readyz turns 503 and /api/v1/status
 # says so; the scscf lives on with no sanitizer report. A redis-server started again on the same
 # port brings /readyz back to 200 by itself and the next REGISTER succeeds.
 set -u
@@ -41,6 +42,15 @@ register5xx() {
   return $rc
 }
 
+# raw_message: a MESSAGE to alice sent straight to the scscf (the terminating case: it looks her
+# up in the store); the whole answer, CRs removed.
+raw_message() {
+  local f="$WORKDIR/msg_$RANDOM.sip" body="store test"
+  printf 'MESSAGE sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.net>;tag=m%s\r\nTo: <sip:alice@%s>\r\nCall-ID: %s@outage\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' \
+    "$DOMAIN" "$RANDOM$RANDOM" "$RANDOM" "$DOMAIN" "$RANDOM$RANDOM" "${#body}" "$body" >"$f"
+  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+}
+
 echo "-- Redis up: a registration is stored there"
 expect_eq "/api/v1/status: store redis ok" "redis ok" "$(store_status)"
 ue_csv areg alice "$A_K" 600 1
@@ -57,6 +67,10 @@ resp=$(last_response slow)
 expect_match "... 504 (the store timed out)" '^SIP/2.0 504 ' "$resp"
 expect_match "... with Retry-After: 7 (store.retry_after)" '^Retry-After: 7$' "$resp"
 echo "       (answered in ${ELAPSED_MS} ms)"
+ans=$(raw_message)
+# (504 when its own lookup times out; 500 when the timed-out connection is being replaced)
+expect_match "a MESSAGE to alice (her lookup): 504 or 500, at once" '^SIP/2.0 50[04] ' "$ans"
+expect_match "... with Retry-After: 7" '^Retry-After: 7$' "$ans"
 expect_eq "the scscf is alive" 0 "$(prog_alive scscf; echo $?)"
 
 echo "-- Redis killed (SIGKILL): down"
@@ -71,6 +85,9 @@ resp=$(last_response down)
 expect_match "... 500 (the store is down)" '^SIP/2.0 500 ' "$resp"
 expect_match "... with Retry-After: 7" '^Retry-After: 7$' "$resp"
 echo "       (answered in ${ELAPSED_MS} ms)"
+ans=$(raw_message)
+expect_match "a MESSAGE to alice (her lookup fails): 500" '^SIP/2.0 500 ' "$ans"
+expect_match "... with Retry-After: 7" '^Retry-After: 7$' "$ans"
 expect_eq "GET /api/v1/registrations answers (no hang) with an error status" 1 \
   "$(c=$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations"); [ "${c:0:1}" = 5 ] && echo 1 || echo "$c")"
 expect_eq "the scscf is alive" 0 "$(prog_alive scscf; echo $?)"
