@@ -4,9 +4,10 @@
 # same HSS and store.backend redis. pcscf P1 registers at A, P2 at B.
 # alice registers through P1/A and her handset subscribes to her reg event at A (P1 has its
 # own subscription there too); bob registers through P2/B. Then: B lists alice; bob's call to
-# alice goes P2 -> B -> P1 -> alice (B found her in the shared store); alice is de-registered at
-# B (REST DELETE), and B sends the NOTIFYs that end both subscriptions made at A; after that a
-# call to alice through A gets 480 (A no longer routes to her) and so does one through B.
+# alice goes P2 -> B -> P1 -> alice (B found her in the shared store) and hers to bob goes
+# P1 -> A -> P2 -> bob; alice is de-registered at B (REST DELETE), and B sends the NOTIFYs that
+# end both subscriptions made at A; after that a call to alice through A gets 480 (A no longer
+# routes to her) and so does one through B.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/store_lib.sh"
@@ -85,6 +86,14 @@ expect_eq "alice's handset took INVITE, ACK and BYE" 0 "$?"
 expect_match "alice's INVITE came through B (its Via) and P1" \
   "^Via: SIP/2.0/TCP 127.0.0.1:${SIP[b]};" "$(msg_nth acall INVITE 1)"
 expect_match "B counts the answered call" '^cscf_calls_answered_total\{program="scscf"\} 1$' "$(sc b /metrics)"
+
+echo "-- alice calls bob: P1 -> A -> P2 -> bob"
+listener bcallee call_uas.xml "$PB" 25 -d 100
+caller acaller call_uac.xml "$PA" "127.0.0.1:${PSIP[a]}" "alice;sip:bob@$DOMAIN;$DOMAIN"
+expect_eq "the call connects" 0 "$?"
+wait "$LISTENER_PID"
+expect_eq "bob's handset took INVITE, ACK and BYE" 0 "$?"
+expect_match "bob's INVITE came through A (its Via)" "^Via: SIP/2.0/TCP 127.0.0.1:${SIP[a]};" "$(msg_nth bcallee INVITE 1)"
 
 echo "-- alice is de-registered at B (REST DELETE): B notifies the subscriptions made at A"
 listener aend notify_uas.xml "$PA" 20
