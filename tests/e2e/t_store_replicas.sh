@@ -6,8 +6,8 @@
 # own subscription there too); bob registers through P2/B. Then: B lists alice; bob's call to
 # alice goes P2 -> B -> P1 -> alice (B found her in the shared store) and hers to bob goes
 # P1 -> A -> P2 -> bob; alice is de-registered at B (REST DELETE), and B sends the NOTIFYs that
-# end both subscriptions made at A; after that a call to alice through A gets 480 (A no longer
-# routes to her) and so does one through B.
+# end both subscriptions made at A; after that a MESSAGE to alice through A gets 480 (A no
+# longer routes to her) and so does one through B.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/store_lib.sh"
@@ -41,13 +41,13 @@ sc() { http_body "http://127.0.0.1:${API[$1]}$2"; }
 pc() { http_body "http://127.0.0.1:${PAPI[$1]}$2"; }
 hss_state() { field '"\(.state.registration) \(.state.scscf)"' "$(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers/$1@$DOMAIN")"; }
 pc_sub() { pc "$1" /api/v1/subscriptions | jq -r --arg u "sip:$2@$DOMAIN" "[.subscriptions[] | select(.impu == \$u)][0] | $3 // empty"; }
-# raw_invite SCSCF: an INVITE to alice sent straight to that replica (the terminating case);
-# sipsend prints the final status line.
-raw_invite() {
-  local f="$WORKDIR/inv_$1.sip"
-  printf 'INVITE sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.net>;tag=r%s\r\nTo: <sip:alice@%s>\r\nCall-ID: %s@replicas\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:9>\r\nContent-Length: 0\r\n\r\n' \
-    "$DOMAIN" "$RANDOM$RANDOM" "$RANDOM" "$DOMAIN" "$RANDOM$RANDOM" >"$f"
-  "$BUILD/tools/sipsend" -u 127.0.0.1 "${SIP[$1]}" "$f" 5000 | tr -d '\r' | grep -v '^SIP/2.0 1[0-9][0-9]' | head -1
+# raw_message SCSCF: a MESSAGE to alice sent straight to that replica (the terminating case: it
+# looks her up); sipsend prints the status line of the answer (a MESSAGE gets no 100 first).
+raw_message() {
+  local f="$WORKDIR/msg_$1.sip" body="replicas"
+  printf 'MESSAGE sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.net>;tag=r%s\r\nTo: <sip:alice@%s>\r\nCall-ID: %s@replicas\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' \
+    "$DOMAIN" "$RANDOM$RANDOM" "$RANDOM" "$DOMAIN" "$RANDOM$RANDOM" "${#body}" "$body" >"$f"
+  "$BUILD/tools/sipsend" -u 127.0.0.1 "${SIP[$1]}" "$f" 5000 | tr -d '\r'
 }
 
 echo "-- alice registers through P1 -> A, bob through P2 -> B"
@@ -120,8 +120,8 @@ expect_eq "... and B's SAR made her not_registered at the HSS" "not_registered n
 echo "-- A stops routing to alice"
 expect_eq "GET /api/v1/registrations/sip:alice at A: 404" 404 \
   "$(http_code "http://127.0.0.1:${API[a]}/api/v1/registrations/sip:alice@$DOMAIN")"
-expect_eq "an INVITE to alice sent to A: 480" "SIP/2.0 480 Temporarily Unavailable" "$(raw_invite a)"
-expect_eq "... and to B: 480" "SIP/2.0 480 Temporarily Unavailable" "$(raw_invite b)"
+expect_eq "a MESSAGE to alice sent to A: 480" "SIP/2.0 480 Temporarily Unavailable" "$(raw_message a)"
+expect_eq "... and to B: 480" "SIP/2.0 480 Temporarily Unavailable" "$(raw_message b)"
 expect_eq "A's SUBSCRIBE list has nothing for alice" 0 \
   "$(sc a /api/v1/subscriptions | jq --arg u "sip:alice@$DOMAIN" '[.subscriptions[] | select(.impu == $u)] | length')"
 
