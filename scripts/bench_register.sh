@@ -3,7 +3,9 @@
 # full AKA (two REGISTER transactions, MAR and SAR each) through pcscf -> scscf -> hss at rising
 # SIPp rates. Prints the highest rate with < 1% failures, p50/p99 register latency at that rate,
 # RSS per process per 10,000 registrations, and the same load against a SIPp UAS that answers
-# at once (the harness ceiling). Figures only, no pass/fail.
+# at once (the harness ceiling); then the same ramp with the scscf's store on a journal and on
+# Redis (BENCH_STORES, default "journal redis"; from half the memory store's best rate up).
+# Figures only, no pass/fail.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -45,14 +47,19 @@ for f in "$WORKDIR"/batch_*.json; do
 done
 echo "bench: $(jq -r .count <(http_body "http://127.0.0.1:$HSS_API/api/v1/subscribers?limit=1")) subscribers provisioned over REST in $(($(date +%s) - start)) s"
 
-SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
-mapfile -t diam < <(scscf_diameter_env)
-start_prog scscf "$BUILD/scscf" config/scscf.yaml SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
-  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LOG_LEVEL=warning "${diam[@]}" || exit 1
-start_prog pcscf "$BUILD/pcscf" config/pcscf.yaml PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
-  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LOG_LEVEL=warning \
-  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=${BENCH_CORE_TRANSPORT:-tcp};lr" || exit 1
-wait_http "127.0.0.1:$SC_API" /readyz 200 10 || { echo "bench: scscf not ready"; exit 1; }
+# start_core [SCSCF_STORE_...=VALUE...]: scscf and pcscf on new ports, the scscf with that store
+# (the config's, memory, when none is given).
+start_core() {
+  SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
+  mapfile -t diam < <(scscf_diameter_env)
+  start_prog scscf "$BUILD/scscf" config/scscf.yaml SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
+    SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LOG_LEVEL=warning "${diam[@]}" "$@" || return 1
+  start_prog pcscf "$BUILD/pcscf" config/pcscf.yaml PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
+    PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LOG_LEVEL=warning \
+    PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=${BENCH_CORE_TRANSPORT:-tcp};lr" || return 1
+  wait_http "127.0.0.1:$SC_API" /readyz 200 10 || { echo "bench: scscf not ready"; return 1; }
+}
+start_core || exit 1
 
 # The AKA scenario with response-time marks on the first REGISTER and the 200.
 sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="reg">/' \
@@ -123,7 +130,41 @@ for p in hss scscf pcscf; do
 done
 stop_prog pcscf
 stop_prog scscf
+
+# The same ramp with the scscf's other stores (issue 16): the memory store with its journal
+# (every change appended to a file), and Redis (a redis-server started here, no persistence, as
+# the scscf replicas would share it). BENCH_STORES chooses ("" skips them).
+declare -A store_best store_p50 store_p99
+# Short: their ramps start at half the memory store's best rate.
+ALL_RATES=$RATES
+RATES=$(for r in $ALL_RATES; do [ $((r * 2)) -ge "$ours" ] && echo "$r"; done | paste -sd' ')
+[ -n "$RATES" ] || RATES=$ALL_RATES
+for st in ${BENCH_STORES-journal redis}; do
+  case $st in
+  journal) start_core SCSCF_STORE_BACKEND=memory SCSCF_STORE_JOURNAL="$WORKDIR/scscf-store.journal" ;;
+  redis)
+    rport=$(free_port)
+    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORKDIR" \
+      --daemonize no >"$WORKDIR/redis.log" 2>&1 &
+    PIDS[redis]=$!
+    wait_for 5 eval '[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ]' &&
+      start_core SCSCF_STORE_BACKEND=redis SCSCF_STORE_REDIS_ADDRESS="127.0.0.1:$rport"
+    ;;
+  *) false ;;
+  esac
+  if [ $? -ne 0 ]; then
+    echo "bench: the scscf with store $st did not start; skipped"
+    for p in pcscf scscf redis; do stop_prog $p; done
+    continue
+  fi
+  ramp "ims-$st" "$WORKDIR/register_rtd.xml" "$PC_SIP"
+  store_best[$st]=$BEST store_p50[$st]=$BEST_P50 store_p99[$st]=$BEST_P99
+  stop_prog pcscf
+  stop_prog scscf
+  [ "$st" = redis ] && stop_prog redis
+done
 stop_prog hss
+RATES=$ALL_RATES
 
 uas=$(free_port)
 timeout 900 sipp -sf "$SCEN/register_bench_uas.xml" -i 127.0.0.1 -p "$uas" -t u1 -bg >/dev/null 2>&1
@@ -135,5 +176,11 @@ pkill -f "register_bench_uas.xml -i 127.0.0.1 -p $uas" 2>/dev/null
 echo "bench: ${ours} AKA registrations/s with < 1% failures (p50 ${p50} ms, p99 ${p99} ms);" \
   "the SIPp UAS ceiling for the same two-transaction flow is ${ceiling}/s" \
   "($(awk -v a="$ours" -v b="$ceiling" 'BEGIN {printf "%.0f", b ? 100 * a / b : 0}')% of it)"
+for st in ${BENCH_STORES-journal redis}; do
+  [ -n "${store_best[$st]:-}" ] || continue
+  case $st in journal) what="store.backend memory with store.journal" ;; *) what="store.backend $st" ;; esac
+  echo "bench: ${store_best[$st]} AKA registrations/s with $what (p50 ${store_p50[$st]} ms, p99 ${store_p99[$st]} ms)" \
+    "beside ${ours}/s with store.backend memory"
+done
 PASSED=1
 finish >/dev/null

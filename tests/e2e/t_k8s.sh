@@ -2,7 +2,8 @@
 # Kubernetes, without a cluster: every overlay in k8s/overlays renders with `kubectl kustomize`,
 # every object passes its Kubernetes schema (npm kubernetes-models, offline once installed), and
 # the manifests agree with config/*.yaml, the README and the programs: ports, probes, peers,
-# secrets, drain time, security context. The Grafana dashboard uses documented metrics only; the
+# secrets, drain time, security context, the scscf's store (memory with a journal on a volume;
+# the scale overlay: two replicas on Redis). The Grafana dashboard uses documented metrics only; the
 # Dockerfile's packages exist, cover the programs' libraries, and its build stage builds.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -203,14 +204,55 @@ for overlay_dir in "$K8S"/overlays/*/; do
     "\$(POD_NAME).${sts_svc:-}.\$(POD_NAMESPACE).svc.\$(CLUSTER_DOMAIN):${SIP_PORT[scscf]}" "$adv"
   got=$(jqo --arg n "${sts_svc:-}" '.objects[] | select(.kind == "Service" and .metadata.name == $n) | .spec.clusterIP')
   expect_eq "$o: the StatefulSet's Service is headless" None "$got"
-  expect_eq "$o: HSS_ASSIGNMENT_SCSCF_NAMES is the first scscf pod's Server-Name" \
-    "sip:${adv//\$(POD_NAME)/${sts_name:-}-0}" "$(env_of hss HSS_ASSIGNMENT_SCSCF_NAMES)"
-  # Registrations live in each scscf's memory until the shared store lands: one replica.
   replicas=$(jqo '.objects[] | select(.kind == "StatefulSet" and .metadata.name == "scscf") | .spec.replicas')
-  if grep -q '^| `store\.' "$REPO_DIR/README.md"; then
-    pass "$o: scscf replicas $replicas (a shared store is configurable)"
+  # The hss offers the scscf's Server-Name: scscf.server_name when set (replicas share one, the
+  # scscf Service), else the first pod's own address.
+  sname=$(env_of scscf SCSCF_SCSCF_SERVER_NAME)
+  expect_eq "$o: HSS_ASSIGNMENT_SCSCF_NAMES is the scscf's Server-Name" \
+    "${sname:-sip:${adv//\$(POD_NAME)/${sts_name:-}-0}}" "$(env_of hss HSS_ASSIGNMENT_SCSCF_NAMES)"
+
+  # The store (issue 16): where the scscf keeps registrations, and what that needs.
+  sc_key=$(file_source scscf "$(jqo --arg p scscf "$C | .command as \$c | [range(0; \$c | length) | select(\$c[.] == \"-c\") | \$c[. + 1]][0] // \"\"")" | cut -d/ -f2-)
+  backend=$(env_of scscf SCSCF_STORE_BACKEND)
+  [ -n "$backend" ] || backend=$(jqo --arg k "$sc_key" '.configData[$k].store.backend // "memory"')
+  journal=$(jqo --arg p scscf --arg k "$sc_key" "[$C | .env[]? | select(.name == \"SCSCF_STORE_JOURNAL\") | .value // \"\"][0] // (.configData[\$k].store.journal // \"\")")
+  [ "$o" = scale ] && want=redis || want=memory
+  expect_eq "$o/scscf: store.backend $want" "$want" "$backend"
+  if [ "$backend" = memory ]; then
+    # One process's memory: one replica, and its journal on a writable volume of the pod.
+    expect_eq "$o/scscf: one replica (the memory store is the process's own)" 1 "$replicas"
+    got=$(jqo --arg p scscf --arg d "${journal%/*}" "$W | .spec.template.spec as \$s | \$s.containers[] | select(.name == \$p)
+      | [.volumeMounts[]? | select(.mountPath == \$d and (.readOnly // false | not)) | .name as \$v
+         | \$s.volumes[] | select(.name == \$v) | keys[] | select(. != \"name\")][0] // \"\"")
+    expect_match "$o/scscf: store.journal ($journal) on a writable mounted volume ($got)" '^(emptyDir|persistentVolumeClaim|hostPath)$' "$got"
   else
-    expect_eq "$o: scscf stays at 1 replica while there is no shared store (no store. key)" 1 "$replicas"
+    expect_eq "$o/scscf: two replicas share the store" 2 "$replicas"
+    expect_eq "$o/scscf: the replicas share one Server-Name, the scscf Service's SIP address" \
+      "sip:scscf.\$(POD_NAMESPACE).svc.\$(CLUSTER_DOMAIN):${SIP_PORT[scscf]}" "$sname"
+    expect_eq "$o/scscf: no store.journal with redis" "" "$journal"
+    addr=$(env_of scscf SCSCF_STORE_REDIS_ADDRESS)
+    svc=$(sed -n 's/^\([a-z0-9-]*\)\.\$(POD_NAMESPACE)\.svc\.\$(CLUSTER_DOMAIN):\([0-9]*\)$/\1 \2/p' <<<"$addr")
+    read -r rname rport <<<"$svc"
+    # The Service, the workload it selects, and that workload's container on the port.
+    got=$(jqo --arg n "${rname:-}" --argjson port "${rport:-0}" '.objects as $all | $all[] | select(.kind == "Service" and .metadata.name == $n) | . as $svc
+      | ($svc.spec.ports[] | select(.port == $port) | .targetPort) as $tp
+      | $all[] | select((.kind == "StatefulSet" or .kind == "Deployment") and (.spec.template.metadata.labels as $l | $svc.spec.selector | to_entries | all(.value == $l[.key])))
+      | .spec.template.spec.containers[] | select(any(.ports[]; .name == $tp or .containerPort == $tp)) | .name')
+    expect_eq "$o/scscf: store.redis.address ($addr) is a Service on the redis container's port" redis "$got"
+    redis=$(jqo '[.objects[] | select(.kind == "StatefulSet" and any(.spec.template.spec.containers[]; .name == "redis"))][0]')
+    args=$(jq -r '.spec.template.spec.containers[] | select(.name == "redis") | .command | join(" ")' <<<"$redis")
+    expect_match "$o/redis: redis-server with the append-only file" '^redis-server .*--appendonly yes' "$args"
+    dir=$(sed -n 's/.*--dir \([^ ]*\).*/\1/p' <<<"$args")
+    got=$(jq -r --arg d "$dir" '.spec as $s | [$s.template.spec.containers[] | select(.name == "redis") | .volumeMounts[] | select(.mountPath == $d) | .name] as $m
+      | [$s.volumeClaimTemplates[]?.metadata.name] as $c | [$m[] | select(. as $x | $c | index($x))] | length' <<<"$redis")
+    expect_eq "$o/redis: a StatefulSet whose --dir ($dir) is a PersistentVolumeClaim" 1 "$got"
+    got=$(jq -r '.spec.template.spec as $s | $s.containers[] | select(.name == "redis")
+      | [($s.securityContext.runAsNonRoot // false), (.securityContext.allowPrivilegeEscalation == false),
+         (.securityContext.readOnlyRootFilesystem == true), ((.securityContext.capabilities.drop // []) | index("ALL") != null)] | map(tostring) | join(" ")' <<<"$redis")
+    expect_eq "$o/redis: runAsNonRoot, no escalation, read-only root, drop ALL" "true true true true" "$got"
+    got=$(jqo --argjson port "${rport:-0}" '[.objects[] | select(.kind == "NetworkPolicy" and .spec.podSelector.matchLabels["app.kubernetes.io/name"] == "redis")
+      | .spec.ingress[] | select(any(.ports[]; .port == $port)) | .from[].podSelector.matchLabels["app.kubernetes.io/name"]] | unique | join(",")')
+    expect_eq "$o/redis: a NetworkPolicy lets only the scscf pods in (no password)" scscf "$got"
   fi
 done
 
