@@ -216,6 +216,14 @@ for overlay_dir in "$K8S"/overlays/*/; do
   backend=$(env_of scscf SCSCF_STORE_BACKEND)
   [ -n "$backend" ] || backend=$(jqo --arg k "$sc_key" '.configData[$k].store.backend // "memory"')
   journal=$(jqo --arg p scscf --arg k "$sc_key" "[$C | .env[]? | select(.name == \"SCSCF_STORE_JOURNAL\") | .value // \"\"][0] // (.configData[\$k].store.journal // \"\")")
+  # The program itself judges the store settings of the manifest (scscf --check, with the
+  # pod's store.* and server_name variables, references filled in as a pod would see them).
+  if [ -x "$BUILD/scscf" ]; then
+    mapfile -t senv < <(jqo --arg p scscf "$C | .env[]? | select((.name | startswith(\"SCSCF_STORE_\")) or .name == \"SCSCF_SCSCF_SERVER_NAME\")
+      | \"\(.name)=\(.value // \"\")\"" | sed -e 's/\$(POD_NAME)/scscf-0/g' -e 's/\$(POD_NAMESPACE)/ims/g' -e 's/\$(CLUSTER_DOMAIN)/cluster.local/g')
+    expect_eq "$o/scscf: scscf --check accepts its store settings (${#senv[@]} variables)" "scscf: configuration OK" \
+      "$(env "${senv[@]}" "$BUILD/scscf" -c "$REPO_DIR/config/scscf.yaml" --check 2>&1)"
+  fi
   [ "$o" = scale ] && want=redis || want=memory
   expect_eq "$o/scscf: store.backend $want" "$want" "$backend"
   if [ "$backend" = memory ]; then

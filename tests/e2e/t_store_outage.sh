@@ -3,9 +3,9 @@
 # here is stopped (SIGSTOP: every command now waits, "slow") and then killed (SIGKILL: "down").
 # A REGISTER gets 504 (slow: store.redis.timeout_ms passed) and then 500 (down), each with
 # Retry-After, within SIPp's few seconds, never a hang, and so does a MESSAGE to a registered UE
-# (its terminating lookup); /readyz turns 503 and /api/v1/status
-# says so; the scscf lives on with no sanitizer report. A redis-server started again on the same
-# port brings /readyz back to 200 by itself and the next REGISTER succeeds.
+# (its terminating lookup); /readyz turns 503 and /api/v1/status says so; the scscf lives on
+# with no sanitizer report. A redis-server started again on the same port brings /readyz back
+# to 200 by itself and the next REGISTER succeeds; store_errors_total counted the failures.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/store_lib.sh"
