@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "common/store/store_internal.h"
+#include "common/util/hex.h"
 
 #define CODEC_VERSION 1
 
@@ -36,16 +37,11 @@
 
 static json_t *hex_of(const char *s)
 {
-    static const char digits[] = "0123456789abcdef";
     size_t n = strlen(s);
     char *hex = malloc(2 * n + 1);
     if (!hex)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        hex[2 * i] = digits[(unsigned char)s[i] >> 4];
-        hex[2 * i + 1] = digits[(unsigned char)s[i] & 15];
-    }
-    hex[2 * n] = '\0';
+    hex_encode((const uint8_t *)s, n, hex);
     json_t *v = json_pack("{s:s}", "hex", hex);
     free(hex);
     return v;
@@ -225,17 +221,6 @@ __attribute__((format(printf, 2, 3))) static void fail(dec_t *d, const char *fmt
     va_end(ap);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *from_hex(const json_t *v, dec_t *d, const char *what)
 {
     const json_t *h = json_object_get(v, "hex");
@@ -254,16 +239,12 @@ static char *from_hex(const json_t *v, dec_t *d, const char *what)
         fail(d, "%s: out of memory", what);
         return NULL;
     }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-            fail(d, "%s: bad hex (or NUL)", what);
-            free(s);
-            return NULL;
-        }
-        s[i] = (char)(hi << 4 | lo);
-    }
     s[n / 2] = '\0';
+    if (hex_decode(hex, (uint8_t *)s, n / 2) < 0 || strlen(s) != n / 2) {
+        fail(d, "%s: bad hex (or NUL)", what);
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
