@@ -20,11 +20,28 @@ struct sync_call {
     pthread_cond_t cond;
 };
 
+/* An asynchronous call's life: queued, then fn running until loopq_wait_done(), then done. The
+ * waiter and the loop each hold a reference; whichever lets go last frees the wait. Its own
+ * lock, not the queue's: loopq_wait_done() may come from a store callback that no item covers. */
+enum wait_state { WAIT_QUEUED, WAIT_RUNNING, WAIT_DONE };
+
+struct loopq_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    loopq_async_fn fn;
+    void *arg;
+    void (*free_arg)(void *);
+    enum wait_state state;
+    int abandoned; /* the waiter gave up: arg is the wait's to free */
+    int refs;
+};
+
 typedef struct item {
     struct item *next;
     loopq_fn fn;
     void *arg;
     struct sync_call *call; /* non-NULL for loopq_call() */
+    loopq_wait_t *wait;     /* non-NULL for loopq_call_async() */
 } item_t;
 
 struct loopq {
@@ -38,8 +55,62 @@ struct loopq {
     int closed;
 };
 
+static void wait_free(loopq_wait_t *w)
+{
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Drops one reference; with abandoned, the one who drops it frees arg (exactly once: the loop's
+ * reference goes either here, before fn, or in loopq_wait_done()). */
+static void wait_unref(loopq_wait_t *w, int free_arg)
+{
+    pthread_mutex_lock(&w->lock);
+    void (*fa)(void *) = free_arg ? w->free_arg : NULL;
+    void *arg = w->arg; /* read before letting go: the other side may free w then */
+    int last = --w->refs == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (fa)
+        fa(arg);
+    if (last)
+        wait_free(w);
+}
+
+static void run_wait(loopq_wait_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int abandoned = w->abandoned;
+    if (!abandoned)
+        w->state = WAIT_RUNNING;
+    pthread_mutex_unlock(&w->lock);
+    if (abandoned) /* the waiter gave up before fn started: it never runs */
+        wait_unref(w, 1);
+    else
+        w->fn(w, w->arg);
+}
+
+void loopq_wait_done(loopq_wait_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->state != WAIT_RUNNING) {
+        pthread_mutex_unlock(&w->lock);
+        log_error("loopq: loopq_wait_done() on a wait that is not running");
+        return;
+    }
+    w->state = WAIT_DONE;
+    int abandoned = w->abandoned;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    wait_unref(w, abandoned);
+}
+
 static void run_item(loopq_t *q, item_t *it)
 {
+    if (it->wait) {
+        run_wait(it->wait);
+        return;
+    }
     if (!it->call) {
         it->fn(it->arg);
         return;
@@ -202,6 +273,54 @@ int loopq_call(loopq_t *q, loopq_fn fn, void *arg, int timeout_ms)
         free(c);
     }
     return rc;
+}
+
+static loopq_wait_t *wait_new(loopq_async_fn fn, void *arg, void (*free_arg)(void *))
+{
+    loopq_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&w->lock, NULL);
+    w->fn = fn;
+    w->arg = arg;
+    w->free_arg = free_arg;
+    w->refs = 2; /* the waiter's and the loop's */
+    return w;
+}
+
+int loopq_call_async(loopq_t *q, loopq_async_fn fn, void *arg, void (*free_arg)(void *),
+                     int timeout_ms)
+{
+    loopq_wait_t *w = wait_new(fn, arg, free_arg);
+    item_t *it = w ? calloc(1, sizeof *it) : NULL;
+    if (it)
+        it->wait = w;
+    if (!it || enqueue(q, it) < 0) {
+        free(it);
+        if (w)
+            wait_free(w);
+        if (free_arg)
+            free_arg(arg); /* fn never runs */
+        return -1;
+    }
+
+    struct timespec deadline;
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&w->lock);
+    while (w->state != WAIT_DONE &&
+           pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != ETIMEDOUT)
+        ;
+    int done = w->state == WAIT_DONE;
+    if (!done)
+        w->abandoned = 1; /* whoever drops the loop's reference frees arg */
+    pthread_mutex_unlock(&w->lock);
+    wait_unref(w, 0);
+    return done ? 0 : -1;
 }
 
 void loopq_close(loopq_t *q)

@@ -23,6 +23,31 @@ int loopq_post(loopq_t *q, loopq_fn fn, void *arg);
  * when it did not start within timeout_ms (it then never runs, so arg may live on the stack). */
 int loopq_call(loopq_t *q, loopq_fn fn, void *arg, int timeout_ms);
 
+/* A call whose answer the loop produces later than fn's return (e.g. an asynchronous store
+ * answering in a later loop turn), for an HTTP or freeDiameter thread that must wait for it.
+ * The lock and condition variable of the wait live here, not in the modules. */
+typedef struct loopq_wait loopq_wait_t;
+
+/* Runs on the loop. It must make loopq_wait_done(w) be called exactly once, now or from a later
+ * callback on the loop (the store's answer). It also runs from loopq_flush()/loopq_free() at
+ * shutdown, possibly after the module that posted it is gone: it must check (e.g. through the
+ * program's app pointer) and then call loopq_wait_done(w) at once. */
+typedef void (*loopq_async_fn)(loopq_wait_t *w, void *arg);
+
+/* Any thread but the loop's: runs fn(w, arg) on the loop and waits up to timeout_ms for
+ * loopq_wait_done(w).
+ *  0: done in time; arg is the caller's again (free_arg is not called).
+ * -1: not done in time, or the queue refused the call (closed, full, out of memory). arg then
+ *     belongs to the wait and the caller must not touch it: free_arg(arg) (if not NULL) runs
+ *     exactly once when nobody needs it any more: at once when refused; on the loop, without
+ *     running fn, when the wait gave up before fn started; else in loopq_wait_done(). */
+int loopq_call_async(loopq_t *q, loopq_async_fn fn, void *arg, void (*free_arg)(void *),
+                     int timeout_ms);
+
+/* Loop thread, exactly once per fn run: the answer is in arg. The waiter wakes up; w (and arg,
+ * if the waiter gave up) may be freed before this returns, so touch neither afterwards. */
+void loopq_wait_done(loopq_wait_t *w);
+
 /* Stop accepting posts; pending items still run. */
 void loopq_close(loopq_t *q);
 
