@@ -8,7 +8,6 @@
  * (or finds nothing) and does nothing. */
 #include "cscf/scscf/registration/reg_admin.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,11 +304,14 @@ void reg_admin_deregister(scscf_t *s, const char *impu, const char *why)
 /* ---- REST ----
  *
  * A handler runs on the HTTP thread and waits for the loop, which waits for the store: with an
- * asynchronous backend the answer comes after loopq_call() would have returned, so the call is
- * an object both threads hold (refs) and the loop side signals when the store answered. */
+ * asynchronous backend the answer comes after the loop function has returned, so the handler
+ * waits with loopq_call_async() and the store's callback ends the wait (op_done()). When the
+ * wait gives up, the op belongs to the wait, which frees it (op_free()) after the store answered.
+ */
 
 typedef struct op {
-    scscf_t *s;
+    program_t *p; /* outlives the module: p->app tells whether it is still there */
+    loopq_wait_t *w;
     char key[300];
     size_t offset, limit;
     char prefix[300];
@@ -317,66 +319,46 @@ typedef struct op {
     /* the outcome, set on the loop */
     int rc; /* 0 found/done, 1 not found, DEREG_BUSY, < 0 the store failed */
     json_t *out;
-    /* between the threads */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done, refs;
 } op_t;
 
 static op_t *op_new(scscf_t *s)
 {
     op_t *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    o->s = s;
-    o->refs = 2; /* the HTTP thread's and the loop's */
-    pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->cond, NULL);
+    if (o)
+        o->p = s->p;
     return o;
 }
 
-static void op_release(op_t *o)
+static void op_free(void *arg)
 {
-    pthread_mutex_lock(&o->lock);
-    int last = --o->refs == 0;
-    pthread_mutex_unlock(&o->lock);
-    if (!last)
-        return;
+    op_t *o = arg;
     json_decref(o->out);
-    pthread_cond_destroy(&o->cond);
-    pthread_mutex_destroy(&o->lock);
     free(o);
 }
 
-/* Loop thread: the store answered. */
+/* Loop thread: the store answered. o may be freed on return (the wait gave up). */
 static void op_done(op_t *o, int rc, json_t *out)
 {
-    pthread_mutex_lock(&o->lock);
     o->rc = rc;
     o->out = out;
-    o->done = 1;
-    pthread_cond_signal(&o->cond);
-    pthread_mutex_unlock(&o->lock);
-    op_release(o);
+    loopq_wait_done(o->w);
 }
 
-/* HTTP thread: start fn on the loop and wait. 1 when the store answered (o->rc, o->out). */
-static int op_run(op_t *o, loopq_fn fn)
+/* Loop thread: the module, or NULL when fn runs from loopq_free() after it went. */
+static scscf_t *op_start(op_t *o, loopq_wait_t *w)
 {
-    if (loopq_post(o->s->p->queue, fn, o) < 0) {
-        op_release(o); /* the loop's reference: it never runs */
-        return 0;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += REST_WAIT_MS / 1000;
-    pthread_mutex_lock(&o->lock);
-    int err = 0;
-    while (!o->done && err == 0)
-        err = pthread_cond_timedwait(&o->cond, &o->lock, &ts);
-    int done = o->done;
-    pthread_mutex_unlock(&o->lock);
-    return done;
+    o->w = w;
+    scscf_t *s = o->p->app;
+    if (!s)
+        op_done(o, STORE_ERROR, NULL);
+    return s;
+}
+
+/* HTTP thread: run fn on the loop and wait. 1 when the store answered (o->rc, o->out); 0 when
+ * not, and o is then the wait's (freed by it): the caller must not touch it again. */
+static int op_run(op_t *o, loopq_async_fn fn)
+{
+    return loopq_call_async(o->p->queue, fn, o, op_free, REST_WAIT_MS) == 0;
 }
 
 /* Answers for a call that got no result; 1 when it did so. */
@@ -413,10 +395,12 @@ static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t to
     op_done(o, rc, out);
 }
 
-static void list_on_loop(void *arg)
+static void list_on_loop(loopq_wait_t *w, void *arg)
 {
     op_t *o = arg;
-    store_list(o->s->store, o->has_prefix ? o->prefix : NULL, o->offset, o->limit, list_done, o);
+    scscf_t *s = op_start(o, w);
+    if (s)
+        store_list(s->store, o->has_prefix ? o->prefix : NULL, o->offset, o->limit, list_done, o);
 }
 
 static void get_done(void *arg, int rc, store_reg_t *reg)
@@ -427,10 +411,12 @@ static void get_done(void *arg, int rc, store_reg_t *reg)
     op_done(o, rc, out);
 }
 
-static void get_on_loop(void *arg)
+static void get_on_loop(loopq_wait_t *w, void *arg)
 {
     op_t *o = arg;
-    store_get(o->s->store, o->key, get_done, o);
+    scscf_t *s = op_start(o, w);
+    if (s)
+        store_get(s->store, o->key, get_done, o);
 }
 
 static void del_done(void *arg, int rc)
@@ -438,10 +424,12 @@ static void del_done(void *arg, int rc)
     op_done(arg, rc, NULL);
 }
 
-static void del_on_loop(void *arg)
+static void del_on_loop(loopq_wait_t *w, void *arg)
 {
     op_t *o = arg;
-    dereg_start(o->s, o->key, 0, DEREG_ADMIN, REGEVENT_ADMIN, "over REST", del_done, o);
+    scscf_t *s = op_start(o, w);
+    if (s)
+        dereg_start(s, o->key, 0, DEREG_ADMIN, REGEVENT_ADMIN, "over REST", del_done, o);
 }
 
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
@@ -456,14 +444,18 @@ static void list_route(void *ctx, const api_request_t *req, api_response_t *resp
     snprintf(o->prefix, sizeof o->prefix, "%s", prefix ? prefix : "");
     o->offset = api_query_size(req, "offset", 0, (size_t)-1);
     o->limit = api_query_size(req, "limit", 100, 1000);
-    if (!op_failed(o, op_run(o, list_on_loop), resp)) {
+    int answered = op_run(o, list_on_loop);
+    if (op_failed(o, answered, resp)) {
+        /* answered */
+    } else {
         api_json(resp, 200, o->out);
         o->out = NULL;
     }
-    op_release(o);
+    if (answered)
+        op_free(o); /* else the wait's */
 }
 
-static void one_route(void *ctx, const api_request_t *req, api_response_t *resp, loopq_fn fn)
+static void one_route(void *ctx, const api_request_t *req, api_response_t *resp, loopq_async_fn fn)
 {
     op_t *o = op_new(ctx);
     if (!o) {
@@ -471,7 +463,8 @@ static void one_route(void *ctx, const api_request_t *req, api_response_t *resp,
         return;
     }
     snprintf(o->key, sizeof o->key, "%s", req->params[0]);
-    if (op_failed(o, op_run(o, fn), resp)) {
+    int answered = op_run(o, fn);
+    if (op_failed(o, answered, resp)) {
         /* answered */
     } else if (o->rc == 1) {
         api_problem(resp, 404, "Not Found", "no registration for this IMPU");
@@ -481,7 +474,8 @@ static void one_route(void *ctx, const api_request_t *req, api_response_t *resp,
         api_json(resp, 200, o->out);
         o->out = NULL;
     }
-    op_release(o);
+    if (answered)
+        op_free(o); /* else the wait's */
 }
 
 static void get_route(void *ctx, const api_request_t *req, api_response_t *resp)

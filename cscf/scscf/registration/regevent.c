@@ -8,8 +8,6 @@
  * the work in flight: NOTIFYs go out through a sip_dialog restored from the stored state. */
 #include "cscf/scscf/registration/regevent.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -936,28 +934,21 @@ void regevent_expired_stored(scscf_t *s, const char *impi, int rc)
 
 /* ---- REST ---- */
 
-/* GET /api/v1/subscriptions waits on the HTTP thread for a listing the loop makes from the
- * store; whichever side lets go last frees it (the store may answer after the wait gave up). */
+/* GET /api/v1/subscriptions waits on the HTTP thread (loopq_call_async()) for a listing the
+ * loop makes from the store; when the wait gives up first, it frees the listing after the store
+ * answered. */
 typedef struct listing {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int refs, done;
+    loopq_wait_t *w;
     program_t *p; /* outlives the module: p->app and its regevent tell whether it is there */
     size_t limit;
     json_t *out;
 } listing_t;
 
-static void listing_unref(listing_t *l)
+static void listing_free(void *arg)
 {
-    pthread_mutex_lock(&l->lock);
-    int last = --l->refs == 0;
-    pthread_mutex_unlock(&l->lock);
-    if (last) {
-        json_decref(l->out);
-        pthread_cond_destroy(&l->cond);
-        pthread_mutex_destroy(&l->lock);
-        free(l);
-    }
+    listing_t *l = arg;
+    json_decref(l->out);
+    free(l);
 }
 
 static regevent_t *live(program_t *p)
@@ -996,17 +987,14 @@ static void list_done(void *arg, int rc, store_reg_t **regs, size_t n, size_t to
         re->count = all;
         count_add(re, 0);
     }
-    pthread_mutex_lock(&l->lock);
     l->out = out;
-    l->done = 1;
-    pthread_cond_signal(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-    listing_unref(l);
+    loopq_wait_done(l->w); /* l may be freed now */
 }
 
-static void list_on_loop(void *arg)
+static void list_on_loop(loopq_wait_t *w, void *arg)
 {
     listing_t *l = arg;
+    l->w = w;
     regevent_t *re = live(l->p);
     if (!re) { /* run by loopq_free() after the module went */
         list_done(l, STORE_ERROR, NULL, 0, 0);
@@ -1024,24 +1012,14 @@ static void list_route(void *ctx, const api_request_t *req, api_response_t *resp
         api_problem(resp, 500, "Internal Server Error", "out of memory");
         return;
     }
-    pthread_mutex_init(&l->lock, NULL);
-    pthread_cond_init(&l->cond, NULL);
-    l->refs = 2;
     l->p = re->s->p;
     l->limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000;
-    if (loopq_post(re->s->p->queue, list_on_loop, l) < 0)
-        l->refs--;
-    struct timespec end;
-    clock_gettime(CLOCK_REALTIME, &end);
-    end.tv_sec += REST_WAIT_MS / 1000;
-    pthread_mutex_lock(&l->lock);
-    while (!l->done && l->refs == 2 &&
-           pthread_cond_timedwait(&l->cond, &l->lock, &end) != ETIMEDOUT)
-        ;
-    json_t *out = l->out;
-    l->out = NULL;
-    pthread_mutex_unlock(&l->lock);
-    listing_unref(l);
+    json_t *out = NULL;
+    if (loopq_call_async(re->s->p->queue, list_on_loop, l, listing_free, REST_WAIT_MS) == 0) {
+        out = l->out;
+        l->out = NULL;
+        listing_free(l);
+    } /* else l is the wait's */
     if (!out) {
         api_problem(resp, 503, "Service Unavailable",
                     "the store did not list the subscriptions within 2 s");
