@@ -445,9 +445,7 @@ static void list_route(void *ctx, const api_request_t *req, api_response_t *resp
     o->offset = api_query_size(req, "offset", 0, (size_t)-1);
     o->limit = api_query_size(req, "limit", 100, 1000);
     int answered = op_run(o, list_on_loop);
-    if (op_failed(o, answered, resp)) {
-        /* answered */
-    } else {
+    if (!op_failed(o, answered, resp)) {
         api_json(resp, 200, o->out);
         o->out = NULL;
     }
