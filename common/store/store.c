@@ -62,11 +62,7 @@ typedef struct store_timed {
     store_t *s;
     const char *op;
     double start;
-    union {
-        store_get_f get;
-        store_done_f done;
-        store_list_f list;
-    } cb;
+    store_cb_t cb;
     void *arg;
     int allocated;                   /* 1: in s->pending, freed at its answer */
     struct store_timed *prev, *next; /* s->pending */

@@ -6,6 +6,13 @@
 
 #include "common/store/store.h"
 
+/* A store call's callback, whichever kind the call takes (kept by what answers later). */
+typedef union store_cb {
+    store_get_f get;
+    store_done_f done;
+    store_list_f list;
+} store_cb_t;
+
 typedef struct store_ops {
     const char *name; /* what store_open() and the store.backend key call it */
     /* 1: every callback runs before the call returns; 0: never (later, from the loop). A backend

@@ -78,11 +78,7 @@ typedef struct cmd {
     struct cmd *prev, *next; /* in the store's pending list, or (next only) its later queue */
     rstore_t *s;             /* NULL: no answer owed any more (the store was closed) */
     enum kind kind;
-    union {
-        store_get_f get;
-        store_done_f done;
-        store_list_f list;
-    } cb;
+    store_cb_t cb;
     void *arg;
     int64_t deadline; /* monotonic ms */
     int rc;           /* the answer, while in the later queue */

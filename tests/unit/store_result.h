@@ -38,6 +38,23 @@ static inline void on_list(void *arg, int rc, store_reg_t **regs, size_t n, size
     r->total = total;
 }
 
+/* For a synchronous backend (memory): it answers before returning, exactly once. */
+static inline int sync_put(store_t *s, const store_reg_t *reg)
+{
+    result_t r = {0};
+    store_put(s, reg, on_done, &r);
+    assert_int_equal(r.calls, 1);
+    return r.rc;
+}
+
+static inline int sync_del(store_t *s, const char *impi)
+{
+    result_t r = {0};
+    store_del(s, impi, on_done, &r);
+    assert_int_equal(r.calls, 1);
+    return r.rc;
+}
+
 static inline store_reg_t *make_reg(const char *impi, const char *const *impus, size_t n)
 {
     store_reg_t *r = store_reg_new(impi);

@@ -19,23 +19,6 @@
 #define DOMAIN "ims.mnc001.mcc001.3gppnetwork.org"
 #define NOW    1700000000
 
-/* The in-memory backend answers before returning, exactly once. */
-static int put(store_t *s, const store_reg_t *reg)
-{
-    result_t r = {0};
-    store_put(s, reg, on_done, &r);
-    assert_int_equal(r.calls, 1);
-    return r.rc;
-}
-
-static int del(store_t *s, const char *impi)
-{
-    result_t r = {0};
-    store_del(s, impi, on_done, &r);
-    assert_int_equal(r.calls, 1);
-    return r.rc;
-}
-
 /* The IMPI of the registration found by IMPU (or by IMPI when by_impi), "" when not found. */
 static const char *found(store_t *s, const char *key, int by_impi)
 {
@@ -284,7 +267,7 @@ static void get_by_every_impu_and_impi(void **state)
     store_contact_set(&r->contacts[1].path, "<sip:p@pcscf;lr>");
     store_contact_set(&r->contacts[0].path, "<sip:p@pcscf;lr>"); /* kept once, handed out twice */
     store_contact_set(&r->profile, "<IMSSubscription/>");
-    assert_int_equal(put(s, r), 0);
+    assert_int_equal(sync_put(s, r), 0);
     assert_int_equal(store_count(s), 1);
     assert_int_equal(store_contact_count(s), 2);
 
@@ -321,12 +304,12 @@ static void replace_keeps_the_index_right(void **state)
     store_reg_t *r = make_reg("bob@" DOMAIN, set1, 3);
     add_contact(r, "sip:bob@192.0.2.5", NOW + 60);
     add_contact(r, "sip:bob@192.0.2.6", NOW + 60);
-    assert_int_equal(put(s, r), 0);
+    assert_int_equal(sync_put(s, r), 0);
     assert_int_equal(store_contact_count(s), 2);
 
     assert_int_equal(store_reg_set_impus(r, set2, 2, NULL, 0), 0);
     store_reg_remove_contact(r, 0);
-    assert_int_equal(put(s, r), 0);
+    assert_int_equal(sync_put(s, r), 0);
     assert_int_equal(store_count(s), 1);
     assert_int_equal(store_contact_count(s), 1);
     assert_string_equal(found(s, "sip:bob@" DOMAIN, 0), "bob@" DOMAIN);
@@ -337,25 +320,25 @@ static void replace_keeps_the_index_right(void **state)
     /* a dropped IMPU is free for another IMPI; a held one is not */
     const char *carol[] = {"sip:carol@" DOMAIN, "tel:+15552001"};
     store_reg_t *c = make_reg("carol@" DOMAIN, carol, 2);
-    assert_int_equal(put(s, c), 0);
+    assert_int_equal(sync_put(s, c), 0);
     assert_string_equal(found(s, "tel:+15552001", 0), "carol@" DOMAIN);
     const char *grab[] = {"sip:carol2@" DOMAIN, "sip:bob.new@" DOMAIN};
     store_reg_t *thief = make_reg("mallory@" DOMAIN, grab, 2);
-    assert_int_equal(put(s, thief), -1);
+    assert_int_equal(sync_put(s, thief), -1);
     assert_string_equal(found(s, "sip:carol2@" DOMAIN, 0), ""); /* nothing half-done */
     assert_string_equal(found(s, "mallory@" DOMAIN, 1), "");
     assert_int_equal(store_count(s), 2);
     /* nor may carol's replacement take bob's */
     assert_int_equal(store_reg_set_impus(c, grab + 1, 1, NULL, 0), 0);
-    assert_int_equal(put(s, c), -1);
+    assert_int_equal(sync_put(s, c), -1);
     assert_string_equal(found(s, "tel:+15552001", 0), "carol@" DOMAIN);
 
     /* an IMPU listed twice is indexed once and unindexed cleanly */
     const char *twice[] = {"sip:dave@" DOMAIN, "sip:dave@" DOMAIN};
     store_reg_t *d = make_reg("dave@" DOMAIN, twice, 2);
-    assert_int_equal(put(s, d), 0);
+    assert_int_equal(sync_put(s, d), 0);
     assert_string_equal(found(s, "sip:dave@" DOMAIN, 0), "dave@" DOMAIN);
-    assert_int_equal(del(s, "dave@" DOMAIN), 0);
+    assert_int_equal(sync_del(s, "dave@" DOMAIN), 0);
     assert_string_equal(found(s, "sip:dave@" DOMAIN, 0), "");
 
     store_reg_free(r);
@@ -372,10 +355,10 @@ static void delete_removes_every_index_entry(void **state)
     const char *impus[] = {"sip:erin@" DOMAIN, "tel:+15553001", "sip:erin2@" DOMAIN};
     store_reg_t *r = make_reg("erin@" DOMAIN, impus, 3);
     add_contact(r, "sip:erin@192.0.2.8", NOW + 60);
-    assert_int_equal(put(s, r), 0);
-    assert_int_equal(del(s, "erin@" DOMAIN), 0);
-    assert_int_equal(del(s, "erin@" DOMAIN), -1);
-    assert_int_equal(del(s, "nobody@" DOMAIN), -1);
+    assert_int_equal(sync_put(s, r), 0);
+    assert_int_equal(sync_del(s, "erin@" DOMAIN), 0);
+    assert_int_equal(sync_del(s, "erin@" DOMAIN), -1);
+    assert_int_equal(sync_del(s, "nobody@" DOMAIN), -1);
     assert_int_equal(store_count(s), 0);
     assert_int_equal(store_contact_count(s), 0);
     for (size_t i = 0; i < 3; i++)
@@ -383,7 +366,7 @@ static void delete_removes_every_index_entry(void **state)
     assert_string_equal(found(s, "erin@" DOMAIN, 1), "");
     /* the IMPUs are free again, for anyone */
     store_reg_t *o = make_reg("other@" DOMAIN, impus, 3);
-    assert_int_equal(put(s, o), 0);
+    assert_int_equal(sync_put(s, o), 0);
     assert_string_equal(found(s, "tel:+15553001", 0), "other@" DOMAIN);
     store_reg_free(r);
     store_reg_free(o);
@@ -397,23 +380,23 @@ static void limits_are_refused(void **state)
     const char *a[] = {"sip:a@" DOMAIN}, *b[] = {"sip:b@" DOMAIN}, *c[] = {"sip:c@" DOMAIN};
     store_reg_t *ra = make_reg("a@" DOMAIN, a, 1), *rb = make_reg("b@" DOMAIN, b, 1),
                 *rc = make_reg("c@" DOMAIN, c, 1);
-    assert_int_equal(put(s, ra), 0);
-    assert_int_equal(put(s, rb), 0);
-    assert_int_equal(put(s, rc), -1); /* max_regs */
+    assert_int_equal(sync_put(s, ra), 0);
+    assert_int_equal(sync_put(s, rb), 0);
+    assert_int_equal(sync_put(s, rc), -1); /* max_regs */
     assert_string_equal(found(s, "sip:c@" DOMAIN, 0), "");
     add_contact(ra, "sip:a@192.0.2.1", NOW + 60);
-    assert_int_equal(put(s, ra), 0); /* replacing at max_regs is fine */
+    assert_int_equal(sync_put(s, ra), 0); /* replacing at max_regs is fine */
     add_contact(ra, "sip:a@192.0.2.2", NOW + 60);
-    assert_int_equal(put(s, ra), 0);
+    assert_int_equal(sync_put(s, ra), 0);
     add_contact(ra, "sip:a@192.0.2.3", NOW + 60);
-    assert_int_equal(put(s, ra), -1); /* max_contacts_per_reg */
+    assert_int_equal(sync_put(s, ra), -1); /* max_contacts_per_reg */
     assert_int_equal(store_contact_count(s), 2);
     result_t g = {0};
     store_get_impi(s, "a@" DOMAIN, on_get, &g);
     assert_int_equal(g.reg->ncontacts, 2); /* the refused put changed nothing */
     store_reg_free(g.reg);
-    assert_int_equal(del(s, "b@" DOMAIN), 0);
-    assert_int_equal(put(s, rc), 0); /* room again */
+    assert_int_equal(sync_del(s, "b@" DOMAIN), 0);
+    assert_int_equal(sync_put(s, rc), 0); /* room again */
     store_reg_free(ra);
     store_reg_free(rb);
     store_reg_free(rc);
@@ -435,7 +418,7 @@ static void expired_lists_exactly_the_expired(void **state)
             add_contact(r, "sip:u@192.0.2.2", NOW - (i % 2)); /* expired: at or before now */
         else if (i % 3 == 1)
             add_contact(r, "sip:u@192.0.2.2", NOW + 1); /* one second left */
-        assert_int_equal(put(s, r), 0);
+        assert_int_equal(sync_put(s, r), 0);
         store_reg_free(r);
     }
     result_t l = {0};
@@ -457,7 +440,7 @@ static void expired_lists_exactly_the_expired(void **state)
     assert_int_equal(l.n, 20);
     for (size_t i = 0; i < l.n; i++) {
         store_reg_drop_expired(l.regs[i], NOW + 1);
-        assert_int_equal(put(s, l.regs[i]), 0);
+        assert_int_equal(sync_put(s, l.regs[i]), 0);
     }
     store_regs_free(l.regs, l.n);
     l = (result_t){0};
@@ -472,7 +455,7 @@ static void expired_lists_exactly_the_expired(void **state)
         snprintf(impi, sizeof impi, "x%04d@" DOMAIN, i);
         store_reg_t *r = store_reg_new(impi);
         add_contact(r, "sip:x@192.0.2.3", NOW);
-        assert_int_equal(put(s, r), 0);
+        assert_int_equal(sync_put(s, r), 0);
         store_reg_free(r);
     }
     l = (result_t){0};
@@ -480,7 +463,7 @@ static void expired_lists_exactly_the_expired(void **state)
     assert_int_equal(l.n, 1000);
     assert_int_equal(l.total, 1200);
     for (size_t i = 0; i < l.n; i++)
-        assert_int_equal(del(s, l.regs[i]->impi), 0);
+        assert_int_equal(sync_del(s, l.regs[i]->impi), 0);
     store_regs_free(l.regs, l.n);
     l = (result_t){0};
     store_expired(s, NOW + 50, on_list, &l);
@@ -503,7 +486,7 @@ static void list_orders_filters_and_pages(void **state)
         snprintf(tel, sizeof tel, "tel:+1555000%d%d", order[i] < 5 ? 1 : 2, order[i]);
         const char *impus[] = {impu, tel};
         store_reg_t *r = make_reg(impi, impus, 2);
-        assert_int_equal(put(s, r), 0);
+        assert_int_equal(sync_put(s, r), 0);
         store_reg_free(r);
     }
     result_t l = {0};
@@ -575,7 +558,7 @@ static void list_orders_filters_and_pages(void **state)
     assert_int_equal(l.total, 0);
     store_regs_free(l.regs, l.n);
     assert_string_equal(found(e, "sip:x@" DOMAIN, 0), "");
-    assert_int_equal(del(e, "x@" DOMAIN), -1);
+    assert_int_equal(sync_del(e, "x@" DOMAIN), -1);
     store_free(e);
     store_free(s);
 }
@@ -596,14 +579,14 @@ static void index_agrees_with_a_model(void **state)
         int k = (int)((seed >> 8) % MODEL_REGS), v = (int)((seed >> 4) % 4);
         snprintf(impi, sizeof impi, "m%d@" DOMAIN, k);
         if (v == 0 || step > 45000) { /* delete more towards the end: the tables shrink */
-            assert_int_equal(del(s, impi), variant[k] ? 0 : -1);
+            assert_int_equal(sync_del(s, impi), variant[k] ? 0 : -1);
             variant[k] = 0;
         } else {
             snprintf(a, sizeof a, "sip:m%d@" DOMAIN, k);
             snprintf(b, sizeof b, "sip:m%d.v%d@" DOMAIN, k, v);
             const char *impus[] = {a, b};
             store_reg_t *r = make_reg(impi, impus, v == 3 ? 1 : 2);
-            assert_int_equal(put(s, r), 0);
+            assert_int_equal(sync_put(s, r), 0);
             store_reg_free(r);
             variant[k] = v;
         }
@@ -661,7 +644,7 @@ static double bytes_per_reg(const char *profile, size_t *text_out)
     size_t before = heap_in_use();
     for (int i = 0; i < MEASURED; i++) {
         store_reg_t *r = ue_reg(i, profile);
-        assert_int_equal(put(s, r), 0);
+        assert_int_equal(sync_put(s, r), 0);
         store_reg_free(r);
     }
     size_t after = heap_in_use();
@@ -690,7 +673,7 @@ static double bytes_per_reg(const char *profile, size_t *text_out)
     for (int i = 0; i < MEASURED; i++) {
         char impi[96];
         snprintf(impi, sizeof impi, "0010100000%05d@" DOMAIN, i);
-        assert_int_equal(del(s, impi), 0);
+        assert_int_equal(sync_del(s, impi), 0);
     }
     assert_int_equal(store_count(s), 0);
     snprintf(key, sizeof key, "tel:+1555010%05d", 5);
@@ -736,7 +719,7 @@ static void repeated_strings_kept_once(void **state)
     store_contact_set(&add_contact(r, "sip:t@192.0.2.1:5060", NOW + 60)->path, path);
     store_contact_set(&add_contact(r, "sip:t@192.0.2.1:5062", NOW + 60)->path, path);
     size_t before = heap_in_use();
-    assert_int_equal(put(s, r), 0);
+    assert_int_equal(sync_put(s, r), 0);
     size_t grew = heap_in_use() - before;
     printf("    store: %zu bytes for a registration with two 4000-byte Paths\n", grew);
     assert_true(grew > 4000 && grew < 6000); /* one copy, not two */

@@ -59,22 +59,6 @@ static store_t *open_journal(void)
     return s;
 }
 
-static int put(store_t *s, const store_reg_t *reg)
-{
-    result_t r = {0};
-    store_put(s, reg, on_done, &r);
-    assert_int_equal(r.calls, 1);
-    return r.rc;
-}
-
-static int del(store_t *s, const char *impi)
-{
-    result_t r = {0};
-    store_del(s, impi, on_done, &r);
-    assert_int_equal(r.calls, 1);
-    return r.rc;
-}
-
 static store_reg_t *get(store_t *s, const char *impi)
 {
     result_t r = {0};
@@ -188,15 +172,15 @@ static void survives_a_restart(void **state)
     store_t *s = open_journal();
     store_reg_t *a = full_reg("a@ims", "sip:a@ims", 2), *b = full_reg("b@ims", "sip:b@ims", 1),
                 *c = full_reg("c@ims", "sip:c@ims", 0);
-    assert_int_equal(put(s, a), 0);
-    assert_int_equal(put(s, b), 0);
-    assert_int_equal(put(s, c), 0);
+    assert_int_equal(sync_put(s, a), 0);
+    assert_int_equal(sync_put(s, b), 0);
+    assert_int_equal(sync_put(s, c), 0);
     assert_int_equal(store_contact_set(&a->scheme, "Digest"), 0);
     a->rev = 1;
-    assert_int_equal(put(s, a), 0); /* rev 2 */
-    assert_int_equal(put(s, a), STORE_CONFLICT);
-    assert_int_equal(del(s, "b@ims"), 0);
-    assert_int_equal(del(s, "b@ims"), -1);
+    assert_int_equal(sync_put(s, a), 0); /* rev 2 */
+    assert_int_equal(sync_put(s, a), STORE_CONFLICT);
+    assert_int_equal(sync_del(s, "b@ims"), 0);
+    assert_int_equal(sync_del(s, "b@ims"), -1);
     store_free(s);
 
     struct stat st;
@@ -215,10 +199,10 @@ static void survives_a_restart(void **state)
     store_reg_free(r.reg);
     /* The revision survived: a writer that read rev 2 before the restart still may write. */
     a->rev = 2;
-    assert_int_equal(put(s, a), 0);
+    assert_int_equal(sync_put(s, a), 0);
     a->rev = 2;
-    assert_int_equal(put(s, a), STORE_CONFLICT);
-    assert_int_equal(del(s, "c@ims"), 0);
+    assert_int_equal(sync_put(s, a), STORE_CONFLICT);
+    assert_int_equal(sync_del(s, "c@ims"), 0);
     store_free(s);
 
     s = open_journal(); /* the changes after a compaction-at-open come back too */
@@ -241,7 +225,7 @@ static void torn_last_line_ignored(void **state)
     reset_journal();
     store_t *s = open_journal();
     store_reg_t *a = full_reg("a@ims", "sip:a@ims", 1);
-    assert_int_equal(put(s, a), 0);
+    assert_int_equal(sync_put(s, a), 0);
     store_free(s);
     size_t before = logged("torn last line");
     /* A crash in the middle of the next put's write: its line without the end. */
@@ -259,7 +243,7 @@ static void torn_last_line_ignored(void **state)
     assert_int_equal(logged("bad line"), 0);
     /* Cut off by the compaction at open: appends start on a line of their own. */
     assert_int_equal(store_contact_set(&a->scheme, "x"), 0);
-    assert_int_equal(put(s, a), 0);
+    assert_int_equal(sync_put(s, a), 0);
     store_free(s);
     s = open_journal();
     assert_held(s, a, 2);
@@ -344,12 +328,12 @@ static void compacts(void **state)
     for (int k = 0; k < CHANGES; k++) {
         int i = (k * 37) % RECORDS;
         if (k % 10 == 9 && revs[i]) { /* now and then a delete, put again later */
-            assert_int_equal(del(s, regs[i]->impi), 0);
+            assert_int_equal(sync_del(s, regs[i]->impi), 0);
             revs[i] = 0;
             continue;
         }
         regs[i]->contacts[0].cseq = (uint32_t)k;
-        assert_int_equal(put(s, regs[i]), 0);
+        assert_int_equal(sync_put(s, regs[i]), 0);
         revs[i]++;
         if (k % 50 == 0 && lines_of(jpath) > most)
             most = lines_of(jpath);
@@ -385,7 +369,7 @@ static void failed_write_changes_nothing(void **state)
     reset_journal();
     store_t *s = open_journal();
     store_reg_t *a = full_reg("a@ims", "sip:a@ims", 1);
-    assert_int_equal(put(s, a), 0);
+    assert_int_equal(sync_put(s, a), 0);
     struct stat st;
     assert_int_equal(stat(jpath, &st), 0);
 
@@ -395,16 +379,16 @@ static void failed_write_changes_nothing(void **state)
     void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
     struct rlimit small = {(rlim_t)st.st_size + 100, was.rlim_max};
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-    int rc_put = put(s, big);     /* a partial write, then EFBIG */
-    int rc_del = del(s, "a@ims"); /* fits: it goes through */
-    int rc_again = put(s, big);   /* nothing held now: a new record, refused the same */
+    int rc_put = sync_put(s, big);     /* a partial write, then EFBIG */
+    int rc_del = sync_del(s, "a@ims"); /* fits: it goes through */
+    int rc_again = sync_put(s, big);   /* nothing held now: a new record, refused the same */
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
     signal(SIGXFSZ, old);
     assert_int_equal(rc_put, -1);
     assert_int_equal(rc_del, 0);
     assert_int_equal(rc_again, -1);
     assert_null(get(s, "a@ims"));
-    assert_int_equal(put(s, a), 0); /* the file takes writes again */
+    assert_int_equal(sync_put(s, a), 0); /* the file takes writes again */
     store_free(s);
 
     size_t bad = logged("bad line"), torn = logged("torn");
@@ -456,7 +440,7 @@ static void unusable_paths_and_options(void **state)
     store_t *s = store_open("memory", &limits, o);
     assert_non_null(s);
     store_reg_t *a = full_reg("a@ims", "sip:a@ims", 1);
-    assert_int_equal(put(s, a), 0);
+    assert_int_equal(sync_put(s, a), 0);
     store_free(s);
     s = open_journal();
     assert_held(s, a, 1);
