@@ -21,10 +21,11 @@
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
+#include "cscf/scscf/registration/reg_config.h"
+#include "cscf/scscf/registration/reg_req.h"
 
-#define REST_WAIT_MS        2000 /* what GET /api/v1/subscriptions waits for the store */
-#define MAX_ATTEMPTS        5    /* conditional writes tried on conflicts before giving up */
-#define RETRY_AFTER_DEFAULT 5    /* seconds, when store.retry_after is not set */
+#define REST_WAIT_MS 2000 /* what GET /api/v1/subscriptions waits for the store */
+#define MAX_ATTEMPTS 5    /* conditional writes tried on conflicts before giving up */
 
 /* Work waiting for the store (a SUBSCRIBE, a reservation, a removal). All of them are on the
  * module's list so regevent_fini() can orphan them: a callback that comes later (an
@@ -57,7 +58,6 @@ struct regevent {
     stash_t *stash;
     size_t count; /* subscriptions, as this process counts them (the gauge, the total bound) */
     size_t max_total;
-    int retry_after;
     char contact[300];
     metric_t *m_subs, *m_notify;
 };
@@ -336,20 +336,21 @@ static void pending_reply(pending_t *pd, int status, const char *phrase,
     pending_done(pd);
 }
 
-/* 500 / 504 with Retry-After: the store failed, timed out, or kept conflicting. */
+/* 500 / 504 with Retry-After: the store failed or timed out (the registrar's mapping and its
+ * once-per-outage log), or kept conflicting. */
 static void store_failed(pending_t *pd, int rc)
 {
-    char ra[16];
-    snprintf(ra, sizeof ra, "%d", pd->t.re->retry_after);
-    sip_dialog_headers_t h = {.retry_after = ra};
-    log_warn("regevent: %s: SUBSCRIBE refused, store %s", pd->impu,
-             rc == STORE_TIMEOUT    ? "timeout"
-             : rc == STORE_CONFLICT ? "conflicts"
-                                    : "error");
-    if (rc == STORE_TIMEOUT)
-        pending_reply(pd, 504, "Store Timeout", &h);
-    else
-        pending_reply(pd, 500, rc == STORE_CONFLICT ? "Store Busy" : "Store Unavailable", &h);
+    scscf_t *s = pd->t.re->s;
+    char hdr[64];
+    const char *phrase = "Store Busy";
+    int status = 500;
+    if (rc == STORE_CONFLICT) {
+        log_warn("regevent: %s: SUBSCRIBE refused, the record kept changing", pd->impu);
+        snprintf(hdr, sizeof hdr, "Retry-After: %ld", s->rc->retry_after);
+    } else {
+        status = reg_store_failure(s, rc, "subscribe", &phrase, hdr, sizeof hdr);
+    }
+    pending_reply(pd, status, phrase, &(sip_dialog_headers_t){.extra = hdr});
 }
 
 static long longest_contact(const store_reg_t *reg, int64_t now)
@@ -1053,9 +1054,6 @@ int regevent_init(scscf_t *s)
     s->regevent = re;
     re->s = s;
     re->max_total = 2 * (size_t)cfg_int(s->p->cfg, "registrar.max_registrations");
-    re->retry_after = cfg_is_set(s->p->cfg, "store.retry_after")
-                          ? (int)cfg_int(s->p->cfg, "store.retry_after")
-                          : RETRY_AFTER_DEFAULT;
     const url_t *self = sip_core_self_url(s->p->sip);
     snprintf(re->contact, sizeof re->contact, "<sip:%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
