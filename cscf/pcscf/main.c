@@ -8,6 +8,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
@@ -33,6 +34,13 @@ static const cfg_key_t pcscf_keys[] = {
      "after each change, read at start; \"\": nothing kept",
      0, 0, NULL},
     PC_IPSEC_KEYS,
+    TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
+                  "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
+                  "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
+                  "headers). A terminating request on a Path token from any other source gets "
+                  "403, and any other request from one has those headers removed; a reload "
+                  "applies a new list. The source is the address the request came from, never a "
+                  "header"),
     CFG_END,
 };
 
@@ -43,6 +51,10 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
     sip_method_t method = sip->sip_request->rq_method;
     if (!pc)
         return program_default_request(app, core, irq, sip);
+    /* Before anything reads them: what the trust domain alone may say (route.c refuses the
+     * Path tokens to untrusted sources). */
+    if (!trust_guard_trusted(pc->trust, irq))
+        trust_guard_strip(pc->trust, irq);
     if (method == sip_method_register)
         return pcscf_on_register(pc, irq, sip);
     if (method == sip_method_notify && regsub_stray_notify(pc, irq, sip))
@@ -65,6 +77,27 @@ static int registrar_is_tcp(const char *uri)
     return tcp;
 }
 
+/* trust.peers, checked already by pcscf_check. */
+static int trust_start(pcscf_t *pc)
+{
+    const char *const *peers;
+    size_t n = cfg_list(pc->p->cfg, "trust.peers", &peers);
+    char err[200];
+    pc->trust = trust_guard_new("pcscf", pc->p->metrics, peers, n, err, sizeof err);
+    if (!pc->trust)
+        log_error("pcscf: %s", err);
+    return pc->trust ? 0 : -1;
+}
+
+static int pcscf_check(const cfg_t *cfg, char *err, size_t len)
+{
+    const char *const *peers;
+    size_t n = cfg_list(cfg, "trust.peers", &peers);
+    if (trust_peers_check(peers, n, err, len) < 0)
+        return -1;
+    return pc_ipsec_check(cfg, err, len);
+}
+
 static int pcscf_init(program_t *p)
 {
     pcscf_t *pc = calloc(1, sizeof *pc);
@@ -72,6 +105,8 @@ static int pcscf_init(program_t *p)
         return -1;
     pc->p = p;
     p->app = pc;
+    if (trust_start(pc) < 0)
+        return -1;
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
     pc->core_tcp = registrar_is_tcp(pc->registrar);
@@ -96,14 +131,21 @@ static void pcscf_fini(program_t *p)
     regsub_fini(pc);      /* bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
+    trust_guard_free(pc->trust);
     free(pc);
     p->app = NULL;
 }
 
-/* Config reload: the delivery mode applies to the next terminating request. */
+/* Config reload: the delivery mode and the trusted peers apply to the next request. */
 static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
 {
     pcscf_t *pc = p->app;
+    if (pc && strcmp(key, "trust.peers") == 0) {
+        const char *const *peers;
+        size_t n = cfg_list(cfg, key, &peers);
+        char err[200];
+        return trust_guard_set(pc->trust, peers, n, err, sizeof err) == 0;
+    }
     if (!pc || strcmp(key, "pcscf.terminating_delivery") != 0)
         return 0;
     return pc_delivery_parse(cfg_str(cfg, key), &pc->delivery) == 0;
@@ -124,7 +166,7 @@ static const program_def_t pcscf = {
     .default_sip_listen = "127.0.0.1:5060",
     .default_api_listen = "127.0.0.1:8081",
     .keys = pcscf_keys,
-    .check = pc_ipsec_check,
+    .check = pcscf_check,
     /* What this build handles; grows as registration and call routing land. */
     .allow = "REGISTER, INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, REFER, OPTIONS, "
              "SUBSCRIBE, NOTIFY, PUBLISH",

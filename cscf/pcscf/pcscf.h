@@ -57,6 +57,7 @@ typedef struct pcscf {
     struct regsub_ctx *regsub; /* reg event subscriptions (regsub.c) */
     struct pc_state *state;    /* pcscf.state_file, SA metrics (state.c) */
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
+    struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
 } pcscf_t;
 
 /* register.c */

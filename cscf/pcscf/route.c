@@ -21,6 +21,7 @@
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
+#include "common/sip/trust.h"
 
 static int is_node(const void *ctx, const url_t *url)
 {
@@ -294,8 +295,15 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
     }
     /* A registered UE's request is originating whatever Route it carries: one naming a Path
      * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */
-    if (!b && is_path_route(pc, sip))
+    if (!b && is_path_route(pc, sip)) {
+        /* Only an S-CSCF of the trust domain may reach a UE on its Path token: anyone else
+         * would skip the UE's S-CSCF (its terminating services, barring, identity). */
+        if (!trust_guard_trusted(pc->trust, irq)) {
+            trust_guard_refused(pc->trust, irq, "a UE on a Path token");
+            return sip_request_answer(pc->p->sip, irq, 403, "Not Trusted", NULL), 403;
+        }
         return terminating(pc, irq, sip);
+    }
     if (!b) {
         log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
                  flow);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -30,6 +31,12 @@ static const cfg_key_t scscf_keys[] = {
      NULL},
     REG_CONFIG_KEY_ROWS,
     ICSCF_KEY_ROWS,
+    TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
+                  "or IPv6) of the P-CSCFs, I-CSCFs and application servers whose requests may "
+                  "carry P-Asserted-Identity (and the other trust-domain headers) and use the "
+                  "orig Route or an AS's odi Route. From any other source those headers are "
+                  "removed and originating service is refused (403); a reload applies a new "
+                  "list. The source is the address the request came from, never a header"),
     CFG_END,
 };
 
@@ -79,6 +86,18 @@ static int registration_start(scscf_t *s)
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }
 
+/* trust.peers, checked already by scscf_check. */
+static int trust_start(scscf_t *s)
+{
+    const char *const *peers;
+    size_t n = cfg_list(s->p->cfg, "trust.peers", &peers);
+    char err[200];
+    s->trust = trust_guard_new("scscf", s->p->metrics, peers, n, err, sizeof err);
+    if (!s->trust)
+        log_error("scscf: %s", err);
+    return s->trust ? 0 : -1;
+}
+
 static int scscf_init(program_t *p)
 {
     scscf_t *s = calloc(1, sizeof *s);
@@ -87,6 +106,8 @@ static int scscf_init(program_t *p)
     s->p = p;
     s->reg_hooks = &reg_hooks;
     p->app = s;
+    if (trust_start(s) < 0)
+        return -1;
     set_server_name(s);
     const char *hop = cfg_str(p->cfg, "scscf.next_hop");
     if (hop && !(s->next_hop = url_hdup(NULL, URL_STRING_MAKE(hop)->us_url)))
@@ -122,6 +143,7 @@ static void scscf_fini(program_t *p)
     unreg_free(s->unreg);
     thirdparty_free(s->thirdparty);
     su_free(NULL, s->next_hop);
+    trust_guard_free(s->trust);
     free(s);
     p->app = NULL;
 }
@@ -133,6 +155,9 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
     sip_method_t method = sip->sip_request->rq_method;
     if (!s)
         return program_default_request(app, core, irq, sip);
+    int refused = route_screen(s, irq, sip); /* the trust domain, before anything reads PAI */
+    if (refused)
+        return refused < 0 ? 0 : refused;
     if (method == sip_method_subscribe && sip->sip_event && sip->sip_event->o_type &&
         strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
@@ -147,6 +172,10 @@ static int scscf_check(const cfg_t *cfg, char *err, size_t len)
 {
     if (reg_config_check(cfg, err, len) < 0)
         return -1;
+    const char *const *peers;
+    size_t n = cfg_list(cfg, "trust.peers", &peers);
+    if (trust_peers_check(peers, n, err, len) < 0)
+        return -1;
     return icscf_check_config(cfg, err, len);
 }
 
@@ -158,6 +187,12 @@ static int scscf_reload(program_t *p, const cfg_t *cfg, const char *key)
     if (s && reg_config_reloads(key)) {
         reg_config_read(cfg, s->rc);
         return 1;
+    }
+    if (s && strcmp(key, "trust.peers") == 0) {
+        const char *const *peers;
+        size_t n = cfg_list(cfg, key, &peers);
+        char err[200];
+        return trust_guard_set(s->trust, peers, n, err, sizeof err) == 0;
     }
     if (s && strcmp(key, "scscf.next_hop") == 0) {
         const char *hop = cfg_str(cfg, key);

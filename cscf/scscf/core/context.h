@@ -29,6 +29,7 @@ struct scscf {
     struct thirdparty *thirdparty; /* third-party REGISTERs in flight (routing/thirdparty.c) */
     const struct reg_req_hooks *reg_hooks; /* a 200 to REGISTER, reported upward (scscf_init) */
     struct icscf *icscf; /* the I-CSCF role (routing/icscf.c); NULL when icscf.enabled is off */
+    struct trust_guard *trust; /* trust.peers: whose identity and orig Route we believe */
 };
 
 #endif

@@ -13,6 +13,7 @@
 #include "common/sip/sip_dialog.h"
 #include "common/util/clock.h"
 #include "common/sip/sip_ids.h"
+#include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/auth.h"
 #include "cscf/scscf/registration/bindings.h"
@@ -171,9 +172,10 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
         return;
     }
     /* Only a P-CSCF may say the REGISTER came integrity protected: one without a Path did
-     * not pass any, whatever its Authorization claims. */
+     * not pass any, whatever its Authorization claims, nor did one from outside trust.peers. */
     int protected_rereg = req->reg && req->s->rc->trust_integrity_protected && req->sip->sip_path &&
-                          strcmp(req->cr.integrity_protected, "yes") == 0;
+                          strcmp(req->cr.integrity_protected, "yes") == 0 &&
+                          trust_guard_trusted(req->s->trust, req->irq);
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
         authenticated(req);

@@ -21,6 +21,7 @@
 #include "common/sip/sip_dialog.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
+#include "common/sip/trust.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/reg_req.h"
 #include "cscf/scscf/routing/icscf.h"
@@ -329,6 +330,48 @@ static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
     rt->sc = IFC_ORIG;
     store_get(s->store, rt->served, on_served, rt);
     return 0;
+}
+
+/* Back from an AS on its odi token (isc.c names it <sip:odi.TOKEN@us;lr>). */
+static int is_odi_route(scscf_t *s, sip_t const *sip)
+{
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    return top && top->url_user && strncmp(top->url_user, "odi.", 4) == 0 &&
+           sip_core_is_node(s->p->sip, top);
+}
+
+/* A Route entry past this node: we would relay the request there as it is (route_terminating),
+ * e.g. straight to a P-CSCF's Path token. */
+static int routes_elsewhere(scscf_t *s, sip_t const *sip)
+{
+    for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
+        if (!sip_core_is_node(s->p->sip, r->r_url))
+            return 1;
+    return 0;
+}
+
+int route_screen(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
+{
+    if (trust_guard_trusted(s->trust, irq))
+        return 0;
+    sip_method_t m = sip->sip_request->rq_method;
+    int initial = !(sip->sip_to && sip->sip_to->a_tag) && m != sip_method_ack;
+    const char *asks = is_orig_route(s, sip)  ? "originating service (orig Route)"
+                       : is_odi_route(s, sip) ? "an application server's odi Route"
+                       : initial && m != sip_method_register && routes_elsewhere(s, sip)
+                           ? "a relay (Route past this node)"
+                           : NULL;
+    if (!asks) {
+        /* Terminating requests may come from outside the trust domain (another network): they
+         * are served, with nothing of theirs asserted (RFC 3325 5). */
+        trust_guard_strip(s->trust, irq);
+        return 0;
+    }
+    trust_guard_refused(s->trust, irq, asks);
+    if (m == sip_method_ack)
+        return -1;
+    sip_request_answer(s->p->sip, irq, 403, "Not Trusted", NULL);
+    return 403;
 }
 
 int route_request(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
