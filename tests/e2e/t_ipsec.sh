@@ -107,8 +107,11 @@ expect_eq "the HSS takes the ESP handset's subscription" 201 \
   "$(http_code "http://127.0.0.1:$HSS_API/api/v1/subscribers" -X POST -H "Authorization: Bearer $TOKEN" -d "$body")"
 SC_SIP=$(free_port) SC_API=$(free_port) PC_API=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
+# The pcscf's first listen address is $CORE: its core-side connections leave from there, and
+# the scscf's come back to it, so both trust it (trust.peers) besides 127.0.0.1.
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
-  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN "${diam[@]}" || { finish; exit 1; }
+  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN SCSCF_TRUST_PEERS="127.0.0.1,$CORE" \
+  "${diam[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
 HAVE_IPSEC=1
@@ -131,7 +134,8 @@ EOF
   fi
 fi
 PC_ENV=(PCSCF_SIP_LISTEN="$CORE:5060,127.0.0.1:5060" PCSCF_API_LISTEN="127.0.0.1:$PC_API"
-  PCSCF_API_TOKEN="$TOKEN" PCSCF_LOG_LEVEL=debug PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr")
+  PCSCF_API_TOKEN="$TOKEN" PCSCF_LOG_LEVEL=debug PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr"
+  PCSCF_TRUST_PEERS="127.0.0.1,$CORE")
 start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
 
 # tshark on the veth, from before the first REGISTER (dumpcap says when it captures).

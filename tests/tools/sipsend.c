@@ -4,6 +4,8 @@
  *   sipsend -u|-t HOST PORT FILE [TIMEOUT_MS]
  *
  * With SIPSEND_WHOLE=1 in the environment (UDP), the whole first answer is printed instead.
+ * With SIPSEND_FROM=IPv4 it sends from that local address (e.g. 127.0.0.2: a host outside the
+ * trust domain of a server that trusts 127.0.0.1).
  *
  * The torture tests need byte-exact messages (RFC 4475), which SIPp would rewrite. */
 #include <arpa/inet.h>
@@ -46,6 +48,13 @@ static int connect_to(int type, const char *host, int port)
         exit(2);
     }
     int s = socket(AF_INET, type, 0);
+    const char *from = getenv("SIPSEND_FROM");
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    if (from && (inet_pton(AF_INET, from, &b.sin_addr) != 1 ||
+                 (s >= 0 && bind(s, (struct sockaddr *)&b, sizeof b) < 0))) {
+        fprintf(stderr, "sipsend: SIPSEND_FROM %s: %s\n", from, strerror(errno));
+        exit(2);
+    }
     if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
         fprintf(stderr, "sipsend: connect: %s\n", strerror(errno));
         exit(2);
