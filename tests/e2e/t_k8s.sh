@@ -128,6 +128,13 @@ for overlay_dir in "$K8S"/overlays/*/; do
     else
       fail "$o/$p: terminationGracePeriodSeconds > preStop sleep + shutdown.grace_seconds" "tgps '$tgps', sleep '$sleep_s', grace '$grace'"
     fi
+    # The trust domain (trust.peers): the CSCFs get the pod network, in a form the program takes.
+    if [ "$p" != hss ]; then
+      tp=$(env_of "$p" "${P}_TRUST_PEERS")
+      expect_match "$o/$p: ${P}_TRUST_PEERS names the trusted networks" '^[0-9a-fA-F.:/,]+$' "$tp"
+      expect_eq "$o/$p: $p --check takes ${P}_TRUST_PEERS=$tp" "$p: configuration OK" \
+        "$(env "${P}_TRUST_PEERS=$tp" "$BUILD/$p" -c "$REPO_DIR/config/$p.yaml" --check 2>&1)"
+    fi
     # Security: non-root, no privilege escalation, read-only root, every capability dropped. One
     # exception, the pcscf of the ipsec overlay: root with only NET_ADMIN and NET_RAW (a non-root
     # container gets no ambient capabilities) and the node's /dev/net/tun, for the ESP datapath.
