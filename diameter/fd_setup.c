@@ -258,6 +258,7 @@ static int remember_settings(const cfg_t *cfg, fd_conf_t *c, char *err, size_t e
         .tls_ca = cfg_str(cfg, "diameter.tls_ca"),
         .watchdog_seconds = (int)cfg_int(cfg, "diameter.watchdog_seconds"),
         .reconnect_seconds = (int)cfg_int(cfg, "diameter.reconnect_seconds"),
+        .accept_workers = (int)cfg_int(cfg, "diameter.accept_workers"),
     };
     c->npeers = cfg_list(cfg, "diameter.peers", &c->peers);
     return 0;

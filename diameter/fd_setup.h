@@ -75,6 +75,14 @@
          1,                                                                                         \
          3600,                                                                                      \
          NULL},                                                                                     \
+        {"diameter.accept_workers",                                                                 \
+         CFG_INT,                                                                                   \
+         "256",                                                                                     \
+         "incoming connections taken through the capability exchange at once, per listening "       \
+         "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",               \
+         5,                                                                                         \
+         4096,                                                                                      \
+         NULL},                                                                                     \
     {                                                                                               \
         "diameter.request_timeout_ms", CFG_INT, "2000",                                             \
             "how long a Cx request waits for its answer", 100, 60000, NULL                          \
