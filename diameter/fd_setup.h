@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "common/ops/config.h"
+#include "common/ops/metrics.h"
 #include "diameter/cx_dict.h"
 
 /* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults
@@ -101,6 +102,18 @@ int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen);
 
 /* Disconnects peers (DPR) and stops freeDiameter's threads; no callback runs afterwards. */
 void fd_setup_stop(void);
+
+/* Per-peer counters the freeDiameter hooks keep (set before fd_setup_start; NULL: none):
+ * requests{peer} counts Cx requests sent to each peer, failovers{peer,reason} the requests
+ * freeDiameter took off a peer whose connection closed (reason "connection_lost"). */
+void fd_setup_count_into(metric_t *requests, metric_t *failovers);
+
+/* 1 when a peer of that Diameter identity is open. Any thread. */
+int fd_setup_peer_open(const char *identity);
+
+/* An open peer from diameter.peers other than avoid (NULL or "": any), written to out: 0, or
+ * -1 when there is none. Any thread. */
+int fd_setup_alternative(const char *avoid, char *out, size_t len);
 
 /* Every peer freeDiameter knows. Returns how many were written (at most max). Any thread. */
 size_t fd_setup_peers(fd_peer_status_t *out, size_t max);
