@@ -144,6 +144,14 @@ static void finish(cx_client_t *c, inflight_t *r, cx_status_t status, const cx_m
 
 static int send_attempt(cx_client_t *c, inflight_t *r, const char *dest_host);
 
+/* Requests a CSCF sends to the HSS may go to any HSS of the realm. The HSS's own (RTR, PPR)
+ * must reach the S-CSCF that holds the registration: Destination-Host is required in them
+ * (TS 29.229), so they are never unpinned nor sent elsewhere. */
+static int may_move(cx_cmd_t cmd)
+{
+    return cmd == CX_CMD_MAR || cmd == CX_CMD_SAR || cmd == CX_CMD_UAR || cmd == CX_CMD_LIR;
+}
+
 /* Why a failed attempt should go once more to another peer (NULL: it should not). A timeout:
  * the peer is hung or gone without closing (freeDiameter notices only after its watchdog, 2 Tw
  * or more). 3002/3004 (RFC 6733 7.1.3): the request could not be delivered through or by that
@@ -167,7 +175,7 @@ static const char *retry_reason(const delivery_t *d)
 static int retry(cx_client_t *c, inflight_t *r, const char *avoid, const char *reason)
 {
     char other[256];
-    if (!r->has_req || r->attempt > 1 || !r->cb ||
+    if (!may_move(r->cmd) || !r->has_req || r->attempt > 1 || !r->cb ||
         fd_setup_alternative(avoid, other, sizeof other) < 0)
         return -1;
     char failed[256];
@@ -193,9 +201,9 @@ static void deliver(void *arg)
     cx_client_t *c = r->client;
     r->held--;
     /* An answer is used even when it comes for the first attempt after the second was sent;
-     * a failure only counts for the attempt still current. */
+     * a failure (3002 and 3004 included) only counts for the attempt still current. */
     int current = d->attempt == r->attempt;
-    if (r->cb && (current || d->status == CX_ANSWERED)) {
+    if (r->cb && (current || (d->status == CX_ANSWERED && !retry_reason(d)))) {
         const char *why = current ? retry_reason(d) : NULL;
         const char *failed = *d->peer ? d->peer : r->peer;
         if (!why || retry(c, r, failed, why) < 0)
@@ -411,7 +419,8 @@ uint64_t cx_client_send(cx_client_t *c, const cx_msg_t *req, cx_answer_f cb, voi
      * only keeps one registration's requests on one HSS; any HSS of the realm can serve the
      * user (the HSS front-ends share their subscriber data), so it goes by Destination-Realm
      * alone, as a request does when the HSS is not known. */
-    if (r->req.destination_host && !fd_setup_peer_open(r->req.destination_host)) {
+    if (may_move(r->cmd) && r->req.destination_host &&
+        !fd_setup_peer_open(r->req.destination_host)) {
         count_failover(c, r->req.destination_host, "unreachable");
         log_debug("diameter: %s %llu: %s is not connected; sent by realm", cx_cmd_abbrev(req->cmd),
                   (unsigned long long)r->id, r->req.destination_host);
