@@ -14,8 +14,10 @@
 #include "diameter/cx_dict.h"
 
 /* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults
- * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""). */
-#define FD_SETUP_KEY_ROWS(identity, listen, peers)                                                  \
+ * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""); workers is diameter.accept_workers'
+ * (the HSS, which every S-CSCF dials, needs many; each is a thread, and under AddressSanitizer
+ * a start costs a few milliseconds per thread). */
+#define FD_SETUP_KEY_ROWS(identity, listen, peers, workers)                                         \
     {"diameter.identity",                                                                           \
      CFG_STRING,                                                                                    \
      identity,                                                                                      \
@@ -78,7 +80,7 @@
          NULL},                                                                                     \
         {"diameter.accept_workers",                                                                 \
          CFG_INT,                                                                                   \
-         "256",                                                                                     \
+         workers,                                                                                   \
          "incoming connections taken through the capability exchange at once, per listening "       \
          "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",               \
          5,                                                                                         \
