@@ -205,7 +205,11 @@ static void deliver(void *arg)
     int current = d->attempt == r->attempt;
     if (r->cb && (current || (d->status == CX_ANSWERED && !retry_reason(d)))) {
         const char *why = current ? retry_reason(d) : NULL;
-        const char *failed = *d->peer ? d->peer : r->peer;
+        /* Who failed: where it expired, else where it was pinned, else who answered 3004. */
+        const char *failed = *d->peer                ? d->peer
+                             : *r->peer              ? r->peer
+                             : d->answer.origin_host ? d->answer.origin_host
+                                                     : "";
         if (!why || retry(c, r, failed, why) < 0)
             finish(c, r, d->status, &d->answer);
     }
