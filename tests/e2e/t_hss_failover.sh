@@ -106,7 +106,7 @@ csv bob bob bobbobbobbobbob1 ponmlkjihgfedcba
 
 echo "-- the SAR goes to the HSS that answered the MAR ($PINNED_REGS registrations)"
 mismatch=0 failed=0 used=
-for i in $(seq $PINNED_REGS); do
+for _ in $(seq $PINNED_REGS); do
   m1=$(hss_count hss1 MAR) m2=$(hss_count hss2 MAR) s1=$(hss_count hss1 SAR) s2=$(hss_count hss2 SAR)
   register alice || failed=$((failed + 1))
   mar=$(which_hss MAR "$m1" "$m2") sar=$(which_hss SAR "$s1" "$s2")
@@ -148,7 +148,7 @@ a=$(cx mar "{\"impi\":\"alice@$DOMAIN\",\"impu\":\"sip:alice@$DOMAIN\",\"destina
 expect_eq "a MAR pinned to $LAST is answered by $LAST again" "2001 ${ID[$LAST]}" \
   "$(field '"\(.answer.result_code) \(.answer.origin_host)"' "$a")"
 back=0
-for i in $(seq 10); do # realm routing picks either HSS at random: 2^-10 that it never picks this one
+for _ in $(seq 10); do # realm routing picks either HSS at random: 2^-10 that it never picks this one
   b=$(hss_count "$LAST" MAR)
   register alice || break
   [ "$(hss_count "$LAST" MAR)" -gt "$b" ] && { back=1; break; }
