@@ -50,10 +50,11 @@ void cx_call(loopq_t *q, cx_client_t *client, const cx_msg_t *req, int timeout_m
         return;
     c->client = client;
     c->req = req;
-    /* cx_client times the request out after the configured Diameter timeout and answers
-     * CX_TIMEOUT; the extra second covers the loop's own delay. A wait that gives up anyway
-     * leaves c to the late answer (free_call then). */
-    if (loopq_call_async(q, send_on_loop, c, free_call, timeout_ms + 1000) < 0) {
+    /* cx_client times the request out after the configured Diameter timeout, sends it once
+     * more to another peer and times that out too, then answers CX_TIMEOUT; the extra second
+     * covers the loop's own delay. A wait that gives up anyway leaves c to the late answer
+     * (free_call then). */
+    if (loopq_call_async(q, send_on_loop, c, free_call, 2 * timeout_ms + 1000) < 0) {
         out->sent = 1;
         out->status = CX_TIMEOUT;
         return;

@@ -16,8 +16,9 @@ typedef struct cx_call_result {
     json_t *answer; /* the decoded answer (cx_msg_to_json), or NULL; the caller decrefs */
 } cx_call_result_t;
 
-/* HTTP thread. Blocks for at most timeout_ms + 1 s; not answered by then (or the loop refused
- * the call): sent 1, status CX_TIMEOUT. */
+/* HTTP thread. Blocks for at most 2 timeout_ms + 1 s (a request that times out is sent once
+ * more to another peer); not answered by then (or the loop refused the call): sent 1, status
+ * CX_TIMEOUT. */
 void cx_call(loopq_t *q, cx_client_t *client, const cx_msg_t *req, int timeout_ms,
              cx_call_result_t *out);
 

@@ -47,5 +47,8 @@ void cx_client_fake(cx_client_t *c, cx_client_fake_f fn, void *arg);
 
 /* Shared with cx_server: the metric families both sides update. */
 void cx_metrics_register(metrics_t *m, metric_t **requests, metric_t **latency);
+/* Shared with fd_setup's hooks: cscf_diameter_peer_requests_total{peer} and
+ * cscf_diameter_peer_failovers_total{peer,reason}. */
+void cx_peer_metrics_register(metrics_t *m, metric_t **requests, metric_t **failovers);
 
 #endif

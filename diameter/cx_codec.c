@@ -50,6 +50,42 @@ void cx_msg_clear(cx_msg_t *m)
     cx_msg_init(m, m->cmd);
 }
 
+/* *s replaced by its own copy (NULL stays NULL): 0, or -1 with *s NULL. */
+static int dup_in_place(char **s)
+{
+    if (!*s)
+        return 0;
+    *s = strdup(*s);
+    return *s ? 0 : -1;
+}
+
+int cx_msg_copy(cx_msg_t *dst, const cx_msg_t *src)
+{
+    *dst = *src; /* the numbers, and pointers each replaced by a copy below */
+    char **strs[] = {&dst->origin_host,       &dst->origin_realm, &dst->destination_host,
+                     &dst->destination_realm, &dst->user_name,    &dst->visited_network,
+                     &dst->server_name,       &dst->user_data,    &dst->charging_ecf,
+                     &dst->charging_ccf,      &dst->reason_info};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        rc |= dup_in_place(strs[i]);
+    for (size_t i = 0; i < dst->npublic; i++)
+        rc |= dup_in_place(&dst->public_ids[i]);
+    for (size_t i = 0; i < dst->ncap_servers; i++)
+        rc |= dup_in_place(&dst->cap_servers[i]);
+    for (size_t i = 0; i < dst->nassociated; i++)
+        rc |= dup_in_place(&dst->associated_ids[i]);
+    for (size_t i = 0; i < dst->nitems; i++) {
+        cx_auth_item_t *it = &dst->items[i];
+        rc |= dup_in_place(&it->scheme) | dup_in_place(&it->digest_realm) |
+              dup_in_place(&it->digest_qop) | dup_in_place(&it->digest_algorithm) |
+              dup_in_place(&it->digest_ha1);
+    }
+    if (rc)
+        cx_msg_clear(dst); /* every pointer is a copy or NULL: nothing of src is freed */
+    return rc ? -1 : 0;
+}
+
 int cx_msg_set(char **field, const char *s)
 {
     free(*field);

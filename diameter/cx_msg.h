@@ -106,6 +106,9 @@ void cx_msg_init(cx_msg_t *m, cx_cmd_t cmd);
 /* Frees every owned string and resets to empty. */
 void cx_msg_clear(cx_msg_t *m);
 
+/* dst (uninitialised) becomes a deep copy of src: 0, or -1 (out of memory) with dst empty. */
+int cx_msg_copy(cx_msg_t *dst, const cx_msg_t *src);
+
 /* Helpers that copy (NULL-safe, s may be NULL): */
 int cx_msg_set(char **field, const char *s);
 int cx_msg_add_public(cx_msg_t *m, const char *impu);

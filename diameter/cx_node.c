@@ -13,6 +13,9 @@ int cx_node_start(cx_node_t *n, program_t *p, const cx_node_handler_t *handlers,
                   void *app)
 {
     char err[512] = "";
+    metric_t *peer_requests, *peer_failovers;
+    cx_peer_metrics_register(p->metrics, &peer_requests, &peer_failovers);
+    fd_setup_count_into(peer_requests, peer_failovers);
     if (fd_setup_start(p->cfg, &n->cx, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;

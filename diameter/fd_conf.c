@@ -140,6 +140,13 @@ char *fd_conf_render(const fd_conf_t *c, char *err, size_t errlen)
         fprintf(f, "LoadExtension = \"%s/%s\";\n", dir, dictionaries[i]);
     for (size_t i = 0; rc == 0 && i < c->npeers; i++)
         rc = render_peer(f, c, c->peers[i], err, errlen);
+    /* freeDiameter 1.2.1 hands each accepted connection to one of ThreadsPerServer workers,
+     * which waits up to 20 s (INCNX_TIMEOUT, fixed at build time) for its CER; behind them
+     * are a queue of 5 and a listen backlog of 5. With its default of 5 workers, ten silent
+     * connections stop the listener taking anyone else for 20 s, and each new one another
+     * 20 s: so many workers that a burst of half-open connections cannot occupy them all. */
+    if (rc == 0 && c->accept_workers > 0)
+        fprintf(f, "ThreadsPerServer = %d;\n", c->accept_workers);
     fclose(f);
     if (rc < 0) {
         free(text);

@@ -15,6 +15,8 @@ typedef struct fd_conf {
     size_t npeers;
     int watchdog_seconds;  /* Tw: DWR interval */
     int reconnect_seconds; /* Tc: how soon a lost peer is retried (freeDiameter's default 30 s) */
+    int accept_workers;    /* ThreadsPerServer: incoming connections taken to their CER at once,
+                            * per listening socket (0: freeDiameter's default, 5) */
     const char *ext_dir;   /* where the dict_*.fdx extensions live */
 } fd_conf_t;
 

@@ -46,7 +46,21 @@ static struct {
     peer_stats_t peers[MAX_NAMES];
     size_t n;
     struct fd_hook_hdl *hook;
+    metric_t *m_requests, *m_failovers; /* set before start (fd_setup_count_into) */
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void fd_setup_count_into(metric_t *requests, metric_t *failovers)
+{
+    stats.m_requests = requests;
+    stats.m_failovers = failovers;
+}
+
+/* A Cx (not base protocol) request: what the per-peer metrics count. */
+static int is_cx_request(struct msg *msg)
+{
+    struct msg_hdr *h = NULL;
+    return msg && fd_msg_hdr(msg, &h) == 0 && h->msg_appl != 0 && (h->msg_flags & CMD_FLAG_REQUEST);
+}
 
 /* Under stats.lock. NULL when the table is full: later peers go uncounted, never unbounded. */
 static peer_stats_t *stats_for(const char *identity)
@@ -95,6 +109,8 @@ static void on_hook(enum fd_hook_type type, struct msg *msg, struct peer_hdr *pe
         switch (type) {
         case HOOK_MESSAGE_SENT:
             count_message(s, msg, 1);
+            if (stats.m_requests && is_cx_request(msg))
+                metric_inc(stats.m_requests, peer->info.pi_diamid);
             break;
         case HOOK_MESSAGE_RECEIVED:
             count_message(s, msg, 0);
@@ -104,6 +120,10 @@ static void on_hook(enum fd_hook_type type, struct msg *msg, struct peer_hdr *pe
             set_error(s, "connection failed", other);
             break;
         case HOOK_MESSAGE_FAILOVER:
+            if (stats.m_failovers && is_cx_request(msg)) {
+                const char *labels[] = {peer->info.pi_diamid, "connection_lost"};
+                metric_addv(stats.m_failovers, labels, 1);
+            }
             s->failovers++;
             set_error(s, "request sent again elsewhere: the connection was lost", NULL);
             break;
@@ -258,6 +278,7 @@ static int remember_settings(const cfg_t *cfg, fd_conf_t *c, char *err, size_t e
         .tls_ca = cfg_str(cfg, "diameter.tls_ca"),
         .watchdog_seconds = (int)cfg_int(cfg, "diameter.watchdog_seconds"),
         .reconnect_seconds = (int)cfg_int(cfg, "diameter.reconnect_seconds"),
+        .accept_workers = (int)cfg_int(cfg, "diameter.accept_workers"),
     };
     c->npeers = cfg_list(cfg, "diameter.peers", &c->peers);
     return 0;
@@ -372,6 +393,30 @@ size_t fd_setup_peers(fd_peer_status_t *out, size_t max)
     }
     pthread_rwlock_unlock(&fd_g_peers_rw);
     return n;
+}
+
+int fd_setup_peer_open(const char *identity)
+{
+    fd_peer_status_t peers[MAX_NAMES];
+    size_t n = fd_setup_peers(peers, MAX_NAMES);
+    for (size_t i = 0; i < n; i++)
+        if (peers[i].open && strcasecmp(peers[i].identity, identity) == 0)
+            return 1;
+    return 0;
+}
+
+int fd_setup_alternative(const char *avoid, char *out, size_t len)
+{
+    fd_peer_status_t peers[MAX_NAMES];
+    size_t n = fd_setup_peers(peers, MAX_NAMES);
+    for (size_t i = 0; i < n; i++) {
+        if (!peers[i].open || !peers[i].configured ||
+            (avoid && strcasecmp(peers[i].identity, avoid) == 0))
+            continue;
+        snprintf(out, len, "%s", peers[i].identity);
+        return 0;
+    }
+    return -1;
 }
 
 int fd_setup_ready(char *reason, size_t len)

@@ -10,11 +10,14 @@
 #include <jansson.h>
 
 #include "common/ops/config.h"
+#include "common/ops/metrics.h"
 #include "diameter/cx_dict.h"
 
 /* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults
- * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""). */
-#define FD_SETUP_KEY_ROWS(identity, listen, peers)                                                  \
+ * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""); workers is diameter.accept_workers'
+ * (the HSS, which every S-CSCF dials, needs many; each is a thread, and under AddressSanitizer
+ * a start costs a few milliseconds per thread). */
+#define FD_SETUP_KEY_ROWS(identity, listen, peers, workers)                                         \
     {"diameter.identity",                                                                           \
      CFG_STRING,                                                                                    \
      identity,                                                                                      \
@@ -75,6 +78,14 @@
          1,                                                                                         \
          3600,                                                                                      \
          NULL},                                                                                     \
+        {"diameter.accept_workers",                                                                 \
+         CFG_INT,                                                                                   \
+         workers,                                                                                   \
+         "incoming connections taken through the capability exchange at once, per listening "       \
+         "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",               \
+         5,                                                                                         \
+         4096,                                                                                      \
+         NULL},                                                                                     \
     {                                                                                               \
         "diameter.request_timeout_ms", CFG_INT, "2000",                                             \
             "how long a Cx request waits for its answer", 100, 60000, NULL                          \
@@ -93,6 +104,18 @@ int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen);
 
 /* Disconnects peers (DPR) and stops freeDiameter's threads; no callback runs afterwards. */
 void fd_setup_stop(void);
+
+/* Per-peer counters the freeDiameter hooks keep (set before fd_setup_start; NULL: none):
+ * requests{peer} counts Cx requests sent to each peer, failovers{peer,reason} the requests
+ * freeDiameter took off a peer whose connection closed (reason "connection_lost"). */
+void fd_setup_count_into(metric_t *requests, metric_t *failovers);
+
+/* 1 when a peer of that Diameter identity is open. Any thread. */
+int fd_setup_peer_open(const char *identity);
+
+/* An open peer from diameter.peers other than avoid (NULL or "": any), written to out: 0, or
+ * -1 when there is none. Any thread. */
+int fd_setup_alternative(const char *avoid, char *out, size_t len);
 
 /* Every peer freeDiameter knows. Returns how many were written (at most max). Any thread. */
 size_t fd_setup_peers(fd_peer_status_t *out, size_t max);

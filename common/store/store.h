@@ -94,6 +94,8 @@ typedef struct store_reg {
     store_contact_t *contacts;
     size_t ncontacts;
     char *server_name; /* the S-CSCF name the HSS holds for this registration (SAR), or NULL */
+    char *hss; /* Diameter identity of the HSS that answered its last SAR (the scscf pins the
+                * registration's Cx requests to it), or NULL */
     store_sub_t *subs; /* reg event subscriptions to it */
     size_t nsubs;
     uint64_t rev; /* see "Revisions" above; store_reg_new() makes 0 */

@@ -3,7 +3,7 @@
  *
  * Format (version 1), every key always present, in this order:
  *   {"v":1,"impi":S,"impus":[S..],"barred":[S..],"profile":S|null,"scheme":S|null,
- *    "server_name":S|null,
+ *    "server_name":S|null, "hss":S|null (optional: absent in records written before it),
  *    "contacts":[{"uri":S|null,"params":S|null,"instance":S|null,"reg_id":int,"path":S|null,
  *                 "received":S|null,"call_id":S|null,"cseq":uint32,"user_agent":S|null,
  *                 "expires_at":int64,"registered_at":int64}..],
@@ -142,7 +142,7 @@ static int encodable(const store_reg_t *r)
     if (!r || !r->impi || r->nimpus > STORE_CODEC_MAX_IMPUS || r->nbarred > STORE_CODEC_MAX_IMPUS ||
         r->ncontacts > STORE_CODEC_MAX_CONTACTS || r->nsubs > STORE_CODEC_MAX_SUBS ||
         !str_fits(r->impi) || !str_fits(r->profile) || !str_fits(r->scheme) ||
-        !str_fits(r->server_name) || !list_fits(r->impus, r->nimpus) ||
+        !str_fits(r->server_name) || !str_fits(r->hss) || !list_fits(r->impus, r->nimpus) ||
         !list_fits(r->barred, r->nbarred))
         return 0;
     for (size_t i = 0; i < r->ncontacts; i++) {
@@ -173,6 +173,7 @@ static json_t *reg_obj(const store_reg_t *r)
     rc |= put_str(o, "profile", r->profile);
     rc |= put_str(o, "scheme", r->scheme);
     rc |= put_str(o, "server_name", r->server_name);
+    rc |= put_str(o, "hss", r->hss);
     json_t *contacts = json_array(), *subs = json_array();
     for (size_t i = 0; contacts && i < r->ncontacts; i++)
         rc |= json_array_append_new(contacts, contact_obj(&r->contacts[i]));
@@ -431,7 +432,8 @@ static store_reg_t *reg_from(const json_t *o, dec_t *d)
         get_strings(o, "impus", STORE_CODEC_MAX_IMPUS, &r->impus, &r->nimpus, d) < 0 ||
         get_strings(o, "barred", STORE_CODEC_MAX_IMPUS, &r->barred, &r->nbarred, d) < 0 ||
         STR(o, profile, r) < 0 || STR(o, scheme, r) < 0 || STR(o, server_name, r) < 0 ||
-        get_contacts(o, r, d) < 0 || get_subs(o, r, d) < 0) {
+        (json_object_get(o, "hss") && STR(o, hss, r) < 0) || get_contacts(o, r, d) < 0 ||
+        get_subs(o, r, d) < 0) {
         store_reg_free(r);
         return NULL;
     }

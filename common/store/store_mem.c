@@ -98,6 +98,7 @@ static void pack_strings(packer_t *p, store_reg_t *d, const store_reg_t *r)
         KEEP(contacts[i].user_agent);
     }
     KEEP(server_name);
+    KEEP(hss);
     for (size_t i = 0; i < r->nsubs; i++) {
         KEEP(subs[i].call_id);
         KEEP(subs[i].local_tag);

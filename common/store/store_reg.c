@@ -61,6 +61,7 @@ void store_reg_free(store_reg_t *r)
         contact_clear(&r->contacts[i]);
     free(r->contacts);
     free(r->server_name);
+    free(r->hss);
     for (size_t i = 0; i < r->nsubs; i++)
         sub_clear(&r->subs[i]);
     free(r->subs);
@@ -144,6 +145,7 @@ store_reg_t *store_reg_dup(const store_reg_t *r)
     for (size_t i = 0; ok && i < r->ncontacts; i++, d->ncontacts++)
         ok &= contact_copy(&d->contacts[i], &r->contacts[i]) == 0;
     ok &= store_contact_set(&d->server_name, r->server_name) == 0;
+    ok &= store_contact_set(&d->hss, r->hss) == 0;
     if (ok && r->nsubs && !(d->subs = calloc(r->nsubs, sizeof *d->subs)))
         ok = 0;
     for (size_t i = 0; ok && i < r->nsubs; i++, d->nsubs++)

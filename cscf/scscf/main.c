@@ -19,7 +19,7 @@
 
 static const cfg_key_t scscf_keys[] = {
     FD_SETUP_KEY_ROWS("scscf.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3869",
-                      "hss.ims.mnc001.mcc001.3gppnetwork.org@127.0.0.1:3868"),
+                      "hss.ims.mnc001.mcc001.3gppnetwork.org@127.0.0.1:3868", "16"),
     {"scscf.server_name", CFG_SIP_URI, NULL,
      "this S-CSCF's SIP URI as the HSS stores it (Server-Name); default sip:<advertise or first "
      "listen address>. Replicas sharing a store (store.backend redis) set the same name, one "

@@ -13,7 +13,7 @@
 #include "diameter/hss/vector_cli.h"
 
 static const cfg_key_t hss_keys[] = {
-    FD_SETUP_KEY_ROWS("hss.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3868", ""),
+    FD_SETUP_KEY_ROWS("hss.ims.mnc001.mcc001.3gppnetwork.org", "127.0.0.1:3868", "", "256"),
     {"subscribers.file", CFG_STRING, "config/subscribers.yaml",
      "subscriber file (YAML; schema in config/subscribers.yaml)", 0, 0, NULL},
     {"subscribers.database", CFG_STRING, "run/hss.db",

@@ -51,7 +51,9 @@ typedef struct fx_hss {
     char last_impu[128]; /* first Public-Identity of the last request */
     cx_status_t status;  /* CX_ANSWERED, or CX_TIMEOUT to play an unreachable HSS */
     uint32_t mar_experimental;
-    const char *user_data; /* the SAA's User-Data (NULL: none) */
+    const char *user_data;   /* the SAA's User-Data (NULL: none) */
+    const char *origin;      /* Origin-Host of its answers (NULL: none) */
+    char last_sar_host[128]; /* Destination-Host of the last SAR ("" when none) */
 } fx_hss_t;
 
 typedef struct fx {
@@ -107,6 +109,7 @@ static cx_status_t fx_hss_answer(void *arg, const cx_msg_t *req, cx_msg_t *a)
     if (h->status != CX_ANSWERED)
         return h->status;
     a->result_code = 2001;
+    cx_msg_set(&a->origin_host, h->origin);
     if (req->cmd == CX_CMD_MAR) {
         h->mars++;
         if (h->mar_experimental) {
@@ -125,6 +128,8 @@ static cx_status_t fx_hss_answer(void *arg, const cx_msg_t *req, cx_msg_t *a)
     } else if (req->cmd == CX_CMD_SAR) {
         h->sars++;
         h->last_sat = req->server_assignment_type;
+        snprintf(h->last_sar_host, sizeof h->last_sar_host, "%s",
+                 req->destination_host ? req->destination_host : "");
         if (h->user_data && req->server_assignment_type != CX_SAT_USER_DEREGISTRATION)
             cx_msg_set(&a->user_data, h->user_data);
     }

@@ -108,6 +108,7 @@ static inline void assert_same_reg(const store_reg_t *a, const store_reg_t *b)
         assert_int_equal(x->registered_at, y->registered_at);
     }
     assert_str_or_null(a->server_name, b->server_name);
+    assert_str_or_null(a->hss, b->hss);
     assert_int_equal(a->nsubs, b->nsubs);
     for (size_t i = 0; i < a->nsubs; i++) {
         const store_sub_t *x = &a->subs[i], *y = &b->subs[i];

@@ -28,6 +28,7 @@ static fd_conf_t scscf(void)
         .npeers = 1,
         .watchdog_seconds = 6,
         .reconnect_seconds = 3,
+        .accept_workers = 64,
     };
     return c;
 }
@@ -52,6 +53,7 @@ static void renders_a_plain_tcp_peer(void **state)
     expect_line(text, "Port = 3869;");
     expect_line(text, "SecPort = 0;");
     expect_line(text, "TcTimer = 3;");
+    expect_line(text, "ThreadsPerServer = 64;");
     expect_line(text, "LoadExtension = \"/usr/lib/freeDiameter/dict_dcca_3gpp.fdx\";");
     expect_line(text, "ConnectPeer = \"hss.ims.local\" { ConnectTo = \"127.0.0.1\"; Port = 3868; "
                       "No_SCTP; No_TLS; };");
@@ -78,6 +80,7 @@ static void freediameter_accepts_it(void **state)
     assert_string_equal(fd_g_config->cnf_diamid, "scscf.ims.local");
     assert_int_equal(fd_g_config->cnf_port, 3869);
     assert_int_equal(fd_g_config->cnf_timer_tc, 3);
+    assert_int_equal(fd_g_config->cnf_thr_srv, 64); /* the half-open budget (diameter/README.md) */
     unlink(path);
     free(text);
 }

@@ -100,16 +100,20 @@ static void hss_refusal_and_silence(void **state)
 static void right_answer_registers(void **state)
 {
     fx_t *f = *state;
+    f->hss.origin = "hss2.ims.example";
     char *r = fx_register_auth(f, CONTACT);
     fx_expect_status(r, "SIP/2.0 200");
     free(r);
     assert_int_equal(f->hss.mars, 1);
     assert_int_equal(f->hss.sars, 1);
     assert_int_equal(f->hss.last_sat, CX_SAT_REGISTRATION);
+    /* The SAR went to the HSS that answered the MAR, and the record keeps it. */
+    assert_string_equal(f->hss.last_sar_host, "hss2.ims.example");
     store_reg_t *reg = fx_stored(f, FX_IMPU);
     assert_non_null(reg);
     assert_string_equal(reg->impi, FX_IMPI);
     assert_int_equal(reg->ncontacts, 1);
+    assert_string_equal(reg->hss, "hss2.ims.example");
     store_reg_free(reg);
 }
 

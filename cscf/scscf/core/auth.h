@@ -24,7 +24,8 @@ typedef struct auth_challenge {
     uint8_t ck[16], ik[16];
     char ha1[33];
     int64_t expires_ms; /* monotonic */
-    int failures; /* wrong answers so far for this IMPI (policy: registrar.max_auth_failures) */
+    int failures;  /* wrong answers so far for this IMPI (policy: registrar.max_auth_failures) */
+    char hss[256]; /* Origin-Host of the MAA it came from: the registration's SAR goes there */
 } auth_challenge_t;
 
 typedef struct auth_table {

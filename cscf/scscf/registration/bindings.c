@@ -351,6 +351,8 @@ static void store_step(reg_req_t *req)
     /* The name the HSS now holds for this registration (every replica may present the same,
      * scscf.server_name): another replica's name is simply replaced, the SAR just made ours. */
     store_contact_set(&req->reg->server_name, s->server_name);
+    if (*req->hss)
+        store_contact_set(&req->reg->hss, req->hss);
     store_put(s->store, req->reg, after_put, req);
 }
 

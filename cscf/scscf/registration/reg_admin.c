@@ -80,7 +80,8 @@ static void on_swept(void *arg, int rc)
     metric_addv(s->m_events, (const char *[]){"expired"}, (double)w->gone);
     if (r->ncontacts == 0) {
         log_info("registrar: %s (%s) expired", first_impu(r, "?"), r->impi);
-        reg_req_sar_detached(s, r->impi, first_impu(r, r->impi), CX_SAT_TIMEOUT_DEREGISTRATION);
+        reg_req_sar_detached(s, r->impi, first_impu(r, r->impi), CX_SAT_TIMEOUT_DEREGISTRATION,
+                             r->hss);
         if (w->before)
             regevent_changed(s, w->before, NULL, REGEVENT_EXPIRY);
     } else if (w->before && w->gone) {
@@ -214,7 +215,7 @@ static void dereg_effects(dereg_t *d)
     } else {
         log_info("registrar: %s deregistered (%s)", r->impi, d->why);
         reg_req_sar_detached(s, r->impi, first_impu(r, d->key),
-                             CX_SAT_ADMINISTRATIVE_DEREGISTRATION);
+                             CX_SAT_ADMINISTRATIVE_DEREGISTRATION, r->hss);
         metric_inc(s->m_events, "admin_deregister");
     }
     regevent_changed(s, r, NULL, d->cause);

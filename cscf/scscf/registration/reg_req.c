@@ -109,6 +109,9 @@ static void on_saa(void *arg, cx_status_t st, const cx_msg_t *a)
     reg_req_t *req = ctx->req;
     reg_sar_f done = ctx->done;
     free(ctx);
+    /* The HSS that holds the assignment now: the registration's next requests go to it. */
+    if (code == 200 && a->origin_host)
+        snprintf(req->hss, sizeof req->hss, "%s", a->origin_host);
     if (code != 200)
         log_info("registrar: %s: SAR %s", req->impi,
                  a ? cx_result_name(a->result_code, a->experimental_result) : "timed out");
@@ -129,6 +132,11 @@ int reg_req_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done)
     cx_msg_set(&m.server_name, s->server_name);
     m.server_assignment_type = sat;
     m.user_data_already_available = udaa;
+    /* TS 29.228: the SAR goes to the HSS that answered the registration's MAR (its
+     * Origin-Host), so one HSS sees the whole registration; cx_client sends it by realm when
+     * that HSS is gone. */
+    if (*req->hss)
+        cx_msg_set(&m.destination_host, req->hss);
     req->cx_id = cx_client_send(s->cx.client, &m, on_saa, ctx);
     cx_msg_clear(&m);
     if (!req->cx_id) {
@@ -147,7 +155,7 @@ static void detached_done(void *arg, cx_status_t st, const cx_msg_t *a)
     free(who);
 }
 
-void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat)
+void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat, const char *hss)
 {
     cx_msg_t m;
     cx_msg_init(&m, CX_CMD_SAR);
@@ -156,6 +164,8 @@ void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sa
     cx_msg_set(&m.server_name, s->server_name);
     m.server_assignment_type = sat;
     m.user_data_already_available = 0;
+    if (hss && *hss)
+        cx_msg_set(&m.destination_host, hss);
     char *who = strdup(impi);
     if (who && !cx_client_send(s->cx.client, &m, detached_done, who))
         free(who);

@@ -34,6 +34,8 @@ typedef struct reg_req {
     int tries;           /* store writes tried (a conflict re-reads and tries again) */
     char **response_out; /* when set, reg_req_reply leaves the response's text here */
     uint64_t cx_id;
+    char hss[256]; /* the HSS this registration's SAR goes to (Destination-Host): the one that
+                    * answered its MAR or, unchallenged, its last SAR; "" when not known */
 } reg_req_t;
 
 /* What a REGISTER's 200 reports to the layer above (the third-party REGISTERs of routing), set
@@ -69,7 +71,8 @@ int reg_req_cx_to_sip(cx_status_t st, const cx_msg_t *a, const char **phrase);
 /* SAR of type sat for req's IMPI/IMPU; done(req, SIP status, answer or NULL) continues. */
 typedef void (*reg_sar_f)(reg_req_t *req, int status, const cx_msg_t *ans);
 int reg_req_sar(reg_req_t *req, int sat, int udaa, reg_sar_f done);
-/* A SAR nobody waits for (timeouts, admin, failed authentication), logged when it fails. */
-void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat);
+/* A SAR nobody waits for (timeouts, admin, failed authentication), logged when it fails; to
+ * the HSS named by hss when not NULL or "". */
+void reg_req_sar_detached(scscf_t *s, const char *impi, const char *impu, int sat, const char *hss);
 
 #endif

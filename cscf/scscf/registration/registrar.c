@@ -38,6 +38,8 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     if (code == 200 && a->nitems)
         c = auth_challenge_add(&s->auth, &a->items[0], req->impi, req->impu,
                                sip_core_config(s->p->sip)->domain, req->failures, clock_mono_ms());
+    if (c && a->origin_host)
+        snprintf(c->hss, sizeof c->hss, "%s", a->origin_host);
     if (!c) {
         log_info("registrar: %s: MAR %s (%s)", req->impi,
                  a ? cx_result_name(a->result_code, a->experimental_result) : "timed out",
@@ -118,7 +120,7 @@ static void wrong_answer(reg_req_t *req, auth_challenge_t *c)
         challenge(req, NULL);
         return;
     }
-    reg_req_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE);
+    reg_req_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE, c->hss);
     reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
 }
 
@@ -143,6 +145,7 @@ static void check_answer(reg_req_t *req)
         return;
     }
     req->scheme = c->scheme;
+    snprintf(req->hss, sizeof req->hss, "%s", c->hss);
     if (!uri_matches(req)) {
         free(c);
         reg_req_reply(req, 400, "Digest URI Mismatch", NULL);
@@ -178,6 +181,8 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
                           trust_guard_trusted(req->s->trust, req->irq);
     if (protected_rereg) {
         auth_scheme_from_algorithm(req->reg->scheme, &req->scheme);
+        if (req->reg->hss) /* no MAR: the HSS of its last SAR */
+            snprintf(req->hss, sizeof req->hss, "%s", req->reg->hss);
         authenticated(req);
     } else if (!req->has_creds || !*req->cr.nonce || (!*req->cr.response && !*req->cr.auts)) {
         challenge(req, NULL);
