@@ -69,12 +69,17 @@ max_challenges() {
 
 CONF="$WORKDIR/scscf.yaml"
 cp "$REPO_DIR/config/scscf.yaml" "$CONF"
-registrar_conf() { # MAX_MAR_RATE
+registrar_conf() { # BASE_MS CAP_MS MAX_MAR_RATE
   sed -i '/^registrar:/,$d' "$CONF"
   printf 'registrar:\n  auth_backoff_base_ms: %s\n  auth_backoff_max_ms: %s\n  auth_backoff_free_failures: %s\n  auth_challenge_burst: %s\n  auth_challenge_interval_ms: %s\n  max_mar_rate: %s\n' \
-    "$BASE" "$CAP" "$FREE" "$BURST" "$INTERVAL" "$1" >>"$CONF"
+    "$1" "$2" "$FREE" "$BURST" "$INTERVAL" "$3" >>"$CONF"
 }
-registrar_conf 2000
+reload() { # KEY: the reload applied it
+  local out
+  out=$(curl -s -m 5 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SC_API/api/v1/reload")
+  expect_match "the reload applies $1" "\"$1\"" "$(jq -c .applied <<<"$out")"
+}
+registrar_conf "$BASE" "$CAP" 2000
 
 start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port)
@@ -128,32 +133,35 @@ next_wrong() {
   [ "$(head -1 <<<"$out")" != "SIP/2.0 503 Authentication Back-Off" ]
 }
 n=$((FREE + 1)) # alice's right answer reset her failures; the wrong one above was the first
-seen= statuses= extra=0 slowest=0 outside=
+seen= outside= late=0 slowest=0
 m1=$(mars)
 for k in 0 1 2; do
   wait_for $((CAP / 1000 + 5)) next_wrong || fail "a challenge after back-off $k" "still refused"
-  m=$(mars) t0=$(now_ms)
+  t0=$(now_ms)
   out=$(raw_register alice)
   t1=$(now_ms)
   [ $((t1 - t0)) -gt "$slowest" ] && slowest=$((t1 - t0))
-  extra=$((extra + $(mars) - m))
-  statuses="$statuses|$(head -1 <<<"$out")"
-  ra=$(retry_after "$out") b=$(backoff_ms $((n + k)))
+  status=$(head -1 <<<"$out") ra=$(retry_after "$out") b=$(backoff_ms $((n + k)))
   lo=$(((b - (t1 - T_TRY) + 999) / 1000)) hi=$(((b + 999) / 1000))
   [ "$lo" -ge 1 ] || lo=1
-  seen="$seen ${ra:-none}"
-  [ -n "$ra" ] && [ "$ra" -ge "$lo" ] && [ "$ra" -le "$hi" ] || outside="$outside failure $((n + k)): '$ra' not in $lo..$hi;"
+  if [ "$status" = "SIP/2.0 503 Authentication Back-Off" ] && [ -n "$ra" ] && [ "$ra" -ge "$lo" ] && [ "$ra" -le "$hi" ]; then
+    seen="$seen $ra"
+  elif [ $((t1 - T_TRY)) -ge "$b" ] && [ "$status" = "SIP/2.0 401 Unauthorized" ]; then
+    late=$((late + 1)) seen="$seen late" # a loaded machine: the back-off was over when it came
+  else
+    outside="$outside failure $((n + k)): '$status' Retry-After '$ra' (want 503, $lo..$hi);"
+  fi
 done
-expect_eq "after each wrong answer a REGISTER gets 503 Authentication Back-Off" \
-  "|SIP/2.0 503 Authentication Back-Off|SIP/2.0 503 Authentication Back-Off|SIP/2.0 503 Authentication Back-Off" "$statuses"
-[ -z "$outside" ] && pass "... Retry-After$seen after failures $n..$((n + 2)): back-offs $(backoff_ms $n) $(backoff_ms $((n + 1))) $(backoff_ms $((n + 2))) ms, doubling up to the cap" ||
-  fail "... Retry-After follows the back-offs $(backoff_ms $n) $(backoff_ms $((n + 1))) $(backoff_ms $((n + 2))) ms" "$outside"
-expect_eq "... and no MAR for them" 0 "$extra"
+[ -z "$outside" ] && pass "after each wrong answer a REGISTER gets 503 Authentication Back-Off, Retry-After$seen: back-offs $(backoff_ms $n) $(backoff_ms $((n + 1))) $(backoff_ms $((n + 2))) ms, doubling up to the cap" ||
+  fail "after each wrong answer a REGISTER gets 503 with Retry-After from the back-offs $(backoff_ms $n) $(backoff_ms $((n + 1))) $(backoff_ms $((n + 2))) ms" "$outside"
+[ "$late" -lt 3 ] && pass "... ($late of them came after the back-off had ended)" || fail "... at least one came within the back-off" "all $late late"
 [ "$slowest" -lt 2000 ] && pass "... answered at once (slowest ${slowest} ms)" || fail "... answered at once" "${slowest} ms"
-expect_eq "three MARs for those three challenges, whatever the tries in between" 3 "$(($(mars) - m1))"
+expect_eq "three MARs for those three challenges (and one per late REGISTER), whatever the tries in between" $((3 + late)) "$(($(mars) - m1))"
 echo "     ($(($(refused backoff) - r0)) REGISTERs refused without a MAR so far)"
 
 echo "-- (2) a real UE holding its challenge registers while a guesser keeps its IMPI in back-off"
+registrar_conf 10000 10000 2000 # long enough for this part on a loaded machine
+reload registrar.auth_backoff_base_ms
 BOB=bob@$DOMAIN BOB_K=bobbobbobbobbob1
 PB=$(free_port)
 HOLD=hold-$RANDOM$RANDOM CID=$HOLD-1@flood # SIPp's -cid_str: %u is the call number, 1
@@ -206,9 +214,8 @@ expect_eq "... each one a challenge (401)" "$dm" "$dc"
 expect_eq "... the other REGISTERs refused without a MAR, counted (impi_rate, mar_in_flight)" "$FLOOD_N" "$((dc + dq))"
 
 echo "-- (4) hundreds of invented IMPIs: the MARs per second of all IMPIs"
-registrar_conf "$RATE"
-applied=$(curl -s -m 5 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SC_API/api/v1/reload")
-expect_match "the reload applies registrar.max_mar_rate $RATE" '"registrar.max_mar_rate"' "$(jq -c .applied <<<"$applied")"
+registrar_conf "$BASE" "$CAP" "$RATE"
+reload registrar.max_mar_rate
 printf 'SEQUENTIAL\n' >"$WORKDIR/invented.csv"
 for i in $(seq "$INVENT_N"); do printf 'nobody%s;nobody%s@%s;%s\n' "$i" "$i" "$DOMAIN" "$DOMAIN" >>"$WORKDIR/invented.csv"; done
 m0=$(mars) b0=$(refused mar_budget) h0=$(failures hss_rejected)
