@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The S-CSCF is no MAR amplifier (core/auth_guard.c): hss and scscf, handsets straight at the
 # scscf (akaue, SIPp, sipsend).
-#   (1) a guesser sending 51 wrong AKA answers for alice: its failures back off (doubling up to
+#   (1) a guesser trying 51 times to answer wrong for alice: its failures back off (doubling up to
 #       registrar.auth_backoff_max_ms), REGISTERs during the back-off get 503 with Retry-After
 #       and no MAR, the HSS sees only the MARs the back-off schedule allows; afterwards the
 #       real alice registers, and her right answer clears the failures;
@@ -137,7 +137,7 @@ next_wrong() {
   [ "${out%%$'\n'*}" != "SIP/2.0 503 Authentication Back-Off" ]
 }
 n=$((FREE + 1)) # alice's right answer reset her failures; the wrong one above was the first
-seen= outside= late=0 slowest=0
+seen='' outside='' late=0 slowest=0
 m1=$(mars)
 for k in 0 1 2; do
   wait_for $((CAP / 1000 + 5)) next_wrong || fail "a challenge after back-off $k" "still refused"
