@@ -39,6 +39,14 @@ static void read_takes_every_policy_from_the_rows(void **state)
     assert_int_equal(rc.max_auth_failures, 0);
     assert_int_equal(reg_config_auth_timeout_ms(cfg), 30000);
     assert_int_equal(reg_config_max_registrations(cfg), 1000000);
+    /* the Cx budget of authentication (core/auth_guard.h) */
+    assert_int_equal(rc.guard.backoff_base_ms, 1000);
+    assert_int_equal(rc.guard.backoff_max_ms, 30000);
+    assert_int_equal(rc.guard.free_failures, 1);
+    assert_int_equal(rc.guard.impi_burst, 5);
+    assert_int_equal(rc.guard.impi_interval_ms, 1000);
+    assert_int_equal(rc.guard.mar_rate, 2000);
+    assert_int_equal(reg_config_auth_guard_entries(cfg), 100000);
     cfg_free(cfg);
 }
 
@@ -48,7 +56,7 @@ static void reload_list_is_the_policy_rows(void **state)
     size_t n = 0;
     for (const cfg_key_t *k = policies; k->path; k++, n++)
         assert_true(reg_config_reloads(k->path));
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 13);
     assert_false(reg_config_reloads("registrar.max_registrations"));
     assert_false(reg_config_reloads("registrar.auth_timeout_seconds"));
     assert_false(reg_config_reloads("scscf.next_hop"));
@@ -64,6 +72,10 @@ static void check_refuses_what_does_not_fit(void **state)
     cfg_free(cfg);
     cfg = load("registrar:\n  min_expires: 900\n  default_expires: 600\n");
     assert_int_equal(reg_config_check(cfg, err, sizeof err), -1);
+    cfg_free(cfg);
+    cfg = load("registrar:\n  auth_backoff_base_ms: 5000\n  auth_backoff_max_ms: 4000\n");
+    assert_int_equal(reg_config_check(cfg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "auth_backoff_base_ms <= auth_backoff_max_ms"));
     cfg_free(cfg);
     cfg = load(NULL);
     assert_int_equal(reg_config_check(cfg, err, sizeof err), 0);

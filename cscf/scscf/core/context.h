@@ -19,10 +19,12 @@ struct scscf {
     struct registrar_config *rc; /* the registrar.* policies (registration/reg_config.h) */
     url_t *next_hop;             /* other domains' requests (BGCF, I-CSCF, peer); NULL: 404 */
     auth_table_t auth;
+    struct auth_guard *guard; /* per-IMPI back-off and the MAR budget (core/auth_guard.h) */
     store_t *store;
     int store_outage; /* a store failure was logged and no call succeeded since (reg_req.c) */
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
+    metric_t *m_auth_failures, *m_auth_refused; /* cscf_auth_failures_total{reason}, ..._refused */
     struct regevent *regevent;     /* reg event subscriptions (registration/regevent.c) */
     struct isc *isc;               /* application servers: iFCs and odi tokens (routing/isc.c) */
     struct unreg *unreg;           /* profiles of users registered nowhere (routing/unreg.c) */

@@ -165,6 +165,7 @@ int reg_admin_can_sweep(scscf_t *s)
 void reg_admin_tick(scscf_t *s)
 {
     auth_table_expire(&s->auth, clock_mono_ms());
+    auth_guard_expire(s->guard, &s->rc->guard, clock_mono_ms());
     if (reg_admin_can_sweep(s))
         reg_admin_sweep(s);
     reg_admin_publish(s);

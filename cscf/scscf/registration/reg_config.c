@@ -14,6 +14,15 @@ void reg_config_read(const cfg_t *cfg, registrar_config_t *rc)
         .max_auth_failures = (int)cfg_int(cfg, "registrar.max_auth_failures"),
         .max_contacts = cfg_int(cfg, "registrar.max_contacts"),
         .retry_after = cfg_int(cfg, "store.retry_after"),
+        .guard =
+            {
+                .backoff_base_ms = cfg_int(cfg, "registrar.auth_backoff_base_ms"),
+                .backoff_max_ms = cfg_int(cfg, "registrar.auth_backoff_max_ms"),
+                .free_failures = cfg_int(cfg, "registrar.auth_backoff_free_failures"),
+                .impi_burst = cfg_int(cfg, "registrar.auth_challenge_burst"),
+                .impi_interval_ms = cfg_int(cfg, "registrar.auth_challenge_interval_ms"),
+                .mar_rate = cfg_int(cfg, "registrar.max_mar_rate"),
+            },
     };
 }
 
@@ -24,6 +33,10 @@ int reg_config_check(const cfg_t *cfg, char *err, size_t len)
     if (rc.min_expires > rc.max_expires || rc.default_expires < rc.min_expires) {
         snprintf(err, len,
                  "registrar: need min_expires <= default_expires and min_expires <= max_expires");
+        return -1;
+    }
+    if (rc.guard.backoff_base_ms > rc.guard.backoff_max_ms) {
+        snprintf(err, len, "registrar: need auth_backoff_base_ms <= auth_backoff_max_ms");
         return -1;
     }
     const char *journal = cfg_str(cfg, "store.journal");
@@ -77,4 +90,9 @@ int reg_config_auth_timeout_ms(const cfg_t *cfg)
 size_t reg_config_max_registrations(const cfg_t *cfg)
 {
     return (size_t)cfg_int(cfg, "registrar.max_registrations");
+}
+
+size_t reg_config_auth_guard_entries(const cfg_t *cfg)
+{
+    return (size_t)cfg_int(cfg, "registrar.auth_guard_entries");
 }

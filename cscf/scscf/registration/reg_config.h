@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "common/ops/config.h"
+#include "cscf/scscf/core/auth_guard.h"
 
 /* The most registrar.max_contacts may be. The store is sized for it and the registrar enforces
  * the configured cap itself (bindings.c), before the SAR, so a reload that raises or lowers the
@@ -21,6 +22,7 @@ typedef struct registrar_config {
     int max_auth_failures;         /* wrong answers re-challenged before 403 */
     long max_contacts;             /* new contacts beyond it get 403; those bound stay */
     long retry_after;              /* store.retry_after: Retry-After when the store failed */
+    auth_guard_policy_t guard;     /* the Cx budget of authentication (core/auth_guard.h) */
 } registrar_config_t;
 
 /* The keys registrar_config_t holds; a reload applies them to the next REGISTER. */
@@ -68,6 +70,54 @@ typedef struct registrar_config {
          0,                                                                                        \
          10,                                                                                       \
          NULL},                                                                                    \
+        {"registrar.auth_backoff_base_ms",                                                         \
+         CFG_INT,                                                                                  \
+         "1000",                                                                                   \
+         "first back-off of an IMPI whose authentications keep failing: a REGISTER asking it a "   \
+         "new challenge gets 503 with Retry-After, no MAR (0: no back-off)",                       \
+         0,                                                                                        \
+         600000,                                                                                   \
+         NULL},                                                                                    \
+        {"registrar.auth_backoff_max_ms",                                                          \
+         CFG_INT,                                                                                  \
+         "30000",                                                                                  \
+         "the back-off doubles per failure up to this; a right answer ends it, and a quiet "       \
+         "period "                                                                                 \
+         "this long after it forgets the failures",                                                \
+         0,                                                                                        \
+         3600000,                                                                                  \
+         NULL},                                                                                    \
+        {"registrar.auth_backoff_free_failures",                                                   \
+         CFG_INT,                                                                                  \
+         "1",                                                                                      \
+         "failed authentications of an IMPI in a row before its back-off starts",                  \
+         0,                                                                                        \
+         100,                                                                                      \
+         NULL},                                                                                    \
+        {"registrar.auth_challenge_burst",                                                         \
+         CFG_INT,                                                                                  \
+         "5",                                                                                      \
+         "unanswered challenges (MARs) one IMPI may get at once; an answered one gives its share " \
+         "back",                                                                                   \
+         1,                                                                                        \
+         1000,                                                                                     \
+         NULL},                                                                                    \
+        {"registrar.auth_challenge_interval_ms",                                                   \
+         CFG_INT,                                                                                  \
+         "1000",                                                                                   \
+         "then one more per interval; beyond: 503 with Retry-After, no MAR (0: no per-IMPI "       \
+         "limit)",                                                                                 \
+         0,                                                                                        \
+         3600000,                                                                                  \
+         NULL},                                                                                    \
+        {"registrar.max_mar_rate",                                                                 \
+         CFG_INT,                                                                                  \
+         "2000",                                                                                   \
+         "new challenges (MARs) per second for all IMPIs; above it a REGISTER asking one gets "    \
+         "503 with Retry-After (0: no limit)",                                                     \
+         0,                                                                                        \
+         1000000,                                                                                  \
+         NULL},                                                                                    \
     {                                                                                              \
         "registrar.max_contacts", CFG_INT, "10",                                                   \
             "contacts per registration: a REGISTER adding one beyond it gets 403 (before the "     \
@@ -87,6 +137,15 @@ typedef struct registrar_config {
      5,                                                                                            \
      600,                                                                                          \
      NULL},                                                                                        \
+        {"registrar.auth_guard_entries",                                                           \
+         CFG_INT,                                                                                  \
+         "100000",                                                                                 \
+         "IMPIs whose authentication back-off and MARs in flight are remembered; beyond it the "   \
+         "one "                                                                                    \
+         "touched longest ago is forgotten",                                                       \
+         1,                                                                                        \
+         100000000,                                                                                \
+         NULL},                                                                                    \
     {                                                                                              \
         "registrar.max_registrations", CFG_INT, "1000000",                                         \
             "registrations held (and challenges in flight)", 1, 100000000, NULL                    \
@@ -155,5 +214,6 @@ int reg_config_store_options(const cfg_t *cfg, char *out, size_t len);
 /* The challenge lifetime and the registrations held, for the set-up. */
 int reg_config_auth_timeout_ms(const cfg_t *cfg);
 size_t reg_config_max_registrations(const cfg_t *cfg);
+size_t reg_config_auth_guard_entries(const cfg_t *cfg);
 
 #endif

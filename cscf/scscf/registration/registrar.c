@@ -16,6 +16,7 @@
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/auth.h"
+#include "cscf/scscf/core/auth_guard.h"
 #include "cscf/scscf/registration/bindings.h"
 #include "cscf/scscf/registration/reg_config.h"
 #include "cscf/scscf/registration/reg_req.h"
@@ -26,6 +27,41 @@ static void count_auth(scscf_t *s, auth_scheme_t scheme, const char *outcome)
     metric_addv(s->m_auth, labels, 1);
 }
 
+/* ---- the Cx budget (core/auth_guard.h) ---- */
+
+/* A failed authentication of impi (reason: the metric label): counted, and the IMPI's back-off
+ * grows. Logged when a back-off starts: at most once per back-off, so a guesser cannot flood
+ * the log either. */
+static void auth_failed(scscf_t *s, const char *impi, const char *reason)
+{
+    metric_inc(s->m_auth_failures, reason);
+    long ms = auth_guard_failed(s->guard, &s->rc->guard, impi, clock_mono_ms());
+    if (ms)
+        log_info("registrar: %s: authentication failed (%s): no new challenge for %ld ms", impi,
+                 reason, ms);
+}
+
+/* A REGISTER that would need a MAR the budget refuses: 503 with Retry-After, no MAR. 503 and
+ * not 403: it carries no wrong answer (the 403 of TS 24.229 5.4.1.2.3 went to the one that
+ * did), and a UE takes a 403 to its initial REGISTER as a verdict on its identity, which would
+ * let anyone guessing for an IMPI make the real UE give up. RFC 3261 21.5.4: 503 with
+ * Retry-After is "come back in N seconds". (429 is not "too many requests" in SIP: RFC 3892
+ * made it "Provide Referrer Identity".) */
+static void refuse(reg_req_t *req, auth_guard_verdict_t v, long retry_after)
+{
+    static const char *const phrases[AUTH_GUARD_VERDICTS] = {
+        "", "Authentication Back-Off", "Challenge Pending", "Too Many Challenges",
+        "Too Many Challenges"};
+    if (v == AUTH_GUARD_BUDGET)
+        retry_after += rand() % 3; /* jitter: those refused together do not come back together */
+    metric_inc(req->s->m_auth_refused, auth_guard_verdict_name(v));
+    log_debug("registrar: %s: no MAR (%s), 503 Retry-After %ld", req->impi,
+              auth_guard_verdict_name(v), retry_after);
+    char hdr[48];
+    snprintf(hdr, sizeof hdr, "Retry-After: %ld", retry_after);
+    reg_req_reply(req, 503, phrases[v < AUTH_GUARD_VERDICTS ? v : 0], hdr);
+}
+
 /* ---- challenge (MAR -> 401) ---- */
 
 static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
@@ -34,6 +70,9 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     scscf_t *s = req->s;
     const char *phrase = "";
     int code = reg_req_cx_to_sip(st, a, &phrase);
+    auth_guard_mar_done(s->guard, req->impi);
+    if (code == 403) /* unknown user, identities that do not match: guessing costs a back-off */
+        auth_failed(s, req->impi, "hss_rejected");
     auth_challenge_t *c = NULL;
     if (code == 200 && a->nitems)
         c = auth_challenge_add(&s->auth, &a->items[0], req->impi, req->impu,
@@ -58,10 +97,19 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     reg_req_reply(req, SIP_401_UNAUTHORIZED, hdr);
 }
 
-/* MAR for one vector; with rand_auts (30 bytes) a resynchronisation. */
-static void challenge(reg_req_t *req, const uint8_t *rand_auts)
+/* MAR for one vector; with rand_auts (30 bytes) a resynchronisation. fresh: a new challenge
+ * (no credentials, an unknown nonce), which the Cx budget may refuse; 0: one that follows an
+ * answer (re-challenge, resynchronisation). */
+static void challenge(reg_req_t *req, const uint8_t *rand_auts, int fresh)
 {
     scscf_t *s = req->s;
+    long retry_after;
+    auth_guard_verdict_t v =
+        auth_guard_admit(s->guard, &s->rc->guard, req->impi, fresh, clock_mono_ms(), &retry_after);
+    if (v != AUTH_GUARD_OK) {
+        refuse(req, v, retry_after);
+        return;
+    }
     cx_msg_t m;
     cx_msg_init(&m, CX_CMD_MAR);
     cx_msg_set(&m.user_name, req->impi);
@@ -77,8 +125,10 @@ static void challenge(reg_req_t *req, const uint8_t *rand_auts)
     }
     req->cx_id = cx_client_send(s->cx.client, &m, on_maa, req);
     cx_msg_clear(&m);
-    if (!req->cx_id)
+    if (!req->cx_id) {
+        auth_guard_mar_done(s->guard, req->impi);
         reg_req_reply(req, 500, "Cannot Reach HSS", NULL);
+    }
 }
 
 /* auts= (RFC 3310 3.4): base64 of the 14-byte AUTS; the RAND is the challenge's. */
@@ -89,6 +139,7 @@ static void resync(reg_req_t *req, const auth_challenge_t *c)
                 ? EVP_DecodeBlock(buf, (const unsigned char *)req->cr.auts, 20)
                 : -1;
     if (n < 14) {
+        auth_failed(req->s, req->impi, "bad_auts");
         reg_req_reply(req, 400, "Bad auts", NULL);
         return;
     }
@@ -96,7 +147,7 @@ static void resync(reg_req_t *req, const auth_challenge_t *c)
     memcpy(rand_auts + 16, buf, 14);
     metric_inc(req->s->m_events, "resync");
     log_info("registrar: %s: resynchronisation requested", req->impi);
-    challenge(req, rand_auts);
+    challenge(req, rand_auts, 0);
 }
 
 /* ---- SAR ---- */
@@ -105,6 +156,7 @@ static void resync(reg_req_t *req, const auth_challenge_t *c)
 
 static void authenticated(reg_req_t *req)
 {
+    auth_guard_succeeded(req->s->guard, req->impi); /* a right answer ends any back-off */
     count_auth(req->s, req->scheme, "success");
     bindings_apply(req);
 }
@@ -116,10 +168,12 @@ static void wrong_answer(reg_req_t *req, auth_challenge_t *c)
     metric_inc(s->m_events, "auth_failure");
     log_info("registrar: %s: wrong digest response (%d so far)", req->impi, c->failures + 1);
     if (c->failures < s->rc->max_auth_failures) {
+        metric_inc(s->m_auth_failures, "wrong_response");
         req->failures = c->failures + 1;
-        challenge(req, NULL);
+        challenge(req, NULL, 0);
         return;
     }
+    auth_failed(s, req->impi, "wrong_response");
     reg_req_sar_detached(s, req->impi, req->impu, CX_SAT_AUTHENTICATION_FAILURE, c->hss);
     reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
 }
@@ -136,10 +190,12 @@ static void check_answer(reg_req_t *req)
     auth_challenge_t *c = auth_challenge_take(&req->s->auth, req->cr.nonce, clock_mono_ms());
     if (!c) { /* unknown, used or expired nonce: a fresh challenge (stale) */
         metric_inc(req->s->m_events, "stale_nonce");
-        challenge(req, NULL);
+        challenge(req, NULL, 1);
         return;
     }
+    auth_guard_answered(req->s->guard, &req->s->rc->guard, c->impi);
     if (strcmp(c->impi, req->impi) != 0 || strcmp(c->impu, req->impu) != 0) {
+        auth_failed(req->s, req->impi, "identity_mismatch");
         free(c);
         reg_req_reply(req, SIP_403_FORBIDDEN, NULL);
         return;
@@ -147,6 +203,7 @@ static void check_answer(reg_req_t *req)
     req->scheme = c->scheme;
     snprintf(req->hss, sizeof req->hss, "%s", c->hss);
     if (!uri_matches(req)) {
+        auth_failed(req->s, req->impi, "uri_mismatch");
         free(c);
         reg_req_reply(req, 400, "Digest URI Mismatch", NULL);
         return;
@@ -185,7 +242,7 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
             snprintf(req->hss, sizeof req->hss, "%s", req->reg->hss);
         authenticated(req);
     } else if (!req->has_creds || !*req->cr.nonce || (!*req->cr.response && !*req->cr.auts)) {
-        challenge(req, NULL);
+        challenge(req, NULL, 1);
     } else {
         check_answer(req);
     }
@@ -275,6 +332,20 @@ int registrar_init(scscf_t *s)
                                   "deregister, expired, resync, stale_nonce, auth_failure, rtr, "
                                   "admin_deregister)",
                                   "event");
+    s->m_auth_failures = metrics_counter(
+        m, "cscf_auth_failures_total",
+        "failed authentications by reason (wrong_response, hss_rejected, identity_mismatch, "
+        "uri_mismatch, bad_auts); each but a re-challenged wrong_response grows the IMPI's "
+        "back-off",
+        "reason");
+    s->m_auth_refused = metrics_counter(
+        m, "cscf_auth_refused_total",
+        "REGISTERs answered 503 with Retry-After instead of a MAR, by reason (backoff, "
+        "mar_in_flight, impi_rate, mar_budget)",
+        "reason");
+    for (int v = AUTH_GUARD_BACKOFF; v < AUTH_GUARD_VERDICTS; v++) /* every series from 0 */
+        metric_addv(s->m_auth_refused, (const char *const[]){auth_guard_verdict_name(v)}, 0);
+    metric_addv(s->m_auth_failures, (const char *const[]){"wrong_response"}, 0);
     store_limits_t limits = {reg_config_max_registrations(cfg), REGISTRAR_CONTACTS_LIMIT};
     const char *backend = cfg_str(cfg, "store.backend");
     char options[1200];
@@ -293,7 +364,8 @@ int registrar_init(scscf_t *s)
     log_info("registrar: registrations in the %s store%s%s (%zu held)", backend,
              *options ? ", " : "", options, store_count(s->store));
     if (auth_table_init(&s->auth, reg_config_max_registrations(cfg),
-                        reg_config_auth_timeout_ms(cfg)) < 0)
+                        reg_config_auth_timeout_ms(cfg)) < 0 ||
+        !(s->guard = auth_guard_new(reg_config_auth_guard_entries(cfg))))
         return -1;
     return 0;
 }
@@ -301,6 +373,8 @@ int registrar_init(scscf_t *s)
 void registrar_fini(scscf_t *s)
 {
     auth_table_fini(&s->auth);
+    auth_guard_free(s->guard);
+    s->guard = NULL;
     store_free(s->store);
     s->store = NULL;
     free(s->rc);
