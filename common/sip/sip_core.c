@@ -527,6 +527,7 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
         core->held_peak = held;
     if (core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2) {
         malloc_trim(0);
+        metric_inc(core->m_trims, NULL);
         core->held_peak = held;
     }
 }
@@ -547,6 +548,10 @@ static void register_metrics(sip_core_t *core)
     core->m_bad =
         metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
                         "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
+    core->m_trims = metrics_counter(core->metrics, "cscf_heap_trims_total",
+                                    "times the heap's free pages went back to the system "
+                                    "(malloc_trim) after the transactions held fell",
+                                    NULL);
     core->m_transactions =
         metrics_gauge(core->metrics, "cscf_sip_transactions",
                       "SIP transactions the stack holds, including completed ones it keeps "
@@ -558,6 +563,11 @@ static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t 
 {
     sip_core_t *core = (sip_core_t *)arg;
     dialogs_sweep(core->dialogs, time(NULL));
+}
+
+unsigned sip_core_retry_after(const sip_core_t *core)
+{
+    return core->cfg.retry_after ? core->cfg.retry_after : 5;
 }
 
 struct dialogs *sip_core_dialogs(const sip_core_t *core)

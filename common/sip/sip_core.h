@@ -65,6 +65,9 @@ const url_t *sip_core_self_url(const sip_core_t *core);
  * Route to us. */
 int sip_core_is_node(const sip_core_t *core, const url_t *url);
 
+/* limits.retry_after_seconds: the Retry-After (seconds) of a 503 at a table's cap. */
+unsigned sip_core_retry_after(const sip_core_t *core);
+
 /* Dialog bookkeeping of the proxy (REST /api/v1/dialogs, call metrics). */
 struct dialogs *sip_core_dialogs(const sip_core_t *core);
 

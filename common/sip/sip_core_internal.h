@@ -15,7 +15,7 @@ struct sip_core {
     nta_leg_t *leg;
     url_t *self;
     metrics_t *metrics;
-    metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration;
+    metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
     su_timer_t *trim_timer;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */

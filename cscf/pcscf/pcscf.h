@@ -54,9 +54,10 @@ typedef struct pcscf {
     strmap_t *by_flow, *by_token;
     su_timer_t *tick;
     metric_t *m_regs;
-    struct regsub_ctx *regsub; /* reg event subscriptions (regsub.c) */
-    struct pc_state *state;    /* pcscf.state_file, SA metrics (state.c) */
-    struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
+    struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
+    struct regsub_ctx *regsub;              /* reg event subscriptions (regsub.c) */
+    struct pc_state *state;                 /* pcscf.state_file, SA metrics (state.c) */
+    struct pc_ipsec *ipsec; /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
 } pcscf_t;
 
 /* register.c */

@@ -23,6 +23,8 @@ struct scscf {
     int store_outage; /* a store failure was logged and no call succeeded since (reg_req.c) */
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
+    /* caps: registrar.max_registrations, limits.challenges (common/ops/limits.h) */
+    struct cap *cap_regs, *cap_challenges;
     struct regevent *regevent;     /* reg event subscriptions (registration/regevent.c) */
     struct isc *isc;               /* application servers: iFCs and odi tokens (routing/isc.c) */
     struct unreg *unreg;           /* profiles of users registered nowhere (routing/unreg.c) */

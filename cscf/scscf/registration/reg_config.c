@@ -78,3 +78,8 @@ size_t reg_config_max_registrations(const cfg_t *cfg)
 {
     return (size_t)cfg_int(cfg, "registrar.max_registrations");
 }
+
+size_t reg_config_max_challenges(const cfg_t *cfg)
+{
+    return (size_t)cfg_int(cfg, "limits.challenges");
+}
