@@ -512,9 +512,11 @@ void sip_core_publish_stats(sip_core_t *core)
 
 /* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
  * pages (RSS stays at the peak: 1 GiB after 10,000 registrations). Once the transactions held
- * fall to half their peak, give the free pages back. Checked every few seconds because
- * malloc_trim() walks the whole heap. */
-enum { TRIM_CHECK_MS = 5000, TRIM_MIN_DROP = 2000 };
+ * fall to half their peak, give the free pages back. Looked at every second (nta's counters
+ * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
+ * 5 MiB of transactions), so malloc_trim(), which walks the heap, runs at most a few times
+ * while a burst drains, the last one once it is (nearly) all gone. */
+enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500 };
 
 static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
