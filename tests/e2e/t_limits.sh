@@ -114,6 +114,29 @@ sipp_load options options_200.xml "$PC_SIP" 10 3
 expect_eq "OPTIONS to the node is answered 200 at the cap (no transaction needed)" 0 "$?"
 stop_clean pcscf
 
+echo "-- pcscf: limits.relays 10, a registrar that never answers"
+SILENT=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+time.sleep(120)' "$SILENT" &
+SILENT_PID=$!
+wait_for 5 port_bound udp "$SILENT" || fail "the silent registrar listens on $SILENT"
+PC_SIP=$(free_port) PC_API=$(free_port)
+start_prog pcscf_relays "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" \
+  PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" PCSCF_API_LISTEN="127.0.0.1:$PC_API" \
+  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SILENT;transport=udp;lr" PCSCF_LIMITS_RELAYS=10 \
+  PCSCF_LIMITS_T1X64_MS=4000 PCSCF_LOG_LEVEL=warning || { finish; exit 1; }
+sipp_load relays limits_register.xml "$PC_SIP" 50 25
+expect_eq "REGISTERs relayed up to the cap (then 408), the rest 503 with Retry-After (SIPp)" 0 "$?"
+expect_eq "cscf_table_capacity{relays} is 10" 10 "$(metric "$PC_API" "$(table capacity pcscf relays)")"
+metric_at_least "$PC_API" "$(table refused_total pcscf relays)" 10
+expect_eq "cscf_table_refused_total{relays} >= 10" 0 "$?"
+expect_eq "the relays cap warned once" 1 "$(grep -c 'limits: relays full' "$WORKDIR/pcscf_relays.log")"
+stop_clean pcscf_relays
+kill "$SILENT_PID" 2>/dev/null
+wait "$SILENT_PID" 2>/dev/null
+
 echo "-- pcscf: RSS after bursts (limits.t1x64_ms 4000)"
 cp "$REPO_DIR/config/pcscf.yaml" "$WORKDIR/pcscf2.yaml"
 printf 'limits:\n  t1x64_ms: 4000\n' >>"$WORKDIR/pcscf2.yaml"
