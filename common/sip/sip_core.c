@@ -632,8 +632,6 @@ void sip_core_free(sip_core_t *core)
     if (!core)
         return;
     su_timer_destroy(core->trim_timer);
-    if (core->leg)
-        nta_leg_destroy(core->leg);
     if (core->agent)
         nta_agent_destroy(core->agent);
     if (core->release_fwds)

@@ -12,7 +12,6 @@ struct sip_core {
     su_root_t *root;
     sip_core_config_t cfg;
     nta_agent_t *agent;
-    nta_leg_t *leg;
     url_t *self;
     metrics_t *metrics;
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
