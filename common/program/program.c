@@ -283,6 +283,11 @@ static int start_sip(program_t *p)
     sc.domain = cfg_str(p->cfg, "sip.domain");
     sc.max_message_size = (unsigned)cfg_int(p->cfg, "sip.max_message_size");
     sc.max_pending = (unsigned)cfg_int(p->cfg, "sip.max_pending_invites");
+    sc.max_transactions = (size_t)cfg_int(p->cfg, "limits.transactions");
+    sc.max_relays = (size_t)cfg_int(p->cfg, "limits.relays");
+    sc.max_dialogs = (size_t)cfg_int(p->cfg, "limits.dialogs");
+    sc.retry_after = (unsigned)cfg_int(p->cfg, "limits.retry_after_seconds");
+    sc.t1x64_ms = (unsigned)cfg_int(p->cfg, "limits.t1x64_ms");
     sc.server = server;
     sc.allow = p->def->allow;
     sc.supported = p->def->supported;

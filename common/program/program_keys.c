@@ -35,6 +35,25 @@ static const cfg_key_t sip_keys[] = {
      NULL},
     {"sip.max_pending_invites", CFG_INT, "10000",
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
+    /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
+    {"limits.transactions", CFG_INT, "100000",
+     "server transactions held, completed ones kept for retransmissions included (over UDP each "
+     "request and its answer, about 10 KiB, for limits.t1x64_ms); a request that would need one "
+     "more gets 503 without one",
+     100, 10000000, NULL},
+    {"limits.relays", CFG_INT, "20000",
+     "requests being relayed (awaiting their final response); more get 503", 10, 10000000, NULL},
+    {"limits.dialogs", CFG_INT, "100000",
+     "calls (INVITE dialogs) tracked; a new initial INVITE at the cap gets 503", 10, 10000000,
+     NULL},
+    {"limits.retry_after_seconds", CFG_INT, "5", "Retry-After of the 503 a request gets at a cap",
+     1, 3600, NULL},
+    {"limits.t1x64_ms", CFG_INT, "32000",
+     "64*T1 of the SIP stack: how long a completed UDP transaction absorbs retransmissions "
+     "(Timers J and H), and also how long a relayed request waits for a final (non-INVITE) or "
+     "first (INVITE) response before 408 (Timers F and B); lower holds less memory per request "
+     "rate than RFC 3261's 32 s",
+     4000, 32000, NULL},
     CFG_END,
 };
 

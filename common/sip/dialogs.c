@@ -7,6 +7,7 @@
 
 #include <sofia-sip/sip_header.h>
 
+#include "common/ops/limits.h"
 #include "common/util/strmap.h"
 
 typedef struct dialog {
@@ -19,12 +20,16 @@ struct dialogs {
     size_t max;
     int64_t max_age;
     metric_t *m_attempted, *m_answered, *m_failed, *m_active;
+    cap_t *cap;
 };
 
-dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s)
+dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, unsigned retry_after_s)
 {
     dialogs_t *d = calloc(1, sizeof *d);
-    if (!d || !(d->map = strmap_new())) {
+    if (!d || !(d->map = strmap_new()) ||
+        !(d->cap = cap_new(m, "dialogs", "limits.dialogs", max, retry_after_s))) {
+        if (d)
+            strmap_free(d->map, free);
         free(d);
         return NULL;
     }
@@ -47,6 +52,7 @@ void dialogs_free(dialogs_t *d)
     if (!d)
         return;
     strmap_free(d->map, free);
+    cap_free(d->cap);
     free(d);
 }
 
@@ -64,6 +70,17 @@ static int key_of(sip_t const *sip, char *out, size_t len)
 static void update_gauge(dialogs_t *d)
 {
     metric_set(d->m_active, NULL, (double)strmap_size(d->map));
+    cap_update(d->cap, strmap_size(d->map));
+}
+
+int dialogs_admit(dialogs_t *d)
+{
+    return !d || cap_admit(d->cap, strmap_size(d->map));
+}
+
+const char *dialogs_retry_after(const dialogs_t *d)
+{
+    return cap_retry_after(d ? d->cap : NULL);
 }
 
 void dialogs_attempt(dialogs_t *d)

@@ -15,11 +15,16 @@
 
 typedef struct dialogs dialogs_t;
 
-/* max: dialogs held (older ones are forgotten first when full); max_age_s: a dialog nobody
- * ended (lost BYE) is forgotten after this. */
-dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s);
+/* max: dialogs held (limits.dialogs: new initial INVITEs get 503 at it, dialogs_admit(); one
+ * answered meanwhile replaces the oldest); max_age_s: a dialog nobody ended (lost BYE) is
+ * forgotten after this; retry_after_s: the Retry-After of that 503. */
+dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, unsigned retry_after_s);
 void dialogs_free(dialogs_t *d);
 
+/* May a new initial INVITE be forwarded? 1 yes; 0 the table is at its cap (counted in
+ * cscf_table_refused_total{table="dialogs"}): answer 503 with dialogs_retry_after(). */
+int dialogs_admit(dialogs_t *d);
+const char *dialogs_retry_after(const dialogs_t *d);
 /* An initial INVITE was forwarded (a call attempt). */
 void dialogs_attempt(dialogs_t *d);
 /* The final response to an initial INVITE relayed upstream (answered or failed by code). */

@@ -21,6 +21,7 @@
 #include <sofia-sip/url.h>
 
 #include "common/ops/config.h"
+#include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
@@ -68,9 +69,18 @@ int sip_incoming_status(nta_incoming_t *irq)
     return nta_incoming_status(irq);
 }
 
+/* The transaction dispatch_request() is handing to the program right now, and whether the
+ * program released it meanwhile: nta's own leg callback defers such a destroy until the
+ * callback returned (irq_in_callback), which our dispatch must do itself. Loop thread only. */
+static nta_incoming_t *in_dispatch;
+static int in_dispatch_released;
+
 void sip_incoming_release(nta_incoming_t *irq, msg_t *msg)
 {
-    nta_incoming_destroy(irq);
+    if (irq && irq == in_dispatch)
+        in_dispatch_released = 1; /* dispatch_request() destroys it when the handler returned */
+    else
+        nta_incoming_destroy(irq);
     if (msg)
         msg_destroy(msg);
 }
@@ -218,12 +228,121 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
     return status;
 }
 
-static int on_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+/* ---- requests without a transaction yet ----
+ *
+ * The agent runs stateless (NTATAG_STATELESS): nta matches retransmissions, ACKs and CANCELs
+ * to the transactions it holds, and hands every other request to on_stray_message(). Requests
+ * answered at once without any state (OPTIONS to this node; 503 at a cap) get their answer
+ * there without a server transaction: nta would otherwise keep the request and the response
+ * (about 10 KiB) for Timer J, 32 s over UDP, and a flood of them would grow the heap past any
+ * cap. RFC 3261 8.2.7 lets a UAS answer statelessly; a retransmission is simply answered again.
+ * Everything else gets its server transaction here (nta_incoming_create()) and goes on as
+ * nta's default leg would take it (leg_recv() in nta.c, which this mirrors). */
+
+static void reply_stateless(sip_core_t *core, msg_t *msg, int status, const char *phrase,
+                            tag_type_t tag, tag_value_t value, ...)
 {
-    log_ctx_begin(sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
-    int status = handle_request((sip_core_t *)magic, irq, sip);
-    log_ctx_clear();
-    return status;
+    ta_list ta;
+    ta_start(ta, tag, value);
+    /* nta_msg_treply() takes the request message in all cases. */
+    if (nta_msg_treply(core->agent, msg, status, phrase ? phrase : sip_status_phrase(status),
+                       SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta)) == 0)
+        sip_core_count_response(core, status);
+    ta_end(ta);
+    log_debug("sent %d statelessly", status);
+}
+
+/* OPTIONS to this node (sip_core_reply_options() without a transaction). */
+static void options_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
+{
+    char tags[256];
+    if (core->draining) {
+        reply_stateless(core, msg, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
+                        TAG_END());
+    } else if ((sip->sip_proxy_require &&
+                unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags,
+                                 sizeof tags)) ||
+               (sip->sip_require &&
+                unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags))) {
+        reply_stateless(core, msg, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
+    } else {
+        reply_stateless(core, msg, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
+                        SIPTAG_SUPPORTED_STR(core->supported), SIPTAG_ACCEPT_STR(core->cfg.accept),
+                        TAG_END());
+    }
+}
+
+/* Would a server transaction for this request take the agent past a cap? Then it is refused
+ * with 503 without one. */
+static cap_t *over_cap(sip_core_t *core, sip_t const *sip)
+{
+    usize_t irqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
+    if (!cap_admit(core->cap_transactions, irqs))
+        return core->cap_transactions;
+    if (sip->sip_request->rq_method == sip_method_invite &&
+        core->inflight_invites >= core->cfg.max_pending) {
+        log_debug("sip.max_pending_invites (%u) reached", core->cfg.max_pending);
+        return core->cap_relays; /* for its Retry-After */
+    }
+    return NULL;
+}
+
+/* 1 when the request was answered here without a transaction (the message is gone). */
+static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
+{
+    sip_method_t method = sip->sip_request->rq_method;
+    if (method == sip_method_ack)
+        return 0; /* the program relays ACKs for 2xx; its transaction ends at once */
+    int options = method == sip_method_options && sip_core_request_is_for_us(core, sip);
+    cap_t *full = options ? NULL : over_cap(core, sip);
+    if (!options && !full)
+        return 0;
+    metric_inc(core->m_requests, method_label(sip->sip_request->rq_method_name));
+    sip_trace_msg(core->trace, msg, "received");
+    if (options)
+        options_stateless(core, msg, sip);
+    else
+        reply_stateless(core, msg, SIP_503_SERVICE_UNAVAILABLE,
+                        SIPTAG_RETRY_AFTER_STR(cap_retry_after(full)), TAG_END());
+    return 1;
+}
+
+/* After the handler: what nta's leg_recv() does with the status a leg callback returns. */
+static void finish_dispatch(nta_incoming_t *irq, sip_t const *sip, int status, int released)
+{
+    if (released && status < 200)
+        status = 500; /* released unanswered: nta would answer 500 too */
+    if (status == 0)
+        return; /* the program keeps the transaction */
+    if (status < 100 || status > 699 ||
+        (sip->sip_request->rq_method == sip_method_invite && status < 300 && status >= 200))
+        status = 500;
+    if (nta_incoming_status(irq) < 200)
+        nta_incoming_treply(irq, status, NULL, TAG_END());
+    if (status >= 200)
+        nta_incoming_destroy(irq);
+}
+
+static void dispatch_request(sip_core_t *core, msg_t *msg, sip_t *sip)
+{
+    if (answer_stateless(core, msg, sip))
+        return;
+    /* nta takes the message, also when it fails (then the client's retransmission tries again). */
+    nta_incoming_t *irq = nta_incoming_create(core->agent, NULL, msg, sip, TAG_END());
+    if (!irq) {
+        log_warn("sip: cannot create a server transaction (out of memory?)");
+        return;
+    }
+    nta_incoming_t *outer = in_dispatch;
+    int outer_released = in_dispatch_released;
+    in_dispatch = irq;
+    in_dispatch_released = 0;
+    int status = handle_request(core, irq, sip);
+    int released = in_dispatch_released;
+    in_dispatch = outer;
+    in_dispatch_released = outer_released;
+    finish_dispatch(irq, sip, status, released);
 }
 
 /* A 2xx to an INVITE that comes after the branch ended is a retransmission from a callee whose
@@ -259,6 +378,11 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
 {
     sip_core_t *core = (sip_core_t *)magic;
     log_ctx_begin(sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+    if (sip && sip->sip_request && core) {
+        dispatch_request(core, msg, sip);
+        log_ctx_clear();
+        return 0;
+    }
     if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0) {
         log_ctx_clear();
         return 0;
@@ -382,13 +506,17 @@ void sip_core_publish_stats(sip_core_t *core)
     core->bad_seen[1] = bad_resp;
     metric_set(core->m_transactions, "server", (double)irqs);
     metric_set(core->m_transactions, "client", (double)orqs);
+    cap_update(core->cap_transactions, irqs);
+    cap_update(core->cap_relays, core->inflight);
 }
 
 /* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
  * pages (RSS stays at the peak: 1 GiB after 10,000 registrations). Once the transactions held
- * fall to half their peak, give the free pages back. Checked every few seconds because
- * malloc_trim() walks the whole heap. */
-enum { TRIM_CHECK_MS = 5000, TRIM_MIN_DROP = 2000 };
+ * fall to half their peak, give the free pages back. Looked at every second (nta's counters
+ * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
+ * 5 MiB of transactions), so malloc_trim(), which walks the heap, runs at most a few times
+ * while a burst drains, the last one once it is (nearly) all gone. */
+enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500 };
 
 static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
@@ -401,6 +529,7 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
         core->held_peak = held;
     if (core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2) {
         malloc_trim(0);
+        metric_inc(core->m_trims, NULL);
         core->held_peak = held;
     }
 }
@@ -421,6 +550,10 @@ static void register_metrics(sip_core_t *core)
     core->m_bad =
         metrics_counter(core->metrics, "cscf_sip_bad_messages_total",
                         "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
+    core->m_trims = metrics_counter(core->metrics, "cscf_heap_trims_total",
+                                    "times the heap's free pages went back to the system "
+                                    "(malloc_trim) after the transactions held fell",
+                                    NULL);
     core->m_transactions =
         metrics_gauge(core->metrics, "cscf_sip_transactions",
                       "SIP transactions the stack holds, including completed ones it keeps "
@@ -432,6 +565,11 @@ static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t 
 {
     sip_core_t *core = (sip_core_t *)arg;
     dialogs_sweep(core->dialogs, time(NULL));
+}
+
+unsigned sip_core_retry_after(const sip_core_t *core)
+{
+    return core->cfg.retry_after ? core->cfg.retry_after : 5;
 }
 
 struct dialogs *sip_core_dialogs(const sip_core_t *core)
@@ -455,21 +593,30 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!cfg->nlisten || make_self_url(core) < 0)
         goto fail;
 
+    if (!core->cfg.max_pending)
+        core->cfg.max_pending = 10000;
+    unsigned retry = cfg->retry_after ? cfg->retry_after : 5;
+    core->cap_transactions = cap_new(metrics, "transactions", "limits.transactions",
+                                     cfg->max_transactions ? cfg->max_transactions : 100000, retry);
+    core->cap_relays = cap_new(metrics, "relays", "limits.relays",
+                               cfg->max_relays ? cfg->max_relays : 20000, retry);
+    if (!core->cap_transactions || !core->cap_relays)
+        goto fail;
+    /* Stateless: requests that match no transaction come to on_stray_message(), which makes
+     * server transactions only for what needs one (dispatch_request()). */
     core->agent = nta_agent_create(
         root, (url_string_t *)-1, on_stray_message, (nta_agent_magic_t *)core, NTATAG_UA(0),
-        NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
-        NTATAG_MAXSIZE(cfg->max_message_size), NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
+        NTATAG_STATELESS(1), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
+        NTATAG_MAXSIZE(cfg->max_message_size), NTATAG_MAX_PROCEEDING(cfg->max_pending),
+        TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
-    core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
+    core->dialogs =
+        dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600, retry);
     core->trace = sip_trace_new();
     core->sweep = su_timer_create(su_root_task(root), 60000);
     if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
-        goto fail;
-    core->leg = nta_leg_tcreate(core->agent, on_request, (nta_leg_magic_t *)core,
-                                NTATAG_NO_DIALOG(1), TAG_END());
-    if (!core->leg)
         goto fail;
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
@@ -485,8 +632,6 @@ void sip_core_free(sip_core_t *core)
     if (!core)
         return;
     su_timer_destroy(core->trim_timer);
-    if (core->leg)
-        nta_leg_destroy(core->leg);
     if (core->agent)
         nta_agent_destroy(core->agent);
     if (core->release_fwds)
@@ -494,6 +639,8 @@ void sip_core_free(sip_core_t *core)
     if (core->sweep)
         su_timer_destroy(core->sweep);
     dialogs_free(core->dialogs);
+    cap_free(core->cap_transactions);
+    cap_free(core->cap_relays);
     sip_trace_free(core->trace);
     su_home_unref(core->home);
 }

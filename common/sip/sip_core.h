@@ -29,11 +29,17 @@ typedef struct sip_core_config {
     size_t naliases;
     const char *domain; /* home domain (also means "this node" for OPTIONS) */
     unsigned max_message_size;
-    unsigned max_pending;  /* INVITE server transactions in proceeding before 503 */
-    const char *server;    /* Server header value */
-    const char *allow;     /* Allow header value: methods the program handles */
-    const char *supported; /* option tags the program supports (Supported, Require checks) */
-    const char *accept;    /* Accept header value */
+    unsigned max_pending; /* INVITE server transactions in proceeding before 503 */
+    /* limits.* (common/ops/limits.h); 0 takes the default of the key table. */
+    size_t max_transactions; /* server transactions nta holds, completed ones included */
+    size_t max_relays;       /* requests being relayed (sip_fork) */
+    size_t max_dialogs;      /* dialogs of the bookkeeping (dialogs.h) */
+    unsigned retry_after;    /* seconds, in the 503 a request gets at a cap */
+    unsigned t1x64_ms;       /* nta's 64*T1 (Timers B, F, H, J); 0: RFC 3261's 32 s */
+    const char *server;      /* Server header value */
+    const char *allow;       /* Allow header value: methods the program handles */
+    const char *supported;   /* option tags the program supports (Supported, Require checks) */
+    const char *accept;      /* Accept header value */
 } sip_core_config_t;
 
 /* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
@@ -58,6 +64,9 @@ const url_t *sip_core_self_url(const sip_core_t *core);
  * home domain does not count, so a Request-URI of a user in our domain is not mistaken for a
  * Route to us. */
 int sip_core_is_node(const sip_core_t *core, const url_t *url);
+
+/* limits.retry_after_seconds: the Retry-After (seconds) of a 503 at a table's cap. */
+unsigned sip_core_retry_after(const sip_core_t *core);
 
 /* Dialog bookkeeping of the proxy (REST /api/v1/dialogs, call metrics). */
 struct dialogs *sip_core_dialogs(const sip_core_t *core);

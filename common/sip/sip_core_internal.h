@@ -12,17 +12,18 @@ struct sip_core {
     su_root_t *root;
     sip_core_config_t cfg;
     nta_agent_t *agent;
-    nta_leg_t *leg;
     url_t *self;
     metrics_t *metrics;
-    metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration;
+    metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
     su_timer_t *trim_timer;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
     sip_request_f handler;
     void *app;
     int draining;
-    size_t inflight;      /* proxy transactions not yet finished */
+    size_t inflight;                           /* proxy transactions not yet finished */
+    size_t inflight_invites;                   /* ... of them INVITEs (sip.max_pending_invites) */
+    struct cap *cap_transactions, *cap_relays; /* limits.transactions, limits.relays */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
     /* Set by sip_proxy.c when it lists a forward: the core frees them at teardown without
      * knowing the proxy (the proxy sits above the core). */

@@ -15,6 +15,7 @@
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
 
+#include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
@@ -215,6 +216,7 @@ static void fwd_link(sip_fwd_t *f)
     f->core->fwds = f;
     f->core->release_fwds = sip_proxy_release_all;
     f->core->inflight++;
+    f->core->inflight_invites += f->method == sip_method_invite;
 }
 
 static void fwd_unlink(sip_fwd_t *f)
@@ -223,6 +225,7 @@ static void fwd_unlink(sip_fwd_t *f)
     if (f->next)
         f->next->prev = f->prev;
     f->core->inflight--;
+    f->core->inflight_invites -= f->method == sip_method_invite;
 }
 
 static void fwd_finish(sip_fwd_t *f)
@@ -230,8 +233,8 @@ static void fwd_finish(sip_fwd_t *f)
     for (size_t i = 0; i < f->n; i++)
         if (f->br[i].orq)
             nta_outgoing_destroy(f->br[i].orq);
-    if (f->irq)
-        nta_incoming_destroy(f->irq);
+    if (f->irq) /* through sip_core, which defers it while the request is being dispatched */
+        sip_incoming_release(f->irq, NULL);
     if (f->best)
         msg_destroy(f->best);
     if (f->cb)
@@ -528,9 +531,38 @@ static const url_t *dest_of(msg_t *msg, const url_t *next_hop)
     return next_hop ? next_hop : sip && sip->sip_request ? sip_proxy_next_hop(sip) : NULL;
 }
 
+/* limits.relays, and limits.dialogs for a new call: at either cap the request is answered 503
+ * here (with Retry-After) and not relayed. Returns 503 then, else 0. */
+static int refuse_at_cap(sip_core_t *core, nta_incoming_t *irq)
+{
+    if (nta_incoming_magic(irq, on_cancel_taken))
+        return 0; /* taken back from its relay and forked again: admitted already */
+    const char *retry = NULL;
+    if (!cap_admit(core->cap_relays, core->inflight)) {
+        retry = cap_retry_after(core->cap_relays);
+    } else if (nta_incoming_method(irq) == sip_method_invite) {
+        msg_t *req = nta_incoming_getrequest(irq);
+        sip_t const *in = req ? sip_object(req) : NULL;
+        if (in && in->sip_to && !in->sip_to->a_tag && !dialogs_admit(core->dialogs))
+            retry = dialogs_retry_after(core->dialogs);
+        if (req)
+            msg_destroy(req); /* getrequest returned a reference */
+    }
+    if (!retry)
+        return 0;
+    sip_core_reply(core, irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR(retry),
+                   TAG_END());
+    return 503;
+}
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
+    if (refuse_at_cap(core, irq)) {
+        for (size_t i = 0; i < n; i++)
+            msg_destroy(t[i].msg);
+        return 503;
+    }
     sip_fwd_t *f = n ? calloc(1, sizeof *f + n * sizeof f->br[0]) : NULL;
     if (!f) {
         for (size_t i = 0; i < n; i++)

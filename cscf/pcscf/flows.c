@@ -13,6 +13,7 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
+#include "common/ops/limits.h"
 #include "common/util/log.h"
 
 pc_binding_t *pcscf_binding(pcscf_t *pc, const char *flow)
@@ -67,7 +68,10 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
     if (b) {
         strmap_take(pc->by_token, b->token);
         memcpy(old_impu, b->impu, sizeof old_impu);
-    } else if (!(b = malloc(sizeof *b))) {
+    } else if (!cap_admit(pc->cap_bindings, strmap_size(pc->by_flow)) || !(b = malloc(sizeof *b))) {
+        /* at the cap (REGISTERs from new flows crossed): the UE is told 200 by the registrar
+         * but this P-CSCF keeps nothing; its next REGISTER is refused or taken */
+        log_info("pcscf: %s (%s) not kept: limits.bindings reached", nb->flow, nb->impi);
         return;
     }
     *b = *nb;
@@ -102,6 +106,7 @@ int pcscf_binding_restore(pcscf_t *pc, pc_binding_t *b)
     }
     regsub_ref(pc, b->impu); /* a new subscription: the old dialog went with the process */
     metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
+    cap_update(pc->cap_bindings, strmap_size(pc->by_flow));
     log_ctx_user(b->impu, b->impi);
     log_info("pcscf: %s (%s) restored, %lld s left", b->flow, b->impi,
              (long long)(b->expires_at - time(NULL)));
@@ -162,6 +167,7 @@ void pcscf_bindings_drop(pcscf_t *pc, const char *aor, const char *contact)
         strmap_sweep(pc->by_flow, drop_matching, &d);
     su_home_deinit(home);
     metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
+    cap_update(pc->cap_bindings, strmap_size(pc->by_flow));
 }
 
 static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
@@ -170,6 +176,7 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     strmap_sweep(pc->by_flow, expired, pc);
     log_ctx_clear();
     metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
+    cap_update(pc->cap_bindings, strmap_size(pc->by_flow));
 }
 
 /* ---- REST ---- */

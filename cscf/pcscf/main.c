@@ -13,6 +13,7 @@
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
+#include "common/ops/limits.h"
 #include "cscf/pcscf/state.h"
 
 static const cfg_key_t pcscf_keys[] = {
@@ -41,6 +42,13 @@ static const cfg_key_t pcscf_keys[] = {
                   "403, and any other request from one has those headers removed; a reload "
                   "applies a new list. The source is the address the request came from, never a "
                   "header"),
+    {"limits.bindings", CFG_INT, "100000",
+     "UE bindings (registered flows) held; a REGISTER from a new flow at the cap gets 503", 1,
+     10000000, NULL},
+    {"limits.reg_subscriptions", CFG_INT, "100000",
+     "reg event subscriptions (one per registered IMPU) held; at the cap a new IMPU registers "
+     "without one (logged, counted)",
+     1, 10000000, NULL},
     CFG_END,
 };
 
@@ -110,6 +118,13 @@ static int pcscf_init(program_t *p)
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
     pc->core_tcp = registrar_is_tcp(pc->registrar);
+    unsigned retry = (unsigned)cfg_int(p->cfg, "limits.retry_after_seconds");
+    pc->cap_bindings = cap_new(p->metrics, "bindings", "limits.bindings",
+                               (size_t)cfg_int(p->cfg, "limits.bindings"), retry);
+    pc->cap_regsubs = cap_new(p->metrics, "reg_subscriptions", "limits.reg_subscriptions",
+                              (size_t)cfg_int(p->cfg, "limits.reg_subscriptions"), retry);
+    if (!pc->cap_bindings || !pc->cap_regsubs)
+        return -1;
     if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
         return -1; /* the schema's choices let nothing else through */
     /* IPsec first after the bindings: its listeners must be there before anything is sent
@@ -132,6 +147,8 @@ static void pcscf_fini(program_t *p)
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
     trust_guard_free(pc->trust);
+    cap_free(pc->cap_bindings);
+    cap_free(pc->cap_regsubs);
     free(pc);
     p->app = NULL;
 }

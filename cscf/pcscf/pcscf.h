@@ -58,6 +58,7 @@ typedef struct pcscf {
     struct pc_state *state;    /* pcscf.state_file, SA metrics (state.c) */
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
     struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
+    struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
 } pcscf_t;
 
 /* register.c */

@@ -17,6 +17,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/ops/limits.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
@@ -151,6 +152,14 @@ static int prepare(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, reg_fwd_t 
     msg_t *orig = sip_incoming_request(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
+    if (!strmap_get(pc->by_flow, f->b.flow) &&
+        !cap_admit(pc->cap_bindings, strmap_size(pc->by_flow))) {
+        msg_destroy(msg); /* limits.bindings: a new flow would not be kept */
+        sip_request_answer(
+            pc->p->sip, irq, 503, NULL,
+            &(sip_dialog_headers_t){.retry_after = cap_retry_after(pc->cap_bindings)});
+        return 503;
+    }
     snprintf(f->b.impu, sizeof f->b.impu, "%s", ids.impu);
     snprintf(f->b.impi, sizeof f->b.impi, "%s", ids.impi);
     char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;

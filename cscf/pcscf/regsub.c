@@ -10,6 +10,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
+#include "common/ops/limits.h"
 #include "common/util/log.h"
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
@@ -52,6 +53,7 @@ static void sub_free(sub_t *u)
 static void publish(struct regsub_ctx *rs)
 {
     metric_set(rs->m_subs, NULL, (double)strmap_size(rs->subs));
+    cap_update(rs->pc->cap_regsubs, strmap_size(rs->subs));
 }
 
 /* Forget the dialog; free the subscription when nothing holds it. */
@@ -232,7 +234,8 @@ void regsub_ref(pcscf_t *pc, const char *impu)
         return;
     sub_t *u = strmap_get(rs->subs, impu);
     if (!u) {
-        if (!(u = calloc(1, sizeof *u)))
+        /* limits.reg_subscriptions: the binding stays, without a reg event subscription */
+        if (!cap_admit(pc->cap_regsubs, strmap_size(rs->subs)) || !(u = calloc(1, sizeof *u)))
             return;
         u->rs = rs;
         u->version = -1;

@@ -38,7 +38,7 @@ static void read_takes_every_policy_from_the_rows(void **state)
     assert_false(rc.trust_integrity_protected);
     assert_int_equal(rc.max_auth_failures, 0);
     assert_int_equal(reg_config_auth_timeout_ms(cfg), 30000);
-    assert_int_equal(reg_config_max_registrations(cfg), 1000000);
+    assert_int_equal(reg_config_max_registrations(cfg), 100000);
     /* the Cx budget of authentication (core/auth_guard.h) */
     assert_int_equal(rc.guard.backoff_base_ms, 1000);
     assert_int_equal(rc.guard.backoff_max_ms, 30000);

@@ -25,6 +25,8 @@ struct scscf {
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     metric_t *m_auth_failures, *m_auth_refused; /* cscf_auth_failures_total{reason}, ..._refused */
+    /* caps: registrar.max_registrations, limits.challenges (common/ops/limits.h) */
+    struct cap *cap_regs, *cap_challenges;
     struct regevent *regevent;     /* reg event subscriptions (registration/regevent.c) */
     struct isc *isc;               /* application servers: iFCs and odi tokens (routing/isc.c) */
     struct unreg *unreg;           /* profiles of users registered nowhere (routing/unreg.c) */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/ops/limits.h"
 #include "common/util/clock.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/auth.h"
@@ -146,6 +147,8 @@ void reg_admin_publish(scscf_t *s)
 {
     metric_set(s->m_regs, NULL, (double)store_count(s->store));
     metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
+    cap_update(s->cap_regs, store_count(s->store));
+    cap_update(s->cap_challenges, strmap_size(s->auth.by_nonce));
 }
 
 /* An expiry tells the HSS (SAR), so it waits for an open Cx peer: without one freeDiameter

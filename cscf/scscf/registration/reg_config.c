@@ -96,3 +96,8 @@ size_t reg_config_auth_guard_entries(const cfg_t *cfg)
 {
     return (size_t)cfg_int(cfg, "registrar.auth_guard_entries");
 }
+
+size_t reg_config_max_challenges(const cfg_t *cfg)
+{
+    return (size_t)cfg_int(cfg, "limits.challenges");
+}

@@ -146,9 +146,19 @@ typedef struct registrar_config {
          1,                                                                                        \
          100000000,                                                                                \
          NULL},                                                                                    \
+        {"registrar.max_registrations",                                                            \
+         CFG_INT,                                                                                  \
+         "100000",                                                                                 \
+         "registrations held: a REGISTER of a new IMPI at the cap gets 503 with Retry-After "      \
+         "(before the MAR); reg event subscriptions are capped at twice it",                       \
+         1,                                                                                        \
+         100000000,                                                                                \
+         NULL},                                                                                    \
     {                                                                                              \
-        "registrar.max_registrations", CFG_INT, "1000000",                                         \
-            "registrations held (and challenges in flight)", 1, 100000000, NULL                    \
+        "limits.challenges", CFG_INT, "100000",                                                    \
+            "challenges (authentication vectors) waiting for their answer; a REGISTER that "       \
+            "needs a new one at the cap gets 503 with Retry-After (before the MAR)",               \
+            1, 100000000, NULL                                                                     \
     }
 
 /* The store the registrations live in (common/store/store.h), read once at start-up, and
@@ -215,5 +225,6 @@ int reg_config_store_options(const cfg_t *cfg, char *out, size_t len);
 int reg_config_auth_timeout_ms(const cfg_t *cfg);
 size_t reg_config_max_registrations(const cfg_t *cfg);
 size_t reg_config_auth_guard_entries(const cfg_t *cfg);
+size_t reg_config_max_challenges(const cfg_t *cfg); /* limits.challenges */
 
 #endif

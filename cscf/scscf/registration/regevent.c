@@ -17,6 +17,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
+#include "common/ops/limits.h"
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
@@ -58,6 +59,7 @@ struct regevent {
     stash_t *stash;
     size_t count; /* subscriptions, as this process counts them (the gauge, the total bound) */
     size_t max_total;
+    cap_t *cap; /* max_total, for the cscf_table_* metrics and the log line */
     char contact[300];
     metric_t *m_subs, *m_notify;
 };
@@ -92,6 +94,7 @@ static void count_add(regevent_t *re, long delta)
     else
         re->count += delta;
     metric_set(re->m_subs, NULL, (double)re->count);
+    cap_update(re->cap, re->count);
 }
 
 static int sub_index(const store_reg_t *r, const char *call_id, const char *local_tag,
@@ -446,7 +449,7 @@ static void new_sub(pending_t *pd)
         pending_reply(pd, SIP_403_FORBIDDEN, NULL);
         return;
     }
-    if (re->count >= re->max_total) {
+    if (!cap_admit(re->cap, re->count)) {
         pending_reply(pd, SIP_503_SERVICE_UNAVAILABLE,
                       &(sip_dialog_headers_t){.retry_after = "60"});
         return;
@@ -1054,6 +1057,11 @@ int regevent_init(scscf_t *s)
     s->regevent = re;
     re->s = s;
     re->max_total = 2 * (size_t)cfg_int(s->p->cfg, "registrar.max_registrations");
+    /* Retry-After 60: a subscriber retries its SUBSCRIBE on its own schedule anyway */
+    re->cap = cap_new(s->p->metrics, "subscriptions", "twice registrar.max_registrations",
+                      re->max_total, 60);
+    if (!re->cap)
+        return -1;
     const url_t *self = sip_core_self_url(s->p->sip);
     snprintf(re->contact, sizeof re->contact, "<sip:%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
@@ -1093,6 +1101,7 @@ void regevent_fini(scscf_t *s)
         store_reg_free(st->reg);
         free(st);
     }
+    cap_free(re->cap);
     free(re);
     s->regevent = NULL;
 }

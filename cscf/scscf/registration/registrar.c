@@ -10,6 +10,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
+#include "common/ops/limits.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/clock.h"
 #include "common/sip/sip_ids.h"
@@ -217,6 +218,25 @@ static void check_answer(reg_req_t *req)
     free(c);
 }
 
+/* A new challenge would take the challenge table or (for an IMPI not registered yet) the
+ * registrations past its cap: 503 before the MAR, so a flood costs the HSS nothing. 1 when
+ * answered. */
+static int at_cap(reg_req_t *req)
+{
+    scscf_t *s = req->s;
+    cap_t *full = NULL;
+    if (!cap_admit(s->cap_challenges, strmap_size(s->auth.by_nonce)))
+        full = s->cap_challenges;
+    else if (!req->reg && !cap_admit(s->cap_regs, store_count(s->store)))
+        full = s->cap_regs;
+    if (!full)
+        return 0;
+    char hdr[48];
+    snprintf(hdr, sizeof hdr, "Retry-After: %s", cap_retry_after(full));
+    reg_req_reply(req, SIP_503_SERVICE_UNAVAILABLE, hdr);
+    return 1;
+}
+
 /* After the store said what it holds for the IMPU. */
 static void on_stored(void *arg, int rc, store_reg_t *reg)
 {
@@ -242,7 +262,8 @@ static void on_stored(void *arg, int rc, store_reg_t *reg)
             snprintf(req->hss, sizeof req->hss, "%s", req->reg->hss);
         authenticated(req);
     } else if (!req->has_creds || !*req->cr.nonce || (!*req->cr.response && !*req->cr.auts)) {
-        challenge(req, NULL, 1);
+        if (!at_cap(req))
+            challenge(req, NULL, 1);
     } else {
         check_answer(req);
     }
@@ -363,8 +384,15 @@ int registrar_init(scscf_t *s)
     store_set_metrics(s->store, s->p->metrics);
     log_info("registrar: registrations in the %s store%s%s (%zu held)", backend,
              *options ? ", " : "", options, store_count(s->store));
-    if (auth_table_init(&s->auth, reg_config_max_registrations(cfg),
-                        reg_config_auth_timeout_ms(cfg)) < 0 ||
+    unsigned retry = sip_core_retry_after(s->p->sip);
+    s->cap_regs = cap_new(m, "registrations", "registrar.max_registrations",
+                          reg_config_max_registrations(cfg), retry);
+    s->cap_challenges =
+        cap_new(m, "challenges", "limits.challenges", reg_config_max_challenges(cfg), retry);
+    if (!s->cap_regs || !s->cap_challenges)
+        return -1;
+    if (auth_table_init(&s->auth, reg_config_max_challenges(cfg), reg_config_auth_timeout_ms(cfg)) <
+            0 ||
         !(s->guard = auth_guard_new(reg_config_auth_guard_entries(cfg))))
         return -1;
     return 0;
@@ -375,6 +403,9 @@ void registrar_fini(scscf_t *s)
     auth_table_fini(&s->auth);
     auth_guard_free(s->guard);
     s->guard = NULL;
+    cap_free(s->cap_regs);
+    cap_free(s->cap_challenges);
+    s->cap_regs = s->cap_challenges = NULL;
     store_free(s->store);
     s->store = NULL;
     free(s->rc);
