@@ -324,14 +324,17 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 
 /* A final status of our own (nta's verdict, or no branch left): RFC 3261 16.7 step 6 sends
  * 503 on as 500, since it would tell the caller that this proxy is overloaded. */
-static void reply_own(sip_fwd_t *f, int status)
+/* A 503 from the next hop becomes 500 (RFC 3261 16.7 step 6), but its Retry-After goes with it
+ * (RFC 3261 20.33 allows it in a 500): an overloaded S-CSCF's back-off must reach the UE, or
+ * the UE retries at once and the overload feeds itself. */
+static void reply_own(sip_fwd_t *f, int status, const sip_retry_after_t *ra)
 {
     if (status == 503 || status < 300 || status > 699)
         status = 500;
     if ((f->cb && f->cb(f->ctx, f, status, NULL, NULL)) || !f->irq)
         return;
     account(f, status, NULL);
-    sip_core_reply(f->core, f->irq, status, NULL, TAG_END());
+    sip_core_reply(f->core, f->irq, status, NULL, TAG_IF(ra, SIPTAG_RETRY_AFTER(ra)), TAG_END());
 }
 
 /* RFC 3261 16.7 step 6: any 6xx wins, else the lowest class; first come within a class. */
@@ -367,7 +370,8 @@ static void send_best(sip_fwd_t *f)
         f->best = NULL;
         relay(f, f->best_status, m, sip_object(m));
     } else {
-        reply_own(f, f->best_status ? f->best_status : 408);
+        const sip_t *bsip = f->best ? sip_object(f->best) : NULL;
+        reply_own(f, f->best_status ? f->best_status : 408, bsip ? bsip->sip_retry_after : NULL);
     }
 }
 
