@@ -22,6 +22,7 @@
 
 #include "common/ops/config.h"
 #include "common/sip/dialogs.h"
+#include "common/sip/sip_guard.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
@@ -461,6 +462,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         NTATAG_MAXSIZE(cfg->max_message_size), NTATAG_MAX_PROCEEDING(cfg->max_pending), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
+    if (nta_agent_set_params(core->agent, NTATAG_MCLASS(sip_guard_mclass()), TAG_END()) < 0)
+        goto fail; /* the stream-read guard (sip_guard.c) */
     core->dialogs = dialogs_new(metrics, 100000, 12 * 3600);
     core->trace = sip_trace_new();
     core->sweep = su_timer_create(su_root_task(root), 60000);
