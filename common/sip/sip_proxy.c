@@ -18,6 +18,7 @@
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
+#include "common/sip/sip_guard.h"
 #include "common/sip/sip_trace.h"
 
 int sip_proxy_check_max_forwards(sip_t const *sip)
@@ -457,6 +458,13 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
 static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip)
 {
     int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
+    if (sip && sip_guard_duplicate_single(sip)) { /* relaying it would abort (sip_guard.h) */
+        log_debug("fwd: dropping a %d that repeats a single header", status);
+        if (status < 200)
+            return 0;
+        sip = NULL; /* a final one ends the branch as a bad answer would */
+        status = 502;
+    }
     log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
               nta_outgoing_method_name(orq));
     if (b->status) {

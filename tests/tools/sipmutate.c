@@ -154,6 +154,9 @@ static void add(msg_t *m, const char *fmt, const params_t *p, const char *user, 
         case 'R':
             o += sprintf(o, "%s", p->route);
             break;
+        case 'E':
+            o += sprintf(o, "%s", p->ue);
+            break;
         case 'I':
             o += sprintf(o, "%llx-%ld", p->seed, p->index);
             break;

@@ -165,6 +165,15 @@ static void scheme_and_proxy_require(void **state)
     assert_non_null(strstr(r, "Unsupported: noway"));
 }
 
+/* A header that may appear once, twice: 400 (forwarding it aborted the scscf; sip_guard.h). */
+static void duplicate_single_header_is_400(void **state)
+{
+    fixture_t *f = *state;
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", "Max-Forwards: 10\n"),
+                  "SIP/2.0 400 Duplicate Header");
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
+}
+
 static void max_forwards_zero_not_for_us(void **state)
 {
     fixture_t *f = *state;
@@ -346,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_requests_get_501_with_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(scheme_and_proxy_require, setup, teardown),
         cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_single_header_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
