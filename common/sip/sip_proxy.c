@@ -536,6 +536,11 @@ static const url_t *dest_of(msg_t *msg, const url_t *next_hop)
     return next_hop ? next_hop : sip && sip->sip_request ? sip_proxy_next_hop(sip) : NULL;
 }
 
+static int routable(const url_t *u)
+{
+    return u && (u->url_type == url_sip || u->url_type == url_sips) && u->url_host;
+}
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
@@ -557,6 +562,9 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     f->initial = in && in->sip_to && !in->sip_to->a_tag;
     int again = nta_incoming_magic(irq, on_cancel_taken) != NULL || (in && spiralled(core, in));
     f->initial = f->initial && !again;
+    int malformed = in && in->sip_error; /* headers sofia could not parse */
+    for (sip_route_t const *r = in ? in->sip_route : NULL; r; r = r->r_next)
+        malformed |= !routable(r->r_url);
     if (orig)
         msg_destroy(orig); /* getrequest returned a reference */
     for (size_t i = 0; i < n; i++) {
@@ -565,7 +573,9 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
                  (unsigned long)random(), i);
         f->br[f->n].f = f;
         sip_trace_msg(core->trace, t[i].msg, "sent");
-        const char *ident = sip_core_source_ident(core, dest_of(t[i].msg, t[i].next_hop));
+        const url_t *dest = dest_of(t[i].msg, t[i].next_hop);
+        malformed |= !routable(dest); /* a Route or Request-URI of garbage: nta refuses it */
+        const char *ident = sip_core_source_ident(core, dest);
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
@@ -575,6 +585,13 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     }
     if (!f->n) {
         free(f);
+        /* nta refuses to send a request whose headers do not parse, or to a next hop that is
+         * not a SIP URI with a host (a Route of garbage): the sender's fault, not ours (RFC 3261
+         * 16.3, reasonable syntax). */
+        if (malformed) {
+            log_debug("sip: a request with malformed headers cannot be forwarded");
+            return 400;
+        }
         log_warn("sip: cannot create a client transaction to forward a request");
         return 500;
     }

