@@ -35,6 +35,16 @@ CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
+# FUZZ=1 (scripts/fuzz.sh): everything again with clang, instrumented for libFuzzer and under
+# ASan/UBSan, in build/fuzz; `make FUZZ=1 fuzzers` links each tests/fuzz/fuzz_*.c against it.
+ifeq ($(FUZZ),1)
+BUILD     := build/fuzz
+CC        := clang
+CFLAGS    += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=fuzzer,address,undefined
+endif
+
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
 SCSCF_TOP  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
@@ -58,8 +68,9 @@ FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
+.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -122,6 +133,12 @@ $(BUILD)/fwdproxy: $(call obj,$(FWD_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
+
+fuzzers: $(FUZZ_BINS)
+
+$(BUILD)/fuzzers/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 
