@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -883,8 +884,17 @@ static void tcp_flush(conn_t *c, const struct sockaddr_in *a, tally_t *t)
 /* -respond: a handset that answers every request (but ACK) with 486, for the addresses the
  * templates name (-ue) and the registered handsets, so requests the nodes forward end with an
  * answer, not a transport error; until killed or for -for milliseconds. */
+static volatile sig_atomic_t stop_responding;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop_responding = 1;
+}
+
 static int respond(const char *hostport, long for_ms)
 {
+    signal(SIGTERM, on_term); /* stopped by the test: still print the count */
     struct sockaddr_in a = parse_addr(hostport);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
@@ -893,7 +903,7 @@ static int respond(const char *hostport, long for_ms)
     }
     static char in[MAX_MSG + 1], out[MAX_MSG];
     long answered = 0;
-    for (long end = now_ms() + for_ms; now_ms() < end;) {
+    for (long end = now_ms() + for_ms; now_ms() < end && !stop_responding;) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         if (poll(&pf, 1, 200) <= 0)
             continue;
