@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "common/program/program_internal.h"
+#include "cscf/scscf/routing/unreg.h"
 #include "tests/unit/scscf_fixture.h"
 
 /* The pcscf's program definition and handlers, as its main.c has them. */
@@ -86,7 +87,9 @@ static void settle(void)
 static int setup(void)
 {
     log_set_level(LOG_ERROR);
-    if (!(sc = fx_new(NULL)) || fx_enable_routing(sc) < 0 || start_pcscf() < 0)
+    /* routing as the scscf's init sets it up: ISC, and the unregistered-user lookups */
+    if (!(sc = fx_new(NULL)) || fx_enable_routing(sc) < 0 || !(sc->s.unreg = unreg_new(&sc->s)) ||
+        start_pcscf() < 0)
         return -1;
     char *r = fx_register_auth(sc, "Contact: <sip:alice@127.0.0.1:9>;expires=3600\r\n");
     if (!r || strncmp(r, "SIP/2.0 200", 11) != 0) {
