@@ -88,11 +88,12 @@ alive_over() {
 # after each batch an OPTIONS over each transport must get 200 (alive_over). Writes one line per
 # batch to $WORKDIR/campaign_NAME ("batch FIRST TRANSPORT: <tally> | options udp X tcp Y").
 campaign() {
-  local name=$1 port=$2 first=0 k=0 t flag out u tc
+  local name=$1 port=$2 first=0 k=0 t n out u tc
   while [ "$first" -lt "$COUNT" ]; do
     t=udp
     [ $((k % 2)) = 1 ] && t=tcp
-    out=$("$MUT" -seed "$SEED" -first "$first" -count "$BATCH" -"$t" "127.0.0.1:$port" -conns 4 \
+    n=$((COUNT - first < BATCH ? COUNT - first : BATCH))
+    out=$("$MUT" -seed "$SEED" -first "$first" -count "$n" -"$t" "127.0.0.1:$port" -conns 4 \
       -rate "$RATE" -route "sip:orig@127.0.0.1:$SC_SIP;lr" -ue "127.0.0.1:$UE" -show500 2>&1)
     grep '^500: ' <<<"$out" >>"$WORKDIR/campaign_${name}_500s"
     u=$(alive_over -u "$port" UDP)
@@ -139,11 +140,12 @@ for n in pcscf scscf; do
   [ "$answers" -gt $((COUNT / 4)) ] && pass "$n: answered the campaign ($answers answers)" ||
     fail "$n: answered the campaign" "only $answers answers to $COUNT messages"
   # A 500 is right where a request goes on to a next hop that cannot be reached (a mutated
-  # host name: RFC 3261 16.7 turns the 503 into 500), wrong as a refusal of malformed input;
-  # the answer does not tell them apart, so a handful is allowed and each is listed.
+  # host name or port, a Route to a closed port: RFC 3261 16.7 turns the 503 into 500), wrong
+  # as a refusal of malformed input; the answer does not tell them apart, so a few are allowed
+  # and the first ones are listed (replay one: sipmutate -first INDEX -count 1 -dump FILE).
   n500=$(wc -l <"$WORKDIR/campaign_${n}_500s" 2>/dev/null || echo 0)
-  [ "$n500" -le $((COUNT / 1000)) ] && pass "$n: at most one 500 in 1,000 messages ($n500)" ||
-    fail "$n: at most one 500 in 1,000 messages" "$n500"
+  [ "$n500" -le $((COUNT / 500)) ] && pass "$n: at most two 500s in 1,000 messages ($n500)" ||
+    fail "$n: at most two 500s in 1,000 messages" "$n500"
   sed 's/^500: /       500 to /; s/|/ /' "$WORKDIR/campaign_${n}_500s" 2>/dev/null | cut -c1-150 | head -5
   prog_alive "$n" && pass "$n: alive after the campaign" || fail "$n: alive after the campaign" "see $WORKDIR/$n.log"
   expect_clean_log "$n: no sanitizer report during the campaign" "$n"
