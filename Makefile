@@ -3,7 +3,8 @@
 #   make            build build/pcscf and build/scscf (warnings are errors)
 #   make deps       install missing Debian packages (as root) or print the apt-get line
 #   make run        deps + build + start the lab on 127.0.0.1 with config/*.yaml
-#   make test       deps + build + unit + e2e, then the same under ASan/UBSan
+#   make test       deps + build + unit + e2e, then the same under ASan/UBSan, then the fuzz
+#                   harnesses for a few seconds each
 #   make bench      benchmarks (figures, no pass/fail)
 #   make fuzz       fuzz harnesses
 #   make format     clang-format every C file
@@ -35,6 +36,16 @@ CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
+# FUZZ=1 (scripts/fuzz.sh): everything again with clang, instrumented for libFuzzer and under
+# ASan/UBSan, in build/fuzz; `make FUZZ=1 fuzzers` links each tests/fuzz/fuzz_*.c against it.
+ifeq ($(FUZZ),1)
+BUILD     := build/fuzz
+CC        := clang
+CFLAGS    += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=fuzzer,address,undefined
+endif
+
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
 SCSCF_TOP  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
@@ -58,8 +69,9 @@ FD_LIBS   := -lfdcore -lfdproto
 PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
+.PHONY: all check-includes deps run test unit e2e test-plain test-asan test-fuzz bench fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -125,6 +137,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 
+fuzzers: $(FUZZ_BINS)
+
+$(BUILD)/fuzzers/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS) $(LIBDIAM) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
+
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -150,9 +168,15 @@ test-plain:
 test-asan:
 	E2E_LOG_LEVEL=debug $(MAKE) SAN=1 unit e2e
 
+# The libFuzzer harnesses for a few seconds each on top of their seeds (make fuzz: a minute each).
+test-fuzz:
+	+@$(DEPS_SCRIPT) fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-3} scripts/fuzz.sh
+
 test: deps
 	+$(MAKE) test-plain
 	+$(MAKE) test-asan
+	+$(MAKE) test-fuzz
 
 bench: deps
 	+$(MAKE) all

@@ -23,6 +23,7 @@
 #include "common/ops/config.h"
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
+#include "common/sip/sip_guard.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
@@ -185,6 +186,10 @@ static int is_sip_scheme(const url_t *u)
  * status already sent, or 0 to go on. */
 static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
 {
+    if (sip_guard_duplicate_single(sip)) {
+        log_debug("a header that may appear once appears twice");
+        return sip_core_reply(core, irq, 400, "Duplicate Header", TAG_END()) == 0 ? 400 : 500;
+    }
     if (!is_sip_scheme(sip->sip_request->rq_url)) {
         log_debug("unsupported Request-URI scheme");
         return sip_core_reply(core, irq, SIP_416_UNSUPPORTED_URI, TAG_END()) == 0 ? 416 : 500;
@@ -208,8 +213,10 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
               sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : "");
 
     if (sip->sip_request->rq_method == sip_method_ack) {
-        /* nta never answers an ACK; any status just lets it free the transaction. */
-        core->handler(core->app, core, irq, sip);
+        /* nta never answers an ACK; any status just lets it free the transaction. A malformed
+         * one goes no further (sip_guard.h). */
+        if (!sip_guard_duplicate_single(sip))
+            core->handler(core->app, core, irq, sip);
         return 200;
     }
 
@@ -353,8 +360,8 @@ static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
 {
     sip_via_t const *v = sip->sip_via;
     if (!sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_invite ||
-        sip->sip_status->st_status >= 300 || !v || !v->v_next || !v->v_branch ||
-        strncmp(v->v_branch, "z9hG4bK", 7) != 0)
+        sip_guard_duplicate_single(sip) || sip->sip_status->st_status >= 300 || !v || !v->v_next ||
+        !v->v_branch || strncmp(v->v_branch, "z9hG4bK", 7) != 0)
         return -1;
     url_t u;
     memset(&u, 0, sizeof u);
@@ -611,6 +618,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
+    if (nta_agent_set_params(core->agent, NTATAG_MCLASS(sip_guard_mclass()), TAG_END()) < 0)
+        goto fail; /* the stream-read guard (sip_guard.c) */
     core->dialogs =
         dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600, retry);
     core->trace = sip_trace_new();

@@ -404,7 +404,8 @@ sip_out_t *sip_request_send(sip_core_t *core, const char *method, const char *ru
     }
     o->orq = nta_outgoing_mcreate(sip_core_agent(core), out_answer, (nta_outgoing_magic_t *)o, NULL,
                                   m, TAG_END());
-    if (!o->orq) { /* nta destroyed the message itself */
+    if (!o->orq) { /* nta returns NULL before it takes the message: still ours */
+        msg_destroy(m);
         log_warn("sip_dialog: cannot send %s to %s", method, ruri);
         free(o);
         return NULL;

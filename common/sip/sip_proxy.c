@@ -19,6 +19,7 @@
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
+#include "common/sip/sip_guard.h"
 #include "common/sip/sip_trace.h"
 
 int sip_proxy_check_max_forwards(sip_t const *sip)
@@ -406,7 +407,7 @@ static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
                                   (url_string_t const *)nta_outgoing_route_uri(b->orq), c,
                                   NTATAG_USER_VIA(1), TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END()))
             rc = -1;
-        else if (rc < 0)
+        if (rc < 0) /* a request nta refused is still ours (see sip_fork) */
             msg_destroy(c);
         tport_unref(tp);
     }
@@ -464,6 +465,13 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
 static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip)
 {
     int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
+    if (sip && sip_guard_duplicate_single(sip)) { /* relaying it would abort (sip_guard.h) */
+        log_debug("fwd: dropping a %d that repeats a single header", status);
+        if (status < 200)
+            return 0;
+        sip = NULL; /* a final one ends the branch as a bad answer would */
+        status = 502;
+    }
     log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
               nta_outgoing_method_name(orq));
     if (b->status) {
@@ -559,6 +567,11 @@ static int refuse_at_cap(sip_core_t *core, nta_incoming_t *irq)
     return 503;
 }
 
+static int routable(const url_t *u)
+{
+    return u && (u->url_type == url_sip || u->url_type == url_sips) && u->url_host;
+}
+
 int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_t n,
              sip_fwd_response_f cb, void *ctx)
 {
@@ -585,6 +598,9 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
     f->initial = in && in->sip_to && !in->sip_to->a_tag;
     int again = nta_incoming_magic(irq, on_cancel_taken) != NULL || (in && spiralled(core, in));
     f->initial = f->initial && !again;
+    int malformed = in && in->sip_error; /* headers sofia could not parse */
+    for (sip_route_t const *r = in ? in->sip_route : NULL; r; r = r->r_next)
+        malformed |= !routable(r->r_url);
     if (orig)
         msg_destroy(orig); /* getrequest returned a reference */
     for (size_t i = 0; i < n; i++) {
@@ -593,16 +609,28 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
                  (unsigned long)random(), i);
         f->br[f->n].f = f;
         sip_trace_msg(core->trace, t[i].msg, "sent");
-        const char *ident = sip_core_source_ident(core, dest_of(t[i].msg, t[i].next_hop));
+        const url_t *dest = dest_of(t[i].msg, t[i].next_hop);
+        malformed |= !routable(dest); /* a Route or Request-URI of garbage: nta refuses it */
+        const char *ident = sip_core_source_ident(core, dest);
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
             TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
-        if (f->br[f->n].orq) /* nta frees the message itself on failure */
+        if (f->br[f->n].orq)
             f->n++;
+        else /* nta returns NULL before it takes the message: it stays ours (a leak found by
+              * t_mutation.sh's ASan run, a Route of garbage each time) */
+            msg_destroy(t[i].msg);
     }
     if (!f->n) {
         free(f);
+        /* nta refuses to send a request whose headers do not parse, or to a next hop that is
+         * not a SIP URI with a host (a Route of garbage): the sender's fault, not ours (RFC 3261
+         * 16.3, reasonable syntax). */
+        if (malformed) {
+            log_debug("sip: a request with malformed headers cannot be forwarded");
+            return 400;
+        }
         log_warn("sip: cannot create a client transaction to forward a request");
         return 500;
     }
@@ -651,5 +679,7 @@ int sip_forward_stateless(sip_core_t *core, msg_t *msg, const url_t *next_hop)
     nta_outgoing_t *orq = nta_outgoing_mcreate(
         core->agent, NULL, NULL, (url_string_t const *)next_hop, msg, NTATAG_STATELESS(1),
         TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
+    if (!orq) /* refused: still ours (see sip_fork) */
+        msg_destroy(msg);
     return orq ? 0 : -1;
 }

@@ -162,6 +162,8 @@ static int items_agree(span_t a, span_t b, char sep, int all_required)
 static int uri_equal(const char *a, const char *b)
 {
     uri_t x, y;
+    if (strcmp(a, b) == 0) /* the same text: equal, even with a parameter given twice */
+        return 1;
     if (uri_split(a, &x) < 0 || uri_split(b, &y) < 0 || !span_equal(x.scheme, y.scheme, 1))
         return strcmp(a, b) == 0;
     if (!span_is(x.scheme, "sip") && !span_is(x.scheme, "sips"))

@@ -165,6 +165,15 @@ static void scheme_and_proxy_require(void **state)
     assert_non_null(strstr(r, "Unsupported: noway"));
 }
 
+/* A header that may appear once, twice: 400 (forwarding it aborted the scscf; sip_guard.h). */
+static void duplicate_single_header_is_400(void **state)
+{
+    fixture_t *f = *state;
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", "Max-Forwards: 10\n"),
+                  "SIP/2.0 400 Duplicate Header");
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
+}
+
 static void max_forwards_zero_not_for_us(void **state)
 {
     fixture_t *f = *state;
@@ -301,6 +310,41 @@ static void tag_lists(void **state)
     assert_false(sip_tag_in_list(NULL, "path"));
 }
 
+/* sofia-sip 1.12 lost the size limit for the second message of a TCP read, and a huge
+ * Content-Length there wrote past its buffer (a crash; found by t_mutation.sh). Both messages in
+ * one write: the first is answered, the second refused as too large (common/sip/sip_guard.c). */
+static void stream_second_message_huge_content_length(void **state)
+{
+    fixture_t *f = *state;
+    static const char two[] =
+        "OPTIONS sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-s1\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:t@example.org>;tag=a\r\nTo: <sip:u@example.org>\r\n"
+        "Call-ID: stream-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        "OPTIONS sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-s2\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:t@example.org>;tag=a\r\nTo: <sip:u@example.org>\r\n"
+        "Call-ID: stream-2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 4294967295\r\n\r\nabc";
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {0, 20000};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(connect(s, (struct sockaddr *)&to, sizeof to), 0);
+    assert_int_equal(send(s, two, sizeof two - 1, 0), (ssize_t)(sizeof two - 1));
+    char got[8192] = "";
+    size_t have = 0;
+    for (int i = 0; i < 200 && !strstr(got, "SIP/2.0 413"); i++) {
+        su_root_step(f->root, 10);
+        ssize_t n = recv(s, got + have, sizeof got - 1 - have, 0);
+        if (n > 0)
+            have += (size_t)n;
+        got[have] = '\0';
+    }
+    close(s);
+    assert_non_null(strstr(got, "SIP/2.0 200"));
+    assert_non_null(strstr(got, "SIP/2.0 413"));
+    expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -311,11 +355,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_requests_get_501_with_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(scheme_and_proxy_require, setup, teardown),
         cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_single_header_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream_second_message_huge_content_length, setup, teardown),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
     };

@@ -13,6 +13,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su_alloc.h>
 
+#include "common/sip/sip_guard.h"
 #include "common/sip/sip_proxy.h"
 
 static const url_t *self_url(void)
@@ -205,10 +206,34 @@ static void contact_expires_is_strict(void **state)
     su_home_deinit(home);
 }
 
+/* sofia-sip 1.12 aborts serializing a message that repeats a single-valued header (a forwarded
+ * request with two Max-Forwards killed the scscf; found by t_mutation.sh): such messages are
+ * recognised so that they are never forwarded or relayed (common/sip/sip_guard.c). */
+static void duplicate_single_headers_are_recognised(void **state)
+{
+    msg_t *clean = parse("INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\n"
+                         "Max-Forwards: 70\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>\nCall-ID: c\n"
+                         "CSeq: 1 INVITE\nRoute: <sip:r1;lr>\nRoute: <sip:r2;lr>");
+    assert_false(sip_guard_duplicate_single(sip_object(clean)));
+    msg_destroy(clean);
+    msg_t *twice = parse("INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\n"
+                         "Max-Forwards: 70\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>\nCall-ID: c\n"
+                         "CSeq: 1 INVITE\nMax-Forwards: 10");
+    assert_true(sip_guard_duplicate_single(sip_object(twice)));
+    msg_destroy(twice);
+    msg_t *after_error = parse("INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\n"
+                               "Max-Forwards: 70\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>\n"
+                               "Call-ID: c\nCSeq: 1 INVITE\nRSeq: x\nCall-ID: d");
+    assert_true(sip_guard_duplicate_single(sip_object(after_error)));
+    msg_destroy(after_error);
+    assert_false(sip_guard_duplicate_single(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(max_forwards_zero_is_483),
+        cmocka_unit_test(duplicate_single_headers_are_recognised),
         cmocka_unit_test(contact_expires_is_strict),
         cmocka_unit_test(prepare_decrements_and_record_routes),
         cmocka_unit_test(prepare_adds_missing_max_forwards),

@@ -247,6 +247,9 @@ static void contact_matching_by_uri(void **state)
     assert_false(uri_matches("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));
     assert_false(uri_matches("sip:u@[2001:db8::1]:5060", "sip:u@[2001:db8::1]:5061"));
     assert_false(uri_matches("sip:biloxi.com", "sip:u@biloxi.com"));
+    /* a URI names its own contact even with a parameter given twice (found by fuzz_store_uri:
+     * such a contact could not be refreshed or removed) */
+    assert_true(uri_matches("sip:u@h;maddr=a;maddr=b", "sip:u@h;maddr=a;maddr=b"));
     /* other schemes: as strings */
     assert_true(uri_matches("tel:+15551234", "tel:+15551234"));
     assert_false(uri_matches("tel:+15551234", "TEL:+15551234"));

@@ -312,7 +312,8 @@ static int request_forward(route_req_t *rt, const char *target)
     if (!r || msg_header_insert(rt->msg, (msg_pub_t *)rt->sip, (msg_header_t *)r) < 0)
         return 500;
     msg_t *msg = rt->msg;
-    rt->msg = NULL; /* sip_forward takes it */
+    rt->msg = NULL; /* sip_forward takes it (and frees it if it cannot send it) */
+    rt->sip = NULL;
     return sip_forward(rt->s->p->sip, rt->irq, msg, NULL, NULL, NULL);
 }
 

@@ -157,6 +157,7 @@ static void elsewhere(route_req_t *rt)
     }
     sip_target_t t = {rt->msg, rt->s->next_hop};
     rt->msg = NULL;
+    rt->sip = NULL; /* in the message sip_fork takes (and frees if it cannot send it) */
     fork_to(rt, &t, 1);
 }
 
@@ -186,6 +187,7 @@ static void route_terminating(route_req_t *rt)
         /* Someone put a further Route (an AS, a preloaded peer): it is not ours to change. */
         sip_target_t t = {rt->msg, NULL};
         rt->msg = NULL;
+        rt->sip = NULL; /* as above */
         fork_to(rt, &t, 1);
         return;
     }
