@@ -301,7 +301,9 @@ static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     sip_method_t method = sip->sip_request->rq_method;
     if (method == sip_method_ack)
         return 0; /* the program relays ACKs for 2xx; its transaction ends at once */
-    int options = method == sip_method_options && sip_core_request_is_for_us(core, sip);
+    /* A malformed OPTIONS goes the long way, to check_request()'s 400. */
+    int options = method == sip_method_options && sip_core_request_is_for_us(core, sip) &&
+                  !sip_guard_duplicate_single(sip);
     cap_t *full = options ? NULL : over_cap(core, sip);
     if (!options && !full)
         return 0;
