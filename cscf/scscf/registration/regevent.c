@@ -1007,14 +1007,16 @@ static void list_on_loop(loopq_wait_t *w, void *arg)
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     regevent_t *re = ctx;
-    const char *v = api_query(req, "limit");
+    size_t limit;
+    if (api_query_size(req, "limit", 1000, 10000, &limit, resp) < 0)
+        return;
     listing_t *l = calloc(1, sizeof *l);
     if (!l) {
         api_problem(resp, 500, "Internal Server Error", "out of memory");
         return;
     }
     l->p = re->s->p;
-    l->limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000;
+    l->limit = limit;
     json_t *out = NULL;
     if (loopq_call_async(re->s->p->queue, list_on_loop, l, listing_free, REST_WAIT_MS) == 0) {
         out = l->out;
