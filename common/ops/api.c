@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,7 @@ typedef struct conn {
     struct sockaddr_storage addr;
     conn_state_t state;
     double since; /* monotonic seconds: when the state began */
+    int spared;   /* set while oldest_waiting() passes it over */
 } conn_t;
 
 struct api {
@@ -404,22 +406,39 @@ static void publish_open(api_t *api)
  * cannot hit another file. With the lock held. */
 static void drop_conn(api_t *api, conn_t *c, const char *reason)
 {
-    shutdown(c->fd, SHUT_RDWR);
     c->state = CONN_CLOSING;
     api->nopen--;
     count_reason(api->m_dropped, reason);
     publish_open(api);
+    shutdown(c->fd, SHUT_RDWR); /* last: the client may look at the metrics once it sees this */
 }
 
-/* The connection waiting longest for a request head: of that address, or of any (ip NULL).
- * With the lock held. */
+/* Bytes the client sent that MHD has not read yet: a request head may be among them (a probe
+ * sends its whole request at once, and MHD marks it busy only once it has read it). */
+static int has_unread(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* The connection waiting longest for a request head, of that address or of any (ip NULL),
+ * passing over those with unread bytes. With the lock held. */
 static conn_t *oldest_waiting(api_t *api, const struct sockaddr_storage *ip)
 {
     conn_t *best = NULL;
+    for (int tries = 0; tries < 8; tries++) {
+        best = NULL;
+        for (conn_t *c = api->conns; c; c = c->next)
+            if (c->state == CONN_WAITING && !c->spared && (!ip || same_ip(&c->addr, ip)) &&
+                (!best || c->since < best->since))
+                best = c;
+        if (!best || !has_unread(best->fd))
+            break;
+        best->spared = 1;
+        best = NULL;
+    }
     for (conn_t *c = api->conns; c; c = c->next)
-        if (c->state == CONN_WAITING && (!ip || same_ip(&c->addr, ip)) &&
-            (!best || c->since < best->since))
-            best = c;
+        c->spared = 0;
     return best;
 }
 
