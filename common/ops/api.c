@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,9 +37,10 @@
 
 #include "common/util/log.h"
 
-#define CONNECTION_TIMEOUT 10u /* seconds without a byte, inside the deadlines below */
-#define SWEEP_MS           200 /* how often the deadlines are checked */
-#define ACCEPT_BATCH       256 /* connections accepted before the next sweep */
+#define CONNECTION_TIMEOUT 10u  /* seconds without a byte, inside the deadlines below */
+#define SWEEP_MS           200  /* how often the deadlines are checked */
+#define ACCEPT_BATCH       256  /* connections accepted before the next sweep */
+#define HEAD_PEEK          8192 /* a request head longer than this goes to MHD unfinished */
 #define MAX_SEGMENTS       32
 /* A chunked body gives no length up front; past the limit we drain it to answer 413, but only
  * this much before dropping the connection. */
@@ -57,19 +59,21 @@ typedef struct route {
 
 /* One TCP connection, from accept() to MHD's "closed" notification. */
 typedef enum {
-    CONN_WAITING, /* no request head yet (new, or idle between keep-alive requests) */
-    CONN_BUSY,    /* a request head came; the request is being served */
-    CONN_CLOSING, /* shut down by us; MHD has not noticed yet. Counts nowhere. */
+    CONN_HEAD,    /* ours: accepted, its request head not complete yet */
+    CONN_WAITING, /* MHD's, idle between keep-alive requests */
+    CONN_BUSY,    /* MHD's: a request head came; the request is being served */
+    CONN_CLOSING, /* MHD's, shut down by us; MHD has not noticed yet. Counts nowhere. */
 } conn_state_t;
 
 typedef struct conn {
     struct conn *prev, *next;
-    int fd; /* MHD's socket; valid while the entry is listed (MHD closes it after "closed") */
+    /* ours while CONN_HEAD; then MHD's, valid while the entry is listed (MHD closes it after
+     * "closed") */
+    int fd;
     struct MHD_Connection *mhd; /* NULL until MHD's "started" notification */
     struct sockaddr_storage addr;
     conn_state_t state;
     double since; /* monotonic seconds: when the state began */
-    int spared;   /* set while oldest_waiting() passes it over */
 } conn_t;
 
 struct api {
@@ -83,6 +87,7 @@ struct api {
     /* the budget (api_config_t, defaults filled in) */
     unsigned max_conns, max_per_ip, header_timeout, request_timeout;
     /* the accept thread */
+    int epfd; /* the listening socket, the wake pipe, connections still in CONN_HEAD */
     int listen_fd;
     int wake[2]; /* written by api_stop() */
     pthread_t acceptor;
@@ -220,7 +225,7 @@ api_t *api_new(const api_config_t *cfg)
     api_t *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    api->listen_fd = api->wake[0] = api->wake[1] = -1;
+    api->listen_fd = api->wake[0] = api->wake[1] = api->epfd = -1;
     pthread_mutex_init(&api->lock, NULL);
     api->listen = strdup(cfg->listen);
     api->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
@@ -401,73 +406,6 @@ static void publish_open(api_t *api)
         metric_set(api->m_open, NULL, (double)api->nopen);
 }
 
-/* Shuts the socket down under MHD's feet: MHD reads end-of-file and closes it as a client that
- * went away. The fd is still MHD's and open (it closes it only after notifying us), so this
- * cannot hit another file. With the lock held. */
-static void drop_conn(api_t *api, conn_t *c, const char *reason)
-{
-    c->state = CONN_CLOSING;
-    api->nopen--;
-    count_reason(api->m_dropped, reason);
-    publish_open(api);
-    shutdown(c->fd, SHUT_RDWR); /* last: the client may look at the metrics once it sees this */
-}
-
-/* Bytes the client sent that MHD has not read yet: a request head may be among them (a probe
- * sends its whole request at once, and MHD marks it busy only once it has read it). */
-static int has_unread(int fd)
-{
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-/* The connection waiting longest for a request head, of that address or of any (ip NULL),
- * passing over those with unread bytes. With the lock held. */
-static conn_t *oldest_waiting(api_t *api, const struct sockaddr_storage *ip)
-{
-    conn_t *best = NULL;
-    for (int tries = 0; tries < 8; tries++) {
-        best = NULL;
-        for (conn_t *c = api->conns; c; c = c->next)
-            if (c->state == CONN_WAITING && !c->spared && (!ip || same_ip(&c->addr, ip)) &&
-                (!best || c->since < best->since))
-                best = c;
-        if (!best || !has_unread(best->fd))
-            break;
-        best->spared = 1;
-        best = NULL;
-    }
-    for (conn_t *c = api->conns; c; c = c->next)
-        c->spared = 0;
-    return best;
-}
-
-static size_t count_ip(api_t *api, const struct sockaddr_storage *ip)
-{
-    size_t n = 0;
-    for (conn_t *c = api->conns; c; c = c->next)
-        n += c->state != CONN_CLOSING && same_ip(&c->addr, ip);
-    return n;
-}
-
-/* Room for a new connection from ip: NULL, or the reason it is refused. With the lock held. */
-static const char *make_room(api_t *api, const struct sockaddr_storage *ip)
-{
-    if (count_ip(api, ip) >= api->max_per_ip) {
-        conn_t *victim = oldest_waiting(api, ip);
-        if (!victim)
-            return "ip_limit";
-        drop_conn(api, victim, "evicted");
-    }
-    if (api->nopen >= api->max_conns) {
-        conn_t *victim = oldest_waiting(api, NULL);
-        if (!victim)
-            return "budget";
-        drop_conn(api, victim, "evicted");
-    }
-    return NULL;
-}
-
 static void unlink_conn(api_t *api, conn_t *c)
 {
     if (c->prev)
@@ -482,6 +420,77 @@ static void unlink_conn(api_t *api, conn_t *c)
     }
 }
 
+/* Ends a connection. One still in our hands (no request head yet) is simply closed. One of
+ * MHD's is shut down under its feet: MHD reads end-of-file and closes it as a client that went
+ * away. Its fd is still MHD's and open (MHD closes it only after notifying us), so this cannot
+ * hit another file. With the lock held. */
+static void drop_conn(api_t *api, conn_t *c, const char *reason)
+{
+    count_reason(api->m_dropped, reason);
+    if (c->state == CONN_HEAD) {
+        epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        unlink_conn(api, c);
+        free(c);
+        return;
+    }
+    c->state = CONN_CLOSING;
+    api->nopen--;
+    publish_open(api);
+    shutdown(c->fd, SHUT_RDWR); /* last: the client may look at the metrics once it sees this */
+}
+
+/* Bytes the client sent that MHD has not read yet (the next request of a keep-alive one). */
+static int has_unread(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* The connection that may make room: the oldest without a complete request head, of that
+ * address or of any (ip NULL); failing that, the oldest idle keep-alive one of MHD's with
+ * nothing unread. With the lock held. */
+static conn_t *victim(api_t *api, const struct sockaddr_storage *ip)
+{
+    conn_t *head = NULL, *idle = NULL;
+    for (conn_t *c = api->conns; c; c = c->next) {
+        if (ip && !same_ip(&c->addr, ip))
+            continue;
+        if (c->state == CONN_HEAD && (!head || c->since < head->since))
+            head = c;
+        else if (c->state == CONN_WAITING && (!idle || c->since < idle->since) &&
+                 !has_unread(c->fd))
+            idle = c;
+    }
+    return head ? head : idle;
+}
+
+static size_t count_ip(api_t *api, const struct sockaddr_storage *ip)
+{
+    size_t n = 0;
+    for (conn_t *c = api->conns; c; c = c->next)
+        n += c->state != CONN_CLOSING && same_ip(&c->addr, ip);
+    return n;
+}
+
+/* Room for a new connection from ip: NULL, or the reason it is refused. With the lock held. */
+static const char *make_room(api_t *api, const struct sockaddr_storage *ip)
+{
+    if (count_ip(api, ip) >= api->max_per_ip) {
+        conn_t *v = victim(api, ip);
+        if (!v)
+            return "ip_limit";
+        drop_conn(api, v, "evicted");
+    }
+    if (api->nopen >= api->max_conns) {
+        conn_t *v = victim(api, NULL);
+        if (!v)
+            return "budget";
+        drop_conn(api, v, "evicted");
+    }
+    return NULL;
+}
+
 static int listed(const api_t *api, const conn_t *c)
 {
     for (const conn_t *x = api->conns; x; x = x->next)
@@ -490,7 +499,8 @@ static int listed(const api_t *api, const conn_t *c)
     return 0;
 }
 
-static void admit(api_t *api, int fd, const struct sockaddr_storage *addr, socklen_t len)
+/* A new connection waits with us until its request head is complete (head_arrived()). */
+static void admit(api_t *api, int fd, const struct sockaddr_storage *addr)
 {
     conn_t *c = calloc(1, sizeof *c);
     pthread_mutex_lock(&api->lock);
@@ -498,24 +508,43 @@ static void admit(api_t *api, int fd, const struct sockaddr_storage *addr, sockl
     if (!refused) {
         c->fd = fd;
         c->addr = *addr;
-        c->state = CONN_WAITING;
+        c->state = CONN_HEAD;
         c->since = mono_now();
-        c->next = api->conns;
-        if (c->next)
-            c->next->prev = c;
-        api->conns = c;
-        api->nopen++;
-        publish_open(api);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+        if (epoll_ctl(api->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            refused = "server";
+        } else {
+            c->next = api->conns;
+            if (c->next)
+                c->next->prev = c;
+            api->conns = c;
+            api->nopen++;
+            publish_open(api);
+        }
     }
     pthread_mutex_unlock(&api->lock);
     if (refused) {
         free(c);
         close(fd);
         count_reason(api->m_refused, refused);
-        return;
     }
+}
+
+/* The request head is complete: the connection goes to MHD, which reads it from the start (we
+ * only peeked). */
+static void hand_over(api_t *api, conn_t *c)
+{
+    pthread_mutex_lock(&api->lock);
+    epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->state = CONN_BUSY; /* the request deadline applies from here */
+    c->since = mono_now();
+    int fd = c->fd;
+    struct sockaddr_storage addr = c->addr;
+    pthread_mutex_unlock(&api->lock);
+    socklen_t len =
+        addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     /* From here c may be freed by the HTTP thread at any time; only its address is compared. */
-    if (MHD_add_connection(api->daemon, fd, (const struct sockaddr *)addr, len) == MHD_YES)
+    if (MHD_add_connection(api->daemon, fd, (const struct sockaddr *)&addr, len) == MHD_YES)
         return;
     /* MHD closed the socket. If it never told us about the connection, the entry is ours. */
     pthread_mutex_lock(&api->lock);
@@ -527,14 +556,39 @@ static void admit(api_t *api, int fd, const struct sockaddr_storage *addr, sockl
     count_reason(api->m_refused, "server");
 }
 
-/* Deadlines: a connection waits at most header_timeout for a request head, and a request
- * takes at most request_timeout. */
+/* New bytes on a connection still in our hands: hand it over once the head is complete (or
+ * too big for us to judge: MHD answers that), close it when the client went away first. */
+static void head_arrived(api_t *api, conn_t *c, uint32_t events)
+{
+    char buf[HEAD_PEEK];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    int complete = n > 0 && (memmem(buf, (size_t)n, "\r\n\r\n", 4) ||
+                             memmem(buf, (size_t)n, "\n\n", 2) || (size_t)n == sizeof buf);
+    if (complete) {
+        hand_over(api, c);
+        return;
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+        (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        pthread_mutex_lock(&api->lock);
+        epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        unlink_conn(api, c);
+        free(c);
+        pthread_mutex_unlock(&api->lock);
+    }
+}
+
+/* Deadlines: a connection waits at most header_timeout for a request head (a new one, with
+ * us; an idle keep-alive one, with MHD), and a request takes at most request_timeout. */
 static void sweep(api_t *api)
 {
     double now = mono_now();
     pthread_mutex_lock(&api->lock);
-    for (conn_t *c = api->conns; c; c = c->next) {
-        if (c->state == CONN_WAITING && now - c->since > api->header_timeout)
+    for (conn_t *c = api->conns, *next; c; c = next) {
+        next = c->next;
+        if ((c->state == CONN_HEAD || c->state == CONN_WAITING) &&
+            now - c->since > api->header_timeout)
             drop_conn(api, c, "header_timeout");
         else if (c->state == CONN_BUSY && now - c->since > api->request_timeout)
             drop_conn(api, c, "request_timeout");
@@ -542,8 +596,8 @@ static void sweep(api_t *api)
     pthread_mutex_unlock(&api->lock);
 }
 
-/* 1 when accept() failed for lack of descriptors: the caller backs off until the next sweep
- * (the listen socket stays readable, so polling it again at once would spin). */
+/* 1 when accept() failed for lack of descriptors: the caller stops polling the listening
+ * socket until the next sweep (it stays readable, so polling it again at once would spin). */
 static int accept_some(api_t *api)
 {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -552,7 +606,7 @@ static int accept_some(api_t *api)
         int fd =
             accept4(api->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            admit(api, fd, &addr, len);
+            admit(api, fd, &addr);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -565,20 +619,41 @@ static int accept_some(api_t *api)
     return 0;
 }
 
+/* The accept thread. Within one batch of events the connections' come first: admitting a new
+ * connection may free another (eviction), whose event must not be looked at afterwards. */
 static void *acceptor_main(void *arg)
 {
     api_t *api = arg;
     int starved = 0;
+    double next_sweep = mono_now();
     for (;;) {
-        struct pollfd pf[2] = {{.fd = api->wake[0], .events = POLLIN},
-                               {.fd = starved ? -1 : api->listen_fd, .events = POLLIN}};
-        int n = poll(pf, 2, SWEEP_MS);
-        if (n > 0 && pf[0].revents)
+        struct epoll_event evs[64];
+        int n = epoll_wait(api->epfd, evs, 64, SWEEP_MS);
+        int stop = 0, incoming = 0;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &api->wake)
+                stop = 1;
+            else if (evs[i].data.ptr == &api->listen_fd)
+                incoming = 1;
+            else
+                head_arrived(api, evs[i].data.ptr, evs[i].events);
+        }
+        if (stop)
             break;
-        starved = 0;
-        if (n > 0 && (pf[1].revents & POLLIN))
-            starved = accept_some(api);
-        sweep(api);
+        if (starved && mono_now() >= next_sweep) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &api->listen_fd};
+            epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->listen_fd, &ev);
+            starved = 0;
+            incoming = 1;
+        }
+        if (incoming && accept_some(api)) {
+            epoll_ctl(api->epfd, EPOLL_CTL_DEL, api->listen_fd, NULL);
+            starved = 1;
+        }
+        if (mono_now() >= next_sweep) {
+            sweep(api);
+            next_sweep = mono_now() + SWEEP_MS / 1000.0;
+        }
     }
     return NULL;
 }
@@ -595,7 +670,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = NULL;
         for (conn_t *c = api->conns; ci && c; c = c->next)
-            if (!c->mhd && c->fd == ci->connect_fd) {
+            if (!c->mhd && c->state != CONN_HEAD && c->fd == ci->connect_fd) {
                 c->mhd = mc;
                 *socket_context = c;
                 break;
@@ -1077,28 +1152,37 @@ int api_start(api_t *api)
     }
     if ((api->listen_fd = open_listener(&api->addr, api->listen)) < 0)
         return -1;
-    if (pipe2(api->wake, O_CLOEXEC) < 0) {
-        log_error("api: cannot create a pipe: %s", strerror(errno));
+    struct epoll_event wake_ev = {.events = EPOLLIN, .data.ptr = &api->wake};
+    struct epoll_event listen_ev = {.events = EPOLLIN, .data.ptr = &api->listen_fd};
+    if (pipe2(api->wake, O_CLOEXEC) < 0 || (api->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->wake[0], &wake_ev) < 0 ||
+        epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->listen_fd, &listen_ev) < 0) {
+        log_error("api: cannot set up the accept thread's polling: %s", strerror(errno));
         close_fd(&api->listen_fd);
+        close_fd(&api->wake[0]);
+        close_fd(&api->wake[1]);
+        close_fd(&api->epfd);
         return -1;
     }
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-    /* MHD's own limits are a backstop above ours: a connection we shut down counts in MHD until
-     * its thread notices, and a new one taking its slot must not be refused meanwhile. */
-    unsigned mhd_limit = api->max_conns * 2 + 16, mhd_per_ip = api->max_per_ip * 2 + 2;
+    /* MHD's own limit is only a backstop far above ours: a connection we shut down counts in
+     * MHD until its thread notices, and the new one taking its slot must not be refused
+     * meanwhile. For the same reason MHD's per-address limit is not used: it would refuse a
+     * probe while the slow connections it replaces are still closing, and it never evicts. */
+    unsigned mhd_limit = api->max_conns * 4 + 16;
     /* The logger goes first so that MHD reports problems with the later options through it. */
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
-        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, api, MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, api, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, api, MHD_OPTION_END);
     if (!api->daemon) {
         log_error("api: cannot start the HTTP server on %s", api->listen);
         close_fd(&api->listen_fd);
         close_fd(&api->wake[0]);
         close_fd(&api->wake[1]);
+        close_fd(&api->epfd);
         return -1;
     }
     atomic_store(&api->running, 1);
@@ -1126,6 +1210,19 @@ void api_stop(api_t *api)
     close_fd(&api->listen_fd);
     close_fd(&api->wake[0]);
     close_fd(&api->wake[1]);
+    close_fd(&api->epfd);
+    /* The connections still waiting for a request head are ours to close (the HTTP thread may
+     * be removing others meanwhile). */
+    pthread_mutex_lock(&api->lock);
+    for (conn_t *c = api->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_HEAD) {
+            close(c->fd);
+            unlink_conn(api, c);
+            free(c);
+        }
+    }
+    pthread_mutex_unlock(&api->lock);
     MHD_stop_daemon(api->daemon); /* joins the polling thread; "closed" for every connection */
     api->daemon = NULL;
     while (api->conns) { /* none should be left; MHD owned their sockets */
