@@ -7,7 +7,8 @@
  * limit and leaves the rest in the kernel's listen queue, where a health probe then waits
  * behind every slow client (and, after they leave, behind their dead connections). Our thread
  * drains the queue at once, applies the budget of api.h (per address, in all, header and
- * request deadlines) and hands the connections it keeps to MHD_add_connection(). It sees every
+ * request deadlines), keeps each new connection until its request head is complete (peeking,
+ * so MHD still reads it all) and then hands it to MHD_add_connection(). It sees every
  * connection in the table below; MHD's notifications keep the table's states current. */
 #include "common/ops/api.h"
 

@@ -26,7 +26,7 @@
 #define API_PUBLIC          2u
 /* Defaults for the connection budget (api_config_t fields left 0). */
 /* The largest offset= a paged list takes (far past any table's cap). */
-#define API_MAX_OFFSET 100000000u
+#define API_MAX_OFFSET                     100000000u
 #define API_DEFAULT_MAX_CONNECTIONS        256u
 #define API_DEFAULT_MAX_CONNECTIONS_PER_IP 32u
 #define API_DEFAULT_HEADER_TIMEOUT         5u  /* seconds */
@@ -53,14 +53,16 @@ typedef struct api_response {
 
 typedef void (*api_handler_f)(void *ctx, const api_request_t *req, api_response_t *resp);
 
-/* The connection budget: the server accepts every connection itself, so the kernel's listen
- * queue never fills and a probe is never stuck behind others. A connection that has not sent a
- * complete request head (a new one, or an idle keep-alive one) holds its slot for at most
- * header_timeout seconds; one inside a request for at most request_timeout. When a new
- * connection finds its address at max_connections_per_ip, or the server at max_connections, it
- * takes the slot of the oldest connection (of that address, or of any) still waiting for its
- * request head; when every slot is busy with a request it is closed at once. So slow clients
- * cannot starve /healthz: a probe sends its request at once and is served. */
+/* The connection budget. The server accepts every connection itself, so the kernel's listen
+ * queue never fills and a probe never waits behind others; a new connection stays with the
+ * accept thread (which only peeks) until its request head is complete, and only then reaches
+ * the HTTP server. A connection without a complete request head (a new one, or one of MHD's
+ * idle between keep-alive requests) holds its slot for at most header_timeout seconds; one
+ * inside a request for at most request_timeout. When a new connection finds its address at
+ * max_connections_per_ip, or the server at max_connections, it takes the slot of the oldest
+ * connection (of that address, or of any) still without a request head; when every slot is
+ * inside a request it is closed at once. So slow clients cannot starve /healthz: a probe sends
+ * its whole request at once and is served, even from the slow clients' own address. */
 typedef struct api_config {
     const char *listen; /* "host:port", IPv4 or [IPv6] */
     const char *token;  /* NULL or "": mutating calls refused */
