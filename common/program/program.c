@@ -299,7 +299,15 @@ static int start_sip(program_t *p)
 
 static int start_api(program_t *p)
 {
-    api_config_t ac = {.listen = cfg_str(p->cfg, "api.listen"), .token = p->api_token};
+    api_config_t ac = {
+        .listen = cfg_str(p->cfg, "api.listen"),
+        .token = p->api_token,
+        .max_connections = (unsigned)cfg_int(p->cfg, "api.max_connections"),
+        .max_connections_per_ip = (unsigned)cfg_int(p->cfg, "api.max_connections_per_ip"),
+        .header_timeout = (unsigned)cfg_int(p->cfg, "api.header_timeout_seconds"),
+        .request_timeout = (unsigned)cfg_int(p->cfg, "api.request_timeout_seconds"),
+        .metrics = p->metrics,
+    };
     p->api = api_new(&ac);
     if (!p->api || program_rest_routes(p) < 0)
         return -1;

@@ -216,17 +216,9 @@ static void dialogs_on_loop(void *arg)
 /* GET /api/v1/dialogs[?limit=N]: how many INVITE dialogs are up, and a summary of them. */
 static void dialogs_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
-    const char *l = api_query(req, "limit");
-    dialogs_op_t o = {.p = ctx, .limit = 100};
-    if (l) {
-        char *end;
-        long v = strtol(l, &end, 10);
-        if (*end || v < 0 || v > 10000) {
-            api_problem(resp, 400, "Bad Request", "limit must be 0..10000");
-            return;
-        }
-        o.limit = (size_t)v;
-    }
+    dialogs_op_t o = {.p = ctx};
+    if (api_query_size(req, "limit", 100, 10000, &o.limit, resp) < 0)
+        return;
     if (loopq_call(o.p->queue, dialogs_on_loop, &o, LOOP_CALL_TIMEOUT_MS) < 0 || !o.out) {
         json_decref(o.out);
         api_problem(resp, 503, "Service Unavailable", "the SIP loop did not answer within 1 s");

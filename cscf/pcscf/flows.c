@@ -271,8 +271,9 @@ static void list_on_loop(void *arg)
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     op_t o = {.pc = ctx, .prefix = api_query(req, "prefix"), .impu = api_query(req, "impu")};
-    o.offset = api_query_size(req, "offset", 0, (size_t)-1);
-    o.limit = api_query_size(req, "limit", 100, 1000);
+    if (api_query_size(req, "offset", 0, API_MAX_OFFSET, &o.offset, resp) < 0 ||
+        api_query_size(req, "limit", 100, 1000, &o.limit, resp) < 0)
+        return;
     if (loopq_call(o.pc->p->queue, list_on_loop, &o, 1000) < 0 || !o.out) {
         json_decref(o.out);
         api_problem(resp, 503, "Service Unavailable", "the loop did not answer within 1 s");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sip/sip_dialog.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
@@ -148,6 +149,15 @@ static void scscf_fini(program_t *p)
     p->app = NULL;
 }
 
+/* RFC 6665 8.4: an event type is a token (sofia keeps "reg, presence" as one type). */
+static int event_type_ok(const sip_event_t *ev)
+{
+    const char *t = ev ? ev->o_type : NULL;
+    return t && *t &&
+           strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~") ==
+               strlen(t);
+}
+
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
 {
     program_t *p = app;
@@ -158,8 +168,14 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
     int refused = route_screen(s, irq, sip); /* the trust domain, before anything reads PAI */
     if (refused)
         return refused < 0 ? 0 : refused;
-    if (method == sip_method_subscribe && sip->sip_event && sip->sip_event->o_type &&
-        strcmp(sip->sip_event->o_type, "reg") == 0)
+    /* RFC 6665 8.2.1: a SUBSCRIBE has exactly one Event header field naming one package;
+     * without one there is nothing to serve or route (routed on to the UE it used to come
+     * back as its transport's failure, 500). */
+    if (method == sip_method_subscribe && !event_type_ok(sip->sip_event)) {
+        sip_request_answer(core, irq, 400, "Missing or Bad Event Header", NULL);
+        return 400;
+    }
+    if (method == sip_method_subscribe && strcmp(sip->sip_event->o_type, "reg") == 0)
         return regevent_on_subscribe(s, irq, sip);
     if (method == sip_method_register)
         return s->icscf ? icscf_on_register(s, irq, sip) : registrar_on_register(s, irq, sip);

@@ -185,11 +185,13 @@ check_program() { # PROG API
     documented=$(awk -F'\t' -v p="$p" '$2 == p {print $1}' "$WORKDIR/plan-$PROG.tsv" | sort | paste -sd,)
     expect_eq "... Allow lists the documented methods" "$documented" "$allow"
   done
-  for p in /api/v1/nothing /api/v1/status/extra /api/v2/status /api/v1/ / "/api/v1/%00" \
+  for p in /api/v1/nothing /api/v1/status/extra /api/v2/status /api/v1/ / \
     "/$(head -c 3000 /dev/zero | tr '\0' x)"; do
     call GET "http://$api$p"
     expect_problem "$PROG: GET ${p:0:40}: 404" 404
   done
+  call GET "http://$api/api/v1/%00" # a control character is refused before routing
+  expect_problem "$PROG: GET /api/v1/%00: 400" 400
 }
 
 PROG=pcscf check_program pcscf "127.0.0.1:$PC_API"

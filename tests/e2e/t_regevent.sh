@@ -172,6 +172,37 @@ expect_eq "bob deregisters (Expires 0)" 0 "$?"
 await 10 "... the pcscf forgot its subscription" pc_nosub
 await 10 "... and so did the scscf" sc_subs .total 0
 
+echo "-- (f) reg-event SUBSCRIBEs laid out unusually are served; malformed ones get 400, not 500"
+# layout NAME EXPECTED HEADER...: a SUBSCRIBE to alice's reg (registered since (d)) from alice,
+# made of the given header lines; the placeholders VIA, FROM, TO, CALLID, CONTACT, ALICE fill
+# in. Most ask Expires 0 (a fetch: 200 and one NOTIFY, nothing kept), so alice's eight
+# subscriptions are not used up.
+layout() {
+  local name=$1 want=$2 f="$WORKDIR/layout_$1.sip"
+  shift 2
+  { printf 'SUBSCRIBE sip:%s SIP/2.0\r\n' "$ALICE"
+    printf '%s\r\n' "$@" | sed "s/VIA/SIP\/2.0\/UDP 127.0.0.1:9;branch=z9hG4bK$name$RANDOM/; s/FROM/<sip:$ALICE>;tag=lay$RANDOM/;
+      s/TO/<sip:$ALICE>/; s/CALLID/layout-$name-$RANDOM/; s/CONTACT/<sip:alice@127.0.0.1:9>/; s/ALICE/$ALICE/g"
+    printf '\r\n'; } >"$f"
+  expect_eq "SUBSCRIBE ($name): $want" "$want" "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r' | cut -d' ' -f2)"
+}
+H=("Via: VIA" "Max-Forwards: 70" "From: FROM" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: CONTACT")
+layout compact 200 "v: VIA" "Max-Forwards: 70" "f: FROM" "t: TO" "i: CALLID" "CSeq: 1 SUBSCRIBE" "m: CONTACT" "o: reg" "k: path" "Expires: 0" "l: 0"
+layout lowercase_names 200 "via: VIA" "max-forwards: 70" "from: FROM" "to: TO" "call-id: CALLID" "cseq: 1 SUBSCRIBE" "contact: CONTACT" "event: reg" "expires: 0" "accept: application/reginfo+xml" "content-length: 0"
+layout folded 200 "Via: VIA" "Max-Forwards: 70" "From:" "  FROM" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: CONTACT" "Event:" "	reg" "Expires: 0" "Content-Length: 0"
+layout event_params 200 "${H[@]}" "Event: reg ; id = 7 ; foo" "Expires: 0" "Content-Length: 0"
+layout reordered 200 "Content-Length: 0" "Expires: 0" "Event: reg" "Contact: CONTACT" "CSeq: 1 SUBSCRIBE" "Call-ID: CALLID" "To: TO" "From: FROM" "Max-Forwards: 70" "Via: VIA"
+layout no_accept 200 "${H[@]}" "Event: reg" "Expires: 0" "Content-Length: 0"
+layout accept_twice 200 "${H[@]}" "Event: reg" "Accept: application/sdp" "Accept: application/reginfo+xml" "Expires: 0" "Content-Length: 0"
+layout accept_list 200 "${H[@]}" "Event: reg" "Accept: application/pidf+xml, application/reginfo+xml;q=0.5, multipart/related" "Supported: eventlist" "Expires: 0" "Content-Length: 0"
+layout two_asserted_one_header 200 "Via: VIA" "Max-Forwards: 70" "From: <sip:anonymous@anonymous.invalid>;tag=a1" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: CONTACT" "P-Asserted-Identity: \"Alice\" <sip:ALICE>, <tel:+15550001>" "Event: reg" "Expires: 0" "Content-Length: 0"
+layout tel_asserted_first 200 "Via: VIA" "Max-Forwards: 70" "From: <sip:anonymous@anonymous.invalid>;tag=a2" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: CONTACT" "P-Asserted-Identity: <tel:+15550001>, <sip:ALICE>" "Event: reg" "Expires: 0" "Content-Length: 0"
+layout no_expires 200 "${H[@]}" "Event: reg" "Content-Length: 0"
+layout no_event 400 "${H[@]}" "Expires: 0" "Content-Length: 0"
+layout two_packages 400 "${H[@]}" "Event: reg, presence" "Expires: 0" "Content-Length: 0"
+layout contact_star 400 "Via: VIA" "Max-Forwards: 70" "From: FROM" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: *" "Event: reg" "Expires: 0" "Content-Length: 0"
+layout contact_tel 400 "Via: VIA" "Max-Forwards: 70" "From: FROM" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: <tel:+15550001>" "Event: reg" "Expires: 0" "Content-Length: 0"
+
 for p in pcscf scscf hss; do
   stop_prog $p
   expect_eq "$p exits 0" 0 "$LAST_EXIT"

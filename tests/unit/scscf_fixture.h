@@ -497,7 +497,7 @@ static fx_t *fx_new(const char *yaml)
     f->root = su_root_create(NULL);
     f->metrics = metrics_new();
     f->queue = loopq_new(f->root, 1000);
-    api_config_t ac = {"127.0.0.1:0", NULL};
+    api_config_t ac = {.listen = "127.0.0.1:0"};
     f->api = api_new(&ac);
     f->cfg = cfg_new("TSCSCF", tables);
     if (!f->cfg || (yaml && cfg_load_string(f->cfg, "t.yaml", yaml, err, sizeof err) < 0)) {

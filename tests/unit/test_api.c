@@ -221,13 +221,36 @@ static void silent(void *ctx, const api_request_t *req, api_response_t *resp)
     (void)resp; /* forgets to answer */
 }
 
-static int start_server(fixture_t *f, const char *token)
+/* GET /paged: api_query_size() on limit (default 100, at most 1000) and offset. */
+static void paged(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    (void)ctx;
+    size_t limit, offset;
+    if (api_query_size(req, "limit", 100, 1000, &limit, resp) < 0 ||
+        api_query_size(req, "offset", 0, API_MAX_OFFSET, &offset, resp) < 0)
+        return;
+    api_json(resp, 200,
+             json_pack("{s:I,s:I}", "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+}
+
+static int handler_calls;
+
+static void counted(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    (void)ctx;
+    handler_calls++;
+    api_json(resp, 200, json_pack("{s:s}", "id", req->params[0]));
+}
+
+static int start_server_cfg(fixture_t *f, const char *token, api_config_t cfg)
 {
     for (int attempt = 0; attempt < 10; attempt++) {
         char listen[64];
         f->port = free_port();
         snprintf(listen, sizeof listen, "127.0.0.1:%d", f->port);
-        f->api = api_new(&(api_config_t){.listen = listen, .token = token});
+        cfg.listen = listen;
+        cfg.token = token;
+        f->api = api_new(&cfg);
         if (!f->api)
             return -1;
         int rc = 0;
@@ -238,6 +261,8 @@ static int start_server(fixture_t *f, const char *token)
         rc |= api_route(f->api, "POST", "/api/v1/echo", 0, echo, NULL);
         rc |= api_route(f->api, "GET", "/plain", 0, plain, NULL);
         rc |= api_route(f->api, "GET", "/silent", 0, silent, NULL);
+        rc |= api_route(f->api, "GET", "/paged", 0, paged, NULL);
+        rc |= api_route(f->api, "DELETE", "/api/v1/things/{id}", API_MUTATING, counted, NULL);
         if (rc == 0 && api_start(f->api) == 0)
             return 0;
         /* Someone else may have taken the port between free_port() and the bind. */
@@ -245,6 +270,11 @@ static int start_server(fixture_t *f, const char *token)
         f->api = NULL;
     }
     return -1;
+}
+
+static int start_server(fixture_t *f, const char *token)
+{
+    return start_server_cfg(f, token, (api_config_t){0});
 }
 
 static int setup_with_token(void **state)
@@ -570,6 +600,241 @@ static void test_garbage_input(void **state)
     http_resp_free(&r);
 }
 
+/* %00 or another control character in the path or the query: 400 before any handler runs (a
+ * path cut at the NUL would name another resource). */
+static void test_control_characters(void **state)
+{
+    fixture_t *f = *state;
+    http_resp_t r;
+    const char *auth = "Authorization: Bearer " TOKEN "\r\n";
+    const char *bad[] = {
+        "/api/v1/things/sip:carol@example.com%00x",
+        "/api/v1/things/sip:carol@example.com%00",
+        "/api/v1/things/a%0Ab",
+        "/api/v1/things/a%0d%0aX-Injected:%201",
+        "/api/v1/things/a%7Fb",
+        "/api/v1/things/a%1fb",
+        "/api/v1/things/x?q=a%00b",
+        "/api/v1/things/x?a%01=1",
+        "/nowhere%00",
+    };
+    handler_calls = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(http(f->port, "DELETE", bad[i], auth, NULL, &r), 0);
+        if (r.status != 400)
+            fail_msg("%s: %d, not 400", bad[i], r.status);
+        assert_problem(&r, 400);
+        http_resp_free(&r);
+    }
+    assert_int_equal(handler_calls, 0);
+    /* A raw control byte in the request line. */
+    const char raw[] =
+        "DELETE /api/v1/things/a\x01z HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+        "\r\nConnection: close\r\n\r\n";
+    assert_int_equal(http_raw(f->port, raw, sizeof raw - 1, &r), 0);
+    assert_int_equal(r.status, 400);
+    http_resp_free(&r);
+    assert_int_equal(handler_calls, 0);
+
+    /* What stays allowed: escapes that decode to printable bytes, a '%' that escapes nothing,
+     * UTF-8. */
+    assert_int_equal(
+        http(f->port, "DELETE", "/api/v1/things/sip:carol%40example.com", auth, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_body(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "sip:carol@example.com");
+    json_decref(j);
+    http_resp_free(&r);
+    assert_int_equal(http(f->port, "DELETE", "/api/v1/things/100%25%zz%c3%a9", auth, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = json_body(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "100%%zz\xc3\xa9");
+    json_decref(j);
+    http_resp_free(&r);
+    assert_int_equal(handler_calls, 2);
+}
+
+static void expect_paged(int port, const char *query, int status, long limit, long offset)
+{
+    char path[256];
+    http_resp_t r;
+    snprintf(path, sizeof path, "/paged%s", query);
+    assert_int_equal(http(port, "GET", path, NULL, NULL, &r), 0);
+    if (r.status != status)
+        fail_msg("%s: %d, not %d (%s)", path, r.status, status, r.body);
+    if (status == 200) {
+        json_t *j = json_body(&r);
+        assert_int_equal(json_integer_value(json_object_get(j, "limit")), limit);
+        assert_int_equal(json_integer_value(json_object_get(j, "offset")), offset);
+        json_decref(j);
+    } else {
+        assert_problem(&r, status);
+        json_t *j = json_body(&r);
+        /* the detail names the parameter and its range */
+        assert_non_null(strstr(json_string_value(json_object_get(j, "detail")),
+                               strstr(query, "offset") ? "offset" : "limit"));
+        json_decref(j);
+    }
+    http_resp_free(&r);
+}
+
+static void test_query_size(void **state)
+{
+    fixture_t *f = *state;
+    expect_paged(f->port, "", 200, 100, 0);
+    expect_paged(f->port, "?limit=5&offset=7", 200, 5, 7);
+    expect_paged(f->port, "?limit=0", 200, 0, 0);
+    expect_paged(f->port, "?limit=1000", 200, 1000, 0);
+    expect_paged(f->port, "?limit=007", 200, 7, 0);
+    expect_paged(f->port, "?offset=100000000", 200, 100, 100000000);
+    const char *bad[] = {"?limit=-1",
+                         "?limit=abc",
+                         "?limit=",
+                         "?limit=1001",
+                         "?limit=%2B5",
+                         "?limit=%205",
+                         "?limit=5x",
+                         "?limit=1e3",
+                         "?offset=-5",
+                         "?offset=0x10",
+                         "?offset=100000001",
+                         "?limit=99999999999999999999999999",
+                         "?offset=18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_paged(f->port, bad[i], 400, 0, 0);
+
+    /* Without a response to fill (NULL), only the result says it. */
+    size_t v = 42;
+    api_request_t none = {0};
+    assert_int_equal(api_query_size(&none, "limit", 9, 10, &v, NULL), 0);
+    assert_int_equal(v, 9);
+}
+
+/* A connection that has not sent anything yet: for the budget tests. */
+static int connect_from(int port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 when the server closed fd (end of file or reset) within the receive timeout. */
+static int closed_by_server(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static int has_line(const char *text, const char *line)
+{
+    const char *p = text ? strstr(text, line) : NULL;
+    return p && (p == text || p[-1] == '\n');
+}
+
+typedef struct budget_fixture {
+    fixture_t f;
+    metrics_t *m;
+} budget_fixture_t;
+
+static int setup_budget(void **state)
+{
+    budget_fixture_t *b = calloc(1, sizeof *b);
+    *state = b;
+    if (!b || !(b->m = metrics_new()))
+        return -1;
+    return start_server_cfg(&b->f, TOKEN,
+                            (api_config_t){.max_connections = 4,
+                                           .max_connections_per_ip = 2,
+                                           .header_timeout = 1,
+                                           .metrics = b->m});
+}
+
+static int teardown_budget(void **state)
+{
+    budget_fixture_t *b = *state;
+    if (b) {
+        api_free(b->f.api);
+        metrics_free(b->m);
+    }
+    free(b);
+    return 0;
+}
+
+static void expect_hello(int port, const char *src)
+{
+    int fd = connect_from(port, src);
+    assert_true(fd >= 0);
+    const char req[] = "GET /api/v1/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    http_resp_t r = {.raw = read_all(fd)};
+    close(fd);
+    assert_int_equal(parse_response(&r), 0);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+}
+
+/* Silent connections fill an address's share and then the whole budget; a client that sends
+ * its request at once is still served, taking the slot of the oldest silent one. */
+static void test_connection_budget(void **state)
+{
+    budget_fixture_t *b = *state;
+    int port = b->f.port;
+    int same[2];
+    for (int i = 0; i < 2; i++)
+        assert_true((same[i] = connect_from(port, "127.0.0.1")) >= 0);
+    usleep(300 * 1000); /* accepted, in that order */
+    expect_hello(port, "127.0.0.1");
+    assert_true(closed_by_server(same[0])); /* the oldest of that address made room */
+
+    /* Other addresses fill the rest of the budget (4): 127.0.0.1 still holds same[1]. */
+    int other[3];
+    for (int i = 0; i < 3; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "127.0.0.%d", i + 2);
+        assert_true((other[i] = connect_from(port, src)) >= 0);
+        usleep(100 * 1000);
+    }
+    expect_hello(port, "127.0.0.9");
+    assert_true(closed_by_server(same[1])); /* the oldest overall */
+
+    /* The header deadline (1 s) closes the rest. */
+    for (int i = 0; i < 3; i++)
+        assert_true(closed_by_server(other[i]));
+    /* The served connections leave the gauge once MHD has closed them: up to 3 s. */
+    char *text = NULL;
+    for (int i = 0; i < 30; i++) {
+        free(text);
+        text = metrics_render(b->m);
+        if (has_line(text, "cscf_api_connections_dropped_total{reason=\"evicted\"} 2") &&
+            has_line(text, "cscf_api_connections_dropped_total{reason=\"header_timeout\"} 3") &&
+            has_line(text, "cscf_api_connections_open 0"))
+            break;
+        usleep(100 * 1000);
+    }
+    if (!has_line(text, "cscf_api_connections_dropped_total{reason=\"evicted\"} 2") ||
+        !has_line(text, "cscf_api_connections_dropped_total{reason=\"header_timeout\"} 3") ||
+        !has_line(text, "cscf_api_connections_open 0"))
+        fail_msg("metrics:\n%s", text);
+    free(text);
+    for (int i = 0; i < 2; i++)
+        close(same[i]);
+    for (int i = 0; i < 3; i++)
+        close(other[i]);
+}
+
 static void test_token_equal(void **state)
 {
     (void)state;
@@ -717,6 +982,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mutating_with_token, setup_with_token, teardown),
         cmocka_unit_test_setup_teardown(test_handler_without_response, setup_with_token, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_input, setup_with_token, teardown),
+        cmocka_unit_test_setup_teardown(test_control_characters, setup_with_token, teardown),
+        cmocka_unit_test_setup_teardown(test_query_size, setup_with_token, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_budget, setup_budget, teardown_budget),
         cmocka_unit_test(test_token_equal),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test_setup_teardown(test_port_in_use, setup_with_token, teardown),

@@ -447,8 +447,11 @@ static void list_route(void *ctx, const api_request_t *req, api_response_t *resp
     const char *prefix = api_query(req, "prefix");
     o->has_prefix = prefix != NULL;
     snprintf(o->prefix, sizeof o->prefix, "%s", prefix ? prefix : "");
-    o->offset = api_query_size(req, "offset", 0, (size_t)-1);
-    o->limit = api_query_size(req, "limit", 100, 1000);
+    if (api_query_size(req, "offset", 0, API_MAX_OFFSET, &o->offset, resp) < 0 ||
+        api_query_size(req, "limit", 100, 1000, &o->limit, resp) < 0) {
+        op_free(o);
+        return;
+    }
     int answered = op_run(o, list_on_loop);
     if (!op_failed(o, answered, resp)) {
         api_json(resp, 200, o->out);

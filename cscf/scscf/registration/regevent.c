@@ -20,6 +20,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
+#include "common/sip/sip_hdr.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -392,23 +393,39 @@ static int is_registering_proxy(su_home_t *home, const store_reg_t *reg, const u
     return 0;
 }
 
-static const char *unknown_header(sip_t const *sip, const char *name)
+typedef struct asserted {
+    su_home_t *home;
+    const store_reg_t *reg;
+    char *who;
+    size_t len;
+    const url_t *first; /* the first asserted URI, for the P-CSCF check */
+} asserted_t;
+
+static int asserted_impu(void *arg, const char *uri)
 {
-    for (sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next)
-        if (u->un_name && strcasecmp(u->un_name, name) == 0)
-            return u->un_value;
-    return NULL;
+    asserted_t *a = arg;
+    sip_from_t *id = sip_from_make(a->home, uri);
+    if (!id)
+        return 0;
+    if (!a->first)
+        a->first = id->a_url;
+    return sip_impu_of(id->a_url, a->who, a->len) == 0 && is_impu_of(a->reg, a->who);
 }
 
 /* TS 24.229 5.4.2.1.1: the UE itself (an IMPU of the set, asserted by its P-CSCF, else in
- * From) or the P-CSCF on its Path. Fills who with the identity checked. */
+ * From) or the P-CSCF on its Path. Fills who with the identity checked. RFC 3325 allows
+ * several asserted identities (a sip: and a tel: one), in one header or in two, in any order:
+ * any of them may be the subscribed set's. */
 static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t len)
 {
-    su_home_t *home = msg_home(pd->msg);
-    const char *pai = unknown_header(pd->sip, "P-Asserted-Identity");
-    sip_from_t *id = pai ? sip_from_make(home, pai) : NULL;
-    const url_t *u = id ? id->a_url : pd->sip->sip_from->a_url;
-    if (sip_impu_of(u, who, len) == 0 && is_impu_of(reg, who))
+    asserted_t a = {msg_home(pd->msg), reg, who, len, NULL};
+    for (sip_unknown_t const *h = pd->sip->sip_unknown; h; h = h->un_next)
+        if (h->un_name && h->un_value && strcasecmp(h->un_name, "P-Asserted-Identity") == 0 &&
+            sip_uri_list_each(h->un_value, asserted_impu, &a))
+            return 1;
+    su_home_t *home = a.home;
+    const url_t *u = a.first ? a.first : pd->sip->sip_from->a_url;
+    if (!a.first && sip_impu_of(u, who, len) == 0 && is_impu_of(reg, who))
         return 1;
     if (!is_registering_proxy(home, reg, u))
         return 0;
@@ -626,9 +643,19 @@ static int accepts_reginfo(sip_t const *sip)
     return 0;
 }
 
+/* RFC 3261 8.1.1.8 and RFC 6665 4.1.2: the Contact of a dialog-creating request is one SIP
+ * or SIPS URI, the target our NOTIFYs go to ("*", tel: or several would leave none). */
+static int good_contact(const sip_contact_t *m)
+{
+    return m && !m->m_next && (m->m_url->url_type == url_sip || m->m_url->url_type == url_sips) &&
+           m->m_url->url_host;
+}
+
 static int check_subscribe(scscf_t *s, sip_incoming_t *irq, sip_t const *sip)
 {
     sip_core_t *core = s->p->sip;
+    if (!good_contact(sip->sip_contact))
+        return sip_request_answer(core, irq, 400, "Bad Contact", NULL), 400;
     if (!sip->sip_from || !sip->sip_from->a_tag || !sip->sip_to || !sip->sip_call_id ||
         !sip->sip_contact || strlen(sip->sip_call_id->i_id) >= 256 ||
         strlen(sip->sip_from->a_tag) >= 128 ||
@@ -1010,14 +1037,16 @@ static void list_on_loop(loopq_wait_t *w, void *arg)
 static void list_route(void *ctx, const api_request_t *req, api_response_t *resp)
 {
     regevent_t *re = ctx;
-    const char *v = api_query(req, "limit");
+    size_t limit;
+    if (api_query_size(req, "limit", 1000, 10000, &limit, resp) < 0)
+        return;
     listing_t *l = calloc(1, sizeof *l);
     if (!l) {
         api_problem(resp, 500, "Internal Server Error", "out of memory");
         return;
     }
     l->p = re->s->p;
-    l->limit = v && atol(v) > 0 && atol(v) < 10000 ? (size_t)atol(v) : 1000;
+    l->limit = limit;
     json_t *out = NULL;
     if (loopq_call_async(re->s->p->queue, list_on_loop, l, listing_free, REST_WAIT_MS) == 0) {
         out = l->out;
