@@ -23,6 +23,7 @@
 #include "common/ops/config.h"
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
+#include "common/sip/sip_admission.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
 
@@ -199,6 +200,8 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
 
     if (sip->sip_request->rq_method == sip_method_ack) {
         /* nta never answers an ACK; any status just lets it free the transaction. */
+        if (core->adm)
+            sip_adm_check(core->adm, irq, sip); /* counted; an ACK is never refused */
         core->handler(core->app, core, irq, sip);
         return 200;
     }
@@ -208,6 +211,9 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
                        TAG_END());
         return 503;
     }
+    /* Before any other work: a refused request should cost as little as possible. */
+    if (core->adm && sip_adm_check(core->adm, irq, sip))
+        return 503;
     int status = check_request(core, irq, sip);
     if (status)
         return status;
@@ -323,6 +329,8 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     if (bind_one(core, hostport, ident) < 0)
         return -1;
     core->nextra++;
+    if (core->adm)
+        sip_adm_find_listeners(core->adm);
     return 0;
 }
 
@@ -382,6 +390,8 @@ void sip_core_publish_stats(sip_core_t *core)
     core->bad_seen[1] = bad_resp;
     metric_set(core->m_transactions, "server", (double)irqs);
     metric_set(core->m_transactions, "client", (double)orqs);
+    if (core->adm)
+        sip_adm_publish(core->adm);
 }
 
 /* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
@@ -471,6 +481,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                 NTATAG_NO_DIALOG(1), TAG_END());
     if (!core->leg)
         goto fail;
+    if (!(core->adm = sip_adm_new(core, cfg->admission)))
+        goto fail;
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
         goto fail;
@@ -485,6 +497,7 @@ void sip_core_free(sip_core_t *core)
     if (!core)
         return;
     su_timer_destroy(core->trim_timer);
+    sip_adm_free(core->adm);
     if (core->leg)
         nta_leg_destroy(core->leg);
     if (core->agent)
@@ -583,6 +596,21 @@ int sip_core_is_node(const sip_core_t *core, const url_t *url)
         if (url_matches_hostport(url, core->extra_listen[i]))
             return 1;
     return 0;
+}
+
+void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx)
+{
+    sip_adm_set_classify(core->adm, fn, ctx);
+}
+
+void sip_core_set_admission(sip_core_t *core, const struct adm_config *cfg)
+{
+    sip_adm_set_config(core->adm, cfg);
+}
+
+json_t *sip_core_admission_json(sip_core_t *core, size_t top)
+{
+    return sip_adm_json(core->adm, top);
 }
 
 void sip_core_drain(sip_core_t *core)

@@ -36,6 +36,7 @@ struct sip_core {
     char *supported; /* cfg.supported plus sip_core_add_supported()'s tags */
     sip_core_source_f source;
     void *source_ctx;
+    struct sip_adm *adm; /* admission control (sip_admission.c) */
 };
 
 /* The listener ident a request to dest leaves from (sip_core_set_source), or NULL. */

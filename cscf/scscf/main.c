@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/auth/sip_digest.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -79,6 +80,9 @@ static int registration_start(scscf_t *s)
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }
 
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq,
+                                sip_t const *sip);
+
 static int scscf_init(program_t *p)
 {
     scscf_t *s = calloc(1, sizeof *s);
@@ -103,6 +107,7 @@ static int scscf_init(program_t *p)
     s->icscf = icscf_new(s, &failed);
     if (failed)
         return -1;
+    sip_core_set_classify(p->sip, admission_class, p);
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -124,6 +129,29 @@ static void scscf_fini(program_t *p)
     su_free(NULL, s->next_hop);
     free(s);
     p->app = NULL;
+}
+
+/* Admission classes (sip_core.h): everything reaches the S-CSCF from core nodes (P-CSCFs,
+ * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A REGISTER of an IMPI the store
+ * holds is a known UE's re-REGISTER (asked only of a synchronous store: one lookup in memory). */
+static void found_impi(void *arg, int rc, store_reg_t *reg)
+{
+    *(int *)arg = rc == 0;
+    store_reg_free(reg);
+}
+
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
+{
+    scscf_t *s = ((program_t *)ctx)->app;
+    unsigned flags = SIP_ADM_PEER;
+    if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
+        !store_synchronous(s->store))
+        return flags;
+    digest_creds_t creds;
+    int known = 0;
+    if (digest_creds_parse(sip->sip_authorization, NULL, &creds) == 0)
+        store_get_impi(s->store, creds.username, found_impi, &known);
+    return known ? flags | SIP_ADM_KNOWN : flags;
 }
 
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
