@@ -20,73 +20,6 @@ static const cfg_key_t common_keys[] = {
     CFG_END,
 };
 
-/* Admission control (common/sip/admission.h); every key applies on reload. */
-#define ADMISSION_KEY_ROWS                                                                         \
-    {"admission.enabled",                                                                          \
-     CFG_BOOL,                                                                                     \
-     "true",                                                                                       \
-     "refuse new work with 503 + Retry-After when the SIP loop lags (false: measure and count "    \
-     "only)",                                                                                      \
-     0,                                                                                            \
-     0,                                                                                            \
-     NULL},                                                                                        \
-        {"admission.target_ms",                                                                    \
-         CFG_INT,                                                                                  \
-         "200",                                                                                    \
-         "loop lag (queueing delay: a timer's lateness, the oldest datagram waiting on a UDP "     \
-         "listener; smoothed over 0.1 s) where new initial requests (INVITE, MESSAGE, SUBSCRIBE, " \
-         "initial REGISTER) start being refused, all of them at twice it; a known UE's "           \
-         "re-REGISTER from 2x to 3x, in-dialog requests from 4x to 5x; ACK, CANCEL, emergency "    \
-         "and OPTIONS to this node never",                                                         \
-         1,                                                                                        \
-         10000,                                                                                    \
-         NULL},                                                                                    \
-        {"admission.retry_after",                                                                  \
-         CFG_INT,                                                                                  \
-         "2",                                                                                      \
-         "Retry-After of a refusal, seconds: each 503 says a value between this and twice it",     \
-         1,                                                                                        \
-         3600,                                                                                     \
-         NULL},                                                                                    \
-        {"admission.flow_rate",                                                                    \
-         CFG_INT,                                                                                  \
-         "0",                                                                                      \
-         "requests outside a dialog per second one flow (transport source address and port, or "   \
-         "TCP connection) may send; beyond its burst they get 503; 0: no limit (SIPp tests and "   \
-         "benchmarks send everything from one port)",                                              \
-         0,                                                                                        \
-         1000000,                                                                                  \
-         NULL},                                                                                    \
-        {"admission.flow_burst",                                                                   \
-         CFG_INT,                                                                                  \
-         "20",                                                                                     \
-         "requests a flow may send at once (bucket size)",                                         \
-         1,                                                                                        \
-         1000000,                                                                                  \
-         NULL},                                                                                    \
-        {"admission.impi_rate",                                                                    \
-         CFG_INT,                                                                                  \
-         "0",                                                                                      \
-         "requests outside a dialog per second under one IMPI (Authorization username, else the "  \
-         "From URI); 0: no limit",                                                                 \
-         0,                                                                                        \
-         1000000,                                                                                  \
-         NULL},                                                                                    \
-        {"admission.impi_burst",                                                                   \
-         CFG_INT,                                                                                  \
-         "20",                                                                                     \
-         "requests an IMPI may send at once (bucket size)",                                        \
-         1,                                                                                        \
-         1000000,                                                                                  \
-         NULL},                                                                                    \
-    {                                                                                              \
-        "admission.table_size", CFG_INT, "10000",                                                  \
-            "flows and IMPIs tracked for their limits (each table); the least recently seen "      \
-            "makes "                                                                               \
-            "room",                                                                                \
-            1, 10000000, NULL                                                                      \
-    }
-
 static const cfg_key_t sip_keys[] = {
     {"sip.listen", CFG_ADDR_LIST, NULL, "addresses to bind, each for every sip.transports entry", 0,
      0, NULL},
@@ -102,7 +35,37 @@ static const cfg_key_t sip_keys[] = {
      NULL},
     {"sip.max_pending_invites", CFG_INT, "10000",
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
-    ADMISSION_KEY_ROWS,
+    /* Admission control (common/sip/admission.h); a reload applies every admission key. */
+    {"admission.enabled", CFG_BOOL, "true",
+     "refuse new work with 503 + Retry-After when the SIP loop lags (false: measure and count "
+     "only)",
+     0, 0, NULL},
+    {"admission.target_ms", CFG_INT, "100",
+     "loop lag (queueing delay: a timer's lateness, the oldest datagram waiting on a UDP "
+     "listener; smoothed over 0.1 s) admission control holds the node to: past it a growing "
+     "share of new initial requests (INVITE, MESSAGE, SUBSCRIBE, initial REGISTER) is refused, "
+     "all of them at twice it; a known UE's re-REGISTER from 2x to 3x, in-dialog requests from "
+     "4x to 5x; ACK, CANCEL, emergency and OPTIONS to this node never",
+     1, 10000, NULL},
+    {"admission.retry_after", CFG_INT, "2",
+     "Retry-After of a refusal, seconds: each 503 says a value between this and twice it", 1, 3600,
+     NULL},
+    {"admission.flow_rate", CFG_INT, "0",
+     "requests outside a dialog per second one flow (transport source address and port, or TCP "
+     "connection) may send; beyond its burst they get 503; 0: no limit (SIPp tests and "
+     "benchmarks send everything from one port)",
+     0, 1000000, NULL},
+    {"admission.flow_burst", CFG_INT, "20", "requests a flow may send at once (bucket size)", 1,
+     1000000, NULL},
+    {"admission.impi_rate", CFG_INT, "0",
+     "requests outside a dialog per second under one IMPI (Authorization username, else the From "
+     "URI); 0: no limit",
+     0, 1000000, NULL},
+    {"admission.impi_burst", CFG_INT, "20", "requests an IMPI may send at once (bucket size)", 1,
+     1000000, NULL},
+    {"admission.table_size", CFG_INT, "10000",
+     "flows and IMPIs tracked for their limits (each table); the least recently seen makes room", 1,
+     10000000, NULL},
     CFG_END,
 };
 

@@ -28,6 +28,7 @@ struct adm {
     adm_config_t cfg;
     uint64_t rng;
     double lag, lag_at; /* smoothed lag, time of the last sample (negative: none yet) */
+    double level;       /* the integral part of new initial requests' shed probability */
     uint64_t admitted[ADM_NCLASSES];
     uint64_t shed[ADM_NCLASSES][ADM_NREASONS];
     double win_start;
@@ -202,7 +203,7 @@ static int bucket_take(adm_entry_t *e, double rate, double burst, double now)
 static void normalise(adm_config_t *c)
 {
     if (!(c->target > 0))
-        c->target = 0.2;
+        c->target = 0.1;
     if (c->retry_after == 0)
         c->retry_after = 1;
     if (c->flow_burst < 1)
@@ -265,6 +266,14 @@ void adm_lag_sample(adm_t *a, double now, double lag)
         double dt = now - a->lag_at;
         double alpha = dt > 0 ? 1 - exp(-dt / ADM_LAG_TAU) : 0;
         a->lag += alpha * (lag - a->lag);
+        /* The integral part: while the lag stays over the target, refuse a growing share of new
+         * initial requests; under it, a shrinking one. So the node settles at the target
+         * whatever share the overload needs, not at the lag a fixed curve maps to that share. */
+        double err = (a->lag - a->cfg.target) / a->cfg.target;
+        if (err > 4)
+            err = 4;
+        a->level += (err > 0 ? ADM_GAIN_UP : ADM_GAIN_DOWN) * err * (dt > 0 ? dt : 0);
+        a->level = a->level < 0 ? 0 : a->level > 1 ? 1 : a->level;
     }
     a->lag_at = now;
 }
@@ -297,6 +306,8 @@ double adm_shed_probability(const adm_t *a, adm_class_t c)
         return 0;
     double t = a->cfg.target;
     double p = (a->lag - start * t) / t; /* linear over one target */
+    if (start == 1 && a->level > p)
+        p = a->level;
     return p <= 0 ? 0 : p >= 1 ? 1 : p;
 }
 

@@ -9,8 +9,12 @@
  * listener). The controller smooths the samples (time constant ADM_LAG_TAU) and sheds requests
  * at random with a probability that follows the smoothed lag, class by class:
  *
- *   new initial requests (INVITE, MESSAGE, SUBSCRIBE, ..., initial REGISTER): 0 at `target`,
- *     rising linearly to 1 at 2 x target;
+ *   new initial requests (INVITE, MESSAGE, SUBSCRIBE, ..., initial REGISTER): the larger of
+ *     a proportional part, 0 at `target` rising linearly to 1 at 2 x target, and an integral
+ *     part that grows while the lag is over the target (ADM_GAIN_UP per second per target of
+ *     excess) and shrinks while it is under (ADM_GAIN_DOWN per second at most), so the lag
+ *     settles at the target, well under SIP's retransmission timer (T1, 500 ms), whatever
+ *     share of the offered load has to go;
  *   a known UE (its re-REGISTER, the answer to a challenge; terminating requests the core
  *     already admitted): from 2 x target to 3 x target;
  *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...): from 4 x target to 5 x;
@@ -56,6 +60,9 @@ typedef enum adm_reason {
  * process descheduled once) moves the smoothed lag by a fraction; sustained queueing moves it
  * within a few tenths of a second. */
 #define ADM_LAG_TAU 0.1
+/* The integral part's gains, per second (see above). */
+#define ADM_GAIN_UP   5.0
+#define ADM_GAIN_DOWN 1.0
 
 typedef struct adm_config {
     int enabled;          /* 0: measure and count, never refuse */

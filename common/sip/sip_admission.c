@@ -12,7 +12,7 @@
  * The kernel's drop counter for the listener (SO_RXQ_OVFL) comes with the same peek.
  * TCP receive queues are not looked at: a TCP read hands the loop every message it holds at
  * once, so their backlog shows as the timer's lateness. */
-#include "common/sip/sip_admission.h"
+#include "common/sip/admission.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -266,7 +266,7 @@ int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip)
 sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
 {
     sip_adm_t *sa = calloc(1, sizeof *sa);
-    adm_config_t dflt = {.enabled = 1, .target = 0.2, .retry_after = 2, .table_size = 10000};
+    adm_config_t dflt = {.enabled = 1, .target = 0.1, .retry_after = 2, .table_size = 10000};
     if (!sa)
         return NULL;
     sa->core = core;

@@ -23,7 +23,6 @@
 #include "common/ops/config.h"
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
-#include "common/sip/sip_admission.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
 

@@ -47,19 +47,19 @@ static void curve_per_class(void **state)
     settle(a, 0, 0.1);
     for (int k = 0; k < ADM_NCLASSES; k++)
         assert_true(adm_shed_probability(a, (adm_class_t)k) == 0);
-    /* halfway between target and twice it: half the new initial requests, no one else */
+    /* 1.5 x target for 2 s: every new initial request (the integral part), no one else */
     settle(a, 10, 0.3);
-    assert_true(fabs(adm_shed_probability(a, ADM_INITIAL) - 0.5) < 0.01);
-    assert_true(fabs(adm_shed_probability(a, ADM_INITIAL_REGISTER) - 0.5) < 0.01);
+    assert_true(adm_shed_probability(a, ADM_INITIAL) == 1);
+    assert_true(adm_shed_probability(a, ADM_INITIAL_REGISTER) == 1);
     assert_true(adm_shed_probability(a, ADM_KNOWN) == 0);
     assert_true(adm_shed_probability(a, ADM_IN_DIALOG) == 0);
-    double s = shed_share(a, 20, ADM_INITIAL, 10000);
-    assert_true(s > 0.45 && s < 0.55);
+    assert_true(shed_share(a, 20, ADM_INITIAL, 1000) == 1);
     assert_true(shed_share(a, 20, ADM_KNOWN, 1000) == 0);
-    /* 2.5 x target: every new initial request, half the known UEs, no dialog */
+    /* 2.5 x target: half the known UEs, no dialog */
     settle(a, 30, 0.5);
-    assert_true(adm_shed_probability(a, ADM_INITIAL) == 1);
     assert_true(fabs(adm_shed_probability(a, ADM_KNOWN) - 0.5) < 0.01);
+    double s = shed_share(a, 35, ADM_KNOWN, 10000);
+    assert_true(s > 0.45 && s < 0.55);
     assert_true(adm_shed_probability(a, ADM_IN_DIALOG) == 0);
     /* 4.5 x target: in-dialog requests start to go too; the never-shed classes never */
     settle(a, 40, 0.9);
@@ -73,16 +73,50 @@ static void curve_per_class(void **state)
     adm_free(a);
 }
 
-/* The probability follows the lag gradually: it rises monotonically between target and twice
- * the target, with no jump. */
+/* The share of new initial requests refused follows the lag gradually, both ways: it grows
+ * while the lag stays a little over the target and shrinks once it is under, step by step. */
+static void integral_follows_lag(void **state)
+{
+    adm_config_t c = config();
+    adm_t *a = adm_new(&c, 1);
+    double now = settle(a, 0, 0), prev = 0, p = 0;
+    int steps = 0;
+    for (; p < 1 && steps < 1000; steps++, now += 0.01) { /* 1.1 x target */
+        adm_lag_sample(a, now, 0.22);
+        p = adm_shed_probability(a, ADM_INITIAL);
+        assert_true(p >= prev && p - prev < 0.02);
+        prev = p;
+    }
+    assert_true(p == 1);
+    assert_true(steps > 50); /* not on/off: it took more than half a second */
+    for (steps = 0; p > 0 && steps < 1000; steps++, now += 0.01) { /* 0.5 x target */
+        adm_lag_sample(a, now, 0.1);
+        p = adm_shed_probability(a, ADM_INITIAL);
+        assert_true(p <= prev && prev - p < 0.02);
+        prev = p;
+    }
+    assert_true(p == 0);
+    assert_true(steps > 50);
+    /* at the target exactly it holds its share */
+    for (int i = 0; i < 30; i++, now += 0.01)
+        adm_lag_sample(a, now, 0.24);
+    double held = adm_shed_probability(a, ADM_INITIAL);
+    assert_true(held > 0 && held < 1);
+    for (int i = 0; i < 300; i++, now += 0.01)
+        adm_lag_sample(a, now, 0.2 + 0.0001 * (i % 2 ? 1 : -1));
+    assert_true(fabs(adm_shed_probability(a, ADM_INITIAL) - held) < 0.2);
+    adm_free(a);
+}
+
+/* The proportional curve of the higher classes rises with the lag, with no jump. */
 static void curve_is_gradual(void **state)
 {
     adm_config_t c = config();
     adm_t *a = adm_new(&c, 1);
     double prev = 0;
-    for (double lag = 0.2; lag <= 0.4; lag += 0.01) {
+    for (double lag = 0.4; lag <= 0.6; lag += 0.01) {
         settle(a, lag * 1000, lag);
-        double p = adm_shed_probability(a, ADM_INITIAL);
+        double p = adm_shed_probability(a, ADM_KNOWN);
         assert_true(p >= prev);
         assert_true(p - prev < 0.1);
         prev = p;
@@ -242,17 +276,17 @@ static void shed_ratio_window(void **state)
 {
     adm_config_t c = config();
     adm_t *a = adm_new(&c, 3);
-    settle(a, 0, 0.3); /* p = 0.5 for new initial requests */
+    settle(a, 0, 0.5); /* p = 0.5 for a known UE */
     for (int i = 0; i < 1000; i++)
-        adm_decide(a, 2.0 + i * 0.001, ADM_INITIAL, NULL, NULL);
+        adm_decide(a, 2.0 + i * 0.001, ADM_KNOWN, NULL, NULL);
     double r = adm_shed_ratio(a, 3.0);
     assert_true(r > 0.4 && r < 0.6);
     /* long after: nothing recent */
     assert_true(adm_shed_ratio(a, 30.0) == 0);
-    uint64_t shed = adm_shed(a, ADM_INITIAL, ADM_SHED_LAG);
-    assert_int_equal(shed + adm_admitted(a, ADM_INITIAL), 1000);
+    uint64_t shed = adm_shed(a, ADM_KNOWN, ADM_SHED_LAG);
+    assert_int_equal(shed + adm_admitted(a, ADM_KNOWN), 1000);
     json_t *j = adm_json(a, 3.0, 5);
-    json_t *cls = json_object_get(json_object_get(j, "classes"), "initial");
+    json_t *cls = json_object_get(json_object_get(j, "classes"), "known");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(cls, "shed"), "lag")),
                      (json_int_t)shed);
     assert_non_null(json_object_get(j, "lag_seconds"));
@@ -271,6 +305,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(curve_per_class),
+        cmocka_unit_test(integral_follows_lag),
         cmocka_unit_test(curve_is_gradual),
         cmocka_unit_test(smoothing),
         cmocka_unit_test(disabled_only_counts),
