@@ -42,10 +42,11 @@ static const cfg_key_t sip_keys[] = {
      0, 0, NULL},
     {"admission.target_ms", CFG_INT, "100",
      "loop lag (queueing delay: a timer's lateness, the oldest datagram waiting on a UDP "
-     "listener; smoothed over 0.1 s) admission control holds the node to: past it a growing "
+     "listener; the smallest sample of the last 0.1 s) admission control holds the node to: past "
+     "it a growing "
      "share of new initial requests (INVITE, MESSAGE, SUBSCRIBE, initial REGISTER) is refused, "
      "all of them at twice it; a known UE's re-REGISTER from 2x to 3x, in-dialog requests from "
-     "4x to 5x; ACK, CANCEL, emergency and OPTIONS to this node never",
+     "8x to 9x; ACK, CANCEL, emergency and OPTIONS to this node never",
      1, 10000, NULL},
     {"admission.retry_after", CFG_INT, "2",
      "Retry-After of a refusal, seconds: each 503 says a value between this and twice it", 1, 3600,

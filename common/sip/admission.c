@@ -6,6 +6,8 @@
 
 /* Keys longer than this are cut: a flow is ~60 characters, an IMPI rarely 100. */
 #define KEY_MAX 256
+/* Samples kept for the lag's window (ticks of 10 ms: 10 of them). */
+#define LAG_SAMPLES 64
 /* The shed ratio covers the last one to two windows. */
 #define RATIO_WINDOW 5.0
 
@@ -27,8 +29,10 @@ typedef struct adm_table {
 struct adm {
     adm_config_t cfg;
     uint64_t rng;
-    double lag, lag_at; /* smoothed lag, time of the last sample (negative: none yet) */
-    double level;       /* the integral part of new initial requests' shed probability */
+    double lag, lag_at; /* the lag acted on, time of the last sample (negative: none yet) */
+    double win_t[LAG_SAMPLES], win_v[LAG_SAMPLES]; /* samples of the last ADM_LAG_WINDOW */
+    size_t win_head, win_n;
+    double level; /* the integral part of new initial requests' shed probability */
     uint64_t admitted[ADM_NCLASSES];
     uint64_t shed[ADM_NCLASSES][ADM_NREASONS];
     double win_start;
@@ -256,26 +260,38 @@ const adm_config_t *adm_config(const adm_t *a)
     return &a->cfg;
 }
 
+/* The smallest sample of the last ADM_LAG_WINDOW (the window holds the newest sample always). */
+static double window_min(adm_t *a, double now, double lag)
+{
+    while (a->win_n && (now - a->win_t[a->win_head] > ADM_LAG_WINDOW || a->win_n == LAG_SAMPLES)) {
+        a->win_head = (a->win_head + 1) % LAG_SAMPLES;
+        a->win_n--;
+    }
+    size_t tail = (a->win_head + a->win_n) % LAG_SAMPLES;
+    a->win_t[tail] = now;
+    a->win_v[tail] = lag;
+    a->win_n++;
+    double m = lag;
+    for (size_t i = 0; i < a->win_n; i++)
+        m = fmin(m, a->win_v[(a->win_head + i) % LAG_SAMPLES]);
+    return m;
+}
+
 void adm_lag_sample(adm_t *a, double now, double lag)
 {
     if (lag < 0)
         lag = 0;
-    if (a->lag_at < 0) {
-        a->lag = lag;
-    } else {
-        double dt = now - a->lag_at;
-        double alpha = dt > 0 ? 1 - exp(-dt / ADM_LAG_TAU) : 0;
-        a->lag += alpha * (lag - a->lag);
-        /* The integral part: while the lag stays over the target, refuse a growing share of new
-         * initial requests; under it, a shrinking one. So the node settles at the target
-         * whatever share the overload needs, not at the lag a fixed curve maps to that share. */
-        double err = (a->lag - a->cfg.target) / a->cfg.target;
-        if (err > 4)
-            err = 4;
-        a->level += (err > 0 ? ADM_GAIN_UP : ADM_GAIN_DOWN) * err * (dt > 0 ? dt : 0);
-        a->level = a->level < 0 ? 0 : a->level > 1 ? 1 : a->level;
-    }
+    double dt = a->lag_at < 0 ? 0 : now - a->lag_at;
+    a->lag = window_min(a, now, lag);
     a->lag_at = now;
+    /* The integral part: while the lag stays over the target, refuse a growing share of new
+     * initial requests; under it, a shrinking one. So the node settles at the target whatever
+     * share the overload needs, not at the lag a fixed curve maps to that share. */
+    double err = (a->lag - a->cfg.target) / a->cfg.target;
+    if (err > 4)
+        err = 4;
+    a->level += (err > 0 ? ADM_GAIN_UP : ADM_GAIN_DOWN) * err * (dt > 0 ? dt : 0);
+    a->level = a->level < 0 ? 0 : a->level > 1 ? 1 : a->level;
 }
 
 double adm_lag(const adm_t *a)
@@ -293,7 +309,7 @@ static double class_start(adm_class_t c)
     case ADM_KNOWN:
         return 2;
     case ADM_IN_DIALOG:
-        return 4;
+        return 8;
     default:
         return 0;
     }

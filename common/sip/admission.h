@@ -6,8 +6,9 @@
  *
  * Overload is measured as queueing delay ("lag", seconds): how late the loop gets to work that
  * is due (a periodic timer's lateness, the age of the oldest datagram waiting on a UDP
- * listener). The controller smooths the samples (time constant ADM_LAG_TAU) and sheds requests
- * at random with a probability that follows the smoothed lag, class by class:
+ * listener). The controller acts on the smallest sample of the last ADM_LAG_WINDOW: a standing
+ * queue (as CoDel), not a burst that drains at once or one late tick (the process descheduled
+ * once). It sheds requests at random with a probability that follows that lag, class by class:
  *
  *   new initial requests (INVITE, MESSAGE, SUBSCRIBE, ..., initial REGISTER): the larger of
  *     a proportional part, 0 at `target` rising linearly to 1 at 2 x target, and an integral
@@ -17,7 +18,8 @@
  *     share of the offered load has to go;
  *   a known UE (its re-REGISTER, the answer to a challenge; terminating requests the core
  *     already admitted): from 2 x target to 3 x target;
- *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...): from 4 x target to 5 x;
+ *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...): from 8 x target to 9 x
+ *     (only when the node is far past SIP's timers anyway);
  *   ACK, CANCEL, emergency (urn:service:sos) and OPTIONS to this node: never.
  *
  * So work already admitted completes and the node settles at a lag a little above the target,
@@ -56,13 +58,11 @@ typedef enum adm_reason {
     ADM_NREASONS
 } adm_reason_t;
 
-/* The smoothing time constant of the lag, seconds: one late tick (a page fault storm, the
- * process descheduled once) moves the smoothed lag by a fraction; sustained queueing moves it
- * within a few tenths of a second. */
-#define ADM_LAG_TAU 0.1
+/* The lag's window, seconds. */
+#define ADM_LAG_WINDOW 0.1
 /* The integral part's gains, per second (see above). */
 #define ADM_GAIN_UP   5.0
-#define ADM_GAIN_DOWN 1.0
+#define ADM_GAIN_DOWN 2.0
 
 typedef struct adm_config {
     int enabled;          /* 0: measure and count, never refuse */
@@ -86,9 +86,9 @@ const adm_config_t *adm_config(const adm_t *a);
 
 /* A lag sample (seconds) taken at `now` (seconds, any monotonic origin). */
 void adm_lag_sample(adm_t *a, double now, double lag);
-double adm_lag(const adm_t *a); /* the smoothed lag */
+double adm_lag(const adm_t *a); /* the lag acted on (the window's smallest sample) */
 
-/* The probability that a request of class c is shed for lag at the current smoothed lag. */
+/* The probability that a request of class c is shed for lag at the current lag. */
 double adm_shed_probability(const adm_t *a, adm_class_t c);
 
 /* Decide one request. flow and impi may be NULL (not known or not limited: a core peer's flow

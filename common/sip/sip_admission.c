@@ -34,7 +34,7 @@
 #include "common/sip/sip_core_internal.h"
 #include "common/util/log.h"
 
-enum { LAG_TICK_MS = 10, MAX_UDP = 16 };
+enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5 };
 
 struct sip_adm {
     sip_core_t *core;
@@ -48,8 +48,11 @@ struct sip_adm {
     double last_sample;
     sip_adm_classify_f classify;
     void *classify_ctx;
-    metric_t *m_admitted, *m_shed, *m_lag, *m_smoothed, *m_drops;
-    int refusing; /* a refusal episode is on (logged once) */
+    metric_t *m_admitted, *m_shed, *m_lag, *m_acted, *m_drops;
+    /* A refusal episode: logged when it starts and when none came for EPISODE_QUIET s. */
+    int refusing;
+    uint64_t episode_refused;
+    double episode_start, last_refusal;
 };
 
 static double mono_now(void)
@@ -162,6 +165,12 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         lag = 0;
     sa->last_sample = lag;
     adm_lag_sample(sa->adm, now, lag);
+    if (sa->refusing && now - sa->last_refusal > EPISODE_QUIET) {
+        sa->refusing = 0;
+        log_info("admission: %llu request(s) refused over %.1f s; none for %d s now (lag %.0f ms)",
+                 (unsigned long long)sa->episode_refused, sa->last_refusal - sa->episode_start,
+                 EPISODE_QUIET, adm_lag(sa->adm) * 1e3);
+    }
     metric_observe(sa->m_lag, NULL, lag);
     sa->due = mono_now() + LAG_TICK_MS / 1000.0;
     su_timer_set(t, on_tick, arg);
@@ -239,21 +248,23 @@ int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip)
     }
     if (bucketed && cfg->impi_rate > 0)
         impi_of(sip, impi, sizeof impi);
-    adm_reason_t r = adm_decide(sa->adm, mono_now(), c, flow, impi);
+    double now = mono_now();
+    adm_reason_t r = adm_decide(sa->adm, now, c, flow, impi);
     if (r == ADM_ADMIT) {
         metric_inc(sa->m_admitted, adm_class_name(c));
-        if (sa->refusing && adm_lag(sa->adm) < cfg->target) {
-            sa->refusing = 0;
-            log_info("admission: lag %.0f ms, back under the target", adm_lag(sa->adm) * 1e3);
-        }
         return 0;
     }
     metric_addv(sa->m_shed, (const char *[]){adm_class_name(c), adm_reason_name(r)}, 1);
     if (!sa->refusing) {
         sa->refusing = 1;
-        log_warn("admission: refusing requests (%s, class %s; lag %.0f ms, target %.0f ms)",
+        sa->episode_refused = 0;
+        sa->episode_start = now;
+        log_warn("admission: refusing requests with 503 (first: %s, class %s; lag %.0f ms, "
+                 "target %.0f ms)",
                  adm_reason_name(r), adm_class_name(c), adm_lag(sa->adm) * 1e3, cfg->target * 1e3);
     }
+    sa->episode_refused++;
+    sa->last_refusal = now;
     char retry[16];
     snprintf(retry, sizeof retry, "%u", adm_retry_after(sa->adm));
     sip_core_reply(sa->core, irq, 503, r == ADM_SHED_LAG ? "Overloaded" : "Rate Limited",
@@ -287,8 +298,9 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
                                   "or the oldest datagram waiting on a UDP listener, whichever is "
                                   "more",
                                   NULL, bounds, sizeof bounds / sizeof bounds[0]);
-    sa->m_smoothed = metrics_gauge(m, "cscf_admission_lag_seconds",
-                                   "the smoothed loop lag admission control acts on", NULL);
+    sa->m_acted = metrics_gauge(
+        m, "cscf_admission_lag_seconds",
+        "the loop lag admission control acts on: the smallest sample of the last 0.1 s", NULL);
     sa->m_drops =
         metrics_counter(m, "cscf_sip_udp_drops_total",
                         "datagrams the kernel dropped on a full SIP UDP receive buffer", NULL);
@@ -329,7 +341,7 @@ void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx)
 
 void sip_adm_publish(sip_adm_t *sa)
 {
-    metric_set(sa->m_smoothed, NULL, adm_lag(sa->adm));
+    metric_set(sa->m_acted, NULL, adm_lag(sa->adm));
 }
 
 json_t *sip_adm_json(sip_adm_t *sa, size_t top)

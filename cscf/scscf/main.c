@@ -80,8 +80,7 @@ static int registration_start(scscf_t *s)
     return s->tick && su_timer_run(s->tick, tick, (su_timer_arg_t *)s) == 0 ? 0 : -1;
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq,
-                                sip_t const *sip);
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
 
 static int scscf_init(program_t *p)
 {
@@ -132,8 +131,10 @@ static void scscf_fini(program_t *p)
 }
 
 /* Admission classes (sip_core.h): everything reaches the S-CSCF from core nodes (P-CSCFs,
- * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A REGISTER of an IMPI the store
- * holds is a known UE's re-REGISTER (asked only of a synchronous store: one lookup in memory). */
+ * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A request on our orig route
+ * (the Service-Route a P-CSCF preloads) was admitted by that P-CSCF already: it ranks above new
+ * work here, as the P-CSCF ranks what we send it. A REGISTER of an IMPI the store holds is a
+ * known UE's re-REGISTER (asked only of a synchronous store: one lookup in memory). */
 static void found_impi(void *arg, int rc, store_reg_t *reg)
 {
     *(int *)arg = rc == 0;
@@ -144,6 +145,9 @@ static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq
 {
     scscf_t *s = ((program_t *)ctx)->app;
     unsigned flags = SIP_ADM_PEER;
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    if (top && top->url_user && strcmp(top->url_user, "orig") == 0 && sip_core_is_node(core, top))
+        return flags | SIP_ADM_KNOWN;
     if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
         !store_synchronous(s->store))
         return flags;

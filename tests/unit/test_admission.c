@@ -22,7 +22,7 @@ static adm_config_t config(void)
     return c;
 }
 
-/* Drives the smoothed lag to `lag` (many samples, far longer than the time constant). */
+/* Drives the lag to `lag` (many samples, far longer than the window). */
 static double settle(adm_t *a, double now, double lag)
 {
     for (int i = 0; i < 200; i++, now += 0.01)
@@ -61,8 +61,10 @@ static void curve_per_class(void **state)
     double s = shed_share(a, 35, ADM_KNOWN, 10000);
     assert_true(s > 0.45 && s < 0.55);
     assert_true(adm_shed_probability(a, ADM_IN_DIALOG) == 0);
-    /* 4.5 x target: in-dialog requests start to go too; the never-shed classes never */
-    settle(a, 40, 0.9);
+    /* 8.5 x target: in-dialog requests start to go too; the never-shed classes never */
+    settle(a, 38, 1.0); /* 5 x target: still no dialog */
+    assert_true(adm_shed_probability(a, ADM_IN_DIALOG) == 0);
+    settle(a, 40, 1.7);
     assert_true(fabs(adm_shed_probability(a, ADM_IN_DIALOG) - 0.5) < 0.01);
     settle(a, 50, 100);
     adm_class_t never[] = {ADM_EMERGENCY, ADM_OPTIONS, ADM_ACK_CANCEL};
@@ -84,7 +86,7 @@ static void integral_follows_lag(void **state)
     for (; p < 1 && steps < 1000; steps++, now += 0.01) { /* 1.1 x target */
         adm_lag_sample(a, now, 0.22);
         p = adm_shed_probability(a, ADM_INITIAL);
-        assert_true(p >= prev && p - prev < 0.02);
+        assert_true(p >= prev && p - prev < 0.15); /* the proportional part: 0.1 at 1.1 x */
         prev = p;
     }
     assert_true(p == 1);
@@ -125,13 +127,16 @@ static void curve_is_gradual(void **state)
     adm_free(a);
 }
 
-/* One late tick moves the smoothed lag a little; sustained lag moves it all the way. */
+/* One late tick (or a burst that drains at once) does not count; a standing queue does. */
 static void smoothing(void **state)
 {
     adm_config_t c = config();
     adm_t *a = adm_new(&c, 1);
     settle(a, 0, 0);
     adm_lag_sample(a, 2.01, 0.5); /* one 500 ms hiccup, 10 ms after the last sample */
+    assert_true(adm_lag(a) < 0.1);
+    for (int i = 1; i <= 5; i++) /* a queue that drains within 50 ms */
+        adm_lag_sample(a, 2.01 + i * 0.01, 0.5 - i * 0.1);
     assert_true(adm_lag(a) < 0.1);
     assert_true(adm_shed_probability(a, ADM_INITIAL) == 0);
     settle(a, 3, 0.5);
@@ -304,18 +309,12 @@ static void names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(curve_per_class),
-        cmocka_unit_test(integral_follows_lag),
-        cmocka_unit_test(curve_is_gradual),
-        cmocka_unit_test(smoothing),
-        cmocka_unit_test(disabled_only_counts),
-        cmocka_unit_test(flow_bucket),
-        cmocka_unit_test(impi_bucket),
-        cmocka_unit_test(table_is_bounded),
-        cmocka_unit_test(long_keys_are_cut),
-        cmocka_unit_test(retry_after_jitter),
-        cmocka_unit_test(shed_ratio_window),
-        cmocka_unit_test(names),
+        cmocka_unit_test(curve_per_class),      cmocka_unit_test(integral_follows_lag),
+        cmocka_unit_test(curve_is_gradual),     cmocka_unit_test(smoothing),
+        cmocka_unit_test(disabled_only_counts), cmocka_unit_test(flow_bucket),
+        cmocka_unit_test(impi_bucket),          cmocka_unit_test(table_is_bounded),
+        cmocka_unit_test(long_keys_are_cut),    cmocka_unit_test(retry_after_jitter),
+        cmocka_unit_test(shed_ratio_window),    cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
