@@ -307,9 +307,7 @@ static double class_start(adm_class_t c)
     case ADM_INITIAL_REGISTER:
         return 1;
     case ADM_KNOWN:
-        return 2;
-    case ADM_IN_DIALOG:
-        return 8;
+        return 3;
     default:
         return 0;
     }

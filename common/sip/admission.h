@@ -16,11 +16,11 @@
  *     excess) and shrinks while it is under (ADM_GAIN_DOWN per second at most), so the lag
  *     settles at the target, well under SIP's retransmission timer (T1, 500 ms), whatever
  *     share of the offered load has to go;
- *   a known UE (its re-REGISTER, the answer to a challenge; terminating requests the core
- *     already admitted): from 2 x target to 3 x target;
- *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...): from 8 x target to 9 x
- *     (only when the node is far past SIP's timers anyway);
- *   ACK, CANCEL, emergency (urn:service:sos) and OPTIONS to this node: never.
+ *   a known UE (its re-REGISTER, the answer to a challenge; requests the other CSCF admitted
+ *     already): from 3 x target to 4 x target;
+ *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...), ACK, CANCEL: never, they
+ *     finish work already admitted (a call refused at its BYE is a failed call);
+ *   emergency (urn:service:sos) and OPTIONS to this node (keepalives, probes): never.
  *
  * So work already admitted completes and the node settles at a lag a little above the target,
  * serving what it can instead of queueing everything past SIP's retransmission timer.
@@ -43,7 +43,7 @@ typedef enum adm_class {
     ADM_EMERGENCY,        /* urn:service:sos: never shed for lag */
     ADM_OPTIONS,          /* OPTIONS to this node (keepalive, health probes): never shed */
     ADM_ACK_CANCEL,       /* never shed, never limited */
-    ADM_IN_DIALOG,        /* To tag: part of admitted work */
+    ADM_IN_DIALOG,        /* To tag: part of admitted work: never shed for lag */
     ADM_KNOWN,            /* re-REGISTER of a known UE, challenge answer, admitted by the core */
     ADM_INITIAL_REGISTER, /* REGISTER of a UE not known here */
     ADM_INITIAL,          /* new INVITE, MESSAGE, SUBSCRIBE, ... */

