@@ -148,6 +148,9 @@ static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
     if (top && top->url_user && strcmp(top->url_user, "orig") == 0 && sip_core_is_node(core, top))
         return flags | SIP_ADM_KNOWN;
+    if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
+        sip->sip_event->o_type && strcmp(sip->sip_event->o_type, "reg") == 0)
+        return flags | SIP_ADM_KNOWN; /* follows a registration admitted already */
     if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
         !store_synchronous(s->store))
         return flags;

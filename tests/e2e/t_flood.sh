@@ -207,7 +207,8 @@ expect_eq "another flow from the same address is not held" 3 "$(grep -c '^200$' 
 view=$(adm)
 expect_eq "GET /api/v1/admission names the flow refused most" "udp:127.0.0.1:$PX" \
   "$(field '.flows.top_refused[0].key' "$view")"
-expect_eq "... with its refusals" "$x503" "$(field '.flows.top_refused[0].refused' "$view")"
+n=$(field '.flows.top_refused[0].refused' "$view")
+[ "${n:-0}" -ge "$x503" ] && pass "... with its refusals ($n)" || fail "... with its refusals" "$n < $x503"
 
 kill "${PIDS[uas]}" 2>/dev/null
 wait "${PIDS[uas]}" 2>/dev/null
