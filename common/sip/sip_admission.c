@@ -3,7 +3,9 @@
  *
  * The lag: every LAG_TICK_MS a timer on the loop takes one sample, the larger of
  * - how late the timer itself fired: the loop was busy with other work (a long callback, a
- *   burst read from a TCP connection, the process not scheduled);
+ *   burst read from a TCP connection), counted only while the loop thread is busy itself
+ *   (BUSY_MIN of its time on the CPU, recently): a loop that is late because other processes
+ *   hold the CPU, with no work of its own waiting, gains nothing from refusing requests;
  * - the age of the oldest datagram waiting on each UDP listener, from the kernel's receive
  *   timestamp (SO_TIMESTAMPNS) read with MSG_PEEK. nta reads one datagram per wake-up and
  *   stamps its arrival when it reads it, so neither the timer nor nta_incoming_received()
@@ -35,12 +37,15 @@
 #include "common/util/log.h"
 
 enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5 };
+#define BUSY_MIN 0.5
 
 struct sip_adm {
     sip_core_t *core;
     adm_t *adm;
     su_timer_t *tick;
-    double due; /* monotonic seconds the tick was due at */
+    double due;            /* monotonic seconds the tick was due at */
+    double last_tick;      /* monotonic seconds of the last tick */
+    double cpu_prev, busy; /* the loop thread's CPU seconds then; its recent CPU share */
     int fds[MAX_UDP];
     size_t nfds;
     uint32_t drops[MAX_UDP]; /* the kernel's count at the last peek */
@@ -149,11 +154,22 @@ static double peek_age(sip_adm_t *sa, size_t i, const struct timespec *now)
     return age > 0 && age < 3600 ? age : 0;
 }
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_adm_t *sa = (sip_adm_t *)arg;
-    double now = mono_now();
-    double lag = now - sa->due;
+    double now = mono_now(), cpu = thread_cpu();
+    if (now > sa->last_tick) /* the CPU share, smoothed over about five ticks */
+        sa->busy += 0.2 * ((cpu - sa->cpu_prev) / (now - sa->last_tick) - sa->busy);
+    sa->cpu_prev = cpu;
+    sa->last_tick = now;
+    double lag = sa->busy >= BUSY_MIN ? now - sa->due : 0;
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
     for (size_t i = 0; i < sa->nfds; i++) {
@@ -310,7 +326,9 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
         return NULL;
     }
     sip_adm_find_listeners(sa);
-    sa->due = mono_now() + LAG_TICK_MS / 1000.0;
+    sa->last_tick = mono_now();
+    sa->cpu_prev = thread_cpu();
+    sa->due = sa->last_tick + LAG_TICK_MS / 1000.0;
     if (su_timer_set(sa->tick, on_tick, (su_timer_arg_t *)sa) < 0) {
         sip_adm_free(sa);
         return NULL;
@@ -348,6 +366,7 @@ json_t *sip_adm_json(sip_adm_t *sa, size_t top)
 {
     json_t *o = adm_json(sa->adm, mono_now(), top);
     json_object_set_new(o, "last_sample_seconds", json_real(sa->last_sample));
+    json_object_set_new(o, "loop_busy", json_real(sa->busy));
     json_object_set_new(o, "udp_listeners_watched", json_integer((json_int_t)sa->nfds));
     json_object_set_new(o, "udp_drops", json_integer((json_int_t)sa->drops_total));
     return o;
