@@ -45,8 +45,9 @@ static const cfg_key_t sip_keys[] = {
      "listener; the smallest sample of the last 0.1 s) admission control holds the node to: past "
      "it a growing "
      "share of new initial requests (INVITE, MESSAGE, SUBSCRIBE, initial REGISTER) is refused, "
-     "all of them at twice it; a known UE's re-REGISTER (and what the other CSCF admitted) "
-     "from 3x to 4x; in-dialog requests, ACK, CANCEL, emergency and OPTIONS to this node never",
+     "all of them at twice it; a known UE's re-REGISTER from 3x to 4x; in-dialog requests, "
+     "ACK, CANCEL, requests the other CSCF admitted, emergency and OPTIONS to this node "
+     "never",
      1, 10000, NULL},
     {"admission.retry_after", CFG_INT, "2",
      "Retry-After of a refusal, seconds: each 503 says a value between this and twice it", 1, 3600,

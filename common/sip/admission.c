@@ -40,8 +40,9 @@ struct adm {
     adm_table_t tables[2];              /* [0] flows, [1] IMPIs */
 };
 
-static const char *const class_names[ADM_NCLASSES] = {
-    "emergency", "options", "ack_cancel", "in_dialog", "known", "initial_register", "initial"};
+static const char *const class_names[ADM_NCLASSES] = {"emergency",        "options",  "ack_cancel",
+                                                      "in_dialog",        "admitted", "known",
+                                                      "initial_register", "initial"};
 static const char *const reason_names[ADM_NREASONS] = {"admitted", "lag", "flow", "impi"};
 
 const char *adm_class_name(adm_class_t c)

@@ -16,10 +16,12 @@
  *     excess) and shrinks while it is under (ADM_GAIN_DOWN per second at most), so the lag
  *     settles at the target, well under SIP's retransmission timer (T1, 500 ms), whatever
  *     share of the offered load has to go;
- *   a known UE (its re-REGISTER, the answer to a challenge; requests the other CSCF admitted
- *     already): from 3 x target to 4 x target;
- *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...), ACK, CANCEL: never, they
- *     finish work already admitted (a call refused at its BYE is a failed call);
+ *   a known UE (its re-REGISTER, the answer to a challenge): from 3 x target to 4 x target;
+ *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...), ACK, CANCEL, and requests
+ *     the other CSCF admitted already (a P-CSCF's originating request on the S-CSCF's orig
+ *     route, an S-CSCF's terminating request on the P-CSCF's Path): never, they finish work
+ *     already admitted where it entered the core (a call refused at its BYE, or at the second
+ *     CSCF, is a failed call);
  *   emergency (urn:service:sos) and OPTIONS to this node (keepalives, probes): never.
  *
  * So work already admitted completes and the node settles at a lag a little above the target,
@@ -44,7 +46,8 @@ typedef enum adm_class {
     ADM_OPTIONS,          /* OPTIONS to this node (keepalive, health probes): never shed */
     ADM_ACK_CANCEL,       /* never shed, never limited */
     ADM_IN_DIALOG,        /* To tag: part of admitted work: never shed for lag */
-    ADM_KNOWN,            /* re-REGISTER of a known UE, challenge answer, admitted by the core */
+    ADM_ADMITTED,         /* admitted by the other CSCF already: never shed for lag */
+    ADM_KNOWN,            /* re-REGISTER of a known UE, challenge answer */
     ADM_INITIAL_REGISTER, /* REGISTER of a UE not known here */
     ADM_INITIAL,          /* new INVITE, MESSAGE, SUBSCRIBE, ... */
     ADM_NCLASSES

@@ -236,7 +236,9 @@ static adm_class_t classify(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip
         auth_param(sip, "response", response, sizeof response);
         return (*flags & SIP_ADM_KNOWN) || *response ? ADM_KNOWN : ADM_INITIAL_REGISTER;
     }
-    return *flags & SIP_ADM_KNOWN ? ADM_KNOWN : ADM_INITIAL;
+    return *flags & SIP_ADM_ADMITTED ? ADM_ADMITTED
+           : *flags & SIP_ADM_KNOWN  ? ADM_KNOWN
+                                     : ADM_INITIAL;
 }
 
 /* The IMPI a request is counted under: Authorization username, else the From URI. */

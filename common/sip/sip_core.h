@@ -149,8 +149,9 @@ void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
  * with 503 + Retry-After before the program's handler sees it. The program refines the classes
  * with a cheap callback, on the loop, for requests outside a dialog (not ACK, CANCEL, OPTIONS
  * to this node, emergency); it returns a mix of: */
-#define SIP_ADM_KNOWN 1u /* a known UE's re-REGISTER, or work the core already admitted */
-#define SIP_ADM_PEER  2u /* from a core node whose flow carries many UEs: no per-flow limit */
+#define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
+#define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
+#define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
 typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, sip_incoming_t *irq,
                                        sip_t const *sip);
 void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx);

@@ -70,7 +70,7 @@ static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
     if (top && top->url_user && strncmp(top->url_user, "term.", 5) == 0 &&
         sip_core_is_node(core, top))
-        return SIP_ADM_KNOWN | SIP_ADM_PEER;
+        return SIP_ADM_ADMITTED | SIP_ADM_PEER;
     return 0;
 }
 

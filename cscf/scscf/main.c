@@ -132,9 +132,10 @@ static void scscf_fini(program_t *p)
 
 /* Admission classes (sip_core.h): everything reaches the S-CSCF from core nodes (P-CSCFs,
  * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A request on our orig route
- * (the Service-Route a P-CSCF preloads) was admitted by that P-CSCF already: it ranks above new
- * work here, as the P-CSCF ranks what we send it. A REGISTER of an IMPI the store holds is a
- * known UE's re-REGISTER (asked only of a synchronous store: one lookup in memory). */
+ * (the Service-Route a P-CSCF preloads) was admitted by that P-CSCF already, and so was the
+ * registration a P-CSCF's reg-event SUBSCRIBE follows: not refused for lag here (the P-CSCF
+ * does the same with what we send it). A REGISTER of an IMPI the store holds is a known UE's
+ * re-REGISTER (asked only of a synchronous store: one lookup in memory). */
 static void found_impi(void *arg, int rc, store_reg_t *reg)
 {
     *(int *)arg = rc == 0;
@@ -147,10 +148,10 @@ static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq
     unsigned flags = SIP_ADM_PEER;
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
     if (top && top->url_user && strcmp(top->url_user, "orig") == 0 && sip_core_is_node(core, top))
-        return flags | SIP_ADM_KNOWN;
+        return flags | SIP_ADM_ADMITTED;
     if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
         sip->sip_event->o_type && strcmp(sip->sip_event->o_type, "reg") == 0)
-        return flags | SIP_ADM_KNOWN; /* follows a registration admitted already */
+        return flags | SIP_ADM_ADMITTED; /* follows a registration admitted already */
     if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
         !store_synchronous(s->store))
         return flags;

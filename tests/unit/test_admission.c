@@ -66,8 +66,8 @@ static void curve_per_class(void **state)
     /* any lag: admitted work (in-dialog requests, ACK, CANCEL), emergency and OPTIONS to this
      * node are never refused */
     settle(a, 50, 100);
-    adm_class_t never[] = {ADM_EMERGENCY, ADM_OPTIONS, ADM_ACK_CANCEL, ADM_IN_DIALOG};
-    for (size_t k = 0; k < 4; k++) {
+    adm_class_t never[] = {ADM_EMERGENCY, ADM_OPTIONS, ADM_ACK_CANCEL, ADM_IN_DIALOG, ADM_ADMITTED};
+    for (size_t k = 0; k < 5; k++) {
         assert_true(adm_shed_probability(a, never[k]) == 0);
         assert_true(shed_share(a, 60, never[k], 1000) == 0);
     }
