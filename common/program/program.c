@@ -18,6 +18,7 @@
 
 #include "common/util/log.h"
 #include "common/util/version.h"
+#include "common/sip/admission.h"
 #include "common/sip/sip_proxy.h"
 
 #define EXIT_CONFIG 2
@@ -292,6 +293,9 @@ static int start_sip(program_t *p)
     sc.allow = p->def->allow;
     sc.supported = p->def->supported;
     sc.accept = p->def->accept;
+    adm_config_t ac;
+    program_admission_config(p->cfg, &ac);
+    sc.admission = &ac;
     p->sip = sip_core_new(p->root, &sc, p->metrics,
                           p->def->on_request ? p->def->on_request : program_default_request, p);
     return p->sip ? 0 : -1;

@@ -14,6 +14,13 @@ int program_rest_routes(program_t *p);
 /* trace_rest.c: the per-user SIP trace over REST (SIP programs only). */
 int trace_rest_routes(program_t *p);
 
+/* admission_rest.c: the admission.* keys, GET /api/v1/admission (SIP programs only). */
+struct adm_config;
+void program_admission_config(const cfg_t *cfg, struct adm_config *out);
+/* A reload changed an admission.* key: 1 (applied). */
+int program_admission_reload(program_t *p, const cfg_t *cfg);
+int admission_rest_routes(program_t *p);
+
 /* program.c: sip.transports names only what we can bind. */
 int program_check_transports(const cfg_t *cfg, char *err, size_t errlen);
 

@@ -67,6 +67,39 @@ static const cfg_key_t sip_keys[] = {
      "first (INVITE) response before 408 (Timers F and B); lower holds less memory per request "
      "rate than RFC 3261's 32 s",
      4000, 32000, NULL},
+    /* Admission control (common/sip/admission.h); a reload applies every admission key. */
+    {"admission.enabled", CFG_BOOL, "true",
+     "refuse new work with 503 + Retry-After when the SIP loop lags (false: measure and count "
+     "only)",
+     0, 0, NULL},
+    {"admission.target_ms", CFG_INT, "100",
+     "loop lag (queueing delay: a timer's lateness, the oldest datagram waiting on a UDP "
+     "listener; the smallest sample of the last 0.1 s) admission control holds the node to: past "
+     "it a growing "
+     "share of new initial requests (INVITE, MESSAGE, SUBSCRIBE, initial REGISTER) is refused, "
+     "all of them at twice it; a known UE's re-REGISTER from 3x to 4x; in-dialog requests, "
+     "ACK, CANCEL, requests the other CSCF admitted, emergency and OPTIONS to this node "
+     "never",
+     1, 10000, NULL},
+    {"admission.retry_after", CFG_INT, "2",
+     "Retry-After of a refusal, seconds: each 503 says a value between this and twice it", 1, 3600,
+     NULL},
+    {"admission.flow_rate", CFG_INT, "0",
+     "requests outside a dialog per second one flow (transport source address and port, or TCP "
+     "connection) may send; beyond its burst they get 503; 0: no limit (SIPp tests and "
+     "benchmarks send everything from one port)",
+     0, 1000000, NULL},
+    {"admission.flow_burst", CFG_INT, "20", "requests a flow may send at once (bucket size)", 1,
+     1000000, NULL},
+    {"admission.impi_rate", CFG_INT, "0",
+     "requests outside a dialog per second under one IMPI (Authorization username, else the From "
+     "URI); 0: no limit",
+     0, 1000000, NULL},
+    {"admission.impi_burst", CFG_INT, "20", "requests an IMPI may send at once (bucket size)", 1,
+     1000000, NULL},
+    {"admission.table_size", CFG_INT, "10000",
+     "flows and IMPIs tracked for their limits (each table); the least recently seen makes room", 1,
+     10000000, NULL},
     CFG_END,
 };
 

@@ -63,6 +63,8 @@ static int apply(program_t *p, const cfg_t *cfg, const char *key)
         log_set_level(lv);
         return 1;
     }
+    if (strncmp(key, "admission.", 10) == 0)
+        return program_admission_reload(p, cfg);
     return p->def->reload ? p->def->reload(p, cfg, key) : 0;
 }
 

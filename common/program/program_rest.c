@@ -240,6 +240,8 @@ int program_rest_routes(program_t *p)
         rc |= api_route(p->api, "GET", "/api/v1/dialogs", 0, dialogs_route, p);
     if (p->def->has_sip)
         rc |= trace_rest_routes(p);
+    if (p->def->has_sip)
+        rc |= admission_rest_routes(p);
     rc |= program_reload_routes(p);
 
     metric_t *build = metrics_gauge(p->metrics, "cscf_build_info",

@@ -215,6 +215,8 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
     if (sip->sip_request->rq_method == sip_method_ack) {
         /* nta never answers an ACK; any status just lets it free the transaction. A malformed
          * one goes no further (sip_guard.h). */
+        if (core->adm)
+            sip_adm_check(core->adm, irq, sip); /* counted; an ACK is never refused */
         if (!sip_guard_duplicate_single(sip))
             core->handler(core->app, core, irq, sip);
         return 200;
@@ -225,6 +227,9 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
                        TAG_END());
         return 503;
     }
+    /* Before any other work: a refused request should cost as little as possible. */
+    if (core->adm && sip_adm_check(core->adm, irq, sip))
+        return 503;
     int status = check_request(core, irq, sip);
     if (status)
         return status;
@@ -456,6 +461,8 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     if (bind_one(core, hostport, ident) < 0)
         return -1;
     core->nextra++;
+    if (core->adm)
+        sip_adm_find_listeners(core->adm);
     return 0;
 }
 
@@ -517,6 +524,8 @@ void sip_core_publish_stats(sip_core_t *core)
     metric_set(core->m_transactions, "client", (double)orqs);
     cap_update(core->cap_transactions, irqs);
     cap_update(core->cap_relays, core->inflight);
+    if (core->adm)
+        sip_adm_publish(core->adm);
 }
 
 /* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
@@ -629,6 +638,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;
+    if (!(core->adm = sip_adm_new(core, cfg->admission)))
+        goto fail;
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
         goto fail;
@@ -643,6 +654,7 @@ void sip_core_free(sip_core_t *core)
     if (!core)
         return;
     su_timer_destroy(core->trim_timer);
+    sip_adm_free(core->adm);
     if (core->agent)
         nta_agent_destroy(core->agent);
     if (core->release_fwds)
@@ -741,6 +753,21 @@ int sip_core_is_node(const sip_core_t *core, const url_t *url)
         if (url_matches_hostport(url, core->extra_listen[i]))
             return 1;
     return 0;
+}
+
+void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx)
+{
+    sip_adm_set_classify(core->adm, fn, ctx);
+}
+
+void sip_core_set_admission(sip_core_t *core, const struct adm_config *cfg)
+{
+    sip_adm_set_config(core->adm, cfg);
+}
+
+json_t *sip_core_admission_json(sip_core_t *core, size_t top)
+{
+    return sip_adm_json(core->adm, top);
 }
 
 void sip_core_drain(sip_core_t *core)

@@ -12,9 +12,12 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/su_wait.h>
 
+#include <jansson.h>
+
 #include "common/ops/metrics.h"
 
 typedef struct sip_core sip_core_t;
+struct adm_config;
 /* A server transaction: a request nta accepted, answered with sip_core_reply(). Programs name
  * it only through this type and the functions of common/sip. */
 typedef nta_incoming_t sip_incoming_t;
@@ -40,6 +43,8 @@ typedef struct sip_core_config {
     const char *allow;       /* Allow header value: methods the program handles */
     const char *supported;   /* option tags the program supports (Supported, Require checks) */
     const char *accept;      /* Accept header value */
+    /* Admission control (common/sip/admission.h); NULL: its defaults. */
+    const struct adm_config *admission;
 } sip_core_config_t;
 
 /* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
@@ -148,6 +153,21 @@ unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq);
  * TCP for its size (RFC 3261 18.1.1): nta's TCP connection would not leave from the listener. */
 typedef const char *(*sip_core_source_f)(void *ctx, const url_t *dest);
 void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
+
+/* Admission control (common/sip/admission.h): every request is classed and may be refused
+ * with 503 + Retry-After before the program's handler sees it. The program refines the classes
+ * with a cheap callback, on the loop, for requests outside a dialog (not ACK, CANCEL, OPTIONS
+ * to this node, emergency); it returns a mix of: */
+#define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
+#define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
+#define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
+typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, sip_incoming_t *irq,
+                                       sip_t const *sip);
+void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx);
+/* New admission settings (a reload). */
+void sip_core_set_admission(sip_core_t *core, const struct adm_config *cfg);
+/* GET /api/v1/admission: lag, shed ratio, counters, the `top` flows and IMPIs refused most. */
+json_t *sip_core_admission_json(sip_core_t *core, size_t top);
 
 /* Comma-separated list helper: is `tag` (case-insensitive) in `list`? */
 int sip_tag_in_list(const char *list, const char *tag);

@@ -37,7 +37,23 @@ struct sip_core {
     char *supported; /* cfg.supported plus sip_core_add_supported()'s tags */
     sip_core_source_f source;
     void *source_ctx;
+    struct sip_adm *adm; /* admission control (sip_admission.c) */
 };
+
+/* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
+typedef struct sip_adm sip_adm_t;
+struct adm_config;
+/* cfg NULL: the defaults (enabled, 100 ms target). NULL when out of memory. */
+sip_adm_t *sip_adm_new(sip_core_t *core, const struct adm_config *cfg);
+void sip_adm_free(sip_adm_t *sa);
+void sip_adm_set_config(sip_adm_t *sa, const struct adm_config *cfg);
+void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
+/* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
+void sip_adm_find_listeners(sip_adm_t *sa);
+/* 0: go on; 503 when the request was refused (answered). */
+int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip);
+void sip_adm_publish(sip_adm_t *sa);
+json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 
 /* The listener ident a request to dest leaves from (sip_core_set_source), or NULL. */
 const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);

@@ -72,6 +72,28 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
     return pcscf_route(pc, irq, sip);
 }
 
+/* Admission classes (sip_core.h): a REGISTER from the flow of a binding is a known UE's
+ * re-REGISTER; a request on one of our Path tokens comes from the S-CSCF, which admitted it
+ * already and whose flow carries many UEs. One table lookup each. */
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
+{
+    pcscf_t *pc = ((program_t *)ctx)->app;
+    if (!pc)
+        return 0;
+    if (sip->sip_request->rq_method == sip_method_register) {
+        char flow[96];
+        msg_t *msg = sip_incoming_request(irq);
+        sip_core_flow_of(msg, flow, sizeof flow);
+        msg_destroy(msg);
+        return pcscf_binding(pc, flow) ? SIP_ADM_KNOWN : 0;
+    }
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    if (top && top->url_user && strncmp(top->url_user, "term.", 5) == 0 &&
+        sip_core_is_node(core, top))
+        return SIP_ADM_ADMITTED | SIP_ADM_PEER;
+    return 0;
+}
+
 /* pcscf.registrar with transport=tcp: the core leg is TCP both ways, which keeps no completed
  * transaction around for retransmissions (RFC 3261 17: timers D, J and K are 0 on TCP). */
 static int registrar_is_tcp(const char *uri)
@@ -134,6 +156,7 @@ static int pcscf_init(program_t *p)
         pcscf_state_init(pc) < 0)
         return -1;
     pcscf_state_ready(pc);
+    sip_core_set_classify(p->sip, admission_class, p);
     return 0;
 }
 

@@ -133,8 +133,9 @@ static void on_answer(void *arg, int status, sip_t const *sip)
     sub_t *u = arg;
     u->out = NULL; /* the wrapper destroys it after this */
     if (u->state == SUB_ENDING) {
-        sub_reset(u, 0);
-        if (u->refs > 0) /* the UE registered again meanwhile */
+        int again = u->refs > 0; /* the UE registered again meanwhile */
+        sub_reset(u, 0);         /* frees u when nothing holds it: read refs before */
+        if (again)
             start(u);
     } else if (status < 300) {
         subscribed(u, sip);

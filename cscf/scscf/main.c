@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/auth/sip_digest.h"
 #include "common/sip/sip_dialog.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
@@ -99,6 +100,8 @@ static int trust_start(scscf_t *s)
     return s->trust ? 0 : -1;
 }
 
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
+
 static int scscf_init(program_t *p)
 {
     scscf_t *s = calloc(1, sizeof *s);
@@ -125,6 +128,7 @@ static int scscf_init(program_t *p)
     s->icscf = icscf_new(s, &failed);
     if (failed)
         return -1;
+    sip_core_set_classify(p->sip, admission_class, p);
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -156,6 +160,38 @@ static int event_type_ok(const sip_event_t *ev)
     return t && *t &&
            strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~") ==
                strlen(t);
+}
+
+/* Admission classes (sip_core.h): everything reaches the S-CSCF from core nodes (P-CSCFs,
+ * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A request on our orig route
+ * (the Service-Route a P-CSCF preloads) was admitted by that P-CSCF already, and so was the
+ * registration a P-CSCF's reg-event SUBSCRIBE follows: not refused for lag here (the P-CSCF
+ * does the same with what we send it). A REGISTER of an IMPI the store holds is a known UE's
+ * re-REGISTER (asked only of a synchronous store: one lookup in memory). */
+static void found_impi(void *arg, int rc, store_reg_t *reg)
+{
+    *(int *)arg = rc == 0;
+    store_reg_free(reg);
+}
+
+static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
+{
+    scscf_t *s = ((program_t *)ctx)->app;
+    unsigned flags = SIP_ADM_PEER;
+    const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
+    if (top && top->url_user && strcmp(top->url_user, "orig") == 0 && sip_core_is_node(core, top))
+        return flags | SIP_ADM_ADMITTED;
+    if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
+        sip->sip_event->o_type && strcmp(sip->sip_event->o_type, "reg") == 0)
+        return flags | SIP_ADM_ADMITTED; /* follows a registration admitted already */
+    if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
+        !store_synchronous(s->store))
+        return flags;
+    digest_creds_t creds;
+    int known = 0;
+    if (digest_creds_parse(sip->sip_authorization, NULL, &creds) == 0)
+        store_get_impi(s->store, creds.username, found_impi, &known);
+    return known ? flags | SIP_ADM_KNOWN : flags;
 }
 
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)

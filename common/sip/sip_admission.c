@@ -1,0 +1,375 @@
+/* Admission control at ingress (common/sip/admission.h has the policy): how sip_core measures
+ * the loop's lag, classifies each request and refuses with 503 + Retry-After.
+ *
+ * The lag: every LAG_TICK_MS a timer on the loop takes one sample, the larger of
+ * - how late the timer itself fired: the loop was busy with other work (a long callback, a
+ *   burst read from a TCP connection), counted only while the loop thread is busy itself
+ *   (BUSY_MIN of its time on the CPU, recently): a loop that is late because other processes
+ *   hold the CPU, with no work of its own waiting, gains nothing from refusing requests;
+ * - the age of the oldest datagram waiting on each UDP listener, from the kernel's receive
+ *   timestamp (SO_TIMESTAMPNS) read with MSG_PEEK. nta reads one datagram per wake-up and
+ *   stamps its arrival when it reads it, so neither the timer nor nta_incoming_received()
+ *   sees the time a request spent in the socket's receive queue (4 MiB: about half a second of
+ *   a flood); the peek does, at the cost of one system call per listener per tick.
+ * The kernel's drop counter for the listener (SO_RXQ_OVFL) comes with the same peek.
+ * TCP receive queues are not looked at: a TCP read hands the loop every message it holds at
+ * once, so their backlog shows as the timer's lateness. */
+#include "common/sip/admission.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+
+#include "common/auth/sip_digest.h"
+#include "common/sip/sip_core_internal.h"
+#include "common/util/log.h"
+
+enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5 };
+#define BUSY_MIN 0.5
+
+struct sip_adm {
+    sip_core_t *core;
+    adm_t *adm;
+    su_timer_t *tick;
+    double due;            /* monotonic seconds the tick was due at */
+    double last_tick;      /* monotonic seconds of the last tick */
+    double cpu_prev, busy; /* the loop thread's CPU seconds then; its recent CPU share */
+    int fds[MAX_UDP];
+    size_t nfds;
+    uint32_t drops[MAX_UDP]; /* the kernel's count at the last peek */
+    uint64_t drops_total;
+    double last_sample;
+    sip_adm_classify_f classify;
+    void *classify_ctx;
+    metric_t *m_admitted, *m_shed, *m_lag, *m_acted, *m_drops;
+    /* A refusal episode: logged when it starts and when none came for EPISODE_QUIET s. */
+    int refusing;
+    uint64_t episode_refused;
+    double episode_start, last_refusal;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- finding and peeking the UDP listeners ---- */
+
+static unsigned port_of(const char *hostport)
+{
+    const char *c = strrchr(hostport, ':');
+    return c ? (unsigned)strtoul(c + 1, NULL, 10) : 0;
+}
+
+static int is_listen_port(const sip_core_t *core, unsigned port)
+{
+    for (size_t i = 0; i < core->cfg.nlisten; i++)
+        if (port_of(core->cfg.listen[i]) == port)
+            return 1;
+    for (size_t i = 0; i < core->nextra; i++)
+        if (port_of(core->extra_listen[i]) == port)
+            return 1;
+    return 0;
+}
+
+/* tport keeps its sockets to itself: ours are the UDP sockets bound to a listen port. */
+static int is_udp_listener(const sip_core_t *core, int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof ss;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM ||
+        getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
+        return 0;
+    unsigned port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                    : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                               : 0;
+    return port && is_listen_port(core, port);
+}
+
+void sip_adm_find_listeners(sip_adm_t *sa)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    sa->nfds = 0;
+    int dfd = dirfd(d);
+    for (struct dirent *e; (e = readdir(d)) && sa->nfds < MAX_UDP;) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd == dfd || !is_udp_listener(sa->core, fd))
+            continue;
+        int on = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on); /* drops: nice to have */
+        sa->drops[sa->nfds] = 0;
+        sa->fds[sa->nfds++] = fd;
+    }
+    closedir(d);
+    log_debug("admission: watching %zu UDP listener(s) for queueing delay", sa->nfds);
+}
+
+/* The age (seconds) of the oldest datagram waiting on fd; 0 when none. */
+static double peek_age(sip_adm_t *sa, size_t i, const struct timespec *now)
+{
+    char byte, control[256];
+    struct iovec iov = {&byte, 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    if (recvmsg(sa->fds[i], &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
+        return 0; /* EAGAIN: nothing waits */
+    double age = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            age = (double)(now->tv_sec - ts.tv_sec) + (double)(now->tv_nsec - ts.tv_nsec) / 1e9;
+        } else if (c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t drops;
+            memcpy(&drops, CMSG_DATA(c), sizeof drops);
+            if (drops > sa->drops[i]) {
+                sa->drops_total += drops - sa->drops[i];
+                metric_addv(sa->m_drops, NULL, (double)(drops - sa->drops[i]));
+            }
+            sa->drops[i] = drops;
+        }
+    }
+    return age > 0 && age < 3600 ? age : 0;
+}
+
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    sip_adm_t *sa = (sip_adm_t *)arg;
+    double now = mono_now(), cpu = thread_cpu();
+    if (now > sa->last_tick) /* the CPU share, smoothed over about five ticks */
+        sa->busy += 0.2 * ((cpu - sa->cpu_prev) / (now - sa->last_tick) - sa->busy);
+    sa->cpu_prev = cpu;
+    sa->last_tick = now;
+    double lag = sa->busy >= BUSY_MIN ? now - sa->due : 0;
+    struct timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    for (size_t i = 0; i < sa->nfds; i++) {
+        double age = peek_age(sa, i, &real);
+        if (age > lag)
+            lag = age;
+    }
+    if (lag < 0)
+        lag = 0;
+    sa->last_sample = lag;
+    adm_lag_sample(sa->adm, now, lag);
+    if (sa->refusing && now - sa->last_refusal > EPISODE_QUIET) {
+        sa->refusing = 0;
+        log_info("admission: %llu request(s) refused over %.1f s; none for %d s now (lag %.0f ms)",
+                 (unsigned long long)sa->episode_refused, sa->last_refusal - sa->episode_start,
+                 EPISODE_QUIET, adm_lag(sa->adm) * 1e3);
+    }
+    metric_observe(sa->m_lag, NULL, lag);
+    sa->due = mono_now() + LAG_TICK_MS / 1000.0;
+    su_timer_set(t, on_tick, arg);
+}
+
+/* ---- classes ---- */
+
+static int is_sos(const url_t *u)
+{
+    const char *p = u ? u->url_path : NULL;
+    return u && u->url_scheme && strcasecmp(u->url_scheme, "urn") == 0 && p &&
+           strncasecmp(p, "service:sos", 11) == 0 && (p[11] == '\0' || p[11] == '.');
+}
+
+/* A Digest parameter's value (unquoted) from the first Authorization, or "" */
+static void auth_param(sip_t const *sip, const char *name, char *out, size_t len)
+{
+    out[0] = '\0';
+    const sip_authorization_t *au = sip->sip_authorization;
+    size_t n = strlen(name);
+    for (size_t i = 0; au && au->au_params && au->au_params[i]; i++) {
+        const char *p = au->au_params[i];
+        if (strncasecmp(p, name, n) == 0 && p[n] == '=') {
+            if (digest_unquote(p + n + 1, out, len) < 0)
+                out[0] = '\0';
+            return;
+        }
+    }
+}
+
+static adm_class_t classify(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip, unsigned *flags)
+{
+    sip_method_t m = sip->sip_request->rq_method;
+    *flags = 0;
+    if (m == sip_method_ack || m == sip_method_cancel)
+        return ADM_ACK_CANCEL;
+    if (is_sos(sip->sip_request->rq_url) || (sip->sip_to && is_sos(sip->sip_to->a_url)))
+        return ADM_EMERGENCY;
+    if (m == sip_method_options && sip_core_request_is_for_us(sa->core, sip))
+        return ADM_OPTIONS;
+    if (sip->sip_to && sip->sip_to->a_tag)
+        return ADM_IN_DIALOG;
+    if (sa->classify)
+        *flags = sa->classify(sa->classify_ctx, sa->core, irq, sip);
+    if (m == sip_method_register) {
+        char response[64];
+        auth_param(sip, "response", response, sizeof response);
+        return (*flags & SIP_ADM_KNOWN) || *response ? ADM_KNOWN : ADM_INITIAL_REGISTER;
+    }
+    return *flags & SIP_ADM_ADMITTED ? ADM_ADMITTED
+           : *flags & SIP_ADM_KNOWN  ? ADM_KNOWN
+                                     : ADM_INITIAL;
+}
+
+/* The IMPI a request is counted under: Authorization username, else the From URI. */
+static void impi_of(sip_t const *sip, char *out, size_t len)
+{
+    auth_param(sip, "username", out, len);
+    if (*out || !sip->sip_from)
+        return;
+    const url_t *u = sip->sip_from->a_url;
+    if (sip_impu_of(u, out, len) < 0)
+        out[0] = '\0';
+}
+
+int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip)
+{
+    unsigned flags;
+    adm_class_t c = classify(sa, irq, sip, &flags);
+    const adm_config_t *cfg = adm_config(sa->adm);
+    char flow[96] = "", impi[256] = "";
+    int bucketed = c != ADM_ACK_CANCEL && c != ADM_IN_DIALOG && cfg->enabled;
+    if (bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER)) {
+        msg_t *msg = nta_incoming_getrequest(irq);
+        sip_core_flow_of(msg, flow, sizeof flow);
+        msg_destroy(msg);
+    }
+    if (bucketed && cfg->impi_rate > 0)
+        impi_of(sip, impi, sizeof impi);
+    double now = mono_now();
+    adm_reason_t r = adm_decide(sa->adm, now, c, flow, impi);
+    if (r == ADM_ADMIT) {
+        metric_inc(sa->m_admitted, adm_class_name(c));
+        return 0;
+    }
+    metric_addv(sa->m_shed, (const char *[]){adm_class_name(c), adm_reason_name(r)}, 1);
+    if (!sa->refusing) {
+        sa->refusing = 1;
+        sa->episode_refused = 0;
+        sa->episode_start = now;
+        log_warn("admission: refusing requests with 503 (first: %s, class %s; lag %.0f ms, "
+                 "target %.0f ms)",
+                 adm_reason_name(r), adm_class_name(c), adm_lag(sa->adm) * 1e3, cfg->target * 1e3);
+    }
+    sa->episode_refused++;
+    sa->last_refusal = now;
+    char retry[16];
+    snprintf(retry, sizeof retry, "%u", adm_retry_after(sa->adm));
+    sip_core_reply(sa->core, irq, 503, r == ADM_SHED_LAG ? "Overloaded" : "Rate Limited",
+                   SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    return 503;
+}
+
+/* ---- life cycle ---- */
+
+sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
+{
+    sip_adm_t *sa = calloc(1, sizeof *sa);
+    adm_config_t dflt = {.enabled = 1, .target = 0.1, .retry_after = 2, .table_size = 10000};
+    if (!sa)
+        return NULL;
+    sa->core = core;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sa->adm = adm_new(cfg ? cfg : &dflt, (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32));
+    metrics_t *m = core->metrics;
+    sa->m_admitted = metrics_counter(m, "cscf_admission_admitted_total",
+                                     "requests admission control let in, by class", "class");
+    sa->m_shed = metrics_counter(m, "cscf_admission_shed_total",
+                                 "requests refused with 503 by admission control, by class and "
+                                 "reason (lag, flow, impi)",
+                                 "class,reason");
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.2,   0.3,    0.5,   1,    2.5,   5};
+    sa->m_lag = metrics_histogram(m, "cscf_loop_lag_seconds",
+                                  "the SIP loop's lag, sampled every 10 ms: how late a timer fired "
+                                  "or the oldest datagram waiting on a UDP listener, whichever is "
+                                  "more",
+                                  NULL, bounds, sizeof bounds / sizeof bounds[0]);
+    sa->m_acted = metrics_gauge(
+        m, "cscf_admission_lag_seconds",
+        "the loop lag admission control acts on: the smallest sample of the last 0.1 s", NULL);
+    sa->m_drops =
+        metrics_counter(m, "cscf_sip_udp_drops_total",
+                        "datagrams the kernel dropped on a full SIP UDP receive buffer", NULL);
+    sa->tick = su_timer_create(su_root_task(core->root), LAG_TICK_MS);
+    if (!sa->adm || !sa->tick) {
+        sip_adm_free(sa);
+        return NULL;
+    }
+    sip_adm_find_listeners(sa);
+    sa->last_tick = mono_now();
+    sa->cpu_prev = thread_cpu();
+    sa->due = sa->last_tick + LAG_TICK_MS / 1000.0;
+    if (su_timer_set(sa->tick, on_tick, (su_timer_arg_t *)sa) < 0) {
+        sip_adm_free(sa);
+        return NULL;
+    }
+    return sa;
+}
+
+void sip_adm_free(sip_adm_t *sa)
+{
+    if (!sa)
+        return;
+    if (sa->tick)
+        su_timer_destroy(sa->tick);
+    adm_free(sa->adm);
+    free(sa);
+}
+
+void sip_adm_set_config(sip_adm_t *sa, const adm_config_t *cfg)
+{
+    adm_set_config(sa->adm, cfg);
+}
+
+void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx)
+{
+    sa->classify = fn;
+    sa->classify_ctx = ctx;
+}
+
+void sip_adm_publish(sip_adm_t *sa)
+{
+    metric_set(sa->m_acted, NULL, adm_lag(sa->adm));
+}
+
+json_t *sip_adm_json(sip_adm_t *sa, size_t top)
+{
+    json_t *o = adm_json(sa->adm, mono_now(), top);
+    json_object_set_new(o, "last_sample_seconds", json_real(sa->last_sample));
+    json_object_set_new(o, "loop_busy", json_real(sa->busy));
+    json_object_set_new(o, "udp_listeners_watched", json_integer((json_int_t)sa->nfds));
+    json_object_set_new(o, "udp_drops", json_integer((json_int_t)sa->drops_total));
+    return o;
+}
