@@ -217,7 +217,7 @@ static void auth_param(sip_t const *sip, const char *name, char *out, size_t len
     }
 }
 
-static adm_class_t classify(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip, unsigned *flags)
+static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigned *flags)
 {
     sip_method_t m = sip->sip_request->rq_method;
     *flags = 0;
@@ -230,7 +230,7 @@ static adm_class_t classify(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip
     if (sip->sip_to && sip->sip_to->a_tag)
         return ADM_IN_DIALOG;
     if (sa->classify)
-        *flags = sa->classify(sa->classify_ctx, sa->core, irq, sip);
+        *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip);
     if (m == sip_method_register) {
         char response[64];
         auth_param(sip, "response", response, sizeof response);
@@ -252,18 +252,16 @@ static void impi_of(sip_t const *sip, char *out, size_t len)
         out[0] = '\0';
 }
 
-int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip)
+int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phrase, char *retry,
+                  size_t retry_len)
 {
     unsigned flags;
-    adm_class_t c = classify(sa, irq, sip, &flags);
+    adm_class_t c = classify(sa, msg, sip, &flags);
     const adm_config_t *cfg = adm_config(sa->adm);
     char flow[96] = "", impi[256] = "";
     int bucketed = c != ADM_ACK_CANCEL && c != ADM_IN_DIALOG && cfg->enabled;
-    if (bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER)) {
-        msg_t *msg = nta_incoming_getrequest(irq);
+    if (bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER))
         sip_core_flow_of(msg, flow, sizeof flow);
-        msg_destroy(msg);
-    }
     if (bucketed && cfg->impi_rate > 0)
         impi_of(sip, impi, sizeof impi);
     double now = mono_now();
@@ -283,10 +281,8 @@ int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip)
     }
     sa->episode_refused++;
     sa->last_refusal = now;
-    char retry[16];
-    snprintf(retry, sizeof retry, "%u", adm_retry_after(sa->adm));
-    sip_core_reply(sa->core, irq, 503, r == ADM_SHED_LAG ? "Overloaded" : "Rate Limited",
-                   SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    snprintf(retry, retry_len, "%u", adm_retry_after(sa->adm));
+    *phrase = r == ADM_SHED_LAG ? "Overloaded" : "Rate Limited";
     return 503;
 }
 

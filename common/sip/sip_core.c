@@ -215,8 +215,6 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
     if (sip->sip_request->rq_method == sip_method_ack) {
         /* nta never answers an ACK; any status just lets it free the transaction. A malformed
          * one goes no further (sip_guard.h). */
-        if (core->adm)
-            sip_adm_check(core->adm, irq, sip); /* counted; an ACK is never refused */
         if (!sip_guard_duplicate_single(sip))
             core->handler(core->app, core, irq, sip);
         return 200;
@@ -227,9 +225,6 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
                        TAG_END());
         return 503;
     }
-    /* Before any other work: a refused request should cost as little as possible. */
-    if (core->adm && sip_adm_check(core->adm, irq, sip))
-        return 503;
     int status = check_request(core, irq, sip);
     if (status)
         return status;
@@ -304,17 +299,23 @@ static cap_t *over_cap(sip_core_t *core, sip_t const *sip)
 static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
 {
     sip_method_t method = sip->sip_request->rq_method;
+    const char *phrase = NULL;
+    char retry[16];
+    /* Admission first: a refused request should cost as little as possible (no transaction). */
+    int refused = core->adm && sip_adm_check(core->adm, msg, sip, &phrase, retry, sizeof retry);
     if (method == sip_method_ack)
-        return 0; /* the program relays ACKs for 2xx; its transaction ends at once */
+        return 0; /* counted, never refused; the program relays ACKs for 2xx */
     /* A malformed OPTIONS goes the long way, to check_request()'s 400. */
     int options = method == sip_method_options && sip_core_request_is_for_us(core, sip) &&
                   !sip_guard_duplicate_single(sip);
     cap_t *full = options ? NULL : over_cap(core, sip);
-    if (!options && !full)
+    if (!refused && !options && !full)
         return 0;
     metric_inc(core->m_requests, method_label(sip->sip_request->rq_method_name));
     sip_trace_msg(core->trace, msg, "received");
-    if (options)
+    if (refused)
+        reply_stateless(core, msg, 503, phrase, SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    else if (options)
         options_stateless(core, msg, sip);
     else
         reply_stateless(core, msg, SIP_503_SERVICE_UNAVAILABLE,

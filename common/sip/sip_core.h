@@ -154,15 +154,15 @@ unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq);
 typedef const char *(*sip_core_source_f)(void *ctx, const url_t *dest);
 void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
 
-/* Admission control (common/sip/admission.h): every request is classed and may be refused
- * with 503 + Retry-After before the program's handler sees it. The program refines the classes
+/* Admission control (common/sip/admission.h): every new request is classed and may be refused
+ * with a stateless 503 + Retry-After before a server transaction exists (a refusal costs no
+ * memory) and before the program's handler sees it. The program refines the classes
  * with a cheap callback, on the loop, for requests outside a dialog (not ACK, CANCEL, OPTIONS
  * to this node, emergency); it returns a mix of: */
 #define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
 #define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
 #define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
-typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, sip_incoming_t *irq,
-                                       sip_t const *sip);
+typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
 void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx);
 /* New admission settings (a reload). */
 void sip_core_set_admission(sip_core_t *core, const struct adm_config *cfg);

@@ -51,7 +51,9 @@ void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
 /* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
 /* 0: go on; 503 when the request was refused (answered). */
-int sip_adm_check(sip_adm_t *sa, nta_incoming_t *irq, sip_t const *sip);
+/* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. */
+int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phrase, char *retry,
+                  size_t retry_len);
 void sip_adm_publish(sip_adm_t *sa);
 json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 

@@ -100,7 +100,7 @@ static int trust_start(scscf_t *s)
     return s->trust ? 0 : -1;
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip);
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
 
 static int scscf_init(program_t *p)
 {
@@ -174,7 +174,7 @@ static void found_impi(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip)
 {
     scscf_t *s = ((program_t *)ctx)->app;
     unsigned flags = SIP_ADM_PEER;
