@@ -20,6 +20,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
+#include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -401,13 +402,20 @@ static const char *unknown_header(sip_t const *sip, const char *name)
 }
 
 /* TS 24.229 5.4.2.1.1: the UE itself (an IMPU of the set, asserted by its P-CSCF, else in
- * From) or the P-CSCF on its Path. Fills who with the identity checked. */
+ * From) or the P-CSCF on its Path. Fills who with the identity checked. From stands in for a
+ * missing P-Asserted-Identity only when a trusted peer sent the request: from anyone else
+ * route_screen() removed any PAI, and From is whatever the sender wrote (RFC 3325), so such a
+ * SUBSCRIBE is refused whoever it names. */
 static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t len)
 {
     su_home_t *home = msg_home(pd->msg);
     const char *pai = unknown_header(pd->sip, "P-Asserted-Identity");
     sip_from_t *id = pai ? sip_from_make(home, pai) : NULL;
     const url_t *u = id ? id->a_url : pd->sip->sip_from->a_url;
+    if (!id && !trust_guard_msg_trusted(pd->t.re->s->trust, pd->msg)) {
+        snprintf(who, len, "an untrusted sender (no P-Asserted-Identity)");
+        return 0;
+    }
     if (sip_impu_of(u, who, len) == 0 && is_impu_of(reg, who))
         return 1;
     if (!is_registering_proxy(home, reg, u))
