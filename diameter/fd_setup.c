@@ -357,9 +357,73 @@ int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen)
     return 0;
 }
 
+/* freeDiameter 1.2.1's routing queues and the first step of its own shutdown: exported by
+ * libfdcore, declared only in its private header (fdcore-internal.h). */
+extern struct fifo *fd_g_incoming, *fd_g_outgoing, *fd_g_local;
+int fd_rtdisp_cleanstop(void);
+
+/* How many threads wait on q to pull from it (fd_fifo_dump's "threads:N,M", the only public
+ * view of it); -1 when unknown. */
+static int fifo_waiters(struct fifo *q)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int n = -1;
+    if (q && fd_fifo_dump(&buf, &len, NULL, NULL, q, NULL)) {
+        const char *t = strstr(buf, "threads:");
+        if (!t || sscanf(t, "threads:%d", &n) != 1)
+            n = -1;
+    }
+    free(buf);
+    return n;
+}
+
+static int routing_waiters(void)
+{
+    struct fifo *qs[] = {fd_g_incoming, fd_g_outgoing, fd_g_local};
+    int total = 0;
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        int n = fifo_waiters(qs[i]);
+        if (n < 0)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* freeDiameter 1.2.1's shutdown deletes its routing queues (incoming, outgoing, local) while
+ * the routing and dispatch threads (1 + 1 + 4) still sit in their 1 s timed waits on them:
+ * fd_fifo_del() wakes one of them per millisecond and aborts the process
+ * (`Assertion '++loops < 20'`) when they are not all scheduled within about 20 ms, which a
+ * loaded machine does not guarantee. So its first step comes first here: the answers our loop
+ * flushed leave the outgoing queue, the threads are told to stop, and fd_core_shutdown() runs
+ * once none waits any more (each leaves within 1 s; bounded, then it runs anyway). Requests
+ * arriving meanwhile are dropped by that shutdown, as they were. */
+static void routing_quiesce(void)
+{
+    double start = mono_s();
+    while (fd_g_outgoing && fd_fifo_length(fd_g_outgoing) > 0 && mono_s() - start < 1)
+        usleep(10000);
+    fd_rtdisp_cleanstop();
+    int n;
+    while ((n = routing_waiters()) > 0 && mono_s() - start < 5)
+        usleep(20000);
+    if (n > 0)
+        log_warn("diameter: %d freeDiameter thread(s) still wait on a routing queue at shutdown",
+                 n);
+}
+
 void fd_setup_stop(void)
 {
     if (fds.started) {
+        routing_quiesce();
         fd_core_shutdown();
         fd_core_wait_shutdown_complete();
         fds.started = 0;

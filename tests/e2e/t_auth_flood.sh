@@ -6,6 +6,7 @@
 #       and no MAR, the HSS sees only the MARs the back-off schedule allows; afterwards the
 #       real alice registers, and her right answer clears the failures;
 #   (2) a real UE that holds a challenge registers while a guesser keeps its IMPI in back-off;
+#       the back-off 503 reaches a UE through a pcscf as 500 with its Retry-After;
 #   (3) a burst of REGISTERs without credentials for four IMPIs: MARs bounded per IMPI
 #       (registrar.auth_challenge_burst, then one per auth_challenge_interval_ms);
 #   (4) the same for hundreds of invented IMPIs: MARs bounded by registrar.max_mar_rate, the
@@ -39,13 +40,14 @@ challenged() { msum "$SC_API" 'cscf_auth_total{program="scscf",scheme="AKAv1-MD5
 hss() { # METHOD PATH [BODY]: an authorised call to the HSS's REST API
   curl -s -m 10 -H "Authorization: Bearer $TOKEN" -X "$1" "http://127.0.0.1:$HSS_API$2" ${3:+-d "$3"}
 }
-# raw_register USER: a first REGISTER without credentials straight to the scscf; the whole answer.
+# raw_register USER [PORT]: a first REGISTER without credentials straight to the scscf (or to
+# PORT, the pcscf's); the whole answer.
 raw_register() {
   local f="$WORKDIR/raw_$RANDOM$RANDOM.sip"
   printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:%s@127.0.0.1:9>\r\nAuthorization: Digest username="%s@%s", realm="%s", nonce="", uri="sip:%s", response=""\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$DOMAIN" "$RANDOM$RANDOM" "$1" "$DOMAIN" "$1" "$DOMAIN" "$RANDOM$RANDOM" "$1" "$1" "$DOMAIN" \
     "$DOMAIN" "$DOMAIN" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "${2:-$SC_SIP}" "$f" 5000 | tr -d '\r'
 }
 retry_after() { sed -n 's/^Retry-After: *\([0-9]*\).*/\1/p' <<<"$1" | head -1; }
 # backoff_ms N: the back-off after N failed authentications in a row (the rule of auth_guard.c).
@@ -87,6 +89,11 @@ mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$CONF" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN "${diam[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
+# A pcscf in front of the scscf, for the back-off seen through it (part 2).
+PC_SIP=$(free_port)
+start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
+  PCSCF_API_LISTEN="127.0.0.1:$(free_port)" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=udp;lr" ||
+  { finish; exit 1; }
 # The handset tool is not what is tested: the plain build's starts several times faster than the
 # ASan one on a loaded machine, and the 51 tries start it 51 times.
 AKAUE="$REPO_DIR/build/tools/akaue"
@@ -184,6 +191,13 @@ for g in $(seq $((FREE + 1))); do
   expect_eq "a guesser's wrong answer $g for bob: 403" "SIP/2.0 403 Forbidden" "$(guess)"
 done
 expect_match "bob's IMPI is in back-off: a new REGISTER gets 503" '^SIP/2.0 503 Authentication Back-Off' "$(raw_register bob)"
+# RFC 3261 16.7: a proxy makes a next hop's 503 a 500, and keeps its Retry-After (20.33), so the
+# UE waits out the back-off instead of retrying at once.
+out=$(raw_register bob "$PC_SIP")
+expect_match "... the same REGISTER through the pcscf: 500" '^SIP/2.0 500 ' "$(head -1 <<<"$out")"
+ra=$(retry_after "$out")
+[ -n "$ra" ] && [ "$ra" -ge 1 ] && [ "$ra" -le 10 ] && pass "... with the scscf's Retry-After ($ra s of the 10 s back-off)" ||
+  fail "... with the scscf's Retry-After (1..10 s)" "'$ra'"
 printf 'OPTIONS sip:bob@127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKgo%s\r\nMax-Forwards: 70\r\nFrom: <sip:test@%s>;tag=go\r\nTo: <sip:bob@%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
   "$PB" "$RANDOM" "$DOMAIN" "$DOMAIN" "$CID" >"$WORKDIR/go.sip"
 # (SIPp answers the go towards the scscf, the remote end of its call: nobody waits for it.)
@@ -241,5 +255,5 @@ r503=$(tr -d '\r' <"$WORKDIR/invented.msg" | sed -n '/^SIP\/2.0 503/,/^$/p')
 expect_match "... a refused one: 503 Too Many Challenges" '^SIP/2.0 503 Too Many Challenges' "$r503"
 expect_match "... with Retry-After" '^Retry-After: [1-9]' "$r503"
 
-stop_clean scscf hss
+stop_clean pcscf scscf hss
 finish

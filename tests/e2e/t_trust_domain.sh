@@ -9,6 +9,8 @@
 #   - a terminating request from 127.0.0.2 is served without its P-Asserted-Identity and other
 #     trust-domain headers; from 127.0.0.1 they are passed on;
 #   - integrity-protected="yes" on a REGISTER counts only from a trusted peer;
+#   - a reg-event SUBSCRIBE without P-Asserted-Identity from 127.0.0.2 naming alice in From
+#     gets 403 (From proves nothing outside the trust domain); from 127.0.0.1 it gets 200;
 #   - cscf_untrusted_requests_total{action}, one log line per episode, trust.peers by reload.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -165,6 +167,20 @@ raw_register() {
 }
 expect_eq "from $UNTRUSTED: challenged (401)" "SIP/2.0 401 Unauthorized" "$(raw_register "$UNTRUSTED")"
 expect_eq "from 127.0.0.1: 200 without a challenge" "SIP/2.0 200 OK" "$(raw_register 127.0.0.1)"
+
+echo "-- (4b) a reg-event SUBSCRIBE without P-Asserted-Identity: its From counts only from a trusted peer"
+# subscribe FROM_IP: a fetch (Expires 0) of alice's registration state straight to the scscf,
+# From alice, no P-Asserted-Identity (from 127.0.0.2 the scscf would remove one anyway).
+subscribe() {
+  local f="$WORKDIR/sub_$RANDOM$RANDOM.sip"
+  printf 'SUBSCRIBE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s@trustdomain\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@%s:9>\r\nEvent: reg\r\nAccept: application/reginfo+xml\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n' \
+    "$ALICE" "$1" "$RANDOM$RANDOM" "$ALICE" "$RANDOM" "$ALICE" "$RANDOM$RANDOM" "$1" >"$f"
+  SIPSEND_FROM=$1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+}
+expect_eq "from $UNTRUSTED with alice in From: 403" "SIP/2.0 403 Forbidden" "$(subscribe "$UNTRUSTED")"
+expect_match "... logged as an untrusted sender" \
+  "SUBSCRIBE from an untrusted sender \\(no P-Asserted-Identity\\) refused" "$(cat "$WORKDIR/scscf.log")"
+expect_eq "from 127.0.0.1 (trusted): From stands for the UE, 200" "SIP/2.0 200 OK" "$(subscribe 127.0.0.1)"
 
 echo "-- (5) one log line per episode"
 lines() { grep -c "$1: untrusted peer" "$WORKDIR/$1.log"; }

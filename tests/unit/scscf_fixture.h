@@ -24,6 +24,7 @@
 
 #include "common/program/program.h"
 #include "common/sip/sip_core.h"
+#include "common/sip/trust.h"
 #include "common/store/store_internal.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
@@ -531,7 +532,10 @@ static fx_t *fx_new(const char *yaml)
     snprintf(f->s.server_name, sizeof f->s.server_name, "sip:%s", f->listen);
     snprintf(f->s.service_route, sizeof f->s.service_route, "<sip:orig@%s;lr", f->listen);
     f->s.cx.client = cx_client_new(NULL, f->root, f->queue, f->metrics, FX_DOMAIN, 2000);
-    if (!f->p.sip || !f->s.cx.client || !f->api || !f->queue)
+    /* trust.peers of the example configs: the test's handsets on 127.0.0.1 are trusted */
+    static const char *const trusted[] = {"127.0.0.1"};
+    f->s.trust = trust_guard_new("scscf", NULL, trusted, 1, err, sizeof err);
+    if (!f->p.sip || !f->s.cx.client || !f->api || !f->queue || !f->s.trust)
         return NULL;
     cx_client_fake(f->s.cx.client, fx_hss_answer, &f->hss);
     if (registrar_init(&f->s) < 0 || fx_wrap_store(f) < 0 || regevent_init(&f->s) < 0)
@@ -557,6 +561,7 @@ static void fx_free(fx_t *f)
     registrar_fini(&f->s);
     loopq_flush(f->queue);
     cx_client_free(f->s.cx.client);
+    trust_guard_free(f->s.trust);
     sip_core_free(f->p.sip);
     fx_drop_msgs(f);
     if (f->sock > 0)

@@ -21,6 +21,7 @@
 #include "common/sip/reginfo.h"
 #include "common/sip/sip_dialog.h"
 #include "common/sip/sip_hdr.h"
+#include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -415,7 +416,10 @@ static int asserted_impu(void *arg, const char *uri)
 /* TS 24.229 5.4.2.1.1: the UE itself (an IMPU of the set, asserted by its P-CSCF, else in
  * From) or the P-CSCF on its Path. Fills who with the identity checked. RFC 3325 allows
  * several asserted identities (a sip: and a tel: one), in one header or in two, in any order:
- * any of them may be the subscribed set's. */
+ * any of them may be the subscribed set's. From stands in for a missing P-Asserted-Identity
+ * only when a trusted peer sent the request: from anyone else route_screen() removed any PAI,
+ * and From is whatever the sender wrote (RFC 3325), so such a SUBSCRIBE is refused whoever it
+ * names. */
 static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t len)
 {
     asserted_t a = {msg_home(pd->msg), reg, who, len, NULL};
@@ -424,6 +428,10 @@ static int authorised(pending_t *pd, const store_reg_t *reg, char *who, size_t l
             sip_uri_list_each(h->un_value, asserted_impu, &a))
             return 1;
     su_home_t *home = a.home;
+    if (!a.first && !trust_guard_msg_trusted(pd->t.re->s->trust, pd->msg)) {
+        snprintf(who, len, "an untrusted sender (no P-Asserted-Identity)");
+        return 0;
+    }
     const url_t *u = a.first ? a.first : pd->sip->sip_from->a_url;
     if (!a.first && sip_impu_of(u, who, len) == 0 && is_impu_of(reg, who))
         return 1;
