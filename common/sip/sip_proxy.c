@@ -323,11 +323,10 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
                  status);
 }
 
-/* A final status of our own (nta's verdict, or no branch left): RFC 3261 16.7 step 6 sends
- * 503 on as 500, since it would tell the caller that this proxy is overloaded. */
-/* A 503 from the next hop becomes 500 (RFC 3261 16.7 step 6), but its Retry-After goes with it
- * (RFC 3261 20.33 allows it in a 500): an overloaded S-CSCF's back-off must reach the UE, or
- * the UE retries at once and the overload feeds itself. */
+/* A final status of our own (nta's verdict, or no branch left). A 503 from the next hop goes on
+ * as 500 (RFC 3261 16.7 step 6: a 503 would say this proxy is overloaded), but its Retry-After
+ * goes with it (RFC 3261 20.33 allows it in a 500): an overloaded S-CSCF's back-off must reach
+ * the UE, or the UE retries at once and the overload feeds itself. */
 static void reply_own(sip_fwd_t *f, int status, const sip_retry_after_t *ra)
 {
     if (status == 503 || status < 300 || status > 699)
