@@ -5,6 +5,7 @@
 #   make run        deps + build + start the lab on 127.0.0.1 with config/*.yaml
 #   make test       deps + build + unit + e2e, then the same under ASan/UBSan
 #   make bench      benchmarks (figures, no pass/fail)
+#   make soak       30 min at half the measured capacity: RSS/FDs, latency, failures (SOAK_MINUTES)
 #   make fuzz       fuzz harnesses
 #   make format     clang-format every C file
 #   make k8s-config copy config/*.yaml into k8s/ (kustomize reads nothing outside k8s/)
@@ -59,7 +60,7 @@ PROGRAMS  := $(BUILD)/pcscf $(BUILD)/scscf $(BUILD)/hss
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench fuzz format k8s-config clean
+.PHONY: all check-includes deps run test unit e2e test-plain test-asan bench soak fuzz format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -157,6 +158,10 @@ test: deps
 bench: deps
 	+$(MAKE) all
 	@scripts/bench.sh $(BUILD)
+
+soak: deps
+	+$(MAKE) all
+	@scripts/soak.sh $(BUILD)
 
 fuzz: deps
 	+@$(DEPS_SCRIPT) fuzz
