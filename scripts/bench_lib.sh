@@ -108,6 +108,15 @@ cpu_use() {
     printf "machine idle %3.0f%%, udp drops %d", 100 * (y[3] - x[3]) / (y[4] - x[4]), y[5] - x[5] }'
 }
 
+# udp_drops PID...: datagrams the kernel dropped so far on those processes' own UDP sockets
+# (full receive buffer; /proc/net/udp "drops" by socket inode), unlike cpu_use's whole machine
+udp_drops() {
+  local pid
+  for pid in "$@"; do find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null; done |
+    tr -dc '0-9\n' | awk 'NR == FNR {own[$1] = 1; next} FNR > 1 && ($10 in own) {d += $13} END {print d + 0}' - /proc/net/udp /proc/net/udp6 2>/dev/null ||
+    echo 0
+}
+
 # percentiles: numbers on stdin (one a line) -> "p50 p99" divided by $1 (1 when not given), one
 # decimal; "0 0" for none
 percentiles() {

@@ -2,7 +2,8 @@
 # make soak: the lab (hss, scscf, pcscf on free ports) under a steady mix of AKA registrations,
 # re-registrations and calls for SOAK_MINUTES (30), at SOAK_LOAD percent (50) of the capacity
 # measured at the start. Prints a line a minute (success ratio so far, p50/p99 of REGISTER->200
-# and INVITE->180 in that minute, RSS and open FDs of each process, the machine's idle share)
+# and INVITE->180 in that minute, RSS and open FDs of each process, datagrams dropped on our own
+# UDP sockets, the machine's idle share)
 # and ends with a summary and a VERDICT line: PASS when no call or registration failed and no
 # process grew in RSS (more than SOAK_RSS_TOLERANCE percent) or FDs (more than
 # SOAK_FD_TOLERANCE) after the first SOAK_WARMUP_MINUTES. Exit status 0 on PASS. Not part of
@@ -111,6 +112,8 @@ timeout $((secs + 240)) sipp -sf "$SCEN/soak_register.xml" -inf users.csv -i 127
   -trace_logs -trace_stat -stf reg.csv -fd 5 -trace_err "127.0.0.1:$PC_SIP" >/dev/null 2>&1 </dev/null &
 PIDS[reg]=$!
 cd - >/dev/null
+wait_for 3 eval '[ "$(pgrep -P "${PIDS[uas]},${PIDS[uac]},${PIDS[reg]}" | wc -l)" -ge 3 ]' || true
+sipps=$(pgrep -P "${PIDS[uas]},${PIDS[uac]},${PIDS[reg]}" | paste -sd' ') # the SIPps under timeout
 
 # stat_counts FILE -> "successful failed" from the last line of a SIPp -trace_stat file
 stat_counts() {
@@ -134,8 +137,9 @@ lat() { # KIND: p50/p99 in ms of the lines of that kind on stdin
 }
 declare -A rss_at fd_at
 uac_off=0 reg_off=0 died=
-printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-22s %-18s %s\n' minute "calls ok so far" "regs ok so far" \
-  "INVITE->180" "REGISTER->200" "re-REGISTER" "RSS MiB hss/s/p" "FDs hss/s/p" machine
+printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-16s %-12s %-15s %s\n' minute "calls ok so far" \
+  "regs ok so far" "INVITE->180" "REGISTER->200" "re-REGISTER" "RSS MiB h/s/p" "FDs h/s/p" \
+  "drops p/s/sipp" "machine (udp drops: all sockets)"
 for m in $(seq "$MINUTES"); do
   cpu0=$(cpu_snap)
   now=$(date +%s)
@@ -155,10 +159,12 @@ for m in $(seq "$MINUTES"); do
     fi
     rss_line+="${rss_line:+/}$((rss_at[$p,$m] / 1024))" fd_line+="${fd_line:+/}${fd_at[$p,$m]}"
   done
-  printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-22s %-18s %s\n' "$m" \
+  # datagrams dropped so far on our own sockets: pcscf, scscf, the three SIPps
+  drops="$(udp_drops "${PIDS[pcscf]}")/$(udp_drops "${PIDS[scscf]}")/$(udp_drops $sipps)"
+  printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-16s %-12s %-15s %s\n' "$m" \
     "$c_ok $(ratio "$c_ok" "$c_failed")" "$r_ok $(ratio "$r_ok" "$r_failed")" \
     "$(lat I <"$WORKDIR/calls.minute")" "$(lat R <"$WORKDIR/regs.minute")" "$(lat RR <"$WORKDIR/regs.minute")" \
-    "$rss_line" "$fd_line" "$(cpu_use "$cpu0" "$(cpu_snap)" | sed 's/cpu //')"
+    "$rss_line" "$fd_line" "$drops" "$(cpu_use "$cpu0" "$(cpu_snap)" | sed 's/cpu //')"
   [ -z "$died" ] || { echo "soak: stopped: died:$died"; break; }
 done
 # ---- end: the SIPps finish their last calls and handsets ----
@@ -184,7 +190,8 @@ all_rr=$(awk '$1 == "RR"' "${reg_log:-/dev/null}" | lat RR)
 echo "soak: waited $(settle) s after the load for the transactions to expire"
 echo "soak: summary: $m of $MINUTES min; calls $c_ok of $calls ok, $c_failed failed, $no180 answered" \
   "without a 180; handsets $r_ok of $handsets ok (registration and re-registration), $r_failed failed;" \
-  "whole run p50/p99 ms: INVITE->180 $all_i, REGISTER->200 $all_r, re-REGISTER->200 $all_rr"
+  "whole run p50/p99 ms: INVITE->180 $all_i, REGISTER->200 $all_r, re-REGISTER->200 $all_rr;" \
+  "UDP datagrams dropped on our sockets by minute $m (pcscf/scscf/SIPps): ${drops:-?}"
 if [ "$c_failed" -gt 0 ] || [ "$r_failed" -gt 0 ]; then
   echo "soak: SIPp's errors (first 5 of each):"
   for f in "$WORKDIR"/*_errors.log; do [ -f "$f" ] && head -5 "$f" | sed "s|^|  $(basename "$f"): |"; done
@@ -210,6 +217,6 @@ for p in $PROCS; do
 done
 echo "soak: VERDICT $verdict:${reasons:- no failed call or registration, no RSS growth over $RSS_TOL% nor FD growth over $FD_TOL after minute $WARMUP;}" \
   "growth after minute $WARMUP:$growth $c_ok calls, $r_ok handsets, $CALL_RATE calls/s + $REG_RATE handsets/s"
-for p in $PROCS; do stop_prog "$p" || true; done
+for p in pcscf scscf hss; do stop_prog "$p" || true; done # last started first: the scscf says goodbye to its hss
 [ "$verdict" = PASS ] || FAILED=1 # keeps $WORKDIR (SIPp's logs)
 [ "$verdict" = PASS ]
