@@ -114,6 +114,8 @@ PIDS[reg]=$!
 cd - >/dev/null
 wait_for 3 eval '[ "$(pgrep -P "${PIDS[uas]},${PIDS[uac]},${PIDS[reg]}" | wc -l)" -ge 3 ]' || true
 sipps=$(pgrep -P "${PIDS[uas]},${PIDS[uac]},${PIDS[reg]}" | paste -sd' ') # the SIPps under timeout
+# lib.sh's cleanup kills with SIGKILL, which timeout cannot pass on: the SIPps by their own PIDs
+for p in $sipps; do PIDS[sipp$p]=$p; done
 
 # stat_counts FILE -> "successful failed" from the last line of a SIPp -trace_stat file
 stat_counts() {
@@ -177,6 +179,7 @@ for p in uac reg uas; do
   wait "${PIDS[$p]}" 2>/dev/null || true
   unset "PIDS[$p]"
 done
+for p in $sipps; do unset "PIDS[sipp$p]"; done
 read -r _ c_ok _ < <(screen_counts "$WORKDIR/uac.screen")
 read -r _ r_ok _ < <(screen_counts "$WORKDIR/reg.screen")
 uac_log=$(ls "$WORKDIR"/soak_call_uac_*_logs.log 2>/dev/null | head -1 || true)
