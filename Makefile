@@ -6,6 +6,7 @@
 #   make test       deps + build + unit + e2e, then the same under ASan/UBSan, then the fuzz
 #                   harnesses for a few seconds each
 #   make bench      benchmarks (figures, no pass/fail)
+#   make soak       30 min at half the measured capacity: RSS/FDs, latency, failures (SOAK_MINUTES)
 #   make fuzz       fuzz harnesses
 #   make format     clang-format every C file
 #   make k8s-config copy config/*.yaml into k8s/ (kustomize reads nothing outside k8s/)
@@ -71,7 +72,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test unit e2e test-plain test-asan test-fuzz bench fuzz fuzzers format k8s-config clean
+.PHONY: all check-includes deps run test unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -181,6 +182,10 @@ test: deps
 bench: deps
 	+$(MAKE) all
 	@scripts/bench.sh $(BUILD)
+
+soak: deps
+	+$(MAKE) all
+	@scripts/soak.sh $(BUILD)
 
 fuzz: deps
 	+@$(DEPS_SCRIPT) fuzz
