@@ -17,7 +17,8 @@
  * write; a connection the server closes is opened again. Answers are read and tallied by class;
  * the last line printed is the tally:
  *   sent N udp U tcp T answers A 1xx a 2xx b 3xx c 4xx d 5xx e 6xx f 500 g reconnects r
- * With -show500, the Call-ID of every 500 answer is printed (the message index is in it).
+ * With -show500, the Call-ID of every 500 answer is printed (the message index is in it), marked
+ * "(Retry-After)" when the 500 carries one.
  *
  *   sipmutate -respond HOST:PORT [-for MS]
  *
@@ -817,8 +818,12 @@ static void count_answers(tally_t *t, const char *buf, size_t n)
                     cid = memmem(p, (size_t)(buf + n - p), "\ni:", 3);
                 const char *e = cid ? memchr(cid + 1, '\n', (size_t)(buf + n - cid - 1)) : NULL;
                 const char *sl = memchr(p, '\r', (size_t)(buf + n - p));
-                printf("500: %.*s |%.*s\n", sl ? (int)(sl - p) : 12, p, e ? (int)(e - cid - 1) : 0,
-                       cid ? cid + 1 : "");
+                /* A 500 with Retry-After is a next hop's 503 relayed (RFC 3261 16.7, 20.33). */
+                const char *end = memmem(p, (size_t)(buf + n - p), "\r\n\r\n", 4);
+                const char *ra =
+                    memmem(p, (size_t)((end ? end : buf + n) - p), "\nRetry-After:", 13);
+                printf("500%s: %.*s |%.*s\n", ra ? " (Retry-After)" : "", sl ? (int)(sl - p) : 12,
+                       p, e ? (int)(e - cid - 1) : 0, cid ? cid + 1 : "");
             }
         }
     }
