@@ -72,7 +72,10 @@ static void on_maa(void *arg, cx_status_t st, const cx_msg_t *a)
     const char *phrase = "";
     int code = reg_req_cx_to_sip(st, a, &phrase);
     auth_guard_mar_done(s->guard, req->impi);
-    if (code == 403) /* unknown user, identities that do not match: guessing costs a back-off */
+    /* Unknown user, identities that do not match (Cx's Experimental-Result): guessing costs a
+     * back-off. A base-protocol 5xxx (5012 UNABLE_TO_COMPLY: the HSS's own trouble, e.g. its
+     * database locked) says nothing about the client and must not lock the UE out. */
+    if (code == 403 && a && a->experimental_result >= 5000)
         auth_failed(s, req->impi, "hss_rejected");
     auth_challenge_t *c = NULL;
     if (code == 200 && a->nitems)
