@@ -182,6 +182,14 @@ static int is_sip_scheme(const url_t *u)
     return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel;
 }
 
+/* sip.max_message_size is ours to enforce since nta's own limit leaves room for a TCP backlog
+ * (sip_core_new); the body is what makes a message large. */
+static int body_too_large(const sip_core_t *core, sip_t const *sip)
+{
+    return sip->sip_content_length &&
+           sip->sip_content_length->l_length > core->cfg.max_message_size;
+}
+
 /* Checks every element makes before it acts on a request (RFC 3261 8.2.2, 16.3). Returns the
  * status already sent, or 0 to go on. */
 static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
@@ -190,9 +198,7 @@ static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip
         log_debug("a header that may appear once appears twice");
         return sip_core_reply(core, irq, 400, "Duplicate Header", TAG_END()) == 0 ? 400 : 500;
     }
-    /* sip.max_message_size is ours to enforce since nta's own limit leaves room for a TCP
-     * backlog (sip_core_new); the body is what makes a message large. */
-    if (sip->sip_content_length && sip->sip_content_length->l_length > core->cfg.max_message_size) {
+    if (body_too_large(core, sip)) {
         log_debug("request body of %lu bytes over sip.max_message_size",
                   (unsigned long)sip->sip_content_length->l_length);
         return sip_core_reply(core, irq, SIP_413_REQUEST_TOO_LARGE, TAG_END()) == 0 ? 413 : 500;
@@ -312,9 +318,9 @@ static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     int refused = core->adm && sip_adm_check(core->adm, msg, sip, &phrase, retry, sizeof retry);
     if (method == sip_method_ack)
         return 0; /* counted, never refused; the program relays ACKs for 2xx */
-    /* A malformed OPTIONS goes the long way, to check_request()'s 400. */
+    /* A malformed or oversized OPTIONS goes the long way, to check_request()'s 400 or 413. */
     int options = method == sip_method_options && sip_core_request_is_for_us(core, sip) &&
-                  !sip_guard_duplicate_single(sip);
+                  !sip_guard_duplicate_single(sip) && !body_too_large(core, sip);
     cap_t *full = options ? NULL : over_cap(core, sip);
     if (!refused && !options && !full)
         return 0;
