@@ -60,7 +60,7 @@ static int start_pcscf(void)
     c.ntransports = (size_t)cfg_list(pc.cfg, "sip.transports", &transports);
     c.listen = listen;
     c.transports = transports;
-    api_config_t ac = {"127.0.0.1:0", NULL};
+    api_config_t ac = {.listen = "127.0.0.1:0"};
     pc.root = sc->root;
     pc.queue = sc->queue;
     pc.metrics = metrics_new();
