@@ -204,6 +204,48 @@ static void register_changes_send_partial_state(void **state)
     assert_false(stored_subs(f));
 }
 
+/* The UE registers again from a new Contact URI with the same +sip.instance and reg-id (RFC
+ * 5626: the binding is replaced): the subscriber hears first the old contact terminated, alone,
+ * then, once that NOTIFY is answered, the new one active, alone: never both in one document. */
+#define INST ";+sip.instance=\"<urn:gsma:imei:35000000-000000-1>\";reg-id=1\r\n"
+static void replaced_contact_in_two_notifies(void **state)
+{
+    fx_t *f = *state;
+    char *r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5093>" INST);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    subscribed(f, 1, NULL, 0);
+    r = fx_register_auth(f, "Contact: <sip:alice@127.0.0.1:5094>" INST);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    char *n1 = notify_of(f, 1), *n2 = notify_of(f, 1), h[200];
+    assert_non_null(strstr(n1, "version=\"1\" state=\"partial\""));
+    assert_non_null(strstr(n1, "state=\"terminated\" event=\"unregistered\""));
+    assert_non_null(strstr(n1, "<uri>sip:alice@127.0.0.1:5093</uri>"));
+    assert_null(strstr(n1, "<uri>sip:alice@127.0.0.1:5094</uri>"));
+    assert_null(strstr(n1, "state=\"active\" event="));
+    assert_non_null(strstr(fx_header(n1, "CSeq", h, sizeof h), " 2 NOTIFY"));
+    assert_int_equal(strncmp(fx_header(n1, "Subscription-State", h, sizeof h),
+                             "Subscription-State: active;expires=", 35),
+                     0);
+    assert_non_null(strstr(n2, "version=\"2\" state=\"partial\""));
+    assert_non_null(strstr(n2, "state=\"active\" event=\"registered\""));
+    assert_non_null(strstr(n2, "<uri>sip:alice@127.0.0.1:5094</uri>"));
+    assert_null(strstr(n2, "<uri>sip:alice@127.0.0.1:5093</uri>"));
+    assert_null(strstr(n2, "state=\"terminated\""));
+    assert_non_null(strstr(fx_header(n2, "CSeq", h, sizeof h), " 3 NOTIFY"));
+    free(n1);
+    free(n2);
+    /* the record's counters moved by two: the next change is version 3 */
+    r = fx_register_auth(f, C2);
+    fx_expect_status(r, "SIP/2.0 200");
+    free(r);
+    n1 = notify_of(f, 1);
+    assert_non_null(strstr(n1, "version=\"3\" state=\"partial\""));
+    assert_non_null(strstr(fx_header(n1, "CSeq", h, sizeof h), " 4 NOTIFY"));
+    free(n1);
+}
+
 static void identities_changed_sends_full_state(void **state)
 {
     fx_t *f = *state;
@@ -745,6 +787,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(subscribe_gets_200_and_full_state, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(register_changes_send_partial_state, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(replaced_contact_in_two_notifies, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(identities_changed_sends_full_state, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(answer_481_drops_the_subscription, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(refresh_in_dialog_and_unsubscribe, setup, fx_teardown),

@@ -45,12 +45,21 @@ typedef struct stash {
     store_reg_t *reg; /* a copy of the record holding only the removed subscriptions */
 } stash_t;
 
+/* A NOTIFY whose CSeq and version are reserved, held until the one before it in the same dialog
+ * is answered (a change sent in two steps, see change_put()): sent at once, the two could arrive
+ * in either order over UDP, and the subscriber would refuse the lower CSeq. */
+typedef struct followup {
+    store_reg_t *one; /* the registration with only this subscription (its reserved counters) */
+    char *body;
+} followup_t;
+
 /* A NOTIFY in flight. */
 typedef struct notify {
     struct notify *next, **prev;
     regevent_t *re;
     sip_out_t *out;
-    int watch; /* the subscription lives on: a 481 or no answer removes it from the record */
+    int watch;        /* the subscription lives on: a 481 or no answer removes it from the record */
+    followup_t *then; /* the NOTIFY to send once this one is answered, or NULL */
     char impi[256], call_id[256], local_tag[64], remote_tag[128], impu[256], subscriber[256];
 } notify_t;
 
@@ -106,13 +115,22 @@ static int sub_index(const store_reg_t *r, const char *call_id, const char *loca
     return u ? (int)(u - r->subs) : -1;
 }
 
-/* Each subscription's CSeq and version move on by one: what the NOTIFY about to go takes. */
-static void reserve_all(store_reg_t *r)
+/* Each subscription's CSeq and version move on by steps: what the NOTIFYs about to go take. */
+static void reserve_all(store_reg_t *r, unsigned steps)
 {
     for (size_t i = 0; i < r->nsubs; i++) {
-        r->subs[i].cseq++;
-        r->subs[i].version++;
+        r->subs[i].cseq += steps;
+        r->subs[i].version += steps;
     }
+}
+
+static void followup_free(followup_t *fu)
+{
+    if (!fu)
+        return;
+    store_reg_free(fu->one);
+    free(fu->body);
+    free(fu);
 }
 
 /* ---- NOTIFY ---- */
@@ -134,20 +152,27 @@ static void notify_unlink(notify_t *n)
 
 static void forget_sub(regevent_t *re, const char *impi, const char *call_id, const char *local_tag,
                        const char *remote_tag);
+static void followup_send(regevent_t *re, followup_t *fu);
 
 static void on_notify_answer(void *arg, int status, sip_t const *sip)
 {
     notify_t *n = arg;
     regevent_t *re = n->re;
+    followup_t *then = n->then;
     notify_unlink(n);
     metric_inc(re->m_notify, outcome(status, sip));
     /* RFC 6665 4.2.2: the subscriber no longer knows the dialog (481) or cannot be reached. */
-    if (n->watch && (!sip || status == 408 || status == 481)) {
+    int dropped = n->watch && (!sip || status == 408 || status == 481);
+    if (dropped) {
         log_info("regevent: %s: NOTIFY to %s got %d; subscription dropped", n->impu, n->subscriber,
                  status);
         forget_sub(re, n->impi, n->call_id, n->local_tag, n->remote_tag);
     }
     free(n);
+    if (then && !dropped)
+        followup_send(re, then);
+    else
+        followup_free(then);
 }
 
 static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t const *sip)
@@ -162,9 +187,12 @@ static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, si
 
 /* A NOTIFY in u's dialog with CSeq cseq and its CSeq and version already reserved (or u gone
  * from the record: terminated). The dialog is taken up from the stored state for this one
- * request. substate: "active;expires=N" or "terminated[;reason=R]"; body may be NULL. */
+ * request: From is the SUBSCRIBE's To URI with our tag, To the SUBSCRIBE's From with the
+ * subscriber's tag (RFC 6665 4.1.2.1, RFC 3261 12.1.1), the same in every NOTIFY and after a
+ * restart. substate: "active;expires=N" or "terminated[;reason=R]"; body may be NULL. then (taken,
+ * may be NULL): the NOTIFY to send once this one is answered. */
 static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, uint32_t cseq,
-                       const char *substate, const char *body)
+                       const char *substate, const char *body, followup_t *then)
 {
     sip_dialog_state_t st = {.call_id = u->call_id,
                              .local_uri = u->local_uri,
@@ -178,11 +206,13 @@ static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, u
     sip_dialog_t *d = n ? sip_dialog_restore(re->s->p->sip, &st, on_dialog_request, re) : NULL;
     if (!d) {
         free(n);
+        followup_free(then);
         log_warn("regevent: %s: cannot take up the dialog of %s", u->impu ? u->impu : "?",
                  u->subscriber ? u->subscriber : "?");
         return -1;
     }
     n->re = re;
+    n->then = then;
     n->watch = strncmp(substate, "terminated", 10) != 0;
     snprintf(n->impi, sizeof n->impi, "%s", impi);
     snprintf(n->call_id, sizeof n->call_id, "%s", u->call_id);
@@ -199,6 +229,7 @@ static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, u
     sip_dialog_destroy(d); /* the request stays in flight on its own */
     if (!n->out) {
         log_warn("regevent: %s: cannot send NOTIFY to %s", n->impu, n->subscriber);
+        followup_free(n->then);
         free(n);
         return -1;
     }
@@ -210,6 +241,12 @@ static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, u
     return 0;
 }
 
+static void active_state(char *st, size_t len, const store_sub_t *u, int64_t now)
+{
+    long left = (long)(u->expires_at - now);
+    snprintf(st, len, "active;expires=%ld", left > 0 ? left : 0);
+}
+
 /* The NOTIFY a reservation paid for: u is the subscription as written (cseq, version moved
  * on), reg the registration to describe. */
 static void notify_reserved(regevent_t *re, const store_reg_t *reg, const store_sub_t *u, int full,
@@ -217,9 +254,52 @@ static void notify_reserved(regevent_t *re, const store_reg_t *reg, const store_
 {
     int64_t now = time(NULL);
     char st[64], *body = reginfo_build(reg, u->version - 1, full, ch, n, now);
-    long left = (long)(u->expires_at - now);
-    snprintf(st, sizeof st, "active;expires=%ld", left > 0 ? left : 0);
-    send_notify(re, reg->impi, u, u->cseq, st, body);
+    active_state(st, sizeof st, u, now);
+    send_notify(re, reg->impi, u, u->cseq, st, body, NULL);
+    free(body);
+}
+
+static void followup_send(regevent_t *re, followup_t *fu)
+{
+    const store_sub_t *u = &fu->one->subs[0];
+    char st[64];
+    active_state(st, sizeof st, u, time(NULL));
+    send_notify(re, fu->one->impi, u, u->cseq, st, fu->body, NULL);
+    followup_free(fu);
+}
+
+/* w's copy with only its subscription i. */
+static store_reg_t *only_sub(const store_reg_t *w, size_t i)
+{
+    store_reg_t *one = store_reg_dup(w);
+    for (size_t k = one ? one->nsubs : 0; k-- > 0;)
+        if (k != i)
+            store_reg_remove_sub(one, k);
+    return one;
+}
+
+/* A change paid for with two reservations (reserve_all(w, 2)): subscription i of w first hears
+ * of the contacts that ended (ch[0..nended)), with the first reserved CSeq and version, and once
+ * that NOTIFY is answered of the others (ch[nended..n)), with the second. */
+static void notify_in_two(regevent_t *re, const store_reg_t *w, size_t i, const store_reg_t *reg,
+                          const reginfo_change_t *ch, size_t nended, size_t n)
+{
+    const store_sub_t *u = &w->subs[i];
+    int64_t now = time(NULL);
+    followup_t *fu = calloc(1, sizeof *fu);
+    if (fu) {
+        fu->one = only_sub(w, i);
+        fu->body = reginfo_build(reg, u->version - 1, 0, ch + nended, n - nended, now);
+    }
+    if (!fu || !fu->one || !fu->body) {
+        /* the subscriber sees a gap in the versions and asks for the full state (RFC 3680) */
+        log_warn("regevent: %s: out of memory: only the ended contacts are told", reg->impi);
+        followup_free(fu);
+        fu = NULL;
+    }
+    char st[64], *body = reginfo_build(reg, u->version - 2, 0, ch, nended, now);
+    active_state(st, sizeof st, u, now);
+    send_notify(re, reg->impi, u, u->cseq - 1, st, body, fu);
     free(body);
 }
 
@@ -229,7 +309,7 @@ static void notify_ended(regevent_t *re, const char *impi, const store_sub_t *u,
 {
     char st[64];
     snprintf(st, sizeof st, "terminated%s%s", reason ? ";reason=" : "", reason ? reason : "");
-    send_notify(re, impi, u, u->cseq + 1, st, body);
+    send_notify(re, impi, u, u->cseq + 1, st, body, NULL);
 }
 
 /* ---- a subscription the subscriber no longer knows: out of the record ---- */
@@ -733,13 +813,18 @@ static const char *gone_event(regevent_cause_t cause)
     }
 }
 
+/* RFC 6665 4.1.3 for the Subscription-State of the NOTIFY that ends a registration:
+ * noresource when the UE's own REGISTER or the expiry of its contacts ended it (the resource is
+ * gone, nothing to subscribe to again; "timeout" is for a subscription that was not refreshed);
+ * rejected for an HSS permanent termination (do not try again); deactivated when the network
+ * took the registration away (REST, admin, other RTRs): the UE registers again and subscribes
+ * again, as TS 24.229 5.1.1.7 has it for contacts "deactivated". */
 static const char *end_reason(regevent_cause_t cause)
 {
     switch (cause) {
     case REGEVENT_REGISTER:
-        return "noresource";
     case REGEVENT_EXPIRY:
-        return "timeout";
+        return "noresource";
     case REGEVENT_RTR_PERMANENT:
         return "rejected";
     default:
@@ -803,9 +888,23 @@ typedef struct change {
     store_reg_t *before, *after; /* the change (copies) */
     store_reg_t *w;              /* the record as written */
     regevent_cause_t cause;
-    int full; /* only the identities changed: full state */
+    int full;       /* only the identities changed: full state */
+    unsigned steps; /* NOTIFYs per subscription: 2 when contacts ended and others live on */
     int attempts;
 } change_t;
+
+/* Ended contacts first, the others after, each group in its order; how many ended. */
+static size_t ended_first(reginfo_change_t *ch, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (reginfo_event_terminates(ch[i].event)) {
+            reginfo_change_t x = ch[i];
+            memmove(&ch[k + 1], &ch[k], (i - k) * sizeof *ch);
+            ch[k++] = x;
+        }
+    return k;
+}
 
 static void change_free(change_t *c)
 {
@@ -830,10 +929,14 @@ static void change_put(void *arg, int rc)
         size_t max = (c->before ? c->before->ncontacts : 0) + c->after->ncontacts;
         reginfo_change_t *ch = calloc(max ? max : 1, sizeof *ch);
         size_t n = ch && !c->full ? diff(c->before, c->after, c->cause, ch) : 0;
+        size_t nended = c->steps == 2 ? ended_first(ch, n) : 0;
         /* RFC 3680 has no contact event for an IMPU that joins the set or is barred, so
          * subscribers get the full state again (barred IMPUs left out, as in every document). */
         for (size_t i = 0; ch && i < c->w->nsubs; i++)
-            notify_reserved(re, c->full ? c->w : c->after, &c->w->subs[i], c->full, ch, n);
+            if (c->steps == 2)
+                notify_in_two(re, c->w, i, c->after, ch, nended, n);
+            else
+                notify_reserved(re, c->full ? c->w : c->after, &c->w->subs[i], c->full, ch, n);
         free(ch);
     } else if (re) {
         log_warn("regevent: %s: no NOTIFY sent: the store %s", c->w->impi,
@@ -845,7 +948,7 @@ static void change_put(void *arg, int rc)
 /* Reserve a NOTIFY for each subscription of the record as stored now. */
 static void change_reserve(change_t *c)
 {
-    reserve_all(c->w);
+    reserve_all(c->w, c->steps);
     store_put(c->t.re->s->store, c->w, change_put, c);
 }
 
@@ -902,6 +1005,7 @@ void regevent_changed(scscf_t *s, const store_reg_t *before, const store_reg_t *
     size_t max = (before ? before->ncontacts : 0) + after->ncontacts;
     reginfo_change_t *ch = calloc(max ? max : 1, sizeof *ch);
     size_t n = ch ? diff(before, after, cause, ch) : 0;
+    size_t nended = ended_first(ch, n);
     free(ch);
     int full = !n && identities_changed(before, after);
     if (!n && !full)
@@ -912,6 +1016,13 @@ void regevent_changed(scscf_t *s, const store_reg_t *before, const store_reg_t *
     task_add(re, &c->t, NULL);
     c->cause = cause;
     c->full = full;
+    /* A REGISTER that replaced a contact (the same +sip.instance and reg-id from a new Contact
+     * URI) or removed one and added another: one NOTIFY with the old contact terminated beside
+     * the new one active is read by some handsets as two bindings of theirs and they register
+     * again at the shorter expiry. So the ended contacts go first and the live ones in a
+     * second NOTIFY: each document has one state per contact of the UE, and the last says
+     * active. */
+    c->steps = nended > 0 && nended < n ? 2 : 1;
     c->after = store_reg_dup(after);
     c->before = before ? store_reg_dup(before) : NULL;
     c->w = store_reg_dup(after); /* after->rev is the stored revision */
@@ -1122,6 +1233,7 @@ void regevent_fini(scscf_t *s)
         notify_t *n = re->notifies;
         notify_unlink(n);
         sip_out_cancel(n->out);
+        followup_free(n->then);
         free(n);
     }
     /* Store callbacks still owed find their task orphaned and only free it. */

@@ -25,13 +25,14 @@ typedef struct regevent regevent_t;
 #define REGEVENT_MAX_PER_REG     8      /* subscriptions to one registration */
 
 /* Why bindings changed: decides the contacts' event and, when the registration ends, the
- * Subscription-State reason (RFC 3680 5.3, RFC 6665 4.1.3). */
+ * Subscription-State reason (RFC 3680 5.3, RFC 6665 4.1.3; see end_reason() in regevent.c). */
 typedef enum regevent_cause {
-    REGEVENT_REGISTER,      /* the UE's REGISTER: registered, refreshed, shortened, unregistered */
-    REGEVENT_EXPIRY,        /* contacts ran out: expired (reason timeout) */
-    REGEVENT_RTR_PERMANENT, /* HSS RTR, PERMANENT_TERMINATION: rejected */
-    REGEVENT_RTR,           /* HSS RTR, other reasons: deactivated */
-    REGEVENT_ADMIN,         /* REST deregistration: deactivated */
+    REGEVENT_REGISTER,      /* the UE's REGISTER: registered, refreshed, shortened, unregistered
+                               (the end: reason noresource) */
+    REGEVENT_EXPIRY,        /* contacts ran out: expired (reason noresource) */
+    REGEVENT_RTR_PERMANENT, /* HSS RTR, PERMANENT_TERMINATION: rejected (reason rejected) */
+    REGEVENT_RTR,           /* HSS RTR, other reasons: deactivated (reason deactivated) */
+    REGEVENT_ADMIN,         /* REST deregistration: deactivated (reason deactivated) */
 } regevent_cause_t;
 
 /* Called from registrar_init()/registrar_fini(). Total subscriptions are bounded by twice
@@ -55,7 +56,10 @@ int regevent_watched(const store_reg_t *reg);
  * (full state when only the implicit set changed); their CSeq and version are reserved first by
  * a conditional write of the record from after->rev (re-read on conflict). When the registration
  * ended (the caller deletes the record), the subscriptions of before get a terminated NOTIFY with
- * before's counters + 1, and nothing is written. Neither argument is kept. */
+ * before's counters + 1, and nothing is written. A REGISTER whose contacts both ended and live
+ * on (a contact replaced: the same +sip.instance from a new URI) costs two NOTIFYs per
+ * subscription, the ended contacts first, the live ones once the first is answered, each with its
+ * own CSeq and version. Neither argument is kept. */
 void regevent_changed(scscf_t *s, const store_reg_t *before, const store_reg_t *after,
                       regevent_cause_t cause);
 
