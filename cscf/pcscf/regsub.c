@@ -159,7 +159,10 @@ static void apply(struct regsub_ctx *rs, const reginfo_t *ri)
     }
 }
 
-static void take_body(sub_t *u, sip_t const *sip)
+/* ended: the NOTIFY ends the subscription. Its document is then taken whatever its version: it
+ * is the dialog's last (no later document can be overtaken by it), and a notifier that lost its
+ * counter (a store restored from an old copy) must still be able to take the bindings away. */
+static void take_body(sub_t *u, sip_t const *sip, int ended)
 {
     reginfo_t ri;
     if (!sip->sip_payload || !sip->sip_content_type || !sip->sip_content_type->c_type ||
@@ -170,7 +173,7 @@ static void take_body(sub_t *u, sip_t const *sip)
         return;
     }
     /* RFC 3680 4.4: a version older than one seen is a reordered or replayed document. */
-    if ((long)ri.version > u->version || ri.full) {
+    if ((long)ri.version > u->version || ri.full || ended) {
         u->version = ri.version;
         apply(u->rs, &ri);
     }
@@ -198,10 +201,11 @@ static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t cons
     if (!ss || !ss->ss_substate)
         return sip_request_answer(core, irq, 400, "No Subscription-State", NULL), 400;
     sip_request_answer(core, irq, SIP_200_OK, NULL);
+    int ended = strcasecmp(ss->ss_substate, "terminated") == 0;
     u->in_notify = 1;
-    take_body(u, sip);
+    take_body(u, sip, ended);
     u->in_notify = 0;
-    if (strcasecmp(ss->ss_substate, "terminated") == 0) {
+    if (ended) {
         log_info("regsub: %s: subscription terminated (%s)", u->impu,
                  ss->ss_reason ? ss->ss_reason : "no reason");
         sub_reset(u, may_retry(ss) ? time(NULL) + RETRY_SECONDS : INT64_MAX);

@@ -35,7 +35,7 @@ sipp_ok() {
   if [ "$rc" -eq 0 ]; then
     pass "$1"
   else
-    why=$(grep -m2 -E 'strcmp|regexp|ereg|Aborting|timeout|unexpected' "$WORKDIR/$2.err" 2>/dev/null | tr '\n' ' ' | head -c 400)
+    why=$(grep -m2 -E 'strcmp|regexp|ereg|Aborting|timeout|unexpected' "$WORKDIR/$2.err" 2>/dev/null | paste -sd'|' | head -c 400)
     fail "$1" "SIPp exit $rc: ${why:-see $WORKDIR/$2.err}"
   fi
 }
