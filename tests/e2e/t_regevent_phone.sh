@@ -9,7 +9,8 @@
 #   NOTIFYs: the old contact terminated, then the new one active); the scscf restarts (journal
 #   store) and her next NOTIFY keeps the dialog with a higher version; a REST deregistration ends
 #   her subscription with terminated;reason=deactivated and her contact deactivated.
-#   carol shortens her registration to 5 s and it expires: terminated;reason=noresource, expired.
+#   after the restart carol subscribes, shortens her registration to 5 s (a NOTIFY "shortened")
+#   and it expires: terminated;reason=noresource, her contact expired.
 #   bob registers through the pcscf: an HSS RTR (SERVER_CHANGE) at the scscf reaches the pcscf's
 #   subscription (terminated;reason=deactivated), which drops bob's binding and ends.
 set -u
@@ -65,24 +66,6 @@ start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="
   { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
-echo "-- carol registers for 600 s, subscribes, then shortens her registration to 5 s"
-expect_match "carol is provisioned at the HSS (REST PUT: 200/201)" '^20[01]$' "$(provision carol "$C_K")"
-PC_UE=$(free_port) CTAG="carol$RANDOM$RANDOM" CCID="cregev$RANDOM$RANDOM"
-ue_csv creg carol "$C_K" 600 3
-sipp_ue register_aka.xml creg "$PC_UE" "127.0.0.1:$SC_SIP" creg
-expect_eq "carol registers straight at the scscf (AKA)" 0 "$?"
-phone_csv csub carol "$C_K" 600000 3 "$CTAG" - carol - -
-sipp_ue regevent_phone_sub.xml csub "$PC_UE" "127.0.0.1:$SC_SIP" csub -cid_str "$(cid_str "$CCID")"
-sipp_ok "carol's handset: SUBSCRIBE/200, NOTIFY (From/To, active, full state)/200" csub
-C_NTAG=$(msg_nth csub NOTIFY 1 | hdr From | sed -n 's/.*;tag=//p')
-phone_csv cshort carol "$C_K" 5 3 "$CTAG" "$C_NTAG" carol - shortened
-sipp_ue regevent_phone_reg.xml cshort "$PC_UE" "127.0.0.1:$SC_SIP" cshort -cid_str "$(cid_str "$CCID")"
-sipp_ok "carol registers again with Expires 5: NOTIFY (From/To, her contact shortened)/200" cshort
-phone_csv cend carol "$C_K" 5 3 "$CTAG" "$C_NTAG" carol noresource expired
-# her end comes while the rest runs (the scscf's restart included): checked at the end
-listener cend regevent_phone_end.xml "$PC_UE" 30 -inf "$WORKDIR/cend.csv" -trace_err -error_file "$WORKDIR/cend.err"
-CEND_PID=$LISTENER_PID
-
 echo "-- alice subscribes to her reg event (the checks of each NOTIFY are the handset's own)"
 PA=$(free_port) ATAG="alice$RANDOM$RANDOM" ACID="aregev$RANDOM$RANDOM" CID_A=${ACID}-1@store
 ue_csv areg alice "$A_K" 600 1
@@ -124,6 +107,26 @@ expect_eq "the scscf stops (SIGTERM) with status 0" 0 "$LAST_EXIT"
 expect_clean_log "scscf: no sanitizer report" scscf
 start_scscf scscf2 || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 15 || fail "the scscf is ready again"
+
+echo "-- carol registers for 600 s, subscribes, then shortens her registration to 5 s"
+expect_match "carol is provisioned at the HSS (REST PUT: 200/201)" '^20[01]$' "$(provision carol "$C_K")"
+PC_UE=$(free_port) CTAG="carol$RANDOM$RANDOM" CCID="cregev$RANDOM$RANDOM"
+ue_csv creg carol "$C_K" 600 3
+sipp_ue register_aka.xml creg "$PC_UE" "127.0.0.1:$SC_SIP" creg
+expect_eq "carol registers straight at the scscf (AKA)" 0 "$?"
+phone_csv csub carol "$C_K" 600000 3 "$CTAG" - carol - -
+sipp_ue regevent_phone_sub.xml csub "$PC_UE" "127.0.0.1:$SC_SIP" csub -cid_str "$(cid_str "$CCID")"
+sipp_ok "carol's handset: SUBSCRIBE/200, NOTIFY (From/To, active, full state)/200" csub
+C_NTAG=$(msg_nth csub NOTIFY 1 | hdr From | sed -n 's/.*;tag=//p')
+phone_csv cshort carol "$C_K" 5 3 "$CTAG" "$C_NTAG" carol - shortened
+sipp_ue regevent_phone_reg.xml cshort "$PC_UE" "127.0.0.1:$SC_SIP" cshort -cid_str "$(cid_str "$CCID")"
+sipp_ok "carol registers again with Expires 5: NOTIFY (From/To, her contact shortened)/200" cshort
+phone_csv cend carol "$C_K" 5 3 "$CTAG" "$C_NTAG" carol noresource expired
+# her end comes while the rest runs: checked at the end
+listener cend regevent_phone_end.xml "$PC_UE" 30 -inf "$WORKDIR/cend.csv" -trace_err -error_file "$WORKDIR/cend.err"
+CEND_PID=$LISTENER_PID
+
+echo "-- alice registers again after the restart: her dialog goes on, with a higher version"
 phone_csv areg2 alice "$A_K" 600 1 "$ATAG" "$A_NTAG" alice-2 - refreshed
 sipp_ue regevent_phone_reg.xml areg2 "$PA" "127.0.0.1:$SC_SIP" areg2 -cid_str "$(cid_str "$ACID")"
 sipp_ok "after the restart: REGISTER/200, NOTIFY in her dialog (same From/To, contact refreshed)/200" areg2
