@@ -35,7 +35,7 @@ printf 'flows:\n  keepalive_seconds: %s\n  ping_seconds: 0\n  pong_timeout_ms: 1
 # everything for bob to us over TCP, whatever bob registered over.
 start_prog pcscf "$BUILD/pcscf" "$PCONF" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_API_TOKEN=$TOKEN PCSCF_LOG_LEVEL=debug \
-  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
+  PCSCF_SIP_TRANSPORTS=tcp,udp PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
 A_K=abcdefghijklmnop B_K=bobbobbobbobbob1 OP=ponmlkjihgfedcba
@@ -93,13 +93,13 @@ timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/alice.csv" -i 127.0.
   "127.0.0.1:$PC_SIP" >/dev/null 2>&1
 expect_eq "alice registers (the caller)" 0 "$?"
 
-echo "-- bob registers over UDP, his Contact naming no transport"
-BU=$(free_port)
+echo "-- bob registers over UDP from one port, his Contact on another naming no transport"
+BR=$(free_port) BU=$(free_port)
 csv bu bob "$B_K" 2 "127.0.0.1:$BU" 600 path
-register bu register_flow u1 "$BU"
-expect_eq "bob registers over UDP from $BU" 0 "$?"
-expect_eq "his target is the flow over UDP (the transport he registered on)" \
-  "sip:127.0.0.1:$BU;transport=udp" "$(field .target "$(binding "udp:127.0.0.1:$BU")")"
+register bu register_flow u1 "$BR"
+expect_eq "bob registers over UDP from $BR, Contact <sip:bob@127.0.0.1:$BU>" 0 "$?"
+expect_eq "his target is the Contact over UDP (the transport he registered on)" \
+  "sip:127.0.0.1:$BU;transport=udp" "$(field .target "$(binding "udp:127.0.0.1:$BR")")"
 expect_no_match "the 200 over UDP without outbound has no Flow-Timer" '^Flow-Timer:' "$(last_200 bu)"
 expect_match "the S-CSCF reaches bob through our Path over TCP" ';transport=tcp>' \
   "$(jq -r '.contacts[] | select(.uri | contains(":'"$BU"'")) | .path' <<<"$(http_body "http://127.0.0.1:$SC_API/api/v1/registrations/sip:bob@$DOMAIN")")"
@@ -115,7 +115,7 @@ expect_eq "alice's call to bob completes" 0 "$?"
 wait "$UAS_PID"
 expect_eq "bob's UDP handset takes it" 0 "$?"
 expect_eq "... the INVITE arrived on UDP" 1 "$(got binv INVITE)"
-expect_match "the pcscf sent it over UDP" "^pcscf: INVITE to sip:127.0.0.1:$BU;transport=udp," "$(sent_to INVITE "$n")"
+expect_eq "the pcscf sent it over UDP" "pcscf: INVITE to sip:127.0.0.1:$BU;transport=udp, contact of udp:127.0.0.1:$BR" "$(sent_to INVITE "$n")"
 
 echo "-- a 2 KB MESSAGE to bob with no TCP known: over UDP, not a TCP connection of nta's"
 # Something accepts TCP on bob's port but is no SIP handset (a NAT's or a firewall's port, an
@@ -141,7 +141,7 @@ expect_eq "alice's 2 KB MESSAGE to bob gets 200" 0 "$?"
 wait "$UAS_PID"
 expect_eq "bob's UDP handset takes it" 0 "$?"
 expect_eq "the pcscf sent it over UDP anyway" \
-  "pcscf: MESSAGE to sip:127.0.0.1:$BU;transport=udp, UDP (no TCP known to reach the UE) of udp:127.0.0.1:$BU" \
+  "pcscf: MESSAGE to sip:127.0.0.1:$BU;transport=udp, UDP (no TCP known to reach the UE) of udp:127.0.0.1:$BR" \
   "$(sent_to MESSAGE "$n")"
 expect_eq "counted: cscf_udp_oversize_total{sent_over=udp}" 1 "$(metric "$OVER_UDP")"
 kill "$TRAP_PID" 2>/dev/null
@@ -164,7 +164,7 @@ expect_match "the 200 to his REGISTER over TCP carried Flow-Timer: flows.keepali
   "^Flow-Timer: $KEEPALIVE" "$(last_200 bt)"
 expect_match "... and Require: outbound (RFC 5626 6)" '^Require:.*outbound' "$(last_200 bt)"
 expect_eq "the UDP contact's copy went over his TCP flow" \
-  "pcscf: MESSAGE to sip:127.0.0.1:$BT;transport=tcp, its TCP flow (RFC 3261 18.1.1) of udp:127.0.0.1:$BU" \
+  "pcscf: MESSAGE to sip:127.0.0.1:$BT;transport=tcp, its TCP flow (RFC 3261 18.1.1) of udp:127.0.0.1:$BR" \
   "$(tail -n "+$((n + 1))" "$WORKDIR/pcscf.log" | sed -n "s/.*\(pcscf: MESSAGE to .* of udp:[^ ]*\) (bob@.*/\1/p" | head -1)"
 expect_eq "counted: cscf_udp_oversize_total{sent_over=tcp}" 1 "$(metric "$OVER_TCP")"
 
@@ -174,7 +174,7 @@ expect_eq "cscf_flows_dead_total counts it" 1 "$(metric "$DEAD")"
 expect_match "the pcscf says so" "pcscf: flow tcp:127.0.0.1:$BT \(bob@$DOMAIN\) dead" "$(cat "$WORKDIR/pcscf.log")"
 expect_eq "the binding shows it" true "$(jq -r .flow_dead <<<"$(binding "tcp:127.0.0.1:$BT")")"
 csv bu0 bob "$B_K" 2 "127.0.0.1:$BU" 0 path
-register bu0 register_flow u1 "$BU"
+register bu0 register_flow u1 "$BR"
 expect_eq "bob's UDP contact deregisters (only the dead flow is left)" 0 "$?"
 start=${EPOCHREALTIME/./}
 message a430 message_uac_430 "hello" -timeout 10s
@@ -225,13 +225,17 @@ out=$(curl -s -m 5 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$
 expect_match "the reload applies it" '"flows.ping_seconds"' "$(jq -c .applied <<<"$out")"
 BH=$(free_port)
 csv bh bob "$B_K" 4 "127.0.0.1:$BH" 600 path
-register bh register_flow_hold t1 "$BH" &
+# This handset holds its connection for 15 s: a flow dead within 10 s was closed by us.
+timeout 40 sipp -sf "$SCEN/register_flow_hold.xml" -inf "$WORKDIR/bh.csv" -i 127.0.0.1 -p "$BH" -t t1 \
+  -m 1 -timeout 35s -timeout_error -auth_uri "$DOMAIN" -trace_msg -message_file "$WORKDIR/bh.msg" \
+  "127.0.0.1:$PC_SIP" >/dev/null 2>&1 &
 BH_PID=$!
 wait_for 10 eval '[ -n "$(binding "tcp:127.0.0.1:$BH")" ]' || fail "bob registers over TCP and holds his connection"
 wait_for 10 metric_is "$DEAD" 3
 expect_eq "no pong within flows.pong_timeout_ms: the flow is dead" true \
   "$(jq -r .flow_dead <<<"$(binding "tcp:127.0.0.1:$BH")")"
 expect_eq "... counted" 3 "$(metric "$DEAD")"
+kill "$BH_PID" 2>/dev/null # timeout passes it on to SIPp
 wait "$BH_PID" 2>/dev/null
 
 stop_clean pcscf scscf hss
