@@ -611,10 +611,11 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
         const url_t *dest = dest_of(t[i].msg, t[i].next_hop);
         malformed |= !routable(dest); /* a Route or Request-URI of garbage: nta refuses it */
         const char *ident = sip_core_source_ident(core, dest);
+        unsigned mtu = t[i].mtu ? t[i].mtu : ident ? EXTRA_MTU : 0;
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
-            TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(ident, TPTAG_MTU(EXTRA_MTU)), TAG_END());
+            TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(mtu, TPTAG_MTU(mtu)), TAG_END());
         if (f->br[f->n].orq)
             f->n++;
         else /* nta returns NULL before it takes the message: it stays ours (a leak found by
@@ -667,7 +668,7 @@ int sip_fwd_cancelled(const sip_fwd_t *f)
 int sip_forward(sip_core_t *core, nta_incoming_t *irq, msg_t *msg, const url_t *next_hop,
                 sip_fwd_response_f cb, void *ctx)
 {
-    sip_target_t t = {msg, next_hop};
+    sip_target_t t = {msg, next_hop, 0};
     return sip_fork(core, irq, &t, 1, cb, ctx);
 }
 

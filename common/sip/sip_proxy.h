@@ -58,6 +58,9 @@ int sip_fwd_cancelled(const sip_fwd_t *f);
 typedef struct sip_target {
     msg_t *msg;
     const url_t *next_hop;
+    /* 0: nta's size rule (over UDP above its MTU it tries TCP, RFC 3261 18.1.1); else the
+     * largest message sent as is over this branch's transport (the pcscf decides for its UEs) */
+    unsigned mtu;
 } sip_target_t;
 
 /* Forward to n branches in parallel (RFC 3261 16.7): provisionals and every 2xx are relayed as

@@ -1,5 +1,6 @@
 /* The P-CSCF's registration view: one binding per UE flow, from the 200s to REGISTERs it
  * relayed; expired by a timer; shown over REST. Loop thread only (REST through loopq_call). */
+#include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
@@ -46,6 +47,7 @@ static void binding_remove(pcscf_t *pc, pc_binding_t *b, const char *why)
     log_info("pcscf: %s (%s) %s", b->flow, b->impi, why);
     if (strmap_get(pc->by_token, b->token) == b)
         strmap_take(pc->by_token, b->token);
+    pc_flow_unbound(pc, b);
     regsub_unref(pc, b->impu);
     pc_ipsec_binding_gone(pc, b);
     free(b);
@@ -88,6 +90,7 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
         binding_remove(pc, b, "not stored (out of memory)");
         return;
     }
+    pc_flow_bound(pc, b);
     log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
     pcscf_state_changed(pc);
 }
@@ -174,6 +177,7 @@ static void tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     pcscf_t *pc = (pcscf_t *)arg;
     strmap_sweep(pc->by_flow, expired, pc);
+    pc_flows_tick(pc);
     log_ctx_clear();
     metric_set(pc->m_regs, NULL, (double)strmap_size(pc->by_flow));
     cap_update(pc->cap_bindings, strmap_size(pc->by_flow));
@@ -232,10 +236,10 @@ json_t *pcscf_binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now
 {
     pc_target_t t;
     int have = pcscf_binding_target(pc, b, &t) == 0;
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I,s:o}", "flow", b->flow, "impi",
-                     b->impi, "impu", b->impu, "contact", b->contact, "outbound", b->outbound,
-                     "target", have ? t.url : NULL, "associated_uris", b->associated,
-                     "service_route", b->service_route, "expires",
+    return json_pack("{s:s,s:b,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I,s:o}", "flow", b->flow,
+                     "flow_dead", b->flow_dead, "impi", b->impi, "impu", b->impu, "contact",
+                     b->contact, "outbound", b->outbound, "target", have ? t.url : NULL,
+                     "associated_uris", b->associated, "service_route", b->service_route, "expires",
                      (json_int_t)(b->expires_at - now), "registered_at",
                      (json_int_t)b->registered_at, "sa", pcscf_sa_sets_json(pc, b));
 }
@@ -289,7 +293,7 @@ int pcscf_flows_init(pcscf_t *pc)
     pc->tick = su_timer_create(su_root_task(pc->p->root), 1000);
     pc->m_regs = metrics_gauge(pc->p->metrics, "cscf_registrations_active",
                                "UE flows registered through this P-CSCF", NULL);
-    if (!pc->by_flow || !pc->by_token || !pc->tick ||
+    if (!pc->by_flow || !pc->by_token || !pc->tick || pc_flows_conn_init(pc) < 0 ||
         su_timer_run(pc->tick, tick, (su_timer_arg_t *)pc) < 0)
         return -1;
     return api_route(pc->p->api, "GET", "/api/v1/registrations", 0, list_route, pc);
@@ -299,6 +303,7 @@ void pcscf_flows_fini(pcscf_t *pc)
 {
     if (pc->tick)
         su_timer_destroy(pc->tick);
+    pc_flows_conn_fini(pc);
     strmap_free(pc->by_token, NULL);
     strmap_free(pc->by_flow, free);
 }

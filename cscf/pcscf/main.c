@@ -10,6 +10,7 @@
 
 #include "common/sip/trust.h"
 #include "common/util/log.h"
+#include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
@@ -35,6 +36,7 @@ static const cfg_key_t pcscf_keys[] = {
      "after each change, read at start; \"\": nothing kept",
      0, 0, NULL},
     PC_IPSEC_KEYS,
+    PC_FLOWS_KEYS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
                   "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
@@ -154,6 +156,7 @@ static int pcscf_init(program_t *p)
         pcscf_state_init(pc) < 0)
         return -1;
     pcscf_state_ready(pc);
+    pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
     sip_core_set_classify(p->sip, admission_class, p);
     return 0;
 }
@@ -184,6 +187,8 @@ static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
         char err[200];
         return trust_guard_set(pc->trust, peers, n, err, sizeof err) == 0;
     }
+    if (pc && strncmp(key, "flows.", 6) == 0)
+        return pc_flows_reload(pc, cfg, key);
     if (!pc || strcmp(key, "pcscf.terminating_delivery") != 0)
         return 0;
     return pc_delivery_parse(cfg_str(cfg, key), &pc->delivery) == 0;

@@ -34,7 +34,8 @@ typedef struct pc_binding {
     char flow[96];  /* where the UE sends from: "udp:192.0.2.1:5060" */
     char token[24]; /* in our Path: sip:term.<token>@pcscf;lr finds this flow again */
     char contact[512];
-    int outbound; /* registered with RFC 5626 outbound: requests go over the flow */
+    int outbound;  /* registered with RFC 5626 outbound: requests go over the flow */
+    int flow_dead; /* its TCP/TLS connection is gone (flow_conn.c): 430/480, not a new one */
     char impi[256];
     char impu[256];           /* default IMPU: first P-Associated-URI, else To (reg event) */
     char associated[1024];    /* P-Associated-URI as received */
@@ -59,6 +60,7 @@ typedef struct pcscf {
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
     struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
     struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
+    struct pc_flows *flows; /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
 } pcscf_t;
 
 /* register.c */

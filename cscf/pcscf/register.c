@@ -3,6 +3,7 @@
  * integrity-protected, forwarded to the registrar; on the way back ck/ik leave the 401 and the
  * 200 becomes this P-CSCF's binding for the flow. Security agreement and the SAs are
  * reg_ipsec.c's: it is called on the request, the 401 and the 200. */
+#include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 
@@ -125,8 +126,10 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
         if (st < 0)
             return refuse_401(f, fwd);
     }
-    if (sip && status >= 200 && status < 300)
+    if (sip && status >= 200 && status < 300) {
         remember(f, msg, sip);
+        pc_flows_on_register_ok(f->pc, &f->b, msg, sip);
+    }
     if (status == 0)
         free(f); /* the relay has ended */
     return 0;
@@ -152,6 +155,7 @@ static int prepare(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, reg_fwd_t 
     msg_t *orig = sip_incoming_request(irq); /* the copy has no source address */
     sip_core_flow_of(orig, f->b.flow, sizeof f->b.flow);
     msg_destroy(orig);
+    pc_flow_seen(pc, irq, f->b.flow); /* its connection, when it is one (flow_conn.h) */
     if (!strmap_get(pc->by_flow, f->b.flow) &&
         !cap_admit(pc->cap_bindings, strmap_size(pc->by_flow))) {
         msg_destroy(msg); /* limits.bindings: a new flow would not be kept */

@@ -3,6 +3,7 @@
  * stored Service-Route and a charging vector; terminating ones arrive on the Path token we put
  * in the REGISTER and go to the UE's flow or Contact (target.c); in-dialog requests follow their
  * Route set. */
+#include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/reg_ipsec.h"
 
@@ -12,6 +13,7 @@
 #include <strings.h>
 
 #include <sofia-sip/msg_header.h>
+#include <sofia-sip/su_alloc.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_util.h>
@@ -155,6 +157,21 @@ static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last)
     return w;
 }
 
+/* Our Record-Route entry for a dialog of b's UE: with a flow token for an outbound UE on a
+ * TCP/TLS connection (RFC 5626 5.3: the dialog's requests then go over that connection, not to
+ * its Contact), else our usual address. NULL when memory runs out. */
+static const url_t *record_route_for(pcscf_t *pc, msg_t *msg, const pc_binding_t *b)
+{
+    const url_t *self = sip_core_self_url(pc->p->sip);
+    const char *token = pc_flow_rr_token(pc, b);
+    if (!token)
+        return self;
+    url_t *u = url_hdup(msg_home(msg), self);
+    if (u)
+        u->url_user = su_sprintf(msg_home(msg), "flow.%s", token);
+    return u && u->url_user ? u : NULL;
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -162,9 +179,10 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (!msg)
         return 500;
     sip_t *sip = sip_object(msg);
-    if (pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
+    const url_t *our_rr = record_route_for(pc, msg, b);
+    if (!our_rr || pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
         preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
-        sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+        sip_proxy_prepare(msg, sip, our_rr) < 0) {
         msg_destroy(msg);
         return 500;
     }
@@ -223,13 +241,22 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
         msg_destroy(msg);
         return 500;
     }
+    /* RFC 5626 5.3: a dead flow is answered now; RFC 3261 18.1.1 over UDP (flow_conn.h). */
+    unsigned mtu = 0;
+    int refused = pc_flow_deliver(pc, b, msg, &t, &mtu);
+    if (refused) {
+        msg_destroy(msg);
+        if (refused == 430)
+            return sip_request_answer(pc->p->sip, irq, 430, "Flow Failed", NULL), 430;
+        return refused;
+    }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     char rr[300];
     int protected = pc_ipsec_record_route(pc, b, rr, sizeof rr);
     const url_t *self = sip_core_self_url(pc->p->sip);
     url_t *rr_url = protected ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
-    if (!hop || (protected && !rr_url) ||
-        sip_proxy_prepare(msg, sip, protected ? rr_url : self) < 0) {
+    const url_t *ours = protected ? rr_url : record_route_for(pc, msg, b);
+    if (!hop || !ours || sip_proxy_prepare(msg, sip, ours) < 0) {
         msg_destroy(msg);
         return 500;
     }
@@ -237,7 +264,8 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
               b->flow, b->impi);
     /* The UE's responses go to the core with our usual Record-Route entry. */
     rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0) : NULL;
-    int st = sip_forward(pc->p->sip, irq, msg, hop, w ? swap_rr : NULL, w);
+    sip_target_t branch = {msg, hop, mtu};
+    int st = sip_fork(pc->p->sip, irq, &branch, 1, w ? swap_rr : NULL, w);
     if (st && w) {
         su_home_deinit(w->home);
         free(w);
@@ -245,10 +273,15 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     return st;
 }
 
-/* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of. */
-static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
+/* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of; one for an outbound
+ * UE whose flow token is our Route entry goes over that flow (RFC 5626 5.3). */
+static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const char *from)
 {
     int ack = in->sip_request->rq_method == sip_method_ack;
+    pc_target_t t = {.why = NULL};
+    int by_token = pc_flow_in_dialog(pc, irq, in, from, &t);
+    if (by_token == 430)
+        return ack ? 0 : (sip_request_answer(pc->p->sip, irq, 430, "Flow Failed", NULL), 430);
     msg_t *msg = sip_proxy_copy_request(irq);
     if (!msg)
         return ack ? 0 : 500;
@@ -258,11 +291,14 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
         msg_destroy(msg);
         return ack ? 0 : 500;
     }
+    url_t *hop = by_token == 1 ? url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url) : NULL;
+    if (by_token == 1)
+        log_debug("pcscf: %s in a dialog to %s, %s", in->sip_request->rq_method_name, t.url, t.why);
     if (ack) {
-        sip_forward_stateless(pc->p->sip, msg, NULL);
+        sip_forward_stateless(pc->p->sip, msg, hop);
         return 0;
     }
-    return sip_forward(pc->p->sip, irq, msg, NULL, NULL, NULL);
+    return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
 }
 
 static int routes_via_us(pcscf_t *pc, sip_t const *sip)
@@ -291,7 +327,7 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
          * of ours. */
         if (!routes_via_us(pc, sip))
             return ack ? 0 : 403;
-        return loose_route(pc, irq, sip);
+        return loose_route(pc, irq, sip, flow);
     }
     /* A registered UE's request is originating whatever Route it carries: one naming a Path
      * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */

@@ -48,6 +48,7 @@ static int format_url(pc_target_t *out, const char *scheme, const char *host, co
     int n = snprintf(out->url, sizeof out->url, "%s:%s%s%s:%s%s%s", scheme, v6 ? "[" : "", host,
                      v6 ? "]" : "", port, *transport ? ";transport=" : "", transport);
     out->why = why;
+    out->flow = 0;
     return n > 0 && (size_t)n < sizeof out->url ? 0 : -1;
 }
 
@@ -103,7 +104,9 @@ static int parse_contact(const char *contact, contact_addr_t *c)
 
 static int to_flow(const flow_addr_t *f, pc_target_t *out, const char *why)
 {
-    return format_url(out, "sip", f->host, f->port, f->transport, why);
+    int rc = format_url(out, "sip", f->host, f->port, f->transport, why);
+    out->flow = 1;
+    return rc;
 }
 
 int pc_binding_target(const pc_reach_t *r, pc_delivery_t mode, pc_target_t *out)
@@ -118,6 +121,11 @@ int pc_binding_target(const pc_reach_t *r, pc_delivery_t mode, pc_target_t *out)
                    : -1;
     if (!have_contact)
         return have_flow ? to_flow(&f, out, "flow (no usable Contact)") : -1;
+    /* No transport named: the one the UE registered on (it listens there), not the one the
+     * request came to us on nor RFC 3263's guess (an INVITE from the core over TCP would go on
+     * over TCP to a UE that registered over UDP and never arrive). */
+    if (!c.transport[0] && have_flow && strcmp(c.scheme, "sips") != 0)
+        snprintf(c.transport, sizeof c.transport, "%s", f.transport);
     if (mode == PC_DELIVER_CONTACT)
         return format_url(out, c.scheme, c.host, c.port, c.transport, "contact (config)");
     if (!have_flow)
@@ -147,4 +155,17 @@ int pc_register_outbound(sip_t const *sip)
     if (!m || !has_param(m->m_params, "reg-id") || !has_param(m->m_params, "+sip.instance"))
         return 0;
     return sip_has_supported(sip->sip_supported, "outbound") || url_has_param(m->m_url, "ob");
+}
+
+pc_size_choice_t pc_udp_size_choice(size_t size, size_t limit, int force, int have_tcp_flow)
+{
+    if (force == 1)
+        return PC_SEND_UDP;
+    if (size <= limit && force != 2)
+        return PC_SEND_UDP;
+    if (have_tcp_flow)
+        return PC_SEND_TCP_FLOW;
+    /* Nothing says the UE takes TCP: a connection attempt towards a UE behind NAT or a
+     * firewall hangs until the transaction times out, so UDP it is unless the profile knows. */
+    return force == 2 ? PC_SEND_TCP_NEW : PC_SEND_UDP;
 }

@@ -30,14 +30,30 @@ typedef struct pc_reach {
 typedef struct pc_target {
     char url[300];   /* the next hop, e.g. "sip:192.0.2.1:5062;transport=udp" */
     const char *why; /* for the log: "outbound flow", "flow (NAT)", "contact", ... */
+    int flow;        /* 1: the flow itself (its source address and port, its connection) */
 } pc_target_t;
 
 /* The next hop for a terminating request to this UE. 0, or -1 when neither the flow nor the
- * Contact gives an address. */
+ * Contact gives an address. A Contact that names no transport is reached over the transport
+ * the UE registered on (the flow's), not over whatever the request came to us on: a UE
+ * registered over UDP gets its INVITE over UDP even when the core sent it over TCP. */
 int pc_binding_target(const pc_reach_t *r, pc_delivery_t mode, pc_target_t *out);
 
 /* RFC 5626 4.2 and 6: the REGISTER's (first) Contact has +sip.instance and reg-id, and the UE
  * supports outbound (Supported: outbound, or ;ob on the Contact URI). */
 int pc_register_outbound(sip_t const *sip);
+
+/* RFC 3261 18.1.1 towards a UE reached over UDP: a request of size bytes (Via included) above
+ * limit goes over TCP only where TCP is known to reach the UE, otherwise over UDP anyway
+ * (fragmented), unless the handset profile forces a transport. */
+typedef enum pc_size_choice {
+    PC_SEND_UDP,      /* over UDP, whatever the size (nta must not switch on its own) */
+    PC_SEND_TCP_FLOW, /* over the UE's live TCP connection to us */
+    PC_SEND_TCP_NEW,  /* over TCP to the UE's address (a new connection: profile says tcp) */
+} pc_size_choice_t;
+
+/* force: 0 none, 1 udp, 2 tcp (pcscf_profile_t.force_transport); have_tcp_flow: the UE has a
+ * live TCP connection to us (flow_conn.c). */
+pc_size_choice_t pc_udp_size_choice(size_t size, size_t limit, int force, int have_tcp_flow);
 
 #endif

@@ -48,14 +48,18 @@ static void auto_contact_on_another_port(void **state)
     const char *why = NULL;
     assert_string_equal(
         target("udp:192.0.2.1:5070", "sip:ue@192.0.2.1:5080", 0, PC_DELIVER_AUTO, &why),
-        "sip:192.0.2.1:5080");
+        "sip:192.0.2.1:5080;transport=udp"); /* no transport named: the one it registered on */
     assert_string_equal(why, "contact");
     assert_string_equal(target("tcp:192.0.2.1:40001", "sip:ue@192.0.2.1:5080;transport=TCP", 0,
                                PC_DELIVER_AUTO, NULL),
                         "sip:192.0.2.1:5080;transport=tcp");
     /* no port: 5060, or 5061 for sips and TLS */
     assert_string_equal(target("udp:192.0.2.1:5070", "sip:ue@192.0.2.1", 0, PC_DELIVER_AUTO, NULL),
-                        "sip:192.0.2.1:5060");
+                        "sip:192.0.2.1:5060;transport=udp");
+    /* registered over TCP, Contact without transport: TCP (RFC 3263 would say UDP) */
+    assert_string_equal(
+        target("tcp:192.0.2.1:40001", "sip:ue@192.0.2.1:5080", 0, PC_DELIVER_AUTO, NULL),
+        "sip:192.0.2.1:5080;transport=tcp");
     assert_string_equal(
         target("tcp:192.0.2.1:40001", "sips:ue@192.0.2.1", 0, PC_DELIVER_AUTO, NULL),
         "sips:192.0.2.1:5061");
@@ -65,7 +69,7 @@ static void auto_contact_on_another_port(void **state)
     /* IPv6, spelt differently in the flow and the Contact */
     assert_string_equal(
         target("udp:2001:db8::1:5070", "sip:ue@[2001:db8:0::1]:5080", 0, PC_DELIVER_AUTO, &why),
-        "sip:[2001:db8:0::1]:5080"); /* as the Contact spells it */
+        "sip:[2001:db8:0::1]:5080;transport=udp"); /* as the Contact spells it */
     assert_string_equal(why, "contact");
 }
 
@@ -110,11 +114,11 @@ static void config_forces_either(void **state)
     assert_string_equal(why, "flow (config)");
     assert_string_equal(
         target("udp:198.51.100.7:40123", "sip:ue@10.0.0.5:5062", 0, PC_DELIVER_CONTACT, &why),
-        "sip:10.0.0.5:5062");
+        "sip:10.0.0.5:5062;transport=udp");
     assert_string_equal(why, "contact (config)");
     assert_string_equal(
         target("tcp:192.0.2.1:40001", "sip:ue@192.0.2.1:5080", 1, PC_DELIVER_CONTACT, NULL),
-        "sip:192.0.2.1:5080");
+        "sip:192.0.2.1:5080;transport=tcp");
 }
 
 static void unusable_input(void **state)
@@ -137,6 +141,31 @@ static void unusable_input(void **state)
     snprintf(contact, sizeof contact, "sip:ue@%s:5080", big);
     assert_string_equal(target("udp:192.0.2.1:5070", contact, 0, PC_DELIVER_CONTACT, NULL),
                         "sip:192.0.2.1:5070;transport=udp");
+}
+
+/* The target says whether it is the flow itself (its connection: flow_conn.c checks it). */
+static void marks_the_flow(void **state)
+{
+    pc_target_t t;
+    pc_reach_t flow = {"tcp:192.0.2.1:40001", "sip:ue@192.0.2.1:5080;ob", 1};
+    assert_int_equal(pc_binding_target(&flow, PC_DELIVER_AUTO, &t), 0);
+    assert_int_equal(t.flow, 1);
+    pc_reach_t contact = {"tcp:192.0.2.1:40001", "sip:ue@192.0.2.1:5080", 0};
+    assert_int_equal(pc_binding_target(&contact, PC_DELIVER_AUTO, &t), 0);
+    assert_int_equal(t.flow, 0);
+}
+
+/* RFC 3261 18.1.1 with the conservative reachability rule. */
+static void udp_size_rule(void **state)
+{
+    assert_int_equal(pc_udp_size_choice(1300, 1300, 0, 1), PC_SEND_UDP); /* at the limit */
+    assert_int_equal(pc_udp_size_choice(1301, 1300, 0, 1), PC_SEND_TCP_FLOW);
+    assert_int_equal(pc_udp_size_choice(2000, 1300, 0, 0), PC_SEND_UDP);     /* TCP not known */
+    assert_int_equal(pc_udp_size_choice(2000, 1300, 1, 1), PC_SEND_UDP);     /* profile: udp */
+    assert_int_equal(pc_udp_size_choice(2000, 1300, 2, 0), PC_SEND_TCP_NEW); /* profile: tcp */
+    assert_int_equal(pc_udp_size_choice(500, 1300, 2, 1), PC_SEND_TCP_FLOW);
+    assert_int_equal(pc_udp_size_choice(500, 1300, 2, 0), PC_SEND_TCP_NEW);
+    assert_int_equal(pc_udp_size_choice(500, 1300, 0, 1), PC_SEND_UDP);
 }
 
 static int outbound(const char *contact, const char *supported)
@@ -181,6 +210,8 @@ int main(void)
         cmocka_unit_test(config_forces_either),
         cmocka_unit_test(unusable_input),
         cmocka_unit_test(detects_outbound),
+        cmocka_unit_test(marks_the_flow),
+        cmocka_unit_test(udp_size_rule),
     };
     return cmocka_run_group_tests_name("pcscf_target", tests, NULL, NULL);
 }

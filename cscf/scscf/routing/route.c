@@ -91,6 +91,7 @@ static size_t make_branches(route_req_t *rt, const store_reg_t *reg, sip_target_
         }
         t[n].msg = m;
         t[n].next_hop = NULL;
+        t[n].mtu = 0;
         n++;
     }
     return n;
@@ -155,7 +156,7 @@ static void elsewhere(route_req_t *rt)
         route_req_fail(rt, 404, NULL);
         return;
     }
-    sip_target_t t = {rt->msg, rt->s->next_hop};
+    sip_target_t t = {rt->msg, rt->s->next_hop, 0};
     rt->msg = NULL;
     rt->sip = NULL; /* in the message sip_fork takes (and frees if it cannot send it) */
     fork_to(rt, &t, 1);
@@ -185,7 +186,7 @@ static void route_terminating(route_req_t *rt)
     rt->orig = 0;
     if (rt->sip->sip_route) {
         /* Someone put a further Route (an AS, a preloaded peer): it is not ours to change. */
-        sip_target_t t = {rt->msg, NULL};
+        sip_target_t t = {rt->msg, NULL, 0};
         rt->msg = NULL;
         rt->sip = NULL; /* as above */
         fork_to(rt, &t, 1);
