@@ -100,7 +100,8 @@ const pcscf_profile_t *pcscf_profile_for(const pcscf_t *pc, const sip_t *sip);
             "tolerate_auth_spacing (true), strip_ck_ik (true), strip_qop (false), "                \
             "rewrite_tel_from "                                                                    \
             "(false), supported_add (\"path\"; tags joined with spaces), force_transport "         \
-            "(none|udp|tcp, none), max_udp_size (1300), keepalive_seconds (0), expires_min (0), "  \
+            "(none, udp or tcp: none), max_udp_size (1300), keepalive_seconds (0), expires_min "   \
+            "(0), "                                                                                \
             "expires_max (0); a switch not named has the default profile's value, which a "        \
             "profile "                                                                             \
             "named `default` (no match keys) changes. README \"Handsets\" says what each does",    \

@@ -36,11 +36,13 @@ start_prog pcscf "$BUILD/pcscf" "$CONF" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
-# register NAME USER K IMEI USER-AGENT SUPPORTED PORT: AKA registration through the pcscf with
-# a folded Authorization (profile_register.xml; a tab starts each continuation line).
+# register NAME USER K IMEI USER-AGENT SUPPORTED PORT [RUN-ON]: AKA registration through the
+# pcscf with a folded Authorization (profile_register.xml; a tab starts each continuation line);
+# RUN-ON: what the answer's continuation line carries (default opaque="folded").
 register() {
-  printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];600;%s;%s;%s;\t\n' \
-    "$2" "$2" "$DOMAIN" "$DOMAIN" "$2" "$DOMAIN" "$3" ponmlkjihgfedcba "$4" "$5" "$6" >"$WORKDIR/$1.csv"
+  printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];600;%s;%s;%s;\t;%s\n' \
+    "$2" "$2" "$DOMAIN" "$DOMAIN" "$2" "$DOMAIN" "$3" ponmlkjihgfedcba "$4" "$5" "$6" \
+    "${8:-opaque=\"folded\"}" >"$WORKDIR/$1.csv"
   timeout 20 sipp -sf "$SCEN/profile_register.xml" -inf "$WORKDIR/$1.csv" -i 127.0.0.1 -p "$7" \
     -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
     -message_file "$WORKDIR/$1.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
@@ -101,8 +103,16 @@ expect_match "... whose log says why" 'profile strict\): Authorization parameter
   "$(cat "$WORKDIR/pcscf.log")"
 
 echo "-- bob (a vivo by IMEI TAC) registers: strip_qop and expires_max"
-register regb bob bobbobbobbobbob1 86910000-123456-2 "SIPp handset" "path" "$PB"
+expect_eq "the scscf traces bob" 200 \
+  "$(http_code "$sc_trace" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"sip:bob@'$DOMAIN'","seconds":120}')"
+# His answer claims integrity protection twice, once hidden in a run-on parameter.
+register regb bob bobbobbobbobbob1 86910000-123456-2 "SIPp handset" "path" "$PB" \
+  'integrity-protected="yes", integrity-protected="yes"'
 expect_eq "bob registers (his answer without qop, nc, cnonce is taken)" 0 "$?"
+sc_auth=$(tr -d '\r' <"$WORKDIR/scscf.log" | awk '/trace sip:bob@.*: received/{hdr=1; next}
+  hdr{hdr=0; keep=/^REGISTER /} keep && /^Authorization:/{a=$0} /^$/{keep=0} END{print a}')
+expect_eq "at the scscf his answer has one integrity-protected, the pcscf's \"no\"" 'integrity-protected="no"' \
+  "$(grep -o 'integrity-protected=[^,]*' <<<"$sc_auth" | paste -sd' ')"
 b401=$(first regb 'SIP/2.0 401')
 expect_match "his 401 is an AKA challenge ..." '^WWW-Authenticate: Digest .*algorithm=AKAv1-MD5' "$b401"
 expect_no_match "... without qop" 'qop' "$b401"
