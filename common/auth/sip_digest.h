@@ -4,6 +4,7 @@
 #define CSCF_SIP_DIGEST_H
 
 #include <sofia-sip/sip.h>
+#include <sofia-sip/su_alloc.h>
 
 typedef struct digest_creds {
     char username[256], realm[256], nonce[256], uri[512], response[64];
@@ -14,6 +15,15 @@ typedef struct digest_creds {
 /* The first Digest credentials in the header list (for `realm` when given, else any).
  * 0, or -1 when there are none or a value does not fit or is malformed. */
 int digest_creds_parse(const sip_authorization_t *au, const char *realm, digest_creds_t *out);
+
+/* The Authorization parameters of in as out (a new NULL-terminated array from home): those
+ * sofia joined because only white space (a fold, say) separated them are split, and each is
+ * name=value with no white space around name, '=' and value. 0, or -1 (out of memory). */
+int digest_params_normalize(su_home_t *home, msg_param_t const *in, msg_param_t **out);
+
+/* 1 when in holds a parameter digest_params_normalize would change (joined to the next one,
+ * or white space around '='), 0 when all are clean, -1 (out of memory). */
+int digest_params_odd(msg_param_t const *in);
 
 /* Copies a parameter value without the surrounding quotes (and \-escapes) into out. */
 int digest_unquote(const char *value, char *out, size_t outlen);

@@ -47,13 +47,15 @@ static const char *type_name(cfg_type_t t)
         return "list of host:port";
     case CFG_SIP_URI:
         return "SIP URI";
+    case CFG_RECORD_LIST:
+        return "list of mappings";
     }
     return "?";
 }
 
 static int is_list(cfg_type_t t)
 {
-    return t == CFG_LIST || t == CFG_ADDR_LIST;
+    return t == CFG_LIST || t == CFG_ADDR_LIST || t == CFG_RECORD_LIST;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -246,6 +248,7 @@ static const char *check_item(const cfg_key_t *k, const char *s)
     switch (k->type) {
     case CFG_STRING:
     case CFG_LIST:
+    case CFG_RECORD_LIST:
         return NULL;
     case CFG_INT:
         if (parse_long(s, &l) < 0)
@@ -358,6 +361,57 @@ static int scalar_text(const yaml_node_t *n, const char **s)
     return 0;
 }
 
+/* One mapping of a CFG_RECORD_LIST as "k=v; k=v": plain keys and values only, and none
+ * holding the separators (';', '=', ',') that the flat form and the environment use. */
+static int flatten_record(yaml_ctx_t *y, yaml_node_t *map, char **out)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    int bad = map->type != YAML_MAPPING_NODE;
+    for (yaml_node_pair_t *p = bad ? NULL : map->data.mapping.pairs.start;
+         p && p < map->data.mapping.pairs.top && !bad; p++) {
+        yaml_node_t *kn = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(y->doc, p->value);
+        const char *k, *v;
+        bad = !kn || !vn || scalar_text(kn, &k) < 0 || scalar_text(vn, &v) < 0 ||
+              strpbrk(k, ";=,") || strpbrk(v, ";=,");
+        if (!bad)
+            fprintf(f, "%s%s=%s", p == map->data.mapping.pairs.start ? "" : "; ", k, v);
+    }
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+static int load_records(yaml_ctx_t *y, const cfg_key_t *k, yaml_node_t *n, const char *loc,
+                        char ***items, size_t *count)
+{
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+        char *flat = NULL;
+        int rc = e ? flatten_record(y, e, &flat) : -1;
+        if (rc == 0)
+            rc = push_item(items, count, flat, strlen(flat));
+        free(flat);
+        if (rc < 0) {
+            set_err(y->err, y->errlen,
+                    "%s: %s: expected a %s (at most %d, each of plain key: value pairs without "
+                    "';', '=' or ',')",
+                    loc, k->path, type_name(k->type), CFG_MAX_ITEMS);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load_value(yaml_ctx_t *y, cfg_value_t *v, yaml_node_t *n)
 {
     char loc[300];
@@ -371,6 +425,13 @@ static int load_value(yaml_ctx_t *y, cfg_value_t *v, yaml_node_t *n)
         if (n->type != YAML_SEQUENCE_NODE) {
             set_err(y->err, y->errlen, "%s: %s: expected a %s", loc, k->path, type_name(k->type));
             return -1;
+        }
+        if (k->type == CFG_RECORD_LIST) {
+            if (load_records(y, k, n, loc, &items, &count) < 0) {
+                free_items(items, count);
+                return -1;
+            }
+            return assign(v, items, count, SRC_FILE, loc, y->err, y->errlen);
         }
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++) {
@@ -548,7 +609,9 @@ int cfg_bool(const cfg_t *cfg, const char *path)
 
 size_t cfg_list(const cfg_t *cfg, const char *path, const char *const **items)
 {
-    const cfg_value_t *v = must_find(cfg, path, CFG_LIST, CFG_ADDR_LIST);
+    const cfg_value_t *v = find(cfg, path);
+    if (!v || v->key->type != CFG_RECORD_LIST)
+        v = must_find(cfg, path, CFG_LIST, CFG_ADDR_LIST);
     *items = (const char *const *)v->items;
     return v->nitems;
 }

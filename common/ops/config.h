@@ -18,6 +18,10 @@ typedef enum {
     CFG_LIST,      /* list of strings */
     CFG_ADDR_LIST, /* list of host:port */
     CFG_SIP_URI,   /* sip: or sips: URI */
+    /* list of mappings of plain values (YAML `- {name: a, x: 1}`), each item kept as one string
+     * "name=a; x=1" in file order (the environment gives items in that form, comma-separated);
+     * what the keys mean is the program's to check (its def->check) */
+    CFG_RECORD_LIST,
 } cfg_type_t;
 
 typedef struct cfg_key {

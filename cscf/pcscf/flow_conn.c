@@ -1,5 +1,6 @@
 /* The UEs' connections, keep-alives and the UDP size rule (flow_conn.h). */
 #include "cscf/pcscf/flow_conn.h"
+#include "cscf/pcscf/profiles.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,14 @@ void pc_flows_hint(const pcscf_t *pc, const pc_binding_t *b, flows_profile_hint_
     out->keepalive_seconds = f ? f->keepalive_s : 120;
     out->force_transport = 0;
     out->max_udp_size = f ? f->max_udp : 1300;
-    (void)b; /* the lead joins pcscf_profile_of(pc, b) here: its non-zero fields win */
+    /* the handset profile's non-zero switches win over the flows.* keys */
+    const pcscf_profile_t *pr = b ? pcscf_profile_of(pc, b) : NULL;
+    if (pr && pr->keepalive_seconds > 0)
+        out->keepalive_seconds = pr->keepalive_seconds;
+    if (pr && pr->force_transport)
+        out->force_transport = pr->force_transport;
+    if (pr && pr->max_udp_size > 0)
+        out->max_udp_size = pr->max_udp_size;
 }
 
 static void read_config(struct pc_flows *f, const cfg_t *cfg)

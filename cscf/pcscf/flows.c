@@ -91,7 +91,8 @@ void pcscf_binding_update(pcscf_t *pc, const pc_binding_t *nb, long expires)
         return;
     }
     pc_flow_bound(pc, b);
-    log_info("pcscf: %s registered %s for %ld s", b->flow, b->impi, expires);
+    log_info("pcscf: %s registered %s for %ld s (profile %s)", b->flow, b->impi, expires,
+             b->profile[0] ? b->profile : "default");
     pcscf_state_changed(pc);
 }
 
@@ -236,12 +237,13 @@ json_t *pcscf_binding_json(const pcscf_t *pc, const pc_binding_t *b, int64_t now
 {
     pc_target_t t;
     int have = pcscf_binding_target(pc, b, &t) == 0;
-    return json_pack("{s:s,s:b,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I,s:o}", "flow", b->flow,
+    return json_pack("{s:s,s:b,s:s,s:s,s:s,s:b,s:s?,s:s,s:s,s:I,s:I,s:o,s:s}", "flow", b->flow,
                      "flow_dead", b->flow_dead, "impi", b->impi, "impu", b->impu, "contact",
                      b->contact, "outbound", b->outbound, "target", have ? t.url : NULL,
                      "associated_uris", b->associated, "service_route", b->service_route, "expires",
                      (json_int_t)(b->expires_at - now), "registered_at",
-                     (json_int_t)b->registered_at, "sa", pcscf_sa_sets_json(pc, b));
+                     (json_int_t)b->registered_at, "sa", pcscf_sa_sets_json(pc, b), "profile",
+                     b->profile[0] ? b->profile : "default");
 }
 
 static const char *nonempty(const char *s)

@@ -12,6 +12,7 @@
 #include "common/util/log.h"
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
 #include "common/ops/limits.h"
@@ -35,6 +36,7 @@ static const cfg_key_t pcscf_keys[] = {
      "restart, so registered and protected UEs stay reachable without registering again; written "
      "after each change, read at start; \"\": nothing kept",
      0, 0, NULL},
+    PCSCF_PROFILES_KEY,
     PC_IPSEC_KEYS,
     PC_FLOWS_KEYS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
@@ -123,7 +125,7 @@ static int pcscf_check(const cfg_t *cfg, char *err, size_t len)
 {
     const char *const *peers;
     size_t n = cfg_list(cfg, "trust.peers", &peers);
-    if (trust_peers_check(peers, n, err, len) < 0)
+    if (trust_peers_check(peers, n, err, len) < 0 || pcscf_profiles_check(cfg, err, len) < 0)
         return -1;
     return pc_ipsec_check(cfg, err, len);
 }
@@ -152,8 +154,8 @@ static int pcscf_init(program_t *p)
     /* IPsec first after the bindings: its listeners must be there before anything is sent
      * (sip_core_add_listener()), and its datapath attached before the state file is read, so
      * the restored SA sets are installed as they are read (pcscf_state_attach_dp). */
-    if (pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 || regsub_init(pc) < 0 ||
-        pcscf_state_init(pc) < 0)
+    if (pcscf_profiles_init(pc) < 0 || pcscf_flows_init(pc) < 0 || pc_ipsec_init(pc) < 0 ||
+        regsub_init(pc) < 0 || pcscf_state_init(pc) < 0)
         return -1;
     pcscf_state_ready(pc);
     pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
@@ -173,14 +175,18 @@ static void pcscf_fini(program_t *p)
     trust_guard_free(pc->trust);
     cap_free(pc->cap_bindings);
     cap_free(pc->cap_regsubs);
+    pcscf_profiles_fini(pc);
     free(pc);
     p->app = NULL;
 }
 
-/* Config reload: the delivery mode and the trusted peers apply to the next request. */
+/* Config reload: the delivery mode, the trusted peers and the handset profiles apply to the
+ * next request (a binding finds its profile by name: one no longer listed is `default`). */
 static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
 {
     pcscf_t *pc = p->app;
+    if (pc && strcmp(key, "pcscf.profiles") == 0)
+        return pcscf_profiles_reload(pc, cfg);
     if (pc && strcmp(key, "trust.peers") == 0) {
         const char *const *peers;
         size_t n = cfg_list(cfg, key, &peers);

@@ -41,6 +41,7 @@ typedef struct pc_binding {
     char associated[1024];    /* P-Associated-URI as received */
     char service_route[1024]; /* Service-Route as received, to pre-load on requests */
     int64_t expires_at, registered_at;
+    char profile[32]; /* the handset profile matched at REGISTER (profiles.h); "": default */
     /* IPsec (ipsec.mode not off and the UE agreed): [0] the ACTIVE set, [1] the OLD set during
      * its grace period; state NONE when unused. An unprotected UE has sa[0].state NONE. */
     pc_sa_t sa[2];
@@ -61,6 +62,7 @@ typedef struct pcscf {
     struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
     struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
     struct pc_flows *flows; /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
+    struct pcscf_profiles *profiles;        /* pcscf.profiles (profiles.c) */
 } pcscf_t;
 
 /* register.c */

@@ -21,6 +21,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/url.h>
 
+#include "common/auth/sip_digest.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/log.h"
 
@@ -387,12 +388,24 @@ int pc_ipsec_strip(msg_t *msg, sip_t *sip)
     return 0;
 }
 
+/* Ours is the only integrity-protected the registrar sees: the parameters are split first
+ * where the UE glued them (a fold without a comma: the registrar's parser splits them too, and
+ * would find a hidden one), then every one the UE sent goes (a second one would survive a
+ * replace, and the registrar reads the last). */
 static int set_integrity(msg_t *msg, sip_t *sip, int yes)
 {
     const char *v = yes ? "integrity-protected=\"yes\"" : "integrity-protected=\"no\"";
-    for (sip_authorization_t *au = sip->sip_authorization; au; au = au->au_next)
-        if (msg_header_replace_param(msg_home(msg), au->au_common, v) < 0)
+    for (sip_authorization_t *au = sip->sip_authorization; au; au = au->au_next) {
+        msg_param_t *params;
+        if (digest_params_normalize(msg_home(msg), au->au_params, &params) < 0)
             return -1;
+        au->au_params = params;
+        msg_fragment_clear(au->au_common);
+        while (msg_header_remove_param(au->au_common, "integrity-protected") > 0)
+            ;
+        if (msg_header_add_param(msg_home(msg), au->au_common, v) < 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
  * reg_ipsec.c's: it is called on the request, the 401 and the 200. */
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/auth/sip_digest.h"
 #include "common/ops/limits.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
@@ -31,6 +33,80 @@ typedef struct reg_fwd {
     pc_binding_t b;
     pc_reg_sa_t sa;
 } reg_fwd_t;
+
+/* The profile's supported_add tags join the UE's own Supported tags (kept as they are: some
+ * phones break when a proxy replaces them), each at most once. */
+static int extend_supported(msg_t *msg, sip_t *sip, const char *tags)
+{
+    char tag[64];
+    for (const char *p = tags; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n && n < sizeof tag) {
+            snprintf(tag, sizeof tag, "%.*s", (int)n, p);
+            if (!sip_has_supported(sip->sip_supported, tag) &&
+                sip_add_tl(msg, sip, SIPTAG_SUPPORTED_STR(tag), TAG_END()) < 0)
+                return -1;
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    return 0;
+}
+
+/* An Authorization whose parameters are run together (a fold or spaces in place of a comma,
+ * `nonce="x"nc=1`) or spaced around '=': what tolerate_auth_spacing takes (the parameters are
+ * split and cleaned on the way, reg_ipsec.c: set_integrity()) and refuses without it. A fold
+ * around a comma is plain RFC 3261 line folding, taken either way. */
+static int auth_odd(sip_t const *sip)
+{
+    for (sip_authorization_t const *au = sip->sip_authorization; au; au = au->au_next)
+        if (digest_params_odd(au->au_params) != 0)
+            return 1;
+    return 0;
+}
+
+/* expires_min / expires_max: what the UE asks (Expires, the Contacts' expires) brought into
+ * the profile's range before the registrar sees it; 0 (a de-registration) is left alone. */
+static long clamp(const pcscf_profile_t *pr, long e)
+{
+    if (e <= 0)
+        return e;
+    if (pr->expires_min && e < pr->expires_min)
+        e = pr->expires_min;
+    if (pr->expires_max && e > pr->expires_max)
+        e = pr->expires_max;
+    return e;
+}
+
+static int clamp_expires(msg_t *msg, sip_t *sip, const pcscf_profile_t *pr)
+{
+    su_home_t *home = msg_home(msg);
+    char v[48];
+    if (!pr->expires_min && !pr->expires_max)
+        return 0;
+    if (sip->sip_expires) {
+        long e = clamp(pr, (long)sip->sip_expires->ex_delta);
+        sip->sip_expires->ex_delta = (unsigned long)e;
+        msg_fragment_clear(sip->sip_expires->ex_common);
+    }
+    for (sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+        if (!m->m_expires)
+            continue;
+        snprintf(v, sizeof v, "expires=%ld", clamp(pr, strtol(m->m_expires, NULL, 10)));
+        if (msg_header_replace_param(home, m->m_common, su_strdup(home, v)) < 0)
+            return -1;
+        msg_fragment_clear(m->m_common);
+    }
+    return 0;
+}
+
+/* The profile's changes to the REGISTER on its way to the registrar. */
+static int apply_profile(msg_t *msg, sip_t *sip, const pcscf_profile_t *pr)
+{
+    if (clamp_expires(msg, sip, pr) < 0)
+        return -1;
+    return extend_supported(msg, sip, pr->supported_add);
+}
 
 static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *b)
 {
@@ -53,12 +129,19 @@ static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *
     return 0;
 }
 
-/* ck and ik are for the P-CSCF's IPsec SAs (TS 33.203); the UE computes its own. */
-static void strip_keys(sip_t *sip)
+/* ck and ik are for the P-CSCF's IPsec SAs (TS 33.203); the UE computes its own (strip_ck_ik,
+ * on but for lab UEs that read them). strip_qop: for phones that refuse a 401 with a qop they
+ * do not expect; they answer RFC 2069-style, which the S-CSCF takes. */
+static void strip_keys(sip_t *sip, const pcscf_profile_t *pr)
 {
     for (sip_www_authenticate_t *w = sip->sip_www_authenticate; w; w = w->au_next) {
-        msg_header_remove_param(w->au_common, "ck");
-        msg_header_remove_param(w->au_common, "ik");
+        if (pr->strip_ck_ik) {
+            msg_header_remove_param(w->au_common, "ck");
+            msg_header_remove_param(w->au_common, "ik");
+        }
+        if (pr->strip_qop)
+            msg_header_remove_param(w->au_common, "qop");
+        msg_fragment_clear(w->au_common);
     }
 }
 
@@ -122,7 +205,7 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
     if (sip && status == 401) {
         /* ck/ik are read for the SAs before they go. */
         int st = pc_ipsec_on_401(f->pc, &f->sa, f->b.impi, f->b.flow, msg, sip);
-        strip_keys(sip);
+        strip_keys(sip, pcscf_profiles_named(f->pc->profiles, f->b.profile));
         if (st < 0)
             return refuse_401(f, fwd);
     }
@@ -169,15 +252,25 @@ static int prepare(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, reg_fwd_t 
     char *c = sip->sip_contact ? url_as_string(msg_home(msg), sip->sip_contact->m_url) : NULL;
     snprintf(f->b.contact, sizeof f->b.contact, "%s", c ? c : "");
     f->b.outbound = pc_register_outbound(sip);
+    const pcscf_profile_t *pr = pcscf_profile_for(pc, in);
+    snprintf(f->b.profile, sizeof f->b.profile, "%s", pr->name);
     log_ctx_user(f->b.impu, f->b.impi);
+    if (!pr->tolerate_auth_spacing && auth_odd(in)) {
+        log_info("pcscf: REGISTER from %s (profile %s): Authorization parameters run together",
+                 f->b.flow, pr->name);
+        msg_destroy(msg);
+        sip_request_answer(pc->p->sip, irq, 400, "Malformed Authorization", NULL);
+        return 400;
+    }
     int answered = 0;
     int st = pc_ipsec_on_register(pc, irq, in, msg, sip, f->b.flow, f->b.impi, &f->sa, &answered);
     if (st) {
         msg_destroy(msg);
         return st; /* when answered, nta keeps the answer sent (as for 400 above) */
     }
+    /* add_headers first: its Require: path follows what the UE itself said it supports. */
     if (hex_random(f->b.token, 8) < 0 || add_headers(pc, msg, sip, &f->b) < 0 ||
-        sip_proxy_prepare(msg, sip, NULL) < 0) {
+        apply_profile(msg, sip, pr) < 0 || sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return 500;
     }

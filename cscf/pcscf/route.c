@@ -5,6 +5,7 @@
  * Route set. */
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 
 #include <stdio.h>
@@ -69,6 +70,24 @@ static int assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
     else
         snprintf(uri, sizeof uri, "<%.*s>", (int)strcspn(p.chosen, ";"), p.chosen);
     return sip_hdr_add(msg, sip, "P-Asserted-Identity", uri);
+}
+
+/* rewrite_tel_from: a tel: From (some phones send their MSISDN there) becomes the identity
+ * just asserted, so the far end's From names the same user as the P-Asserted-Identity. The
+ * tag stays: RFC 3261 12 identifies dialogs by Call-ID and tags, never the From URI. */
+static int rewrite_tel_from(msg_t *msg, sip_t *sip)
+{
+    sip_from_t *from = sip->sip_from;
+    const char *pai = sip_hdr_get(sip, "P-Asserted-Identity");
+    if (!from || from->a_url->url_type != url_tel || !pai || *pai != '<')
+        return 0;
+    char *uri = su_strndup(msg_home(msg), pai + 1, strcspn(pai + 1, ">"));
+    url_t *u = uri ? url_make(msg_home(msg), uri) : NULL;
+    if (!u)
+        return -1;
+    from->a_url[0] = *u;
+    msg_fragment_clear(from->a_common);
+    return 0;
 }
 
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip)
@@ -181,6 +200,7 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     sip_t *sip = sip_object(msg);
     const url_t *our_rr = record_route_for(pc, msg, b);
     if (!our_rr || pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
+        (pcscf_profile_of(pc, b)->rewrite_tel_from && rewrite_tel_from(msg, sip) < 0) ||
         preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
         sip_proxy_prepare(msg, sip, our_rr) < 0) {
         msg_destroy(msg);

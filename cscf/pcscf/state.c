@@ -70,11 +70,11 @@ json_t *pcscf_binding_state_json(const pc_binding_t *b)
     for (size_t i = 0; i < sizeof b->sa / sizeof *b->sa; i++)
         json_array_append_new(sa, b->sa[i].state == PC_SA_NONE ? json_null()
                                                                : sa_state_json(&b->sa[i]));
-    return json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "flow", b->flow, "token",
+    return json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:s}", "flow", b->flow, "token",
                      b->token, "contact", b->contact, "outbound", b->outbound, "impi", b->impi,
                      "impu", b->impu, "associated", b->associated, "service_route",
                      b->service_route, "expires_at", (json_int_t)b->expires_at, "registered_at",
-                     (json_int_t)b->registered_at, "sa", sa);
+                     (json_int_t)b->registered_at, "sa", sa, "profile", b->profile);
 }
 
 /* Each getter: 0, or -1 with err naming the field. */
@@ -217,6 +217,10 @@ int pcscf_binding_from_state(const json_t *j, pc_binding_t *b, char *err, size_t
         return -1;
     }
     b->outbound = json_is_true(ob);
+    /* The handset profile's name: absent in files written before profiles, "" = default. */
+    if (json_object_get(j, "profile") &&
+        get_str(j, "profile", b->profile, sizeof b->profile, 0, err, errlen) < 0)
+        return -1;
     if (!json_is_array(sa) || json_array_size(sa) > sizeof b->sa / sizeof *b->sa) {
         snprintf(err, errlen, "sa: not an array of at most %zu sets", sizeof b->sa / sizeof *b->sa);
         return -1;

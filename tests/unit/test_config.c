@@ -22,6 +22,7 @@ static const cfg_key_t keys[] = {
     {"api.enabled", CFG_BOOL, "true", "on/off", 0, 0, NULL},
     {"shutdown.grace_seconds", CFG_INT, "5", "grace", 0, 300, NULL},
     {"diameter.tls.cert", CFG_STRING, NULL, "nested", 0, 0, NULL},
+    {"app.profiles", CFG_RECORD_LIST, "", "records", 0, 0, NULL},
     CFG_END,
 };
 
@@ -203,6 +204,38 @@ static void reference_lists_every_key(void **state)
     cfg_free(cfg);
 }
 
+/* CFG_RECORD_LIST: each mapping kept as "k=v; k=v" in file order; anything else refused. */
+static void record_lists(void **state)
+{
+    char err[512] = "";
+    cfg_t *cfg = new_cfg();
+    const char *const *items;
+    assert_int_equal(cfg_list(cfg, "app.profiles", &items), 0);
+    assert_int_equal(cfg_load_string(cfg, "t.yaml",
+                                     "app:\n  profiles:\n    - {name: a, user_agent: \"*x y*\"}\n"
+                                     "    - name: b\n      tac: \"35\"\n      strip_qop: true\n",
+                                     err, sizeof err),
+                     0);
+    assert_int_equal(cfg_list(cfg, "app.profiles", &items), 2);
+    assert_string_equal(items[0], "name=a; user_agent=*x y*");
+    assert_string_equal(items[1], "name=b; tac=35; strip_qop=true");
+    cfg_free(cfg);
+    expect_error("app:\n  profiles: [a, b]\n", "app.profiles: expected a list of mappings");
+    expect_error("app:\n  profiles:\n    - {name: [a]}\n", "app.profiles");
+    expect_error("app:\n  profiles:\n    - {name: \"a;b\"}\n", "without ';', '=' or ','");
+    expect_error("app:\n  profiles: {name: a}\n", "expected a list of mappings");
+    setenv("TESTP_APP_PROFILES", "name=a; tac=1, name=b; tac=2", 1);
+    cfg = new_cfg();
+    assert_int_equal(cfg_apply_env(cfg, err, sizeof err), 0);
+    assert_int_equal(cfg_list(cfg, "app.profiles", &items), 2);
+    assert_string_equal(items[1], "name=b; tac=2");
+    unsetenv("TESTP_APP_PROFILES");
+    char *ref = cfg_reference(cfg);
+    assert_non_null(strstr(ref, "| `app.profiles` | list of mappings |"));
+    free(ref);
+    cfg_free(cfg);
+}
+
 static void split_addr(void **state)
 {
     char host[64];
@@ -231,6 +264,7 @@ int main(void)
         cmocka_unit_test(file_errors),
         cmocka_unit_test(reference_lists_every_key),
         cmocka_unit_test(split_addr),
+        cmocka_unit_test(record_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

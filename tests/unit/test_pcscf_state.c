@@ -62,6 +62,7 @@ static void fill_binding(pc_binding_t *b, const char *flow, const char *token, i
     snprintf(b->service_route, sizeof b->service_route, "<sip:orig@scscf.ims.example;lr>");
     b->expires_at = expires_at;
     b->registered_at = expires_at - 600;
+    snprintf(b->profile, sizeof b->profile, "samsung");
     fill_sa(&b->sa[0], PC_SA_ACTIVE, IPSEC_ALG_HMAC_SHA1_96, IPSEC_EALG_AES_CBC, 0);
     fill_sa(&b->sa[1], PC_SA_OLD, IPSEC_ALG_HMAC_MD5_96, IPSEC_EALG_DES_EDE3_CBC, 1);
 }
@@ -252,6 +253,11 @@ static void binding_wrong_types_refused_by_name(void **state)
     assert_int_equal(mutated("sa", json_pack("[n,n,n]"), err, sizeof err), -1);
     assert_int_equal(mutated("sa", json_pack("[i]", 1), err, sizeof err), -1);
     assert_non_null(strstr(err, "sa[0]"));
+    /* the handset profile: a string when there; absent (a file from before profiles) is
+     * the default profile */
+    assert_int_equal(mutated("profile", json_integer(5), err, sizeof err), -1);
+    assert_non_null(strstr(err, "profile"));
+    assert_int_equal(mutated("profile", NULL, err, sizeof err), 0);
     assert_int_equal(mutated("flow", json_string(""), err, sizeof err), -1);
     assert_int_equal(mutated("token", json_string(""), err, sizeof err), -1);
 }

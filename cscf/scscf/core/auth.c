@@ -175,8 +175,12 @@ int auth_www_authenticate(const auth_challenge_t *c, int stale, char *out, size_
 int auth_verify(const auth_challenge_t *c, const digest_creds_t *cr, const char *method)
 {
     char want[33];
-    /* qop=auth needs nc and cnonce (RFC 2617 3.2.2); we only offer qop auth. */
-    if (strcasecmp(cr->qop, "auth") != 0 || !*cr->nc || !*cr->cnonce ||
+    /* qop=auth needs nc and cnonce (RFC 2617 3.2.2); we only offer qop auth. An answer without
+     * qop has neither (RFC 2617 3.2.2.1, the RFC 2069 form): a P-CSCF's handset profile took
+     * qop out of the challenge for a phone that refuses it (strip_qop). The nonce is still
+     * ours and used once (auth_challenge_take), so a replay gets nowhere. */
+    int bare = !*cr->qop && !*cr->nc && !*cr->cnonce;
+    if ((!bare && (strcasecmp(cr->qop, "auth") != 0 || !*cr->nc || !*cr->cnonce)) ||
         strlen(cr->response) != 32 || strcmp(cr->username, c->impi) != 0 ||
         strcmp(cr->realm, c->realm) != 0)
         return -1;
