@@ -87,27 +87,20 @@ int pcscf_profiles_reload(pcscf_t *pc, const cfg_t *cfg);
 const pcscf_profile_t *pcscf_profile_of(const pcscf_t *pc, const pc_binding_t *b);
 const pcscf_profile_t *pcscf_profile_for(const pcscf_t *pc, const sip_t *sip);
 
-#define PCSCF_PROFILES_KEY                                                                         \
-    {                                                                                              \
-        "pcscf.profiles", CFG_RECORD_LIST, "",                                                     \
-            "handset profiles, matched at REGISTER in this order (the first that matches wins, "   \
-            "else "                                                                                \
-            "the built-in `default`): each a mapping with `name` and `user_agent` (a glob with * " \
-            "? [] "                                                                                \
-            "or else a substring of User-Agent, case-insensitive) and/or `tac` (leading digits "   \
-            "of the "                                                                              \
-            "IMEI TAC in the Contact's +sip.instance urn:gsma:imei), and switches: "               \
-            "tolerate_auth_spacing (true), strip_ck_ik (true), strip_qop (false), "                \
-            "rewrite_tel_from "                                                                    \
-            "(false), supported_add (\"path\"; tags joined with spaces), force_transport "         \
-            "(none, udp or tcp: none), max_udp_size (0: flows.max_udp_size), keepalive_seconds "   \
-            "(0: "
-"flows.keepalive_seconds), expires_min "
-    "(0), "
-    "expires_max (0); a switch not named has the default profile's value, which a "
-    "profile "
-    "named `default` (no match keys) changes. README \"Handsets\" says what each does",
-    0, 0, NULL
-}
+/* clang-format off */
+#define PCSCF_PROFILES_KEY \
+    {"pcscf.profiles", CFG_RECORD_LIST, "", \
+     "handset profiles, matched at REGISTER in this order (the first that matches wins, else " \
+     "the built-in `default`): each a mapping with `name` and `user_agent` (a glob with * ? [] " \
+     "or else a substring of User-Agent, case-insensitive) and/or `tac` (leading digits of the " \
+     "IMEI TAC in the Contact's +sip.instance urn:gsma:imei), and switches: " \
+     "tolerate_auth_spacing (true), strip_ck_ik (true), strip_qop (false), rewrite_tel_from " \
+     "(false), supported_add (\"path\"; tags joined with spaces), force_transport " \
+     "(none, udp or tcp: none), max_udp_size (0: flows.max_udp_size), keepalive_seconds " \
+     "(0: flows.keepalive_seconds), expires_min (0), expires_max (0); a switch not named has " \
+     "the default profile's value, which a profile named `default` (no match keys) changes. " \
+     "README \"Handsets\" says what each does", \
+     0, 0, NULL}
+/* clang-format on */
 
 #endif
