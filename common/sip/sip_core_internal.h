@@ -38,6 +38,8 @@ struct sip_core {
     sip_core_source_f source;
     void *source_ctx;
     struct sip_adm *adm; /* admission control (sip_admission.c) */
+    /* The To tag of our stateless answers (reply_stateless()). */
+    const char *sl_tag;
 };
 
 /* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
