@@ -233,8 +233,10 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
     if (sip->sip_request->rq_method == sip_method_ack) {
         /* nta never answers an ACK; any status just lets it free the transaction. A malformed
          * one goes no further (sip_guard.h). */
-        if (!sip_guard_duplicate_single(sip))
+        if (!sip_guard_duplicate_single(sip)) {
+            dialogs_ack(core->dialogs, sip); /* a call confirmed */
             core->handler(core->app, core, irq, sip);
+        }
         return 200;
     }
 
@@ -620,6 +622,10 @@ static void register_metrics(sip_core_t *core)
                       "side");
 }
 
+/* Often enough that a call nobody ended (its 2xx never ACKed) leaves the count of
+ * limits.dialogs soon after 64*T1; a pass over 100,000 dialogs takes about a millisecond. */
+enum { DIALOG_SWEEP_MS = 5000 };
+
 static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_core_t *core = (sip_core_t *)arg;
@@ -691,10 +697,12 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     core->sl_tag = nta_agent_newtag(core->home, "sl-%s", core->agent);
     if (nta_agent_set_params(core->agent, NTATAG_MCLASS(sip_guard_mclass()), TAG_END()) < 0)
         goto fail; /* the stream-read guard (sip_guard.c) */
-    core->dialogs =
-        dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600, retry);
+    /* A 2xx is retransmitted for 64*T1 waiting for its ACK (RFC 3261 13.3.1.4). */
+    int64_t ack_wait = ((cfg->t1x64_ms ? cfg->t1x64_ms : 32000) + 999) / 1000;
+    core->dialogs = dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600,
+                                ack_wait, retry);
     core->trace = sip_trace_new();
-    core->sweep = su_timer_create(su_root_task(root), 60000);
+    core->sweep = su_timer_create(su_root_task(root), DIALOG_SWEEP_MS);
     if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;

@@ -261,10 +261,19 @@ static void account(sip_fwd_t *f, int status, sip_t const *sip)
 {
     if (status < 200 || !f->core->dialogs)
         return;
-    if (f->method == sip_method_invite && f->initial)
+    if (f->method == sip_method_invite && f->initial) {
         dialogs_final(f->core->dialogs, status, sip);
-    else if (f->method == sip_method_bye)
-        dialogs_bye(f->core->dialogs, status, sip);
+    } else if (f->method == sip_method_bye) {
+        /* No answer from the far end (our own 408 or 500): the BYE's tags name the dialog, and
+         * it is over all the same (RFC 3261 15.1.1). */
+        msg_t *req = !sip && f->irq ? nta_incoming_getrequest(f->irq) : NULL;
+        dialogs_bye(f->core->dialogs, status, sip ? sip : req ? sip_object(req) : NULL);
+        if (req)
+            msg_destroy(req); /* getrequest returned a reference */
+    } else if ((f->method == sip_method_invite || f->method == sip_method_update) && sip &&
+               status < 300) {
+        dialogs_refresh(f->core->dialogs, sip);
+    }
 }
 
 /* nta keeps the final response of a non-INVITE server transaction over UDP for Timer J
