@@ -421,6 +421,8 @@ static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
     if (!sip_core_is_node(core, &u))
         return -1;
     int status = sip->sip_status->st_status; /* msg is nta's (and soon gone) once sent */
+    if (core->screen_response) /* as for any relayed response (sip_proxy_set_response_screen) */
+        core->screen_response(core->screen_ctx, msg, sip);
     /* nta_msg_tsend() takes our Via off itself and sends to the next one. */
     if (nta_msg_tsend(core->agent, msg, NULL, TAG_END()) < 0)
         return 0; /* nta freed it */

@@ -306,8 +306,16 @@ static msg_t *compact_response(msg_t *response)
     return copy;
 }
 
+void sip_proxy_set_response_screen(sip_core_t *core, sip_response_screen_f fn, void *ctx)
+{
+    core->screen_response = fn;
+    core->screen_ctx = ctx;
+}
+
 static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 {
+    if (f->core->screen_response && response)
+        f->core->screen_response(f->core->screen_ctx, response, sip);
     if ((f->cb && f->cb(f->ctx, f, status, response, sip)) || !f->irq) {
         msg_destroy(response);
         return;

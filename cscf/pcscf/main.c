@@ -8,6 +8,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/pcscf/pcscf.h"
@@ -155,6 +156,9 @@ static int pcscf_init(program_t *p)
         return -1;
     pcscf_state_ready(pc);
     sip_core_set_classify(p->sip, admission_class, p);
+    /* A handset is outside the trust domain too (its address is not in trust.peers): what it
+     * asserts in a response is not passed on. */
+    sip_proxy_set_response_screen(p->sip, trust_screen_response, pc->trust);
     return 0;
 }
 
@@ -167,6 +171,7 @@ static void pcscf_fini(program_t *p)
     regsub_fini(pc);      /* bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
+    sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(pc->trust);
     cap_free(pc->cap_bindings);
     cap_free(pc->cap_regsubs);

@@ -5,6 +5,7 @@
 
 #include "common/auth/sip_digest.h"
 #include "common/sip/sip_dialog.h"
+#include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
@@ -129,6 +130,7 @@ static int scscf_init(program_t *p)
     if (failed)
         return -1;
     sip_core_set_classify(p->sip, admission_class, p);
+    sip_proxy_set_response_screen(p->sip, trust_screen_response, s->trust);
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -148,6 +150,7 @@ static void scscf_fini(program_t *p)
     unreg_free(s->unreg);
     thirdparty_free(s->thirdparty);
     su_free(NULL, s->next_hop);
+    sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(s->trust);
     free(s);
     p->app = NULL;
