@@ -76,14 +76,15 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
 /* Admission classes (sip_core.h): a REGISTER from the flow of a binding is a known UE's
  * re-REGISTER; a request on one of our Path tokens comes from the S-CSCF, which admitted it
  * already and whose flow carries many UEs. One table lookup each. */
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip)
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len)
 {
     pcscf_t *pc = ((program_t *)ctx)->app;
     if (!pc)
         return 0;
     if (sip->sip_request->rq_method == sip_method_register) {
-        char flow[96];
-        sip_core_flow_of(msg, flow, sizeof flow);
+        if (!*flow) /* built here once; the per-flow limit takes it from there */
+            sip_core_flow_of(msg, flow, flow_len);
         return pcscf_binding(pc, flow) ? SIP_ADM_KNOWN : 0;
     }
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;

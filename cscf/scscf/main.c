@@ -101,7 +101,8 @@ static int trust_start(scscf_t *s)
     return s->trust ? 0 : -1;
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len);
 
 static int scscf_init(program_t *p)
 {
@@ -177,8 +178,10 @@ static void found_impi(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip)
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len)
 {
+    (void)flow, (void)flow_len; /* the scscf limits no flow (SIP_ADM_PEER) */
     scscf_t *s = ((program_t *)ctx)->app;
     unsigned flags = SIP_ADM_PEER;
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;

@@ -22,6 +22,7 @@
 
 #include "common/util/log.h"
 #include "common/program/program.h"
+#include "common/sip/admission.h"
 #include "common/sip/sip_core.h"
 #include "tests/unit/test_port.h"
 
@@ -239,6 +240,42 @@ static void refusals_are_stateless(void **state)
     free(m);
 }
 
+/* The program's classify callback builds a request's flow for itself (the pcscf: is this
+ * REGISTER from a known binding's flow?); admission's per-flow limit takes that flow as it is
+ * instead of building it again. Here the callback names a flow of its own, and that is the
+ * one the limit counts. */
+static int classify_calls;
+static unsigned flow_of_callback(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                 char *flow, size_t flow_len)
+{
+    classify_calls++;
+    assert_string_equal(flow, ""); /* nobody built it before */
+    snprintf(flow, flow_len, "%s", (const char *)ctx);
+    return 0;
+}
+
+static void classify_flow_is_built_once(void **state)
+{
+    fixture_t *f = *state;
+    adm_config_t ac = {.enabled = 1,
+                       .target = 10,
+                       .retry_after = 2,
+                       .flow_rate = 0.001,
+                       .flow_burst = 1,
+                       .table_size = 100};
+    sip_core_set_admission(f->core, &ac);
+    sip_core_set_classify(f->core, flow_of_callback, "udp:192.0.2.7:5060");
+    expect_status(request(f, "MESSAGE", "sip:x@example.org", NULL), "SIP/2.0 501");
+    expect_status(request(f, "MESSAGE", "sip:y@example.org", NULL), "SIP/2.0 503");
+    assert_int_equal(classify_calls, 2);
+    json_t *j = sip_core_admission_json(f->core, 5);
+    char *text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"key\":\"udp:192.0.2.7:5060\""));
+    assert_null(strstr(text, "127.0.0.1")); /* the real source's flow was never built */
+    free(text);
+    json_decref(j);
+}
+
 static void max_forwards_zero_not_for_us(void **state)
 {
     fixture_t *f = *state;
@@ -422,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_single_header_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_are_stateless, setup, teardown),
+        cmocka_unit_test_setup_teardown(classify_flow_is_built_once, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
