@@ -3,18 +3,12 @@
  * all happen on the first callback of a request, before any body is read, so a refused client
  * cannot make us buffer anything.
  *
- * Connections are accepted by our own thread, not by MHD: MHD stops accepting at its connection
- * limit and leaves the rest in the kernel's listen queue, where a health probe then waits
- * behind every slow client (and, after they leave, behind their dead connections). Our thread
- * drains the queue at once, applies the budget of api.h (per address, in all, header and
- * request deadlines), keeps each new connection until its request head is complete (peeking,
- * so MHD still reads it all) and then hands it to MHD_add_connection(). It sees every
- * connection in the table below; MHD's notifications keep the table's states current. */
+ * Connections are accepted by our own thread, not by MHD (api_accept.h says why); MHD gets each
+ * one once its request head is complete. */
 #include "common/ops/api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -24,10 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,12 +26,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "common/ops/api_accept.h"
 #include "common/util/log.h"
 
-#define CONNECTION_TIMEOUT 10u  /* seconds without a byte, inside the deadlines below */
-#define SWEEP_MS           200  /* how often the deadlines are checked */
-#define ACCEPT_BATCH       256  /* connections accepted before the next sweep */
-#define HEAD_PEEK          8192 /* a request head longer than this goes to MHD unfinished */
+#define CONNECTION_TIMEOUT 10u /* seconds without a byte, inside the budget (api_accept.c) */
 #define MAX_SEGMENTS       32
 /* A chunked body gives no length up front; past the limit we drain it to answer 413, but only
  * this much before dropping the connection. */
@@ -58,25 +46,6 @@ typedef struct route {
     void *ctx;
 } route_t;
 
-/* One TCP connection, from accept() to MHD's "closed" notification. */
-typedef enum {
-    CONN_HEAD,    /* ours: accepted, its request head not complete yet */
-    CONN_WAITING, /* MHD's, idle between keep-alive requests */
-    CONN_BUSY,    /* MHD's: a request head came; the request is being served */
-    CONN_CLOSING, /* MHD's, shut down by us; MHD has not noticed yet. Counts nowhere. */
-} conn_state_t;
-
-typedef struct conn {
-    struct conn *prev, *next;
-    /* ours while CONN_HEAD; then MHD's, valid while the entry is listed (MHD closes it after
-     * "closed") */
-    int fd;
-    struct MHD_Connection *mhd; /* NULL until MHD's "started" notification */
-    struct sockaddr_storage addr;
-    conn_state_t state;
-    double since; /* monotonic seconds: when the state began */
-} conn_t;
-
 struct api {
     char *listen;
     char *token; /* NULL when none is configured */
@@ -85,18 +54,7 @@ struct api {
     struct sockaddr_storage addr;
     struct MHD_Daemon *daemon;
     atomic_int running; /* read by the MHD logger on the HTTP thread */
-    /* the budget (api_config_t, defaults filled in) */
-    unsigned max_conns, max_per_ip, header_timeout, request_timeout;
-    /* the accept thread */
-    int epfd; /* the listening socket, the wake pipe, connections still in CONN_HEAD */
-    int listen_fd;
-    int wake[2]; /* written by api_stop() */
-    pthread_t acceptor;
-    int acceptor_running;
-    pthread_mutex_t lock; /* the connection list, between the accept and HTTP threads */
-    conn_t *conns;
-    size_t nopen; /* listed and not closing */
-    metric_t *m_open, *m_refused, *m_dropped;
+    api_accept_t *acc;  /* the accept thread and the connection budget */
 };
 
 /* Per request, from the first callback to MHD's completion notice. */
@@ -226,35 +184,21 @@ api_t *api_new(const api_config_t *cfg)
     api_t *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    api->listen_fd = api->wake[0] = api->wake[1] = api->epfd = -1;
-    pthread_mutex_init(&api->lock, NULL);
     api->listen = strdup(cfg->listen);
     api->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
     if (!api->listen || (cfg->token && *cfg->token && !api->token)) {
         api_free(api);
         return NULL;
     }
-    api->max_conns = cfg->max_connections ? cfg->max_connections : API_DEFAULT_MAX_CONNECTIONS;
-    api->max_per_ip = cfg->max_connections_per_ip ? cfg->max_connections_per_ip
-                                                  : API_DEFAULT_MAX_CONNECTIONS_PER_IP;
-    api->header_timeout = cfg->header_timeout ? cfg->header_timeout : API_DEFAULT_HEADER_TIMEOUT;
-    api->request_timeout =
-        cfg->request_timeout ? cfg->request_timeout : API_DEFAULT_REQUEST_TIMEOUT;
-    if (cfg->metrics) {
-        api->m_open =
-            metrics_gauge(cfg->metrics, "cscf_api_connections_open",
-                          "REST connections open (not counting those being closed)", NULL);
-        api->m_refused = metrics_counter(
-            cfg->metrics, "cscf_api_connections_refused_total",
-            "REST connections closed at once on arrival: ip_limit (their address at "
-            "api.max_connections_per_ip), budget (api.max_connections, every slot in a request), "
-            "server (the HTTP library refused them)",
-            "reason");
-        api->m_dropped = metrics_counter(
-            cfg->metrics, "cscf_api_connections_dropped_total",
-            "REST connections we closed: evicted (the oldest without a request head, for a new "
-            "connection at a limit), header_timeout, request_timeout",
-            "reason");
+    unsigned max_per_ip = cfg->max_connections_per_ip ? cfg->max_connections_per_ip
+                                                      : API_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    api->acc = api_accept_new(
+        cfg->max_connections ? cfg->max_connections : API_DEFAULT_MAX_CONNECTIONS, max_per_ip,
+        cfg->header_timeout ? cfg->header_timeout : API_DEFAULT_HEADER_TIMEOUT,
+        cfg->request_timeout ? cfg->request_timeout : API_DEFAULT_REQUEST_TIMEOUT, cfg->metrics);
+    if (!api->acc) {
+        api_free(api);
+        return NULL;
     }
     return api;
 }
@@ -275,7 +219,7 @@ void api_free(api_t *api)
         route_free(&api->routes[i]);
     free(api->routes);
     free(api->listen);
-    pthread_mutex_destroy(&api->lock);
+    api_accept_free(api->acc);
     if (api->token)
         OPENSSL_cleanse(api->token, strlen(api->token));
     free(api->token);
@@ -370,335 +314,6 @@ void api_routes_write(const api_t *api, FILE *out)
                 api->routes[i].flags & API_MUTATING ? " token"
                 : api->routes[i].flags & API_PUBLIC ? ""
                                                     : " local");
-}
-
-/* ---- the connection budget ------------------------------------------------------------- */
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-    return 0;
-}
-
-static void count_reason(metric_t *m, const char *reason)
-{
-    if (m)
-        metric_inc(m, reason);
-}
-
-/* With the lock held. */
-static void publish_open(api_t *api)
-{
-    if (api->m_open)
-        metric_set(api->m_open, NULL, (double)api->nopen);
-}
-
-static void unlink_conn(api_t *api, conn_t *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        api->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (c->state != CONN_CLOSING) {
-        api->nopen--;
-        publish_open(api);
-    }
-}
-
-/* Ends a connection. One still in our hands (no request head yet) is simply closed. One of
- * MHD's is shut down under its feet: MHD reads end-of-file and closes it as a client that went
- * away. Its fd is still MHD's and open (MHD closes it only after notifying us), so this cannot
- * hit another file. With the lock held. */
-static void drop_conn(api_t *api, conn_t *c, const char *reason)
-{
-    count_reason(api->m_dropped, reason);
-    if (c->state == CONN_HEAD) {
-        epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        unlink_conn(api, c);
-        free(c);
-        return;
-    }
-    c->state = CONN_CLOSING;
-    api->nopen--;
-    publish_open(api);
-    shutdown(c->fd, SHUT_RDWR); /* last: the client may look at the metrics once it sees this */
-}
-
-/* Bytes the client sent that MHD has not read yet (the next request of a keep-alive one). */
-static int has_unread(int fd)
-{
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-/* The connection that may make room: the oldest without a complete request head, of that
- * address or of any (ip NULL); failing that, the oldest idle keep-alive one of MHD's with
- * nothing unread. With the lock held. */
-static conn_t *victim(api_t *api, const struct sockaddr_storage *ip)
-{
-    conn_t *head = NULL, *idle = NULL;
-    for (conn_t *c = api->conns; c; c = c->next) {
-        if (ip && !same_ip(&c->addr, ip))
-            continue;
-        if (c->state == CONN_HEAD && (!head || c->since < head->since))
-            head = c;
-        else if (c->state == CONN_WAITING && (!idle || c->since < idle->since) &&
-                 !has_unread(c->fd))
-            idle = c;
-    }
-    return head ? head : idle;
-}
-
-static size_t count_ip(api_t *api, const struct sockaddr_storage *ip)
-{
-    size_t n = 0;
-    for (conn_t *c = api->conns; c; c = c->next)
-        n += c->state != CONN_CLOSING && same_ip(&c->addr, ip);
-    return n;
-}
-
-/* Room for a new connection from ip: NULL, or the reason it is refused. With the lock held. */
-static const char *make_room(api_t *api, const struct sockaddr_storage *ip)
-{
-    if (count_ip(api, ip) >= api->max_per_ip) {
-        conn_t *v = victim(api, ip);
-        if (!v)
-            return "ip_limit";
-        drop_conn(api, v, "evicted");
-    }
-    if (api->nopen >= api->max_conns) {
-        conn_t *v = victim(api, NULL);
-        if (!v)
-            return "budget";
-        drop_conn(api, v, "evicted");
-    }
-    return NULL;
-}
-
-static int listed(const api_t *api, const conn_t *c)
-{
-    for (const conn_t *x = api->conns; x; x = x->next)
-        if (x == c)
-            return 1;
-    return 0;
-}
-
-/* A new connection waits with us until its request head is complete (head_arrived()). */
-static void admit(api_t *api, int fd, const struct sockaddr_storage *addr)
-{
-    conn_t *c = calloc(1, sizeof *c);
-    pthread_mutex_lock(&api->lock);
-    const char *refused = c ? make_room(api, addr) : "server";
-    if (!refused) {
-        c->fd = fd;
-        c->addr = *addr;
-        c->state = CONN_HEAD;
-        c->since = mono_now();
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-        if (epoll_ctl(api->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            refused = "server";
-        } else {
-            c->next = api->conns;
-            if (c->next)
-                c->next->prev = c;
-            api->conns = c;
-            api->nopen++;
-            publish_open(api);
-        }
-    }
-    pthread_mutex_unlock(&api->lock);
-    if (refused) {
-        free(c);
-        close(fd);
-        count_reason(api->m_refused, refused);
-    }
-}
-
-/* The request head is complete: the connection goes to MHD, which reads it from the start (we
- * only peeked). */
-static void hand_over(api_t *api, conn_t *c)
-{
-    pthread_mutex_lock(&api->lock);
-    epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    c->state = CONN_BUSY; /* the request deadline applies from here */
-    c->since = mono_now();
-    int fd = c->fd;
-    struct sockaddr_storage addr = c->addr;
-    pthread_mutex_unlock(&api->lock);
-    socklen_t len =
-        addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    /* From here c may be freed by the HTTP thread at any time; only its address is compared. */
-    if (MHD_add_connection(api->daemon, fd, (const struct sockaddr *)&addr, len) == MHD_YES)
-        return;
-    /* MHD closed the socket. If it never told us about the connection, the entry is ours. */
-    pthread_mutex_lock(&api->lock);
-    if (listed(api, c) && !c->mhd) {
-        unlink_conn(api, c);
-        free(c);
-    }
-    pthread_mutex_unlock(&api->lock);
-    count_reason(api->m_refused, "server");
-}
-
-/* New bytes on a connection still in our hands: hand it over once the head is complete (or
- * too big for us to judge: MHD answers that), close it when the client went away first. */
-static void head_arrived(api_t *api, conn_t *c, uint32_t events)
-{
-    char buf[HEAD_PEEK];
-    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-    int complete = n > 0 && (memmem(buf, (size_t)n, "\r\n\r\n", 4) ||
-                             memmem(buf, (size_t)n, "\n\n", 2) || (size_t)n == sizeof buf);
-    if (complete) {
-        hand_over(api, c);
-        return;
-    }
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
-        (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-        pthread_mutex_lock(&api->lock);
-        epoll_ctl(api->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        unlink_conn(api, c);
-        free(c);
-        pthread_mutex_unlock(&api->lock);
-    }
-}
-
-/* Deadlines: a connection waits at most header_timeout for a request head (a new one, with
- * us; an idle keep-alive one, with MHD), and a request takes at most request_timeout. */
-static void sweep(api_t *api)
-{
-    double now = mono_now();
-    pthread_mutex_lock(&api->lock);
-    for (conn_t *c = api->conns, *next; c; c = next) {
-        next = c->next;
-        if ((c->state == CONN_HEAD || c->state == CONN_WAITING) &&
-            now - c->since > api->header_timeout)
-            drop_conn(api, c, "header_timeout");
-        else if (c->state == CONN_BUSY && now - c->since > api->request_timeout)
-            drop_conn(api, c, "request_timeout");
-    }
-    pthread_mutex_unlock(&api->lock);
-}
-
-/* 1 when accept() failed for lack of descriptors: the caller stops polling the listening
- * socket until the next sweep (it stays readable, so polling it again at once would spin). */
-static int accept_some(api_t *api)
-{
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        int fd =
-            accept4(api->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            admit(api, fd, &addr);
-            continue;
-        }
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            count_reason(api->m_refused, "server");
-            return 1;
-        }
-        if (errno != EINTR && errno != ECONNABORTED)
-            return 0; /* EAGAIN: the queue is empty */
-    }
-    return 0;
-}
-
-/* The accept thread. Within one batch of events the connections' come first: admitting a new
- * connection may free another (eviction), whose event must not be looked at afterwards. */
-static void *acceptor_main(void *arg)
-{
-    api_t *api = arg;
-    int starved = 0;
-    double next_sweep = mono_now();
-    for (;;) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(api->epfd, evs, 64, SWEEP_MS);
-        int stop = 0, incoming = 0;
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr == &api->wake)
-                stop = 1;
-            else if (evs[i].data.ptr == &api->listen_fd)
-                incoming = 1;
-            else
-                head_arrived(api, evs[i].data.ptr, evs[i].events);
-        }
-        if (stop)
-            break;
-        if (starved && mono_now() >= next_sweep) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &api->listen_fd};
-            epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->listen_fd, &ev);
-            starved = 0;
-            incoming = 1;
-        }
-        if (incoming && accept_some(api)) {
-            epoll_ctl(api->epfd, EPOLL_CTL_DEL, api->listen_fd, NULL);
-            starved = 1;
-        }
-        if (mono_now() >= next_sweep) {
-            sweep(api);
-            next_sweep = mono_now() + SWEEP_MS / 1000.0;
-        }
-    }
-    return NULL;
-}
-
-/* MHD's connection notifications (HTTP thread): "started" ties MHD's connection to our entry,
- * "closed" removes it (MHD closes the socket right after). */
-static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    api_t *api = cls;
-    pthread_mutex_lock(&api->lock);
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = NULL;
-        for (conn_t *c = api->conns; ci && c; c = c->next)
-            if (!c->mhd && c->state != CONN_HEAD && c->fd == ci->connect_fd) {
-                c->mhd = mc;
-                *socket_context = c;
-                break;
-            }
-    } else if (*socket_context) {
-        conn_t *c = *socket_context;
-        unlink_conn(api, c);
-        free(c);
-        *socket_context = NULL;
-    }
-    pthread_mutex_unlock(&api->lock);
-}
-
-/* A request head came (to_busy 1), or a request ended (0): the deadline that applies changes. */
-static void conn_mark(api_t *api, struct MHD_Connection *mc, int to_busy)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    conn_t *c = ci ? ci->socket_context : NULL;
-    if (!c)
-        return;
-    pthread_mutex_lock(&api->lock);
-    if (c->state != CONN_CLOSING) {
-        c->state = to_busy ? CONN_BUSY : CONN_WAITING;
-        c->since = mono_now();
-    }
-    pthread_mutex_unlock(&api->lock);
 }
 
 /* ---- sending --------------------------------------------------------------------------- */
@@ -920,7 +535,7 @@ static int request_has_control(struct MHD_Connection *conn, const char *url)
 static enum MHD_Result begin_request(api_t *api, struct MHD_Connection *conn, const char *url,
                                      const char *method, void **con_cls)
 {
-    conn_mark(api, conn, 1);
+    api_accept_mark(api->acc, conn, 1);
     request_state_t *st = calloc(1, sizeof *st);
     if (!st)
         return MHD_NO;
@@ -1048,7 +663,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
-    conn_mark(cls, conn, 0);
+    api_accept_mark(((api_t *)cls)->acc, conn, 0);
     request_state_t *st = *con_cls;
     if (!st)
         return;
@@ -1135,13 +750,6 @@ static int open_listener(const struct sockaddr_storage *addr, const char *listen
     return -1;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 int api_start(api_t *api)
 {
     if (!api || api->daemon)
@@ -1151,48 +759,33 @@ int api_start(api_t *api)
                   api->listen);
         return -1;
     }
-    if ((api->listen_fd = open_listener(&api->addr, api->listen)) < 0)
+    int listen_fd = open_listener(&api->addr, api->listen);
+    if (listen_fd < 0 || api_accept_prepare(api->acc, listen_fd) < 0)
         return -1;
-    struct epoll_event wake_ev = {.events = EPOLLIN, .data.ptr = &api->wake};
-    struct epoll_event listen_ev = {.events = EPOLLIN, .data.ptr = &api->listen_fd};
-    if (pipe2(api->wake, O_CLOEXEC) < 0 || (api->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-        epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->wake[0], &wake_ev) < 0 ||
-        epoll_ctl(api->epfd, EPOLL_CTL_ADD, api->listen_fd, &listen_ev) < 0) {
-        log_error("api: cannot set up the accept thread's polling: %s", strerror(errno));
-        close_fd(&api->listen_fd);
-        close_fd(&api->wake[0]);
-        close_fd(&api->wake[1]);
-        close_fd(&api->epfd);
-        return -1;
-    }
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     /* MHD's own limit is only a backstop far above ours: a connection we shut down counts in
      * MHD until its thread notices, and the new one taking its slot must not be refused
      * meanwhile. For the same reason MHD's per-address limit is not used: it would refuse a
      * probe while the slow connections it replaces are still closing, and it never evicts. */
-    unsigned mhd_limit = api->max_conns * 4 + 16;
+    unsigned mhd_limit = api_accept_mhd_limit(api->acc);
     /* The logger goes first so that MHD reports problems with the later options through it. */
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
         MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, api, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_NOTIFY_CONNECTION,
+        api_accept_on_connection, api->acc, MHD_OPTION_UNESCAPE_CALLBACK, unescape, api,
+        MHD_OPTION_END);
     if (!api->daemon) {
         log_error("api: cannot start the HTTP server on %s", api->listen);
-        close_fd(&api->listen_fd);
-        close_fd(&api->wake[0]);
-        close_fd(&api->wake[1]);
-        close_fd(&api->epfd);
+        api_accept_stop(api->acc);
         return -1;
     }
     atomic_store(&api->running, 1);
-    if (pthread_create(&api->acceptor, NULL, acceptor_main, api) != 0) {
-        log_error("api: cannot start the accept thread");
+    if (api_accept_run(api->acc, api->daemon) < 0) {
         api_stop(api);
         return -1;
     }
-    api->acceptor_running = 1;
     log_debug("api: listening on %s", api->listen);
     return 0;
 }
@@ -1202,33 +795,8 @@ void api_stop(api_t *api)
     if (!api || !api->daemon)
         return;
     atomic_store(&api->running, 0);
-    if (api->acceptor_running) {
-        ssize_t w = write(api->wake[1], "x", 1);
-        (void)w;
-        pthread_join(api->acceptor, NULL);
-        api->acceptor_running = 0;
-    }
-    close_fd(&api->listen_fd);
-    close_fd(&api->wake[0]);
-    close_fd(&api->wake[1]);
-    close_fd(&api->epfd);
-    /* The connections still waiting for a request head are ours to close (the HTTP thread may
-     * be removing others meanwhile). */
-    pthread_mutex_lock(&api->lock);
-    for (conn_t *c = api->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->state == CONN_HEAD) {
-            close(c->fd);
-            unlink_conn(api, c);
-            free(c);
-        }
-    }
-    pthread_mutex_unlock(&api->lock);
+    api_accept_stop(api->acc);
     MHD_stop_daemon(api->daemon); /* joins the polling thread; "closed" for every connection */
     api->daemon = NULL;
-    while (api->conns) { /* none should be left; MHD owned their sockets */
-        conn_t *c = api->conns;
-        unlink_conn(api, c);
-        free(c);
-    }
+    api_accept_forget(api->acc);
 }

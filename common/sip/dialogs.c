@@ -12,18 +12,22 @@
 
 typedef struct dialog {
     char from[160], to[160], call_id[160];
-    int64_t since;
+    int64_t since;   /* the 2xx that made it */
+    int64_t ack_by;  /* until its ACK passed: gone when none came by then; 0 once it did */
+    int64_t seen;    /* the last 2xx in it (session refresh) */
+    int64_t session; /* its Session-Expires (RFC 4028), seconds; 0: none */
 } dialog_t;
 
 struct dialogs {
     strmap_t *map;
     size_t max;
-    int64_t max_age;
+    int64_t max_age, ack_wait;
     metric_t *m_attempted, *m_answered, *m_failed, *m_active;
     cap_t *cap;
 };
 
-dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, unsigned retry_after_s)
+dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, int64_t ack_wait_s,
+                       unsigned retry_after_s)
 {
     dialogs_t *d = calloc(1, sizeof *d);
     if (!d || !(d->map = strmap_new()) ||
@@ -35,6 +39,7 @@ dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, unsigned ret
     }
     d->max = max;
     d->max_age = max_age_s;
+    d->ack_wait = ack_wait_s;
     d->m_attempted = metrics_counter(m, "cscf_calls_attempted_total",
                                      "initial INVITEs forwarded by this proxy", NULL);
     d->m_answered = metrics_counter(m, "cscf_calls_answered_total",
@@ -123,6 +128,11 @@ static void forget_oldest(dialogs_t *d)
         strmap_sweep(d->map, is_this, o);
 }
 
+static int64_t session_of(sip_t const *response)
+{
+    return response->sip_session_expires ? (int64_t)response->sip_session_expires->x_delta : 0;
+}
+
 void dialogs_final(dialogs_t *d, int status, sip_t const *response)
 {
     if (!d)
@@ -145,7 +155,9 @@ void dialogs_final(dialogs_t *d, int status, sip_t const *response)
     copy_uri(dl->from, sizeof dl->from, response->sip_from);
     copy_uri(dl->to, sizeof dl->to, response->sip_to);
     snprintf(dl->call_id, sizeof dl->call_id, "%s", response->sip_call_id->i_id);
-    dl->since = time(NULL);
+    dl->since = dl->seen = time(NULL);
+    dl->ack_by = dl->since + d->ack_wait;
+    dl->session = session_of(response);
     if (strmap_put(d->map, key, dl, NULL) < 0)
         free(dl);
     update_gauge(d);
@@ -164,26 +176,64 @@ void dialogs_bye(dialogs_t *d, int status, sip_t const *response)
     update_gauge(d);
 }
 
+/* The dialog a message belongs to, sent by either end (the callee's re-INVITE has the tags the
+ * other way round). */
+static dialog_t *find(dialogs_t *d, sip_t const *sip)
+{
+    char key[500], rev[500];
+    if (!d || !sip || key_of(sip, key, sizeof key) < 0)
+        return NULL;
+    dialog_t *dl = strmap_get(d->map, key);
+    if (dl)
+        return dl;
+    snprintf(rev, sizeof rev, "%s;%s;%s", sip->sip_call_id->i_id, sip->sip_to->a_tag,
+             sip->sip_from->a_tag);
+    return strmap_get(d->map, rev);
+}
+
+void dialogs_ack(dialogs_t *d, sip_t const *ack)
+{
+    dialog_t *dl = find(d, ack);
+    if (dl)
+        dl->ack_by = 0;
+}
+
+void dialogs_refresh(dialogs_t *d, sip_t const *response)
+{
+    dialog_t *dl = find(d, response);
+    if (!dl)
+        return;
+    dl->seen = time(NULL);
+    dl->session = session_of(response);
+}
+
 typedef struct sweep_ctx {
-    int64_t cutoff;
+    const dialogs_t *d;
+    int64_t now;
 } sweep_ctx_t;
 
-static int too_old(void *ctx, const char *key, void *val)
+/* A dialog nobody will end through us: its 2xx was never ACKed (the caller gave up or is gone;
+ * RFC 3261 13.3.1.4 has the callee end it, with a BYE that may never come), its session timer
+ * ran out without a refresh (RFC 4028 10: both ends consider it over; a refresh may take 64*T1),
+ * or it is older than any call should be (a BYE lost). */
+static int is_over(void *ctx, const char *key, void *val)
 {
     sweep_ctx_t *s = ctx;
     dialog_t *dl = val;
-    if (dl->since > s->cutoff)
-        return 0;
-    free(dl);
-    return 1;
+    int over = (dl->ack_by && s->now >= dl->ack_by) ||
+               (dl->session && s->now > dl->seen + dl->session + s->d->ack_wait) ||
+               s->now - dl->since >= s->d->max_age;
+    if (over)
+        free(dl);
+    return over;
 }
 
 void dialogs_sweep(dialogs_t *d, int64_t now)
 {
     if (!d)
         return;
-    sweep_ctx_t s = {now - d->max_age};
-    strmap_sweep(d->map, too_old, &s);
+    sweep_ctx_t s = {d, now};
+    strmap_sweep(d->map, is_over, &s);
     update_gauge(d);
 }
 
@@ -203,9 +253,10 @@ static int add_json(void *ctx, const char *key, void *val)
     json_ctx_t *j = ctx;
     dialog_t *dl = val;
     if (json_array_size(j->arr) < j->limit)
-        json_array_append_new(j->arr, json_pack("{s:s,s:s,s:s,s:I}", "call_id", dl->call_id, "from",
-                                                dl->from, "to", dl->to, "age_seconds",
-                                                (json_int_t)(j->now - dl->since)));
+        json_array_append_new(j->arr, json_pack("{s:s,s:s,s:s,s:I,s:b}", "call_id", dl->call_id,
+                                                "from", dl->from, "to", dl->to, "age_seconds",
+                                                (json_int_t)(j->now - dl->since), "acked",
+                                                dl->ack_by == 0));
     return 0;
 }
 

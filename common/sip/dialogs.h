@@ -17,8 +17,11 @@ typedef struct dialogs dialogs_t;
 
 /* max: dialogs held (limits.dialogs: new initial INVITEs get 503 at it, dialogs_admit(); one
  * answered meanwhile replaces the oldest); max_age_s: a dialog nobody ended (lost BYE) is
- * forgotten after this; retry_after_s: the Retry-After of that 503. */
-dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, unsigned retry_after_s);
+ * forgotten after this; ack_wait_s (64*T1): a 2xx not ACKed by then leaves no dialog, nor does a
+ * session timer (Session-Expires) this long past its end without a refresh; retry_after_s: the
+ * Retry-After of that 503. */
+dialogs_t *dialogs_new(metrics_t *m, size_t max, int64_t max_age_s, int64_t ack_wait_s,
+                       unsigned retry_after_s);
 void dialogs_free(dialogs_t *d);
 
 /* May a new initial INVITE be forwarded? 1 yes; 0 the table is at its cap (counted in
@@ -29,9 +32,14 @@ const char *dialogs_retry_after(const dialogs_t *d);
 void dialogs_attempt(dialogs_t *d);
 /* The final response to an initial INVITE relayed upstream (answered or failed by code). */
 void dialogs_final(dialogs_t *d, int status, sip_t const *response);
-/* A final response to a BYE relayed: the dialog ends. */
+/* A final response to a BYE relayed, or, with none from the far end, the BYE itself: the dialog
+ * ends (RFC 3261 15.1.1: also on a 408, 481 or no answer at all). */
 void dialogs_bye(dialogs_t *d, int status, sip_t const *response);
-/* Forgets dialogs older than max_age_s; updates the gauge. */
+/* An ACK passed: the dialog its 2xx made is confirmed. */
+void dialogs_ack(dialogs_t *d, sip_t const *ack);
+/* A 2xx to a request inside a dialog (a re-INVITE or UPDATE: RFC 4028's session refresh). */
+void dialogs_refresh(dialogs_t *d, sip_t const *response);
+/* Forgets dialogs over (dialogs_new()); updates the gauge. */
 void dialogs_sweep(dialogs_t *d, int64_t now);
 size_t dialogs_count(const dialogs_t *d);
 /* {"active": n, "dialogs": [{call_id, from, to, age_seconds}] } with at most limit entries. */

@@ -217,7 +217,8 @@ static void auth_param(sip_t const *sip, const char *name, char *out, size_t len
     }
 }
 
-static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigned *flags)
+static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigned *flags,
+                            char *flow, size_t flow_len)
 {
     sip_method_t m = sip->sip_request->rq_method;
     *flags = 0;
@@ -230,7 +231,7 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
     if (sip->sip_to && sip->sip_to->a_tag)
         return ADM_IN_DIALOG;
     if (sa->classify)
-        *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip);
+        *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip, flow, flow_len);
     if (m == sip_method_register) {
         char response[64];
         auth_param(sip, "response", response, sizeof response);
@@ -256,16 +257,17 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
                   size_t retry_len)
 {
     unsigned flags;
-    adm_class_t c = classify(sa, msg, sip, &flags);
-    const adm_config_t *cfg = adm_config(sa->adm);
     char flow[96] = "", impi[256] = "";
+    adm_class_t c = classify(sa, msg, sip, &flags, flow, sizeof flow);
+    const adm_config_t *cfg = adm_config(sa->adm);
     int bucketed = c != ADM_ACK_CANCEL && c != ADM_IN_DIALOG && cfg->enabled;
-    if (bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER))
+    int by_flow = bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER);
+    if (by_flow && !*flow) /* not built by the program's classify callback already */
         sip_core_flow_of(msg, flow, sizeof flow);
     if (bucketed && cfg->impi_rate > 0)
         impi_of(sip, impi, sizeof impi);
     double now = mono_now();
-    adm_reason_t r = adm_decide(sa->adm, now, c, flow, impi);
+    adm_reason_t r = adm_decide(sa->adm, now, c, by_flow ? flow : "", impi);
     if (r == ADM_ADMIT) {
         metric_inc(sa->m_admitted, adm_class_name(c));
         return 0;

@@ -190,31 +190,36 @@ static int body_too_large(const sip_core_t *core, sip_t const *sip)
            sip->sip_content_length->l_length > core->cfg.max_message_size;
 }
 
-/* Checks every element makes before it acts on a request (RFC 3261 8.2.2, 16.3). Returns the
- * status already sent, or 0 to go on. */
-static int check_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
+/* A request refused for its own form: what to answer. */
+typedef struct refusal {
+    int status; /* 0: none */
+    const char *phrase;
+    char unsupported[256]; /* for a 420: the Proxy-Require tags we lack */
+} refusal_t;
+
+/* The checks every element makes before it acts on a request (RFC 3261 8.2.2, 16.3). They need
+ * nothing but the message, so they run once, before the stateless/stateful choice
+ * (answer_stateless()), and a refused request never gets a transaction. 1 when refused. */
+static int refuse_request(const sip_core_t *core, sip_t const *sip, refusal_t *out)
 {
     if (sip_guard_duplicate_single(sip)) {
         log_debug("a header that may appear once appears twice");
-        return sip_core_reply(core, irq, 400, "Duplicate Header", TAG_END()) == 0 ? 400 : 500;
-    }
-    if (body_too_large(core, sip)) {
+        *out = (refusal_t){.status = 400, .phrase = "Duplicate Header"};
+    } else if (body_too_large(core, sip)) {
         log_debug("request body of %lu bytes over sip.max_message_size",
                   (unsigned long)sip->sip_content_length->l_length);
-        return sip_core_reply(core, irq, SIP_413_REQUEST_TOO_LARGE, TAG_END()) == 0 ? 413 : 500;
-    }
-    if (!is_sip_scheme(sip->sip_request->rq_url)) {
+        *out = (refusal_t){.status = 413, .phrase = sip_413_Request_too_large};
+    } else if (!is_sip_scheme(sip->sip_request->rq_url)) {
         log_debug("unsupported Request-URI scheme");
-        return sip_core_reply(core, irq, SIP_416_UNSUPPORTED_URI, TAG_END()) == 0 ? 416 : 500;
+        *out = (refusal_t){.status = 416, .phrase = sip_416_Unsupported_uri};
+    } else if (sip->sip_proxy_require &&
+               unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, out->unsupported,
+                                sizeof out->unsupported)) {
+        log_debug("unsupported Proxy-Require: %s", out->unsupported);
+        out->status = 420;
+        out->phrase = sip_420_Bad_extension;
     }
-    char tags[256];
-    if (sip->sip_proxy_require &&
-        unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags, sizeof tags)) {
-        log_debug("unsupported Proxy-Require: %s", tags);
-        sip_core_reply(core, irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
-        return 420;
-    }
-    return 0;
+    return out->status != 0;
 }
 
 static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip)
@@ -228,8 +233,10 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
     if (sip->sip_request->rq_method == sip_method_ack) {
         /* nta never answers an ACK; any status just lets it free the transaction. A malformed
          * one goes no further (sip_guard.h). */
-        if (!sip_guard_duplicate_single(sip))
+        if (!sip_guard_duplicate_single(sip)) {
+            dialogs_ack(core->dialogs, sip); /* a call confirmed */
             core->handler(core->app, core, irq, sip);
+        }
         return 200;
     }
 
@@ -238,10 +245,8 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
                        TAG_END());
         return 503;
     }
-    int status = check_request(core, irq, sip);
-    if (status)
-        return status;
-    status = core->handler(core->app, core, irq, sip);
+    /* refuse_request() already ran (answer_stateless()). */
+    int status = core->handler(core->app, core, irq, sip);
     /* Count only what nta will still send for us; sip_core_reply() counted the rest. */
     if (status >= 100 && nta_incoming_status(irq) < 200)
         sip_core_count_final(core, irq, status);
@@ -259,17 +264,39 @@ static int handle_request(sip_core_t *core, nta_incoming_t *irq, sip_t const *si
  * Everything else gets its server transaction here (nta_incoming_create()) and goes on as
  * nta's default leg would take it (leg_recv() in nta.c, which this mirrors). */
 
+/* RFC 3261 8.2.7: a stateless UAS gives the same To tag to every retransmission of a request.
+ * One tag per process does that, and lets the ACK to a non-2xx answer be recognised: it comes
+ * in a new transaction of its own and must go no further (absorb_ack()). */
 static void reply_stateless(sip_core_t *core, msg_t *msg, int status, const char *phrase,
                             tag_type_t tag, tag_value_t value, ...)
 {
+    sip_t const *req = sip_object(msg);
+    sip_to_t *to = NULL;
+    if (req && req->sip_to && !req->sip_to->a_tag && core->sl_tag &&
+        (to = sip_to_dup(msg_home(msg), req->sip_to)) &&
+        sip_to_tag(msg_home(msg), to, core->sl_tag) < 0)
+        to = NULL;
     ta_list ta;
     ta_start(ta, tag, value);
     /* nta_msg_treply() takes the request message in all cases. */
     if (nta_msg_treply(core->agent, msg, status, phrase ? phrase : sip_status_phrase(status),
-                       SIPTAG_SERVER_STR(core->cfg.server), ta_tags(ta)) == 0)
+                       SIPTAG_SERVER_STR(core->cfg.server), TAG_IF(to, SIPTAG_TO(to)),
+                       ta_tags(ta)) == 0)
         sip_core_count_response(core, status);
     ta_end(ta);
     log_debug("sent %d statelessly", status);
+}
+
+/* An ACK to one of our stateless non-2xx answers ends there (nta's server transaction would have
+ * absorbed it); relayed along its Route it would reach the callee, or a DNS lookup. */
+static int absorb_ack(sip_core_t *core, msg_t *msg, sip_t const *sip)
+{
+    if (!sip->sip_to || !sip->sip_to->a_tag || !core->sl_tag ||
+        strcmp(sip->sip_to->a_tag, core->sl_tag) != 0)
+        return 0;
+    log_debug("ACK to a stateless answer absorbed");
+    msg_destroy(msg);
+    return 1;
 }
 
 /* OPTIONS to this node (sip_core_reply_options() without a transaction). */
@@ -279,11 +306,8 @@ static void options_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     if (core->draining) {
         reply_stateless(core, msg, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
                         TAG_END());
-    } else if ((sip->sip_proxy_require &&
-                unsupported_tags(core, (const msg_list_t *)sip->sip_proxy_require, tags,
-                                 sizeof tags)) ||
-               (sip->sip_require &&
-                unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags))) {
+    } else if (sip->sip_require &&
+               unsupported_tags(core, (const msg_list_t *)sip->sip_require, tags, sizeof tags)) {
         reply_stateless(core, msg, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(tags), TAG_END());
     } else {
         reply_stateless(core, msg, SIP_200_OK, SIPTAG_ALLOW_STR(core->cfg.allow),
@@ -317,17 +341,22 @@ static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     /* Admission first: a refused request should cost as little as possible (no transaction). */
     int refused = core->adm && sip_adm_check(core->adm, msg, sip, &phrase, retry, sizeof retry);
     if (method == sip_method_ack)
-        return 0; /* counted, never refused; the program relays ACKs for 2xx */
-    /* A malformed or oversized OPTIONS goes the long way, to check_request()'s 400 or 413. */
-    int options = method == sip_method_options && sip_core_request_is_for_us(core, sip) &&
-                  !sip_guard_duplicate_single(sip) && !body_too_large(core, sip);
-    cap_t *full = options ? NULL : over_cap(core, sip);
-    if (!refused && !options && !full)
+        return absorb_ack(core, msg, sip); /* never refused; the program relays ACKs for 2xx */
+    refusal_t bad = {0};
+    int malformed = !refused && refuse_request(core, sip, &bad);
+    int options = !refused && !malformed && method == sip_method_options &&
+                  sip_core_request_is_for_us(core, sip);
+    cap_t *full = refused || malformed || options ? NULL : over_cap(core, sip);
+    if (!refused && !malformed && !options && !full)
         return 0;
     metric_inc(core->m_requests, method_label(sip->sip_request->rq_method_name));
     sip_trace_msg(core->trace, msg, "received");
     if (refused)
         reply_stateless(core, msg, 503, phrase, SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    else if (malformed)
+        reply_stateless(core, msg, bad.status, bad.phrase,
+                        TAG_IF(bad.unsupported[0], SIPTAG_UNSUPPORTED_STR(bad.unsupported)),
+                        TAG_END());
     else if (options)
         options_stateless(core, msg, sip);
     else
@@ -392,6 +421,8 @@ static int relay_late_2xx(sip_core_t *core, msg_t *msg, sip_t *sip)
     if (!sip_core_is_node(core, &u))
         return -1;
     int status = sip->sip_status->st_status; /* msg is nta's (and soon gone) once sent */
+    if (core->screen_response) /* as for any relayed response (sip_proxy_set_response_screen) */
+        core->screen_response(core->screen_ctx, msg, sip);
     /* nta_msg_tsend() takes our Via off itself and sends to the next one. */
     if (nta_msg_tsend(core->agent, msg, NULL, TAG_END()) < 0)
         return 0; /* nta freed it */
@@ -593,6 +624,10 @@ static void register_metrics(sip_core_t *core)
                       "side");
 }
 
+/* Often enough that a call nobody ended (its 2xx never ACKed) leaves the count of
+ * limits.dialogs soon after 64*T1; a pass over 100,000 dialogs takes about a millisecond. */
+enum { DIALOG_SWEEP_MS = 5000 };
+
 static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_core_t *core = (sip_core_t *)arg;
@@ -615,7 +650,7 @@ struct dialogs *sip_core_dialogs(const sip_core_t *core)
  * stall of 30 ms puts 64 KiB in the socket), tport marks the message too large and stops
  * reading the connection, and every message still on it is lost: calls with no 180 and no 200
  * (tests/e2e/t_tcp_backlog.sh). So nta gets room for such a backlog on top of the configured
- * size, and check_request() enforces sip.max_message_size itself (413). Not more room: each
+ * size, and refuse_request() enforces sip.max_message_size itself (413). Not more room: each
  * message split off a read gets a copy of everything after it (msg_next), so a read of B bytes
  * costs about B * B / 2 KB of copies, held while the transactions live (with 2 MiB, make
  * soak's scscf grew to 2.3 GiB in an overload episode); 64 + 128 KiB costs at most ~20 MB and
@@ -661,12 +696,15 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
     if (!core->agent || bind_listeners(core) < 0)
         goto fail;
+    core->sl_tag = nta_agent_newtag(core->home, "sl-%s", core->agent);
     if (nta_agent_set_params(core->agent, NTATAG_MCLASS(sip_guard_mclass()), TAG_END()) < 0)
         goto fail; /* the stream-read guard (sip_guard.c) */
-    core->dialogs =
-        dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600, retry);
+    /* A 2xx is retransmitted for 64*T1 waiting for its ACK (RFC 3261 13.3.1.4). */
+    int64_t ack_wait = ((cfg->t1x64_ms ? cfg->t1x64_ms : 32000) + 999) / 1000;
+    core->dialogs = dialogs_new(metrics, cfg->max_dialogs ? cfg->max_dialogs : 100000, 12 * 3600,
+                                ack_wait, retry);
     core->trace = sip_trace_new();
-    core->sweep = su_timer_create(su_root_task(root), 60000);
+    core->sweep = su_timer_create(su_root_task(root), DIALOG_SWEEP_MS);
     if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;

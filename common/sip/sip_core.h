@@ -162,7 +162,11 @@ void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
 #define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
 #define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
 #define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
-typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
+/* flow (flow_len bytes) holds the request's flow (sip_core_flow_of()) once someone built it, and
+ * is empty until then: a callback that needs the flow builds it there, and admission's per-flow
+ * limit takes it from there, so it is built once per request. */
+typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                       char *flow, size_t flow_len);
 void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx);
 /* New admission settings (a reload). */
 void sip_core_set_admission(sip_core_t *core, const struct adm_config *cfg);

@@ -38,6 +38,11 @@ struct sip_core {
     sip_core_source_f source;
     void *source_ctx;
     struct sip_adm *adm; /* admission control (sip_admission.c) */
+    /* The To tag of our stateless answers (reply_stateless()). */
+    const char *sl_tag;
+    /* What a program screens out of every response it relays (sip_proxy_set_response_screen). */
+    void (*screen_response)(void *ctx, msg_t *msg, sip_t *sip);
+    void *screen_ctx;
 };
 
 /* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */

@@ -261,10 +261,19 @@ static void account(sip_fwd_t *f, int status, sip_t const *sip)
 {
     if (status < 200 || !f->core->dialogs)
         return;
-    if (f->method == sip_method_invite && f->initial)
+    if (f->method == sip_method_invite && f->initial) {
         dialogs_final(f->core->dialogs, status, sip);
-    else if (f->method == sip_method_bye)
-        dialogs_bye(f->core->dialogs, status, sip);
+    } else if (f->method == sip_method_bye) {
+        /* No answer from the far end (our own 408 or 500): the BYE's tags name the dialog, and
+         * it is over all the same (RFC 3261 15.1.1). */
+        msg_t *req = !sip && f->irq ? nta_incoming_getrequest(f->irq) : NULL;
+        dialogs_bye(f->core->dialogs, status, sip ? sip : req ? sip_object(req) : NULL);
+        if (req)
+            msg_destroy(req); /* getrequest returned a reference */
+    } else if ((f->method == sip_method_invite || f->method == sip_method_update) && sip &&
+               status < 300) {
+        dialogs_refresh(f->core->dialogs, sip);
+    }
 }
 
 /* nta keeps the final response of a non-INVITE server transaction over UDP for Timer J
@@ -297,8 +306,16 @@ static msg_t *compact_response(msg_t *response)
     return copy;
 }
 
+void sip_proxy_set_response_screen(sip_core_t *core, sip_response_screen_f fn, void *ctx)
+{
+    core->screen_response = fn;
+    core->screen_ctx = ctx;
+}
+
 static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 {
+    if (f->core->screen_response && response)
+        f->core->screen_response(f->core->screen_ctx, response, sip);
     if ((f->cb && f->cb(f->ctx, f, status, response, sip)) || !f->irq) {
         msg_destroy(response);
         return;

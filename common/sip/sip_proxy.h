@@ -45,6 +45,12 @@ typedef struct sip_fwd sip_fwd_t;
  * once more with status 0 when the relay ends, so ctx can be released then. */
 typedef int (*sip_fwd_response_f)(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip);
 
+/* Every response from a next hop passes fn before it is relayed upstream (before the relay's own
+ * callback, and for a late 2xx relayed statelessly too): the program's screening of what a peer
+ * may say (trust.c: trust-domain headers from an untrusted peer go). fn NULL: none. */
+typedef void (*sip_response_screen_f)(void *ctx, msg_t *msg, sip_t *sip);
+void sip_proxy_set_response_screen(sip_core_t *core, sip_response_screen_f fn, void *ctx);
+
 /* From the response callback, for a final status >= 300 that has not gone upstream: ends the
  * relay without answering and hands the caller's transaction back (to answer, or to fork
  * again: an S-CSCF going on past a failed application server, TS 24.229 default handling).

@@ -154,7 +154,8 @@ trust_guard_t *trust_guard_new(const char *program, metrics_t *metrics, const ch
             metrics, "cscf_untrusted_requests_total",
             "requests from a peer outside trust.peers (RFC 3325 trust domain): pai_removed had "
             "its P-Asserted-Identity and other trust-domain headers removed, refused got 403 "
-            "(originating service at the scscf, a Path token at the pcscf)",
+            "(originating service at the scscf, a Path token at the pcscf); "
+            "response_pai_removed counts responses relayed with those headers removed",
             "action");
     return g;
 }
@@ -217,8 +218,10 @@ static void note(trust_guard_t *g, msg_t *msg, const char *action, const char *w
     log_warn("%s: untrusted peer %s (not in trust.peers): %s %s; further untrusted requests are "
              "only counted (cscf_untrusted_requests_total) until %d s pass without one",
              g->program, from,
-             sip && sip->sip_request ? sip->sip_request->rq_method_name : "request", what,
-             TRUST_EPISODE_GAP_MS / 1000);
+             sip && sip->sip_request  ? sip->sip_request->rq_method_name
+             : sip && sip->sip_status ? "response"
+                                      : "request",
+             what, TRUST_EPISODE_GAP_MS / 1000);
 }
 
 int trust_guard_strip(trust_guard_t *g, sip_incoming_t *irq)
@@ -231,6 +234,22 @@ int trust_guard_strip(trust_guard_t *g, sip_incoming_t *irq)
              "with trust-domain headers (P-Asserted-Identity, ...): removed");
     msg_destroy(msg);
     return n;
+}
+
+int trust_guard_screen_response(trust_guard_t *g, msg_t *msg, sip_t *sip)
+{
+    if (!g || !msg || !sip || trust_guard_msg_trusted(g, msg))
+        return 0;
+    int n = trust_strip_headers(msg, sip);
+    if (n > 0)
+        note(g, msg, "response_pai_removed",
+             "with trust-domain headers (P-Asserted-Identity, ...): removed");
+    return n;
+}
+
+void trust_screen_response(void *guard, msg_t *msg, sip_t *sip)
+{
+    trust_guard_screen_response(guard, msg, sip);
 }
 
 void trust_guard_refused(trust_guard_t *g, sip_incoming_t *irq, const char *what)

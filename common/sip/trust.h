@@ -74,6 +74,15 @@ int trust_guard_strip(trust_guard_t *g, sip_incoming_t *irq);
  * "refused" and logged (one line per episode); what says what was asked ("originating"). */
 void trust_guard_refused(trust_guard_t *g, sip_incoming_t *irq, const char *what);
 
+/* A response received from a peer: unless it came from a trusted one, its trust-domain headers
+ * are removed (RFC 3325 5: an element of the domain passes no identity it cannot vouch for, in
+ * either direction); when there were some, counted as action "response_pai_removed" and logged
+ * (one line per episode). How many went. */
+int trust_guard_screen_response(trust_guard_t *g, msg_t *msg, sip_t *sip);
+/* The same in the shape of sip_proxy_set_response_screen()'s callback (guard: the trust_guard_t).
+ */
+void trust_screen_response(void *guard, msg_t *msg, sip_t *sip);
+
 /* Episodes: the first untrusted request after EPISODE_GAP_MS without one is logged. */
 #define TRUST_EPISODE_GAP_MS 60000
 

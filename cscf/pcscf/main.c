@@ -8,6 +8,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/pcscf/flow_conn.h"
@@ -79,14 +80,15 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
 /* Admission classes (sip_core.h): a REGISTER from the flow of a binding is a known UE's
  * re-REGISTER; a request on one of our Path tokens comes from the S-CSCF, which admitted it
  * already and whose flow carries many UEs. One table lookup each. */
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip)
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len)
 {
     pcscf_t *pc = ((program_t *)ctx)->app;
     if (!pc)
         return 0;
     if (sip->sip_request->rq_method == sip_method_register) {
-        char flow[96];
-        sip_core_flow_of(msg, flow, sizeof flow);
+        if (!*flow) /* built here once; the per-flow limit takes it from there */
+            sip_core_flow_of(msg, flow, flow_len);
         return pcscf_binding(pc, flow) ? SIP_ADM_KNOWN : 0;
     }
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
@@ -160,6 +162,9 @@ static int pcscf_init(program_t *p)
     pcscf_state_ready(pc);
     pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
     sip_core_set_classify(p->sip, admission_class, p);
+    /* A handset is outside the trust domain too (its address is not in trust.peers): what it
+     * asserts in a response is not passed on. */
+    sip_proxy_set_response_screen(p->sip, trust_screen_response, pc->trust);
     return 0;
 }
 
@@ -172,6 +177,7 @@ static void pcscf_fini(program_t *p)
     regsub_fini(pc);      /* bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
+    sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(pc->trust);
     cap_free(pc->cap_bindings);
     cap_free(pc->cap_regsubs);

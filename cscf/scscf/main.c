@@ -5,6 +5,7 @@
 
 #include "common/auth/sip_digest.h"
 #include "common/sip/sip_dialog.h"
+#include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
@@ -100,7 +101,8 @@ static int trust_start(scscf_t *s)
     return s->trust ? 0 : -1;
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len);
 
 static int scscf_init(program_t *p)
 {
@@ -129,6 +131,7 @@ static int scscf_init(program_t *p)
     if (failed)
         return -1;
     sip_core_set_classify(p->sip, admission_class, p);
+    sip_proxy_set_response_screen(p->sip, trust_screen_response, s->trust);
     log_info("scscf: Server-Name %s", s->server_name);
     return 0;
 }
@@ -148,6 +151,7 @@ static void scscf_fini(program_t *p)
     unreg_free(s->unreg);
     thirdparty_free(s->thirdparty);
     su_free(NULL, s->next_hop);
+    sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(s->trust);
     free(s);
     p->app = NULL;
@@ -174,8 +178,10 @@ static void found_impi(void *arg, int rc, store_reg_t *reg)
     store_reg_free(reg);
 }
 
-static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip)
+static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                char *flow, size_t flow_len)
 {
+    (void)flow, (void)flow_len; /* the scscf limits no flow (SIP_ADM_PEER) */
     scscf_t *s = ((program_t *)ctx)->app;
     unsigned flags = SIP_ADM_PEER;
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;

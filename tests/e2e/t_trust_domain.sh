@@ -11,6 +11,8 @@
 #   - integrity-protected="yes" on a REGISTER counts only from a trusted peer;
 #   - a reg-event SUBSCRIBE without P-Asserted-Identity from 127.0.0.2 naming alice in From
 #     gets 403 (From proves nothing outside the trust domain); from 127.0.0.1 it gets 200;
+#   - a response from 127.0.0.2 (a next hop of the scscf, a handset behind the pcscf) is passed
+#     on without its P-Asserted-Identity and other trust-domain headers; from 127.0.0.1 with them;
 #   - cscf_untrusted_requests_total{action}, one log line per episode, trust.peers by reload.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -49,7 +51,7 @@ wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 register() {
   printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];600;%s\n' \
     "$2" "$2" "$DOMAIN" "$DOMAIN" "$2" "$DOMAIN" "$3" "$OP" "$5" >"$WORKDIR/$1.csv"
-  timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/$1.csv" -i 127.0.0.1 -p "$4" \
+  timeout 20 sipp -sf "$SCEN/register_aka.xml" -inf "$WORKDIR/$1.csv" -i "${REG_IP:-127.0.0.1}" -p "$4" \
     -t u1 -m 1 -timeout 15s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
     -message_file "$WORKDIR/$1.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
 }
@@ -190,6 +192,35 @@ expect_match "... naming the source and what was refused" \
   "$(grep 'untrusted peer' "$WORKDIR/scscf.log")"
 expect_eq "the pcscf logged one line" 1 "$(lines pcscf)"
 
+echo "-- (7a) responses: what a peer outside the trust domain asserts in a response is not passed on"
+# answerer NAME IP PORT: a next hop or handset answering one MESSAGE with 200 + PAI (CALLEE_PID).
+answerer() {
+  timeout 40 sipp -sf "$SCEN/trust_message_uas_pai.xml" -i "$2" -p "$3" -t u1 -m 1 -timeout 35s \
+    -key domain "$DOMAIN" >/dev/null 2>&1 &
+  CALLEE_PID=$!
+  wait_for 5 port_bound udp "$3" || fail "$1: SIPp listens on $2:$3"
+}
+ok_response() { tr -d '\r' <"$WORKDIR/$1.msg" 2>/dev/null | sed -n '/^SIP\/2.0 200/,/^$/p'; }
+SELF_ROUTE="<sip:127.0.0.1:$SC_SIP;lr>"
+P7=$(free_port) P8=$(free_port)
+answerer hop7 "$UNTRUSTED" "$P7"
+message rsp_untrusted 127.0.0.1 "$SC_SIP" "sip:x@$UNTRUSTED:$P7" "to an untrusted next hop" \
+  "Route: $SELF_ROUTE, <sip:$UNTRUSTED:$P7;lr>"
+expect_eq "a MESSAGE relayed by the scscf to $UNTRUSTED: 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+rsp=$(ok_response rsp_untrusted)
+expect_no_match "... relayed without the P-Asserted-Identity it came with" '^P-Asserted-Identity' "$rsp"
+expect_no_match "... and without its P-Charging-Vector" '^P-Charging-Vector' "$rsp"
+expect_eq "the scscf counts one response whose trust-domain headers it removed" 1 \
+  "$(untrusted scscf response_pai_removed)"
+answerer hop8 127.0.0.1 "$P8"
+message rsp_trusted 127.0.0.1 "$SC_SIP" "sip:x@127.0.0.1:$P8" "to a trusted next hop" \
+  "Route: $SELF_ROUTE, <sip:127.0.0.1:$P8;lr>"
+expect_eq "the same to 127.0.0.1 (trusted): 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+expect_eq "... its P-Asserted-Identity is passed on" "P-Asserted-Identity: <sip:mallory@$DOMAIN>" \
+  "$(ok_response rsp_trusted | grep '^P-Asserted-Identity')"
+
 echo "-- (6) trust.peers by reload"
 sed -i 's/^  peers: \["127.0.0.1"\]$/  peers: ["127.0.0.1", "127.0.0.2\/32"]/' "$CONF"
 out=$(curl -s -m 5 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SC_API/api/v1/reload")
@@ -200,6 +231,19 @@ expect_eq "a MESSAGE from $UNTRUSTED on the orig Route is now served: 200" "SIP/
 wait "$CALLEE_PID"
 expect_eq "... bob sees alice asserted" "$PAI" "$(requests breload MESSAGE | grep -i '^P-Asserted-Identity:')"
 expect_eq "... nothing more counted as refused" 1 "$(untrusted scscf refused)"
+
+echo "-- (7b) a handset's response through the pcscf (its trust.peers has 127.0.0.1 only)"
+PB2=$(free_port)
+REG_IP=$UNTRUSTED register regb2 bob "$B_K" "$PB2" 2
+expect_eq "bob registers again, now from $UNTRUSTED (a handset is never in trust.peers)" 0 "$?"
+answerer ue "$UNTRUSTED" "$PB2"
+message rsp_ue 127.0.0.1 "$SC_SIP" "sip:bob@$DOMAIN" "to bob's handset" "X-Trust-Test: ue" "X-Trust-Test: -"
+expect_eq "a MESSAGE to bob through the scscf and the pcscf: 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+rsp=$(ok_response rsp_ue)
+expect_no_match "... his handset's P-Asserted-Identity was not passed on" '^P-Asserted-Identity' "$rsp"
+expect_eq "the pcscf counts one response whose trust-domain headers it removed" 1 \
+  "$(untrusted pcscf response_pai_removed)"
 
 stop_clean pcscf scscf hss
 finish

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <sofia-sip/msg.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
@@ -20,6 +22,7 @@
 
 #include "common/util/log.h"
 #include "common/program/program.h"
+#include "common/sip/admission.h"
 #include "common/sip/sip_core.h"
 #include "tests/unit/test_port.h"
 
@@ -172,6 +175,105 @@ static void duplicate_single_header_is_400(void **state)
     expect_status(request(f, "OPTIONS", "sip:ims.example.org", "Max-Forwards: 10\n"),
                   "SIP/2.0 400 Duplicate Header");
     expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
+}
+
+static usize_t transactions_held(fixture_t *f)
+{
+    usize_t irqs = 0;
+    nta_agent_get_stats(sip_core_agent(f->core), NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
+    return irqs;
+}
+
+static void send_text(fixture_t *f, const char *text)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t n = strlen(text);
+    assert_int_equal(sendto(f->sock, text, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+    for (int i = 0; i < 10; i++)
+        su_root_step(f->root, 10);
+}
+
+/* The request's own form is checked before any transaction (refuse_request()): an INVITE refused
+ * for it leaves nothing held for Timer H, every stateless answer has the same To tag (so a
+ * retransmission gets the same answer, RFC 3261 8.2.7), and the ACK to the refusal goes no
+ * further than this node. */
+static void refusals_are_stateless(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(transactions_held(f), 0);
+    static const struct {
+        const char *ruri, *extra, *status;
+    } refused[] = {
+        {"mailto:x@example.org", NULL, "SIP/2.0 416"},
+        {"sip:x@example.org", "Proxy-Require: noway\n", "SIP/2.0 420"},
+        {"sip:x@example.org", "Max-Forwards: 9\n", "SIP/2.0 400 Duplicate Header"},
+    };
+    char tag[64] = "";
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *r = request(f, "INVITE", refused[i].ruri, refused[i].extra);
+        expect_status(r, refused[i].status);
+        const char *t = strstr(r, "To: <sip:u@example.org>;tag=");
+        assert_non_null(t);
+        char this_tag[64];
+        snprintf(this_tag, sizeof this_tag, "%.*s", (int)strcspn(t + 28, "\r;"), t + 28);
+        if (tag[0])
+            assert_string_equal(this_tag, tag); /* one tag for every stateless answer */
+        snprintf(tag, sizeof tag, "%s", this_tag);
+    }
+    assert_int_equal(transactions_held(f), 0);
+    char text[1024];
+    static const char ack[] = "ACK sip:x@example.org SIP/2.0\r\n"
+                              "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-ack%s\r\n"
+                              "Max-Forwards: 70\r\nFrom: <sip:t@example.org>;tag=a\r\n"
+                              "To: <sip:u@example.org>;tag=%s\r\nCall-ID: ack-%s\r\n"
+                              "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+    snprintf(text, sizeof text, ack, "1", tag, "1");
+    send_text(f, text); /* to our refusal: absorbed */
+    char *m = metrics_render(f->metrics);
+    assert_null(strstr(m, "cscf_sip_requests_total{method=\"ACK\"}"));
+    free(m);
+    snprintf(text, sizeof text, ack, "2", "someone-else", "2");
+    send_text(f, text); /* another dialog's ACK reaches the program */
+    m = metrics_render(f->metrics);
+    assert_non_null(strstr(m, "cscf_sip_requests_total{method=\"ACK\"} 1"));
+    free(m);
+}
+
+/* The program's classify callback builds a request's flow for itself (the pcscf: is this
+ * REGISTER from a known binding's flow?); admission's per-flow limit takes that flow as it is
+ * instead of building it again. Here the callback names a flow of its own, and that is the
+ * one the limit counts. */
+static int classify_calls;
+static unsigned flow_of_callback(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
+                                 char *flow, size_t flow_len)
+{
+    classify_calls++;
+    assert_string_equal(flow, ""); /* nobody built it before */
+    snprintf(flow, flow_len, "%s", (const char *)ctx);
+    return 0;
+}
+
+static void classify_flow_is_built_once(void **state)
+{
+    fixture_t *f = *state;
+    adm_config_t ac = {.enabled = 1,
+                       .target = 10,
+                       .retry_after = 2,
+                       .flow_rate = 0.001,
+                       .flow_burst = 1,
+                       .table_size = 100};
+    sip_core_set_admission(f->core, &ac);
+    sip_core_set_classify(f->core, flow_of_callback, "udp:192.0.2.7:5060");
+    expect_status(request(f, "MESSAGE", "sip:x@example.org", NULL), "SIP/2.0 501");
+    expect_status(request(f, "MESSAGE", "sip:y@example.org", NULL), "SIP/2.0 503");
+    assert_int_equal(classify_calls, 2);
+    json_t *j = sip_core_admission_json(f->core, 5);
+    char *text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"key\":\"udp:192.0.2.7:5060\""));
+    assert_null(strstr(text, "127.0.0.1")); /* the real source's flow was never built */
+    free(text);
+    json_decref(j);
 }
 
 static void max_forwards_zero_not_for_us(void **state)
@@ -356,6 +458,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(scheme_and_proxy_require, setup, teardown),
         cmocka_unit_test_setup_teardown(max_forwards_zero_not_for_us, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_single_header_is_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_are_stateless, setup, teardown),
+        cmocka_unit_test_setup_teardown(classify_flow_is_built_once, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),

@@ -217,6 +217,47 @@ static void guard_judges_the_source_address(void **state)
     metrics_free(metrics);
 }
 
+/* A response received from this IPv4 address, with a P-Asserted-Identity and a charging vector. */
+static msg_t *response_from(const char *ip)
+{
+    msg_t *m = parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+                     "From: <sip:alice@ims.example.org>;tag=1\r\n"
+                     "To: <sip:bob@ims.example.org>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n"
+                     "P-Asserted-Identity: <sip:bob@ims.example.org>\r\n"
+                     "P-Charging-Vector: icid-value=1\r\nContent-Length: 0\r\n\r\n");
+    su_sockaddr_t *su = msg_addr(m);
+    memset(su, 0, sizeof *su);
+    su->su_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, ip, &su->su_sin.sin_addr), 1);
+    return m;
+}
+
+/* RFC 3325 works both ways: what an untrusted peer asserts in a response is not passed on. */
+static void screens_untrusted_responses(void **state)
+{
+    char err[160];
+    const char *peers[] = {"127.0.0.1"};
+    metrics_t *metrics = metrics_new();
+    trust_guard_t *g = trust_guard_new("test", metrics, peers, 1, err, sizeof err);
+    assert_non_null(g);
+    msg_t *in = response_from("127.0.0.1"), *out = response_from("127.0.0.2");
+    trust_screen_response(g, in, sip_object(in));
+    assert_non_null(sip_hdr_get(sip_object(in), "P-Asserted-Identity"));
+    assert_non_null(sip_hdr_get(sip_object(in), "P-Charging-Vector"));
+    assert_int_equal(trust_guard_screen_response(g, out, sip_object(out)), 2);
+    assert_null(sip_hdr_get(sip_object(out), "P-Asserted-Identity"));
+    assert_null(sip_hdr_get(sip_object(out), "P-Charging-Vector"));
+    assert_int_equal(trust_guard_screen_response(g, out, sip_object(out)), 0);
+    char *text = metrics_render(metrics);
+    assert_non_null(
+        strstr(text, "cscf_untrusted_requests_total{action=\"response_pai_removed\"} 1"));
+    free(text);
+    msg_destroy(in);
+    msg_destroy(out);
+    trust_guard_free(g);
+    metrics_free(metrics);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +268,7 @@ int main(void)
         cmocka_unit_test(empty_list_trusts_nobody),
         cmocka_unit_test(strips_trust_domain_headers),
         cmocka_unit_test(guard_judges_the_source_address),
+        cmocka_unit_test(screens_untrusted_responses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
