@@ -155,6 +155,28 @@ static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last)
     return w;
 }
 
+/* Our Record-Route entry as the S-CSCF sees it: the TLS listener's when the core leg is TLS. */
+static const url_t *core_rr(const pcscf_t *pc)
+{
+    return pc->core_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
+}
+
+/* Our entry as the UE sees it, when it differs from core_rr() (1; out filled): the protected
+ * server port of its SAs (TS 24.229 5.2.6.3.3), or the listener of the transport the UE
+ * registered over when that is TLS on one side only, so that each side comes back over its own
+ * transport (RFC 5658's double Record-Route, done as the swap below). */
+static int ue_rr(pcscf_t *pc, const pc_binding_t *b, char *out, size_t len)
+{
+    if (pc_ipsec_record_route(pc, b, out, len))
+        return 1;
+    int ue_tls = strncmp(b->flow, "tls:", 4) == 0;
+    const url_t *u = ue_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
+    if (!u || ue_tls == pc->core_tls)
+        return 0;
+    issize_t n = url_e(out, (isize_t)len, u);
+    return n > 0 && (size_t)n < len;
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -164,17 +186,16 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     sip_t *sip = sip_object(msg);
     if (pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
         preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
-        sip_proxy_prepare(msg, sip, sip_core_self_url(pc->p->sip)) < 0) {
+        sip_proxy_prepare(msg, sip, core_rr(pc)) < 0) {
         msg_destroy(msg);
         return 500;
     }
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
     char rr[300];
-    url_t *ue_rr = pc_ipsec_record_route(pc, b, rr, sizeof rr)
-                       ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
-                       : NULL;
-    rr_swap_t *w = ue_rr ? rr_swap_new(sip_core_self_url(pc->p->sip), ue_rr, 1) : NULL;
+    url_t *ue_url =
+        ue_rr(pc, b, rr, sizeof rr) ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
+    rr_swap_t *w = ue_url ? rr_swap_new(core_rr(pc), ue_url, 1) : NULL;
     int st = sip_forward(pc->p->sip, irq, msg, NULL, w ? swap_rr : NULL, w);
     if (st && w) { /* the relay never started: its callback will not free w */
         su_home_deinit(w->home);
@@ -225,8 +246,8 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     char rr[300];
-    int protected = pc_ipsec_record_route(pc, b, rr, sizeof rr);
-    const url_t *self = sip_core_self_url(pc->p->sip);
+    int protected = ue_rr(pc, b, rr, sizeof rr); /* IPsec, or TLS on one side only */
+    const url_t *self = core_rr(pc);
     url_t *rr_url = protected ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
     if (!hop || (protected && !rr_url) ||
         sip_proxy_prepare(msg, sip, protected ? rr_url : self) < 0) {
