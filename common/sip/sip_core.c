@@ -483,7 +483,8 @@ static int bind_tls(sip_core_t *core)
     char dir[400], url[300];
     if (sip_tls_stage(tc, dir, sizeof dir) < 0)
         return -1;
-    snprintf(url, sizeof url, "sip:%s;transport=tls", tc->listen);
+    /* sips: (nta binds TLS only for a sips: URI; transport=tls keeps it to TLS alone). */
+    snprintf(url, sizeof url, "sips:%s;transport=tls", tc->listen);
     /* TPTAG_TLS_VERSION(0): OpenSSL's negotiating method (1 would be TLS 1.0 alone). */
     int rc = nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
                                  TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(tc->verify),

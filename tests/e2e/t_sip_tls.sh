@@ -71,7 +71,7 @@ start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" TMPDIR="$WORKDIR/p
   PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_TLS;transport=tls;lr" "${pc_tls[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 expect_match "the pcscf logs its TLS listener" \
-  "sip: listening on sip:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, TLS 1.2 or later\\)" \
+  "sip: listening on sips:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, TLS 1.2 or later\\)" \
   "$(cat "$WORKDIR/pcscf.log")"
 expect_eq "... and removed the agent.pem it assembled for sofia (in its TMPDIR)" "" \
   "$(find "$WORKDIR/pcscf.tmp" -mindepth 1 2>/dev/null)"
@@ -84,26 +84,26 @@ s_client() {
   timeout 10 openssl s_client -connect "127.0.0.1:$port" -CAfile "$LAB/ca.crt" -verify_return_error \
     "$@" </dev/null >"$WORKDIR/$name" 2>&1
 }
-# tls_options PORT CERT KEY [args]: an OPTIONS to the node over TLS; the status line answered,
-# or what s_client said when the handshake failed. Waits for the answer, or s_client's exit.
+# tls_options PORT CERT KEY [args]: an OPTIONS to the node over TLS through s_client; prints
+# the status line answered, or what s_client said when the handshake failed. Waits for the
+# answer or for s_client's exit (its stdin stays open until then: a FIFO held here).
 tls_options() {
-  local port=$1 cert=$2 key=$3 line out=""
+  local port=$1 cert=$2 key=$3 out="$WORKDIR/options.$RANDOM" fd pid
   shift 3
-  coproc SCL { timeout 10 openssl s_client -quiet -connect "127.0.0.1:$port" -CAfile "$LAB/ca.crt" \
-    -verify_return_error -cert "$cert" -key "$key" "$@" 2>&1; }
+  mkfifo "$out.in"
+  timeout 10 openssl s_client -quiet -connect "127.0.0.1:$port" -CAfile "$LAB/ca.crt" \
+    -verify_return_error -cert "$cert" -key "$key" "$@" <"$out.in" >"$out" 2>&1 &
+  pid=$!
+  exec {fd}>"$out.in"
   printf 'OPTIONS sip:127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;rport;branch=z9hG4bK-o%s\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p%s\r\nTo: <sip:127.0.0.1:%s>\r\nCall-ID: probe-%s@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
-    "$port" "$RANDOM" "$RANDOM" "$port" "$RANDOM$RANDOM" >&"${SCL[1]}" 2>/dev/null
-  while IFS= read -r -t 10 line <&"${SCL[0]}"; do
-    line=${line%$'\r'}
-    case $line in
-    SIP/2.0*) out=$line && break ;;
-    *alert* | *error* | *:SSL\ routines:*) out="${out:+$out; }$line" ;;
-    esac
-  done
-  kill "$SCL_PID" 2>/dev/null
-  wait "$SCL_PID" 2>/dev/null
-  echo "$out"
+    "$port" "$RANDOM" "$RANDOM" "$port" "$RANDOM$RANDOM" >&"$fd" 2>/dev/null
+  wait_for 10 answered_or_gone "$out" "$pid"
+  exec {fd}>&-
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  tr -d '\r' <"$out" | grep -E '^SIP/2.0|alert|error' | head -3
 }
+answered_or_gone() { grep -q '^SIP/2.0' "$1" || ! kill -0 "$2" 2>/dev/null; }
 
 s_client pc_tls "$PC_TLS" -cert "$LAB/ue.crt" -key "$LAB/ue.key" -showcerts
 expect_match "the pcscf's TLS port completes a handshake, its certificate verified by the lab CA" \

@@ -45,24 +45,35 @@ def handshake(args):
 
 
 def pump(ue, tls):
-    """Bytes both ways until one side closes."""
+    """Bytes both ways until one side closes. The TLS socket is read without blocking: bytes
+    on it may be no data at all (TLS 1.3 session tickets after the handshake), and a blocking
+    read would then wait for the P-CSCF while the handset's request waits for us."""
+    tls.setblocking(False)
     while True:
         ready, _, _ = select.select([ue, tls], [], [])
         if ue in ready:
             data = ue.recv(65536)
             if not data:
                 return "handset closed"
+            tls.setblocking(True)
             tls.sendall(data)
+            tls.setblocking(False)
         if tls in ready:
+            data = b""
             try:
-                data = tls.recv(65536)
-                while tls.pending():
-                    data += tls.recv(tls.pending())
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        return "pcscf closed"
+                    data += chunk
+                    if not tls.pending():
+                        break
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
             except ssl.SSLError as e:
                 return "tls-error " + str(e)
-            if not data:
-                return "pcscf closed"
-            ue.sendall(data)
+            if data:
+                ue.sendall(data)
 
 
 def main():
