@@ -137,7 +137,7 @@ handset() {
   br=$(free_port) sp=$(free_port) TP=$(free_port)
   python3 "$E2E_DIR/tls_bridge.py" --listen "$br" --connect "127.0.0.1:$PC_TLS" --ca "$LAB/ca.crt" \
     --cert "$LAB/ue.crt" --key "$LAB/ue.key" --bind-port "$TP" --timeout 30 >"$WORKDIR/$name.bridge" 2>&1 &
-  wait_for 10 port_bound tcp "$br" || fail "$name: the TLS bridge listens on $br"
+  wait_for 20 port_bound tcp "$br" || fail "$name: the TLS bridge listens on $br"
   printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];600;%s;127.0.0.1:%s;%s\n' \
     "$user" "$user" "$DOMAIN" "$DOMAIN" "$user" "$DOMAIN" "$k" "$A_OP" "$inst" "$TP" "$callee" >"$WORKDIR/$name.csv"
   timeout 40 sipp -sf "$SCEN/$scen" -inf "$WORKDIR/$name.csv" -i 127.0.0.1 -p "$sp" -t t1 -m 1 \
