@@ -114,6 +114,29 @@ int program_check_transports(const cfg_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* sip.tls.* as sip_core takes them (the enums were checked by the schema). */
+static void tls_config(const cfg_t *cfg, sip_tls_config_t *tc)
+{
+    memset(tc, 0, sizeof *tc);
+    tc->listen = cfg_str(cfg, "sip.tls.listen");
+    tc->certificate = cfg_str(cfg, "sip.tls.certificate");
+    tc->private_key = cfg_str(cfg, "sip.tls.private_key");
+    tc->ca_file = cfg_str(cfg, "sip.tls.ca_file");
+    sip_tls_verify_parse(cfg_str(cfg, "sip.tls.verify_peer"), &tc->verify);
+    sip_tls_version_parse(cfg_str(cfg, "sip.tls.min_version"), &tc->min_version);
+}
+
+static int check_tls(const cfg_t *cfg, char *err, size_t errlen)
+{
+    sip_tls_config_t tc;
+    tls_config(cfg, &tc);
+    if (tc.listen && *tc.listen && cfg_check_addr(tc.listen) < 0) {
+        snprintf(err, errlen, "sip.tls.listen: expected host:port, got '%s'", tc.listen);
+        return -1;
+    }
+    return sip_tls_check(&tc, err, errlen);
+}
+
 /* Reads the token from api.token_file (first line) or api.token. */
 static int load_token(const cfg_t *cfg, char **token, char *err, size_t errlen)
 {
@@ -161,6 +184,7 @@ static int load_config(program_t *p, const options_t *o, cfg_key_t **owned)
     if (cfg_load_file(p->cfg, o->config, err, sizeof err) < 0 ||
         cfg_apply_env(p->cfg, err, sizeof err) < 0 ||
         (p->def->has_sip && program_check_transports(p->cfg, err, sizeof err) < 0) ||
+        (p->def->has_sip && check_tls(p->cfg, err, sizeof err) < 0) ||
         load_token(p->cfg, &p->api_token, err, sizeof err) < 0 ||
         (p->def->check && p->def->check(p->cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: config error: %s\n", p->def->name, err);
@@ -296,6 +320,7 @@ static int start_sip(program_t *p)
     adm_config_t ac;
     program_admission_config(p->cfg, &ac);
     sc.admission = &ac;
+    tls_config(p->cfg, &sc.tls);
     p->sip = sip_core_new(p->root, &sc, p->metrics,
                           p->def->on_request ? p->def->on_request : program_default_request, p);
     return p->sip ? 0 : -1;

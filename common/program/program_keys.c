@@ -46,6 +46,28 @@ static const cfg_key_t sip_keys[] = {
     {"sip.domain", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org", "IMS home domain", 0, 0, NULL},
     {"sip.max_message_size", CFG_INT, "65536", "largest SIP message accepted, bytes", 1024, 1048576,
      NULL},
+    /* SIP over TLS (common/sip/sip_tls.h); read at start. */
+    {"sip.tls.listen", CFG_STRING, "",
+     "host:port of a TLS listener (sips:, transport=tls; 5061 is the usual port) besides "
+     "sip.listen; empty: no TLS",
+     0, 0, NULL},
+    {"sip.tls.certificate", CFG_STRING, NULL,
+     "PEM file with this node's certificate (the first certificate in it is sent; no chain)", 0, 0,
+     NULL},
+    {"sip.tls.private_key", CFG_STRING, NULL, "PEM file with the certificate's key, unencrypted", 0,
+     0, NULL},
+    {"sip.tls.ca_file", CFG_STRING, NULL,
+     "PEM file with the CAs a peer's certificate must chain to (needed unless verify_peer is "
+     "none)",
+     0, 0, NULL},
+    {"sip.tls.verify_peer", CFG_ENUM, "outgoing",
+     "whose certificate is verified against ca_file (the chain and its dates, not the names in "
+     "it): none; incoming (connections peers open: a peer without a good certificate is "
+     "refused in the handshake, so handsets need one); outgoing (connections this node opens, "
+     "e.g. to the other CSCF); both",
+     0, 0, "none|incoming|outgoing|both"},
+    {"sip.tls.min_version", CFG_ENUM, "1.2", "lowest TLS version accepted or offered", 0, 0,
+     "1.2|1.3"},
     {"sip.max_pending_invites", CFG_INT, "10000",
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */

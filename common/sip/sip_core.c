@@ -55,6 +55,29 @@ int sip_tag_in_list(const char *list, const char *tag)
     return 0;
 }
 
+/* A request tport delivered over TLS is marked so (sip_core_flow_of() says "tls:"), so that what
+ * goes back to its flow takes the same connection. nta keeps no such mark, and which tport
+ * delivered a message is known only while it is delivered (on_stray_message()): its addrinfo has a
+ * spare field, its canonical name, which tport leaves unset on what it receives (and
+ * msg_addr_copy() clears on copies). */
+static const char tls_mark[] = "tls";
+
+static void mark_tls(sip_core_t *core, msg_t *msg)
+{
+    if (!core->tls_self)
+        return;
+    tport_t *tp = nta_incoming_transport(core->agent, NULL, msg);
+    if (tp && tport_has_tls(tp))
+        msg_addrinfo(msg)->ai_canonname = (char *)tls_mark;
+    tport_unref(tp);
+}
+
+int sip_core_msg_over_tls(msg_t *msg)
+{
+    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+    return ai && ai->ai_canonname == tls_mark;
+}
+
 msg_t *sip_incoming_request(nta_incoming_t *irq)
 {
     return nta_incoming_getrequest(irq);
@@ -438,6 +461,7 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
     sip_core_t *core = (sip_core_t *)magic;
     log_ctx_begin(sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
     if (sip && sip->sip_request && core) {
+        mark_tls(core, msg);
         dispatch_request(core, msg, sip);
         log_ctx_clear();
         return 0;
@@ -475,12 +499,45 @@ static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
     return 0;
 }
 
+static const char *verify_name(unsigned verify)
+{
+    static const char *const names[] = {"none", "incoming", "outgoing", "both"};
+    return names[verify & 3];
+}
+
+/* The TLS listener (sip.tls.*, sip_tls.h). sofia reads the certificate directory while it binds
+ * the transport, so the staged copy is removed as soon as that returned. Its ident is the
+ * default one: requests to a transport=tls or sips: URI leave from it. */
+static int bind_tls(sip_core_t *core)
+{
+    const sip_tls_config_t *tc = &core->cfg.tls;
+    char dir[400], url[300];
+    if (sip_tls_stage(tc, dir, sizeof dir) < 0)
+        return -1;
+    /* sips: (nta binds TLS only for a sips: URI; transport=tls keeps it to TLS alone). */
+    snprintf(url, sizeof url, "sips:%s;transport=tls", tc->listen);
+    /* TPTAG_TLS_VERSION(0): OpenSSL's negotiating method (1 would be TLS 1.0 alone). */
+    int rc = nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
+                                 TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(tc->verify),
+                                 TPTAG_TLS_VERIFY_DATE(1), TPTAG_IDENT(SIP_CORE_IDENT_DEFAULT),
+                                 TAG_END());
+    int err = errno;
+    sip_tls_unstage(dir);
+    if (rc < 0) {
+        log_error("sip: cannot listen on %s (%s)", url, strerror(err));
+        return -1;
+    }
+    log_info("sip: listening on %s (certificate %s, peers verified: %s, TLS %u.%u or later)", url,
+             tc->certificate, verify_name(tc->verify), tc->min_version / 10, tc->min_version % 10);
+    return 0;
+}
+
 static int bind_listeners(sip_core_t *core)
 {
     for (size_t i = 0; i < core->cfg.nlisten; i++)
         if (bind_one(core, core->cfg.listen[i], SIP_CORE_IDENT_DEFAULT) < 0)
             return -1;
-    return 0;
+    return core->tls_self ? bind_tls(core) : 0;
 }
 
 int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *ident)
@@ -545,13 +602,41 @@ const char *sip_core_source_ident(sip_core_t *core, const url_t *dest)
     return core->source && dest ? core->source(core->source_ctx, dest) : NULL;
 }
 
+/* The TLS listener's URI: its port, with the host of sip.advertise when that is set. */
+static int make_tls_url(sip_core_t *core)
+{
+    const char *listen = core->cfg.tls.listen;
+    char host[256], adv_host[256], buf[300];
+    int port, adv_port;
+    if (!listen || !*listen)
+        return 0;
+    if (cfg_split_addr(listen, host, sizeof host, &port) < 0)
+        return -1;
+    if (core->cfg.advertise &&
+        cfg_split_addr(core->cfg.advertise, adv_host, sizeof adv_host, &adv_port) == 0)
+        snprintf(host, sizeof host, "%s", adv_host);
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(buf, sizeof buf, "sip:%s%s%s:%d;transport=tls;lr", v6 ? "[" : "", host, v6 ? "]" : "",
+             port);
+    core->tls_self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
+    core->tls_hostport = su_strdup(core->home, buf + 4);
+    if (core->tls_hostport)
+        core->tls_hostport[strcspn(core->tls_hostport, ";")] = '\0';
+    return core->tls_self && core->tls_hostport ? 0 : -1;
+}
+
 static int make_self_url(sip_core_t *core)
 {
     const char *adv = core->cfg.advertise ? core->cfg.advertise : core->cfg.listen[0];
     char buf[300];
     snprintf(buf, sizeof buf, "sip:%s;lr", adv);
     core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
-    return core->self ? 0 : -1;
+    return core->self && make_tls_url(core) == 0 ? 0 : -1;
+}
+
+const url_t *sip_core_tls_url(const sip_core_t *core)
+{
+    return core->tls_self;
 }
 
 void sip_core_publish_stats(sip_core_t *core)
@@ -768,7 +853,8 @@ const url_t *sip_core_self_url(const sip_core_t *core)
     return core->self;
 }
 
-/* Does host[:port] of `u` equal the "host:port" entry (port 5060 when the URI has none)? */
+/* Does host[:port] of `u` equal the "host:port" entry (port 5060 when the URI has none, 5061
+ * for sips: and transport=tls)? */
 static int url_matches_hostport(const url_t *u, const char *entry)
 {
     char host[256];
@@ -785,7 +871,11 @@ static int url_matches_hostport(const url_t *u, const char *entry)
     }
     if (strlen(host) != ul || strncasecmp(uh, host, ul) != 0)
         return 0;
-    int uport = u->url_port ? atoi(u->url_port) : (u->url_type == url_sips ? 5061 : 5060);
+    char t[8] = "";
+    int tls = u->url_type == url_sips ||
+              (u->url_params && url_param(u->url_params, "transport", t, sizeof t) > 0 &&
+               strcasecmp(t, "tls") == 0);
+    int uport = u->url_port ? atoi(u->url_port) : (tls ? 5061 : 5060);
     return uport == port;
 }
 
@@ -822,7 +912,8 @@ int sip_core_is_node(const sip_core_t *core, const url_t *url)
     for (size_t i = 0; i < core->nextra; i++)
         if (url_matches_hostport(url, core->extra_listen[i]))
             return 1;
-    return 0;
+    return core->tls_self && (url_matches_hostport(url, core->cfg.tls.listen) ||
+                              url_matches_hostport(url, core->tls_hostport));
 }
 
 void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx)
@@ -862,8 +953,10 @@ void sip_core_flow_of(msg_t *msg, char *out, size_t len)
     char host[64] = "?";
     if (su)
         su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof host);
-    snprintf(out, len, "%s:%s:%u", ai && ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp", host,
-             su ? ntohs(su->su_port) : 0);
+    const char *proto = sip_core_msg_over_tls(msg)             ? "tls"
+                        : ai && ai->ai_protocol == IPPROTO_TCP ? "tcp"
+                                                               : "udp";
+    snprintf(out, len, "%s:%s:%u", proto, host, su ? ntohs(su->su_port) : 0);
 }
 
 long sip_core_contact_expires(const sip_contact_t *m, long dflt)

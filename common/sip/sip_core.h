@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/ops/metrics.h"
+#include "common/sip/sip_tls.h"
 
 typedef struct sip_core sip_core_t;
 struct adm_config;
@@ -45,6 +46,8 @@ typedef struct sip_core_config {
     const char *accept;      /* Accept header value */
     /* Admission control (common/sip/admission.h); NULL: its defaults. */
     const struct adm_config *admission;
+    /* sip.tls.* (sip_tls.h): a TLS listener besides the others when tls.listen is set. */
+    sip_tls_config_t tls;
 } sip_core_config_t;
 
 /* The program's request handler, on the loop thread. Return a status (>= 100) for nta to
@@ -64,6 +67,13 @@ metrics_t *sip_core_metrics(const sip_core_t *core);
 
 /* The URI of this node for Record-Route and Path: <sip:advertise;lr>. */
 const url_t *sip_core_self_url(const sip_core_t *core);
+
+/* With a TLS listener (sip.tls.listen): <sip:host:port;transport=tls;lr> of it (the host of
+ * sip.advertise when set), for the Record-Route, Path and Service-Route entries peers reach over
+ * TLS. NULL without one. */
+const url_t *sip_core_tls_url(const sip_core_t *core);
+/* Did this request arrive over TLS? (sip_core marks each request nta delivers over TLS.) */
+int sip_core_msg_over_tls(msg_t *msg);
 
 /* True when host and port name this node itself (listen, advertise or alias entries); the
  * home domain does not count, so a Request-URI of a user in our domain is not mistaken for a
@@ -125,7 +135,9 @@ void sip_core_publish_stats(sip_core_t *core);
  * 2^31-1, or dflt when it is absent or not all digits (so "expires=abc" cannot deregister). */
 long sip_core_contact_expires(const sip_contact_t *m, long dflt);
 
-/* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered). */
+/* Where a received message came from, as "udp:192.0.2.1:5060" (the flow a UE registered);
+ * "tcp:" for a TCP connection, "tls:" for a TLS one (a request sent to the flow as
+ * sip:192.0.2.1:5060;transport=tls takes the same connection). */
 void sip_core_flow_of(msg_t *msg, char *out, size_t len);
 
 /* An IMPU as registrations are keyed: "sip:user@host" (no port, parameters or headers), or

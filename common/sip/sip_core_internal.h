@@ -13,6 +13,8 @@ struct sip_core {
     sip_core_config_t cfg;
     nta_agent_t *agent;
     url_t *self;
+    url_t *tls_self;    /* sip_core_tls_url(), NULL without a TLS listener */
+    char *tls_hostport; /* ... its host:port, which counts as this node */
     metrics_t *metrics;
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */

@@ -99,16 +99,18 @@ static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t c
 }
 
 /* pcscf.registrar with transport=tcp: the core leg is TCP both ways, which keeps no completed
- * transaction around for retransmissions (RFC 3261 17: timers D, J and K are 0 on TCP). */
-static int registrar_is_tcp(const char *uri)
+ * transaction around for retransmissions (RFC 3261 17: timers D, J and K are 0 on TCP).
+ * "tls" for a sips: URI too. */
+static int registrar_is(const char *uri, const char *transport)
 {
     su_home_t home[1] = {SU_HOME_INIT(home)};
     url_t *u = uri ? url_make(home, uri) : NULL;
     char t[8] = "";
-    int tcp =
-        u && url_param(u->url_params, "transport", t, sizeof t) > 0 && strcasecmp(t, "tcp") == 0;
+    int is = u && ((url_param(u->url_params, "transport", t, sizeof t) > 0 &&
+                    strcasecmp(t, transport) == 0) ||
+                   (u->url_type == url_sips && strcmp(transport, "tls") == 0));
     su_home_deinit(home);
-    return tcp;
+    return is;
 }
 
 /* trust.peers, checked already by pcscf_check. */
@@ -143,7 +145,12 @@ static int pcscf_init(program_t *p)
         return -1;
     pc->visited_network = cfg_str(p->cfg, "pcscf.visited_network");
     pc->registrar = cfg_str(p->cfg, "pcscf.registrar");
-    pc->core_tcp = registrar_is_tcp(pc->registrar);
+    pc->core_tcp = registrar_is(pc->registrar, "tcp");
+    pc->core_tls = registrar_is(pc->registrar, "tls") && sip_core_tls_url(p->sip);
+    if (registrar_is(pc->registrar, "tls") && !pc->core_tls)
+        log_warn("pcscf: pcscf.registrar %s asks for TLS but sip.tls.listen is not set: the "
+                 "S-CSCF is reached over TLS, our Path asks it to come back without",
+                 pc->registrar);
     unsigned retry = (unsigned)cfg_int(p->cfg, "limits.retry_after_seconds");
     pc->cap_bindings = cap_new(p->metrics, "bindings", "limits.bindings",
                                (size_t)cfg_int(p->cfg, "limits.bindings"), retry);

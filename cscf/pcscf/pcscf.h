@@ -51,6 +51,9 @@ typedef struct pcscf {
     program_t *p;
     const char *registrar; /* next hop for REGISTER (a SIP URI) */
     int core_tcp;          /* it names TCP: our Path asks the S-CSCF to come back that way */
+    /* It is sips: or names TLS and we have a TLS listener: the core leg is TLS both ways (our
+     * Path and core-side Record-Route are the TLS listener's). */
+    int core_tls;
     const char *visited_network;
     pc_delivery_t delivery; /* pcscf.terminating_delivery (a reload changes it) */
     strmap_t *by_flow, *by_token;

@@ -454,12 +454,15 @@ int pc_ipsec_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, msg_
     int requires = sec_agree_required(in), supports = sec_agree_supported(in);
     memset(r, 0, sizeof *r);
     *answered = 0;
-    if (!x) {
+    /* A UE on a TLS connection (sip.tls.listen) is protected by it: no SAs for it, as with
+     * ipsec.mode off (RFC 3329's "tls" mechanism is not offered). */
+    int over_tls = strncmp(flow, "tls:", 4) == 0;
+    if (!x || over_tls) {
         sec_agree_decision_t d =
             sec_agree_decide(SEC_AGREE_MODE_OFF, requires, supports, SEC_AGREE_ABSENT, -1);
         if (d.status) {
-            log_info("pcscf: REGISTER from %s requires sec-agree, ipsec.mode is off: %d", flow,
-                     d.status);
+            log_info("pcscf: REGISTER from %s requires sec-agree, %s: %d", flow,
+                     over_tls ? "not offered over TLS" : "ipsec.mode is off", d.status);
             return answer(pc, irq, d.status, NULL, "Unsupported: sec-agree", answered);
         }
         return set_integrity(msg, sip, 0) < 0 ? 500 : 0;

@@ -111,12 +111,16 @@ static int apply_profile(msg_t *msg, sip_t *sip, const pcscf_profile_t *pr)
 static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *b)
 {
     su_home_t *home = msg_home(msg);
-    const url_t *self = sip_core_self_url(pc->p->sip);
+    /* Over TLS to the S-CSCF, it comes back to our TLS listener (sip_core_tls_url()). */
+    const url_t *self = pc->core_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
     char path[300], pvni[300];
     /* ;ob (RFC 5626 5.1): this first hop keeps the UE's flow and delivers over it. */
     snprintf(path, sizeof path, "<sip:term.%s@%s%s%s;lr%s%s>", b->token, self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "",
-             pc->core_tcp ? ";transport=tcp" : "", b->outbound ? ";ob" : "");
+             pc->core_tls   ? ";transport=tls"
+             : pc->core_tcp ? ";transport=tcp"
+                            : "",
+             b->outbound ? ";ob" : "");
     sip_path_t *p = sip_path_make(home, path);
     if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0)
         return -1;

@@ -176,12 +176,34 @@ static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last)
     return w;
 }
 
+/* Our Record-Route entry as the S-CSCF sees it: the TLS listener's when the core leg is TLS. */
+static const url_t *core_rr(const pcscf_t *pc)
+{
+    return pc->core_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
+}
+
+/* Our entry as the UE sees it, when it differs from core_rr() (1; out filled): the protected
+ * server port of its SAs (TS 24.229 5.2.6.3.3), or the listener of the transport the UE
+ * registered over when that is TLS on one side only, so that each side comes back over its own
+ * transport (RFC 5658's double Record-Route, done as the swap below). */
+static int ue_rr(pcscf_t *pc, const pc_binding_t *b, char *out, size_t len)
+{
+    if (pc_ipsec_record_route(pc, b, out, len))
+        return 1;
+    int ue_tls = strncmp(b->flow, "tls:", 4) == 0;
+    const url_t *u = ue_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
+    if (!u || ue_tls == pc->core_tls)
+        return 0;
+    issize_t n = url_e(out, (isize_t)len, u);
+    return n > 0 && (size_t)n < len;
+}
+
 /* Our Record-Route entry for a dialog of b's UE: with a flow token for an outbound UE on a
  * TCP/TLS connection (RFC 5626 5.3: the dialog's requests then go over that connection, not to
- * its Contact), else our usual address. NULL when memory runs out. */
+ * its Contact), else core_rr(). NULL when memory runs out. */
 static const url_t *record_route_for(pcscf_t *pc, msg_t *msg, const pc_binding_t *b)
 {
-    const url_t *self = sip_core_self_url(pc->p->sip);
+    const url_t *self = core_rr(pc);
     const char *token = pc_flow_rr_token(pc, b);
     if (!token)
         return self;
@@ -209,10 +231,9 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
     char rr[300];
-    url_t *ue_rr = pc_ipsec_record_route(pc, b, rr, sizeof rr)
-                       ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
-                       : NULL;
-    rr_swap_t *w = ue_rr ? rr_swap_new(sip_core_self_url(pc->p->sip), ue_rr, 1) : NULL;
+    url_t *ue_url =
+        ue_rr(pc, b, rr, sizeof rr) ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
+    rr_swap_t *w = ue_url ? rr_swap_new(core_rr(pc), ue_url, 1) : NULL;
     int st = sip_forward(pc->p->sip, irq, msg, NULL, w ? swap_rr : NULL, w);
     if (st && w) { /* the relay never started: its callback will not free w */
         su_home_deinit(w->home);
@@ -272,11 +293,11 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     char rr[300];
-    int protected = pc_ipsec_record_route(pc, b, rr, sizeof rr);
-    const url_t *self = sip_core_self_url(pc->p->sip);
+    int protected = ue_rr(pc, b, rr, sizeof rr); /* IPsec, or TLS on one side only */
+    const url_t *self = record_route_for(pc, msg, b); /* as the core sees us */
     url_t *rr_url = protected ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
-    const url_t *ours = protected ? rr_url : record_route_for(pc, msg, b);
-    if (!hop || !ours || sip_proxy_prepare(msg, sip, ours) < 0) {
+    const url_t *ours = protected ? rr_url : self;
+    if (!hop || !self || !ours || sip_proxy_prepare(msg, sip, ours) < 0) {
         msg_destroy(msg);
         return 500;
     }

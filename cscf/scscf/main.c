@@ -122,6 +122,10 @@ static int scscf_init(program_t *p)
     /* Closed with ">" (or ";transport=tcp>") per REGISTER, by bindings.c. */
     snprintf(s->service_route, sizeof s->service_route, "<sip:orig@%s%s%s;lr", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    const url_t *tls = sip_core_tls_url(p->sip);
+    if (tls)
+        snprintf(s->service_route_tls, sizeof s->service_route_tls, "<sip:orig@%s:%s;lr",
+                 tls->url_host, tls->url_port);
     if (cx_node_start(&s->cx, p, scscf_cx_handlers, scscf_cx_nhandlers, s) < 0 ||
         scscf_cx_debug_routes(s) < 0 || registration_start(s) < 0 || !(s->isc = isc_new(s)) ||
         !(s->unreg = unreg_new(s)) || !(s->thirdparty = thirdparty_new(s)))

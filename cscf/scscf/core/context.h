@@ -16,6 +16,7 @@ struct scscf {
     cx_node_t cx;
     char server_name[256];       /* our SIP URI, sent as Server-Name in MAR/SAR */
     char service_route[300];     /* "<sip:orig@host:port;lr", closed per REGISTER (bindings.c) */
+    char service_route_tls[300]; /* the same on the TLS listener; "" without one */
     struct registrar_config *rc; /* the registrar.* policies (registration/reg_config.h) */
     url_t *next_hop;             /* other domains' requests (BGCF, I-CSCF, peer); NULL: 404 */
     auth_table_t auth;

@@ -161,8 +161,14 @@ static void reply_ok(reg_req_t *req)
                 first = 0;
             }
         }
-        append(h, &n, "\r\nService-Route: %s%s\r\n", req->s->service_route,
-               came_over_tcp(req->sip) ? ";transport=tcp>" : ">", 0);
+        /* The P-CSCF comes back the way it came: over TLS to our TLS listener. */
+        int tls = req->s->service_route_tls[0] && sip_core_msg_over_tls(req->msg);
+        append(h, &n, "\r\nService-Route: %s%s\r\n",
+               tls ? req->s->service_route_tls : req->s->service_route,
+               tls                       ? ";transport=tls>"
+               : came_over_tcp(req->sip) ? ";transport=tcp>"
+                                         : ">",
+               0);
     }
     char path[1024];
     path_text(msg_home(req->msg), req->sip->sip_path, path, sizeof path);

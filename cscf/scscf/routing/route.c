@@ -288,6 +288,18 @@ static int loose_route(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
     return sip_forward(s->p->sip, irq, msg, NULL, NULL, NULL);
 }
 
+/* Our Record-Route entry: the TLS listener's for a request that came over TLS, so that the
+ * dialog's requests come back over TLS too. */
+static const url_t *record_route(scscf_t *s, sip_incoming_t *irq)
+{
+    const url_t *tls = sip_core_tls_url(s->p->sip);
+    msg_t *m = tls ? sip_incoming_request(irq) : NULL;
+    int over_tls = m && sip_core_msg_over_tls(m);
+    if (m)
+        msg_destroy(m);
+    return over_tls ? tls : sip_core_self_url(s->p->sip);
+}
+
 static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
 {
     route_req_t *rt = calloc(1, sizeof *rt);
@@ -312,7 +324,7 @@ static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
     sip_proxy_preprocess_route(rt->msg, rt->sip, is_node, s->p->sip);
     sip_hdr_remove(rt->msg, rt->sip, "P-Served-User"); /* ours to assert, towards an AS */
     /* Record-Route once: the request back from an AS already carries ours. */
-    if (sip_proxy_prepare(rt->msg, rt->sip, back ? NULL : sip_core_self_url(s->p->sip)) < 0) {
+    if (sip_proxy_prepare(rt->msg, rt->sip, back ? NULL : record_route(s, irq)) < 0) {
         route_req_free(rt);
         return 500;
     }
