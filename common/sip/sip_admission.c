@@ -231,6 +231,8 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
         return ADM_IN_DIALOG;
     if (sa->classify)
         *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip);
+    if (*flags & SIP_ADM_EMERGENCY) /* configured numbers, emergency REGISTER (the pcscf) */
+        return ADM_EMERGENCY;
     if (m == sip_method_register) {
         char response[64];
         auth_param(sip, "response", response, sizeof response);

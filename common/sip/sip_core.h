@@ -162,6 +162,8 @@ void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
 #define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
 #define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
 #define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
+#define SIP_ADM_EMERGENCY                                                                          \
+    8u /* an emergency request the program recognises: never refused for lag */
 typedef unsigned (*sip_adm_classify_f)(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip);
 void sip_core_set_classify(sip_core_t *core, sip_adm_classify_f fn, void *ctx);
 /* New admission settings (a reload). */
