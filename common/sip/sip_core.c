@@ -1,3 +1,4 @@
+#include "common/sip/sip_hdr.h"
 #include "common/sip/sip_core.h"
 
 #include <errno.h>
@@ -182,8 +183,7 @@ static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *o
 static int is_sip_scheme(const url_t *u)
 {
     return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel ||
-           (u->url_scheme && strcasecmp(u->url_scheme, "urn") == 0 && u->url_path &&
-            strncasecmp(u->url_path, "service:", 8) == 0);
+           sip_url_urn_service(u);
 }
 
 /* sip.max_message_size is ours to enforce since nta's own limit leaves room for a TCP backlog

@@ -38,9 +38,7 @@ typedef struct pc_emergency {
 
 static bool is_sos_urn(const url_t *u)
 {
-    const char *p = u ? u->url_path : NULL;
-    return u && u->url_scheme && strcasecmp(u->url_scheme, "urn") == 0 && p &&
-           strncasecmp(p, "service:sos", 11) == 0 && (p[11] == '\0' || p[11] == '.');
+    return sip_url_is_sos(u);
 }
 
 /* The number a tel: or sip: URI dials, visual separators (RFC 3966) removed, parameters left
