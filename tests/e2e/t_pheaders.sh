@@ -40,8 +40,8 @@ expect_eq "the S-CSCF stand-in's completes (it found the Path it sends to)" 0 "$
 got() {
   tr -d '\r' <"$WORKDIR/$1" 2>/dev/null | awk -v re="$2" -v cs="$3" '
     $0 ~ re { on = 1; buf = "" }
-    on && /^$/ { if (index(buf, "\nCSeq: " cs "\n")) { print substr(buf, 2); exit } on = 0 }
-    on { buf = buf "\n" $0 }
+    on && /^$/ { if (index(buf "\n", "\nCSeq: " cs "\n")) { print substr(buf, 2); exit } on = 0 }
+    on { buf = buf "\n" $0 }'
 }
 
 echo "-- what reached the S-CSCF"
