@@ -142,8 +142,10 @@ static void charging_headers(reg_req_t *req, char *h, size_t *n)
     const char *const *ccf, *const *ecf;
     size_t nccf = cfg_list(cfg, "charging.ccf", &ccf), necf = cfg_list(cfg, "charging.ecf", &ecf);
     char v[600];
-    if (charging_register_vector(req->sip, ioi && *ioi ? ioi : cfg_str(cfg, "sip.domain"), v,
-                                 sizeof v) == 0)
+    /* No charging.ioi: the home network the REGISTER names (its Request-URI's domain). */
+    if (!ioi || !*ioi)
+        ioi = req->sip->sip_request->rq_url->url_host;
+    if (charging_register_vector(req->sip, ioi, v, sizeof v) == 0)
         append(h, n, "P-Charging-Vector: %s\r\n%s", v, "", 0);
     if (charging_function_addresses(ccf, nccf, ecf, necf, v, sizeof v) == 0)
         append(h, n, "P-Charging-Function-Addresses: %s\r\n%s", v, "", 0);
