@@ -42,7 +42,8 @@
 #include <jansson.h>
 
 typedef enum adm_class {
-    ADM_EMERGENCY,        /* urn:service:sos: never shed for lag */
+    ADM_EMERGENCY,        /* urn:service:sos, or what the program's classify says (the pcscf's
+                           * emergency numbers, emergency REGISTER): never shed for lag */
     ADM_OPTIONS,          /* OPTIONS to this node (keepalive, health probes): never shed */
     ADM_ACK_CANCEL,       /* never shed, never limited */
     ADM_IN_DIALOG,        /* To tag: part of admitted work: never shed for lag */

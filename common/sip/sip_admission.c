@@ -14,6 +14,7 @@
  * The kernel's drop counter for the listener (SO_RXQ_OVFL) comes with the same peek.
  * TCP receive queues are not looked at: a TCP read hands the loop every message it holds at
  * once, so their backlog shows as the timer's lateness. */
+#include "common/sip/sip_hdr.h"
 #include "common/sip/admission.h"
 
 #include <dirent.h>
@@ -194,13 +195,6 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 
 /* ---- classes ---- */
 
-static int is_sos(const url_t *u)
-{
-    const char *p = u ? u->url_path : NULL;
-    return u && u->url_scheme && strcasecmp(u->url_scheme, "urn") == 0 && p &&
-           strncasecmp(p, "service:sos", 11) == 0 && (p[11] == '\0' || p[11] == '.');
-}
-
 /* A Digest parameter's value (unquoted) from the first Authorization, or "" */
 static void auth_param(sip_t const *sip, const char *name, char *out, size_t len)
 {
@@ -224,7 +218,8 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
     *flags = 0;
     if (m == sip_method_ack || m == sip_method_cancel)
         return ADM_ACK_CANCEL;
-    if (is_sos(sip->sip_request->rq_url) || (sip->sip_to && is_sos(sip->sip_to->a_url)))
+    if (sip_url_is_sos(sip->sip_request->rq_url) ||
+        (sip->sip_to && sip_url_is_sos(sip->sip_to->a_url)))
         return ADM_EMERGENCY;
     if (m == sip_method_options && sip_core_request_is_for_us(sa->core, sip))
         return ADM_OPTIONS;
@@ -232,6 +227,8 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
         return ADM_IN_DIALOG;
     if (sa->classify)
         *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip, flow, flow_len);
+    if (*flags & SIP_ADM_EMERGENCY) /* configured numbers, emergency REGISTER (the pcscf) */
+        return ADM_EMERGENCY;
     if (m == sip_method_register) {
         char response[64];
         auth_param(sip, "response", response, sizeof response);

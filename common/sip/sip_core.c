@@ -1,3 +1,4 @@
+#include "common/sip/sip_hdr.h"
 #include "common/sip/sip_core.h"
 
 #include <errno.h>
@@ -200,9 +201,12 @@ static int unsupported_tags(const sip_core_t *core, const msg_list_t *h, char *o
     return n > 0;
 }
 
+/* sip:, sips:, tel:, and the service URNs of RFC 5031 (urn:service:sos, which a handset calls
+ * for an emergency, TS 24.229 5.1.6): a proxy routes those on a Route or its own policy. */
 static int is_sip_scheme(const url_t *u)
 {
-    return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel;
+    return u->url_type == url_sip || u->url_type == url_sips || u->url_type == url_tel ||
+           sip_url_urn_service(u);
 }
 
 /* sip.max_message_size is ours to enforce since nta's own limit leaves room for a TCP backlog

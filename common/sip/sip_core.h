@@ -174,6 +174,8 @@ void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
 #define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
 #define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
 #define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
+#define SIP_ADM_EMERGENCY                                                                          \
+    8u /* an emergency request the program recognises: never refused for lag */
 /* flow (flow_len bytes) holds the request's flow (sip_core_flow_of()) once someone built it, and
  * is empty until then: a callback that needs the flow builds it there, and admission's per-flow
  * limit takes it from there, so it is built once per request. */

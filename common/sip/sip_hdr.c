@@ -121,3 +121,20 @@ int sip_uri_list_each(const char *list, int (*fn)(void *ctx, const char *uri), v
     }
     return 0;
 }
+
+const char *sip_url_urn_service(const url_t *u)
+{
+    if (!u || !u->url_scheme || strcasecmp(u->url_scheme, "urn") != 0)
+        return NULL;
+    if (u->url_host && strcasecmp(u->url_host, "service") == 0)
+        return u->url_port ? u->url_port : "";
+    if (u->url_path && strncasecmp(u->url_path, "service:", 8) == 0)
+        return u->url_path + 8;
+    return NULL;
+}
+
+int sip_url_is_sos(const url_t *u)
+{
+    const char *s = sip_url_urn_service(u);
+    return s && strncasecmp(s, "sos", 3) == 0 && (s[3] == '\0' || s[3] == '.' || s[3] == ';');
+}

@@ -22,6 +22,12 @@ int sip_uri_aor(const url_t *u, char *out, size_t len);
 /* The same for a URI given as text, with or without <>, e.g. a P-Asserted-Identity value. */
 int sip_uri_aor_str(const char *text, char *out, size_t len);
 
+/* The service of an RFC 5031 service URN ("sos.fire" of urn:service:sos.fire), else NULL.
+ * Sofia parses urn:service:x as host "service", port "x". */
+const char *sip_url_urn_service(const url_t *u);
+/* Is it urn:service:sos or one of its sub-services (urn:service:sos.police)? */
+int sip_url_is_sos(const url_t *u);
+
 /* Calls fn for each URI of a name-addr list ("<sip:a@x>;p, "B" <tel:+1>"), e.g.
  * P-Associated-URI; stops when fn returns non-zero and returns that value. */
 int sip_uri_list_each(const char *list, int (*fn)(void *ctx, const char *uri), void *ctx);

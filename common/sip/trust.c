@@ -22,6 +22,7 @@ const char *const trust_domain_headers[] = {
     "P-Served-User",
     "P-Profile-Key",
     "P-Private-Network-Indication",
+    "P-Visited-Network-ID", /* a P-CSCF's (RFC 7315 4.3), never a UE's */
     NULL,
 };
 
@@ -191,6 +192,18 @@ int trust_guard_msg_trusted(const trust_guard_t *g, msg_t *msg)
         return trust_nets_match(g->nets, g->n, AF_INET6, &su->su_sin6.sin6_addr);
 #endif
     return 0;
+}
+
+int trust_guard_url_trusted(const trust_guard_t *g, const url_t *u)
+{
+    trust_net_t host;
+    char text[64];
+    if (!g || !u || !u->url_host || strlen(u->url_host) >= sizeof text)
+        return 0;
+    snprintf(text, sizeof text, "%s", u->url_host);
+    if (strchr(text, '/') || trust_net_parse(text, &host) < 0)
+        return 0; /* a DNS name */
+    return trust_nets_match(g->nets, g->n, host.family, host.addr);
 }
 
 int trust_guard_trusted(const trust_guard_t *g, sip_incoming_t *irq)

@@ -43,7 +43,8 @@ int trust_nets_match(const trust_net_t *nets, size_t n, int family, const void *
 /* The headers only a trust domain may carry, removed from what an untrusted peer sends:
  * P-Asserted-Identity (RFC 3325), P-Asserted-Service (RFC 6050), P-Charging-Vector and
  * P-Charging-Function-Addresses (RFC 7315), P-Served-User (RFC 5502), P-Profile-Key
- * (RFC 5002), P-Private-Network-Indication (RFC 7316). NULL-terminated. */
+ * (RFC 5002), P-Private-Network-Indication (RFC 7316), P-Visited-Network-ID (RFC 7315: a
+ * P-CSCF's, never a UE's). NULL-terminated. */
 extern const char *const trust_domain_headers[];
 
 /* Removes every trust_domain_headers entry from msg (sip its object); how many went. */
@@ -65,6 +66,9 @@ int trust_peers_check(const char *const *peers, size_t n, char *err, size_t errl
 int trust_guard_msg_trusted(const trust_guard_t *g, msg_t *msg);
 /* The same for a request nta accepted. */
 int trust_guard_trusted(const trust_guard_t *g, sip_incoming_t *irq);
+/* Is the host of a URI (a next hop) a trusted peer? Only an address literal can be: a DNS name
+ * counts as outside the trust domain (nothing is resolved here, on the loop). */
+int trust_guard_url_trusted(const trust_guard_t *g, const url_t *u);
 
 /* An untrusted sender's request: its trust-domain headers are removed from the request itself
  * (so the handler and every copy made of it see them gone); when there were some, counted as

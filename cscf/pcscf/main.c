@@ -8,9 +8,11 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/sip/charging.h"
 #include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
+#include "cscf/pcscf/emergency.h"
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/profiles.h"
@@ -25,7 +27,9 @@ static const cfg_key_t pcscf_keys[] = {
      "J/K, which over UDP costs memory per transaction for 32 s",
      0, 0, NULL},
     {"pcscf.visited_network", CFG_STRING, "ims.mnc001.mcc001.3gppnetwork.org",
-     "P-Visited-Network-ID this P-CSCF adds to REGISTER", 0, 0, NULL},
+     "P-Visited-Network-ID this P-CSCF adds to REGISTER (RFC 7315 4.3) unless one is there "
+     "already (from a trusted sender: a UE's own is removed, trust.peers)",
+     0, 0, NULL},
     {"pcscf.terminating_delivery", CFG_ENUM, "auto",
      "where requests to a registered UE go: auto = over its flow (the REGISTER's connection, "
      "source address and port) when it registered with RFC 5626 outbound (reg-id, "
@@ -40,6 +44,8 @@ static const cfg_key_t pcscf_keys[] = {
     PCSCF_PROFILES_KEY,
     PC_IPSEC_KEYS,
     PC_FLOWS_KEYS,
+    PC_EMERGENCY_KEYS,
+    CHARGING_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
                   "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
@@ -68,8 +74,11 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
      * Path tokens to untrusted sources). */
     if (!trust_guard_trusted(pc->trust, irq))
         trust_guard_strip(pc->trust, irq);
-    if (method == sip_method_register)
+    if (method == sip_method_register) {
+        if (emergency_request(sip, pc))
+            pc_emergency_count(pc, "register"); /* to the registrar as any (5.2.10.2) */
         return pcscf_on_register(pc, irq, sip);
+    }
     if (method == sip_method_notify && regsub_stray_notify(pc, irq, sip))
         return 481;
     if (method == sip_method_options && sip_core_request_is_for_us(core, sip))
@@ -86,6 +95,9 @@ static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t c
     pcscf_t *pc = ((program_t *)ctx)->app;
     if (!pc)
         return 0;
+    /* TS 24.229 5.2.1: emergency before anything else, never shed (emergency.h). */
+    if (emergency_request(sip, pc))
+        return SIP_ADM_EMERGENCY;
     if (sip->sip_request->rq_method == sip_method_register) {
         if (!*flow) /* built here once; the per-flow limit takes it from there */
             sip_core_flow_of(msg, flow, flow_len);
@@ -129,7 +141,8 @@ static int pcscf_check(const cfg_t *cfg, char *err, size_t len)
 {
     const char *const *peers;
     size_t n = cfg_list(cfg, "trust.peers", &peers);
-    if (trust_peers_check(peers, n, err, len) < 0 || pcscf_profiles_check(cfg, err, len) < 0)
+    if (trust_peers_check(peers, n, err, len) < 0 || pcscf_profiles_check(cfg, err, len) < 0 ||
+        pc_emergency_check(cfg, err, len) < 0)
         return -1;
     return pc_ipsec_check(cfg, err, len);
 }
@@ -151,6 +164,12 @@ static int pcscf_init(program_t *p)
         log_warn("pcscf: pcscf.registrar %s asks for TLS but sip.tls.listen is not set: the "
                  "S-CSCF is reached over TLS, our Path asks it to come back without",
                  pc->registrar);
+    const char *ioi = cfg_str(p->cfg, "charging.ioi");
+    pc->ioi = ioi && *ioi ? ioi : cfg_str(p->cfg, "sip.domain");
+    pc->nccf = cfg_list(p->cfg, "charging.ccf", &pc->ccf);
+    pc->necf = cfg_list(p->cfg, "charging.ecf", &pc->ecf);
+    if (pc_emergency_init(pc) < 0)
+        return -1;
     unsigned retry = (unsigned)cfg_int(p->cfg, "limits.retry_after_seconds");
     pc->cap_bindings = cap_new(p->metrics, "bindings", "limits.bindings",
                                (size_t)cfg_int(p->cfg, "limits.bindings"), retry);
@@ -186,6 +205,7 @@ static void pcscf_fini(program_t *p)
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */
     sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(pc->trust);
+    pc_emergency_fini(pc);
     cap_free(pc->cap_bindings);
     cap_free(pc->cap_regsubs);
     pcscf_profiles_fini(pc);
@@ -193,8 +213,9 @@ static void pcscf_fini(program_t *p)
     p->app = NULL;
 }
 
-/* Config reload: the delivery mode, the trusted peers and the handset profiles apply to the
- * next request (a binding finds its profile by name: one no longer listed is `default`). */
+/* Config reload: the delivery mode, the trusted peers, the handset profiles (a binding finds its
+ * profile by name: one no longer listed is `default`) and the emergency keys apply to the next
+ * request. */
 static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
 {
     pcscf_t *pc = p->app;
@@ -208,6 +229,8 @@ static int pcscf_reload(program_t *p, const cfg_t *cfg, const char *key)
     }
     if (pc && strncmp(key, "flows.", 6) == 0)
         return pc_flows_reload(pc, cfg, key);
+    if (pc && strncmp(key, "emergency.", 10) == 0)
+        return pc_emergency_reload(pc, cfg, key);
     if (!pc || strcmp(key, "pcscf.terminating_delivery") != 0)
         return 0;
     return pc_delivery_parse(cfg_str(cfg, key), &pc->delivery) == 0;

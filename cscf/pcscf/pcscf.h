@@ -64,15 +64,27 @@ typedef struct pcscf {
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
     struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
     struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
-    struct pc_flows *flows; /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
-    struct pcscf_profiles *profiles;        /* pcscf.profiles (profiles.c) */
+    struct pc_flows *flows;          /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
+    struct pcscf_profiles *profiles; /* pcscf.profiles (profiles.c) */
+    struct pc_emergency *emergency;  /* emergency.* (emergency.c) */
+    const char *ioi;                 /* charging.ioi, else sip.domain (orig-ioi) */
+    const char *const *ccf, *const *ecf; /* charging.ccf, charging.ecf */
+    size_t nccf, necf;
 } pcscf_t;
 
 /* register.c */
 int pcscf_on_register(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
 /* route.c: every request but REGISTER and OPTIONS to us. Returns a status or 0. */
 int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
+/* P-Charging-Vector (icid-value kept from a trusted sender, else new; orig-ioi charging.ioi)
+ * and P-Charging-Function-Addresses (charging.ccf/ecf, unless present) on a request from a UE
+ * to the core (RFC 7315, TS 24.229 5.2.2, 5.2.6.3). */
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip);
+/* The identity a registered UE's request is asserted as (RFC 3325, TS 24.229 5.2.6.3.1). */
+int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b);
+/* Forwards a request from a UE (b: its binding, NULL when unregistered) with our Record-Route
+ * (the protected port's towards a protected UE); msg is taken. A status or 0. */
+int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b);
 /* The next hop of a terminating request to this UE (target.h), by pc->delivery. */
 int pcscf_binding_target(const pcscf_t *pc, const pc_binding_t *b, pc_target_t *out);
 /* flows.c */

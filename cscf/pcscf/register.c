@@ -21,6 +21,7 @@
 
 #include "common/auth/sip_digest.h"
 #include "common/ops/limits.h"
+#include "common/sip/charging.h"
 #include "common/sip/sip_dialog.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
@@ -125,7 +126,9 @@ static int add_headers(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_binding_t *
     if (!p || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)p) < 0)
         return -1;
     snprintf(pvni, sizeof pvni, "\"%s\"", pc->visited_network);
-    if (sip_hdr_add(msg, sip, "P-Visited-Network-ID", pvni) < 0 ||
+    /* One a trusted P-CSCF before us added stays (RFC 7315 4.3); a UE's went (trust.h). */
+    if ((!sip_hdr_get(sip, "P-Visited-Network-ID") &&
+         sip_hdr_add(msg, sip, "P-Visited-Network-ID", pvni) < 0) ||
         pcscf_add_charging_vector(pc, msg, sip) < 0 ||
         (sip_has_supported(sip->sip_supported, "path") &&
          sip_add_tl(msg, sip, SIPTAG_REQUIRE_STR("path"), TAG_END()) < 0))
@@ -217,6 +220,10 @@ static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t 
         remember(f, msg, sip);
         pc_flows_on_register_ok(f->pc, &f->b, msg, sip);
     }
+    /* The S-CSCF's P-Charging-Vector (its term-ioi) and P-Charging-Function-Addresses are the
+     * trust domain's, not the UE's (RFC 7315). */
+    if (sip)
+        charging_strip(msg, sip);
     if (status == 0)
         free(f); /* the relay has ended */
     return 0;

@@ -5,6 +5,7 @@
  * Route set. */
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/emergency.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 
@@ -19,8 +20,8 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_util.h>
 
+#include "common/sip/charging.h"
 #include "common/sip/sip_dialog.h"
-#include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
@@ -51,7 +52,7 @@ static int pick_identity(void *ctx, const char *uri)
 
 /* RFC 3325 / TS 24.229 5.2.6.3.1: a P-Preferred-Identity the UE may use (one of its associated
  * URIs) is asserted, otherwise its default IMPU; whatever identity headers it sent go. */
-static int assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
+int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
 {
     char wanted[300];
     const char *ppi = sip_hdr_get(sip, "P-Preferred-Identity");
@@ -92,13 +93,11 @@ static int rewrite_tel_from(msg_t *msg, sip_t *sip)
 
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip)
 {
-    char icid[33], value[160];
-    if (hex_random(icid, 16) < 0)
+    /* A UE's own vector went with the trust-domain headers of an untrusted source (trust.h);
+     * one from a trusted sender keeps its icid. Type 1 orig-ioi names our network (4.5.5). */
+    if (charging_set_vector(msg, sip, sip_core_self_url(pc->p->sip)->url_host, pc->ioi, NULL) < 0)
         return -1;
-    snprintf(value, sizeof value, "icid-value=%s;icid-generated-at=%s", icid,
-             sip_core_self_url(pc->p->sip)->url_host);
-    sip_hdr_remove(msg, sip, "P-Charging-Vector");
-    return sip_hdr_add(msg, sip, "P-Charging-Vector", value);
+    return charging_add_function_addresses(msg, sip, pc->ccf, pc->nccf, pc->ecf, pc->necf);
 }
 
 /* The stored Service-Route replaces whatever Route the UE put (TS 24.229 5.2.6.3.1: the
@@ -117,8 +116,9 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
  * side they go to. from/to are the two forms; last: only the bottom-most match (the entry of
  * the originating leg, the UE's first hop), else every match. */
 typedef struct rr_swap {
-    url_t *from, *to;
+    url_t *from, *to; /* NULL: no entry to swap */
     int last;
+    int to_ue; /* the responses go to the UE: the trust domain's charging headers leave them */
     su_home_t home[1];
 } rr_swap_t;
 
@@ -141,13 +141,18 @@ static void replace_rr(msg_t *msg, sip_record_route_t *r, const url_t *to)
 static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
 {
     rr_swap_t *w = ctx;
+    (void)fwd;
     if (status == 0) {
         su_home_deinit(w->home);
         free(w);
         return 0;
     }
+    /* RFC 7315, TS 24.229 5.2.6.3: P-Charging-Vector, P-Charging-Function-Addresses and the
+     * far end's P-Access-Network-Info are not the handset's to see. */
+    if (w->to_ue && msg && sip)
+        charging_strip(msg, sip);
     sip_record_route_t *hit = NULL;
-    for (sip_record_route_t *r = sip ? sip->sip_record_route : NULL; r; r = r->r_next) {
+    for (sip_record_route_t *r = sip && w->to ? sip->sip_record_route : NULL; r; r = r->r_next) {
         if (!same_hostport(r->r_url, w->from))
             continue;
         hit = r;
@@ -159,16 +164,18 @@ static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip
     return 0;
 }
 
-static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last)
+/* from/to: the Record-Route entry to swap (both NULL: none). */
+static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last, int to_ue)
 {
     rr_swap_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     su_home_init(w->home);
-    w->from = url_hdup(w->home, from);
+    w->from = from ? url_hdup(w->home, from) : NULL;
     w->to = to ? url_hdup(w->home, to) : NULL;
     w->last = last;
-    if (!w->from || !w->to) {
+    w->to_ue = to_ue;
+    if ((from && !w->from) || (to && !w->to) || !w->from != !w->to) {
         su_home_deinit(w->home);
         free(w);
         return NULL;
@@ -213,6 +220,31 @@ static const url_t *record_route_for(pcscf_t *pc, msg_t *msg, const pc_binding_t
     return u && u->url_user ? u : NULL;
 }
 
+int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b)
+{
+    sip_t *sip = sip_object(msg);
+    const url_t *our_rr = b ? record_route_for(pc, msg, b) : core_rr(pc);
+    if (!our_rr || sip_proxy_prepare(msg, sip, our_rr) < 0) {
+        msg_destroy(msg);
+        return 500;
+    }
+    char rr[300];
+    url_t *ue_url = b && ue_rr(pc, b, rr, sizeof rr)
+                        ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
+                        : NULL;
+    rr_swap_t *w = rr_swap_new(ue_url ? core_rr(pc) : NULL, ue_url, 1, 1);
+    if (!w) {
+        msg_destroy(msg);
+        return 500;
+    }
+    int st = sip_forward(pc->p->sip, irq, msg, NULL, swap_rr, w);
+    if (st && w) { /* the relay never started: its callback will not free w */
+        su_home_deinit(w->home);
+        free(w);
+    }
+    return st;
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -220,26 +252,15 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (!msg)
         return 500;
     sip_t *sip = sip_object(msg);
-    const url_t *our_rr = record_route_for(pc, msg, b);
-    if (!our_rr || pc_ipsec_strip(msg, sip) < 0 || assert_identity(msg, sip, b) < 0 ||
+    if (pc_ipsec_strip(msg, sip) < 0 || pcscf_assert_identity(msg, sip, b) < 0 ||
         (pcscf_profile_of(pc, b)->rewrite_tel_from && rewrite_tel_from(msg, sip) < 0) ||
-        preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0 ||
-        sip_proxy_prepare(msg, sip, our_rr) < 0) {
+        preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0) {
         msg_destroy(msg);
         return 500;
     }
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
-    char rr[300];
-    url_t *ue_url =
-        ue_rr(pc, b, rr, sizeof rr) ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
-    rr_swap_t *w = ue_url ? rr_swap_new(core_rr(pc), ue_url, 1) : NULL;
-    int st = sip_forward(pc->p->sip, irq, msg, NULL, w ? swap_rr : NULL, w);
-    if (st && w) { /* the relay never started: its callback will not free w */
-        su_home_deinit(w->home);
-        free(w);
-    }
-    return st;
+    return pcscf_forward_from_ue(pc, irq, msg, b);
 }
 
 /* Our Path entry is <sip:term.<token>@pcscf;lr>: the token names the UE's binding. */
@@ -272,8 +293,9 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
         return 500;
     sip_t *sip = sip_object(msg);
     sip_proxy_preprocess_route(msg, sip, is_node, pc->p->sip);
-    /* The charging vector is for the network, not the handset (TS 24.229 5.2.7.4). */
-    sip_hdr_remove(msg, sip, "P-Charging-Vector");
+    /* The charging headers and the access network of the caller are the network's, not the
+     * handset's: the UE is outside the trust domain (TS 24.229 5.2.7.4, RFC 7315 4.4). */
+    charging_strip(msg, sip);
     /* TS 24.229 5.2.6.4 / RFC 5626: over the UE's flow or to its Contact (target.h). */
     pc_target_t t;
     if (pcscf_binding_target(pc, b, &t) < 0) {
@@ -293,7 +315,7 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     char rr[300];
-    int protected = ue_rr(pc, b, rr, sizeof rr); /* IPsec, or TLS on one side only */
+    int protected = ue_rr(pc, b, rr, sizeof rr);      /* IPsec, or TLS on one side only */
     const url_t *self = record_route_for(pc, msg, b); /* as the core sees us */
     url_t *rr_url = protected ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url) : NULL;
     const url_t *ours = protected ? rr_url : self;
@@ -304,7 +326,7 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     log_debug("pcscf: %s to %s, %s of %s (%s)", in->sip_request->rq_method_name, t.url, t.why,
               b->flow, b->impi);
     /* The UE's responses go to the core with our usual Record-Route entry. */
-    rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0) : NULL;
+    rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0, 0) : NULL;
     sip_target_t branch = {msg, hop, mtu};
     int st = sip_fork(pc->p->sip, irq, &branch, 1, w ? swap_rr : NULL, w);
     if (st && w) {
@@ -315,8 +337,10 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
 }
 
 /* In-dialog requests (and ACKs to 2xx) follow the Route set we are part of; one for an outbound
- * UE whose flow token is our Route entry goes over that flow (RFC 5626 5.3). */
-static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const char *from)
+ * UE whose flow token is our Route entry goes over that flow (RFC 5626 5.3). b: the sender's
+ * binding, when a registered UE sent it (its responses then come back to a UE). */
+static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const char *from,
+                       const pc_binding_t *b)
 {
     int ack = in->sip_request->rq_method == sip_method_ack;
     pc_target_t t = {.why = NULL};
@@ -328,6 +352,10 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
         return ack ? 0 : 500;
     sip_t *sip = sip_object(msg);
     sip_proxy_preprocess_route(msg, sip, is_node, pc->p->sip);
+    /* Not from a registered UE's flow and no Route left past us: it goes to the UE, outside
+     * the trust domain. */
+    if (!b && !sip->sip_route)
+        charging_strip(msg, sip);
     if (sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return ack ? 0 : 500;
@@ -339,7 +367,14 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
         sip_forward_stateless(pc->p->sip, msg, hop);
         return 0;
     }
-    return sip_forward(pc->p->sip, irq, msg, hop, NULL, NULL);
+    /* A registered UE's request: its responses come back to the UE (swap_rr screens them). */
+    rr_swap_t *w = b ? rr_swap_new(NULL, NULL, 0, 1) : NULL;
+    int st = sip_forward(pc->p->sip, irq, msg, hop, w ? swap_rr : NULL, w);
+    if (st && w) {
+        su_home_deinit(w->home);
+        free(w);
+    }
+    return st;
 }
 
 static int routes_via_us(pcscf_t *pc, sip_t const *sip)
@@ -368,7 +403,7 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
          * of ours. */
         if (!routes_via_us(pc, sip))
             return ack ? 0 : 403;
-        return loose_route(pc, irq, sip, flow);
+        return loose_route(pc, irq, sip, flow, b);
     }
     /* A registered UE's request is originating whatever Route it carries: one naming a Path
      * entry (its own or another UE's) would otherwise reach that UE without its S-CSCF. */
@@ -381,6 +416,10 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip)
         }
         return terminating(pc, irq, sip);
     }
+    /* TS 24.229 5.2.10: emergency first, from registered UEs and (emergency.allow_unregistered)
+     * from the others. */
+    if (emergency_request(sip, pc))
+        return pc_emergency_route(pc, irq, sip, b);
     if (!b) {
         log_info("pcscf: %s from %s, which is not registered", sip->sip_request->rq_method_name,
                  flow);

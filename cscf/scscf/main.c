@@ -5,6 +5,7 @@
 
 #include "common/auth/sip_digest.h"
 #include "common/sip/sip_dialog.h"
+#include "common/sip/charging.h"
 #include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
 #include "common/util/log.h"
@@ -34,6 +35,7 @@ static const cfg_key_t scscf_keys[] = {
      NULL},
     REG_CONFIG_KEY_ROWS,
     ICSCF_KEY_ROWS,
+    CHARGING_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the P-CSCFs, I-CSCFs and application servers whose requests may "
                   "carry P-Asserted-Identity (and the other trust-domain headers) and use the "

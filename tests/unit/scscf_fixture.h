@@ -23,6 +23,7 @@
 #include <sofia-sip/su.h>
 
 #include "common/program/program.h"
+#include "common/sip/charging.h"
 #include "common/sip/sip_core.h"
 #include "common/sip/trust.h"
 #include "common/store/store_internal.h"
@@ -315,6 +316,7 @@ static int fx_on_request(void *app, sip_core_t *core, nta_incoming_t *irq, sip_t
 
 static const cfg_key_t fx_rows[] = {
     REG_CONFIG_KEY_ROWS,
+    CHARGING_KEY_ROWS, /* the 200 to REGISTER reads them (bindings.c) */
     CFG_END,
 };
 

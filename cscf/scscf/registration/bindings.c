@@ -13,6 +13,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_string.h>
 
+#include "common/sip/charging.h"
 #include "common/util/log.h"
 #include "cscf/scscf/core/context.h"
 #include "cscf/scscf/registration/profile.h"
@@ -132,6 +133,24 @@ static int came_over_tcp(sip_t const *sip)
     return proto && strcasecmp(proto, "SIP/2.0/TCP") == 0;
 }
 
+/* TS 24.229 5.4.1.2.2: the vector with our term-ioi next to the P-CSCF's orig-ioi, and the
+ * charging functions (charging.*), for the P-CSCF of the trust domain. */
+static void charging_headers(reg_req_t *req, char *h, size_t *n)
+{
+    const cfg_t *cfg = req->s->p->cfg;
+    const char *ioi = cfg_str(cfg, "charging.ioi");
+    const char *const *ccf, *const *ecf;
+    size_t nccf = cfg_list(cfg, "charging.ccf", &ccf), necf = cfg_list(cfg, "charging.ecf", &ecf);
+    char v[600];
+    /* No charging.ioi: the home network the REGISTER names (its Request-URI's domain). */
+    if (!ioi || !*ioi)
+        ioi = req->sip->sip_request->rq_url->url_host;
+    if (charging_register_vector(req->sip, ioi, v, sizeof v) == 0)
+        append(h, n, "P-Charging-Vector: %s\r\n%s", v, "", 0);
+    if (charging_function_addresses(ccf, nccf, ecf, necf, v, sizeof v) == 0)
+        append(h, n, "P-Charging-Function-Addresses: %s\r\n%s", v, "", 0);
+}
+
 static void reply_ok(reg_req_t *req)
 {
     store_reg_t *r = req->reg;
@@ -174,6 +193,7 @@ static void reply_ok(reg_req_t *req)
     path_text(msg_home(req->msg), req->sip->sip_path, path, sizeof path);
     if (*path)
         append(h, &n, "Path: %s\r\n%s", path, "", 0);
+    charging_headers(req, h, &n);
     if (n >= 2 && h[n - 2] == '\r')
         h[n - 2] = '\0'; /* the headers' extra field gets its last CRLF from nta */
     reg_req_reply(req, SIP_200_OK, h);

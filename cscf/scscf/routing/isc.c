@@ -10,6 +10,7 @@
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
+#include "common/sip/charging.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 #include "common/util/strmap.h"
@@ -190,6 +191,7 @@ static int to_as(isc_t *isc, route_req_t *rt, const char *server_name)
               rt->orig ? "originating" : "terminating", server_name);
     rt->as_answered = 0;
     rt->resume = 0;
+    charging_screen_hop(isc->s->trust, m, ms, NULL); /* an AS outside trust.peers (RFC 7315) */
     if (sip_forward(isc->s->p->sip, rt->irq, m, NULL, on_as_response, rt) != 0) {
         odi_drop(isc, rt->odi);
         rt->odi[0] = '\0';

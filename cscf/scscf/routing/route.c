@@ -18,6 +18,7 @@
 #include <sofia-sip/sip_util.h>
 
 #include "common/util/log.h"
+#include "common/sip/charging.h"
 #include "common/sip/sip_dialog.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
@@ -61,6 +62,9 @@ static int is_node(const void *ctx, const url_t *url)
 /* Hands the request to sip_fork (which owns irq from then on). */
 static void fork_to(route_req_t *rt, const sip_target_t *t, size_t n)
 {
+    /* RFC 7315: the charging and access headers stay inside the trust domain (charging.h). */
+    for (size_t i = 0; i < n; i++)
+        charging_screen_hop(rt->s->trust, t[i].msg, sip_object(t[i].msg), t[i].next_hop);
     int st = sip_fork(rt->s->p->sip, rt->irq, t, n, NULL, NULL);
     if (st) {
         rt->msg = NULL; /* sip_fork took the copies; ours stays below */
@@ -277,6 +281,7 @@ static int loose_route(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
         return ack ? 0 : 500;
     sip_t *sip = sip_object(msg);
     sip_proxy_preprocess_route(msg, sip, is_node, s->p->sip);
+    charging_screen_hop(s->trust, msg, sip, NULL);
     if (sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return ack ? 0 : 500;
