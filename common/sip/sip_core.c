@@ -610,21 +610,13 @@ struct dialogs *sip_core_dialogs(const sip_core_t *core)
 }
 
 /* nta applies its message size limit (NTATAG_MAXSIZE) to each read from a connection, and a
- * read takes all the socket holds: once a TCP peer is more than that ahead of us (the
- * pcscf-scscf link carries about 2.4 KB per call each way, measured: at 1,000 calls/s a loop
- * stall of 30 ms puts 64 KiB in the socket), tport marks the message too large and stops
- * reading the connection, and every message still on it is lost: calls with no 180 and no 200
- * (tests/e2e/t_tcp_backlog.sh). So nta gets room for such a backlog on top of the configured
- * size, and check_request() enforces sip.max_message_size itself (413). Not more room: each
- * message split off a read gets a copy of everything after it (msg_next), so a read of B bytes
- * costs about B * B / 2 KB of copies, held while the transactions live (with 2 MiB, make
- * soak's scscf grew to 2.3 GiB in an overload episode); 64 + 128 KiB costs at most ~20 MB and
- * absorbs a stall of ~80 ms at 1,000 calls/s. */
-enum { STREAM_BACKLOG = 128 << 10 };
-
+ * read that goes past it makes tport drop the connection with every message on it. Our
+ * su_getmsgsize() (sip_stream_read.c) keeps each read to sip_stream_read_max(), however far the
+ * peer got ahead of us, so nta's limit needs room for one message of sip.max_message_size being
+ * received plus one read; check_request() enforces sip.max_message_size itself (413). */
 static usize_t nta_maxsize(const sip_core_config_t *cfg)
 {
-    return (usize_t)cfg->max_message_size + STREAM_BACKLOG;
+    return (usize_t)cfg->max_message_size + sip_stream_read_max();
 }
 
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,
