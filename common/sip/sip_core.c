@@ -547,8 +547,10 @@ void sip_core_publish_stats(sip_core_t *core)
  * fall to half their peak, give the free pages back. Looked at every second (nta's counters
  * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
  * 5 MiB of transactions), so malloc_trim(), which walks the heap, runs at most a few times
- * while a burst drains, the last one once it is (nearly) all gone. */
-enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500 };
+ * while a burst drains. Halving stops short of the end (the last halving leaves 500-1,000
+ * transactions, which go without a trim: t_flood's pcscf stayed at 100 MiB), so a last trim
+ * runs once no more than TRIM_IDLE are left. */
+enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500, TRIM_IDLE = 100 };
 
 static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
@@ -559,7 +561,9 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
     usize_t held = irqs + orqs;
     if (held > core->held_peak)
         core->held_peak = held;
-    if (core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2) {
+    int halved = core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2;
+    int drained = held <= TRIM_IDLE && core->held_peak > 2 * TRIM_IDLE;
+    if (halved || drained) {
         malloc_trim(0);
         metric_inc(core->m_trims, NULL);
         core->held_peak = held;

@@ -108,9 +108,11 @@ hop_drops() { echo "$(udp_drops "$PA") $(udp_drops "$PC_SIP") $(udp_drops "$PB")
 metric() { # NAME-AND-LABELS-REGEX [API]: sum of the pcscf's (or API's) matching series
   http_body "${2:-$PC}/metrics" | awk -v re="^$1" '$0 ~ re {n += $NF} END {print n + 0}'
 }
-rss_mb() { awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/${PIDS[$1]}/status" 2>/dev/null || echo 0; }
+rss_mb() { # NAME [FIELD]: VmRSS (or RssAnon, RssFile) in MiB
+  awk -v f="${2:-VmRSS}:" '$1 == f {printf "%d", $2 / 1024}' "/proc/${PIDS[$1]}/status" 2>/dev/null || echo 0
+}
 
-RSS0=$(rss_mb pcscf)
+RSS0=$(rss_mb pcscf) ANON0=$(rss_mb pcscf RssAnon) FILE0=$(rss_mb pcscf RssFile)
 echo "-- capacity: rising rates, $PROBE_SECONDS s each, up to the first step admission refuses calls in"
 # C is the last step served cleanly (no refusal, no failure), as the call bench counts it; the
 # steps grow by half, so the true capacity is below 1.5 C and the flood (2 C) is past it.
@@ -253,10 +255,13 @@ echo "-- memory: the pcscf's RSS back within 20% of its level before the load, w
 # nta keeps a completed UDP transaction (about 10 KiB) for 32 s; then sip_core trims the heap.
 rss_back() { [ "$(rss_mb pcscf)" -le $((RSS0 * 6 / 5)) ]; }
 left=$((FLOOD_END + 60 - $(date +%s)))
+echo "   before: RSS $RSS0 MiB (anon $ANON0, file $FILE0); now $(rss_mb pcscf) (anon $(rss_mb pcscf RssAnon), file $(rss_mb pcscf RssFile))"
 if wait_for $((left > 0 ? left : 0)) rss_back; then
   pass "pcscf RSS back to $(rss_mb pcscf) MiB (before: $RSS0 MiB) $(($(date +%s) - FLOOD_END)) s after the flood"
 else
-  fail "pcscf RSS back within 20% of $RSS0 MiB within 60 s of the flood" "$(rss_mb pcscf) MiB"
+  fail "pcscf RSS back within 20% of $RSS0 MiB within 60 s of the flood" "$(rss_mb pcscf) MiB; \
+$(metric cscf_sip_transactions) transactions held, $(metric cscf_dialogs_active) dialogs, \
+$(metric cscf_heap_trims_total) heap trims"
 fi
 
 kill "${PIDS[uas]}" 2>/dev/null
