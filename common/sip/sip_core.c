@@ -667,8 +667,10 @@ void sip_core_publish_stats(sip_core_t *core)
  * fall to half their peak, give the free pages back. Looked at every second (nta's counters
  * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
  * 5 MiB of transactions), so malloc_trim(), which walks the heap, runs at most a few times
- * while a burst drains, the last one once it is (nearly) all gone. */
-enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500 };
+ * while a burst drains. Halving stops short of the end (the last halving leaves 500-1,000
+ * transactions, which go without a trim: flood.sh's pcscf stayed at 100 MiB), so a last trim
+ * runs once no more than TRIM_IDLE are left. */
+enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500, TRIM_IDLE = 100 };
 
 static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
@@ -679,7 +681,9 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
     usize_t held = irqs + orqs;
     if (held > core->held_peak)
         core->held_peak = held;
-    if (core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2) {
+    int halved = core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2;
+    int drained = held <= TRIM_IDLE && core->held_peak > 2 * TRIM_IDLE;
+    if (halved || drained) {
         malloc_trim(0);
         metric_inc(core->m_trims, NULL);
         core->held_peak = held;
@@ -734,21 +738,13 @@ struct dialogs *sip_core_dialogs(const sip_core_t *core)
 }
 
 /* nta applies its message size limit (NTATAG_MAXSIZE) to each read from a connection, and a
- * read takes all the socket holds: once a TCP peer is more than that ahead of us (the
- * pcscf-scscf link carries about 2.4 KB per call each way, measured: at 1,000 calls/s a loop
- * stall of 30 ms puts 64 KiB in the socket), tport marks the message too large and stops
- * reading the connection, and every message still on it is lost: calls with no 180 and no 200
- * (tests/e2e/t_tcp_backlog.sh). So nta gets room for such a backlog on top of the configured
- * size, and refuse_request() enforces sip.max_message_size itself (413). Not more room: each
- * message split off a read gets a copy of everything after it (msg_next), so a read of B bytes
- * costs about B * B / 2 KB of copies, held while the transactions live (with 2 MiB, make
- * soak's scscf grew to 2.3 GiB in an overload episode); 64 + 128 KiB costs at most ~20 MB and
- * absorbs a stall of ~80 ms at 1,000 calls/s. */
-enum { STREAM_BACKLOG = 128 << 10 };
-
+ * read that goes past it makes tport drop the connection with every message on it. Our
+ * su_getmsgsize() (sip_stream_read.c) keeps each read to sip_stream_read_max(), however far the
+ * peer got ahead of us, so nta's limit needs room for one message of sip.max_message_size being
+ * received plus one read; refuse_request() enforces sip.max_message_size itself (413). */
 static usize_t nta_maxsize(const sip_core_config_t *cfg)
 {
-    return (usize_t)cfg->max_message_size + STREAM_BACKLOG;
+    return (usize_t)cfg->max_message_size + sip_stream_read_max();
 }
 
 sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_t *metrics,

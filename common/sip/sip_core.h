@@ -128,6 +128,10 @@ int sip_core_draining(const sip_core_t *core);
 /* Server and client transactions not yet terminated, from nta's counters. */
 size_t sip_core_pending(sip_core_t *core);
 
+/* The most one read takes from a SIP TCP connection (sip_stream_read.c: the programs' own
+ * su_getmsgsize(), so a backlog in the socket never makes nta drop the connection). */
+size_t sip_stream_read_max(void);
+
 /* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
 void sip_core_publish_stats(sip_core_t *core);
 
