@@ -180,8 +180,9 @@ expect_match "bob's INVITE came from the pcscf's TLS listener" "^Via: SIP/2.0/TL
 expect_match "... through the scscf over TLS" "^Via: SIP/2.0/TLS 127\\.0\\.0\\.1:$SC_TLS;" "$inv"
 expect_eq "... every proxy hop over TLS (pcscf, scscf, pcscf) after alice's" 3 \
   "$(grep -c "^Via: SIP/2.0/TLS 127\\.0\\.0\\.1:\\($PC_TLS\\|$SC_TLS\\);" <<<"$inv")"
-expect_match "Record-Route: the TLS listeners, with transport=tls" \
-  "^Record-Route: <sip:127\\.0\\.0\\.1:$PC_TLS;transport=tls;lr>, ?<sip:127\\.0\\.0\\.1:$SC_TLS;transport=tls;lr>, ?<sip:127\\.0\\.0\\.1:$PC_TLS;transport=tls;lr>\$" \
+# the pcscf's entries carry the UEs' flow tokens (outbound over TLS, RFC 5626 5.3)
+expect_match "Record-Route: the TLS listeners, with transport=tls, the pcscf's with flow tokens" \
+  "^Record-Route: <sip:flow\\.[0-9a-f]+@127\\.0\\.0\\.1:$PC_TLS;transport=tls;lr>, ?<sip:127\\.0\\.0\\.1:$SC_TLS;transport=tls;lr>, ?<sip:flow\\.[0-9a-f]+@127\\.0\\.0\\.1:$PC_TLS;transport=tls;lr>\$" \
   "$(grep '^Record-Route' <<<"$inv" | paste -sd, - | sed 's/, *Record-Route: */, /g')"
 expect_match "bob's BYE came along the route set" '^BYE sip:callee@' "$(tr -d '\r' <"$WORKDIR/bob.msg")"
 expect_match "the pcscf delivered the INVITE over bob's TLS flow" \
