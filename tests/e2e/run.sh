@@ -16,7 +16,7 @@ BUILD=${1:-build}
 cd "$(dirname "$0")/../.."
 
 SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_hss_halfopen t_limits t_listeners
-  t_mutation t_store_outage t_store_restart t_store_restart_redis"
+  t_mutation"
 # The longest of the others start first, so the pool does not end on one long script.
 START_FIRST="t_ipsec t_openapi t_rfc4475 t_k8s t_register t_icscf t_proxy"
 
