@@ -363,9 +363,13 @@ for alg in hmac-sha-1-96 hmac-md5-96; do
   done
 done
 stop_prog tshark INT
-sip_in_esp() { # SPI: SIP lines tshark decodes inside ESP packets of that SPI
-  tshark -r "$WORKDIR/gm0.pcap" -o esp.enable_encryption_decode:TRUE "${uat[@]}" \
-    -Y "esp.spi == $1 && sip" -T fields -e sip.Request-Line -e sip.Status-Line 2>/dev/null
+# The capture decoded once with every pair's keys: "SPI<TAB>request-line<TAB>status-line" for
+# each SIP message tshark opens inside ESP (one tshark run instead of one per SPI).
+esp_sip=$(tshark -r "$WORKDIR/gm0.pcap" -o esp.enable_encryption_decode:TRUE "${uat[@]}" \
+  -Y "esp && sip" -T fields -e esp.spi -e sip.Request-Line -e sip.Status-Line 2>/dev/null)
+sip_in_esp() { # SPI: SIP lines tshark decoded inside ESP packets of that SPI
+  # esp.spi prints as hex (BASE_HEX_DEC) or decimal depending on tshark's version: match either
+  awk -F'\t' -v d="$1" -v h="$(printf '0x%08x' "$1")" 'tolower($1) == h || $1 == d {print $2 "\t" $3}' <<<"$esp_sip"
 }
 for pair in "${!PAIR_SPI[@]}"; do
   read -r sps suc <<<"${PAIR_SPI[$pair]}"
