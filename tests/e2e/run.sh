@@ -13,7 +13,7 @@
 # below, or by a line "# e2e: alone" near the top of the script itself. When in doubt, alone.
 set -u
 BUILD=${1:-build}
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_hss_halfopen t_limits t_listeners
   t_mutation"
@@ -21,6 +21,7 @@ SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_hss_halfopen t_li
 START_FIRST="t_ipsec t_openapi t_rfc4475 t_k8s t_register t_icscf t_proxy"
 
 JOBS=${E2E_JOBS:-2}
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || JOBS=2
 [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] || JOBS=1
 # wait -n -p (bash 5.1) tells which script ended; an older bash runs them one at a time.
 ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501)) || JOBS=1
