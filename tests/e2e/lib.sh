@@ -51,10 +51,12 @@ free_port() {
     port=$((20000 + RANDOM % 12700))
     if ! mkdir "$PORT_DIR/$port" 2>/dev/null; then
       owner=$(cat "$PORT_DIR/$port/pid" 2>/dev/null)
-      [ -n "$owner" ] && [ ! -d "/proc/$owner" ] &&
-        [ -n "$(find "$PORT_DIR/$port" -maxdepth 0 -mmin +1 2>/dev/null)" ] &&
-        mv "$PORT_DIR/$port" "$PORT_DIR/$port.stale.$$" 2>/dev/null &&
-        rm -rf "$PORT_DIR/$port.stale.$$" || continue
+      if [ -z "$owner" ] || [ -d "/proc/$owner" ] ||
+        [ -z "$(find "$PORT_DIR/$port" -maxdepth 0 -mmin +1 2>/dev/null)" ] ||
+        ! mv "$PORT_DIR/$port" "$PORT_DIR/$port.stale.$$" 2>/dev/null; then
+        continue # held, or just taken back by another script
+      fi
+      rm -rf "$PORT_DIR/$port.stale.$$"
       mkdir "$PORT_DIR/$port" 2>/dev/null || continue
     fi
     echo $$ >"$PORT_DIR/$port/pid" # $$: the script, also inside $(free_port)
