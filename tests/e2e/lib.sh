@@ -214,9 +214,11 @@ cleanup() {
     kill -KILL "${PIDS[$name]}" 2>/dev/null
   done
   local port
-  while read -r port; do
-    rm -rf "${PORT_DIR:?}/$port"
-  done <"$WORKDIR/ports" 2>/dev/null
+  if [ -f "$WORKDIR/ports" ]; then
+    while read -r port; do
+      rm -rf "${PORT_DIR:?}/$port"
+    done <"$WORKDIR/ports"
+  fi
   if [ "$FAILED" -eq 0 ] && [ -z "${E2E_KEEP:-}" ]; then
     rm -rf "$WORKDIR"
   else
