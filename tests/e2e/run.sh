@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every tests/e2e/t_*.sh against BUILD_DIR's binaries and print the totals as
+# tests/e2e/run.sh [BUILD_DIR [t_NAME...]]
+# Run every tests/e2e/t_*.sh (or the ones named) against BUILD_DIR's binaries and print the totals as
 # "N passed, N failed" on the last line. Each script's lines come under a header with its
 # wall-clock time, "== tests/e2e/t_x.sh (build) 12.3 s", when it ends.
 #
@@ -92,7 +93,12 @@ stop_all() { # on SIGINT/SIGTERM: the scripts' own EXIT traps stop their program
 trap stop_all INT TERM
 
 solo=() pool=()
-for t in tests/e2e/t_*.sh; do
+scripts=(tests/e2e/t_*.sh)
+if [ $# -gt 1 ]; then
+  scripts=()
+  for n in "${@:2}"; do scripts+=("tests/e2e/$(basename "$n" .sh).sh"); done
+fi
+for t in "${scripts[@]}"; do
   if alone "$t"; then solo+=("$t"); else pool+=("$t"); fi
 done
 ordered=()
