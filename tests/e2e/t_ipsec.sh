@@ -142,7 +142,7 @@ start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
 tshark -i gm0 -w "$WORKDIR/gm0.pcap" >/dev/null 2>"$WORKDIR/tshark.log" &
 # shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
 PIDS["tshark"]=$!
-wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark.log" || fail "tshark captures on gm0" "$(tail -2 "$WORKDIR/tshark.log")"
+wait_for 30 grep -q "Capturing on" "$WORKDIR/tshark.log" || fail "tshark captures on gm0" "$(tail -2 "$WORKDIR/tshark.log")"
 
 # alice: an unprotected SIPp handset on 127.0.0.1 (the core namespace) through the pcscf.
 PA=$(free_port)
@@ -398,7 +398,7 @@ expect_eq "the scscf traces the TCP handset" 200 \
 tshark -i gm0 -w "$WORKDIR/gm0-tcp.pcap" >/dev/null 2>"$WORKDIR/tshark-tcp.log" &
 # shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
 PIDS["tshark_tcp"]=$!
-wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark-tcp.log" || fail "tshark captures gm0 (TCP)" "$(tail -2 "$WORKDIR/tshark-tcp.log")"
+wait_for 30 grep -q "Capturing on" "$WORKDIR/tshark-tcp.log" || fail "tshark captures gm0 (TCP)" "$(tail -2 "$WORKDIR/tshark-tcp.log")"
 ue tcp init --impi "$TCP_IMPI" --impu "$TCP_IMPU" --domain "$DOMAIN" --k "$ESP_K" --op "$ESP_OP" \
   --ue "$UEADDR" --pcscf "$CORE"
 ue tcp tcp --engine "$ESPDP" --offer hmac-sha-1-96/aes-cbc --expect MESSAGE --seconds 40 \
