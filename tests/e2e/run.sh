@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/run.sh [BUILD_DIR [t_NAME...]]
 # Run every tests/e2e/t_*.sh (or the ones named) against BUILD_DIR's binaries and print the
-# totals as "N passed, N failed" on the last line. Each script's lines come under a header with its
-# wall-clock time, "== tests/e2e/t_x.sh (build) 12.3 s", when it ends.
+# totals as "N passed, N failed" on the last line. Each script's lines come under a header
+# with its wall-clock time, "== tests/e2e/t_x.sh (build) 12.3 s", when it ends.
 #
 # Two scripts run at a time (E2E_JOBS, default 2; E2E_JOBS=1 runs them one after the other):
 # every script has its own $WORKDIR and takes its ports from lib.sh's free_port, which reserves
