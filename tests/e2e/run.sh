@@ -119,7 +119,7 @@ done
 while [ "${#RUNNING[@]}" -gt 0 ]; do reap; done
 rm -rf "$OUT"
 
-echo "e2e ($BUILD): $(awk -v a="$suite_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}') wall clock," \
-  "${#solo[@]} scripts alone, ${#ordered[@]} up to $JOBS at a time"
+wall=$(awk -v a="$suite_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}')
+echo "e2e ($BUILD): $wall wall clock, ${#solo[@]} scripts alone, ${#ordered[@]} up to $JOBS at a time"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
