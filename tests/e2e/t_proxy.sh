@@ -115,7 +115,7 @@ drain_in_flight() {
     "$proxy_port" >"$probe"
   expect_match "draining: a new request gets 503" '^SIP/2.0 503' \
     "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$proxy_port" "$probe" 3000)"
-  expect_eq "draining: /readyz is 503" 503 "$(http_code "http://127.0.0.1:$api_port/readyz")"
+  expect_eq "draining: /readyz is 503" 503 "$(http_code "http://127.0.0.1:$api_port/readyz" -m 10)"
   wait "$uac_pid"
   expect_eq "draining: the ringing call still completes (the proxy relayed its 200)" 0 "$?"
   wait_exit fwd_drain 10
