@@ -72,7 +72,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
+.PHONY: all check-includes deps run test test-build test-run unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -162,12 +162,25 @@ unit: all $(UNIT_BINS)
 e2e: all
 	@tests/e2e/run.sh $(BUILD)
 
+# make test builds on every core first (test-build); then test-run runs the unit tests one
+# after the other and the e2e scripts, two at a time (E2E_JOBS; see tests/e2e/run.sh).
+# test-run builds nothing: every make that builds makes version.o anew, and with it every link.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+test-build: all $(UNIT_BINS)
+
+test-run:
+	@scripts/run-unit.sh $(UNIT_BINS)
+	@tests/e2e/run.sh $(BUILD)
+
 test-plain:
-	$(MAKE) unit e2e
+	$(MAKE) -j$(TEST_JOBS) test-build
+	$(MAKE) test-run
 
 # At debug level, so the sanitizers also check what only debug lines evaluate.
 test-asan:
-	E2E_LOG_LEVEL=debug $(MAKE) SAN=1 unit e2e
+	$(MAKE) -j$(TEST_JOBS) SAN=1 test-build
+	E2E_LOG_LEVEL=debug $(MAKE) SAN=1 test-run
 
 # The libFuzzer harnesses for a few seconds each on top of their seeds (make fuzz: a minute each).
 test-fuzz:

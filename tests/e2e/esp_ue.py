@@ -60,13 +60,19 @@ sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "milenage"))
 from check_ts35208 import milenage  # noqa: E402  (independent Milenage, TS 35.206)
 
-try:
-    from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.ipsec import ESP, SecurityAssociation
-    from scapy.packet import Raw
-except ImportError as e:
-    print(f"scapy missing ({e}): apt-get install python3-scapy", file=sys.stderr)
-    sys.exit(2)
+
+def load_scapy():
+    """scapy takes about half a second to import: only the steps that seal or open ESP load it
+    (init and keys, a third of t_ipsec's calls, do not)."""
+    global IP, TCP, UDP, ESP, SecurityAssociation, Raw
+    try:
+        from scapy.layers.inet import IP, TCP, UDP
+        from scapy.layers.ipsec import ESP, SecurityAssociation
+        from scapy.packet import Raw
+    except ImportError as e:
+        print(f"scapy missing ({e}): apt-get install python3-scapy", file=sys.stderr)
+        sys.exit(2)
+
 
 ALGS = {"hmac-sha-1-96": "HMAC-SHA1-96", "hmac-md5-96": "HMAC-MD5-96"}
 EALGS = {"null": "NULL", "aes-cbc": "AES-CBC", "des-ede3-cbc": "3DES"}
@@ -1028,6 +1034,8 @@ def main():
     p.add_argument("--expect", help="requests to wait for on the connection, comma-separated")
     p.add_argument("--seconds", type=float, default=30, help="the bound on that wait")
     args = ap.parse_args()
+    if args.cmd not in ("init", "keys"):
+        load_scapy()
     if args.cmd == "bad-icv":
         args.timeout = min(args.timeout, 3)
     fn = {"init": cmd_init, "register": cmd_register, "reregister": cmd_reregister,

@@ -37,15 +37,30 @@ expect_no_match() {
 }
 
 # A port free for both TCP and UDP on 127.0.0.1. Ports come from below the kernel's ephemeral
-# range (32768+), so client sockets never take them, and each is reserved with an atomic mkdir
-# so tests running in parallel never get the same one.
+# range (32768+), so client sockets never take them. Each is reserved with an atomic mkdir in
+# one folder for the whole machine (PORT_DIR), so scripts running at the same time (run.sh runs
+# two) never get the same one, even before its program has bound it. The reservation holds
+# the script's PID and is removed by cleanup(); one left by a script that was killed is taken
+# back once that PID is gone and the reservation is a minute old.
+PORT_DIR="${TMPDIR:-/tmp}/cscf-e2e-ports-$(id -u)"
 free_port() {
-  local port tries=0
-  mkdir -p "$WORKDIR/ports"
+  local port tries=0 owner
+  mkdir -p "$PORT_DIR"
   while [ $tries -lt 200 ]; do
     tries=$((tries + 1))
     port=$((20000 + RANDOM % 12700))
-    mkdir "$WORKDIR/ports/$port" 2>/dev/null || continue
+    if ! mkdir "$PORT_DIR/$port" 2>/dev/null; then
+      owner=$(cat "$PORT_DIR/$port/pid" 2>/dev/null)
+      if [ -z "$owner" ] || [ -d "/proc/$owner" ] ||
+        [ -z "$(find "$PORT_DIR/$port" -maxdepth 0 -mmin +1 2>/dev/null)" ] ||
+        ! mv "$PORT_DIR/$port" "$PORT_DIR/$port.stale.$$" 2>/dev/null; then
+        continue # held, or just taken back by another script
+      fi
+      rm -rf "$PORT_DIR/$port.stale.$$"
+      mkdir "$PORT_DIR/$port" 2>/dev/null || continue
+    fi
+    echo $$ >"$PORT_DIR/$port/pid" # $$: the script, also inside $(free_port)
+    echo "$port" >>"$WORKDIR/ports"
     if ! ss -Hltun 2>/dev/null | awk '{print $5}' | grep -Eq "[:.]$port\$"; then
       echo "$port"
       return 0
@@ -198,6 +213,12 @@ cleanup() {
   for name in "${!PIDS[@]}"; do
     kill -KILL "${PIDS[$name]}" 2>/dev/null
   done
+  local port
+  if [ -f "$WORKDIR/ports" ]; then
+    while read -r port; do
+      rm -rf "${PORT_DIR:?}/$port"
+    done <"$WORKDIR/ports"
+  fi
   if [ "$FAILED" -eq 0 ] && [ -z "${E2E_KEEP:-}" ]; then
     rm -rf "$WORKDIR"
   else

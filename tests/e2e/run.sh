@@ -1,24 +1,125 @@
 #!/usr/bin/env bash
-# Run every tests/e2e/t_*.sh against BUILD_DIR's binaries and print the totals as
-# "N passed, N failed" on the last line.
+# tests/e2e/run.sh [BUILD_DIR [t_NAME...]]
+# Run every tests/e2e/t_*.sh (or the ones named) against BUILD_DIR's binaries and print the
+# totals as "N passed, N failed" on the last line. Each script's lines come under a header
+# with its wall-clock time, "== tests/e2e/t_x.sh (build) 12.3 s", when it ends.
+#
+# Two scripts run at a time (E2E_JOBS, default 2; E2E_JOBS=1 runs them one after the other):
+# every script has its own $WORKDIR and takes its ports from lib.sh's free_port, which reserves
+# each port for the whole machine, so two scripts never share one.
+#
+# A script runs ALONE (nothing else of the suite beside it) when it loads the machine on purpose
+# or when a check bounds a wall-clock time that another script's load could break (floods, an
+# avalanche, back-off timings, request timeouts measured in ms). Say so by listing it in SERIAL
+# below, or by a line "# e2e: alone" near the top of the script itself. When in doubt, alone.
 set -u
 BUILD=${1:-build}
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
+
+SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_hss_halfopen t_limits t_listeners
+  t_mutation"
+# The longest of the others start first, so the pool does not end on one long script.
+START_FIRST="t_ipsec t_openapi t_rfc4475 t_k8s t_register t_icscf t_proxy"
+
+JOBS=${E2E_JOBS:-2}
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || JOBS=2
+[ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] || JOBS=1
+# wait -n -p (bash 5.1) tells which script ended; an older bash runs them one at a time.
+((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501)) || JOBS=1
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/cscf-e2e-run.XXXXXX")
+declare -A RUNNING=() # pid -> script
 total_pass=0
 total_fail=0
-for t in tests/e2e/t_*.sh; do
-  echo "== $t ($BUILD)"
-  out=$(bash "$t" "$BUILD" 2>&1)
-  rc=$?
-  echo "$out" | grep -v '^RESULT '
-  counts=$(echo "$out" | sed -n 's/^RESULT //p' | tail -1)
+suite_start=$EPOCHREALTIME
+
+in_list() { # NAME WORDS...: 0 when NAME is one of the words
+  local w
+  for w in "${@:2}"; do [ "$w" = "$1" ] && return 0; done
+  return 1
+}
+alone() { # SCRIPT: 0 when it must run alone
+  # shellcheck disable=SC2086 # the lists are words
+  in_list "$(basename "$1" .sh)" $SERIAL || head -20 "$1" | grep -q '^# e2e: alone'
+}
+
+# The scripts run in the background, where bash would have them ignore SIGINT (and SIGINT is
+# how t_ipsec and t_cx stop tshark): env gives it back its default action.
+start() { # SCRIPT
+  local name
+  name=$(basename "$1" .sh)
+  echo "$EPOCHREALTIME" >"$OUT/$name.start"
+  env --default-signal=INT,QUIT bash "$1" "$BUILD" >"$OUT/$name.out" 2>&1 </dev/null &
+  RUNNING[$!]=$1
+}
+
+report() { # SCRIPT EXIT-STATUS: its lines under the header, its counts into the totals
+  local t=$1 rc=$2 name counts start
+  name=$(basename "$t" .sh)
+  start=$(cat "$OUT/$name.start")
+  echo "== $t ($BUILD) $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f s", b - a}')"
+  grep -v '^RESULT ' "$OUT/$name.out"
+  counts=$(sed -n 's/^RESULT //p' "$OUT/$name.out" | tail -1)
   if [ -z "$counts" ]; then
     echo "  FAIL $t ended without a result (exit $rc)"
     total_fail=$((total_fail + 1))
-    continue
+    return
   fi
   total_pass=$((total_pass + ${counts% *}))
   total_fail=$((total_fail + ${counts#* }))
+}
+
+# reap: wait until one running script ends, then report it.
+reap() {
+  local pid rc
+  if [ "$JOBS" -gt 1 ]; then
+    wait -n -p pid "${!RUNNING[@]}"
+    rc=$?
+  else
+    pid=${!RUNNING[*]}
+    wait "$pid"
+    rc=$?
+  fi
+  report "${RUNNING[$pid]}" "$rc"
+  unset "RUNNING[$pid]"
+}
+
+stop_all() { # on SIGINT/SIGTERM: the scripts' own EXIT traps stop their programs
+  local pid
+  for pid in "${!RUNNING[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  wait
+  rm -rf "$OUT"
+  exit 130
+}
+trap stop_all INT TERM
+
+solo=() pool=()
+scripts=(tests/e2e/t_*.sh)
+if [ $# -gt 1 ]; then
+  scripts=()
+  for n in "${@:2}"; do scripts+=("tests/e2e/$(basename "$n" .sh).sh"); done
+fi
+for t in "${scripts[@]}"; do
+  if alone "$t"; then solo+=("$t"); else pool+=("$t"); fi
 done
+ordered=()
+for n in $START_FIRST; do
+  for t in "${pool[@]}"; do [ "$(basename "$t" .sh)" = "$n" ] && ordered+=("$t"); done
+done
+# shellcheck disable=SC2086 # the list is words
+for t in "${pool[@]}"; do in_list "$(basename "$t" .sh)" $START_FIRST || ordered+=("$t"); done
+
+for t in "${solo[@]}"; do
+  start "$t"
+  reap
+done
+for t in "${ordered[@]}"; do
+  [ "${#RUNNING[@]}" -lt "$JOBS" ] || reap
+  start "$t"
+done
+while [ "${#RUNNING[@]}" -gt 0 ]; do reap; done
+rm -rf "$OUT"
+
+wall=$(awk -v a="$suite_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}')
+echo "e2e ($BUILD): $wall wall clock, ${#solo[@]} scripts alone, ${#ordered[@]} up to $JOBS at a time"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -50,7 +50,7 @@ start_hss hss HSS_API_TOKEN=$TOKEN || { finish; exit 1; }
 CAP="$WORKDIR/cx.pcap"
 tshark -q -i lo -f "tcp port $HSS_DIAM" -w "$CAP" >"$WORKDIR/tshark.log" 2>&1 &
 TSHARK=$!
-wait_for 10 grep -q Capturing "$WORKDIR/tshark.log" || fail "tshark captures on lo" "$(cat "$WORKDIR/tshark.log")"
+wait_for 30 grep -q Capturing "$WORKDIR/tshark.log" || fail "tshark captures on lo" "$(cat "$WORKDIR/tshark.log")"
 start_scscf || { finish; exit 1; }
 if wait_http "127.0.0.1:$SC_API" /readyz 200 10; then pass "scscf /readyz 200 once the Cx peer is open"
 else fail "scscf /readyz 200 once the Cx peer is open" "$(http_body "http://127.0.0.1:$SC_API/readyz")"; fi

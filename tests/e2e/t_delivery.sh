@@ -45,7 +45,9 @@ callee() {
   timeout 30 sipp -sf "$SCEN/call_uas.xml" -i 127.0.0.1 -p "$3" -t "$2" -m 1 -timeout 25s \
     -timeout_error -trace_msg -message_file "$WORKDIR/$1.msg" -d 100 >/dev/null 2>&1 &
   CALLEE_PID=$!
-  sleep 0.3 # SIPp binds its port
+  local kind=udp
+  [ "$2" = t1 ] && kind=tcp
+  wait_for 10 port_bound "$kind" "$3" || fail "bob's SIPp listens on $3 ($2)"
 }
 # call NAME [SIPp args]: alice calls bob from her registered port; SIPp's verdict in $?.
 call() {

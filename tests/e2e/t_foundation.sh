@@ -119,7 +119,7 @@ if start_pair "_drain" PCSCF_SHUTDOWN_GRACE_SECONDS=2; then
   expect_eq "pcscf: SIGTERM exits 0" 0 "$LAST_EXIT"
   if [ "$ms" -le 4000 ]; then pass "pcscf: exits within grace + 2 s (${ms} ms)"; else fail "pcscf: exit took ${ms} ms"; fi
   kill -HUP "${PIDS[scscf_drain]}"
-  sleep 0.2
+  wait_for 5 grep -q 'SIGHUP: reopening logs' "$WORKDIR/scscf_drain.log"
   expect_eq "scscf: alive after SIGHUP" 0 "$(prog_alive scscf_drain; echo $?)"
   expect_match "scscf: SIGHUP reopens logs" 'SIGHUP: reopening logs' "$(cat "$WORKDIR/scscf_drain.log")"
   stop_prog scscf_drain

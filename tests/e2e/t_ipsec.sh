@@ -142,7 +142,7 @@ start_prog pcscf "$BUILD/pcscf" "$PCONF" "${PC_ENV[@]}" || { finish; exit 1; }
 tshark -i gm0 -w "$WORKDIR/gm0.pcap" >/dev/null 2>"$WORKDIR/tshark.log" &
 # shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
 PIDS["tshark"]=$!
-wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark.log" || fail "tshark captures on gm0" "$(tail -2 "$WORKDIR/tshark.log")"
+wait_for 30 grep -q "Capturing on" "$WORKDIR/tshark.log" || fail "tshark captures on gm0" "$(tail -2 "$WORKDIR/tshark.log")"
 
 # alice: an unprotected SIPp handset on 127.0.0.1 (the core namespace) through the pcscf.
 PA=$(free_port)
@@ -363,9 +363,13 @@ for alg in hmac-sha-1-96 hmac-md5-96; do
   done
 done
 stop_prog tshark INT
-sip_in_esp() { # SPI: SIP lines tshark decodes inside ESP packets of that SPI
-  tshark -r "$WORKDIR/gm0.pcap" -o esp.enable_encryption_decode:TRUE "${uat[@]}" \
-    -Y "esp.spi == $1 && sip" -T fields -e sip.Request-Line -e sip.Status-Line 2>/dev/null
+# The capture decoded once with every pair's keys: "SPI<TAB>request-line<TAB>status-line" for
+# each SIP message tshark opens inside ESP (one tshark run instead of one per SPI).
+esp_sip=$(tshark -r "$WORKDIR/gm0.pcap" -o esp.enable_encryption_decode:TRUE "${uat[@]}" \
+  -Y "esp && sip" -T fields -e esp.spi -e sip.Request-Line -e sip.Status-Line 2>/dev/null)
+sip_in_esp() { # SPI: SIP lines tshark decoded inside ESP packets of that SPI
+  # esp.spi prints as hex (BASE_HEX_DEC) or decimal depending on tshark's version: match either
+  awk -F'\t' -v d="$1" -v h="$(printf '0x%08x' "$1")" 'tolower($1) == h || $1 == d {print $2 "\t" $3}' <<<"$esp_sip"
 }
 for pair in "${!PAIR_SPI[@]}"; do
   read -r sps suc <<<"${PAIR_SPI[$pair]}"
@@ -394,7 +398,7 @@ expect_eq "the scscf traces the TCP handset" 200 \
 tshark -i gm0 -w "$WORKDIR/gm0-tcp.pcap" >/dev/null 2>"$WORKDIR/tshark-tcp.log" &
 # shellcheck disable=SC2034 # lib.sh's table: cleanup kills it, stop_prog stops it
 PIDS["tshark_tcp"]=$!
-wait_for 10 grep -q "Capturing on" "$WORKDIR/tshark-tcp.log" || fail "tshark captures gm0 (TCP)" "$(tail -2 "$WORKDIR/tshark-tcp.log")"
+wait_for 30 grep -q "Capturing on" "$WORKDIR/tshark-tcp.log" || fail "tshark captures gm0 (TCP)" "$(tail -2 "$WORKDIR/tshark-tcp.log")"
 ue tcp init --impi "$TCP_IMPI" --impu "$TCP_IMPU" --domain "$DOMAIN" --k "$ESP_K" --op "$ESP_OP" \
   --ue "$UEADDR" --pcscf "$CORE"
 ue tcp tcp --engine "$ESPDP" --offer hmac-sha-1-96/aes-cbc --expect MESSAGE --seconds 40 \

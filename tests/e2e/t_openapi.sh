@@ -85,7 +85,7 @@ register alice alice abcdefghijklmnop ponmlkjihgfedcba
 expect_eq "alice registers (AKA)" 0 "$?"
 register bob bob bobbobbobbobbob1 ponmlkjihgfedcba
 expect_eq "bob registers (AKA)" 0 "$?"
-for _ in $(seq 30); do # the pcscf's reg event subscriptions become active
+for _ in $(seq 100); do # the pcscf's reg event subscriptions become active (10 s at most)
   [ "$(field '[.subscriptions[] | select(.state == "active")] | length' \
     "$(http_body "http://127.0.0.1:$PC_API/api/v1/subscriptions")")" = 2 ] && break
   sleep 0.1
