@@ -16,7 +16,7 @@ set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
 
-SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_hss_halfopen t_limits t_listeners
+SERIAL="t_auth_flood t_avalanche t_cx t_flood t_hss_failover t_limits t_listeners
   t_mutation"
 # The longest of the others start first, so the pool does not end on one long script.
 START_FIRST="t_ipsec t_openapi t_rfc4475 t_k8s t_register t_icscf t_proxy"
