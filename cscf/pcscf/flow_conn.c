@@ -330,7 +330,8 @@ static void over_udp_or_tcp(pcscf_t *pc, pc_binding_t *b, msg_t *msg, pc_target_
         if (p && (size_t)(p - t->url) + 15 < sizeof t->url)
             snprintf(p, sizeof t->url - (size_t)(p - t->url), ";transport=tcp");
         t->why = "TCP (the handset profile)";
-        metric_inc(pc->flows->m_size, "tcp");
+        if (size > (size_t)h.max_udp_size) /* the metric counts the size rule's requests only */
+            metric_inc(pc->flows->m_size, "tcp");
         return;
     }
     case PC_SEND_UDP:

@@ -76,7 +76,7 @@ int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
 /* rewrite_tel_from: a tel: From (some phones send their MSISDN there) becomes the identity
  * just asserted, so the far end's From names the same user as the P-Asserted-Identity. The
  * tag stays: RFC 3261 12 identifies dialogs by Call-ID and tags, never the From URI. */
-static int rewrite_tel_from(msg_t *msg, sip_t *sip)
+static int rewrite_tel_from(msg_t *msg, sip_t *sip, url_t **ue_from)
 {
     sip_from_t *from = sip->sip_from;
     const char *pai = sip_hdr_get(sip, "P-Asserted-Identity");
@@ -84,7 +84,8 @@ static int rewrite_tel_from(msg_t *msg, sip_t *sip)
         return 0;
     char *uri = su_strndup(msg_home(msg), pai + 1, strcspn(pai + 1, ">"));
     url_t *u = uri ? url_make(msg_home(msg), uri) : NULL;
-    if (!u)
+    *ue_from = url_hdup(msg_home(msg), from->a_url);
+    if (!u || !*ue_from)
         return -1;
     from->a_url[0] = *u;
     msg_fragment_clear(from->a_common);
@@ -118,7 +119,8 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
 typedef struct rr_swap {
     url_t *from, *to; /* NULL: no entry to swap */
     int last;
-    int to_ue; /* the responses go to the UE: the trust domain's charging headers leave them */
+    int to_ue;      /* the responses go to the UE: the trust domain's charging headers leave them */
+    url_t *ue_from; /* the From URI the UE sent, when rewrite_tel_from changed it; else NULL */
     su_home_t home[1];
 } rr_swap_t;
 
@@ -151,6 +153,15 @@ static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip
      * far end's P-Access-Network-Info are not the handset's to see. */
     if (w->to_ue && msg && sip)
         charging_strip(msg, sip);
+    /* A phone may match a response to its request by the whole From, URI included: it gets
+     * back the From it sent (the tag was never changed). */
+    if (w->ue_from && msg && sip && sip->sip_from) {
+        url_t *u = url_hdup(msg_home(msg), w->ue_from);
+        if (u) {
+            sip->sip_from->a_url[0] = *u;
+            msg_fragment_clear(sip->sip_from->a_common);
+        }
+    }
     sip_record_route_t *hit = NULL;
     for (sip_record_route_t *r = sip && w->to ? sip->sip_record_route : NULL; r; r = r->r_next) {
         if (!same_hostport(r->r_url, w->from))
@@ -220,7 +231,9 @@ static const url_t *record_route_for(pcscf_t *pc, msg_t *msg, const pc_binding_t
     return u && u->url_user ? u : NULL;
 }
 
-int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b)
+/* ue_from: the From URI the UE sent, to restore in the responses (NULL: unchanged). */
+static int forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b,
+                           const url_t *ue_from)
 {
     sip_t *sip = sip_object(msg);
     const url_t *our_rr = b ? record_route_for(pc, msg, b) : core_rr(pc);
@@ -233,6 +246,11 @@ int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc
                         ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
                         : NULL;
     rr_swap_t *w = rr_swap_new(ue_url ? core_rr(pc) : NULL, ue_url, 1, 1);
+    if (w && ue_from && !(w->ue_from = url_hdup(w->home, ue_from))) {
+        su_home_deinit(w->home);
+        free(w);
+        w = NULL;
+    }
     if (!w) {
         msg_destroy(msg);
         return 500;
@@ -245,6 +263,11 @@ int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc
     return st;
 }
 
+int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b)
+{
+    return forward_from_ue(pc, irq, msg, b, NULL);
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -252,15 +275,16 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (!msg)
         return 500;
     sip_t *sip = sip_object(msg);
+    url_t *ue_from = NULL; /* kept in msg's home: the relay copies it before msg goes */
     if (pc_ipsec_strip(msg, sip) < 0 || pcscf_assert_identity(msg, sip, b) < 0 ||
-        (pcscf_profile_of(pc, b)->rewrite_tel_from && rewrite_tel_from(msg, sip) < 0) ||
+        (pcscf_profile_of(pc, b)->rewrite_tel_from && rewrite_tel_from(msg, sip, &ue_from) < 0) ||
         preload_service_route(pc, msg, sip, b) < 0 || pcscf_add_charging_vector(pc, msg, sip) < 0) {
         msg_destroy(msg);
         return 500;
     }
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
-    return pcscf_forward_from_ue(pc, irq, msg, b);
+    return forward_from_ue(pc, irq, msg, b, ue_from);
 }
 
 /* Our Path entry is <sip:term.<token>@pcscf;lr>: the token names the UE's binding. */

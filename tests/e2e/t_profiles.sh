@@ -5,7 +5,8 @@
 # show in GET /api/v1/profiles, the registrations view and the log; vivo's strip_qop: its 401
 # has no qop and it registers with the RFC 2069 answer; vivo's expires_max clamps its expiry;
 # the UE's Supported reaches the scscf kept and extended with path; a call with a tel: From is
-# asserted as the registered IMPU and samsung's rewrite_tel_from makes the From that IMPU too.
+# asserted as the registered IMPU and samsung's rewrite_tel_from makes the From that IMPU too,
+# while the responses back to her carry the tel: From she sent.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -138,6 +139,16 @@ inv=$(first bcall INVITE)
 expect_match "bob sees P-Asserted-Identity: alice's registered IMPU" "^P-Asserted-Identity: <sip:alice@$DOMAIN>\$" "$inv"
 expect_match "... and a From rewritten to it (rewrite_tel_from), her tag kept" \
   "^From: <sip:alice@$DOMAIN>;tag=[0-9]+SIPpTag00" "$inv"
+# The From of alice's trace's responses to her INVITE with status CODE.
+resp_from() {
+  tr -d '\r' <"$WORKDIR/acall.msg" | awk -v code="$1" '$0 ~ "^SIP/2.0 " code " " {on = 1; f = ""; inv = 0}
+    on && /^From:/ {f = $0} on && /^CSeq: [0-9]+ INVITE/ {inv = 1}
+    on && /^$/ {if (inv && f != "") print f; on = 0}' | head -1
+}
+for code in 180 200; do
+  expect_match "... and the $code alice gets carries her own tel: From again, her tag" \
+    "^From: <tel:\+15550001>;tag=[0-9]+SIPpTag00" "$(resp_from "$code")"
+done
 
 stop_prog pcscf
 expect_eq "pcscf exits 0" 0 "$LAST_EXIT"

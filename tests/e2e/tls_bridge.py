@@ -76,8 +76,39 @@ def pump(ue, tls):
                 ue.sendall(data)
 
 
+def serve(args, srv):
+    """--serve: the other way round, for a TLS server stand-in (an AS): the TLS connection is
+    accepted on --listen with --cert/--key (the client's certificate is not asked for), then
+    carried to a plain TCP connection to --connect (SIPp). Says "tls VERSION" once the
+    handshake is done."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    try:
+        raw, _ = srv.accept()
+    except socket.timeout:
+        say("no client connected")
+        return 1
+    srv.close()
+    try:
+        raw.settimeout(args.timeout)
+        tls = ctx.wrap_socket(raw, server_side=True)
+        tls.settimeout(None)
+    except (OSError, ssl.SSLError) as e:
+        say("tls-error %s" % e)
+        return 1
+    say("tls %s" % tls.version())
+    host, port = args.connect.rsplit(":", 1)
+    plain = socket.create_connection((host, int(port)), timeout=args.timeout)
+    plain.settimeout(None)
+    say(pump(plain, tls))
+    plain.close()
+    tls.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--serve", action="store_true", help="accept TLS, connect plain TCP")
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--connect", required=True, help="host:port of the TLS listener")
     ap.add_argument("--ca", required=True)
@@ -93,6 +124,8 @@ def main():
     srv.listen(1)
     srv.settimeout(args.timeout)
     say("listening")
+    if args.serve:
+        return serve(args, srv)
     try:
         ue, _ = srv.accept()
     except socket.timeout:

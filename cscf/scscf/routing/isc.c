@@ -11,6 +11,7 @@
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
 #include "common/sip/charging.h"
+#include "common/sip/sip_core.h"
 #include "common/sip/sip_hdr.h"
 #include "common/sip/sip_proxy.h"
 #include "common/util/strmap.h"
@@ -111,18 +112,60 @@ int isc_odi_take(isc_t *isc, sip_t const *sip, route_req_t *rt)
     return 1;
 }
 
+/* An AS named by a sips: URI or with ;transport=tls is an ISC trunk over TLS: the TLS
+ * listener's URL (NULL: a plain AS, or we have no TLS listener). */
+static const url_t *as_tls(isc_t *isc, const char *as)
+{
+    const url_t *tls = sip_core_tls_url(isc->s->p->sip);
+    if (!tls)
+        return NULL;
+    return strncasecmp(as, "sips:", 5) == 0 || strcasestr(as, ";transport=tls") ? tls : NULL;
+}
+
+/* Our Record-Route entry (the top one, when it is ours) towards a TLS AS is the TLS listener's,
+ * so that the AS's requests in the dialog come back over TLS (1: replaced). */
+static int tls_record_route(isc_t *isc, msg_t *m, sip_t *ms, const url_t *tls)
+{
+    sip_record_route_t *r = ms->sip_record_route;
+    if (!r || !sip_core_is_node(isc->s->p->sip, r->r_url) || url_cmp(r->r_url, (url_t *)tls) == 0)
+        return 0;
+    url_t *u = url_hdup(msg_home(m), tls);
+    if (!u)
+        return 0;
+    *r->r_url = *u;
+    msg_fragment_clear(r->r_common);
+    return 1;
+}
+
+/* The caller's side keeps the entry it was given: the responses get it back. */
+static void plain_record_route(isc_t *isc, msg_t *m, sip_t *ms)
+{
+    const url_t *tls = sip_core_tls_url(isc->s->p->sip);
+    for (sip_record_route_t *r = ms->sip_record_route; r && tls; r = r->r_next) {
+        if (url_cmp(r->r_url, (url_t *)tls) != 0)
+            continue;
+        url_t *u = url_hdup(msg_home(m), sip_core_self_url(isc->s->p->sip));
+        if (u) {
+            *r->r_url = *u;
+            msg_fragment_clear(r->r_common);
+        }
+        return;
+    }
+}
+
 /* Route: <AS;lr>, <sip:odi.token@us;lr>. A Server-Name that is not a plain SIP URI is refused
  * rather than spliced into a header. */
 static sip_route_t *as_route(isc_t *isc, su_home_t *home, const char *as, const char *token)
 {
     if (strpbrk(as, "<>,\"\r\n \t?"))
         return NULL;
-    const url_t *self = sip_core_self_url(isc->s->p->sip);
+    const url_t *tls = as_tls(isc, as);
+    const url_t *self = tls ? tls : sip_core_self_url(isc->s->p->sip);
     char text[700];
     int lr = strstr(as, ";lr") != NULL;
-    int n = snprintf(text, sizeof text, "<%s%s>, <sip:" ODI_USER "%s@%s%s%s;lr>", as,
+    int n = snprintf(text, sizeof text, "<%s%s>, <sip:" ODI_USER "%s@%s%s%s%s;lr>", as,
                      lr ? "" : ";lr", token, self->url_host, self->url_port ? ":" : "",
-                     self->url_port ? self->url_port : "");
+                     self->url_port ? self->url_port : "", tls ? ";transport=tls" : "");
     if (n < 0 || (size_t)n >= sizeof text)
         return NULL;
     sip_route_t *r = sip_route_make(home, text);
@@ -156,6 +199,8 @@ static int on_as_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip
             route_req_free(rt);
         return 0;
     }
+    if (rt->as_tls_rr && msg && sip)
+        plain_record_route(isc, msg, sip);
     if (status > 100 && status < 200)
         rt->as_answered = 1;
     if (status < 300 || (status != 408 && status < 500) || rt->as_answered ||
@@ -191,6 +236,8 @@ static int to_as(isc_t *isc, route_req_t *rt, const char *server_name)
               rt->orig ? "originating" : "terminating", server_name);
     rt->as_answered = 0;
     rt->resume = 0;
+    const url_t *tls = as_tls(isc, server_name);
+    rt->as_tls_rr = tls ? tls_record_route(isc, m, ms, tls) : 0;
     charging_screen_hop(isc->s->trust, m, ms, NULL); /* an AS outside trust.peers (RFC 7315) */
     if (sip_forward(isc->s->p->sip, rt->irq, m, NULL, on_as_response, rt) != 0) {
         odi_drop(isc, rt->odi);

@@ -29,6 +29,7 @@ typedef struct route_req {
     /* while at an application server (isc.c) */
     char odi[17];
     int default_handling, as_answered, resume;
+    int as_tls_rr; /* our Record-Route entry went to the AS as the TLS listener's (isc.c) */
     /* where the request goes on (route.c); isc.c and icscf.c continue through it */
     const struct route_req_next *next;
 } route_req_t;
