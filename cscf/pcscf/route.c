@@ -140,13 +140,24 @@ static void replace_rr(msg_t *msg, sip_record_route_t *r, const url_t *to)
     msg_fragment_clear(r->r_common);
 }
 
+/* Most relays back to a UE only screen the charging headers: they share this context, so the
+ * hot path allocates none (rr_swap_free leaves it alone). */
+static rr_swap_t screen_only = {.to_ue = 1};
+
+static void rr_swap_free(rr_swap_t *w)
+{
+    if (!w || w == &screen_only)
+        return;
+    su_home_deinit(w->home);
+    free(w);
+}
+
 static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
 {
     rr_swap_t *w = ctx;
     (void)fwd;
     if (status == 0) {
-        su_home_deinit(w->home);
-        free(w);
+        rr_swap_free(w);
         return 0;
     }
     /* RFC 7315, TS 24.229 5.2.6.3: P-Charging-Vector, P-Charging-Function-Addresses and the
@@ -245,10 +256,10 @@ static int forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const p
     url_t *ue_url = b && ue_rr(pc, b, rr, sizeof rr)
                         ? url_hdup(msg_home(msg), URL_STRING_MAKE(rr)->us_url)
                         : NULL;
-    rr_swap_t *w = rr_swap_new(ue_url ? core_rr(pc) : NULL, ue_url, 1, 1);
+    rr_swap_t *w =
+        ue_url || ue_from ? rr_swap_new(ue_url ? core_rr(pc) : NULL, ue_url, 1, 1) : &screen_only;
     if (w && ue_from && !(w->ue_from = url_hdup(w->home, ue_from))) {
-        su_home_deinit(w->home);
-        free(w);
+        rr_swap_free(w);
         w = NULL;
     }
     if (!w) {
@@ -256,10 +267,8 @@ static int forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const p
         return 500;
     }
     int st = sip_forward(pc->p->sip, irq, msg, NULL, swap_rr, w);
-    if (st && w) { /* the relay never started: its callback will not free w */
-        su_home_deinit(w->home);
-        free(w);
-    }
+    if (st) /* the relay never started: its callback will not free w */
+        rr_swap_free(w);
     return st;
 }
 
@@ -353,10 +362,8 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0, 0) : NULL;
     sip_target_t branch = {msg, hop, mtu};
     int st = sip_fork(pc->p->sip, irq, &branch, 1, w ? swap_rr : NULL, w);
-    if (st && w) {
-        su_home_deinit(w->home);
-        free(w);
-    }
+    if (st)
+        rr_swap_free(w);
     return st;
 }
 
@@ -392,12 +399,10 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
         return 0;
     }
     /* A registered UE's request: its responses come back to the UE (swap_rr screens them). */
-    rr_swap_t *w = b ? rr_swap_new(NULL, NULL, 0, 1) : NULL;
+    rr_swap_t *w = b ? &screen_only : NULL;
     int st = sip_forward(pc->p->sip, irq, msg, hop, w ? swap_rr : NULL, w);
-    if (st && w) {
-        su_home_deinit(w->home);
-        free(w);
-    }
+    if (st)
+        rr_swap_free(w);
     return st;
 }
 
