@@ -8,9 +8,10 @@ PACKAGES=(
   libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev
   libmnl-dev libsqlite3-dev sqlite3 libhiredis-dev redis-server
   libfreediameter-dev freediameterd freediameter-extensions
+  libnghttp2-dev
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
-  python3-scapy
+  python3-scapy python3-h2
 )
 # Commands the k8s test (tests/e2e/t_k8s.sh) needs, from these packages only when the command
 # is missing: a kubectl or node installed otherwise (another vendor's package) is used as it is,
