@@ -75,7 +75,7 @@ start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" "$SLOW_UNWIND" TMP
   PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_TLS;transport=tls;lr" "${pc_tls[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 expect_match "the pcscf logs its TLS listener" \
-  "sip: listening on sips:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, TLS 1.2 or later\\)" \
+  "sip: listening on sips:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, names checked: servers dialled, TLS 1.2 or later\\)" \
   "$(cat "$WORKDIR/pcscf.log")"
 expect_eq "... and removed the agent.pem it assembled for sofia (in its TMPDIR)" "" \
   "$(find "$WORKDIR/pcscf.tmp" -mindepth 1 2>/dev/null)"
