@@ -71,9 +71,11 @@ static const cfg_key_t sip_keys[] = {
     {"sip.tls.min_version", CFG_ENUM, "1.2", "lowest TLS version accepted or offered", 0, 0,
      "1.2|1.3"},
     {"sip.tls.verify_peer_names", CFG_BOOL, "true",
-     "a server this node dials over TLS must name the host it is dialled by in its certificate "
-     "(subjectAltName DNS, IP or sip: URI, or CN; RFC 5922 7.2), when verify_peer covers "
-     "outgoing connections: otherwise the connection is refused and its requests get 503",
+     "a server this node dials over TLS must name the host dialled (the Request-URI's or Route's "
+     "host) in its certificate: subjectAltName DNS, IP or sip: URI, or the CN (RFC 5922 7.2), "
+     "when verify_peer covers outgoing connections; otherwise the connection is refused, "
+     "counted in cscf_tls_name_mismatch_total, and its requests fail at once (503; relayed "
+     "upstream as 500)",
      0, 0, NULL},
     {"sip.tls.allowed_subjects", CFG_LIST, "",
      "names one of which a client's certificate must carry (subjectAltName DNS, IP or sip: URI, "
