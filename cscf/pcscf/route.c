@@ -118,6 +118,19 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
     return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
 }
 
+/* RFC 3325 9.3 (and RFC 3323 4.2): a message whose sender asks for Privacy: id keeps its
+ * P-Asserted-Identity inside the trust domain; the UE it goes to is outside. */
+static void privacy_strip(msg_t *msg, sip_t *sip)
+{
+    /* sofia parses Privacy (sip_privacy_t): one value per token, all headers merged. */
+    for (msg_param_t const *v = sip->sip_privacy ? sip->sip_privacy->priv_values : NULL; v && *v;
+         v++)
+        if (strcasecmp(*v, "id") == 0) {
+            sip_hdr_remove(msg, sip, "P-Asserted-Identity");
+            return;
+        }
+}
+
 /* A protected UE sees our Record-Route entry with its protected server port, the core with our
  * usual address (TS 24.229 5.2.6.3.3, 5.2.7.2): responses crossing over get the entry of the
  * side they go to. from/to are the two forms; last: only the bottom-most match (the entry of
@@ -174,8 +187,10 @@ static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip
         log_warn("pcscf: cannot assert the callee's identity in its %d", status);
     /* RFC 7315, TS 24.229 5.2.6.3: P-Charging-Vector, P-Charging-Function-Addresses and the
      * far end's P-Access-Network-Info are not the handset's to see. */
-    if (w->to_ue && msg && sip)
+    if (w->to_ue && msg && sip) {
         charging_strip(msg, sip);
+        privacy_strip(msg, sip);
+    }
     /* A phone may match a response to its request by the whole From, URI included: it gets
      * back the From it sent (the tag was never changed). */
     if (w->ue_from && msg && sip && sip->sip_from) {
@@ -341,6 +356,7 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     /* The charging headers and the access network of the caller are the network's, not the
      * handset's: the UE is outside the trust domain (TS 24.229 5.2.7.4, RFC 7315 4.4). */
     charging_strip(msg, sip);
+    privacy_strip(msg, sip);
     /* TS 24.229 5.2.6.4 / RFC 5626: over the UE's flow or to its Contact (target.h). */
     pc_target_t t;
     if (pcscf_binding_target(pc, b, &t) < 0) {
