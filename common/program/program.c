@@ -124,6 +124,8 @@ static void tls_config(const cfg_t *cfg, sip_tls_config_t *tc)
     tc->ca_file = cfg_str(cfg, "sip.tls.ca_file");
     sip_tls_verify_parse(cfg_str(cfg, "sip.tls.verify_peer"), &tc->verify);
     sip_tls_version_parse(cfg_str(cfg, "sip.tls.min_version"), &tc->min_version);
+    tc->verify_names = cfg_bool(cfg, "sip.tls.verify_peer_names");
+    tc->nsubjects = cfg_list(cfg, "sip.tls.allowed_subjects", &tc->subjects);
 }
 
 static int check_tls(const cfg_t *cfg, char *err, size_t errlen)

@@ -52,8 +52,9 @@ static const cfg_key_t sip_keys[] = {
      "sip.listen; empty: no TLS",
      0, 0, NULL},
     {"sip.tls.certificate", CFG_STRING, NULL,
-     "PEM file with this node's certificate (the first certificate in it is sent; no chain)", 0, 0,
-     NULL},
+     "PEM file with this node's certificate, then any intermediate CA certificates (sent after "
+     "it)",
+     0, 0, NULL},
     {"sip.tls.private_key", CFG_STRING, NULL, "PEM file with the certificate's key, unencrypted", 0,
      0, NULL},
     {"sip.tls.ca_file", CFG_STRING, NULL,
@@ -61,13 +62,25 @@ static const cfg_key_t sip_keys[] = {
      "none)",
      0, 0, NULL},
     {"sip.tls.verify_peer", CFG_ENUM, "outgoing",
-     "whose certificate is verified against ca_file (the chain and its dates, not the names in "
-     "it): none; incoming (connections peers open: a peer without a good certificate is "
+     "whose certificate is verified against ca_file (the chain and its dates; the names: "
+     "verify_peer_names, allowed_subjects): none; incoming (connections peers open: a peer without "
+     "a good certificate is "
      "refused in the handshake, so handsets need one); outgoing (connections this node opens, "
      "e.g. to the other CSCF); both",
      0, 0, "none|incoming|outgoing|both"},
     {"sip.tls.min_version", CFG_ENUM, "1.2", "lowest TLS version accepted or offered", 0, 0,
      "1.2|1.3"},
+    {"sip.tls.verify_peer_names", CFG_BOOL, "true",
+     "a server this node dials over TLS must name the host dialled (the Request-URI's or Route's "
+     "host) in its certificate: subjectAltName DNS, IP or sip: URI, or the CN (RFC 5922 7.2), "
+     "when verify_peer covers outgoing connections; otherwise the connection is refused, "
+     "counted in cscf_tls_name_mismatch_total, and its requests fail at once (503; relayed "
+     "upstream as 500)",
+     0, 0, NULL},
+    {"sip.tls.allowed_subjects", CFG_LIST, "",
+     "names one of which a client's certificate must carry (subjectAltName DNS, IP or sip: URI, "
+     "or CN) when verify_peer covers incoming connections; empty: any certificate of ca_file",
+     0, 0, NULL},
     {"sip.max_pending_invites", CFG_INT, "10000",
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */

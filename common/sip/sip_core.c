@@ -14,6 +14,7 @@
 #include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_strlst.h>
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/sip_util.h>
 #include <sofia-sip/tport.h>
@@ -509,6 +510,68 @@ static const char *verify_name(unsigned verify)
     return names[verify & 3];
 }
 
+/* Which names bind_tls() has sofia check (sip_tls_policy()). */
+static const char *names_checked(const sip_tls_config_t *tc)
+{
+    unsigned p = sip_tls_policy(tc);
+    int out = (p & TPTLS_VERIFY_SUBJECTS_OUT) == TPTLS_VERIFY_SUBJECTS_OUT;
+    int in = (p & TPTLS_VERIFY_SUBJECTS_IN) == TPTLS_VERIFY_SUBJECTS_IN;
+    return out && in ? "servers dialled, clients"
+           : out     ? "servers dialled"
+           : in      ? "clients"
+                     : "none";
+}
+
+/* sip.tls.allowed_subjects as sofia takes them; NULL for none (or out of memory, logged). */
+static su_strlst_t *tls_subjects(sip_core_t *core)
+{
+    const sip_tls_config_t *tc = &core->cfg.tls;
+    if (!tc->nsubjects)
+        return NULL;
+    su_strlst_t *l = su_strlst_create(NULL);
+    for (size_t i = 0; l && i < tc->nsubjects; i++)
+        if (!su_strlst_dup_append(l, tc->subjects[i])) {
+            su_strlst_destroy(l);
+            l = NULL;
+        }
+    if (!l)
+        log_error("sip.tls.allowed_subjects: out of memory");
+    return l;
+}
+
+/* A peer's certificate refused for its names (sip_tls_watch()): counted every time, logged
+ * when the host changes or after 60 s without one, so a peer retrying does not flood the log.
+ * Its requests get nta's 503 as for any connection that fails (TPTAG_SDWN_ERROR below), which a
+ * proxied request relays upstream as 500 (sip_proxy.c: reply_own()). */
+static void on_tls_names(void *arg, const char *host)
+{
+    sip_core_t *core = arg;
+    metric_inc(core->m_tls_names, *host ? "outgoing" : "incoming");
+    time_t now = time(NULL);
+    if (strcmp(core->tls_names_last, host) == 0 && now - core->tls_names_at < 60)
+        return;
+    snprintf(core->tls_names_last, sizeof core->tls_names_last, "%s", host);
+    core->tls_names_at = now;
+    if (*host)
+        log_warn("sip: TLS connection to %s refused: its certificate does not name %s "
+                 "(sip.tls.verify_peer_names); its requests fail at once (503, relayed as 500)",
+                 host, host);
+    else
+        log_warn("sip: TLS connection from a client refused: its certificate names none of "
+                 "sip.tls.allowed_subjects");
+}
+
+static void watch_tls_names(sip_core_t *core)
+{
+    core->m_tls_names =
+        metrics_counter(core->metrics, "cscf_tls_name_mismatch_total",
+                        "TLS connections refused because the peer's certificate does not name "
+                        "the host dialled (outgoing) or none of sip.tls.allowed_subjects "
+                        "(incoming)",
+                        "direction");
+    sip_tls_watch(on_tls_names, core);
+}
+
 /* The TLS listener (sip.tls.*, sip_tls.h). sofia reads the certificate directory while it binds
  * the transport, so the staged copy is removed as soon as that returned. Its ident is the
  * default one: requests to a transport=tls or sips: URI leave from it. */
@@ -520,19 +583,33 @@ static int bind_tls(sip_core_t *core)
         return -1;
     /* sips: (nta binds TLS only for a sips: URI; transport=tls keeps it to TLS alone). */
     snprintf(url, sizeof url, "sips:%s;transport=tls", tc->listen);
-    /* TPTAG_TLS_VERSION(0): OpenSSL's negotiating method (1 would be TLS 1.0 alone). */
-    int rc = nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
-                                 TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(tc->verify),
-                                 TPTAG_TLS_VERIFY_DATE(1), TPTAG_IDENT(SIP_CORE_IDENT_DEFAULT),
-                                 TAG_END());
+    su_strlst_t *subjects = tls_subjects(core);
+    if (tc->nsubjects && !subjects) {
+        sip_tls_unstage(dir);
+        return -1;
+    }
+    watch_tls_names(core);
+    /* TPTAG_TLS_VERSION(0): OpenSSL's negotiating method (1 would be TLS 1.0 alone). sofia
+     * copies the subjects list into the primary transport. TPTAG_SDWN_ERROR(1): a connection
+     * sofia closes (a certificate refused in the handshake, a peer that closed) reports to the
+     * requests pending on it, which get nta's 503 at once instead of waiting for their timer
+     * (nta turns it off for its other transports). */
+    int rc =
+        nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
+                            TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(sip_tls_policy(tc)),
+                            TPTAG_TLS_VERIFY_SUBJECTS(subjects), TPTAG_TLS_VERIFY_DATE(1),
+                            TPTAG_SDWN_ERROR(1), TPTAG_IDENT(SIP_CORE_IDENT_DEFAULT), TAG_END());
     int err = errno;
     sip_tls_unstage(dir);
+    su_strlst_destroy(subjects);
     if (rc < 0) {
         log_error("sip: cannot listen on %s (%s)", url, strerror(err));
         return -1;
     }
-    log_info("sip: listening on %s (certificate %s, peers verified: %s, TLS %u.%u or later)", url,
-             tc->certificate, verify_name(tc->verify), tc->min_version / 10, tc->min_version % 10);
+    log_info("sip: listening on %s (certificate %s, peers verified: %s, names checked: %s, TLS "
+             "%u.%u or later)",
+             url, tc->certificate, verify_name(tc->verify), names_checked(tc), tc->min_version / 10,
+             tc->min_version % 10);
     return 0;
 }
 

@@ -2,6 +2,8 @@
 #ifndef CSCF_SIP_CORE_INTERNAL_H
 #define CSCF_SIP_CORE_INTERNAL_H
 
+#include <time.h>
+
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/su_wait.h>
 
@@ -13,8 +15,11 @@ struct sip_core {
     sip_core_config_t cfg;
     nta_agent_t *agent;
     url_t *self;
-    url_t *tls_self;    /* sip_core_tls_url(), NULL without a TLS listener */
-    char *tls_hostport; /* ... its host:port, which counts as this node */
+    url_t *tls_self;          /* sip_core_tls_url(), NULL without a TLS listener */
+    char *tls_hostport;       /* ... its host:port, which counts as this node */
+    metric_t *m_tls_names;    /* peers' certificates refused for their names, by direction */
+    char tls_names_last[256]; /* the host last logged for it, and when (log once per episode) */
+    time_t tls_names_at;
     metrics_t *metrics;
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */

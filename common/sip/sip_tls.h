@@ -32,7 +32,15 @@ typedef struct sip_tls_config {
     const char *ca_file;     /* PEM: the CAs peers' certificates must chain to */
     unsigned verify;         /* SIP_TLS_VERIFY_* */
     unsigned min_version;    /* 12 (TLS 1.2) or 13 (TLS 1.3) */
+    int verify_names; /* a server this node dials must name the host dialled (RFC 5922 7.2) */
+    const char *const *subjects; /* a client's certificate must name one of these (empty: any) */
+    size_t nsubjects;
 } sip_tls_config_t;
+
+/* sofia's TPTLS_VERIFY_* policy for tc: the verified sides, plus the name checks
+ * (TPTLS_VERIFY_SUBJECTS_OUT when verify_names and outgoing connections are verified,
+ * TPTLS_VERIFY_SUBJECTS_IN when subjects are listed and incoming ones are). */
+unsigned sip_tls_policy(const sip_tls_config_t *tc);
 
 /* "none", "incoming", "outgoing" or "both" to SIP_TLS_VERIFY_*; "1.2"/"1.3" to 12/13. 0 or -1. */
 int sip_tls_verify_parse(const char *s, unsigned *out);
@@ -46,5 +54,17 @@ int sip_tls_check(const sip_tls_config_t *tc, char *err, size_t len);
 int sip_tls_stage(const sip_tls_config_t *tc, char *dir, size_t len);
 /* Removes what sip_tls_stage() made. */
 void sip_tls_unstage(const char *dir);
+
+/* A peer's certificate refused for its names. sofia decides that inside its handshake and
+ * says so only in its own log ("Peer Subject Mismatch (HOST)" at level 3 of tport_log), so
+ * sip_tls_watch() takes tport's log over: on says which host was refused (host NULL for a
+ * client's certificate naming none of sip.tls.allowed_subjects); every other tport line goes
+ * on to our log at debug level, as program.c does for the rest of sofia. */
+typedef void (*sip_tls_mismatch_f)(void *arg, const char *host);
+void sip_tls_watch(sip_tls_mismatch_f on, void *arg);
+
+/* The parser behind sip_tls_watch(), for the unit test: 1 and the host (empty for an incoming
+ * connection) in host when line is sofia's mismatch line, else 0. */
+int sip_tls_mismatch_line(const char *line, char *host, size_t len);
 
 #endif

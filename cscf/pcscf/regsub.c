@@ -356,6 +356,15 @@ int regsub_init(pcscf_t *pc)
     snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     snprintf(rs->from, sizeof rs->from, "%s", rs->contact);
+    /* A registrar reached over TLS: our Path named the TLS listener, and From must name the same
+     * host:port for the S-CSCF to take us for the UE's P-CSCF (TS 24.229 5.4.2.1.1); the
+     * Contact, the dialog's target, brings its NOTIFYs back over TLS. */
+    const url_t *tls = pc->core_tls ? sip_core_tls_url(pc->p->sip) : NULL;
+    if (tls) {
+        snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s:%s;transport=tls>", tls->url_host,
+                 tls->url_port ? tls->url_port : "5061");
+        snprintf(rs->from, sizeof rs->from, "%s", rs->contact);
+    }
     rs->subs = strmap_new();
     rs->m_subs = metrics_gauge(pc->p->metrics, "cscf_regevent_subscriptions",
                                "reg event subscriptions held (RFC 3680)", NULL);

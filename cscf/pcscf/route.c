@@ -50,15 +50,16 @@ static int pick_identity(void *ctx, const char *uri)
     return 0;
 }
 
-/* RFC 3325 / TS 24.229 5.2.6.3.1: a P-Preferred-Identity the UE may use (one of its associated
- * URIs) is asserted, otherwise its default IMPU; whatever identity headers it sent go. */
-int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
+/* RFC 3325 / TS 24.229 5.2.6.3.1 (requests) and 5.2.6.4.4 (responses from the terminating UE):
+ * a P-Preferred-Identity the UE may use (one of its associated URIs, the default IMPU first) is
+ * asserted, otherwise its default IMPU; whatever identity headers it sent go. */
+static int assert_among(msg_t *msg, sip_t *sip, const char *associated)
 {
     char wanted[300];
     const char *ppi = sip_hdr_get(sip, "P-Preferred-Identity");
     pick_ctx_t p = {.wanted =
                         ppi && sip_uri_aor_str(ppi, wanted, sizeof wanted) == 0 ? wanted : NULL};
-    sip_uri_list_each(b->associated, pick_identity, &p);
+    sip_uri_list_each(associated, pick_identity, &p);
     sip_hdr_remove(msg, sip, "P-Preferred-Identity");
     sip_hdr_remove(msg, sip, "P-Asserted-Identity");
     if (!p.chosen[0])
@@ -71,6 +72,11 @@ int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
     else
         snprintf(uri, sizeof uri, "<%.*s>", (int)strcspn(p.chosen, ";"), p.chosen);
     return sip_hdr_add(msg, sip, "P-Asserted-Identity", uri);
+}
+
+int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b)
+{
+    return assert_among(msg, sip, b->associated);
 }
 
 /* rewrite_tel_from: a tel: From (some phones send their MSISDN there) becomes the identity
@@ -112,6 +118,19 @@ static int preload_service_route(pcscf_t *pc, msg_t *msg, sip_t *sip, const pc_b
     return r ? msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)r) : -1;
 }
 
+/* RFC 3325 9.3 (and RFC 3323 4.2): a message whose sender asks for Privacy: id keeps its
+ * P-Asserted-Identity inside the trust domain; the UE it goes to is outside. */
+static void privacy_strip(msg_t *msg, sip_t *sip)
+{
+    /* sofia parses Privacy (sip_privacy_t): one value per token, all headers merged. */
+    for (msg_param_t const *v = sip->sip_privacy ? sip->sip_privacy->priv_values : NULL; v && *v;
+         v++)
+        if (strcasecmp(*v, "id") == 0) {
+            sip_hdr_remove(msg, sip, "P-Asserted-Identity");
+            return;
+        }
+}
+
 /* A protected UE sees our Record-Route entry with its protected server port, the core with our
  * usual address (TS 24.229 5.2.6.3.3, 5.2.7.2): responses crossing over get the entry of the
  * side they go to. from/to are the two forms; last: only the bottom-most match (the entry of
@@ -121,6 +140,7 @@ typedef struct rr_swap {
     int last;
     int to_ue;      /* the responses go to the UE: the trust domain's charging headers leave them */
     url_t *ue_from; /* the From URI the UE sent, when rewrite_tel_from changed it; else NULL */
+    char *associated; /* the terminating UE's P-Associated-URI: its responses get its PAI */
     su_home_t home[1];
 } rr_swap_t;
 
@@ -160,10 +180,17 @@ static int swap_rr(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip
         rr_swap_free(w);
         return 0;
     }
+    /* TS 24.229 5.2.6.4.4: the called UE's response asserts the identity it prefers when that
+     * is one of its own, else its default IMPU (the response screen removed any PAI it sent).
+     * Responses of our own (no message) have nobody to assert. */
+    if (w->associated && msg && sip && sip->sip_status && assert_among(msg, sip, w->associated) < 0)
+        log_warn("pcscf: cannot assert the callee's identity in its %d", status);
     /* RFC 7315, TS 24.229 5.2.6.3: P-Charging-Vector, P-Charging-Function-Addresses and the
      * far end's P-Access-Network-Info are not the handset's to see. */
-    if (w->to_ue && msg && sip)
+    if (w->to_ue && msg && sip) {
         charging_strip(msg, sip);
+        privacy_strip(msg, sip);
+    }
     /* A phone may match a response to its request by the whole From, URI included: it gets
      * back the From it sent (the tag was never changed). */
     if (w->ue_from && msg && sip && sip->sip_from) {
@@ -329,6 +356,7 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     /* The charging headers and the access network of the caller are the network's, not the
      * handset's: the UE is outside the trust domain (TS 24.229 5.2.7.4, RFC 7315 4.4). */
     charging_strip(msg, sip);
+    privacy_strip(msg, sip);
     /* TS 24.229 5.2.6.4 / RFC 5626: over the UE's flow or to its Contact (target.h). */
     pc_target_t t;
     if (pcscf_binding_target(pc, b, &t) < 0) {
@@ -358,10 +386,19 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     }
     log_debug("pcscf: %s to %s, %s of %s (%s)", in->sip_request->rq_method_name, t.url, t.why,
               b->flow, b->impi);
-    /* The UE's responses go to the core with our usual Record-Route entry. */
-    rr_swap_t *w = protected ? rr_swap_new(rr_url, self, 0, 0) : NULL;
+    /* The UE's responses go to the core with our usual Record-Route entry and bob's asserted
+     * identity (swap_rr); b may be gone by then, so they carry a copy of his identities. */
+    rr_swap_t *w = rr_swap_new(protected ? rr_url : NULL, protected ? self : NULL, 0, 0);
+    if (w && b->associated[0] && !(w->associated = su_strdup(w->home, b->associated))) {
+        rr_swap_free(w);
+        w = NULL;
+    }
+    if (!w) {
+        msg_destroy(msg);
+        return 500;
+    }
     sip_target_t branch = {msg, hop, mtu};
-    int st = sip_fork(pc->p->sip, irq, &branch, 1, w ? swap_rr : NULL, w);
+    int st = sip_fork(pc->p->sip, irq, &branch, 1, swap_rr, w);
     if (st)
         rr_swap_free(w);
     return st;

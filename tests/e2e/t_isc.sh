@@ -18,7 +18,8 @@ SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
 AS_SMS=$(free_port) AS_FWD=$(free_port) AS_DEAD=$(free_port) AS_REG=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
-  SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
+  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN SCSCF_CHARGING_IOI=scscf-net.example \
+  "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" ||
   { finish; exit 1; }
@@ -111,7 +112,9 @@ expect_match "... our 200 with the Service-Route" "^Service-Route: <sip:orig@127
 expect_match "... and the ServiceInfo, escaped" '<service-info>bob &lt;vip&gt;</service-info>' "$tpr"
 
 echo "-- alice's SMS over IMS goes to the IP-SM-GW her originating iFC names"
-uas ipsmgw message_uas.xml "$AS_SMS"
+expect_eq "alice traced at the scscf (to see the 200 it relays)" 200 \
+  "$(http_code "http://127.0.0.1:$SC_API/api/v1/trace" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"sip:alice@'$DOMAIN'","seconds":120}')"
+uas ipsmgw message_uas_ioi.xml "$AS_SMS"
 caller asms message_uac.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN;application/vnd.3gpp.sms;RP-DATA"
 expect_eq "alice's SMS MESSAGE gets the AS's 200" 0 "$?"
 wait "$UAS_PID"
@@ -123,6 +126,14 @@ expect_match "... with P-Served-User: alice, originating, registered (RFC 5502)"
 expect_match "... and a Route back to the scscf with an odi token" \
   "^Route: <sip:odi\\.[0-9a-f]{16}@127\\.0\\.0\\.1:$SC_SIP;lr>\$" "$sms"
 expect_match "... and alice's asserted identity" "^P-Asserted-Identity: <sip:alice@$DOMAIN>\$" "$sms"
+expect_match "... its P-Charging-Vector: the session's icid, the scscf's type 3 orig-ioi, no term-ioi" \
+  '^P-Charging-Vector: icid-value=[0-9a-f]{32};icid-generated-at=127\.0\.0\.1;orig-ioi=scscf-net\.example$' "$sms"
+# the scscf's trace of the first 200 to a MESSAGE it relayed back (alice's SMS), headers only
+relayed=$(tr -d '\r' <"$WORKDIR/scscf.log" | awk '/trace sip:alice@[^ ]*: sent$/{p=1; b=""; next}
+  p && /^$/{p=0; if (!done && b ~ /^SIP\/2\.0 200/ && b ~ /CSeq: [0-9]+ MESSAGE/) {printf "%s", b; done=1}}
+  p{b=b $0 "\n"}')
+expect_match "the AS's 200 is relayed with the session's icid" '^P-Charging-Vector: icid-value=[0-9a-f]{32}' "$relayed"
+expect_no_match "... without the AS's type 3 term-ioi" 'as-net\.example' "$relayed"
 
 echo "-- a plain text MESSAGE is not for the IP-SM-GW: it reaches bob"
 uas btxt message_uas.xml "$PB"

@@ -75,7 +75,7 @@ start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" "$SLOW_UNWIND" TMP
   PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_TLS;transport=tls;lr" "${pc_tls[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 expect_match "the pcscf logs its TLS listener" \
-  "sip: listening on sips:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, TLS 1.2 or later\\)" \
+  "sip: listening on sips:127.0.0.1:$PC_TLS;transport=tls \\(certificate $LAB/pcscf.crt, peers verified: both, names checked: servers dialled, TLS 1.2 or later\\)" \
   "$(cat "$WORKDIR/pcscf.log")"
 expect_eq "... and removed the agent.pem it assembled for sofia (in its TMPDIR)" "" \
   "$(find "$WORKDIR/pcscf.tmp" -mindepth 1 2>/dev/null)"
@@ -154,6 +154,8 @@ binding() { # USER: the pcscf's binding of that user
 }
 registered() { [ -n "$(binding "$1")" ]; }
 
+expect_eq "bob traced at the pcscf (to see the reg-event NOTIFYs it gets)" 200 \
+  "$(http_code "http://127.0.0.1:$PC_API/api/v1/trace" -X POST -H "Authorization: Bearer $TOKEN" -d '{"impu":"sip:bob@'$DOMAIN'","seconds":120}')"
 handset bob bob "$B_K" 2 tls_ue_call_uas.xml
 BOB_PID=$SIPP_PID BOB_TP=$TP
 if wait_for 15 registered bob; then pass "bob registers over TLS (AKA)"; else fail "bob registers over TLS (AKA)"; fi
@@ -166,6 +168,19 @@ sc_reg=$(http_body "http://127.0.0.1:$SC_API/api/v1/registrations/sip:bob@$DOMAI
 expect_match "the scscf got the pcscf's Path on its TLS listener" \
   "term\\.[^@]*@127\\.0\\.0\\.1:$PC_TLS;lr;transport=tls;ob>" \
   "$(jq -r '.contacts[0].path' <<<"$sc_reg")"
+
+# The pcscf's 200s to the NOTIFYs of its own reg subscription for bob, as its trace logged them
+# sent: their Via is the NOTIFY's, so it says where the NOTIFY came from.
+pc_notify_oks() { awk '/trace sip:bob@[^ ]*: sent$/{p=1; next} p && /^$/{p=0} p' "$WORKDIR/pcscf.log" | tr -d '\r' | grep -B6 -A3 '^CSeq: [0-9]* NOTIFY$'; }
+notified() { pc_notify_oks | grep -q NOTIFY; }
+if wait_for 15 notified; then pass "the pcscf takes a reg-event NOTIFY for bob (its subscription)"; else fail "the pcscf takes a reg-event NOTIFY for bob (its subscription)"; fi
+nt=$(pc_notify_oks)
+expect_match "... sent by the scscf from its TLS listener (the NOTIFY's Via)" "^Via: SIP/2\\.0/TLS 127\\.0\\.0\\.1:$SC_TLS;" "$nt"
+expect_no_match "... none from its plain listener" "^Via: SIP/2\\.0/(UDP|TCP) " "$nt"
+expect_match "... to the pcscf's TLS identity, the one its Path names (else the scscf refuses it: 403)" \
+  "^To: <sip:pcscf@127\\.0\\.0\\.1:$PC_TLS;transport=tls>;tag=" "$nt"
+expect_eq "the scscf holds the pcscf's subscription" 1 \
+  "$(grep -c "regevent: sip:bob@$DOMAIN: 127.0.0.1:$PC_TLS subscribed" "$WORKDIR/scscf.log")"
 
 handset alice alice "$A_K" 1 tls_ue_call_uac.xml "sip:bob@$DOMAIN"
 wait "$SIPP_PID"

@@ -13,6 +13,9 @@
 #     gets 403 (From proves nothing outside the trust domain); from 127.0.0.1 it gets 200;
 #   - a response from 127.0.0.2 (a next hop of the scscf, a handset behind the pcscf) is passed
 #     on without its P-Asserted-Identity and other trust-domain headers; from 127.0.0.1 with them;
+#   - a handset's response to a terminating request leaves its pcscf asserting the identity the
+#     handset prefers (P-Preferred-Identity) when it is one of its own, else its default IMPU;
+#   - with Privacy: id a request reaches the handset without P-Asserted-Identity;
 #   - cscf_untrusted_requests_total{action}, one log line per episode, trust.peers by reload.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -241,9 +244,45 @@ message rsp_ue 127.0.0.1 "$SC_SIP" "sip:bob@$DOMAIN" "to bob's handset" "X-Trust
 expect_eq "a MESSAGE to bob through the scscf and the pcscf: 200" "SIP/2.0 200 OK" "$STATUS"
 wait "$CALLEE_PID"
 rsp=$(ok_response rsp_ue)
-expect_no_match "... his handset's P-Asserted-Identity was not passed on" '^P-Asserted-Identity' "$rsp"
+expect_no_match "... his handset's P-Asserted-Identity was not passed on" 'mallory' "$rsp"
+expect_eq "... the pcscf asserted his default IMPU instead (TS 24.229 5.2.6.4.4)" \
+  "P-Asserted-Identity: <sip:bob@$DOMAIN>" "$(grep '^P-Asserted-Identity' <<<"$rsp")"
 expect_eq "the pcscf counts one response whose trust-domain headers it removed" 1 \
   "$(untrusted pcscf response_pai_removed)"
+
+echo "-- (7c) the handset's P-Preferred-Identity in its response becomes P-Asserted-Identity"
+# ppi_answerer PPI: bob's handset answers one MESSAGE with that P-Preferred-Identity.
+ppi_answerer() { # PPI [NAME: what the handset received goes to $WORKDIR/NAME.msg]
+  timeout 40 sipp -sf "$SCEN/trust_message_uas_ppi.xml" -i "$UNTRUSTED" -p "$PB2" -t u1 -m 1 -timeout 35s \
+    -key ppi "$1" -trace_msg -message_file "$WORKDIR/${2:-ppi}.msg" >/dev/null 2>&1 &
+  CALLEE_PID=$!
+  wait_for 5 port_bound udp "$PB2" || fail "bob's handset (SIPp) listens on $UNTRUSTED:$PB2"
+}
+ppi_answerer "<tel:+15550002>"
+message rsp_ppi 127.0.0.1 "$SC_SIP" "sip:bob@$DOMAIN" "preferring tel"
+expect_eq "a MESSAGE to bob, his handset preferring tel:+15550002: 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+rsp=$(ok_response rsp_ppi)
+expect_eq "... asserted as his tel: URI, one of his P-Associated-URIs" "P-Asserted-Identity: <tel:+15550002>" \
+  "$(grep '^P-Asserted-Identity' <<<"$rsp")"
+expect_no_match "... and the P-Preferred-Identity removed" '^P-Preferred-Identity' "$rsp"
+ppi_answerer "<sip:mallory@$DOMAIN>"
+message rsp_ppi2 127.0.0.1 "$SC_SIP" "sip:bob@$DOMAIN" "preferring mallory"
+expect_eq "a MESSAGE to bob, his handset preferring sip:mallory (not his): 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+rsp=$(ok_response rsp_ppi2)
+expect_eq "... asserted as his default IMPU" "P-Asserted-Identity: <sip:bob@$DOMAIN>" \
+  "$(grep '^P-Asserted-Identity' <<<"$rsp")"
+expect_no_match "... mallory named nowhere" 'mallory' "$rsp"
+
+echo "-- (7d) Privacy: id (RFC 3325 9.3): the asserted identity stays in the trust domain"
+ppi_answerer "<sip:bob@$DOMAIN>" bpriv
+message rsp_priv 127.0.0.1 "$SC_SIP" "sip:bob@$DOMAIN" "private" "$PAI" "Privacy: id"
+expect_eq "alice's MESSAGE with Privacy: id to bob: 200" "SIP/2.0 200 OK" "$STATUS"
+wait "$CALLEE_PID"
+got=$(requests bpriv MESSAGE)
+expect_match "... bob's handset gets it with the Privacy header" '^Privacy: id$' "$got"
+expect_no_match "... and without alice's P-Asserted-Identity" '^P-Asserted-Identity' "$got"
 
 stop_clean pcscf scscf hss
 finish

@@ -67,6 +67,48 @@ static void check_refuses_a_file_that_is_no_certificate(void **state)
 }
 
 /* A UE registered over TLS is reached on its TLS connection (the flow says tls:). */
+/* The name checks sofia is told to make (sip_tls_policy()): outgoing ones only when outgoing
+ * connections are verified, incoming ones only with a list of subjects. */
+static void policy_adds_the_name_checks(void **state)
+{
+    (void)state;
+    const char *subjects[] = {"pcscf"};
+    sip_tls_config_t tc = {.verify = SIP_TLS_VERIFY_OUTGOING, .verify_names = 1};
+    assert_int_equal(sip_tls_policy(&tc), 0xA); /* TPTLS_VERIFY_SUBJECTS_OUT */
+    tc.verify_names = 0;
+    assert_int_equal(sip_tls_policy(&tc), 0x2);
+    tc.verify = SIP_TLS_VERIFY_INCOMING;
+    tc.verify_names = 1;
+    assert_int_equal(sip_tls_policy(&tc), 0x1); /* nothing dialled is verified */
+    tc.subjects = subjects;
+    tc.nsubjects = 1;
+    assert_int_equal(sip_tls_policy(&tc), 0x5); /* TPTLS_VERIFY_SUBJECTS_IN */
+    tc.verify = SIP_TLS_VERIFY_BOTH;
+    assert_int_equal(sip_tls_policy(&tc), 0xF);
+    tc.verify = SIP_TLS_VERIFY_NONE;
+    assert_int_equal(sip_tls_policy(&tc), 0);
+}
+
+/* sofia's own log lines for a refused name (tport_tls.c), and others that are not. */
+static void mismatch_lines_parse(void **state)
+{
+    (void)state;
+    char host[64] = "x";
+    assert_int_equal(sip_tls_mismatch_line("tls_post_connection_check(0x55d0c0): Peer Subject "
+                                           "Mismatch (scscf.example.net)",
+                                           host, sizeof host),
+                     1);
+    assert_string_equal(host, "scscf.example.net");
+    assert_int_equal(sip_tls_mismatch_line("tls_post_connection_check(0x1): Peer Subject Mismatch "
+                                           "(incoming connection)",
+                                           host, sizeof host),
+                     1);
+    assert_string_equal(host, "");
+    assert_int_equal(
+        sip_tls_mismatch_line("tls_verify_cb: invalid certificate: subject = /CN=x", host, 64), 0);
+    assert_int_equal(sip_tls_mismatch_line("Peer Subject Mismatch (cut", host, sizeof host), 0);
+}
+
 static void tls_flow_is_the_target(void **state)
 {
     pc_target_t t;
@@ -85,6 +127,8 @@ int main(void)
         cmocka_unit_test(check_refuses_incomplete_settings),
         cmocka_unit_test(check_refuses_a_file_that_is_no_certificate),
         cmocka_unit_test(tls_flow_is_the_target),
+        cmocka_unit_test(policy_adds_the_name_checks),
+        cmocka_unit_test(mismatch_lines_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,7 @@ struct regevent {
     size_t max_total;
     cap_t *cap; /* max_total, for the cscf_table_* metrics and the log line */
     char contact[300];
+    char tls_contact[300]; /* our TLS listener's, "" without one */
     metric_t *m_subs, *m_notify;
 };
 
@@ -185,6 +186,30 @@ static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, si
     return regevent_on_subscribe(re->s, irq, sip);
 }
 
+/* Does this URI (the first of a list) name TLS: sips: or ;transport=tls? */
+static int uri_is_tls(const char *u)
+{
+    if (!u)
+        return 0;
+    u += strspn(u, " \t<");
+    size_t n = strcspn(u, ">,");
+    if (n >= 5 && strncasecmp(u, "sips:", 5) == 0)
+        return 1;
+    for (const char *p = u; (p = strchr(p, ';')) && p < u + n; p++)
+        if (strncasecmp(p, ";transport=tls", 14) == 0 && (p + 14 == u + n || strchr(";>?", p[14])))
+            return 1;
+    return 0;
+}
+
+/* Our Contact in a subscription's messages: the TLS listener's when the dialog's next hop (its
+ * first route, else the subscriber's Contact) is reached over TLS, so a subscriber on TLS (a
+ * pcscf whose registrar names TLS) sends its refreshes back over TLS too. */
+static const char *contact_for(const regevent_t *re, const char *route_set, const char *target)
+{
+    const char *hop = route_set && *route_set ? route_set : target;
+    return re->tls_contact[0] && uri_is_tls(hop) ? re->tls_contact : re->contact;
+}
+
 /* A NOTIFY in u's dialog with CSeq cseq and its CSeq and version already reserved (or u gone
  * from the record: terminated). The dialog is taken up from the stored state for this one
  * request: From is the SUBSCRIBE's To URI with our tag, To the SUBSCRIBE's From with the
@@ -222,7 +247,7 @@ static int send_notify(regevent_t *re, const char *impi, const store_sub_t *u, u
     snprintf(n->subscriber, sizeof n->subscriber, "%s", u->subscriber ? u->subscriber : "");
     sip_dialog_headers_t h = {.event = "reg",
                               .subscription_state = substate,
-                              .contact = re->contact,
+                              .contact = contact_for(re, u->route_set, u->target),
                               .content_type = body ? REGINFO_CONTENT_TYPE : NULL,
                               .body = body};
     n->out = sip_dialog_send(d, "NOTIFY", &h, on_notify_answer, n);
@@ -633,7 +658,18 @@ static void accepted(pending_t *pd)
     sip_t const *sip = pd->sip;
     char exp[24];
     snprintf(exp, sizeof exp, "%ld", pd->granted);
-    sip_dialog_headers_t h = {.expires = exp, .contact = re->contact};
+    /* The next hop of the NOTIFYs to come: the SUBSCRIBE's first Record-Route, else its
+     * Contact; or the SUBSCRIBE came over TLS. */
+    char hop[300] = "";
+    const url_t *hu = sip->sip_record_route ? sip->sip_record_route->r_url
+                      : sip->sip_contact    ? sip->sip_contact->m_url
+                                            : NULL;
+    if (hu)
+        url_e(hop, sizeof hop, hu);
+    const char *contact = sip_core_msg_over_tls(pd->msg) && re->tls_contact[0]
+                              ? re->tls_contact
+                              : contact_for(re, NULL, hop);
+    sip_dialog_headers_t h = {.expires = exp, .contact = contact};
     const char *call_id = sip->sip_call_id->i_id, *remote = sip->sip_from->a_tag;
     char local[64];
     snprintf(local, sizeof local, "%s", pd->dlg ? sip_dialog_local_tag(pd->dlg) : pd->to_tag);
@@ -1213,6 +1249,10 @@ int regevent_init(scscf_t *s)
     const url_t *self = sip_core_self_url(s->p->sip);
     snprintf(re->contact, sizeof re->contact, "<sip:%s%s%s>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    const url_t *tls = sip_core_tls_url(s->p->sip);
+    if (tls)
+        snprintf(re->tls_contact, sizeof re->tls_contact, "<sip:%s:%s;transport=tls>",
+                 tls->url_host, tls->url_port ? tls->url_port : "5061");
     re->m_subs = metrics_gauge(s->p->metrics, "cscf_regevent_subscriptions",
                                "reg event subscriptions held (RFC 3680)", NULL);
     re->m_notify = metrics_counter(s->p->metrics, "cscf_regevent_notify_total",

@@ -7,6 +7,7 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 
+#include "common/ops/config.h"
 #include "common/util/hex.h"
 #include "common/util/log.h"
 #include "common/ops/metrics.h"
@@ -185,6 +186,27 @@ static int served_user_header(msg_t *m, sip_t *ms, const route_req_t *rt)
     return sip_hdr_add(m, ms, "P-Served-User", value);
 }
 
+/* TS 24.229 5.4.3.2, 5.4.3.3 and TS 32.260: towards an AS the P-Charging-Vector carries a type 3
+ * orig-ioi naming this network (charging.ioi, else sip.domain) and no term-ioi; the icid-value
+ * stays the session's. */
+static int type3_vector(isc_t *isc, msg_t *m, sip_t *ms)
+{
+    const char *ioi = cfg_str(isc->s->p->cfg, "charging.ioi");
+    if (!ioi || !*ioi)
+        ioi = cfg_str(isc->s->p->cfg, "sip.domain");
+    const url_t *self = sip_core_self_url(isc->s->p->sip);
+    return charging_set_vector(m, ms, self ? self->url_host : NULL, ioi, NULL);
+}
+
+/* The AS's type 3 IOIs (its term-ioi, our orig-ioi echoed) are between it and us: a response
+ * goes on with the vector's icid only. */
+static void drop_type3(msg_t *msg, sip_t *sip)
+{
+    if (msg && sip && sip_hdr_get(sip, "P-Charging-Vector") &&
+        charging_set_vector(msg, sip, NULL, NULL, NULL) < 0)
+        sip_hdr_remove(msg, sip, "P-Charging-Vector");
+}
+
 /* The AS failed before it took the request on (it never came back on its token, and no
  * provisional came): TS 24.229 5.4.3.2 lets the iFC's default handling decide. */
 static int on_as_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
@@ -201,6 +223,7 @@ static int on_as_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip
     }
     if (rt->as_tls_rr && msg && sip)
         plain_record_route(isc, msg, sip);
+    drop_type3(msg, sip);
     if (status > 100 && status < 200)
         rt->as_answered = 1;
     if (status < 300 || (status != 408 && status < 500) || rt->as_answered ||
@@ -224,7 +247,7 @@ static int to_as(isc_t *isc, route_req_t *rt, const char *server_name)
     sip_t *ms = m ? sip_object(m) : NULL;
     sip_route_t *r = m ? as_route(isc, msg_home(m), server_name, rt->odi) : NULL;
     if (!r || msg_header_insert(m, (msg_pub_t *)ms, (msg_header_t *)r) < 0 ||
-        served_user_header(m, ms, rt) < 0) {
+        served_user_header(m, ms, rt) < 0 || type3_vector(isc, m, ms) < 0) {
         log_warn("scscf: cannot route to application server '%s'", server_name);
         if (m)
             msg_destroy(m);
