@@ -16,6 +16,7 @@
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/policy/policy.h"
+#include "cscf/pcscf/policy/policy_rx.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
@@ -48,6 +49,7 @@ static const cfg_key_t pcscf_keys[] = {
     PC_EMERGENCY_KEYS,
     CHARGING_KEY_ROWS,
     POLICY_KEY_ROWS,
+    POLICY_RX_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
                   "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
@@ -63,6 +65,12 @@ static const cfg_key_t pcscf_keys[] = {
      "without one (logged, counted)",
      1, 10000000, NULL},
     CFG_END,
+};
+
+/* policy.backend: the back ends built in (cscf/pcscf/policy/). */
+static const policy_backend_entry_t policy_backends[] = {
+    {"none", NULL},
+    {"rx", policy_rx_new},
 };
 
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
@@ -189,7 +197,8 @@ static int pcscf_init(program_t *p)
         return -1;
     pcscf_state_ready(pc);
     char err[256] = "";
-    if (policy_start(p, &pc->policy, err, sizeof err) < 0) {
+    if (policy_start(p, policy_backends, sizeof policy_backends / sizeof policy_backends[0],
+                     &pc->policy, err, sizeof err) < 0) {
         log_error("pcscf: %s", *err ? err : "policy: could not start");
         return -1;
     }
