@@ -202,6 +202,8 @@ static int pcscf_init(program_t *p)
         log_error("pcscf: %s", *err ? err : "policy: could not start");
         return -1;
     }
+    if (pc->policy)
+        sip_proxy_set_response_observer(p->sip, pcscf_policy_observe, pc);
     pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
     sip_core_set_classify(p->sip, admission_class, p);
     /* A handset is outside the trust domain too (its address is not in trust.peers): what it
@@ -215,6 +217,7 @@ static void pcscf_fini(program_t *p)
     pcscf_t *pc = p->app;
     if (!pc)
         return;
+    sip_proxy_set_response_observer(p->sip, NULL, NULL);
     policy_stop(pc->policy); /* first: its sessions are released while the SIP core is up */
     pc->policy = NULL;
     pcscf_state_fini(pc); /* then a last write while the bindings and SAs are there */
