@@ -40,7 +40,7 @@ static struct {
     int silent;
     struct dict_object *app, *vendor, *aar, *str, *asr;
     struct dict_object *session_id, *result_code, *origin_host, *origin_realm, *dest_host,
-        *dest_realm, *auth_app, *abort_cause;
+        *dest_realm, *auth_app, *abort_cause, *auth_req_type;
     pthread_mutex_t lock;
     /* sessions with an AAR and no STR: Session-Id, the AF's Origin-Host and Origin-Realm */
     char sid[MAX_SESSIONS][256], host[MAX_SESSIONS][256], realm[MAX_SESSIONS][256];
@@ -206,6 +206,8 @@ static int on_request(struct msg **msg, struct avp *avp, struct session *sess, v
     *msg = NULL;
     if (fd_msg_new_answer_from_req(fd_g_config->cnf_dict, &ans, 0) ||
         add_u32(ans, pcrf.auth_app, RX_APP) ||
+        /* AUTHORIZE_ONLY: dict_nasreq's AA-Answer rule wants it, or the AF drops the AAA */
+        (is_aar && add_u32(ans, pcrf.auth_req_type, 2)) ||
         add_u32(ans, pcrf.result_code, is_aar ? pcrf.result : 2001) || fd_msg_add_origin(ans, 0) ||
         fd_msg_send(&ans, NULL, NULL)) {
         fprintf(stderr, "pcrf: could not answer\n");
@@ -286,7 +288,8 @@ static int load(void *ctx)
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Destination-Host", &pcrf.dest_host) ||
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Destination-Realm", &pcrf.dest_realm) ||
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Auth-Application-Id", &pcrf.auth_app) ||
-        find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Abort-Cause", &pcrf.abort_cause))
+        find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Abort-Cause", &pcrf.abort_cause) ||
+        find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Auth-Request-Type", &pcrf.auth_req_type))
         return -1;
     struct disp_hdl *h1 = NULL, *h2 = NULL;
     struct disp_when when = {.app = pcrf.app, .command = pcrf.aar};
