@@ -22,8 +22,9 @@ start_hss hss || { finish; exit 1; }
 SC_SIP=$(free_port) SC_API=$(free_port) PC_SIP=$(free_port) PC_API=$(free_port)
 RX_PCRF=$(free_port) RX_PC=$(free_port)
 mapfile -t diam < <(scscf_diameter_env)
+TOKEN=s3cret
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
-  SCSCF_API_LISTEN="127.0.0.1:$SC_API" "${diam[@]}" || { finish; exit 1; }
+  SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_API_TOKEN=$TOKEN "${diam[@]}" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
 # Everything on the Rx port is captured for tshark (run as root in the lab; skipped otherwise).
@@ -42,7 +43,7 @@ start_pcrf() {
   "$BUILD/tools/pcrf" -l "127.0.0.1:$RX_PCRF" -o "$WORKDIR/$name.jsonl" -i "$PCRF_ID" \
     -r "$DOMAIN" "$@" >"$WORKDIR/$name.out" 2>>"$WORKDIR/$name.log" &
   PIDS[$name]=$!
-  wait_for 10 grep -q 'pcrf: ready' "$WORKDIR/$name.out" || fail "$name: the test PCRF starts"
+  wait_for 10 grep -qs 'pcrf: ready' "$WORKDIR/$name.out" || fail "$name: the test PCRF starts"
 }
 # start_pcscf NAME [VAR=VALUE...]: the pcscf with policy.backend rx towards the PCRF.
 start_pcscf() {
@@ -171,6 +172,26 @@ wait_for 10 sessions_are 0 || fail "no policy session left after the ASR"
 expect_eq "GET /api/v1/policy/sessions after the ASR: none" 0 "$(sessions)"
 expect_match "cscf_policy_notifications_total{kind=asr} counts it" ' 1$' "$(metric 'cscf_policy_notifications_total\{program="pcscf",kind="asr"\}')"
 wait_for 10 rec_at_least pcrf1 STR 4 || fail "STRs follow the ASR"
+
+echo "-- alice's registration ends during a call: her session goes (STR); an ASR then ends bob's"
+callee bdereg policy_uas_asr.xml "$PB" "$MB"
+caller_bg adereg policy_uac_asr.xml "$PA" "$MA" "alice;sip:bob@$DOMAIN;$DOMAIN"
+wait_for 15 granted_both || fail "the call's two sessions are granted"
+strs=$(rec_count pcrf1 STR)
+expect_eq "the scscf deregisters alice (REST DELETE): 200" 200 \
+  "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN" -X DELETE -H "Authorization: Bearer $TOKEN")"
+wait_for 10 sessions_are 1 || fail "alice's policy session goes with her binding (reg event NOTIFY)"
+expect_eq "... the one left is bob's (terminating)" terminating \
+  "$(field '.sessions[0].side' "$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")")"
+wait_for 10 rec_at_least pcrf1 STR $((strs + 1)) || fail "an STR ends alice's Rx session"
+kill -USR1 "${PIDS[pcrf1]}"
+wait "$CALLEE_PID"
+expect_eq "the ASR for bob's session: bob gets a BYE from the network (SIPp)" 0 "$?"
+wait "$CALLER_PID"
+expect_eq "... and alice too, along the route set through the scscf" 0 "$?"
+wait_for 10 sessions_are 0 || fail "no policy session left"
+register rega alice "$A_K" "$A_OP" "$PA" 1
+expect_eq "alice registers again" 0 "$?"
 stop_prog pcrf1
 
 echo "-- the PCRF refuses (5012): fail-open lets the call through and counts it"
