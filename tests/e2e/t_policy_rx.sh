@@ -150,6 +150,24 @@ expect_eq "GET /api/v1/policy/sessions: none left after the BYE" 0 "$(sessions)"
 expect_match "cscf_policy_requests_total counts the granted AARs" ' [1-9][0-9]*$' \
   "$(metric 'cscf_policy_requests_total\{program="pcscf",op="open",result="ok"\}')"
 
+echo "-- a re-INVITE moves the audio and adds video (refused by the answer): an update AAR"
+MA2=$(free_port) MV=$(free_port)
+callee bre policy_uas_reinvite.xml "$PB" "$MB"
+caller are policy_uac_reinvite.xml "$PA" "$MA" "alice;sip:bob@$DOMAIN;$DOMAIN;$MA2;$MV"
+expect_eq "the call with a re-INVITE completes (SIPp, caller)" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "... and the callee's side" 0 "$?"
+# alice's AAR with two media components: the re-INVITE's
+upd=$(jq -c --arg u "sip:alice@$DOMAIN" 'select(.cmd == "AAR" and .avps["Subscription-Id"]["Subscription-Id-Data"] == $u
+  and .avps["Rx-Request-Type"] == 1 and (.avps["Media-Component-Description"] | type) == "array") | .avps' \
+  "$WORKDIR/pcrf1.jsonl" | tail -1)
+expect_match "alice's update AAR (Rx-Request-Type UPDATE) has the new audio port" \
+  "permit out 17 from 127.0.0.1 $MA2 to 127.0.0.1 $MB" "$upd"
+expect_match "... b=AS:64 as Max-Requested-Bandwidth-UL (bit/s)" '"Max-Requested-Bandwidth-UL":64000' "$upd"
+expect_match "... the video component refused by the answer (port 0): Flow-Status REMOVED (4)" \
+  '"Media-Component-Number":2,"Media-Type":1,"Flow-Status":4' "$upd"
+wait_for 10 sessions_are 0 || fail "no policy session left after the BYE"
+
 echo "-- the PCRF ends a call (ASR): BYE to both handsets"
 callee basr policy_uas_asr.xml "$PB" "$MB"
 caller_bg aasr policy_uac_asr.xml "$PA" "$MA" "alice;sip:bob@$DOMAIN;$DOMAIN"
