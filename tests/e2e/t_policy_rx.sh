@@ -199,8 +199,8 @@ strs=$(rec_count pcrf1 STR)
 expect_eq "the scscf deregisters alice (REST DELETE): 200" 200 \
   "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN" -X DELETE -H "Authorization: Bearer $TOKEN")"
 wait_for 10 sessions_are 1 || fail "alice's policy session goes with her binding (reg event NOTIFY)"
-expect_eq "... the one left is bob's (terminating)" terminating \
-  "$(field '.sessions[0].side' "$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")")"
+expect_eq "... the one left is bob's (terminating)" "terminating sip:bob@$DOMAIN" \
+  "$(jq -r '[.sessions[] | .side + " " + .impu] | join(",")' <<<"$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")")"
 wait_for 10 rec_at_least pcrf1 STR $((strs + 1)) || fail "an STR ends alice's Rx session"
 kill -USR1 "${PIDS[pcrf1]}"
 wait "$CALLEE_PID"
