@@ -132,11 +132,12 @@ expect_match "... Specific-Action subscriptions (INDICATION_OF_LOSS_OF_BEARER = 
 expect_match "... a preliminary AAR on the offer (Service-Info-Status 1)" '"Service-Info-Status":1' "$aars"
 final=$(rec pcrf1 'select(.cmd == "AAR" and .avps["Service-Info-Status"] == 0) | .avps')
 flows=$(jq -r '.. | .["Flow-Description"]? // empty | if type == "array" then .[] else . end' <<<"$final" | sort -u)
-expect_match "a final AAR: RTP uplink from alice's SDP to bob's (ports of both SDPs)" \
-  "^permit out 17 from 127.0.0.1 $MA to 127.0.0.1 $MB\$" "$flows"
+expect_match "a final AAR: RTP uplink (\"in\", TS 29.214 5.3.8) from alice's SDP to bob's (ports of both SDPs)" \
+  "^permit in 17 from 127.0.0.1 $MA to 127.0.0.1 $MB\$" "$flows"
 expect_match "... RTP downlink from bob to alice" "^permit out 17 from 127.0.0.1 $MB to 127.0.0.1 $MA\$" "$flows"
 expect_match "... RTCP on port + 1 both ways" \
-  "^permit out 17 from 127.0.0.1 $((MA + 1)) to 127.0.0.1 $((MB + 1))\$" "$flows"
+  "^permit in 17 from 127.0.0.1 $((MA + 1)) to 127.0.0.1 $((MB + 1))\$" "$flows"
+expect_match "... (RTCP downlink)" "^permit out 17 from 127.0.0.1 $((MB + 1)) to 127.0.0.1 $((MA + 1))\$" "$flows"
 expect_match "... the RTCP sub-component has Flow-Usage RTCP (1)" '"Flow-Number":2,.*"Flow-Usage":1' \
   "$(jq -c '.. | .["Media-Sub-Component"]? // empty' <<<"$final")"
 expect_match "... Codec-Data of both SDPs (uplink offer / downlink answer)" \
@@ -162,7 +163,7 @@ upd=$(jq -c --arg u "sip:alice@$DOMAIN" 'select(.cmd == "AAR" and .avps["Subscri
   and .avps["Rx-Request-Type"] == 1 and (.avps["Media-Component-Description"] | type) == "array") | .avps' \
   "$WORKDIR/pcrf1.jsonl" | tail -1)
 expect_match "alice's update AAR (Rx-Request-Type UPDATE) has the new audio port" \
-  "permit out 17 from 127.0.0.1 $MA2 to 127.0.0.1 $MB" "$upd"
+  "permit in 17 from 127.0.0.1 $MA2 to 127.0.0.1 $MB" "$upd"
 expect_match "... b=AS:64 as Max-Requested-Bandwidth-UL (bit/s)" '"Max-Requested-Bandwidth-UL":64000' "$upd"
 expect_match "... the video component refused by the answer (port 0): Flow-Status REMOVED (4)" \
   '"Media-Component-Number":2,"Media-Type":1,"Flow-Status":4' "$upd"
