@@ -50,6 +50,9 @@ struct sip_core {
     /* What a program screens out of every response it relays (sip_proxy_set_response_screen). */
     void (*screen_response)(void *ctx, msg_t *msg, sip_t *sip);
     void *screen_ctx;
+    /* sip_proxy_set_response_observer: sees each response a relay passes upstream */
+    void (*observe_response)(void *ctx, msg_t *request, int status, msg_t *response);
+    void *observe_ctx;
 };
 
 /* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
@@ -68,8 +71,5 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
                   size_t retry_len);
 void sip_adm_publish(sip_adm_t *sa);
 json_t *sip_adm_json(sip_adm_t *sa, size_t top);
-
-/* The listener ident a request to dest leaves from (sip_core_set_source), or NULL. */
-const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);
 
 #endif
