@@ -23,8 +23,9 @@
      "",                                                                                           \
      "this network's Inter Operator Identifier (RFC 7315 4.6, TS 24.229 4.5.5): the pcscf puts "   \
      "it as orig-ioi in the P-Charging-Vector of REGISTER and originating requests, the scscf "    \
-     "as term-ioi in its 200 to REGISTER (type 1 IOIs); \"\": the pcscf's sip.domain, the "        \
-     "domain of the REGISTER's Request-URI at the scscf",                                          \
+     "as term-ioi in its 200 to REGISTER (type 1 IOIs) and as orig-ioi of requests to an "         \
+     "application server (type 3); \"\": the pcscf's sip.domain, the domain of the REGISTER's "    \
+     "Request-URI at the scscf (sip.domain towards an application server)",                        \
      0,                                                                                            \
      0,                                                                                            \
      NULL},                                                                                        \
