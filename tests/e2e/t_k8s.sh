@@ -348,7 +348,7 @@ if [ "$BUILD" = build ]; then
   if [ -d "$REPO_DIR/build/obj" ]; then
     mkdir -p "$ctx/build"
     cp -rp "$REPO_DIR/build/obj" "$ctx/build/"
-    lacking=$(cd "$ctx" && for d in $(find build/obj -name '*.d'); do
+    lacking=$(cd "$ctx" && find build/obj -name '*.d' | while read -r d; do
       mapfile -t files < <(tr -s ' \\\n' '\n' <"$d" | grep -v -e ':$' -e '^$')
       [ "${#files[@]}" -gt 0 ] && [ -f "${files[0]}" ] || continue # its source is not copied
       for f in "${files[@]}"; do [ -e "$f" ] || echo "$f (for ${files[0]})"; done
