@@ -73,7 +73,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test test-build test-run unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
+.PHONY: all check-includes deps run test test-build test-run test-run-unit unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -168,15 +168,17 @@ unit: all $(UNIT_BINS)
 e2e: all
 	@tests/e2e/run.sh $(BUILD)
 
-# make test builds on every core first (test-build); then test-run runs the unit tests one
-# after the other and the e2e scripts, two at a time (E2E_JOBS; see tests/e2e/run.sh).
+# make test builds on every core first (test-build); then test-run runs the unit tests and the
+# e2e scripts, two at a time (UNIT_JOBS, E2E_JOBS; see scripts/run-unit.sh, tests/e2e/run.sh).
 # test-run builds nothing: every make that builds makes version.o anew, and with it every link.
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 test-build: all $(UNIT_BINS)
 
-test-run:
+test-run-unit:
 	@scripts/run-unit.sh $(UNIT_BINS)
+
+test-run: test-run-unit
 	@tests/e2e/run.sh $(BUILD)
 
 test-plain:
@@ -193,10 +195,17 @@ test-fuzz:
 	+@$(DEPS_SCRIPT) fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-3} scripts/fuzz.sh
 
+# test-plain, test-asan and test-fuzz, overlapped where that costs no check anything:
+# scripts/test-plain.sh runs the plain unit tests and e2e scripts while the ASan and fuzz builds
+# compile at nice 19 beside them (the e2e scripts that run alone start after those builds).
+# Under ASan the e2e scripts marked "# e2e: once" (build-free) are not run again (E2E_SKIP_ONCE);
+# the fuzz harnesses are already built (FUZZ_BUILT).
 test: deps
-	+$(MAKE) test-plain
-	+$(MAKE) test-asan
-	+$(MAKE) test-fuzz
+	+$(MAKE) -j$(TEST_JOBS) test-build
+	+@$(DEPS_SCRIPT) fuzz
+	@TEST_JOBS=$(TEST_JOBS) scripts/test-plain.sh
+	E2E_LOG_LEVEL=debug E2E_SKIP_ONCE=1 $(MAKE) SAN=1 test-run
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-3} FUZZ_BUILT=1 scripts/fuzz.sh
 
 bench: deps
 	+$(MAKE) all

@@ -12,6 +12,15 @@
 # or when a check bounds a wall-clock time that another script's load could break (floods, an
 # avalanche, back-off timings, request timeouts measured in ms). Say so by listing it in SERIAL
 # below, or by a line "# e2e: alone" near the top of the script itself. When in doubt, alone.
+#
+# E2E_PART=pool runs only the scripts that may run two at a time, E2E_PART=alone only the
+# others (default: both, the alone ones first). make test runs the plain build's pool while the
+# ASan and fuzz builds compile at nice 19 on the cores the scripts leave idle, and its alone
+# scripts only once those builds have ended (Makefile, test).
+#
+# E2E_SKIP_ONCE=1 leaves out the scripts marked "# e2e: once": they read documents and the
+# Makefile only (no program of ours runs), so their result cannot differ between builds and
+# make test runs them in its plain build only, not again under ASan.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
@@ -41,6 +50,7 @@ alone() { # SCRIPT: 0 when it must run alone
   # shellcheck disable=SC2086 # the lists are words
   in_list "$(basename "$1" .sh)" $SERIAL || head -20 "$1" | grep -q '^# e2e: alone'
 }
+once() { head -20 "$1" | grep -q '^# e2e: once'; } # SCRIPT: 0 when its result is build-free
 
 # The scripts run in the background, where bash would have them ignore SIGINT (and SIGINT is
 # how t_ipsec and t_cx stop tshark): env gives it back its default action.
@@ -92,15 +102,24 @@ stop_all() { # on SIGINT/SIGTERM: the scripts' own EXIT traps stop their program
 }
 trap stop_all INT TERM
 
-solo=() pool=()
+solo=() pool=() skipped=()
 scripts=(tests/e2e/t_*.sh)
 if [ $# -gt 1 ]; then
   scripts=()
   for n in "${@:2}"; do scripts+=("tests/e2e/$(basename "$n" .sh).sh"); done
 fi
+PART=${E2E_PART:-all}
 for t in "${scripts[@]}"; do
-  if alone "$t"; then solo+=("$t"); else pool+=("$t"); fi
+  if [ -n "${E2E_SKIP_ONCE:-}" ] && once "$t"; then
+    skipped+=("$(basename "$t" .sh)")
+  elif alone "$t"; then
+    [ "$PART" = pool ] || solo+=("$t")
+  else
+    [ "$PART" = alone ] || pool+=("$t")
+  fi
 done
+[ "${#skipped[@]}" -eq 0 ] ||
+  echo "e2e ($BUILD): not run again (build-free, marked '# e2e: once'; run in the plain build): ${skipped[*]}"
 ordered=()
 for n in $START_FIRST; do
   for t in "${pool[@]}"; do [ "$(basename "$t" .sh)" = "$n" ] && ordered+=("$t"); done
@@ -120,6 +139,6 @@ while [ "${#RUNNING[@]}" -gt 0 ]; do reap; done
 rm -rf "$OUT"
 
 wall=$(awk -v a="$suite_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}')
-echo "e2e ($BUILD): $wall wall clock, ${#solo[@]} scripts alone, ${#ordered[@]} up to $JOBS at a time"
+echo "e2e ($BUILD${E2E_PART:+, $E2E_PART}): $wall wall clock, ${#solo[@]} scripts alone, ${#ordered[@]} up to $JOBS at a time"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

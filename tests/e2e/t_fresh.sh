@@ -8,6 +8,7 @@
 # (DEPS_SCRIPT) and a pkg-config that writes to the same log before answering. The log must
 # start with the install, and the compile lines make prints must still carry the packages'
 # flags (the new make evaluated them after the install).
+# e2e: once (make -n only, no program of ours runs: the result is the same in every build)
 set -u
 . "$(dirname "$0")/lib.sh"
 

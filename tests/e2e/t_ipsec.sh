@@ -261,12 +261,14 @@ expect_eq "... answered over spi_pc" "200 NOTIFY esp $SPI_PC" \
   "$(events ue 'select(.cmd == "subscribe" and .dir == "out" and .cseq_method == "NOTIFY") | "\(.status) \(.cseq_method) \(.via) \(.spi)"' | head -1 | jq -r .)"
 
 echo "-- a bad ICV, a replay and plain UDP to port_ps: dropped"
+# An answer comes within milliseconds; the silence is waited for 1 s, and the drop counter
+# (the event: the packet was taken and refused, so it will never be answered) proves the rest.
 icv0=$(dropped icv) rep0=$(dropped replay)
-out=$(ue ue bad-icv)
+out=$(ue ue --timeout 1 bad-icv)
 expect_eq "an OPTIONS with a broken ICV gets no answer" false "$(jq -r .answered <<<"$out")"
 wait_for 10 test "$(dropped icv)" -gt "$icv0" && pass "... and is counted (reason=\"icv\")" ||
   fail "... and is counted (reason=\"icv\")" "ipsec_esp_dropped_total icv $icv0 -> $(dropped icv)"
-out=$(ue ue replay)
+out=$(ue ue replay --wait 1)
 expect_eq "the OPTIONS is answered over ESP, its replay is not" "200 false" "$(jq -r '"\(.first) \(.replay_answered)"' <<<"$out")"
 wait_for 10 test "$(dropped replay)" -gt "$rep0" && pass "... and the replay is counted (reason=\"replay\")" ||
   fail "... and the replay is counted (reason=\"replay\")" "ipsec_esp_dropped_total replay $rep0 -> $(dropped replay)"
@@ -300,9 +302,12 @@ expect_eq "the handset's OPTIONS is answered over the new spi_uc" "esp $N_UC" "$
 wait_for 20 no_spi "$SPI_PS" && pass "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" ||
   fail "the old SA set leaves the pcscf's REST after the grace period (ipsec.grace 2 s)" "spi_ps $SPI_PS still listed"
 expect_eq "... the new one is the active one" active "$(field .state "$(pc_set "$N_PS")")"
-out=$(ue ue --timeout 3 options --set "$SPI_PS")
+nosa0=$(dropped no_sa)
+out=$(ue ue --timeout 1 options --set "$SPI_PS")
 expect_eq "an OPTIONS over the old set after the grace period gets no answer (the datapath dropped it)" \
   null "$(jq -r .status <<<"$out")"
+wait_for 10 test "$(dropped no_sa)" -gt "$nosa0" && pass "... counted as dropped (reason=\"no_sa\")" ||
+  fail "... counted as dropped (reason=\"no_sa\")" "ipsec_esp_dropped_total no_sa $nosa0 -> $(dropped no_sa)"
 SPI_UC=$N_UC SPI_US=$N_US SPI_PC=$N_PC SPI_PS=$N_PS
 
 echo "-- a pcscf restart keeps the handset reachable over its SAs without re-registering"

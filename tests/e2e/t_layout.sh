@@ -3,6 +3,7 @@
 # it, and the check refuses what it is there to refuse, on a copy of the tree with one bad
 # include each: an upward include, a cycle between two folders, an internal header of common
 # used outside its folder, a folder the layer table does not know.
+# e2e: once (no program of ours runs: the result is the same in every build)
 set -u
 . "$(dirname "$0")/lib.sh"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scscf's REST listener holds its ground and hostile input gets the right answers:
 # - 1,000 slow REST connections (one header line every 3 s, reopened when closed) from the
-#   probes' own address (127.0.0.1) and from 20 others, for 30 s: /healthz, /readyz and
+#   probes' own address (127.0.0.1) and from 20 others, for 20 s: /healthz, /readyz and
 #   /metrics polled every 0.5 s answer 200 within 1 s throughout and afterwards (api.h: the
 #   connection budget, per-address share, header deadline, the oldest idle one makes room);
 # - a path with %00 or another control character is refused (400) and the registration it
@@ -12,7 +12,9 @@
 # - RFC 4475's mpart01 (binary multipart body) is relayed along its Route: with a live next hop
 #   its 200 comes back and the body arrives byte for byte (rfc4475_expect.tsv's 500 is the
 #   answer for its dead 127.0.0.1:5080, RFC 3261 16.9/16.7).
-# Under build/asan the attack lasts 20 s instead of 30 (same 1,000 connections, same checks).
+# The attack lasts 20 s in both builds: four header deadlines (api.header_timeout_seconds 5)
+# and the budget filled and refilled many times over; it used to last 30 s in the plain build,
+# and no check needs the longer run.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,8 +22,7 @@ BUILD=${1:-build}
 DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
 ALICE=alice@$DOMAIN
 TOKEN=s3cret
-CONNS=1000 DURATION=30
-case "$BUILD" in *asan*) CONNS=1000 DURATION=20 ;; esac
+CONNS=1000 DURATION=20
 PROBE_LIMIT=1.0 # seconds a probe may take
 
 start_hss hss || { finish; exit 1; }

@@ -1,5 +1,8 @@
 /* A loopback port that was free for both UDP and TCP a moment ago, for unit tests that start a
- * SIP core (which binds both). Header only: each test binary includes it once. */
+ * SIP core (which binds both). Header only: each test binary includes it once.
+ * The candidates come from a sequence of the process's own (seeded with its PID, apart from
+ * rand()'s): scripts/run-unit.sh runs two binaries at a time, and two unseeded rand() sequences
+ * would offer both the same port at the same moment (say, to two redis-servers). */
 #ifndef CSCF_TESTS_TEST_PORT_H
 #define CSCF_TESTS_TEST_PORT_H
 
@@ -11,8 +14,11 @@
 
 static inline int test_free_port(void)
 {
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u | 1u;
     for (int tries = 0; tries < 50; tries++) {
-        int port = 20000 + rand() % 40000;
+        int port = 20000 + rand_r(&seed) % 40000;
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
