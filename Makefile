@@ -13,7 +13,7 @@
 #   make clean
 
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
-PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3 hiredis
+PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3 hiredis libnghttp2
 BUILD     ?= build
 SAN       ?=
 
@@ -48,7 +48,8 @@ LDFLAGS   += -fsanitize=fuzzer,address,undefined
 endif
 
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
-PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c)))
+# The pcscf's library takes its policy sub-folder too (cscf/pcscf/policy/: Rx and N5).
+PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c cscf/pcscf/policy/*.c)))
 SCSCF_TOP  := $(sort $(filter-out cscf/scscf/main.c,$(wildcard cscf/scscf/*.c)))
 HSS_SRC    := $(sort $(filter-out diameter/hss/main.c,$(wildcard diameter/hss/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
@@ -121,8 +122,8 @@ $(BUILD)/libscscf.a: $(call obj,$(SCSCF_TOP))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/pcscf: $(call obj,cscf/pcscf/main.c) $(LIBPCSCF) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/pcscf: $(call obj,cscf/pcscf/main.c) $(LIBPCSCF) $(LIBDIAM) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
 
 $(BUILD)/scscf: $(call obj,cscf/scscf/main.c) $(LIBSCSCF) $(LIBDIAM) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)

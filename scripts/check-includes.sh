@@ -24,7 +24,8 @@ common/sip: common/auth common/ops common/store common/util
 common/program: common/sip common/ops common/store common/auth common/util
 diameter: common
 diameter/hss: diameter common
-cscf/pcscf: common
+cscf/pcscf/policy: diameter common
+cscf/pcscf: cscf/pcscf/policy diameter common
 cscf/scscf/core: diameter common
 cscf/scscf/registration: cscf/scscf/core diameter common
 cscf/scscf/routing: cscf/scscf/registration cscf/scscf/core diameter common
