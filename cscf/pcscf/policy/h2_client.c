@@ -54,6 +54,7 @@ struct h2c {
     nghttp2_session *ng;
     h2c_req_t *reqs, *done;
     su_timer_t *soon;
+    int soon_set; /* the zero-delay timer is armed */
     unsigned connects;
 };
 
@@ -97,6 +98,7 @@ static void run_done(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
     (void)m;
     (void)t;
     h2c_t *c = arg;
+    c->soon_set = 0;
     /* One at a time from the head: a callback may cancel another finished request. */
     while (c->done) {
         h2c_req_t *r = c->done;
@@ -123,7 +125,8 @@ static void finish(h2c_req_t *r, const char *error)
         nghttp2_session_set_stream_user_data(c->ng, r->stream, NULL);
     list_del(&c->reqs, r);
     list_add(&c->done, r);
-    su_timer_set(c->soon, run_done, c);
+    if (!c->soon_set && su_timer_set_interval(c->soon, run_done, c, 0) == 0)
+        c->soon_set = 1;
 }
 
 static void watch(h2c_t *c, int events)
@@ -151,7 +154,7 @@ static void down(h2c_t *c, const char *error)
     if (c->ng)
         nghttp2_session_del(c->ng);
     c->ng = NULL;
-    if (c->state != H2C_DOWN && error)
+    if (c->state == H2C_UP && error)
         log_info("policy: h2 %s: connection %s", c->authority, error);
     c->state = H2C_DOWN;
 }

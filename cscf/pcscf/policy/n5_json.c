@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -207,5 +208,42 @@ int n5_app_session_id(const char *location, char *out, size_t len)
             return -1;
     memcpy(out, p, n);
     out[n] = '\0';
+    return 0;
+}
+
+int n5_parse_uri(const char *uri, char *host, size_t hostlen, unsigned *port, char *prefix,
+                 size_t prefixlen)
+{
+    if (!uri || strncasecmp(uri, "http://", 7) != 0)
+        return -1;
+    const char *h = uri + 7, *end;
+    if (*h == '[') {
+        end = strchr(h, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        h++;
+    } else {
+        end = strchr(h, ':');
+        if (!end)
+            return -1;
+    }
+    size_t n = (size_t)(end - h);
+    if (n == 0 || n >= hostlen)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    const char *ps = end + (*end == ']' ? 2 : 1);
+    char *rest;
+    unsigned long pn = strtoul(ps, &rest, 10);
+    if (rest == ps || pn == 0 || pn > 65535 || (*rest && *rest != '/'))
+        return -1;
+    *port = (unsigned)pn;
+    size_t pl = strlen(rest);
+    while (pl && rest[pl - 1] == '/')
+        pl--;
+    if (pl >= prefixlen)
+        return -1;
+    memcpy(prefix, rest, pl);
+    prefix[pl] = '\0';
     return 0;
 }

@@ -42,4 +42,10 @@ json_t *n5_update_patch(const policy_desc_t *d, const n5_opts_t *o);
  * 0, or -1 (none, or characters that do not belong in one path segment). */
 int n5_app_session_id(const char *location, char *out, size_t len);
 
+/* Splits an http apiRoot "http://HOST:PORT[/prefix]" (HOST numeric; IPv6 in brackets) into
+ * host (no brackets), port and prefix (no trailing slash; "" when none). 0 or -1 (https too:
+ * no TLS). */
+int n5_parse_uri(const char *uri, char *host, size_t hostlen, unsigned *port, char *prefix,
+                 size_t prefixlen);
+
 #endif

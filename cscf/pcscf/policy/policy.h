@@ -72,8 +72,8 @@ typedef struct policy_backend {
 
 /* A back end's constructor: fills out (name, calls, be) from the program's config
  * (`policy.<name>.*`). 0, or -1 with a reason in err. */
-typedef int (*policy_backend_new_f)(program_t *p, policy_t *pol, policy_backend_t *out,
-                                    char *err, size_t errlen);
+typedef int (*policy_backend_new_f)(program_t *p, policy_t *pol, policy_backend_t *out, char *err,
+                                    size_t errlen);
 
 /* ---- back end -> generic part (loop thread) ---- */
 
@@ -106,29 +106,45 @@ int policy_timeout_ms(const policy_t *pol);
 /* ---- the pcscf -> generic part (loop thread) ---- */
 
 /* The `policy.*` key rows (generic; each back end adds its own `policy.<name>.*` rows). */
-#define POLICY_KEY_ROWS                                                                             \
-    {"policy.backend", CFG_ENUM, "none",                                                            \
+#define POLICY_KEY_ROWS                                                                            \
+    {"policy.backend",                                                                             \
+     CFG_ENUM,                                                                                     \
+     "none",                                                                                       \
      "QoS for the media of calls (issue 20): none = the P-CSCF asks nothing; rx = Diameter Rx to " \
      "a PCRF (TS 29.214, policy.rx.*); n5 = Npcf_PolicyAuthorization to a PCF (TS 29.514, "        \
-     "policy.n5.*)",                                                                                \
-     0, 0, "none|rx|n5"},                                                                           \
-        {"policy.on_failure", CFG_ENUM, "open",                                                     \
-         "when the PCRF/PCF refuses or does not answer: open = the call goes on (on the default "   \
+     "policy.n5.*)",                                                                               \
+     0,                                                                                            \
+     0,                                                                                            \
+     "none|rx|n5"},                                                                                \
+        {"policy.on_failure",                                                                      \
+         CFG_ENUM,                                                                                 \
+         "open",                                                                                   \
+         "when the PCRF/PCF refuses or does not answer: open = the call goes on (on the default "  \
          "bearer; counted in cscf_policy_failopen_total); closed = a UE's INVITE is refused "      \
-         "(580 Precondition Failure) and an established call is ended",                             \
-         0, 0, "open|closed"},                                                                      \
-        {"policy.timeout_ms", CFG_INT, "2000",                                                      \
-         "how long one policy request waits for its answer before it counts as failed", 100,       \
-         60000, NULL},                                                                              \
-        {"policy.session_seconds", CFG_INT, "14400",                                                \
+         "(580 Precondition Failure) and an established call is ended",                            \
+         0,                                                                                        \
+         0,                                                                                        \
+         "open|closed"},                                                                           \
+        {"policy.timeout_ms",                                                                      \
+         CFG_INT,                                                                                  \
+         "2000",                                                                                   \
+         "how long one policy request waits for its answer before it counts as failed",            \
+         100,                                                                                      \
+         60000,                                                                                    \
+         NULL},                                                                                    \
+        {"policy.session_seconds",                                                                 \
+         CFG_INT,                                                                                  \
+         "14400",                                                                                  \
          "a policy session still open this long after its last change is released (a dialog "      \
-         "whose BYE never passed here)",                                                            \
-         60, 604800, NULL},                                                                         \
-    {                                                                                               \
-        "limits.policy_sessions", CFG_INT, "100000",                                                \
-            "policy sessions (one per dialog and UE side) held; at the cap a new call goes on "     \
-            "without one (counted as a failure: fail-closed refuses it)",                           \
-            1, 10000000, NULL                                                                       \
+         "whose BYE never passed here)",                                                           \
+         60,                                                                                       \
+         604800,                                                                                   \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "limits.policy_sessions", CFG_INT, "100000",                                               \
+            "policy sessions (one per dialog and UE side) held; at the cap a new call goes on "    \
+            "without one (counted as a failure: fail-closed refuses it)",                          \
+            1, 10000000, NULL                                                                      \
     }
 
 /* Starts the back end policy.backend names. *out NULL when it is `none` (the pcscf then calls
@@ -139,10 +155,10 @@ void policy_stop(policy_t *pol);
 
 /* Where a request or response stands towards the UE this policy session serves. */
 typedef struct policy_leg {
-    int from_ue;      /* the request came from the UE (else it goes to the UE) */
-    const char *impu; /* the UE's IMPU (its binding's default) */
-    const char *ue_ip;   /* the UE's signalling address */
-    const char *ue_flow; /* the UE's flow ("udp:192.0.2.1:5060"), for a BYE to it */
+    int from_ue;            /* the request came from the UE (else it goes to the UE) */
+    const char *impu;       /* the UE's IMPU (its binding's default) */
+    const char *ue_ip;      /* the UE's signalling address */
+    const char *ue_flow;    /* the UE's flow ("udp:192.0.2.1:5060"), for a BYE to it */
     const char *ue_contact; /* the UE's registered Contact */
 } policy_leg_t;
 

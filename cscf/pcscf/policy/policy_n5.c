@@ -264,49 +264,12 @@ static int on_notify(void *arg, const char *method, const char *path, const char
 
 /* --- construction --- */
 
-int policy_n5_parse_uri(const char *uri, char *host, size_t hostlen, unsigned *port, char *prefix,
-                        size_t prefixlen)
-{
-    if (!uri || strncasecmp(uri, "http://", 7) != 0)
-        return -1;
-    const char *h = uri + 7, *end;
-    if (*h == '[') {
-        end = strchr(h, ']');
-        if (!end || end[1] != ':')
-            return -1;
-        h++;
-    } else {
-        end = strchr(h, ':');
-        if (!end)
-            return -1;
-    }
-    size_t n = (size_t)(end - h);
-    if (n == 0 || n >= hostlen)
-        return -1;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    const char *ps = end + (*end == ']' ? 2 : 1);
-    char *rest;
-    unsigned long pn = strtoul(ps, &rest, 10);
-    if (rest == ps || pn == 0 || pn > 65535 || (*rest && *rest != '/'))
-        return -1;
-    *port = (unsigned)pn;
-    size_t pl = strlen(rest);
-    while (pl && rest[pl - 1] == '/')
-        pl--;
-    if (pl >= prefixlen)
-        return -1;
-    memcpy(prefix, rest, pl);
-    prefix[pl] = '\0';
-    return 0;
-}
-
 int policy_n5_check(const cfg_t *cfg, char *err, size_t errlen)
 {
     char host[64], prefix[128];
     unsigned port;
     const char *uri = cfg_str(cfg, "policy.n5.pcf_uri");
-    if (policy_n5_parse_uri(uri, host, sizeof host, &port, prefix, sizeof prefix) < 0) {
+    if (n5_parse_uri(uri, host, sizeof host, &port, prefix, sizeof prefix) < 0) {
         snprintf(err, errlen,
                  "policy.n5.pcf_uri: \"%s\" is not http://ADDRESS:PORT[/prefix] (https is not "
                  "supported)",
@@ -314,7 +277,7 @@ int policy_n5_check(const cfg_t *cfg, char *err, size_t errlen)
         return -1;
     }
     const char *nu = cfg_str(cfg, "policy.n5.notify_uri");
-    if (nu && *nu && policy_n5_parse_uri(nu, host, sizeof host, &port, prefix, sizeof prefix) < 0) {
+    if (nu && *nu && n5_parse_uri(nu, host, sizeof host, &port, prefix, sizeof prefix) < 0) {
         snprintf(err, errlen, "policy.n5.notify_uri: \"%s\" is not http://HOST:PORT", nu);
         return -1;
     }
@@ -351,7 +314,7 @@ int policy_n5_new(program_t *p, policy_t *pol, policy_backend_t *out, char *err,
     const char *uri = cfg_str(p->cfg, "policy.n5.pcf_uri");
     const char *listen = cfg_str(p->cfg, "policy.n5.notify_listen");
     if (policy_n5_check(p->cfg, err, errlen) < 0 ||
-        policy_n5_parse_uri(uri, host, sizeof host, &port, n5->prefix, sizeof n5->prefix) < 0) {
+        n5_parse_uri(uri, host, sizeof host, &port, n5->prefix, sizeof n5->prefix) < 0) {
         n5_free(n5);
         return -1;
     }

@@ -54,9 +54,4 @@ int policy_n5_new(program_t *p, policy_t *pol, policy_backend_t *out, char *err,
 /* policy.n5.* checks for --check: the URI's form and addresses. 0, or -1 with err. */
 int policy_n5_check(const cfg_t *cfg, char *err, size_t errlen);
 
-/* Splits an http apiRoot "http://HOST:PORT[/prefix]" (HOST numeric; IPv6 in brackets) into
- * host (no brackets), port and prefix (no trailing slash; "" when none). 0 or -1. */
-int policy_n5_parse_uri(const char *uri, char *host, size_t hostlen, unsigned *port, char *prefix,
-                        size_t prefixlen);
-
 #endif
