@@ -15,6 +15,8 @@
 #include "cscf/pcscf/emergency.h"
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/policy/policy.h"
+#include "cscf/pcscf/policy/policy_n5.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
@@ -46,6 +48,8 @@ static const cfg_key_t pcscf_keys[] = {
     PC_FLOWS_KEYS,
     PC_EMERGENCY_KEYS,
     CHARGING_KEY_ROWS,
+    POLICY_KEY_ROWS,
+    POLICY_N5_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
                   "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
@@ -144,6 +148,8 @@ static int pcscf_check(const cfg_t *cfg, char *err, size_t len)
     if (trust_peers_check(peers, n, err, len) < 0 || pcscf_profiles_check(cfg, err, len) < 0 ||
         pc_emergency_check(cfg, err, len) < 0)
         return -1;
+    if (strcmp(cfg_str(cfg, "policy.backend"), "n5") == 0 && policy_n5_check(cfg, err, len) < 0)
+        return -1;
     return pc_ipsec_check(cfg, err, len);
 }
 
@@ -186,6 +192,11 @@ static int pcscf_init(program_t *p)
         regsub_init(pc) < 0 || pcscf_state_init(pc) < 0)
         return -1;
     pcscf_state_ready(pc);
+    char err[256] = "";
+    if (policy_start(p, &pc->policy, err, sizeof err) < 0) {
+        log_error("pcscf: %s", *err ? err : "policy: could not start");
+        return -1;
+    }
     pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
     sip_core_set_classify(p->sip, admission_class, p);
     /* A handset is outside the trust domain too (its address is not in trust.peers): what it
@@ -199,7 +210,9 @@ static void pcscf_fini(program_t *p)
     pcscf_t *pc = p->app;
     if (!pc)
         return;
-    pcscf_state_fini(pc); /* first: a last write while the bindings and SAs are there */
+    policy_stop(pc->policy); /* first: its sessions are released while the SIP core is up */
+    pc->policy = NULL;
+    pcscf_state_fini(pc); /* then a last write while the bindings and SAs are there */
     regsub_fini(pc);      /* bindings going at teardown send no un-SUBSCRIBE */
     pcscf_flows_fini(pc);
     pc_ipsec_fini(pc); /* after the bindings: their sets go with the datapath */

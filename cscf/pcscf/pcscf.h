@@ -67,6 +67,7 @@ typedef struct pcscf {
     struct pc_flows *flows;          /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
     struct pcscf_profiles *profiles; /* pcscf.profiles (profiles.c) */
     struct pc_emergency *emergency;  /* emergency.* (emergency.c) */
+    struct policy *policy;           /* policy.backend (policy/policy.c); NULL: none */
     const char *ioi;                 /* charging.ioi, else sip.domain (orig-ioi) */
     const char *const *ccf, *const *ecf; /* charging.ccf, charging.ecf */
     size_t nccf, necf;

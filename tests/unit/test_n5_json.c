@@ -36,12 +36,12 @@ static policy_desc_t call(int answered)
         snprintf(m->peer_addr, sizeof m->peer_addr, "198.51.100.7");
         m->peer_port = 50000;
         snprintf(m->codec_answer, sizeof m->codec_answer,
-                 "downlink\r\nanswer\r\nm=audio 50000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000");
+                 "downlink\nanswer\nm=audio 50000 RTP/AVP 0\na=rtpmap:0 PCMU/8000");
     }
     snprintf(m->dir, sizeof m->dir, "sendrecv");
     m->bw_as_kbps = 64;
     snprintf(m->codec_offer, sizeof m->codec_offer,
-             "uplink\r\noffer\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000");
+             "uplink\noffer\nm=audio 40000 RTP/AVP 0\na=rtpmap:0 PCMU/8000");
     return d;
 }
 
@@ -145,7 +145,7 @@ static void answered_flows(void **state)
     assert_string_equal(str_at(m, "medSubComps.2.flowUsage"), "RTCP");
     assert_int_equal(json_array_size(json_object_get(m, "codecs")), 2);
     assert_string_equal(str_at(m, "codecs.1"),
-                        "downlink\r\nanswer\r\nm=audio 50000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000");
+                        "downlink\nanswer\nm=audio 50000 RTP/AVP 0\na=rtpmap:0 PCMU/8000");
     json_decref(c);
 }
 

@@ -30,8 +30,8 @@ typedef struct policy_media {
     unsigned peer_port; /* the far side (c=/m= of the other SDP); 0/"" while unknown */
     char dir[12];       /* sendrecv / sendonly / recvonly / inactive, as the UE sees it */
     unsigned bw_as_kbps, bw_rs, bw_rr; /* b=AS (kbit/s), b=RS, b=RR (bit/s); 0: absent */
-    /* Codec-Data (TS 29.214 5.3.7): "uplink offer\r\n" / "downlink answer\r\n"..., then the m=
-     * line and its a=rtpmap/fmtp lines; "" when that SDP is not known yet */
+    /* Codec-Data (TS 29.214 5.3.7): "uplink\noffer\n" ("downlink" for the far side's SDP,
+     * "answer"), then the m= line and its a= lines, one per line ("\n"); "" while unknown */
     char codec_offer[512], codec_answer[512];
     int port_zero; /* m= port 0 on either side: the component is disabled / removed */
 } policy_media_t;
