@@ -32,11 +32,12 @@ typedef struct fx {
 typedef struct answer {
     fx_t *f;
     int done, status;
-    char error[16], body[256];
+    char error[16], body[256], location[64];
     int *pending; /* counts down; the loop stops at 0 */
 } answer_t;
 
-static int handler(void *arg, const char *method, const char *path, const char *body, size_t len)
+static int handler(void *arg, const char *method, const char *path, const char *body, size_t len,
+                   char *location, size_t loclen)
 {
     fx_t *f = arg;
     f->handled++;
@@ -45,6 +46,10 @@ static int handler(void *arg, const char *method, const char *path, const char *
     snprintf(f->last_body, sizeof f->last_body, "%.*s", (int)len, body);
     if (strcmp(method, "POST") != 0)
         return 405;
+    if (strcmp(path, "/ok/create") == 0) {
+        snprintf(location, loclen, "/things/1");
+        return 201;
+    }
     return strncmp(path, "/ok", 3) == 0 ? 204 : 404;
 }
 
@@ -77,6 +82,7 @@ static void on_answer(void *arg, const h2c_response_t *r)
     a->status = r->status;
     snprintf(a->error, sizeof a->error, "%s", r->error ? r->error : "");
     snprintf(a->body, sizeof a->body, "%s", r->body);
+    snprintf(a->location, sizeof a->location, "%s", r->location ? r->location : "");
     if (a->pending && --*a->pending == 0)
         su_root_break(a->f->root);
 }
@@ -93,18 +99,23 @@ static void request_answer(void **state)
     fx_t *f = *state;
     h2c_t *c = h2c_new(f->root, "127.0.0.1", h2s_port(f->srv), 3000);
     assert_non_null(c);
-    int pending = 2;
-    answer_t a = {.f = f, .pending = &pending}, b = {.f = f, .pending = &pending};
+    int pending = 3;
+    answer_t a = {.f = f, .pending = &pending}, b = {.f = f, .pending = &pending},
+             l = {.f = f, .pending = &pending};
     assert_non_null(
         h2c_request(c, "POST", "/ok/terminate", "application/json", "{\"x\":1}", 7, on_answer, &a));
     assert_non_null(h2c_request(c, "GET", "/ok", NULL, NULL, 0, on_answer, &b));
+    assert_non_null(h2c_request(c, "POST", "/ok/create", NULL, "{}", 2, on_answer, &l));
     assert_int_equal(a.done, 0); /* never inside h2c_request */
     run(f, &pending);
     assert_int_equal(a.done, 1);
     assert_int_equal(a.status, 204);
     assert_string_equal(a.error, "");
+    assert_string_equal(a.location, "");
     assert_int_equal(b.status, 405);
-    assert_int_equal(f->handled, 2);
+    assert_int_equal(l.status, 201);
+    assert_string_equal(l.location, "/things/1");
+    assert_int_equal(f->handled, 3);
     assert_int_equal(h2c_connects(c), 1);
     assert_int_equal(h2c_open_streams(c), 0);
     h2c_free(c);

@@ -168,15 +168,16 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t stream, const uin
     return 0;
 }
 
-static void respond(nghttp2_session *ng, int32_t stream, int status)
+static void respond(nghttp2_session *ng, int32_t stream, int status, const char *location)
 {
     char code[8];
     snprintf(code, sizeof code, "%d", status);
     nghttp2_nv nv[] = {
         {(uint8_t *)":status", (uint8_t *)code, 7, strlen(code), NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-length", (uint8_t *)"0", 14, 1, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"location", (uint8_t *)location, 8, strlen(location), NGHTTP2_NV_FLAG_NONE},
     };
-    nghttp2_submit_response(ng, stream, nv, 2, NULL);
+    nghttp2_submit_response(ng, stream, nv, *location ? 3 : 2, NULL);
 }
 
 static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *u)
@@ -188,11 +189,16 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *u)
     h2s_stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!st)
         return 0;
-    int status = st->too_big ? (st->len ? 413 : 414)
-                 : !*st->method || !*st->path
-                     ? 400
-                     : k->s->fn(k->s->arg, st->method, st->path, st->body ? st->body : "", st->len);
-    respond(ng, f->hd.stream_id, status);
+    char location[256] = "";
+    int status;
+    if (st->too_big)
+        status = st->len ? 413 : 414;
+    else if (!*st->method || !*st->path)
+        status = 400;
+    else
+        status = k->s->fn(k->s->arg, st->method, st->path, st->body ? st->body : "", st->len,
+                          location, sizeof location);
+    respond(ng, f->hd.stream_id, status, location);
     return 0;
 }
 

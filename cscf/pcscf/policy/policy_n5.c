@@ -224,8 +224,11 @@ static void n5_release(void *be, policy_session_t *s)
 
 /* --- the notification URI (h2_server.c) --- */
 
-static int on_notify(void *arg, const char *method, const char *path, const char *body, size_t len)
+static int on_notify(void *arg, const char *method, const char *path, const char *body, size_t len,
+                     char *location, size_t loclen)
 {
+    (void)location;
+    (void)loclen;
     n5_t *n5 = arg;
     static const char pre[] = NOTIFY_PATH;
     if (strncmp(path, pre, sizeof pre - 1) != 0)
