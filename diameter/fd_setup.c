@@ -256,31 +256,50 @@ static int copy_list(const cfg_t *cfg, const char *path, char **out, size_t *n, 
     return 0;
 }
 
-static int remember_settings(const cfg_t *cfg, fd_conf_t *c, char *err, size_t errlen)
+/* prefix.name: one of the keys of FD_SETUP_KEY_ROWS_P. */
+static const char *str_p(const cfg_t *cfg, const char *prefix, const char *name)
 {
-    const char *id = cfg_str(cfg, "diameter.identity"), *realm = cfg_str(cfg, "diameter.realm");
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", prefix, name);
+    return cfg_str(cfg, k);
+}
+
+static long int_p(const cfg_t *cfg, const char *prefix, const char *name)
+{
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", prefix, name);
+    return cfg_int(cfg, k);
+}
+
+static int remember_settings(const cfg_t *cfg, const char *prefix, fd_conf_t *c, char *err,
+                             size_t errlen)
+{
+    const char *id = str_p(cfg, prefix, "identity"), *realm = str_p(cfg, prefix, "realm");
     snprintf(fds.identity, sizeof fds.identity, "%s", id ? id : "");
     snprintf(fds.realm, sizeof fds.realm, "%s", realm ? realm : "");
-    fds.tls = cfg_bool(cfg, "diameter.tls");
-    if (copy_list(cfg, "diameter.peers", fds.configured, &fds.nconfigured, 1, err, errlen) < 0 ||
-        copy_list(cfg, "diameter.accept_realms", fds.accept_realms, &fds.naccept, 0, err, errlen) <
-            0)
+    char peersk[128], realmsk[128], tlsk[128];
+    snprintf(peersk, sizeof peersk, "%s.peers", prefix);
+    snprintf(realmsk, sizeof realmsk, "%s.accept_realms", prefix);
+    snprintf(tlsk, sizeof tlsk, "%s.tls", prefix);
+    fds.tls = cfg_bool(cfg, tlsk);
+    if (copy_list(cfg, peersk, fds.configured, &fds.nconfigured, 1, err, errlen) < 0 ||
+        copy_list(cfg, realmsk, fds.accept_realms, &fds.naccept, 0, err, errlen) < 0)
         return -1;
     if (fds.naccept == 0 && realm)
         fds.accept_realms[fds.naccept++] = strdup(realm);
     *c = (fd_conf_t){
         .identity = id,
         .realm = realm,
-        .listen = cfg_str(cfg, "diameter.listen"),
+        .listen = str_p(cfg, prefix, "listen"),
         .tls = fds.tls,
-        .tls_cert = cfg_str(cfg, "diameter.tls_cert"),
-        .tls_key = cfg_str(cfg, "diameter.tls_key"),
-        .tls_ca = cfg_str(cfg, "diameter.tls_ca"),
-        .watchdog_seconds = (int)cfg_int(cfg, "diameter.watchdog_seconds"),
-        .reconnect_seconds = (int)cfg_int(cfg, "diameter.reconnect_seconds"),
-        .accept_workers = (int)cfg_int(cfg, "diameter.accept_workers"),
+        .tls_cert = str_p(cfg, prefix, "tls_cert"),
+        .tls_key = str_p(cfg, prefix, "tls_key"),
+        .tls_ca = str_p(cfg, prefix, "tls_ca"),
+        .watchdog_seconds = (int)int_p(cfg, prefix, "watchdog_seconds"),
+        .reconnect_seconds = (int)int_p(cfg, prefix, "reconnect_seconds"),
+        .accept_workers = (int)int_p(cfg, prefix, "accept_workers"),
     };
-    c->npeers = cfg_list(cfg, "diameter.peers", &c->peers);
+    c->npeers = cfg_list(cfg, peersk, &c->peers);
     return 0;
 }
 
@@ -318,10 +337,27 @@ static void forget_settings(void)
     fds.nconfigured = fds.naccept = 0;
 }
 
+/* Cx: its dictionary, and the application advertised in our CER (so peers open). */
+static int load_cx(void *ctx)
+{
+    cx_dict_t *cx = ctx;
+    if (cx_dict_init(fd_g_config->cnf_dict, cx) != 0) {
+        log_error("diameter: the Cx dictionary could not be loaded");
+        return -1;
+    }
+    return fd_disp_app_support(cx->app, cx->vendor, 1, 0) ? -1 : 0;
+}
+
 int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen)
 {
+    return fd_setup_start_with(cfg, "diameter", load_cx, cx, err, errlen);
+}
+
+int fd_setup_start_with(const cfg_t *cfg, const char *prefix, int (*load)(void *ctx), void *ctx,
+                        char *err, size_t errlen)
+{
     fd_conf_t c;
-    if (remember_settings(cfg, &c, err, errlen) < 0)
+    if (remember_settings(cfg, prefix, &c, err, errlen) < 0)
         return -1;
     char *text = fd_conf_render(&c, err, errlen);
     if (!text)
@@ -332,12 +368,11 @@ int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen)
     if (rc == 0 && parse_text(text, err, errlen) < 0)
         rc = -1;
     free(text);
-    if (rc == 0 && cx_dict_init(fd_g_config->cnf_dict, cx) != 0) {
-        snprintf(err, errlen, "diameter: the Cx dictionary could not be loaded");
+    if (rc == 0 && load(ctx) != 0) {
+        snprintf(err, errlen, "%s: the application's dictionary could not be loaded", prefix);
         rc = -1;
     }
-    if (rc == 0 && (fd_disp_app_support(cx->app, cx->vendor, 1, 0) ||
-                    fd_peer_validate_register(validate_peer) || stats_start() || fd_core_start() ||
+    if (rc == 0 && (fd_peer_validate_register(validate_peer) || stats_start() || fd_core_start() ||
                     fd_core_waitstartcomplete())) {
         snprintf(err, errlen, "diameter: freeDiameter did not start; see the log");
         rc = -1;

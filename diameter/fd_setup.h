@@ -13,83 +13,87 @@
 #include "common/ops/metrics.h"
 #include "diameter/cx_dict.h"
 
-/* The `diameter.*` rows of a program's key table. listen and peers are the program's defaults
+/* The `<prefix>.*` rows of a program's key table (prefix: a string literal, "diameter" for the
+ * Cx nodes, "policy.rx" for the pcscf's Rx). listen and peers are the program's defaults
  * ("127.0.0.1:3869", "hss.example@127.0.0.1:3868" or ""); workers is diameter.accept_workers'
  * (the HSS, which every S-CSCF dials, needs many; each is a thread, and under AddressSanitizer
  * a start costs a few milliseconds per thread). */
-#define FD_SETUP_KEY_ROWS(identity, listen, peers, workers)                                         \
-    {"diameter.identity",                                                                           \
-     CFG_STRING,                                                                                    \
-     identity,                                                                                      \
-     "Diameter Identity (Origin-Host) of this node",                                                \
-     0,                                                                                             \
-     0,                                                                                             \
-     NULL},                                                                                         \
-        {"diameter.realm",                                                                          \
-         CFG_STRING,                                                                                \
-         "ims.mnc001.mcc001.3gppnetwork.org",                                                       \
-         "Diameter realm (Origin-Realm)",                                                           \
-         0,                                                                                         \
-         0,                                                                                         \
-         NULL},                                                                                     \
-        {"diameter.listen", CFG_ADDR, listen, "address freeDiameter accepts peers on", 0, 0, NULL}, \
-        {"diameter.peers",                                                                          \
-         CFG_LIST,                                                                                  \
-         peers,                                                                                     \
-         "peers to connect to and keep connected, each identity@host:port",                         \
-         0,                                                                                         \
-         0,                                                                                         \
-         NULL},                                                                                     \
-        {"diameter.accept_realms",                                                                  \
-         CFG_LIST,                                                                                  \
-         "",                                                                                        \
-         "realms whose undeclared peers may connect (empty: diameter.realm only)",                  \
-         0,                                                                                         \
-         0,                                                                                         \
-         NULL},                                                                                     \
-        {"diameter.tls",                                                                            \
-         CFG_BOOL,                                                                                  \
-         "false",                                                                                   \
-         "TLS to and from peers (needs tls_cert and tls_key)",                                      \
-         0,                                                                                         \
-         0,                                                                                         \
-         NULL},                                                                                     \
-        {"diameter.tls_cert", CFG_STRING, NULL, "PEM certificate for TLS", 0, 0, NULL},             \
-        {"diameter.tls_key", CFG_STRING, NULL, "PEM private key for TLS", 0, 0, NULL},              \
-        {"diameter.tls_ca",                                                                         \
-         CFG_STRING,                                                                                \
-         NULL,                                                                                      \
-         "PEM CA bundle that peers' certificates must chain "                                       \
-         "to",                                                                                      \
-         0,                                                                                         \
-         0,                                                                                         \
-         NULL},                                                                                     \
-        {"diameter.watchdog_seconds",                                                               \
-         CFG_INT,                                                                                   \
-         "6",                                                                                       \
-         "DWR interval (Tw, RFC 3539: at least 6)",                                                 \
-         6,                                                                                         \
-         3600,                                                                                      \
-         NULL},                                                                                     \
-        {"diameter.reconnect_seconds",                                                              \
-         CFG_INT,                                                                                   \
-         "3",                                                                                       \
-         "how soon a lost peer is dialled again (Tc)",                                              \
-         1,                                                                                         \
-         3600,                                                                                      \
-         NULL},                                                                                     \
-        {"diameter.accept_workers",                                                                 \
-         CFG_INT,                                                                                   \
-         workers,                                                                                   \
-         "incoming connections taken through the capability exchange at once, per listening "       \
-         "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",               \
-         5,                                                                                         \
-         4096,                                                                                      \
-         NULL},                                                                                     \
-    {                                                                                               \
-        "diameter.request_timeout_ms", CFG_INT, "2000",                                             \
-            "how long a Cx request waits for its answer", 100, 60000, NULL                          \
+#define FD_SETUP_KEY_ROWS_P(prefix, identity, listen, peers, workers)                              \
+    {prefix ".identity",                                                                           \
+     CFG_STRING,                                                                                   \
+     identity,                                                                                     \
+     "Diameter Identity (Origin-Host) of this node",                                               \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL},                                                                                        \
+        {prefix ".realm",                                                                          \
+         CFG_STRING,                                                                               \
+         "ims.mnc001.mcc001.3gppnetwork.org",                                                      \
+         "Diameter realm (Origin-Realm)",                                                          \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {prefix ".listen", CFG_ADDR, listen, "address freeDiameter accepts peers on", 0, 0, NULL}, \
+        {prefix ".peers",                                                                          \
+         CFG_LIST,                                                                                 \
+         peers,                                                                                    \
+         "peers to connect to and keep connected, each identity@host:port",                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {prefix ".accept_realms",                                                                  \
+         CFG_LIST,                                                                                 \
+         "",                                                                                       \
+         "realms whose undeclared peers may connect (empty: diameter.realm only)",                 \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {prefix ".tls",                                                                            \
+         CFG_BOOL,                                                                                 \
+         "false",                                                                                  \
+         "TLS to and from peers (needs tls_cert and tls_key)",                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {prefix ".tls_cert", CFG_STRING, NULL, "PEM certificate for TLS", 0, 0, NULL},             \
+        {prefix ".tls_key", CFG_STRING, NULL, "PEM private key for TLS", 0, 0, NULL},              \
+        {prefix ".tls_ca",                                                                         \
+         CFG_STRING,                                                                               \
+         NULL,                                                                                     \
+         "PEM CA bundle that peers' certificates must chain "                                      \
+         "to",                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {prefix ".watchdog_seconds",                                                               \
+         CFG_INT,                                                                                  \
+         "6",                                                                                      \
+         "DWR interval (Tw, RFC 3539: at least 6)",                                                \
+         6,                                                                                        \
+         3600,                                                                                     \
+         NULL},                                                                                    \
+        {prefix ".reconnect_seconds",                                                              \
+         CFG_INT,                                                                                  \
+         "3",                                                                                      \
+         "how soon a lost peer is dialled again (Tc)",                                             \
+         1,                                                                                        \
+         3600,                                                                                     \
+         NULL},                                                                                    \
+        {prefix ".accept_workers",                                                                 \
+         CFG_INT,                                                                                  \
+         workers,                                                                                  \
+         "incoming connections taken through the capability exchange at once, per listening "      \
+         "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",              \
+         5,                                                                                        \
+         4096,                                                                                     \
+         NULL},                                                                                    \
+    {                                                                                              \
+        prefix ".request_timeout_ms", CFG_INT, "2000",                                             \
+            "how long a Cx request waits for its answer", 100, 60000, NULL                         \
     }
+
+#define FD_SETUP_KEY_ROWS(identity, listen, peers, workers)                                        \
+    FD_SETUP_KEY_ROWS_P("diameter", identity, listen, peers, workers)
 
 typedef struct fd_peer_status {
     char identity[256];
@@ -101,6 +105,12 @@ typedef struct fd_peer_status {
 /* Starts freeDiameter with the Cx application registered (advertised in CER, so peers open).
  * cx receives the resolved dictionary objects. 0, or -1 with one reason in err. */
 int fd_setup_start(const cfg_t *cfg, cx_dict_t *cx, char *err, size_t errlen);
+
+/* The same for any application: the settings are the `<prefix>.*` keys; once freeDiameter has
+ * read them (its dictionaries loaded), load(ctx) adds the program's dictionary objects and
+ * advertises its application(s) (fd_disp_app_support), returning 0 or -1. */
+int fd_setup_start_with(const cfg_t *cfg, const char *prefix, int (*load)(void *ctx), void *ctx,
+                        char *err, size_t errlen);
 
 /* Disconnects peers (DPR) and stops freeDiameter's threads; no callback runs afterwards. */
 void fd_setup_stop(void);

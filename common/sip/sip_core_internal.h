@@ -45,6 +45,9 @@ struct sip_core {
     /* What a program screens out of every response it relays (sip_proxy_set_response_screen). */
     void (*screen_response)(void *ctx, msg_t *msg, sip_t *sip);
     void *screen_ctx;
+    /* sip_proxy_set_response_observer: sees each response a relay passes upstream */
+    void (*observe_response)(void *ctx, msg_t *request, int status, msg_t *response);
+    void *observe_ctx;
 };
 
 /* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */

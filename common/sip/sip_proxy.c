@@ -312,6 +312,23 @@ void sip_proxy_set_response_screen(sip_core_t *core, sip_response_screen_f fn, v
     core->screen_ctx = ctx;
 }
 
+void sip_proxy_set_response_observer(sip_core_t *core, sip_response_observe_f fn, void *ctx)
+{
+    core->observe_response = fn;
+    core->observe_ctx = ctx;
+}
+
+static void observe(sip_fwd_t *f, int status, msg_t *response)
+{
+    if (!f->core->observe_response || !f->irq)
+        return;
+    msg_t *req = nta_incoming_getrequest(f->irq);
+    if (req) {
+        f->core->observe_response(f->core->observe_ctx, req, status, response);
+        msg_destroy(req); /* getrequest returned a reference */
+    }
+}
+
 static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
 {
     if (f->core->screen_response && response)
@@ -327,6 +344,7 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
         msg_destroy(response);
         return;
     }
+    observe(f, status, response);
     account(f, status, sip);
     sip_via_remove(response, sip); /* our own Via */
     if (keeps_response(f, status))
@@ -350,6 +368,7 @@ static void reply_own(sip_fwd_t *f, int status, const sip_retry_after_t *ra)
         status = 500;
     if ((f->cb && f->cb(f->ctx, f, status, NULL, NULL)) || !f->irq)
         return;
+    observe(f, status, NULL);
     account(f, status, NULL);
     sip_core_reply(f->core, f->irq, status, NULL, TAG_IF(ra, SIPTAG_RETRY_AFTER(ra)), TAG_END());
 }

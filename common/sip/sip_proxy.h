@@ -51,6 +51,13 @@ typedef int (*sip_fwd_response_f)(void *ctx, sip_fwd_t *fwd, int status, msg_t *
 typedef void (*sip_response_screen_f)(void *ctx, msg_t *msg, sip_t *sip);
 void sip_proxy_set_response_screen(sip_core_t *core, sip_response_screen_f fn, void *ctx);
 
+/* Every response a relay passes upstream (and a final status of the relay's own: response
+ * NULL), once it is sure to go, with the request it answers: a program's observer of
+ * offer/answer and call outcomes (the pcscf's policy sessions). It must not change either
+ * message. fn NULL: none (nothing is looked up then). */
+typedef void (*sip_response_observe_f)(void *ctx, msg_t *request, int status, msg_t *response);
+void sip_proxy_set_response_observer(sip_core_t *core, sip_response_observe_f fn, void *ctx);
+
 /* From the response callback, for a final status >= 300 that has not gone upstream: ends the
  * relay without answering and hands the caller's transaction back (to answer, or to fork
  * again: an S-CSCF going on past a failed application server, TS 24.229 default handling).

@@ -2,6 +2,7 @@
  * relayed; expired by a timer; shown over REST. Loop thread only (REST through loopq_call). */
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
+#include "cscf/pcscf/policy/policy.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
 #include "cscf/pcscf/state.h"
@@ -45,6 +46,8 @@ static void binding_remove(pcscf_t *pc, pc_binding_t *b, const char *why)
 {
     log_ctx_user(b->impu, b->impi);
     log_info("pcscf: %s (%s) %s", b->flow, b->impi, why);
+    if (pc->policy) /* its calls' policy sessions end with it (TS 29.214 4.4.4) */
+        policy_ue_gone(pc->policy, b->flow);
     if (strmap_get(pc->by_token, b->token) == b)
         strmap_take(pc->by_token, b->token);
     pc_flow_unbound(pc, b);

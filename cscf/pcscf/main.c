@@ -17,6 +17,7 @@
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/policy/policy.h"
 #include "cscf/pcscf/policy/policy_n5.h"
+#include "cscf/pcscf/policy/policy_rx.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
 #include "cscf/pcscf/regsub.h"
@@ -50,6 +51,7 @@ static const cfg_key_t pcscf_keys[] = {
     CHARGING_KEY_ROWS,
     POLICY_KEY_ROWS,
     POLICY_N5_KEY_ROWS,
+    POLICY_RX_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
                   "on our Path tokens and carry P-Asserted-Identity (and the other trust-domain "
@@ -65,6 +67,13 @@ static const cfg_key_t pcscf_keys[] = {
      "without one (logged, counted)",
      1, 10000000, NULL},
     CFG_END,
+};
+
+/* policy.backend: the back ends built in (cscf/pcscf/policy/). */
+static const policy_backend_entry_t policy_backends[] = {
+    {"none", NULL},
+    {"rx", policy_rx_new},
+    {"n5", policy_n5_new},
 };
 
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
@@ -193,10 +202,13 @@ static int pcscf_init(program_t *p)
         return -1;
     pcscf_state_ready(pc);
     char err[256] = "";
-    if (policy_start(p, &pc->policy, err, sizeof err) < 0) {
+    if (policy_start(p, policy_backends, sizeof policy_backends / sizeof policy_backends[0],
+                     &pc->policy, err, sizeof err) < 0) {
         log_error("pcscf: %s", *err ? err : "policy: could not start");
         return -1;
     }
+    if (pc->policy)
+        sip_proxy_set_response_observer(p->sip, pcscf_policy_observe, pc);
     pc_flows_listeners_ready(pc); /* IPsec's protected TCP ports answer CRLF pings too */
     sip_core_set_classify(p->sip, admission_class, p);
     /* A handset is outside the trust domain too (its address is not in trust.peers): what it
@@ -210,6 +222,7 @@ static void pcscf_fini(program_t *p)
     pcscf_t *pc = p->app;
     if (!pc)
         return;
+    sip_proxy_set_response_observer(p->sip, NULL, NULL);
     policy_stop(pc->policy); /* first: its sessions are released while the SIP core is up */
     pc->policy = NULL;
     pcscf_state_fini(pc); /* then a last write while the bindings and SAs are there */

@@ -81,6 +81,9 @@ int pcscf_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *sip);
  * and P-Charging-Function-Addresses (charging.ccf/ecf, unless present) on a request from a UE
  * to the core (RFC 7315, TS 24.229 5.2.2, 5.2.6.3). */
 int pcscf_add_charging_vector(pcscf_t *pc, msg_t *msg, sip_t *sip);
+/* The relay's response observer (sip_proxy_set_response_observer) when policy.backend is set:
+ * offers/answers and outcomes of INVITE/UPDATE to the policy sessions. */
+void pcscf_policy_observe(void *ctx, msg_t *request, int status, msg_t *response);
 /* The identity a registered UE's request is asserted as (RFC 3325, TS 24.229 5.2.6.3.1). */
 int pcscf_assert_identity(msg_t *msg, sip_t *sip, const pc_binding_t *b);
 /* Forwards a request from a UE (b: its binding, NULL when unregistered) with our Record-Route

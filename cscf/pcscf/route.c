@@ -8,6 +8,7 @@
 #include "cscf/pcscf/emergency.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
+#include "cscf/pcscf/policy/policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,99 @@ int pcscf_forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc
     return forward_from_ue(pc, irq, msg, b, NULL);
 }
 
+/* ---- the policy interface (policy/policy.h; nothing here when policy.backend is none) ---- */
+
+/* "udp:192.0.2.1:5060" / "tcp:[2001:db8::1]:5060" -> the address alone. */
+static void flow_host(const char *flow, char *out, size_t len)
+{
+    const char *h = strchr(flow, ':');
+    h = h ? h + 1 : flow;
+    const char *end = *h == '[' ? strchr(h, ']') : strrchr(h, ':');
+    if (*h == '[')
+        h++;
+    snprintf(out, len, "%.*s", end ? (int)(end - h) : (int)strlen(h), h);
+}
+
+/* The leg of b's UE (NULL b: a request from the core to a UE in a dialog, none known). */
+static policy_leg_t ue_leg(const pc_binding_t *b, int from_ue, char *ip, size_t iplen)
+{
+    if (b)
+        flow_host(b->flow, ip, iplen);
+    return (policy_leg_t){.from_ue = from_ue,
+                          .impu = b ? b->impu : NULL,
+                          .ue_ip = b ? ip : NULL,
+                          .ue_flow = b ? b->flow : NULL,
+                          .ue_contact = b ? b->contact : NULL};
+}
+
+/* A UE's INVITE held while the network decides (policy.on_failure closed). */
+typedef struct held {
+    pcscf_t *pc;
+    sip_incoming_t *irq;
+    msg_t *msg;
+    char flow[96];
+    url_t *ue_from; /* in msg's home */
+} held_t;
+
+static int forward_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b,
+                           const url_t *ue_from);
+
+static void held_go(void *ctx, int refuse)
+{
+    held_t *h = ctx;
+    pc_binding_t *b = refuse ? NULL : pcscf_binding(h->pc, h->flow);
+    int st = refuse;
+    if (!refuse && !b)
+        st = 480; /* deregistered meanwhile */
+    if (!st) {
+        st = forward_from_ue(h->pc, h->irq, h->msg, b, h->ue_from); /* takes msg */
+        h->msg = NULL;
+    }
+    if (h->msg)
+        msg_destroy(h->msg);
+    if (st) {
+        sip_request_answer(h->pc->p->sip, h->irq, st, st == 580 ? "Precondition Failure" : NULL,
+                           NULL);
+        sip_incoming_release(h->irq, NULL);
+    }
+    free(h);
+}
+
+/* Tells the policy about a UE's request; 1 when it holds it (the INVITE is forwarded or
+ * answered later by held_go), else 0: forward now. */
+static int policy_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc_binding_t *b,
+                          url_t *ue_from)
+{
+    char ip[64];
+    policy_leg_t leg = ue_leg(b, 1, ip, sizeof ip);
+    held_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        policy_request(pc->policy, &leg, msg, NULL, NULL);
+        return 0;
+    }
+    *h = (held_t){.pc = pc, .irq = irq, .msg = msg, .ue_from = ue_from};
+    snprintf(h->flow, sizeof h->flow, "%s", b->flow);
+    if (policy_request(pc->policy, &leg, msg, held_go, h) == POLICY_WAIT)
+        return 1;
+    free(h);
+    return 0;
+}
+
+void pcscf_policy_observe(void *ctx, msg_t *request, int status, msg_t *response)
+{
+    pcscf_t *pc = ctx;
+    sip_t const *req = sip_object(request);
+    if (!pc->policy || !req || !req->sip_request ||
+        (req->sip_request->rq_method != sip_method_invite &&
+         req->sip_request->rq_method != sip_method_update))
+        return;
+    char flow[96], ip[64];
+    sip_core_flow_of(request, flow, sizeof flow);
+    pc_binding_t *b = pcscf_binding(pc, flow);
+    policy_leg_t leg = ue_leg(b, b != NULL, ip, sizeof ip);
+    policy_response(pc->policy, &leg, request, status, response);
+}
+
 static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const pc_binding_t *b)
 {
     log_ctx_user(b->impu, b->impi);
@@ -293,6 +387,8 @@ static int originating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     }
     log_debug("pcscf: %s from %s (%s) to its S-CSCF", in->sip_request->rq_method_name, b->flow,
               b->impi);
+    if (pc->policy && policy_from_ue(pc, irq, msg, b, ue_from))
+        return 0; /* held: forwarded or answered later */
     return forward_from_ue(pc, irq, msg, b, ue_from);
 }
 
@@ -346,6 +442,11 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
             return sip_request_answer(pc->p->sip, irq, 430, "Flow Failed", NULL), 430;
         return refused;
     }
+    if (pc->policy) { /* the offer to the UE: never held (fail-closed ends the call later) */
+        char ip[64];
+        policy_leg_t leg = ue_leg(b, 0, ip, sizeof ip);
+        policy_request(pc->policy, &leg, msg, NULL, NULL);
+    }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
     char rr[300];
     int protected = ue_rr(pc, b, rr, sizeof rr);      /* IPsec, or TLS on one side only */
@@ -390,6 +491,11 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     if (sip_proxy_prepare(msg, sip, NULL) < 0) {
         msg_destroy(msg);
         return ack ? 0 : 500;
+    }
+    if (pc->policy && !ack) { /* re-INVITE/UPDATE offers, BYE */
+        char ip[64];
+        policy_leg_t leg = ue_leg(b, b != NULL, ip, sizeof ip);
+        policy_request(pc->policy, &leg, msg, NULL, NULL);
     }
     url_t *hop = by_token == 1 ? url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url) : NULL;
     if (by_token == 1)

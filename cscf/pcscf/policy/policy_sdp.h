@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "cscf/pcscf/policy/policy.h"
+#include "cscf/pcscf/policy/policy_desc.h"
 
 /* Fills d->media and d->n_media from the UE's SDP and the far side's (either NULL/0 when not
  * known yet); ue_offered: the UE's SDP is the offer (else the far side's is). d->answered
