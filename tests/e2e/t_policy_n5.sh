@@ -73,6 +73,7 @@ caller() { # NAME SCENARIO PORT [SIPp args]: alice calls bob; in the background,
 recorded() { # jq filter over the PCF's records (one JSON value per line, slurped)
   jq -s -c "$1" "$REC" 2>/dev/null
 }
+recorded_raw() { jq -s -r "$1" "$REC" 2>/dev/null; }
 count() { recorded "[.[] | select($1)] | length"; }
 metric() { http_body "http://127.0.0.1:$PC_API/metrics" | awk -v m="$1" 'index($0, m) == 1 {print $2; exit}'; }
 has_records() { [ "$(count "$1")" -ge "$2" ]; }
@@ -105,10 +106,10 @@ wait_for 10 has_records '.method == "POST" and (.path | endswith("/delete"))' 2 
 posts=$(count ".method == \"POST\" and .path == \"$API\"")
 expect_eq "two creates (POST .../app-sessions): one per UE side" 2 "$posts"
 expect_eq "... each answered 201 with a Location" 2 "$(count ".path == \"$API\" and .status == 201")"
-ids=$(recorded "[.[] | select(.path | test(\"^$API/[^/]+/delete\$\")) | .path | split(\"/\")[4]] | sort | join(\",\")")
+ids=$(recorded_raw "[.[] | select(.path | test(\"^$API/[^/]+/delete\$\")) | .path | split(\"/\")[4]] | sort | join(\",\")")
 expect_eq "the deletes name both app sessions the PCF created" "as1,as2" "$ids"
 expect_eq "the updates name the created app sessions" "as1,as2" \
-  "$(recorded "[.[] | select(.method == \"PATCH\") | .path | split(\"/\")[4]] | unique | join(\",\")")"
+  "$(recorded_raw "[.[] | select(.method == \"PATCH\") | .path | split(\"/\")[4]] | unique | join(\",\")")"
 alice_post=$(recorded "[.[] | select(.path == \"$API\") | .body.ascReqData | select(.medComponents[\"1\"].medSubComps[\"1\"].fDescs[0] | test(\"from 127.0.0.1 $MA \"))][0]")
 expect_match "alice's create: medComponent 1 AUDIO from her SDP offer" '"medType":"AUDIO"' "$alice_post"
 expect_match "... uplink RTP from her address and port" "\"permit out 17 from 127.0.0.1 $MA to " "$alice_post"
@@ -138,8 +139,9 @@ wait "$CALLER_PID"
 expect_eq "alice gets a BYE from the network and answers it" 0 "$?"
 wait "$CALLEE_PID"
 expect_eq "bob gets a BYE from the network and answers it" 0 "$?"
-wait_for 10 has_records '.method == "POST" and (.path | endswith("/delete"))' 2 ||
-  fail "both app sessions are deleted after the termination"
+wait_for 10 has_records '.method == "POST" and (.path | endswith("/delete"))' 2
+expect_eq "both app sessions are deleted after the termination (TS 29.514 4.2.5.3)" 2 \
+  "$(count '.method == "POST" and (.path | endswith("/delete")) and .status == 204')"
 expect_match "cscf_policy_notifications_total counts the termination" '^cscf_policy_notifications_total\{[^}]*kind="terminate"[^}]*\} 1$' \
   "$(http_body "http://127.0.0.1:$PC_API/metrics")"
 expect_eq "a notification for an unknown session: 404" 404 \
@@ -180,10 +182,12 @@ expect_eq "alice registers again" 0 "$?"
 register regb2 bob "$B_K" "$A_OP" "$PB" 2
 expect_eq "bob registers again" 0 "$?"
 echo 500 >"$MODE"
+sc_calls() { http_body "http://127.0.0.1:$SC_API/metrics" | awk '/^cscf_calls_attempted_total\{/ {print $2}'; }
+sc_before=$(sc_calls)
 caller aclosed n5_uac_refused.xml "$PA" -mp "$MA"
 wait "$CALLER_PID"
 expect_eq "PCF answering 500: alice's INVITE gets 580 Precondition Failure" 0 "$?"
-expect_no_match "... and never reached bob's side" '^INVITE sip:bob' "$(cat "$WORKDIR/bclosed.msg" 2>/dev/null)"
+expect_eq "... and never left the pcscf (the scscf counts no new call)" "$sc_before" "$(sc_calls)"
 echo silent >"$MODE"
 caller asilent n5_uac_refused.xml "$PA" -mp "$MA"
 wait "$CALLER_PID"
