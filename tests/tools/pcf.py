@@ -4,7 +4,7 @@
 Cleartext HTTP/2 with prior knowledge (h2c), Debian's python3-h2, plain sockets and select.
 It records every request it receives as one JSON line in --record:
   {"dir": "in", "method": ..., "path": ..., "ctype": ..., "body": <JSON or null>,
-   "status": <what it answered, or null when it did not>}
+   "status": <what it answered, or null when it did not>, "location": <a 201's>}
 and answers like a PCF: POST .../app-sessions -> 201 + Location (the app session),
 PATCH .../app-sessions/{id} -> 200, POST .../app-sessions/{id}/delete -> 204, else 404.
 
@@ -141,8 +141,11 @@ class Pcf:
             elif method == "POST" and rest[1:] == ["delete"]:
                 self.sessions.pop(sid)
                 status = 204
-        self.log({"dir": "in", "method": method, "path": path, "ctype": ctype, "body": doc,
-                  "status": status, "t": time.time()})
+        entry = {"dir": "in", "method": method, "path": path, "ctype": ctype, "body": doc,
+                 "status": status, "t": time.time()}
+        if status == 201:
+            entry["location"] = extra[0][1]
+        self.log(entry)
         if status is None:
             return
         data = json.dumps(reply).encode() if reply is not None else b""
