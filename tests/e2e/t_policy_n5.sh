@@ -81,6 +81,12 @@ has_records() { [ "$(count "$1")" -ge "$2" ]; }
 A_K=abcdefghijklmnop A_OP=ponmlkjihgfedcba B_K=bobbobbobbobbob1
 PA=$(free_port) PB=$(free_port) MA=$(free_port) MB=$(free_port)
 
+echo "-- the configuration is checked"
+out=$(PCSCF_POLICY_BACKEND=n5 PCSCF_POLICY_N5_PCF_URI=https://127.0.0.1:7777 \
+  "$BUILD/pcscf" -c "$REPO_DIR/config/pcscf.yaml" --check 2>&1)
+expect_eq "--check refuses an https PCF URI (no TLS on N5 yet): exit 2" 2 "$?"
+expect_match "... naming the key" 'policy.n5.pcf_uri' "$out"
+
 echo "-- two handsets register"
 register rega alice "$A_K" "$A_OP" "$PA" 1
 expect_eq "alice registers" 0 "$?"
@@ -94,8 +100,15 @@ caller acall n5_uac.xml "$PA" -mp "$MA" -d 3000
 # During the call (alice holds it 3 s after the ACK): both sides' sessions and their updates.
 wait_for 15 has_records '.method == "PATCH" and .status == 200' 2 ||
   fail "two updates (PATCH, one per UE side) reach the PCF during the call"
+rest_states() { field '[.sessions[].state] | sort | join(",")' "$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")"; }
+both_granted() { [ "$(rest_states)" = "granted,granted" ]; }
+wait_for 5 both_granted
 sessions=$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")
-expect_match "GET /api/v1/policy/sessions shows the call's sessions" '"call_id"' "$sessions"
+expect_eq "GET /api/v1/policy/sessions: back end n5, two sessions (one per UE side)" "n5 2" \
+  "$(field '"\(.backend) \(.count)"' "$sessions")"
+expect_eq "... both granted by the PCF" "granted,granted" "$(rest_states)"
+expect_eq "... both of alice's call (its Call-ID)" 1 \
+  "$(field '[.sessions[].call_id] | unique | length' "$sessions")"
 expect_eq "cscf_policy_sessions: 2 during the call" 2 "$(metric 'cscf_policy_sessions{')"
 wait "$CALLER_PID"
 expect_eq "alice: INVITE, 180, 200, ACK, BYE, 200" 0 "$?"
