@@ -158,9 +158,16 @@ echo "-- the PCF ends the session (termination notification): the call ends"
 callee bterm call_uas.xml "$PB" -mp "$MB" -d 100
 caller aterm n5_uac_bye.xml "$PA" -mp "$MA"
 wait_for 15 has_records '.method == "PATCH" and .status == 200' 2 || fail "the call is set up (two updates)"
+kill -USR2 "${PIDS[pcf]}"
+wait_for 10 has_records '.kind == "notify"' 1 || fail "the PCF sent an event notification"
+expect_eq "an event notification ({notifUri}/notify) is answered 204" 204 \
+  "$(recorded '[.[] | select(.kind == "notify")][0].status')"
+expect_match "... counted, the call goes on" '^cscf_policy_notifications_total\{[^}]*kind="event"[^}]*\} 1$' \
+  "$(http_body "http://127.0.0.1:$PC_API/metrics")"
 kill -USR1 "${PIDS[pcf]}"
-wait_for 10 has_records '.dir == "out"' 1 || fail "the PCF sent its termination notification"
-expect_eq "the pcscf answers the notification 204" 204 "$(recorded '[.[] | select(.dir == "out")][0].status')"
+wait_for 10 has_records '.kind == "terminate"' 1 || fail "the PCF sent its termination notification"
+expect_eq "the pcscf answers the termination notification 204" 204 \
+  "$(recorded '[.[] | select(.kind == "terminate")][0].status')"
 wait "$CALLER_PID"
 expect_eq "alice gets a BYE from the network and answers it" 0 "$?"
 wait "$CALLEE_PID"
@@ -198,6 +205,17 @@ after=$(metric 'cscf_policy_failopen_total{')
 expect_eq "... cscf_policy_failopen_total grew" 1 "$(awk -v a="${before:-0}" -v b="${after:-0}" 'BEGIN {print (b > a)}')"
 expect_match "the pcscf logged the failed connect" 'policy: h2 127.0.0.1:[0-9]+: connect: Connection refused' \
   "$(cat "$WORKDIR/pcscf.log")"
+start_pcf
+: >"$REC"
+callee bback call_uas.xml "$PB" -mp "$MB" -d 100
+caller aback n5_uac.xml "$PA" -mp "$MA" -d 100
+wait "$CALLER_PID"
+expect_eq "the PCF back: the call completes" 0 "$?"
+wait "$CALLEE_PID"
+wait_for 10 has_records '.method == "POST" and (.path | endswith("/delete"))' 2
+expect_eq "... with its app sessions again (a new connection): 2 creates, 2 deletes" "2 2" \
+  "$(count ".path == \"$API\" and .status == 201") $(count '.method == "POST" and (.path | endswith("/delete"))')"
+stop_prog pcf
 
 echo "-- fail-closed: the PCF answers 500 or not at all; the INVITE is refused"
 stop_clean pcscf

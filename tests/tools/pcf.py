@@ -11,7 +11,9 @@ PATCH .../app-sessions/{id} -> 200, POST .../app-sessions/{id}/delete -> 204, el
 --mode-file FILE (read before each answer): "ok" (or no file), "500" (every request gets 500
 with a problem+json body) or "silent" (no answer at all: the stream stays open).
 SIGUSR1: send a termination notification (POST {notifUri}/terminate, TerminationInfo) for the
-newest app session still open; recorded as {"dir": "out", ..., "status": <the answer>}.
+newest app session still open; SIGUSR2: an event notification (POST {notifUri}/notify,
+EventsNotification: SUCCESSFUL_RESOURCES_ALLOCATION) for it; each recorded as
+{"dir": "out", "kind": "terminate"|"notify", ..., "status": <the answer>}.
 
   pcf.py --listen 127.0.0.1:PORT --record FILE [--mode-file FILE]
 """
@@ -47,6 +49,7 @@ class Pcf:
         self.sessions = {}  # id -> {"notifUri": ..., "location": ...}, in creation order
         self.next_id = 1
         self.terminate_due = False
+        self.notify_due = False
 
     def mode(self):
         try:
@@ -159,20 +162,24 @@ class Pcf:
 
     # --- the termination notification (TS 29.514 4.2.5.3: POST {notifUri}/terminate) ---
 
-    def terminate(self):
+    def terminate(self, kind="terminate"):
         if not self.sessions:
-            self.log({"dir": "out", "error": "no app session to terminate"})
+            self.log({"dir": "out", "kind": kind, "error": "no app session"})
             return
         sid = list(self.sessions)[-1]
         sess = self.sessions[sid]
-        uri = urllib.parse.urlsplit(sess["notifUri"] + "/terminate")
-        body = json.dumps({"termCause": "ALL_SDF_DEACTIVATION", "resUri": sess["location"]})
+        uri = urllib.parse.urlsplit(sess["notifUri"] + "/" + kind)
+        if kind == "terminate":  # TerminationInfo (TS 29.514 5.6.2.10)
+            body = json.dumps({"termCause": "ALL_SDF_DEACTIVATION", "resUri": sess["location"]})
+        else:  # EventsNotification (5.6.2.5)
+            body = json.dumps({"evSubsUri": sess["location"],
+                               "evNotifs": [{"event": "SUCCESSFUL_RESOURCES_ALLOCATION"}]})
         status, err = None, None
         try:
             status = post_h2c(uri, body.encode())
         except Exception as e:  # recorded: the test says what went wrong
             err = str(e)
-        self.log({"dir": "out", "method": "POST", "path": uri.path, "session": sid,
+        self.log({"dir": "out", "kind": kind, "method": "POST", "path": uri.path, "session": sid,
                   "status": status, "error": err, "t": time.time()})
 
     def run(self):
@@ -180,6 +187,9 @@ class Pcf:
             if self.terminate_due:
                 self.terminate_due = False
                 self.terminate()
+            if self.notify_due:
+                self.notify_due = False
+                self.terminate("notify")
             rl = [self.sock] + list(self.conns)
             try:
                 r, _, _ = select.select(rl, [], [], 0.1)
@@ -237,7 +247,11 @@ def main():
     def on_usr1(signum, frame):
         pcf.terminate_due = True
 
+    def on_usr2(signum, frame):
+        pcf.notify_due = True
+
     signal.signal(signal.SIGUSR1, on_usr1)
+    signal.signal(signal.SIGUSR2, on_usr2)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     print("pcf: listening on %s" % pcf.authority, file=sys.stderr, flush=True)
     pcf.run()
