@@ -145,6 +145,11 @@ $(BUILD)/fuzzers/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBSCSCF) $(LIBPCSCF) $(LIBHSS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS) -lcmocka
 
+# The test PCRF (t_policy_rx.sh) runs freeDiameter through diameter/fd_setup.c.
+$(BUILD)/tools/pcrf: $(BUILD)/obj/tests/tools/pcrf.o $(LIBDIAM) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FD_LIBS)
+
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

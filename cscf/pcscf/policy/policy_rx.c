@@ -36,6 +36,7 @@ enum {
 #define RX_REQUEST_UPDATE        1
 #define SERVICE_INFO_FINAL       0
 #define SERVICE_INFO_PRELIMINARY 1
+#define AUTH_REQUEST_AUTHORIZE_ONLY 2
 
 /* The dictionary objects we use, by name (policy_rx_dict). */
 enum {
@@ -70,6 +71,7 @@ enum {
     D_SERVICE_INFO_STATUS,
     D_TERMINATION_CAUSE,
     D_ABORT_CAUSE,
+    D_AUTH_REQUEST_TYPE,
     D_N
 };
 
@@ -105,6 +107,7 @@ static const char *const avp_names[D_N] = {
     [D_SERVICE_INFO_STATUS] = "Service-Info-Status",
     [D_TERMINATION_CAUSE] = "Termination-Cause",
     [D_ABORT_CAUSE] = "Abort-Cause",
+    [D_AUTH_REQUEST_TYPE] = "Auth-Request-Type",
 };
 
 typedef struct rx {
@@ -294,7 +297,11 @@ static struct msg *build_aar(rx_t *rx, const rx_sess_t *rs, const policy_desc_t 
     struct msg *m = new_request(rx, rx->cmd_aar, rs->sid);
     if (!m)
         return NULL;
-    int rc = add_str(m, D_AF_APP_ID, "IMS Services");
+    /* Auth-Request-Type AUTHORIZE_ONLY: not in TS 29.214's AAR, which allows any AVP (*[AVP]);
+     * freeDiameter's AA-Request is dict_nasreq's, whose rule makes it mandatory, so a
+     * freeDiameter-based PCRF (ours, Open5GS's) refuses an AAR without it (5005). */
+    int rc = add_num(m, D_AUTH_REQUEST_TYPE, AUTH_REQUEST_AUTHORIZE_ONLY) ||
+             add_str(m, D_AF_APP_ID, "IMS Services");
     for (size_t i = 0; rc == 0 && i < d->n_media; i++)
         rc = add_component(m, &d->media[i]);
     if (rc == 0 && *d->icid)
