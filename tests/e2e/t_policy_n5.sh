@@ -125,20 +125,21 @@ expect_eq "the updates name the created app sessions" "as1,as2" \
   "$(recorded_raw "[.[] | select(.method == \"PATCH\") | .path | split(\"/\")[4]] | unique | join(\",\")")"
 alice_post=$(recorded "[.[] | select(.path == \"$API\") | .body.ascReqData | select(.medComponents[\"1\"].medSubComps[\"1\"].fDescs[0] | test(\"from 127.0.0.1 $MA \"))][0]")
 expect_match "alice's create: medComponent 1 AUDIO from her SDP offer" '"medType":"AUDIO"' "$alice_post"
-expect_match "... uplink RTP from her address and port" "\"permit out 17 from 127.0.0.1 $MA to " "$alice_post"
+expect_match "... uplink RTP from her address and port" "\"permit in 17 from 127.0.0.1 $MA to " "$alice_post"
 expect_match "... b=AS:64 as the maximum requested bandwidth" '"marBwUl":"64 Kbps"' "$alice_post"
 expect_match "... her address as ueIpv4" '"ueIpv4":"127.0.0.1"' "$alice_post"
 expect_match "... the notification URI served by the pcscf" "\"notifUri\":\"http://127.0.0.1:$NOTIFY/n5-notify/v1/sessions/[0-9a-f]+\"" "$alice_post"
 expect_match "... the ICID as afChargId" '"afChargId":"[^"]+' "$alice_post"
 # Each side's update, found by the app session its create got: the UE's own flows first
-# (uplink), then the far end's (downlink); RTCP on the next ports.
+# (uplink: "permit in", the UE the source), then the far end's (downlink: "permit out"); RTCP on
+# the next ports (TS 29.214 5.3.8).
 side_id() { # PORT: the app session whose create's uplink leaves from 127.0.0.1 PORT
-  recorded_raw "[.[] | select(.path == \"$API\" and .status == 201 and (.body.ascReqData.medComponents[\"1\"].medSubComps[\"1\"].fDescs[0] | startswith(\"permit out 17 from 127.0.0.1 $1 \")))][0].location | split(\"/\") | last"
+  recorded_raw "[.[] | select(.path == \"$API\" and .status == 201 and (.body.ascReqData.medComponents[\"1\"].medSubComps[\"1\"].fDescs[0] | startswith(\"permit in 17 from 127.0.0.1 $1 \")))][0].location | split(\"/\") | last"
 }
 flows() { # ID SUB: that session's last update's fDescs of sub-component SUB, one line
   recorded_raw "[.[] | select(.method == \"PATCH\" and (.path | endswith(\"/$1\")))] | last | .body.ascReqData.medComponents[\"1\"].medSubComps[\"$2\"].fDescs | join(\" | \")"
 }
-fd() { echo "permit out 17 from 127.0.0.1 $1 to 127.0.0.1 $2 | permit out 17 from 127.0.0.1 $2 to 127.0.0.1 $1"; }
+fd() { echo "permit in 17 from 127.0.0.1 $1 to 127.0.0.1 $2 | permit out 17 from 127.0.0.1 $2 to 127.0.0.1 $1"; }
 A_ID=$(side_id "$MA")
 B_ID=$(recorded_raw "[.[] | select(.path == \"$API\" and .status == 201) | .location | split(\"/\") | last | select(. != \"$A_ID\")][0]")
 expect_match "alice's and bob's sides have an app session each" '^as[0-9]+ as[0-9]+$' "$A_ID $B_ID"

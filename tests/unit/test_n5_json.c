@@ -63,14 +63,16 @@ static const char *str_at(json_t *root, const char *path)
 static void flow_descriptions(void **state)
 {
     char b[128];
-    assert_int_equal(n5_flow_desc(b, sizeof b, "192.0.2.10", 40000, "198.51.100.7", 50000),
-                     strlen("permit out 17 from 192.0.2.10 40000 to 198.51.100.7 50000"));
-    assert_string_equal(b, "permit out 17 from 192.0.2.10 40000 to 198.51.100.7 50000");
-    n5_flow_desc(b, sizeof b, "", 0, "192.0.2.10", 40001);
+    assert_int_equal(n5_flow_desc(b, sizeof b, 1, "192.0.2.10", 40000, "198.51.100.7", 50000),
+                     strlen("permit in 17 from 192.0.2.10 40000 to 198.51.100.7 50000"));
+    assert_string_equal(b, "permit in 17 from 192.0.2.10 40000 to 198.51.100.7 50000");
+    n5_flow_desc(b, sizeof b, 0, "192.0.2.10", 40000, "198.51.100.7", 50000);
+    assert_string_equal(b, "permit out 17 from 198.51.100.7 50000 to 192.0.2.10 40000");
+    n5_flow_desc(b, sizeof b, 0, "192.0.2.10", 40001, "", 0);
     assert_string_equal(b, "permit out 17 from any to 192.0.2.10 40001");
-    n5_flow_desc(b, sizeof b, "2001:db8::1", 5004, NULL, 0);
-    assert_string_equal(b, "permit out 17 from 2001:db8::1 5004 to any");
-    assert_int_equal(n5_flow_desc(b, 20, "192.0.2.10", 40000, "198.51.100.7", 50000), -1);
+    n5_flow_desc(b, sizeof b, 1, "2001:db8::1", 5004, NULL, 0);
+    assert_string_equal(b, "permit in 17 from 2001:db8::1 5004 to any");
+    assert_int_equal(n5_flow_desc(b, 20, 1, "192.0.2.10", 40000, "198.51.100.7", 50000), -1);
 }
 
 static void types_and_status(void **state)
@@ -119,7 +121,7 @@ static void create_body(void **state)
     assert_int_equal(json_array_size(json_object_get(c, "codecs")), 1); /* no answer yet */
     /* Before the answer the far end is unknown: "any". */
     assert_string_equal(str_at(c, "medSubComps.1.fDescs.0"),
-                        "permit out 17 from 192.0.2.10 40000 to any");
+                        "permit in 17 from 192.0.2.10 40000 to any");
     assert_string_equal(str_at(c, "medSubComps.1.fDescs.1"),
                         "permit out 17 from any to 192.0.2.10 40000");
     assert_null(str_at(c, "medSubComps.1.flowUsage"));
@@ -135,11 +137,11 @@ static void answered_flows(void **state)
                          json_object_get(json_object_get(m, "medSubComps"), "1"), "fNum")),
                      1);
     assert_string_equal(str_at(m, "medSubComps.1.fDescs.0"),
-                        "permit out 17 from 192.0.2.10 40000 to 198.51.100.7 50000");
+                        "permit in 17 from 192.0.2.10 40000 to 198.51.100.7 50000");
     assert_string_equal(str_at(m, "medSubComps.1.fDescs.1"),
                         "permit out 17 from 198.51.100.7 50000 to 192.0.2.10 40000");
     assert_string_equal(str_at(m, "medSubComps.2.fDescs.0"),
-                        "permit out 17 from 192.0.2.10 40001 to 198.51.100.7 50001");
+                        "permit in 17 from 192.0.2.10 40001 to 198.51.100.7 50001");
     assert_string_equal(str_at(m, "medSubComps.2.fDescs.1"),
                         "permit out 17 from 198.51.100.7 50001 to 192.0.2.10 40001");
     assert_string_equal(str_at(m, "medSubComps.2.flowUsage"), "RTCP");

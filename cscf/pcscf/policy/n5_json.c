@@ -8,16 +8,17 @@
 #include <string.h>
 #include <strings.h>
 
-int n5_flow_desc(char *out, size_t len, const char *src, unsigned sport, const char *dst,
-                 unsigned dport)
+int n5_flow_desc(char *out, size_t len, int uplink, const char *ue, unsigned ue_port,
+                 const char *peer, unsigned peer_port)
 {
-    char sp[16] = "", dp[16] = "";
-    if (sport)
-        snprintf(sp, sizeof sp, " %u", sport);
-    if (dport)
-        snprintf(dp, sizeof dp, " %u", dport);
-    int n = snprintf(out, len, "permit out 17 from %s%s to %s%s", src && *src ? src : "any", sp,
-                     dst && *dst ? dst : "any", dp);
+    char up[16] = "", pp[16] = "";
+    if (ue_port)
+        snprintf(up, sizeof up, " %u", ue_port);
+    if (peer_port)
+        snprintf(pp, sizeof pp, " %u", peer_port);
+    const char *u = ue && *ue ? ue : "any", *p = peer && *peer ? peer : "any";
+    int n = uplink ? snprintf(out, len, "permit in 17 from %s%s to %s%s", u, up, p, pp)
+                   : snprintf(out, len, "permit out 17 from %s%s to %s%s", p, pp, u, up);
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -55,15 +56,15 @@ static json_t *bitrate(unsigned kbps)
     return json_string(b);
 }
 
-/* One MediaSubComponent (5.6.2.8): uplink UE -> peer first, then downlink peer -> UE. The RTCP
- * flows are on the next port of each side (RFC 3550 11; an a=rtcp line is not read). */
+/* One MediaSubComponent (5.6.2.8): the uplink flow (UE -> peer) first, then the downlink one. The
+ * RTCP flows are on the next port of each side (RFC 3550 11; an a=rtcp line is not read). */
 static json_t *sub_component(const policy_media_t *m, unsigned f_num)
 {
     unsigned off = f_num == 2 ? 1 : 0;
     unsigned up = m->ue_port ? m->ue_port + off : 0, pp = m->peer_port ? m->peer_port + off : 0;
     char ul[200], dl[200];
-    if (n5_flow_desc(ul, sizeof ul, m->ue_addr, up, m->peer_addr, pp) < 0 ||
-        n5_flow_desc(dl, sizeof dl, m->peer_addr, pp, m->ue_addr, up) < 0)
+    if (n5_flow_desc(ul, sizeof ul, 1, m->ue_addr, up, m->peer_addr, pp) < 0 ||
+        n5_flow_desc(dl, sizeof dl, 0, m->ue_addr, up, m->peer_addr, pp) < 0)
         return NULL;
     json_t *sc = json_pack("{s:I, s:[s,s]}", "fNum", (json_int_t)f_num, "fDescs", ul, dl);
     if (sc && f_num == 2)

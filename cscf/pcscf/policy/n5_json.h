@@ -17,10 +17,12 @@ typedef struct n5_opts {
     const char *notif_uri; /* the session's notification URI (we serve {notifUri}/terminate) */
 } n5_opts_t;
 
-/* One FlowDescription (TS 29.214 5.3.8 via TS 29.514 5.6.3.2): "permit out 17 from SRC SPORT to
- * DST DPORT"; an empty address is "any", a port 0 is left out. The length, or -1 (too small). */
-int n5_flow_desc(char *out, size_t len, const char *src, unsigned sport, const char *dst,
-                 unsigned dport);
+/* One FlowDescription (TS 29.514 5.6.3.2: TS 29.214 5.3.8's Flow-Description): uplink (the UE
+ * sends) "permit in 17 from UE UEPORT to PEER PEERPORT", downlink "permit out 17 from PEER
+ * PEERPORT to UE UEPORT" ("in" is uplink, "out" downlink; the UE's address is the source of an
+ * "in" rule). An empty address is "any", a port 0 is left out. The length, or -1 (too small). */
+int n5_flow_desc(char *out, size_t len, int uplink, const char *ue, unsigned ue_port,
+                 const char *peer, unsigned peer_port);
 
 /* MediaType (5.6.3.x) of an m= media name: "audio" -> "AUDIO", unknown -> "OTHER". */
 const char *n5_med_type(const char *sdp_media);

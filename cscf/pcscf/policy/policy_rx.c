@@ -30,12 +30,12 @@ enum {
     SA_SUCCESSFUL_RESOURCES_ALLOCATION = 8,
     SA_FAILED_RESOURCES_ALLOCATION = 9,
 };
-#define SUBSCRIPTION_ID_SIP_URI  2 /* Subscription-Id-Type END_USER_SIP_URI (RFC 4006 8.47) */
-#define TERMINATION_LOGOUT       1 /* Termination-Cause DIAMETER_LOGOUT */
-#define RX_REQUEST_INITIAL       0
-#define RX_REQUEST_UPDATE        1
-#define SERVICE_INFO_FINAL       0
-#define SERVICE_INFO_PRELIMINARY 1
+#define SUBSCRIPTION_ID_SIP_URI     2 /* Subscription-Id-Type END_USER_SIP_URI (RFC 4006 8.47) */
+#define TERMINATION_LOGOUT          1 /* Termination-Cause DIAMETER_LOGOUT */
+#define RX_REQUEST_INITIAL          0
+#define RX_REQUEST_UPDATE           1
+#define SERVICE_INFO_FINAL          0
+#define SERVICE_INFO_PRELIMINARY    1
 #define AUTH_REQUEST_AUTHORIZE_ONLY 2
 
 /* The dictionary objects we use, by name (policy_rx_dict). */
