@@ -44,7 +44,7 @@
         {prefix ".accept_realms",                                                                  \
          CFG_LIST,                                                                                 \
          "",                                                                                       \
-         "realms whose undeclared peers may connect (empty: diameter.realm only)",                 \
+         "realms whose undeclared peers may connect (empty: " prefix ".realm only)",               \
          0,                                                                                        \
          0,                                                                                        \
          NULL},                                                                                    \
@@ -79,21 +79,20 @@
          1,                                                                                        \
          3600,                                                                                     \
          NULL},                                                                                    \
-        {prefix ".accept_workers",                                                                 \
-         CFG_INT,                                                                                  \
-         workers,                                                                                  \
-         "incoming connections taken through the capability exchange at once, per listening "      \
-         "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",              \
-         5,                                                                                        \
-         4096,                                                                                     \
-         NULL},                                                                                    \
     {                                                                                              \
-        prefix ".request_timeout_ms", CFG_INT, "2000",                                             \
-            "how long a Cx request waits for its answer", 100, 60000, NULL                         \
+        prefix ".accept_workers", CFG_INT, workers,                                                \
+            "incoming connections taken through the capability exchange at once, per listening "   \
+            "socket; each waits up to 20 s for its CER (freeDiameter ThreadsPerServer)",           \
+            5, 4096, NULL                                                                          \
     }
 
+/* The Cx nodes' rows: the above under "diameter", and the Cx request timeout. */
 #define FD_SETUP_KEY_ROWS(identity, listen, peers, workers)                                        \
-    FD_SETUP_KEY_ROWS_P("diameter", identity, listen, peers, workers)
+    FD_SETUP_KEY_ROWS_P("diameter", identity, listen, peers, workers),                             \
+    {                                                                                              \
+        "diameter.request_timeout_ms", CFG_INT, "2000",                                            \
+            "how long a Cx request waits for its answer", 100, 60000, NULL                         \
+    }
 
 typedef struct fd_peer_status {
     char identity[256];

@@ -169,6 +169,9 @@ unsigned sip_incoming_local_port(sip_core_t *core, sip_incoming_t *irq);
  * TCP for its size (RFC 3261 18.1.1): nta's TCP connection would not leave from the listener. */
 typedef const char *(*sip_core_source_f)(void *ctx, const url_t *dest);
 void sip_core_set_source(sip_core_t *core, sip_core_source_f fn, void *ctx);
+/* The listener ident a request to dest leaves from (sip_core_set_source), or NULL: for a
+ * program sending a request of its own (the pcscf's BYE when the network ends a call). */
+const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);
 
 /* Admission control (common/sip/admission.h): every new request is classed and may be refused
  * with a stateless 503 + Retry-After before a server transaction exists (a refusal costs no

@@ -67,7 +67,4 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
 void sip_adm_publish(sip_adm_t *sa);
 json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 
-/* The listener ident a request to dest leaves from (sip_core_set_source), or NULL. */
-const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);
-
 #endif

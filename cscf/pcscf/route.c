@@ -291,16 +291,20 @@ static void flow_host(const char *flow, char *out, size_t len)
     snprintf(out, len, "%.*s", end ? (int)(end - h) : (int)strlen(h), h);
 }
 
-/* The leg of b's UE (NULL b: a request from the core to a UE in a dialog, none known). */
-static policy_leg_t ue_leg(const pc_binding_t *b, int from_ue, char *ip, size_t iplen)
+/* The leg of b's UE (NULL b: a request from the core to a UE in a dialog, none known). ip and
+ * t: storage for the UE's address and next hop. */
+static policy_leg_t ue_leg(const pcscf_t *pc, const pc_binding_t *b, int from_ue, char *ip,
+                           size_t iplen, pc_target_t *t)
 {
     if (b)
         flow_host(b->flow, ip, iplen);
+    int target = b && pcscf_binding_target(pc, b, t) == 0;
     return (policy_leg_t){.from_ue = from_ue,
                           .impu = b ? b->impu : NULL,
                           .ue_ip = b ? ip : NULL,
                           .ue_flow = b ? b->flow : NULL,
-                          .ue_contact = b ? b->contact : NULL};
+                          .ue_contact = b ? b->contact : NULL,
+                          .ue_target = target ? t->url : NULL};
 }
 
 /* A UE's INVITE held while the network decides (policy.on_failure closed). */
@@ -342,7 +346,8 @@ static int policy_from_ue(pcscf_t *pc, sip_incoming_t *irq, msg_t *msg, const pc
                           url_t *ue_from)
 {
     char ip[64];
-    policy_leg_t leg = ue_leg(b, 1, ip, sizeof ip);
+    pc_target_t t;
+    policy_leg_t leg = ue_leg(pc, b, 1, ip, sizeof ip, &t);
     held_t *h = calloc(1, sizeof *h);
     if (!h) {
         policy_request(pc->policy, &leg, msg, NULL, NULL);
@@ -365,9 +370,10 @@ void pcscf_policy_observe(void *ctx, msg_t *request, int status, msg_t *response
          req->sip_request->rq_method != sip_method_update))
         return;
     char flow[96], ip[64];
+    pc_target_t t;
     sip_core_flow_of(request, flow, sizeof flow);
     pc_binding_t *b = pcscf_binding(pc, flow);
-    policy_leg_t leg = ue_leg(b, b != NULL, ip, sizeof ip);
+    policy_leg_t leg = ue_leg(pc, b, b != NULL, ip, sizeof ip, &t);
     policy_response(pc->policy, &leg, request, status, response);
 }
 
@@ -444,7 +450,8 @@ static int terminating(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in)
     }
     if (pc->policy) { /* the offer to the UE: never held (fail-closed ends the call later) */
         char ip[64];
-        policy_leg_t leg = ue_leg(b, 0, ip, sizeof ip);
+        pc_target_t pt;
+        policy_leg_t leg = ue_leg(pc, b, 0, ip, sizeof ip, &pt);
         policy_request(pc->policy, &leg, msg, NULL, NULL);
     }
     url_t *hop = url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url);
@@ -494,7 +501,8 @@ static int loose_route(pcscf_t *pc, sip_incoming_t *irq, sip_t const *in, const 
     }
     if (pc->policy && !ack) { /* re-INVITE/UPDATE offers, BYE */
         char ip[64];
-        policy_leg_t leg = ue_leg(b, b != NULL, ip, sizeof ip);
+        pc_target_t pt;
+        policy_leg_t leg = ue_leg(pc, b, b != NULL, ip, sizeof ip, &pt);
         policy_request(pc->policy, &leg, msg, NULL, NULL);
     }
     url_t *hop = by_token == 1 ? url_hdup(msg_home(msg), URL_STRING_MAKE(t.url)->us_url) : NULL;

@@ -132,11 +132,12 @@ expect_match "... Specific-Action subscriptions (INDICATION_OF_LOSS_OF_BEARER = 
 expect_match "... a preliminary AAR on the offer (Service-Info-Status 1)" '"Service-Info-Status":1' "$aars"
 final=$(rec pcrf1 'select(.cmd == "AAR" and .avps["Service-Info-Status"] == 0) | .avps')
 flows=$(jq -r '.. | .["Flow-Description"]? // empty | if type == "array" then .[] else . end' <<<"$final" | sort -u)
-expect_match "a final AAR: RTP uplink from alice's SDP to bob's (ports of both SDPs)" \
-  "^permit out 17 from 127.0.0.1 $MA to 127.0.0.1 $MB\$" "$flows"
+expect_match "a final AAR: RTP uplink (\"in\", TS 29.214 5.3.8) from alice's SDP to bob's (ports of both SDPs)" \
+  "^permit in 17 from 127.0.0.1 $MA to 127.0.0.1 $MB\$" "$flows"
 expect_match "... RTP downlink from bob to alice" "^permit out 17 from 127.0.0.1 $MB to 127.0.0.1 $MA\$" "$flows"
 expect_match "... RTCP on port + 1 both ways" \
-  "^permit out 17 from 127.0.0.1 $((MA + 1)) to 127.0.0.1 $((MB + 1))\$" "$flows"
+  "^permit in 17 from 127.0.0.1 $((MA + 1)) to 127.0.0.1 $((MB + 1))\$" "$flows"
+expect_match "... (RTCP downlink)" "^permit out 17 from 127.0.0.1 $((MB + 1)) to 127.0.0.1 $((MA + 1))\$" "$flows"
 expect_match "... the RTCP sub-component has Flow-Usage RTCP (1)" '"Flow-Number":2,.*"Flow-Usage":1' \
   "$(jq -c '.. | .["Media-Sub-Component"]? // empty' <<<"$final")"
 expect_match "... Codec-Data of both SDPs (uplink offer / downlink answer)" \
@@ -149,6 +150,24 @@ expect_match "each STR ends a session an AAR opened" "$(rec pcrf1 'select(.cmd =
 expect_eq "GET /api/v1/policy/sessions: none left after the BYE" 0 "$(sessions)"
 expect_match "cscf_policy_requests_total counts the granted AARs" ' [1-9][0-9]*$' \
   "$(metric 'cscf_policy_requests_total\{program="pcscf",op="open",result="ok"\}')"
+
+echo "-- a re-INVITE moves the audio and adds video (refused by the answer): an update AAR"
+MA2=$(free_port) MV=$(free_port)
+callee bre policy_uas_reinvite.xml "$PB" "$MB"
+caller are policy_uac_reinvite.xml "$PA" "$MA" "alice;sip:bob@$DOMAIN;$DOMAIN;$MA2;$MV"
+expect_eq "the call with a re-INVITE completes (SIPp, caller)" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "... and the callee's side" 0 "$?"
+# alice's AAR with two media components: the re-INVITE's
+upd=$(jq -c --arg u "sip:alice@$DOMAIN" 'select(.cmd == "AAR" and .avps["Subscription-Id"]["Subscription-Id-Data"] == $u
+  and .avps["Rx-Request-Type"] == 1 and (.avps["Media-Component-Description"] | type) == "array") | .avps' \
+  "$WORKDIR/pcrf1.jsonl" | tail -1)
+expect_match "alice's update AAR (Rx-Request-Type UPDATE) has the new audio port" \
+  "permit in 17 from 127.0.0.1 $MA2 to 127.0.0.1 $MB" "$upd"
+expect_match "... b=AS:64 as Max-Requested-Bandwidth-UL (bit/s)" '"Max-Requested-Bandwidth-UL":64000' "$upd"
+expect_match "... the video component refused by the answer (port 0): Flow-Status REMOVED (4)" \
+  '"Media-Component-Number":2,"Media-Type":1,"Flow-Status":4' "$upd"
+wait_for 10 sessions_are 0 || fail "no policy session left after the BYE"
 
 echo "-- the PCRF ends a call (ASR): BYE to both handsets"
 callee basr policy_uas_asr.xml "$PB" "$MB"
@@ -181,8 +200,8 @@ strs=$(rec_count pcrf1 STR)
 expect_eq "the scscf deregisters alice (REST DELETE): 200" 200 \
   "$(http_code "http://127.0.0.1:$SC_API/api/v1/registrations/sip:alice@$DOMAIN" -X DELETE -H "Authorization: Bearer $TOKEN")"
 wait_for 10 sessions_are 1 || fail "alice's policy session goes with her binding (reg event NOTIFY)"
-expect_eq "... the one left is bob's (terminating)" terminating \
-  "$(field '.sessions[0].side' "$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")")"
+expect_eq "... the one left is bob's (terminating)" "terminating sip:bob@$DOMAIN" \
+  "$(jq -r '[.sessions[] | .side + " " + .impu] | join(",")' <<<"$(http_body "http://127.0.0.1:$PC_API/api/v1/policy/sessions")")"
 wait_for 10 rec_at_least pcrf1 STR $((strs + 1)) || fail "an STR ends alice's Rx session"
 kill -USR1 "${PIDS[pcrf1]}"
 wait "$CALLEE_PID"

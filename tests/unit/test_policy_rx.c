@@ -32,11 +32,11 @@ static void flows_both_ways(void **state)
     assert_int_equal(rx_flows(&m, f), 2);
     assert_int_equal(f[0].number, 1);
     assert_int_equal(f[0].usage, RX_USAGE_NO_INFORMATION);
-    assert_string_equal(f[0].uplink, "permit out 17 from 192.0.2.10 6000 to 198.51.100.7 7000");
+    assert_string_equal(f[0].uplink, "permit in 17 from 192.0.2.10 6000 to 198.51.100.7 7000");
     assert_string_equal(f[0].downlink, "permit out 17 from 198.51.100.7 7000 to 192.0.2.10 6000");
     assert_int_equal(f[1].number, 2);
     assert_int_equal(f[1].usage, RX_USAGE_RTCP);
-    assert_string_equal(f[1].uplink, "permit out 17 from 192.0.2.10 6001 to 198.51.100.7 7001");
+    assert_string_equal(f[1].uplink, "permit in 17 from 192.0.2.10 6001 to 198.51.100.7 7001");
     assert_string_equal(f[1].downlink, "permit out 17 from 198.51.100.7 7001 to 192.0.2.10 6001");
 }
 
@@ -49,7 +49,7 @@ static void far_side_unknown(void **state)
     m.peer_port = 0;
     rx_flow_t f[2];
     assert_int_equal(rx_flows(&m, f), 2);
-    assert_string_equal(f[0].uplink, "permit out 17 from 192.0.2.10 6000 to any");
+    assert_string_equal(f[0].uplink, "permit in 17 from 192.0.2.10 6000 to any");
     assert_string_equal(f[1].downlink, "permit out 17 from any to 192.0.2.10 6001");
 }
 

@@ -24,6 +24,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "common/ops/api.h"
 #include "common/ops/limits.h"
@@ -82,7 +83,7 @@ struct policy_session {
     int established;               /* a 2xx to the initial INVITE passed */
     char caller[512], callee[512]; /* From and To headers (the callee's with its tag) */
     uint32_t caller_cseq, callee_cseq;
-    char ue_contact[512], ue_flow[96];
+    char ue_contact[512], ue_flow[96], ue_target[300];
     char far_target[512]; /* the far side's Contact */
     char far_route[1024]; /* the route set beyond us towards the far side */
 };
@@ -542,6 +543,7 @@ static policy_session_t *open_for_invite(policy_t *pol, const policy_leg_t *leg,
         snprintf(d->icid, sizeof d->icid, "%s", cid);
     d->originating = leg->from_ue;
     snprintf(s->ue_flow, sizeof s->ue_flow, "%s", leg->ue_flow ? leg->ue_flow : "");
+    snprintf(s->ue_target, sizeof s->ue_target, "%s", leg->ue_target ? leg->ue_target : "");
     header_text((sip_header_t const *)sip->sip_from, s->caller, sizeof s->caller);
     header_text((sip_header_t const *)sip->sip_to, s->callee, sizeof s->callee);
     if (leg->from_ue) {
@@ -721,16 +723,17 @@ static int on_bye_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t
 static int send_bye(policy_session_t *s, int to_caller, const char *target, const char *route,
                     const char *next_hop)
 {
-    nta_agent_t *agent = sip_core_agent(s->pol->p->sip);
+    sip_core_t *core = s->pol->p->sip;
+    nta_agent_t *agent = sip_core_agent(core);
     uint32_t cseq = (to_caller ? s->callee_cseq : s->caller_cseq) + 1;
     if (to_caller)
         s->callee_cseq = cseq;
     else
         s->caller_cseq = cseq;
-    url_string_t const *hop = next_hop && *next_hop ? URL_STRING_MAKE(next_hop) : NULL;
     msg_t *msg = nta_msg_create(agent, 0);
     sip_t *sip = msg ? sip_object(msg) : NULL;
     su_home_t *home = msg ? msg_home(msg) : NULL;
+    url_t *hop = home && next_hop && *next_hop ? url_make(home, next_hop) : NULL;
     nta_outgoing_t *orq = NULL;
     if (sip &&
         sip_add_tl(
@@ -740,10 +743,18 @@ static int send_bye(policy_session_t *s, int to_caller, const char *target, cons
             SIPTAG_TO_STR(to_caller ? s->caller : s->callee), SIPTAG_CALL_ID_STR(s->desc.call_id),
             SIPTAG_CSEQ(sip_cseq_create(home, cseq, SIP_METHOD_BYE)),
             TAG_IF(route && *route, SIPTAG_ROUTE_STR(route)), SIPTAG_MAX_FORWARDS_STR("70"),
-            SIPTAG_REASON_STR("SIP;cause=503;text=\"QoS resources lost\""), TAG_END()) == 0)
-        orq = nta_outgoing_mcreate(agent, on_bye_answer, NULL, hop, msg, TAG_END());
+            SIPTAG_REASON_STR("SIP;cause=503;text=\"QoS resources lost\""), TAG_END()) == 0 &&
+        sip->sip_request) {
+        /* From the listener the pcscf uses towards that address (a protected UE's SA port). */
+        const url_t *dest = hop              ? hop
+                            : sip->sip_route ? sip->sip_route->r_url
+                                             : sip->sip_request->rq_url;
+        const char *ident = sip_core_source_ident(core, dest);
+        orq = nta_outgoing_mcreate(agent, on_bye_answer, NULL, (url_string_t const *)hop, msg,
+                                   TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END());
+    }
     if (!orq && msg)
-        msg_destroy(msg);
+        msg_destroy(msg); /* nta did not take it */
     if (!orq)
         log_warn("policy: could not send BYE to the %s of %s", to_caller ? "caller" : "callee",
                  s->desc.call_id);
@@ -765,8 +776,11 @@ static void end_call(policy_session_t *s, const char *why)
 {
     log_info("policy: ending the call %s (%s): BYE to both sides", s->desc.call_id, why);
     if (s->established && s->ue_contact[0] && s->far_target[0]) {
-        char hop[128];
-        flow_url(s->ue_flow, hop, sizeof hop);
+        char hop[300];
+        if (*s->ue_target)
+            snprintf(hop, sizeof hop, "%s", s->ue_target); /* the pcscf's way to the UE */
+        else
+            flow_url(s->ue_flow, hop, sizeof hop);
         int ue_is_caller = s->desc.originating;
         send_bye(s, ue_is_caller, s->ue_contact, NULL, hop);
         send_bye(s, !ue_is_caller, s->far_target, s->far_route, NULL);

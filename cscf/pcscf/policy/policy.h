@@ -139,6 +139,8 @@ typedef struct policy_leg {
     const char *ue_ip;      /* the UE's signalling address */
     const char *ue_flow;    /* the UE's flow ("udp:192.0.2.1:5060"), for a BYE to it */
     const char *ue_contact; /* the UE's registered Contact */
+    const char *ue_target;  /* the next hop to the UE (its flow, SA or Contact: the pcscf's
+                             * delivery choice), for a BYE of ours; NULL: its flow address */
 } policy_leg_t;
 
 /* What to do with a request after policy_request(). */

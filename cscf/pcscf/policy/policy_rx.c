@@ -128,8 +128,9 @@ static rx_t *g_rx;
 
 typedef struct rx_sess {
     char sid[256];
-    int granted; /* an AAA said DIAMETER_SUCCESS: the PCRF holds the session, STR at the end */
-    int sent;    /* an AAR went: an STR ends it at the PCRF even when its AAA has not come */
+    int granted;  /* an AAA said DIAMETER_SUCCESS: the PCRF holds the session, STR at the end */
+    int sent;     /* an AAR went: an STR ends it at the PCRF even when its AAA has not come */
+    unsigned aar; /* the number of the last AAR sent: an AAA to an earlier one is stale */
 } rx_sess_t;
 
 typedef enum { EV_AAA, EV_ASR, EV_RAR } ev_kind_t;
@@ -137,6 +138,7 @@ typedef enum { EV_AAA, EV_ASR, EV_RAR } ev_kind_t;
 typedef struct rx_event {
     ev_kind_t kind;
     uint64_t sess;   /* EV_AAA: the policy session */
+    unsigned aar;    /* EV_AAA: which AAR of it (rx_sess_t.aar) */
     uint32_t result; /* EV_AAA: Result-Code / Experimental-Result-Code; 0: no answer */
     char sid[256];   /* EV_ASR / EV_RAR */
     struct msg *req; /* EV_ASR / EV_RAR: the request, answered on the loop */
@@ -467,6 +469,11 @@ static void on_loop(void *arg)
         policy_session_t *s = policy_session_by_id(rx->pol, ev->sess);
         rx_sess_t *rs = s ? policy_session_data(s) : NULL;
         int ok = ev->result == ER_DIAMETER_SUCCESS;
+        if (rs && ev->aar != rs->aar) { /* a newer AAR is in flight: its answer decides */
+            log_info("policy.rx: AAA %u to an earlier AAR, ignored", ev->result);
+            free(ev);
+            return;
+        }
         log_info("policy.rx: AAA %u%s", ev->result, s ? "" : " for a session gone meanwhile");
         if (rs && ok)
             rs->granted = 1;
@@ -525,6 +532,7 @@ static int send_aar(rx_t *rx, policy_session_t *s, const policy_desc_t *d, int i
     }
     ev->kind = EV_AAA;
     ev->sess = policy_session_id(s);
+    ev->aar = ++rs->aar;
     /* freeDiameter's own expiry a second after ours (policy.c counts the timeout first) */
     struct timespec ts = deadline(policy_timeout_ms(rx->pol) + 1000);
     if (fd_msg_send_timeout(&m, on_aaa, ev, on_aar_expire, &ts) != 0) {

@@ -47,8 +47,9 @@ enum {
 };
 
 /* One Media-Sub-Component: the RTP flow (1) or the RTCP flow (2, ports + 1), each with its
- * uplink (from the UE) and downlink (to the UE) Flow-Description (TS 29.214 5.3.8: "permit out
- * 17 from <source> <port> to <destination> <port>"; "any" for a side not known yet). */
+ * uplink Flow-Description "permit in 17 from <UE> <port> to <peer> <port>" and its downlink one
+ * "permit out 17 from <peer> <port> to <UE> <port>" (TS 29.214 5.3.8: "in" = uplink, "out" =
+ * downlink); "any" for a side not known yet. */
 typedef struct rx_flow {
     unsigned number;
     int usage;

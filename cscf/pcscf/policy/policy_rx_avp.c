@@ -21,7 +21,10 @@ static void one_flow(const policy_media_t *m, unsigned number, unsigned delta, r
     endpoint(m->peer_addr, m->peer_port ? m->peer_port + delta : 0, peer, sizeof peer);
     f->number = number;
     f->usage = delta ? RX_USAGE_RTCP : RX_USAGE_NO_INFORMATION;
-    snprintf(f->uplink, sizeof f->uplink, "permit out 17 from %s to %s", ue, peer);
+    /* TS 29.214 5.3.8: direction "in" is the uplink (the UE is the source), "out" the downlink
+     * (the UE is the destination); a PCRF (Open5GS's among them) installs "permit out" as a
+     * downlink filter, so an uplink written "out" would miss the dedicated bearer. */
+    snprintf(f->uplink, sizeof f->uplink, "permit in 17 from %s to %s", ue, peer);
     snprintf(f->downlink, sizeof f->downlink, "permit out 17 from %s to %s", peer, ue);
 }
 
