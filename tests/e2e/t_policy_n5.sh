@@ -70,6 +70,14 @@ caller() { # NAME SCENARIO PORT [SIPp args]: alice calls bob; in the background,
     "127.0.0.1:$PC_SIP" >/dev/null 2>&1 &
   CALLER_PID=$!
 }
+caller_fields() { # NAME SCENARIO PORT FIELDS [SIPp args]: as caller, with the CSV line FIELDS
+  local name=$1 scen=$2 port=$3
+  printf 'SEQUENTIAL\n%s\n' "$4" >"$WORKDIR/$name.csv"
+  shift 4
+  timeout 40 sipp -sf "$SCEN/$scen" -inf "$WORKDIR/$name.csv" -i 127.0.0.1 -p "$port" -t u1 -m 1 \
+    -timeout 35s -timeout_error -trace_msg -message_file "$WORKDIR/$name.msg" "$@" \
+    "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+}
 recorded() { # jq filter over the PCF's records (one JSON value per line, slurped)
   jq -s -c "$1" "$REC" 2>/dev/null
 }
@@ -153,6 +161,24 @@ check=$("$PY" "$REPO_DIR/tests/tools/n5_check.py" "$REC" "$SCHEMA" 2>&1)
 expect_eq "every request the PCF received validates against the TS 29.514 schema parts" 0 "$?"
 echo "$check" | sed 's/^/       /'
 expect_eq "cscf_policy_sessions: 0 after the call" 0 "$(metric 'cscf_policy_sessions{')"
+
+echo "-- a re-INVITE moves alice's audio and offers video (refused by bob): the sessions follow"
+: >"$REC"
+MA2=$(free_port) MV=$(free_port)
+callee bre policy_uas_reinvite.xml "$PB" -mp "$MB"
+caller_fields are policy_uac_reinvite.xml "$PA" "alice;sip:bob@$DOMAIN;$DOMAIN;$MA2;$MV" -mp "$MA"
+expect_eq "the call with a re-INVITE completes (alice)" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "... and bob's side" 0 "$?"
+wait_for 10 has_records '.method == "POST" and (.path | endswith("/delete"))' 2
+A_ID=$(side_id "$MA")
+last_patch=$(recorded "[.[] | select(.method == \"PATCH\" and (.path | endswith(\"/$A_ID\")))] | last | .body.ascReqData.medComponents")
+expect_eq "alice's last update: the audio's new port to bob's" "$(fd "$MA2" "$MB")" "$(flows "$A_ID" 1)"
+expect_eq "... the video component (2) refused by the answer's port 0: REMOVED, no flows" "VIDEO REMOVED null" \
+  "$(field '"\(.["2"].medType) \(.["2"].fStatus) \(.["2"].medSubComps)"' "$last_patch")"
+expect_eq "... both app sessions deleted at the BYE" 2 "$(count '.method == "POST" and (.path | endswith("/delete"))')"
+check=$("$PY" "$REPO_DIR/tests/tools/n5_check.py" "$REC" "$SCHEMA" 2>&1)
+expect_eq "... every request schema-valid" 0 "$?"
 
 echo "-- the PCF ends the session (termination notification): the call ends"
 : >"$REC"
