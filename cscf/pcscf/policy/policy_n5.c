@@ -159,9 +159,13 @@ static void on_answer(void *arg, const h2c_response_t *r)
         return;
     }
     if (x->update_due) {
+        /* The generic part waits for the answer to its last open/update only (policy.h): the
+         * queued one's is that answer, not this one's. */
         x->update_due = 0;
-        if (send_desc(x, &x->next) < 0)
-            log_write(LOG_WARNING, x->call_id, "policy: n5: cannot send the update");
+        if (send_desc(x, &x->next) == 0)
+            return;
+        log_write(LOG_WARNING, x->call_id, "policy: n5: cannot send the update");
+        ok = 0;
     }
     policy_done(s, ok); /* last: it may release s (and x) at once */
 }
