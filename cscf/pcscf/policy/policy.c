@@ -360,12 +360,12 @@ void policy_count_request(policy_t *pol, const char *op, const char *result)
 
 /* ---- the failure policy ---- */
 
-/* With on_failure closed the UE's INVITE is refused with 580 Precondition Failure: RFC 3312
- * 8 / TS 24.229 5.2.7 (the P-CSCF's part in QoS authorization): the P-CSCF refuses a
- * session whose resources the PCRF did not authorize (TS 29.214 4.4.1: an AAA other than
- * DIAMETER_SUCCESS means the AF session is not authorized), and 580 is the SIP status for a
- * session whose required preconditions cannot be met; a 503 would tell the UE this P-CSCF is
- * overloaded and to retry elsewhere. */
+/* With on_failure closed the UE's INVITE is refused with 580 Precondition Failure. TS 24.229
+ * 5.2.7.2 (UE-originating INVITE; the PCRF says the resources cannot be granted, TS 29.214
+ * 4.4.1: an AAA other than DIAMETER_SUCCESS): 503 Service Unavailable is for a P-CSCF that is
+ * itself overloaded (it tells the UE to retry, elsewhere or later), so a refused or unanswered
+ * authorization must not answer 503; 580 (RFC 3312 8) says the session's QoS preconditions
+ * cannot be met, which is what happened. (A timeout is treated as a refusal.) */
 #define REFUSE_STATUS 580
 
 static void end_call(policy_session_t *s, const char *why);
