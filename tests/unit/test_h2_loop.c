@@ -174,7 +174,7 @@ static void nobody_there(void **state)
 }
 
 /* A server that takes the connection (the kernel's backlog) but never speaks HTTP/2: the
- * request's deadline ends it. */
+ * request's deadline ends it, and the connection with it. */
 static void silent_server_deadline(void **state)
 {
     fx_t *f = *state;
@@ -192,6 +192,13 @@ static void silent_server_deadline(void **state)
     assert_int_equal(a.done, 1);
     assert_string_equal(a.error, "timeout");
     assert_int_equal(h2c_open_streams(c), 0);
+    /* Nothing ever came back: that connection was given up, the next request opens another. */
+    pending = 1;
+    a = (answer_t){.f = f, .pending = &pending};
+    h2c_request(c, "POST", "/ok", NULL, "{}", 2, on_answer, &a);
+    run(f, &pending);
+    assert_string_equal(a.error, "timeout");
+    assert_int_equal(h2c_connects(c), 2);
     h2c_free(c);
     close(s);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -33,7 +34,8 @@ struct h2c_req {
     size_t body_len, body_sent;
     h2c_cb cb;
     void *arg;
-    int32_t stream; /* 0: not submitted yet */
+    int32_t stream;  /* 0: not submitted yet */
+    int64_t sent_ms; /* when it was submitted */
     su_timer_t *timer;
     int status;
     char *location, *rbody;
@@ -56,7 +58,15 @@ struct h2c {
     su_timer_t *soon;
     int soon_set; /* the zero-delay timer is armed */
     unsigned connects;
+    int64_t rx_ms; /* when the connection last received anything */
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void flush(h2c_t *c);
 
@@ -268,6 +278,7 @@ static void submit(h2c_t *c, h2c_req_t *r)
         return;
     }
     r->stream = id;
+    r->sent_ms = now_ms();
 }
 
 static int session_new(h2c_t *c)
@@ -320,6 +331,7 @@ static void connected(h2c_t *c)
     }
     c->state = H2C_UP;
     c->connects++;
+    c->rx_ms = now_ms();
     log_info("policy: h2 %s: connected", c->authority);
     for (h2c_req_t *r = c->reqs, *next; r; r = next) {
         next = r->next;
@@ -342,6 +354,7 @@ static void readable(h2c_t *c)
             down(c, "closed");
             return;
         }
+        c->rx_ms = now_ms();
         ssize_t used = nghttp2_session_mem_recv(c->ng, buf, (size_t)n);
         if (used < 0) {
             log_warn("policy: h2 %s: %s", c->authority, nghttp2_strerror((int)used));
@@ -407,8 +420,15 @@ static void on_timeout(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
     h2c_req_t *r = arg;
     h2c_t *c = r->c;
     int32_t stream = r->stream;
+    int silent = c->state == H2C_UP && stream > 0 && c->rx_ms <= r->sent_ms;
     finish(r, "timeout");
-    if (c->state == H2C_UP && stream > 0) {
+    if (silent) {
+        /* Nothing came back since the request went: the peer may be gone without a word (a
+         * host down, a cut path). A new connection for the next request, not this one. */
+        log_warn("policy: h2 %s: no answer in %u ms, nothing received: closing", c->authority,
+                 c->timeout_ms);
+        down(c, "timeout");
+    } else if (c->state == H2C_UP && stream > 0) {
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CANCEL);
         flush(c);
     } else if (c->state == H2C_CONNECTING && !c->reqs) {

@@ -3,9 +3,10 @@
  * on a trusted network). One TCP connection carries every request as its own stream; it is
  * opened when a request needs it (a non-blocking connect, so the loop never waits) and opened
  * again by the next request after it failed or closed. Every request has a deadline (the
- * connect counts against it); its callback runs exactly once, on the loop, never inside
- * h2c_request(). No TLS, no name resolution: the host is a numeric IPv4 or IPv6 address.
- * One thread: the loop's. */
+ * connect counts against it); a deadline passing on a connection that received nothing since
+ * that request went closes it (a peer gone without a word), so the next request reconnects; its
+ * callback runs exactly once, on the loop, never inside h2c_request(). No TLS, no name resolution:
+ * the host is a numeric IPv4 or IPv6 address. One thread: the loop's. */
 #ifndef CSCF_PCSCF_H2_CLIENT_H
 #define CSCF_PCSCF_H2_CLIENT_H
 
