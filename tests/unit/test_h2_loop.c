@@ -2,7 +2,9 @@
  * a request and its answer (status, Location-less, body), many streams at once on one
  * connection, a server that is not there (connect error), one that accepts but never speaks
  * (the deadline), a server that comes back (a new connection), cancel, and the server's
- * refusals (405/404 from the handler, 413 for a body beyond 64 KiB). Also the apiRoot parser. */
+ * refusals (405/404 from the handler, 413 for a body beyond 64 KiB), an HTTP/1.1 client closed.
+ * Also the apiRoot parser. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,6 +257,29 @@ static void cancel_and_server_refusals(void **state)
     h2c_free(c);
 }
 
+/* An HTTP/1.1 client (not a PCF) on the notification listener: the connection is closed. */
+static void http1_client_closed(void **state)
+{
+    fx_t *f = *state;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)h2s_port(f->srv)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(s, (struct sockaddr *)&sin, sizeof sin), 0);
+    static const char req[] = "POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(send(s, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    int closed = 0;
+    char buf[512];
+    for (int64_t end = now_ms() + 5000; !closed && now_ms() < end;) {
+        su_root_step(f->root, 10);
+        ssize_t n = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+        closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    assert_true(closed);
+    assert_int_equal(f->handled, 0);
+    close(s);
+}
+
 static void api_roots(void **state)
 {
     char host[64], prefix[64];
@@ -290,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(silent_server_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_and_server_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(http1_client_closed, setup, teardown),
         cmocka_unit_test(api_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
