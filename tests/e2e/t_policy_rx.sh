@@ -5,7 +5,8 @@
 #   - the AARs carry the media of both SDPs (flows RTP and RTCP both ways, Framed-IP-Address,
 #     AF-Charging-Identifier, Subscription-Id, Specific-Action); the BYE brings STRs;
 #   - the REST view lists the sessions during a call and none after;
-#   - an ASR from the PCRF ends a call with a BYE to both handsets;
+#   - a RAR is answered (RAA) and counted; an ASR from the PCRF ends a call with a BYE to both
+#     handsets;
 #   - the PCRF refusing: fail-open lets the call through and counts it, fail-closed refuses the
 #     caller's INVITE with 580;
 #   - tshark decodes the Rx messages as Diameter without a malformed packet.
@@ -179,6 +180,12 @@ expect_eq "... one originating (alice's), one terminating (bob's)" "originating 
   "$(jq -r '[.sessions[].side] | sort | join(" ")' <<<"$view")"
 expect_match "... with the media of both SDPs" "\"ue_port\":$MA" "$(jq -c '.sessions[].media' <<<"$view")"
 wait_for 10 granted_both || fail "both sessions established and granted"
+kill -USR2 "${PIDS[pcrf1]}"
+wait_for 10 rec_at_least pcrf1 RAA 1 || fail "the pcscf answers the PCRF's RAR"
+expect_eq "the RAA says DIAMETER_SUCCESS" 2001 "$(rec pcrf1 'select(.cmd == "RAA") | .avps["Result-Code"]' | head -1)"
+expect_match "cscf_policy_notifications_total{kind=rar} counts it" ' 1$' \
+  "$(metric 'cscf_policy_notifications_total\{program="pcscf",kind="rar"\}')"
+expect_eq "... and the call goes on (a RAR only informs)" 2 "$(sessions)"
 kill -USR1 "${PIDS[pcrf1]}"
 wait "$CALLER_PID"
 expect_eq "alice gets a BYE from the network and answers it (SIPp)" 0 "$?"

@@ -7,6 +7,8 @@
  * as one JSON line: {"cmd":"AAR","avps":{...}}, every AVP by its dictionary name (grouped AVPs as
  * objects, repeated ones as arrays). AAR is answered AAA with Result-Code RESULT (default 2001,
  * DIAMETER_SUCCESS), or not at all with -s; STR with STA 2001.
+ * SIGUSR2: a RAR (Specific-Action INDICATION_OF_LOSS_OF_BEARER) for that session; its RAA is
+ * recorded too.
  * SIGUSR1: an ASR (Abort-Cause BEARER_RELEASED) for the oldest session that has had an AAR and no
  * STR yet. SIGTERM/SIGINT: stop. "pcrf: ready" on stdout once freeDiameter runs. */
 #include <errno.h>
@@ -40,7 +42,7 @@ static struct {
     int silent;
     struct dict_object *app, *vendor, *aar, *str, *asr;
     struct dict_object *session_id, *result_code, *origin_host, *origin_realm, *dest_host,
-        *dest_realm, *auth_app, *abort_cause, *auth_req_type;
+        *dest_realm, *auth_app, *abort_cause, *auth_req_type, *rar, *reauth_type, *specific_action;
     pthread_mutex_t lock;
     /* sessions with an AAR and no STR: Session-Id, the AF's Origin-Host and Origin-Realm */
     char sid[MAX_SESSIONS][256], host[MAX_SESSIONS][256], realm[MAX_SESSIONS][256];
@@ -217,15 +219,16 @@ static int on_request(struct msg **msg, struct avp *avp, struct session *sess, v
     return 0;
 }
 
-static void on_asa(void *data, struct msg **answer)
+/* The answer to our ASR or RAR. */
+static void on_answer(void *data, struct msg **answer)
 {
-    (void)data;
-    record("ASA", *answer);
+    record(data ? "RAA" : "ASA", *answer);
     fd_msg_free(*answer);
     *answer = NULL;
 }
 
-static void send_asr(void)
+/* ASR (rar 0) or RAR (rar 1) for the oldest session with an AAR and no STR. */
+static void send_request(int rar)
 {
     char sid[256], host[256], realm[256];
     pthread_mutex_lock(&pcrf.lock);
@@ -237,26 +240,30 @@ static void send_asr(void)
     }
     pthread_mutex_unlock(&pcrf.lock);
     if (!have) {
-        fprintf(stderr, "pcrf: no session for an ASR\n");
+        fprintf(stderr, "pcrf: no session for an %s\n", rar ? "RAR" : "ASR");
         return;
     }
     struct msg *m = NULL;
     struct msg_hdr *h = NULL;
-    if (fd_msg_new(pcrf.asr, MSGFL_ALLOC_ETEID, &m) || fd_msg_hdr(m, &h)) {
-        fprintf(stderr, "pcrf: cannot build the ASR\n");
+    if (fd_msg_new(rar ? pcrf.rar : pcrf.asr, MSGFL_ALLOC_ETEID, &m) || fd_msg_hdr(m, &h)) {
+        fprintf(stderr, "pcrf: cannot build the request\n");
         return;
     }
     h->msg_appl = RX_APP;
-    if (add_os(m, pcrf.session_id, sid) || fd_msg_add_origin(m, 0) ||
-        add_os(m, pcrf.dest_realm, realm) || add_os(m, pcrf.dest_host, host) ||
-        add_u32(m, pcrf.auth_app, RX_APP) || add_u32(m, pcrf.abort_cause, 0) ||
-        fd_msg_send(&m, on_asa, NULL)) {
-        fprintf(stderr, "pcrf: cannot send the ASR\n");
+    /* RAR: Re-Auth-Request-Type AUTHORIZE_ONLY (RFC 6733), Specific-Action
+     * INDICATION_OF_LOSS_OF_BEARER (TS 29.214 5.3.16); ASR: Abort-Cause BEARER_RELEASED */
+    int rc = add_os(m, pcrf.session_id, sid) || fd_msg_add_origin(m, 0) ||
+             add_os(m, pcrf.dest_realm, realm) || add_os(m, pcrf.dest_host, host) ||
+             add_u32(m, pcrf.auth_app, RX_APP) ||
+             (rar ? add_u32(m, pcrf.reauth_type, 0) || add_u32(m, pcrf.specific_action, 2)
+                  : add_u32(m, pcrf.abort_cause, 0));
+    if (rc || fd_msg_send(&m, on_answer, rar ? (void *)1 : NULL)) {
+        fprintf(stderr, "pcrf: cannot send the request\n");
         if (m)
             fd_msg_free(m);
         return;
     }
-    printf("pcrf: ASR sent for %s\n", sid);
+    printf("pcrf: %s sent for %s\n", rar ? "RAR" : "ASR", sid);
     fflush(stdout);
 }
 
@@ -281,6 +288,9 @@ static int load(void *ctx)
     if (find(DICT_COMMAND, CMD_BY_NAME, "AA-Request", &pcrf.aar) ||
         find(DICT_COMMAND, CMD_BY_NAME, "Session-Termination-Request", &pcrf.str) ||
         find(DICT_COMMAND, CMD_BY_NAME, "Abort-Session-Request", &pcrf.asr) ||
+        find(DICT_COMMAND, CMD_BY_NAME, "Re-Auth-Request", &pcrf.rar) ||
+        find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Re-Auth-Request-Type", &pcrf.reauth_type) ||
+        find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Specific-Action", &pcrf.specific_action) ||
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Session-Id", &pcrf.session_id) ||
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Result-Code", &pcrf.result_code) ||
         find(DICT_AVP, AVP_BY_NAME_ALL_VENDORS, "Origin-Host", &pcrf.origin_host) ||
@@ -343,6 +353,7 @@ int main(int argc, char **argv)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before freeDiameter's threads start */
@@ -363,8 +374,8 @@ int main(int argc, char **argv)
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
-        if (sig == SIGUSR1)
-            send_asr();
+        if (sig == SIGUSR1 || sig == SIGUSR2)
+            send_request(sig == SIGUSR2);
         else
             break;
     }
