@@ -2,8 +2,8 @@
  * a request and its answer (status, Location-less, body), many streams at once on one
  * connection, a server that is not there (connect error), one that accepts but never speaks
  * (the deadline), a server that comes back (a new connection), cancel, and the server's
- * refusals (405/404 from the handler, 413 for a body beyond 64 KiB), an HTTP/1.1 client closed.
- * Also the apiRoot parser. */
+ * refusals (405/404 from the handler, 413 for a body beyond 64 KiB), an HTTP/1.1 client closed,
+ * an idle one closed after the limit. Also the apiRoot parser. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -280,6 +280,29 @@ static void http1_client_closed(void **state)
     close(s);
 }
 
+/* A client that connects and says nothing is closed after the idle limit. */
+static void idle_connection_closed(void **state)
+{
+    fx_t *f = *state;
+    h2s_set_idle_ms(f->srv, 200);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)h2s_port(f->srv)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(s, (struct sockaddr *)&sin, sizeof sin), 0);
+    int64_t start = now_ms();
+    int closed = 0;
+    char buf[512];
+    for (int64_t end = start + 5000; !closed && now_ms() < end;) {
+        su_root_step(f->root, 10);
+        ssize_t n = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+        closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    assert_true(closed);
+    assert_true(now_ms() - start >= 200); /* not before the limit */
+    close(s);
+}
+
 static void api_roots(void **state)
 {
     char host[64], prefix[64];
@@ -316,6 +339,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_and_server_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(http1_client_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_connection_closed, setup, teardown),
         cmocka_unit_test(api_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -33,6 +34,8 @@ struct h2s {
     void *arg;
     h2s_conn_t *conns;
     size_t nconns;
+    su_timer_t *sweep;
+    unsigned idle_ms; /* a connection that read nothing this long goes */
 };
 
 struct h2s_conn {
@@ -41,6 +44,7 @@ struct h2s_conn {
     int fd;
     su_wait_t wait[1];
     int index, events;
+    int64_t active_ms; /* when it last read anything */
     nghttp2_session *ng;
     h2s_stream_t *streams; /* ours, freed with the connection (nghttp2_session_del calls no
                             * on_close for the streams it still has) */
@@ -54,6 +58,13 @@ struct h2s_stream {
     size_t len;
     int too_big;
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void stream_free(h2s_stream_t *st)
 {
@@ -253,8 +264,10 @@ static int on_conn_event(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
     h2s_conn_t *k = (h2s_conn_t *)arg;
     int revents = su_wait_events(w, k->fd);
     int bad = 0;
-    if (revents & (SU_WAIT_IN | SU_WAIT_ERR | SU_WAIT_HUP))
+    if (revents & (SU_WAIT_IN | SU_WAIT_ERR | SU_WAIT_HUP)) {
+        k->active_ms = now_ms();
         bad = conn_read(k) < 0;
+    }
     if (bad || conn_flush(k) < 0)
         conn_close(k);
     return 0;
@@ -297,6 +310,7 @@ static int on_accept(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
         k->s = s;
         k->fd = fd;
         k->events = SU_WAIT_IN;
+        k->active_ms = now_ms();
         k->next = s->conns;
         if (s->conns)
             s->conns->prev = k;
@@ -312,6 +326,32 @@ static int on_accept(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
         if (conn_flush(k) < 0)
             conn_close(k);
     }
+}
+
+/* Idle connections go, so that clients holding connections open cannot keep a PCF out (at most
+ * H2S_MAX_CONNS). Idle: nothing read for idle_ms (a request of ours completes in far less). */
+static void sweep_idle(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
+{
+    (void)m;
+    (void)t;
+    h2s_t *s = arg;
+    int64_t now = now_ms();
+    for (h2s_conn_t *k = s->conns, *next; k; k = next) {
+        next = k->next;
+        if (now - k->active_ms >= (int64_t)s->idle_ms)
+            conn_close(k);
+    }
+}
+
+void h2s_set_idle_ms(h2s_t *s, unsigned idle_ms)
+{
+    s->idle_ms = idle_ms ? idle_ms : H2S_IDLE_MS;
+    unsigned tick = s->idle_ms / 4 < 10 ? 10 : s->idle_ms / 4;
+    if (s->sweep)
+        su_timer_destroy(s->sweep);
+    s->sweep = su_timer_create(su_root_task(s->root), tick);
+    if (!s->sweep || su_timer_run(s->sweep, sweep_idle, (su_timer_arg_t *)s) < 0)
+        log_warn("policy: n5 notifications: no idle sweep");
 }
 
 h2s_t *h2s_new(su_root_t *root, const char *host, unsigned port, h2s_handler fn, void *arg,
@@ -357,6 +397,7 @@ h2s_t *h2s_new(su_root_t *root, const char *host, unsigned port, h2s_handler fn,
         free(s);
         return NULL;
     }
+    h2s_set_idle_ms(s, H2S_IDLE_MS);
     return s;
 }
 
@@ -371,6 +412,8 @@ void h2s_free(h2s_t *s)
         return;
     while (s->conns)
         conn_close(s->conns);
+    if (s->sweep)
+        su_timer_destroy(s->sweep);
     su_root_deregister(s->root, s->index);
     close(s->fd);
     free(s);
