@@ -13,7 +13,7 @@
 #   make clean
 
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
-PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3 hiredis
+PKGS      := sofia-sip-ua libmicrohttpd jansson yaml-0.1 openssl libxml-2.0 libmnl sqlite3 hiredis libnghttp2
 BUILD     ?= build
 SAN       ?=
 

@@ -11,7 +11,7 @@ PACKAGES=(
   libnghttp2-dev
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
-  python3-scapy python3-h2
+  python3-scapy python3-h2 python3-jsonschema
 )
 # Commands the k8s test (tests/e2e/t_k8s.sh) needs, from these packages only when the command
 # is missing: a kubectl or node installed otherwise (another vendor's package) is used as it is,

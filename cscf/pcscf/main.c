@@ -16,6 +16,7 @@
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
 #include "cscf/pcscf/policy/policy.h"
+#include "cscf/pcscf/policy/policy_n5.h"
 #include "cscf/pcscf/policy/policy_rx.h"
 #include "cscf/pcscf/profiles.h"
 #include "cscf/pcscf/reg_ipsec.h"
@@ -49,6 +50,7 @@ static const cfg_key_t pcscf_keys[] = {
     PC_EMERGENCY_KEYS,
     CHARGING_KEY_ROWS,
     POLICY_KEY_ROWS,
+    POLICY_N5_KEY_ROWS,
     POLICY_RX_KEY_ROWS,
     TRUST_KEY_ROW("the trust domain (RFC 3325, TS 24.229 4.4): addresses and networks (CIDR, IPv4 "
                   "or IPv6) of the S-CSCFs (and other core nodes) whose requests may reach a UE "
@@ -71,6 +73,7 @@ static const cfg_key_t pcscf_keys[] = {
 static const policy_backend_entry_t policy_backends[] = {
     {"none", NULL},
     {"rx", policy_rx_new},
+    {"n5", policy_n5_new},
 };
 
 static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t const *sip)
@@ -153,6 +156,8 @@ static int pcscf_check(const cfg_t *cfg, char *err, size_t len)
     size_t n = cfg_list(cfg, "trust.peers", &peers);
     if (trust_peers_check(peers, n, err, len) < 0 || pcscf_profiles_check(cfg, err, len) < 0 ||
         pc_emergency_check(cfg, err, len) < 0)
+        return -1;
+    if (strcmp(cfg_str(cfg, "policy.backend"), "n5") == 0 && policy_n5_check(cfg, err, len) < 0)
         return -1;
     return pc_ipsec_check(cfg, err, len);
 }
