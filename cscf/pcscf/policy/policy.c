@@ -91,6 +91,7 @@ struct policy_session {
 static void sweep_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg);
 static void session_release(policy_session_t *s, const char *why);
 static int sessions_route(policy_t *pol);
+static int none_route(program_t *p);
 
 /* ---- small helpers ---- */
 
@@ -205,7 +206,7 @@ int policy_start(program_t *p, const policy_backend_entry_t *backends, size_t n,
         if (strcmp(backends[i].name, name) != 0)
             continue;
         if (!backends[i].make)
-            return 0;
+            return none_route(p);
         policy_t *pol = policy_new(p);
         if (!pol) {
             snprintf(err, errlen, "policy: out of memory");
@@ -889,6 +890,20 @@ static void sessions_get(void *ctx, const api_request_t *req, api_response_t *re
     api_json(resp, 200,
              json_pack("{s:s,s:I,s:o}", "backend", o.pol->be.name, "count",
                        (json_int_t)json_array_size(o.out), "sessions", o.out));
+}
+
+/* With policy.backend none the view is there too, empty, so a client or probe can ask any pcscf
+ * (and the API description holds for every configuration). */
+static void none_get(void *ctx, const api_request_t *req, api_response_t *resp)
+{
+    (void)ctx;
+    (void)req;
+    api_json(resp, 200, json_pack("{s:s,s:i,s:[]}", "backend", "none", "count", 0, "sessions"));
+}
+
+static int none_route(program_t *p)
+{
+    return p->api ? api_route(p->api, "GET", "/api/v1/policy/sessions", 0, none_get, NULL) : 0;
 }
 
 static int sessions_route(policy_t *pol)
