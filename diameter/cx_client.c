@@ -310,19 +310,6 @@ void cx_client_free(cx_client_t *c)
     free(c);
 }
 
-static struct timespec abs_deadline(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 void cx_client_fake(cx_client_t *c, cx_client_fake_f fn, void *arg)
 {
     c->fake = fn;
@@ -392,7 +379,7 @@ static int send_attempt(cx_client_t *c, inflight_t *r, const char *dest_host)
     *a = (attempt_t){r, r->attempt};
     snprintf(r->peer, sizeof r->peer, "%s", tmp.destination_host ? tmp.destination_host : "");
     r->deadline = clock_mono_s() + c->timeout_ms / 1000.0 + 0.5;
-    struct timespec ts = abs_deadline(c->timeout_ms);
+    struct timespec ts = clock_realtime_after_ms(c->timeout_ms);
     if (fd_msg_send_timeout(&msg, on_answer, a, on_expire, &ts) != 0) {
         log_error("diameter: freeDiameter refused %s", cx_cmd_abbrev(r->cmd));
         if (msg)

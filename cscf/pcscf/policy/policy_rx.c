@@ -6,6 +6,7 @@
  * what it needs (Result-Code, Session-Id) and posts an rx_event_t to the loop queue; the loop
  * finds the policy session by its id (it may have gone meanwhile) and acts. RAR and ASR are
  * answered from the loop, so the answer says whether the session is known. */
+#include "common/util/clock.h"
 #include "cscf/pcscf/policy/policy_rx.h"
 
 #include <errno.h>
@@ -495,19 +496,6 @@ static void on_loop(void *arg)
         policy_session_lost(s);
 }
 
-static struct timespec deadline(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static int send_aar(rx_t *rx, policy_session_t *s, const policy_desc_t *d, int initial)
 {
     rx_sess_t *rs = policy_session_data(s);
@@ -534,7 +522,7 @@ static int send_aar(rx_t *rx, policy_session_t *s, const policy_desc_t *d, int i
     ev->sess = policy_session_id(s);
     ev->aar = ++rs->aar;
     /* freeDiameter's own expiry a second after ours (policy.c counts the timeout first) */
-    struct timespec ts = deadline(policy_timeout_ms(rx->pol) + 1000);
+    struct timespec ts = clock_realtime_after_ms(policy_timeout_ms(rx->pol) + 1000);
     if (fd_msg_send_timeout(&m, on_aaa, ev, on_aar_expire, &ts) != 0) {
         log_warn("policy.rx: freeDiameter refused the AAR");
         if (m)
@@ -571,7 +559,7 @@ static void rx_release(void *be, policy_session_t *s)
     /* TS 29.214 4.4.4: STR ends the AF session at the PCRF, once an AAR went. */
     struct msg *m = rs->sent ? new_request(rx, rx->cmd_str, rs->sid) : NULL;
     if (m && add_num(m, D_TERMINATION_CAUSE, TERMINATION_LOGOUT) == 0) {
-        struct timespec ts = deadline(policy_timeout_ms(rx->pol) + 1000);
+        struct timespec ts = clock_realtime_after_ms(policy_timeout_ms(rx->pol) + 1000);
         if (fd_msg_send_timeout(&m, on_sta, NULL, on_str_expire, &ts) != 0)
             log_warn("policy.rx: freeDiameter refused the STR");
         else
