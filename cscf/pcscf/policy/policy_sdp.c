@@ -33,6 +33,15 @@ static const char *address_of(const sdp_session_t *s, const sdp_media_t *m)
     return c && c->c_address ? c->c_address : "";
 }
 
+/* The decimal number at the start of p[0..len) (the body need not end in a NUL), capped. */
+static unsigned digits(const char *p, size_t len)
+{
+    unsigned long v = 0;
+    for (size_t i = 0; i < len && p[i] >= '0' && p[i] <= '9' && v < 100000000UL; i++)
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    return (unsigned)v;
+}
+
 /* One b= value of section n of the SDP text (0: the session level, n: the n-th m= section);
  * 0 when absent. Read from the text: sofia-sip 1.12's parser files b=RS/b=RR under the AS
  * modifier and AS under an unknown one (seen on Debian 12), so its b_modifier is not usable. */
@@ -47,7 +56,7 @@ static unsigned bw_line(const char *sdp, size_t len, unsigned n, const char *mod
             section++;
         else if (section == n && l > 2 + ml && strncmp(p, "b=", 2) == 0 &&
                  strncasecmp(p + 2, mod, ml) == 0 && p[2 + ml] == ':')
-            value = (unsigned)strtoul(p + 3 + ml, NULL, 10);
+            value = digits(p + 3 + ml, l - 3 - ml);
         p = nl ? nl + 1 : end;
     }
     return value;
