@@ -2,13 +2,14 @@
  * and UE side, fed by the SDP offer/answer of the requests and responses the pcscf relays,
  * the failure policy (policy.on_failure), the deadline of each request, the end of a session
  * (BYE, a failed INVITE, the UE's deregistration, policy.session_seconds), "session lost" from
- * the network (the call ends with BYE both ways), metrics and GET /api/v1/policy/sessions.
+ * the network (policy_bye.c: the call ends with BYE both ways), metrics (the REST view:
+ * policy_rest.c).
  *
  * A session's key is the dialog as the initial INVITE names it (Call-ID and the caller's tag,
  * RFC 3261 12) and the UE's side: "o" when the UE is the caller, "t" when it is the callee.
  * A call between two UEs of this pcscf passes it twice and has one session per UE; the From
  * user never names anything here. */
-#include "cscf/pcscf/policy/policy.h"
+#include "cscf/pcscf/policy/policy_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,17 +17,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-#include <sofia-sip/nta.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
-#include <sofia-sip/sip_status.h>
-#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/su_wait.h>
-#include <sofia-sip/tport_tag.h>
 
-#include "common/ops/api.h"
 #include "common/ops/limits.h"
 #include "common/ops/metrics.h"
 #include "common/sip/charging.h"
@@ -36,66 +31,11 @@
 #include "common/util/log.h"
 #include "common/util/strmap.h"
 #include "cscf/pcscf/policy/policy_sdp.h"
-
-#define SWEEP_MS 100
-/* A call whose policy failed with on_failure closed after its INVITE went on is ended this
- * long after its 2xx: the UAs ACK first (RFC 3261 15: no BYE before the ACK). */
-#define DOOM_DELAY_MS 500
-
-struct policy {
-    program_t *p;
-    policy_backend_t be;
-    int closed;
-    int timeout_ms;
-    int64_t session_ms;
-    strmap_t *by_key, *by_id;
-    uint64_t next_id;
-    int in_sweep; /* a strmap_sweep of by_id is running: it removes what its callback released */
-    su_timer_t *sweep;
-    cap_t *cap;
-    metric_t *m_requests, *m_latency, *m_sessions, *m_notifications, *m_failopen;
-};
-
-typedef enum pstate {
-    S_PENDING, /* a request to the network is waiting for its answer */
-    S_GRANTED, /* the last answer granted it */
-    S_FAILED,  /* refused or not answered */
-} pstate_t;
-
-struct policy_session {
-    policy_t *pol;
-    uint64_t id;
-    char key[320];
-    void *data; /* the back end's */
-    policy_desc_t desc;
-    pstate_t state;
-    int sent;            /* open() went out (later changes are update()) */
-    const char *op;      /* of the request in flight: "open" / "update" */
-    int64_t sent_ms;     /* when it went, for the latency */
-    int64_t deadline_ms; /* 0: nothing in flight */
-    int64_t touched_ms;  /* the last change */
-    int64_t doom_ms;     /* with on_failure closed: end the call once established */
-    policy_cont_f cont;  /* a held INVITE (fail-closed) */
-    void *cont_ctx;
-    char *ue_sdp, *peer_sdp; /* the last SDP of each side */
-    int ue_offered;
-    /* What a BYE of ours needs (policy_session_lost): the dialog's two ends. */
-    int established;               /* a 2xx to the initial INVITE passed */
-    char caller[512], callee[512]; /* From and To headers (the callee's with its tag) */
-    uint32_t caller_cseq, callee_cseq;
-    char ue_contact[512], ue_flow[96], ue_target[300];
-    char far_target[512]; /* the far side's Contact */
-    char far_route[1024]; /* the route set beyond us towards the far side */
-};
-
 static void sweep_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg);
-static void session_release(policy_session_t *s, const char *why);
-static int sessions_route(policy_t *pol);
-static int none_route(program_t *p);
 
 /* ---- small helpers ---- */
 
-static const char *side_of(const policy_session_t *s)
+const char *policy_side_of(const policy_session_t *s)
 {
     return s->desc.originating ? "originating" : "terminating";
 }
@@ -206,13 +146,13 @@ int policy_start(program_t *p, const policy_backend_entry_t *backends, size_t n,
         if (strcmp(backends[i].name, name) != 0)
             continue;
         if (!backends[i].make)
-            return none_route(p);
+            return policy_rest_none(p);
         policy_t *pol = policy_new(p);
         if (!pol) {
             snprintf(err, errlen, "policy: out of memory");
             return -1;
         }
-        if (backends[i].make(p, pol, &pol->be, err, errlen) < 0 || sessions_route(pol) < 0) {
+        if (backends[i].make(p, pol, &pol->be, err, errlen) < 0 || policy_rest_start(pol) < 0) {
             if (!*err)
                 snprintf(err, errlen, "policy: the %s back end did not start", name);
             policy_stop(pol);
@@ -231,7 +171,7 @@ static int release_all(void *ctx, const char *key, void *val)
 {
     (void)ctx;
     (void)key;
-    session_release(val, "shutdown");
+    policy_release(val, "shutdown");
     return 1;
 }
 
@@ -286,7 +226,7 @@ static void session_free(policy_session_t *s)
 }
 
 /* Out of by_key already (or about to be): tells the back end, answers a held INVITE. */
-static void session_release(policy_session_t *s, const char *why)
+void policy_release(policy_session_t *s, const char *why)
 {
     policy_t *pol = s->pol;
     char id[24];
@@ -295,7 +235,7 @@ static void session_release(policy_session_t *s, const char *why)
         strmap_take(pol->by_key, s->key);
     if (!pol->in_sweep && strmap_get(pol->by_id, id) == s)
         strmap_take(pol->by_id, id);
-    log_info("policy: %s session of %s released (%s)", side_of(s), s->desc.call_id, why);
+    log_info("policy: %s session of %s released (%s)", policy_side_of(s), s->desc.call_id, why);
     if (s->cont) { /* a held INVITE whose session went first (shutdown) */
         policy_cont_f cont = s->cont;
         s->cont = NULL;
@@ -369,8 +309,6 @@ void policy_count_request(policy_t *pol, const char *op, const char *result)
  * cannot be met, which is what happened. (A timeout is treated as a refusal.) */
 #define REFUSE_STATUS 580
 
-static void end_call(policy_session_t *s, const char *why);
-
 /* Returns 1 when s was released (a held INVITE refused, or the call ended). */
 static int failed(policy_session_t *s, const char *result)
 {
@@ -379,16 +317,16 @@ static int failed(policy_session_t *s, const char *result)
     if (!pol->closed) {
         metric_inc(pol->m_failopen, NULL);
         log_warn("policy: %s for the %s session of %s: the call goes on without it (fail-open)",
-                 result, side_of(s), s->desc.call_id);
+                 result, policy_side_of(s), s->desc.call_id);
         return 0;
     }
     log_warn("policy: %s for the %s session of %s: the call is refused (fail-closed)", result,
-             side_of(s), s->desc.call_id);
+             policy_side_of(s), s->desc.call_id);
     if (s->cont) {
         policy_cont_f cont = s->cont;
         void *ctx = s->cont_ctx;
         s->cont = NULL;
-        session_release(s, "refused before the INVITE went on");
+        policy_release(s, "refused before the INVITE went on");
         cont(ctx, REFUSE_STATUS);
         return 1;
     }
@@ -553,7 +491,7 @@ static policy_session_t *open_for_invite(policy_t *pol, const policy_leg_t *leg,
         contact_uri(sip, s->far_target, sizeof s->far_target);
         route_beyond(sip->sip_record_route, 0, s->far_route, sizeof s->far_route);
     }
-    log_info("policy: %s session of %s for %s opened", side_of(s), cid, d->impu);
+    log_info("policy: %s session of %s for %s opened", policy_side_of(s), cid, d->impu);
     return s;
 }
 
@@ -606,7 +544,7 @@ policy_verdict_t policy_request(policy_t *pol, const policy_leg_t *leg, msg_t *m
         return POLICY_GO;
     note_cseq(s, sip);
     if (method == sip_method_bye) {
-        session_release(s, "BYE");
+        policy_release(s, "BYE");
         return POLICY_GO;
     }
     const sip_payload_t *pl = sdp_of(sip);
@@ -676,7 +614,7 @@ void policy_response(policy_t *pol, const policy_leg_t *leg, msg_t *request, int
         return;
     if (status >= 300) {
         if (initial && method == sip_method_invite)
-            session_release(s, "the INVITE failed");
+            policy_release(s, "the INVITE failed");
         return;
     }
     if (status > 100 && rsp)
@@ -694,7 +632,7 @@ static int gone_flow(void *ctx, const char *key, void *val)
     policy_session_t *s = val;
     if (strcmp(s->ue_flow, ctx) != 0)
         return 0;
-    session_release(s, "the UE deregistered");
+    policy_release(s, "the UE deregistered");
     return 1;
 }
 
@@ -705,97 +643,6 @@ void policy_ue_gone(policy_t *pol, const char *flow)
     pol->in_sweep = 1;
     strmap_sweep(pol->by_id, gone_flow, (void *)flow);
     pol->in_sweep = 0;
-}
-
-/* ---- the end of a call by the network (ASR, terminate notify) ---- */
-
-static int on_bye_answer(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
-{
-    (void)magic;
-    int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
-    if (status >= 200) {
-        log_debug("policy: our BYE got %d", status);
-        nta_outgoing_destroy(orq);
-    }
-    return 0;
-}
-
-/* One BYE of ours (RFC 3261 15.1.1) in the dialog: to_caller says which end gets it. */
-static int send_bye(policy_session_t *s, int to_caller, const char *target, const char *route,
-                    const char *next_hop)
-{
-    sip_core_t *core = s->pol->p->sip;
-    nta_agent_t *agent = sip_core_agent(core);
-    uint32_t cseq = (to_caller ? s->callee_cseq : s->caller_cseq) + 1;
-    if (to_caller)
-        s->callee_cseq = cseq;
-    else
-        s->caller_cseq = cseq;
-    msg_t *msg = nta_msg_create(agent, 0);
-    sip_t *sip = msg ? sip_object(msg) : NULL;
-    su_home_t *home = msg ? msg_home(msg) : NULL;
-    url_t *hop = home && next_hop && *next_hop ? url_make(home, next_hop) : NULL;
-    nta_outgoing_t *orq = NULL;
-    if (sip &&
-        sip_add_tl(
-            msg, sip,
-            SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_BYE, URL_STRING_MAKE(target), NULL)),
-            SIPTAG_FROM_STR(to_caller ? s->callee : s->caller),
-            SIPTAG_TO_STR(to_caller ? s->caller : s->callee), SIPTAG_CALL_ID_STR(s->desc.call_id),
-            SIPTAG_CSEQ(sip_cseq_create(home, cseq, SIP_METHOD_BYE)),
-            TAG_IF(route && *route, SIPTAG_ROUTE_STR(route)), SIPTAG_MAX_FORWARDS_STR("70"),
-            SIPTAG_REASON_STR("SIP;cause=503;text=\"QoS resources lost\""), TAG_END()) == 0 &&
-        sip->sip_request) {
-        /* From the listener the pcscf uses towards that address (a protected UE's SA port). */
-        const url_t *dest = hop              ? hop
-                            : sip->sip_route ? sip->sip_route->r_url
-                                             : sip->sip_request->rq_url;
-        const char *ident = sip_core_source_ident(core, dest);
-        orq = nta_outgoing_mcreate(agent, on_bye_answer, NULL, (url_string_t const *)hop, msg,
-                                   TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END());
-    }
-    if (!orq && msg)
-        msg_destroy(msg); /* nta did not take it */
-    if (!orq)
-        log_warn("policy: could not send BYE to the %s of %s", to_caller ? "caller" : "callee",
-                 s->desc.call_id);
-    return orq ? 0 : -1;
-}
-
-/* "udp:192.0.2.1:5060" -> "sip:192.0.2.1:5060;transport=udp": the UE's flow as a next hop. */
-static void flow_url(const char *flow, char *out, size_t len)
-{
-    const char *colon = strchr(flow, ':');
-    if (!colon) {
-        out[0] = '\0';
-        return;
-    }
-    snprintf(out, len, "sip:%s;transport=%.*s", colon + 1, (int)(colon - flow), flow);
-}
-
-static void end_call(policy_session_t *s, const char *why)
-{
-    log_info("policy: ending the call %s (%s): BYE to both sides", s->desc.call_id, why);
-    if (s->established && s->ue_contact[0] && s->far_target[0]) {
-        char hop[300];
-        if (*s->ue_target)
-            snprintf(hop, sizeof hop, "%s", s->ue_target); /* the pcscf's way to the UE */
-        else
-            flow_url(s->ue_flow, hop, sizeof hop);
-        int ue_is_caller = s->desc.originating;
-        send_bye(s, ue_is_caller, s->ue_contact, NULL, hop);
-        send_bye(s, !ue_is_caller, s->far_target, s->far_route, NULL);
-    } else {
-        log_warn("policy: the call %s is not established: no BYE (it ends with its INVITE)",
-                 s->desc.call_id);
-    }
-    session_release(s, why);
-}
-
-void policy_session_lost(policy_session_t *s)
-{
-    if (s)
-        end_call(s, "the network ended the session");
 }
 
 /* ---- the sweep: deadlines, doomed calls, old sessions ---- */
@@ -813,11 +660,11 @@ static int sweep_one(void *ctx, const char *key, void *val)
             return 1;
     }
     if (s->doom_ms && s->established && now >= s->doom_ms) {
-        end_call(s, "the policy failed (fail-closed)");
+        policy_end_call(s, "the policy failed (fail-closed)");
         return 1;
     }
     if (now - s->touched_ms > s->pol->session_ms) {
-        session_release(s, "policy.session_seconds passed");
+        policy_release(s, "policy.session_seconds passed");
         return 1;
     }
     return 0;
@@ -832,83 +679,4 @@ static void sweep_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
     pol->in_sweep = 1;
     strmap_sweep(pol->by_id, sweep_one, &now);
     pol->in_sweep = 0;
-}
-
-/* ---- REST: GET /api/v1/policy/sessions ---- */
-
-static json_t *media_json(const policy_media_t *m)
-{
-    return json_pack("{s:i,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:i,s:b}", "number", (int)m->number, "type",
-                     m->type, "proto", m->proto, "ue_addr", m->ue_addr, "ue_port", (int)m->ue_port,
-                     "peer_addr", m->peer_addr, "peer_port", (int)m->peer_port, "dir", m->dir,
-                     "bw_as_kbps", (int)m->bw_as_kbps, "port_zero", m->port_zero);
-}
-
-static json_t *session_json(const policy_session_t *s, int64_t now)
-{
-    static const char *const states[] = {"pending", "granted", "failed"};
-    json_t *media = json_array();
-    for (size_t i = 0; i < s->desc.n_media; i++)
-        json_array_append_new(media, media_json(&s->desc.media[i]));
-    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:I,s:o}", "id",
-                     (json_int_t)s->id, "call_id", s->desc.call_id, "from_tag", s->desc.from_tag,
-                     "to_tag", s->desc.to_tag, "side", side_of(s), "impu", s->desc.impu, "ue_ip",
-                     s->desc.ue_ip, "icid", s->desc.icid, "state", states[s->state], "answered",
-                     s->desc.answered, "established", s->established, "age_seconds",
-                     (json_int_t)((now - s->touched_ms) / 1000), "media", media);
-}
-
-typedef struct view_op {
-    policy_t *pol;
-    json_t *out;
-} view_op_t;
-
-static int view_one(void *ctx, const char *key, void *val)
-{
-    (void)key;
-    view_op_t *o = ctx;
-    json_array_append_new(o->out, session_json(val, clock_mono_ms()));
-    return 0;
-}
-
-static void view_on_loop(void *arg)
-{
-    view_op_t *o = arg;
-    o->out = json_array();
-    strmap_sweep(o->pol->by_key, view_one, o);
-}
-
-static void sessions_get(void *ctx, const api_request_t *req, api_response_t *resp)
-{
-    (void)req;
-    view_op_t o = {.pol = ctx};
-    if (loopq_call(o.pol->p->queue, view_on_loop, &o, 1000) < 0 || !o.out) {
-        json_decref(o.out);
-        api_problem(resp, 503, "Service Unavailable", "the SIP loop did not answer within 1 s");
-        return;
-    }
-    api_json(resp, 200,
-             json_pack("{s:s,s:I,s:o}", "backend", o.pol->be.name, "count",
-                       (json_int_t)json_array_size(o.out), "sessions", o.out));
-}
-
-/* With policy.backend none the view is there too, empty, so a client or probe can ask any pcscf
- * (and the API description holds for every configuration). */
-static void none_get(void *ctx, const api_request_t *req, api_response_t *resp)
-{
-    (void)ctx;
-    (void)req;
-    api_json(resp, 200, json_pack("{s:s,s:i,s:[]}", "backend", "none", "count", 0, "sessions"));
-}
-
-static int none_route(program_t *p)
-{
-    return p->api ? api_route(p->api, "GET", "/api/v1/policy/sessions", 0, none_get, NULL) : 0;
-}
-
-static int sessions_route(policy_t *pol)
-{
-    return pol->p->api
-               ? api_route(pol->p->api, "GET", "/api/v1/policy/sessions", 0, sessions_get, pol)
-               : 0;
 }
