@@ -72,4 +72,7 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
 void sip_adm_publish(sip_adm_t *sa);
 json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 
+/* sip_stun_off.c: no STUN server on the SIP ports (always 1; calling it links the file). */
+int sip_stun_off(void);
+
 #endif

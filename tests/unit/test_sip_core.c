@@ -447,6 +447,38 @@ static void stream_second_message_huge_content_length(void **state)
     expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
 }
 
+/* A datagram that starts like a STUN Binding request (fuzz_sip_request's leak reproducer): sofia's
+ * STUN server is off (TPTAG_STUN_SERVER(0)), so tport answers its fixed 600 STUN error, which
+ * leaks nothing, instead of the mini server's error answer, which leaked 24 bytes each time; and
+ * SIP is served as before. */
+static void stun_request_gets_the_stubs_error(void **state)
+{
+    fixture_t *f = *state;
+    static const unsigned char stun[] = {0x00, 0x01, 0x00, 0xfd, 0x00, 0x00, 0x00, 0x00,
+                                         0xe8, 0x31, 0x3a, 0x62, 0x40, 0x69, 0x6d, 0x73,
+                                         0x2e, 0x74, 0x65, 0x34, 0x32, 0x39, 0x34, 0x39,
+                                         0x36, 0x37, 0x32, 0x39, 0x35, 0x0d, 0x0a, 0x0d};
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(sendto(f->sock, stun, sizeof stun, 0, (struct sockaddr *)&to, sizeof to),
+                     (ssize_t)sizeof stun);
+    unsigned char resp[512];
+    ssize_t got = -1;
+    for (int i = 0; i < 100 && got <= 0; i++) {
+        su_root_step(f->root, 10);
+        got = recv(f->sock, resp, sizeof resp, 0);
+    }
+    /* Binding Error Response (0x0111), ERROR-CODE (0x0009) class 6 number 0: 600. */
+    assert_true(got >= 28);
+    assert_int_equal(resp[0], 0x01);
+    assert_int_equal(resp[1], 0x11);
+    assert_int_equal(resp[20] << 8 | resp[21], 0x0009);
+    assert_int_equal(resp[26] * 100 + resp[27], 600);
+    char ruri[64];
+    snprintf(ruri, sizeof ruri, "sip:%s", f->listen);
+    expect_status(request(f, "OPTIONS", ruri, NULL), "SIP/2.0 200 ");
+}
+
 int main(void)
 {
     srand((unsigned)getpid());
@@ -466,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_second_message_huge_content_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
     };
