@@ -50,19 +50,7 @@ start_prog pcscf "$BUILD/pcscf" "$PCONF" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
 A_K=abcdefghijklmnop B_K=bobbobbobbobbob1 OP=ponmlkjihgfedcba
-# csv NAME USER K INSTANCE CONTACT EXPIRES SUPPORTED: an injection file for register_flow*.xml.
-csv() {
-  printf 'SEQUENTIAL\n%s;%s@%s;%s;[authentication username=%s@%s aka_K=%s aka_OP=%s];%s;%s;%s;%s\n' \
-    "$2" "$2" "$DOMAIN" "$DOMAIN" "$2" "$DOMAIN" "$3" "$OP" "$6" "$4" "$5" "$7" >"$WORKDIR/$1.csv"
-}
-# register NAME SCENARIO TRANSPORT PORT [SIPp args]: in the foreground; SIPp's verdict in $?.
-register() {
-  local name=$1 scen=$2 t=$3 port=$4
-  shift 4
-  timeout 40 sipp -sf "$SCEN/$scen.xml" -inf "$WORKDIR/$name.csv" -i 127.0.0.1 -p "$port" -t "$t" \
-    -m 1 -timeout 35s -timeout_error -auth_uri "$DOMAIN" -trace_msg \
-    -message_file "$WORKDIR/$name.msg" "$@" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
-}
+. "$E2E_DIR/flows_lib.sh" # csv, register
 # uas NAME TRANSPORT PORT: bob's handset waiting for one MESSAGE on PORT, in the background.
 uas() {
   timeout 30 sipp -sf "$SCEN/message_uas.xml" -i 127.0.0.1 -p "$3" -t "$2" -m 1 -timeout 25s \
