@@ -447,6 +447,33 @@ static void stream_second_message_huge_content_length(void **state)
     expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
 }
 
+/* The programs' own su_getmsgsize() (common/sip/sip_stream_read.c), which libsofia calls
+ * through its PLT: a stream read takes at most sip_stream_read_max(), however much is waiting,
+ * and a datagram is taken whole. A sofia build that bound the call inside the library would
+ * lose it silently; this pins that the definition is the one linked. */
+static void stream_reads_are_capped(void **state)
+{
+    (void)state;
+    size_t cap = sip_stream_read_max(), big = cap + 4096;
+    char *junk = calloc(1, big);
+    assert_non_null(junk);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int sz = (int)(4 * big);
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    assert_int_equal(send(sv[0], junk, big, 0), (ssize_t)big);
+    assert_int_equal(su_getmsgsize(sv[1]), (issize_t)cap);
+    close(sv[0]), close(sv[1]);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    assert_int_equal(send(sv[0], junk, big, 0), (ssize_t)big);
+    assert_int_equal(su_getmsgsize(sv[1]), (issize_t)big);
+    close(sv[0]), close(sv[1]);
+    free(junk);
+}
+
 /* A datagram that starts like a STUN Binding request (fuzz_sip_request's leak reproducer): sofia's
  * STUN server is off (TPTAG_STUN_SERVER(0)), so tport answers its fixed 600 STUN error, which
  * leaks nothing, instead of the mini server's error answer, which leaked 24 bytes each time; and
@@ -499,6 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_second_message_huge_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
+        cmocka_unit_test(stream_reads_are_capped),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
     };
