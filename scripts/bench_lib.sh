@@ -90,6 +90,15 @@ settle() {
   echo $((i / 2))
 }
 
+# prog_ticks NAME...: CPU time (user + system, clock ticks) the named programs used so far
+prog_ticks() {
+  local p n=0
+  for p in "$@"; do
+    [ -n "${PIDS[$p]:-}" ] && n=$((n + $(awk '{print $14 + $15}' "/proc/${PIDS[$p]}/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$n"
+}
+
 # cpu_snap -> "pcscf_ticks scscf_ticks machine_idle_ticks machine_total_ticks udp_rcvbuf_errors"
 # (0 for a program not running); cpu_use BEFORE AFTER -> each program's CPU in % of one core, the
 # machine's idle share and the UDP datagrams dropped on full receive buffers (whole machine)
@@ -143,15 +152,11 @@ register() {
 
 # ---- registration steps (register_aka.xml with response-time marks) ----
 
-# reg_scenarios: $WORKDIR/register_rtd.xml (AKA) and register_plain_rtd.xml (the same two
-# REGISTERs without AKA, for a SIPp UAS that checks nothing), both timing first REGISTER -> 200
+# reg_scenarios: $WORKDIR/register_rtd.xml, register_aka.xml timing first REGISTER -> 200
 reg_scenarios() {
-  local s
-  for s in register_aka:register_rtd register_ue_plain:register_plain_rtd; do
-    sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="reg">/' \
-      -e 's|<recv response="200"/>|<recv response="200" rtd="reg"/>|' \
-      "$SCEN/${s%%:*}.xml" >"$WORKDIR/${s#*:}.xml"
-  done
+  sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="reg">/' \
+    -e 's|<recv response="200"/>|<recv response="200" rtd="reg"/>|' \
+    "$SCEN/register_aka.xml" >"$WORKDIR/register_rtd.xml"
 }
 
 # reg_step SCENARIO PORT RATE -> "achieved_rate ok failed p50_ms p99_ms": SECONDS_PER_STEP of
@@ -159,7 +164,7 @@ reg_scenarios() {
 reg_step() {
   local scen=$1 port=$2 rate=$3 tag="$WORKDIR/s_$2_$3" lport rtt lat="0 0"
   lport=$(free_port)
-  timeout $((SECONDS_PER_STEP + 40)) sipp -sf "$scen" -inf "$WORKDIR/users.csv" -i 127.0.0.1 \
+  timeout $((SECONDS_PER_STEP + 40)) sipp -sf "$scen" -inf "${REG_USERS:-$WORKDIR/users.csv}" -i 127.0.0.1 \
     -p "$lport" -t u1 -r "$rate" -m $((rate * SECONDS_PER_STEP)) -auth_uri "$DOMAIN" \
     -timeout $((SECONDS_PER_STEP + 30))s -trace_screen -screen_file "$tag.screen" \
     -trace_rtt -rtt_freq 1 "127.0.0.1:$port" >/dev/null 2>&1 </dev/null || true

@@ -3,9 +3,11 @@
 # full AKA (two REGISTER transactions, MAR and SAR each) through pcscf -> scscf -> hss at rising
 # SIPp rates. Prints the highest rate with < 1% failures, p50/p99 register latency at that rate,
 # RSS per process per 10,000 registrations, and the same load against a SIPp UAS that answers
-# at once (the harness ceiling); then the same ramp with the scscf's store on a journal and on
-# Redis (BENCH_STORES, default "journal redis"; from half the memory store's best rate up).
-# Figures only, no pass/fail.
+# with a valid AKA challenge (the harness ceiling: scenarios/register_bench_aka_uas.xml, so the
+# SIPp UAC does the same work, ramped on past our rates until it stops rising); the CPU that
+# pcscf + scscf + hss spend per registration at a fixed BENCH_CPU_RATE (500/s), from /proc;
+# then the same ramp with the scscf's store on a journal and on Redis (BENCH_STORES, default
+# "journal redis"; from half the memory store's best rate up). Figures only, no pass/fail.
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ cd "$(dirname "$0")/.."
 N=${BENCH_SUBSCRIBERS:-10000}
 SECONDS_PER_STEP=${BENCH_SECONDS:-5}
 RATES=${BENCH_REG_RATES:-"100 200 400 600 800 1000 1200 1500 2000 2500 3000 4000"}
+CEIL_RATES=${BENCH_CEIL_RATES:-"$RATES 5000 6000 8000 10000 12000 15000"}
+CPU_RATE=${BENCH_CPU_RATE:-500}
 PERF_AT=${BENCH_PERF_RATE:-} # a rate: profile the scscf and pcscf (perf) during that step
 PERF_NAME=                   # reports in $BUILD/perf-{scscf,pcscf}.txt
 
@@ -36,8 +40,29 @@ regs=$(jq -r .total <(http_body "http://127.0.0.1:$SC_API/api/v1/registrations?l
 for p in hss scscf pcscf; do
   after=$(rss $p)
   echo "bench: $p RSS ${before[$p]} KiB before, ${after} KiB with $regs registrations:" \
-    "$(awk -v a="$after" -v b="${before[$p]}" -v n="$regs" 'BEGIN {printf "%.0f", n ? (a - b) * 10000 / n : 0}') KiB per 10,000"
+    "$(awk -v a="$after" -v b="${before[$p]}" -v n="$regs" 'BEGIN {printf "%.0f", n ? (a - b) * 10000 / n : 0}') KiB per 10,000;" \
+    "peak $(($(hwm $p) / 1024)) MiB during the ramp"
 done
+
+# CPU per registration at a fixed rate: one step at CPU_RATE once the ramp's transactions are gone,
+# and again until this step's are gone too (their expiry costs CPU 32 s later), less what the
+# three programs spend idle over the same time (timers, admission's sampling).
+echo "bench: waited $(settle) s for the ramp's transactions to expire"
+i0=$(prog_ticks hss scscf pcscf) s0=$SECONDS
+sleep 5
+idle_per_s=$(awk -v t="$(($(prog_ticks hss scscf pcscf) - i0))" -v s="$((SECONDS - s0))" 'BEGIN {print s ? t / s : 0}')
+c0=$(prog_ticks hss scscf pcscf) s0=$SECONDS
+read -r got ok failed cp50 cp99 < <(cd "$WORKDIR" && reg_step "$WORKDIR/register_rtd.xml" "$PC_SIP" "$CPU_RATE")
+c1=$(prog_ticks hss scscf pcscf) s1=$SECONDS
+waited=$(settle)
+c2=$(prog_ticks hss scscf pcscf) s2=$SECONDS
+hz=$(getconf CLK_TCK)
+cpu_step=$(awk -v t="$((c1 - c0))" -v n="$ok" -v hz="$hz" 'BEGIN {printf "%.2f", n ? 1000 * t / hz / n : 0}')
+cpu_all=$(awk -v t="$((c2 - c0))" -v i="$idle_per_s" -v s="$((s2 - s0))" -v n="$ok" -v hz="$hz" \
+  'BEGIN {x = t - i * s; if (x < 0) x = 0; printf "%.2f", n ? 1000 * x / hz / n : 0}')
+echo "bench: at $CPU_RATE/s (achieved $(printf '%.0f' "$got")/s, $ok ok, $failed failed, p50 $cp50 ms, p99 $cp99 ms):" \
+  "pcscf + scscf + hss spent ${cpu_step} ms of CPU per AKA registration during the step," \
+  "${cpu_all} ms with the expiry of its transactions ($waited s later), idle cost subtracted"
 stop_prog pcscf
 stop_prog scscf
 
@@ -76,15 +101,18 @@ done
 stop_prog hss
 RATES=$ALL_RATES
 
+# The ceiling: the same UAC (AKA, the same two transactions) against a SIPp UAS that challenges
+# with a valid AKA nonce at once. Its handsets all have the K that nonce was made for.
 uas=$(free_port)
-timeout 900 sipp -sf "$SCEN/register_bench_uas.xml" -i 127.0.0.1 -p "$uas" -t u1 -bg >/dev/null 2>&1
+sed -E 's/aka_K=[^ ]+/aka_K=abcdefghijklmnop/' "$WORKDIR/users.csv" >"$WORKDIR/users_ceiling.csv"
+timeout 900 sipp -sf "$SCEN/register_bench_aka_uas.xml" -i 127.0.0.1 -p "$uas" -t u1 -bg >/dev/null 2>&1
 sleep 0.5
-reg_ramp sipp-uas "$WORKDIR/register_plain_rtd.xml" "$uas" "$RATES"
+REG_USERS="$WORKDIR/users_ceiling.csv" reg_ramp sipp-aka-uas "$WORKDIR/register_rtd.xml" "$uas" "$CEIL_RATES"
 ceiling=$BEST
-pkill -f "register_bench_uas.xml -i 127.0.0.1 -p $uas" 2>/dev/null
+pkill -f "register_bench_aka_uas.xml -i 127.0.0.1 -p $uas" 2>/dev/null
 
 echo "bench: ${ours} AKA registrations/s with < 1% failures (p50 ${p50} ms, p99 ${p99} ms);" \
-  "the SIPp UAS ceiling for the same two-transaction flow is ${ceiling}/s" \
+  "the SIPp ceiling (a UAS answering with a valid AKA challenge) is ${ceiling}/s" \
   "($(awk -v a="$ours" -v b="$ceiling" 'BEGIN {printf "%.0f", b ? 100 * a / b : 0}')% of it)"
 for st in ${BENCH_STORES-journal redis}; do
   [ -n "${store_best[$st]:-}" ] || continue
