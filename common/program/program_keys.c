@@ -86,7 +86,7 @@ static const cfg_key_t sip_keys[] = {
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
      "server transactions held, completed ones kept for retransmissions included (over UDP each "
-     "request and its answer, about 10 KiB, for limits.t1x64_ms); a request that would need one "
+     "request and its answer, about 14 KiB, for limits.t1x64_ms); a request that would need one "
      "more gets 503 without one",
      100, 10000000, NULL},
     {"limits.relays", CFG_INT, "20000",
