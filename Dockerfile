@@ -8,7 +8,7 @@ RUN apt-get update \
       gcc make libc6-dev pkg-config \
       libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev \
       libfreediameter-dev libmnl-dev libsqlite3-dev \
-      libhiredis-dev libnghttp2-dev \
+      libhiredis-dev libnghttp2-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -26,7 +26,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libsofia-sip-ua0 libmicrohttpd12 libjansson4 libyaml-0-2 libssl3 libxml2 libmnl0 libsqlite3-0 \
       libfdcore6 libfdproto6 freediameter-extensions \
-      libhiredis0.14 libnghttp2-14 \
+      libhiredis0.14 libnghttp2-14 libjemalloc2 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ims \
  && useradd --system --uid 10001 --gid ims --home-dir /opt/ims --shell /usr/sbin/nologin ims \

@@ -47,6 +47,12 @@ CFLAGS    += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recov
 LDFLAGS   += -fsanitize=fuzzer,address,undefined
 endif
 
+# The plain build allocates through jemalloc (common/util/heap.c says why); the sanitizer and
+# fuzz builds keep glibc's allocator, which ASan replaces.
+ifeq ($(SAN)$(FUZZ),)
+PKGS      += jemalloc
+endif
+
 DIAM_SRC   := $(sort $(wildcard diameter/*.c))
 # The pcscf's library takes its policy sub-folder too (cscf/pcscf/policy/: Rx and N5).
 PCSCF_SRC  := $(sort $(filter-out cscf/pcscf/main.c,$(wildcard cscf/pcscf/*.c cscf/pcscf/policy/*.c)))

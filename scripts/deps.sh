@@ -8,7 +8,7 @@ PACKAGES=(
   libsofia-sip-ua-dev libmicrohttpd-dev libjansson-dev libyaml-dev libssl-dev libxml2-dev
   libmnl-dev libsqlite3-dev sqlite3 libhiredis-dev redis-server
   libfreediameter-dev freediameterd freediameter-extensions
-  libnghttp2-dev
+  libnghttp2-dev libjemalloc-dev
   libcmocka-dev
   sip-tester tshark curl jq openssl procps iproute2
   python3-scapy python3-h2 python3-jsonschema

@@ -2,7 +2,6 @@
 #include "common/sip/sip_core.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/sip/sip_guard.h"
+#include "common/util/heap.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
@@ -739,11 +739,11 @@ void sip_core_publish_stats(sip_core_t *core)
         sip_adm_publish(core->adm);
 }
 
-/* After a burst, nta frees the transactions it kept for Timer J, but glibc keeps the freed
- * pages (RSS stays at the peak: 1 GiB after 10,000 registrations). Once the transactions held
+/* After a burst, nta frees the transactions it kept for Timer J, but the allocator keeps the
+ * freed pages (RSS stays at the peak: 1 GiB after 10,000 registrations). Once the transactions held
  * fall to half their peak, give the free pages back. Looked at every second (nta's counters
  * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
- * 5 MiB of transactions), so malloc_trim(), which walks the heap, runs at most a few times
+ * 5 MiB of transactions), so heap_release(), which walks the heap, runs at most a few times
  * while a burst drains. Halving stops short of the end (the last halving leaves 500-1,000
  * transactions, which go without a trim: flood.sh's pcscf stayed at 100 MiB), so a last trim
  * runs once no more than TRIM_IDLE are left. */
@@ -761,7 +761,7 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
     int halved = core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2;
     int drained = held <= TRIM_IDLE && core->held_peak > 2 * TRIM_IDLE;
     if (halved || drained) {
-        malloc_trim(0);
+        heap_release();
         metric_inc(core->m_trims, NULL);
         core->held_peak = held;
     }
@@ -785,7 +785,7 @@ static void register_metrics(sip_core_t *core)
                         "malformed SIP messages rejected or dropped by the stack, by kind", "kind");
     core->m_trims = metrics_counter(core->metrics, "cscf_heap_trims_total",
                                     "times the heap's free pages went back to the system "
-                                    "(malloc_trim) after the transactions held fell",
+                                    "(common/util/heap.c) after the transactions held fell",
                                     NULL);
     core->m_transactions =
         metrics_gauge(core->metrics, "cscf_sip_transactions",

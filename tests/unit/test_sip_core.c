@@ -20,6 +20,7 @@
 #include <sofia-sip/su.h>
 #include <sofia-sip/url.h>
 
+#include "common/util/heap.h"
 #include "common/util/log.h"
 #include "common/program/program.h"
 #include "common/sip/admission.h"
@@ -447,6 +448,22 @@ static void stream_second_message_huge_content_length(void **state)
     expect_status(request(f, "OPTIONS", "sip:ims.example.org", NULL), "SIP/2.0 200");
 }
 
+/* The plain build runs on jemalloc, the sanitizer build on glibc's allocator (which ASan
+ * replaces); heap_release() works on whichever is linked (common/util/heap.c). */
+static void heap_allocator_of_the_build(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    assert_string_equal(heap_allocator(), "glibc");
+#else
+    assert_string_equal(heap_allocator(), "jemalloc");
+#endif
+    void *p = malloc(1 << 20);
+    assert_non_null(p);
+    free(p);
+    heap_release();
+}
+
 /* The programs' own su_getmsgsize() (common/sip/sip_stream_read.c), which libsofia calls
  * through its PLT: a stream read takes at most sip_stream_read_max(), however much is waiting,
  * and a datagram is taken whole. A sofia build that bound the call inside the library would
@@ -527,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stream_second_message_huge_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
         cmocka_unit_test(stream_reads_are_capped),
+        cmocka_unit_test(heap_allocator_of_the_build),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
     };
