@@ -10,6 +10,7 @@
 
 #include <malloc.h>
 #include <stddef.h>
+#include <stdint.h>
 
 int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
@@ -21,6 +22,22 @@ void heap_release(void)
         (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
     else
         malloc_trim(0);
+}
+
+size_t heap_in_use(void)
+{
+    if (!mallctl) {
+        struct mallinfo2 mi = mallinfo2();
+        return mi.uordblks + mi.hblkhd;
+    }
+    /* Objects in the thread's cache count as allocated: hand them back first, so a small
+     * measurement is not a cache refill. Then "epoch" refreshes the statistics. */
+    (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch, allocated = 0;
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    len = sizeof allocated;
+    return mallctl("stats.allocated", &allocated, &len, NULL, 0) == 0 ? allocated : 0;
 }
 
 const char *heap_allocator(void)

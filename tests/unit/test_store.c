@@ -2,7 +2,6 @@
  * IMPU of their set, replaced and deleted without stale index entries, limits refused, expiry and
  * listing exact, copies that the caller owns; contact matching by RFC 5626 instance/reg-id and RFC
  * 3261 URI equality; and the memory a registration costs (bounded, and printed). */
-#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/store/store.h"
+#include "common/util/heap.h"
 #include "tests/unit/store_result.h"
 
 #define DOMAIN "ims.mnc001.mcc001.3gppnetwork.org"
@@ -621,16 +621,15 @@ static void index_agrees_with_a_model(void **state)
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
-/* Heap bytes in use. glibc counts whole chunks (header and 16-byte rounding included), ASan only
+/* Heap bytes in use. jemalloc counts whole size classes (as glibc counted chunks), ASan only
  * the bytes asked for, so the same registration measures a little less under ASan: the bounds
  * below hold for both (the upper one from glibc, the lower one from what must be stored). */
-static size_t heap_in_use(void)
+static size_t bytes_in_use(void)
 {
 #ifdef __SANITIZE_ADDRESS__
     return __sanitizer_get_current_allocated_bytes();
 #else
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
+    return heap_in_use(); /* jemalloc's count in the plain build (common/util/heap.c) */
 #endif
 }
 
@@ -644,13 +643,13 @@ static size_t heap_in_use(void)
 static double bytes_per_reg(const char *profile, size_t *text_out)
 {
     store_t *s = store_mem_new(MEASURED, 4);
-    size_t before = heap_in_use();
+    size_t before = bytes_in_use();
     for (int i = 0; i < MEASURED; i++) {
         store_reg_t *r = ue_reg(i, profile);
         assert_int_equal(sync_put(s, r), 0);
         store_reg_free(r);
     }
-    size_t after = heap_in_use();
+    size_t after = bytes_in_use();
     assert_int_equal(store_count(s), MEASURED);
     assert_int_equal(store_contact_count(s), MEASURED);
     char key[96];
@@ -721,9 +720,9 @@ static void repeated_strings_kept_once(void **state)
     store_reg_t *r = store_reg_new("twice@" DOMAIN);
     store_contact_set(&add_contact(r, "sip:t@192.0.2.1:5060", NOW + 60)->path, path);
     store_contact_set(&add_contact(r, "sip:t@192.0.2.1:5062", NOW + 60)->path, path);
-    size_t before = heap_in_use();
+    size_t before = bytes_in_use();
     assert_int_equal(sync_put(s, r), 0);
-    size_t grew = heap_in_use() - before;
+    size_t grew = bytes_in_use() - before;
     printf("    store: %zu bytes for a registration with two 4000-byte Paths\n", grew);
     assert_true(grew > 4000 && grew < 6000); /* one copy, not two */
     result_t g = {0};
