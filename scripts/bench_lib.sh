@@ -103,10 +103,7 @@ prog_ticks() {
 # (0 for a program not running); cpu_use BEFORE AFTER -> each program's CPU in % of one core, the
 # machine's idle share and the UDP datagrams dropped on full receive buffers (whole machine)
 cpu_snap() {
-  local p
-  for p in pcscf scscf; do
-    if [ -n "${PIDS[$p]:-}" ]; then awk '{printf "%d ", $14 + $15}' "/proc/${PIDS[$p]}/stat"; else printf '0 '; fi
-  done
+  printf '%d %d ' "$(prog_ticks pcscf)" "$(prog_ticks scscf)"
   awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d ", $5 + $6, t}' /proc/stat
   awk '/^Udp:/ {n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) print $c + 0}' /proc/net/snmp
 }
