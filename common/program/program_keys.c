@@ -85,9 +85,9 @@ static const cfg_key_t sip_keys[] = {
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
-     "server transactions held, completed ones kept for retransmissions included (over UDP each "
-     "request and its answer, about 14 KiB, for limits.t1x64_ms); a request that would need one "
-     "more gets 503 without one",
+     "server transactions held, completed ones kept for retransmissions included (over UDP, "
+     "for limits.t1x64_ms: an INVITE with its answer about 14 KiB, another request's answer "
+     "about 1 KiB); a request that would need one more gets 503 without one",
      100, 10000000, NULL},
     {"limits.relays", CFG_INT, "20000",
      "requests being relayed (awaiting their final response); more get 503", 10, 10000000, NULL},
@@ -98,9 +98,9 @@ static const cfg_key_t sip_keys[] = {
      1, 3600, NULL},
     {"limits.t1x64_ms", CFG_INT, "32000",
      "64*T1 of the SIP stack: how long a completed UDP transaction absorbs retransmissions "
-     "(Timers J and H), and also how long a relayed request waits for a final (non-INVITE) or "
-     "first (INVITE) response before 408 (Timers F and B); lower holds less memory per request "
-     "rate than RFC 3261's 32 s",
+     "(Timers J and H), and also how long a relayed request waits for a final (non-INVITE: then "
+     "it ends unanswered, RFC 4320) or first (INVITE: then 408) response (Timers F and B); lower "
+     "holds less memory per request rate than RFC 3261's 32 s",
      4000, 32000, NULL},
     /* Admission control (common/sip/admission.h); a reload applies every admission key. */
     {"admission.enabled", CFG_BOOL, "true",

@@ -24,7 +24,9 @@
 #include "common/ops/config.h"
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
+#include "common/sip/sip_answered.h"
 #include "common/sip/sip_guard.h"
+#include "common/util/clock.h"
 #include "common/util/heap.h"
 #include "common/util/log.h"
 #include "common/sip/sip_core_internal.h"
@@ -130,7 +132,9 @@ static void trace_irq(sip_core_t *core, nta_incoming_t *irq, int response)
 
 void sip_core_count_final(sip_core_t *core, nta_incoming_t *irq, int status)
 {
-    sip_core_count_response(core, status);
+    /* RFC 4320 section 4.1: nta ends a non-INVITE transaction with 408 but sends nothing. */
+    if (!(status == 408 && irq && nta_incoming_method(irq) != sip_method_invite))
+        sip_core_count_response(core, status);
     su_nanotime_t received = 0;
     if (status < 200 || !irq || !nta_incoming_received(irq, &received))
         return;
@@ -154,6 +158,8 @@ int sip_core_reply(sip_core_t *core, nta_incoming_t *irq, int status, const char
     if (rc == 0) {
         sip_core_count_final(core, irq, status);
         trace_irq(core, irq, 1);
+        if (status >= 200)
+            sip_answered_keep(core->answered, irq);
     }
     log_debug("sent %d for %s (CSeq %u)", status, nta_incoming_method_name(irq),
               nta_incoming_cseq(irq));
@@ -350,7 +356,7 @@ static cap_t *over_cap(sip_core_t *core, sip_t const *sip)
 {
     usize_t irqs = 0;
     nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
-    if (!cap_admit(core->cap_transactions, irqs))
+    if (!cap_admit(core->cap_transactions, irqs + sip_answered_count(core->answered)))
         return core->cap_transactions;
     if (sip->sip_request->rq_method == sip_method_invite &&
         core->inflight_invites >= core->cfg.max_pending) {
@@ -394,7 +400,8 @@ static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
 }
 
 /* After the handler: what nta's leg_recv() does with the status a leg callback returns. */
-static void finish_dispatch(nta_incoming_t *irq, sip_t const *sip, int status, int released)
+static void finish_dispatch(sip_core_t *core, nta_incoming_t *irq, sip_t const *sip, int status,
+                            int released)
 {
     if (released && status < 200)
         status = 500; /* released unanswered: nta would answer 500 too */
@@ -403,18 +410,22 @@ static void finish_dispatch(nta_incoming_t *irq, sip_t const *sip, int status, i
     if (status < 100 || status > 699 ||
         (sip->sip_request->rq_method == sip_method_invite && status < 300 && status >= 200))
         status = 500;
-    if (nta_incoming_status(irq) < 200)
-        nta_incoming_treply(irq, status, NULL, TAG_END());
+    if (nta_incoming_status(irq) < 200 && nta_incoming_treply(irq, status, NULL, TAG_END()) == 0 &&
+        status >= 200)
+        sip_answered_keep(core->answered, irq);
     if (status >= 200)
         nta_incoming_destroy(irq);
 }
 
 static void dispatch_request(sip_core_t *core, msg_t *msg, sip_t *sip)
 {
-    if (answer_stateless(core, msg, sip))
+    /* A retransmission of a request answered already (sip_answered.h) is answered again, also
+     * under overload: it costs less than anything else here. */
+    if (sip_answered_absorb(core->answered, core->agent, msg, sip) ||
+        answer_stateless(core, msg, sip))
         return;
     /* nta takes the message, also when it fails (then the client's retransmission tries again). */
-    nta_incoming_t *irq = nta_incoming_create(core->agent, NULL, msg, sip, TAG_END());
+    nta_incoming_t *irq = sip_answered_incoming_create(core->agent, msg, sip);
     if (!irq) {
         log_warn("sip: cannot create a server transaction (out of memory?)");
         return;
@@ -427,7 +438,7 @@ static void dispatch_request(sip_core_t *core, msg_t *msg, sip_t *sip)
     int released = in_dispatch_released;
     in_dispatch = outer;
     in_dispatch_released = outer_released;
-    finish_dispatch(irq, sip, status, released);
+    finish_dispatch(core, irq, sip, status, released);
 }
 
 /* A 2xx to an INVITE that comes after the branch ended is a retransmission from a callee whose
@@ -731,9 +742,14 @@ void sip_core_publish_stats(sip_core_t *core)
     metric_addv(core->m_bad, (const char *[]){"response"}, (double)(bad_resp - core->bad_seen[1]));
     core->bad_seen[0] = bad_req;
     core->bad_seen[1] = bad_resp;
+    /* The answers kept for retransmissions are what nta's completed transactions were. */
+    irqs += sip_answered_count(core->answered);
     metric_set(core->m_transactions, "server", (double)irqs);
     metric_set(core->m_transactions, "client", (double)orqs);
     cap_update(core->cap_transactions, irqs);
+    uint64_t absorbed = sip_answered_absorbed(core->answered);
+    metric_addv(core->m_absorbed, NULL, (double)(absorbed - core->absorbed_seen));
+    core->absorbed_seen = absorbed;
     cap_update(core->cap_relays, core->inflight);
     if (core->adm)
         sip_adm_publish(core->adm);
@@ -755,7 +771,8 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
     usize_t irqs = 0, orqs = 0;
     nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
                         NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
-    usize_t held = irqs + orqs;
+    sip_answered_expire(core->answered, clock_mono_ms());
+    usize_t held = irqs + orqs + sip_answered_count(core->answered);
     if (held > core->held_peak)
         core->held_peak = held;
     int halved = core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2;
@@ -792,6 +809,11 @@ static void register_metrics(sip_core_t *core)
                       "SIP transactions the stack holds, including completed ones it keeps "
                       "for retransmissions, by side",
                       "side");
+    core->m_absorbed = metrics_counter(
+        core->metrics, "cscf_sip_retransmissions_answered_total",
+        "retransmitted non-INVITE requests over UDP answered again from the kept final "
+        "responses (common/sip/sip_answered.h)",
+        NULL);
 }
 
 /* Often enough that a call nobody ended (its 2xx never ACKed) leaves the count of
@@ -847,7 +869,10 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                      cfg->max_transactions ? cfg->max_transactions : 100000, retry);
     core->cap_relays = cap_new(metrics, "relays", "limits.relays",
                                cfg->max_relays ? cfg->max_relays : 20000, retry);
-    if (!core->cap_transactions || !core->cap_relays)
+    /* As long as nta would have kept their transactions (Timer J), at most limits.transactions. */
+    core->answered = sip_answered_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
+                                      cfg->max_transactions ? cfg->max_transactions : 100000);
+    if (!core->cap_transactions || !core->cap_relays || !core->answered)
         goto fail;
     /* Stateless: requests that match no transaction come to on_stray_message(), which makes
      * server transactions only for what needs one (dispatch_request()). */
@@ -855,7 +880,10 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         root, (url_string_t *)-1, on_stray_message, (nta_agent_magic_t *)core, NTATAG_UA(0),
         NTATAG_STATELESS(1), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
         NTATAG_MAXSIZE(nta_maxsize(cfg)), NTATAG_MAX_PROCEEDING(cfg->max_pending),
-        TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
+        TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)),
+        TAG_IF(getenv("XPRELOAD"),
+               NTATAG_PRELOAD(atoi(getenv("XPRELOAD") ? getenv("XPRELOAD") : "0"))),
+        TAG_END());
     if (!sip_stun_off() || !core->agent || bind_listeners(core) < 0)
         goto fail;
     core->sl_tag = nta_agent_newtag(core->home, "sl-%s", core->agent);
@@ -896,6 +924,7 @@ void sip_core_free(sip_core_t *core)
     dialogs_free(core->dialogs);
     cap_free(core->cap_transactions);
     cap_free(core->cap_relays);
+    sip_answered_free(core->answered);
     sip_trace_free(core->trace);
     su_home_unref(core->home);
 }

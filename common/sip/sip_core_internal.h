@@ -2,6 +2,7 @@
 #ifndef CSCF_SIP_CORE_INTERNAL_H
 #define CSCF_SIP_CORE_INTERNAL_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include <sofia-sip/su_alloc.h>
@@ -24,6 +25,9 @@ struct sip_core {
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
     usize_t bad_seen[2]; /* nta's bad request/response counts already added to m_bad */
     su_timer_t *trim_timer;
+    struct sip_answered *answered; /* final answers kept for UDP retransmissions */
+    metric_t *m_absorbed;
+    uint64_t absorbed_seen;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
     sip_request_f handler;
     void *app;

@@ -18,6 +18,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/util/log.h"
+#include "common/sip/sip_answered.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_guard.h"
 #include "common/sip/sip_trace.h"
@@ -351,9 +352,11 @@ static void relay(sip_fwd_t *f, int status, msg_t *response, sip_t *sip)
         response = compact_response(response);
     nta_incoming_t *irq = f->irq;
     sip_trace_msg(f->core->trace, response, "sent");
-    if (nta_incoming_mreply(irq, response) == 0)
+    if (nta_incoming_mreply(irq, response) == 0) {
         sip_core_count_final(f->core, irq, status);
-    else
+        if (status >= 200)
+            sip_answered_keep(f->core->answered, irq);
+    } else
         log_warn("fwd: could not relay %d upstream (malformed, or the transaction is over)",
                  status);
 }

@@ -353,8 +353,11 @@ int regsub_init(pcscf_t *pc)
     pc->regsub = rs;
     rs->pc = pc;
     const url_t *self = sip_core_self_url(pc->p->sip);
-    snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s%s%s>", self->url_host,
-             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    /* The Contact names the core leg's transport as our Path does: without it the S-CSCF sends
+     * every NOTIFY over UDP, each then held 32 s on both sides for retransmissions. */
+    snprintf(rs->contact, sizeof rs->contact, "<sip:pcscf@%s%s%s%s>", self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "",
+             pc->core_tcp ? ";transport=tcp" : "");
     snprintf(rs->from, sizeof rs->from, "%s", rs->contact);
     /* A registrar reached over TLS: our Path named the TLS listener, and From must name the same
      * host:port for the S-CSCF to take us for the UE's P-CSCF (TS 24.229 5.4.2.1.1); the

@@ -127,8 +127,20 @@ start_prog pcscf_relays "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" \
   PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" PCSCF_API_LISTEN="127.0.0.1:$PC_API" \
   PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SILENT;transport=udp;lr" PCSCF_LIMITS_RELAYS=10 \
   PCSCF_LIMITS_T1X64_MS=4000 PCSCF_LOG_LEVEL=warning || { finish; exit 1; }
-sipp_load relays limits_register.xml "$PC_SIP" 50 25
-expect_eq "REGISTERs relayed up to the cap (then 408), the rest 503 with Retry-After (SIPp)" 0 "$?"
+lport=$(free_port)
+timeout 120 sipp -sf "$SCEN/limits_register.xml" -i 127.0.0.1 -p "$lport" -t u1 -r 50 -m 25 \
+  -timeout 60s -trace_err -error_file "$WORKDIR/relays.err" -trace_screen \
+  -screen_file "$WORKDIR/relays.screen" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+# SIPp counts a call whose 503 never came (ontimeout) as failed: those are the relayed ones.
+calls() { awk -F'|' -v k="$1" 'index($1, k) {v = $3} END {gsub(/[^0-9]/, "", v); print v + 0}' \
+  "$WORKDIR/relays.screen"; }
+expect_eq "REGISTERs past the cap got 503 with Retry-After at once (SIPp: 15 calls)" 15 "$(calls 'Successful call')"
+expect_eq "... the 10 relayed up to the cap got no answer in 7 s (RFC 4320: no 408 to a non-INVITE)" \
+  "10 10" "$(calls 'Failed call') $(grep -o 'receive timeout on message' "$WORKDIR/relays.err" | wc -l)"
+expect_eq "... and nothing else (no unexpected message)" 0 \
+  "$(grep -c -E 'Unexpected|Aborting' "$WORKDIR/relays.err")"
+expect_eq "... the pcscf counted no 408 (nta sends none to a non-INVITE)" 0 \
+  "$(metric "$PC_API" 'cscf_sip_responses_total{program="pcscf",code="408"}')"
 expect_eq "cscf_table_capacity{relays} is 10" 10 "$(metric "$PC_API" "$(table capacity pcscf relays)")"
 metric_at_least "$PC_API" "$(table refused_total pcscf relays)" 10
 expect_eq "cscf_table_refused_total{relays} >= 10" 0 "$?"

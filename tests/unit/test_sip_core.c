@@ -15,6 +15,7 @@
 #include <sofia-sip/msg.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
+#include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
@@ -312,6 +313,34 @@ static void counts_requests_and_responses(void **state)
     free(text);
 }
 
+/* A non-INVITE request over UDP, once answered, holds no nta transaction: its answer is kept as
+ * bytes (common/sip/sip_answered.c), and the same request sent again (a retransmission: the same
+ * branch) gets the same answer, To tag included, without reaching the handler. */
+static void retransmission_gets_the_kept_answer(void **state)
+{
+    fixture_t *f = *state;
+    static const char req[] = "FOOBAR sip:ims.example.org SIP/2.0\n"
+                              "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-retx\n"
+                              "Max-Forwards: 70\nFrom: <sip:t@example.org>;tag=a\n"
+                              "To: <sip:u@example.org>\nCall-ID: retx1\nCSeq: 1 FOOBAR\n"
+                              "Content-Length: 0\n\n";
+    char first[2048];
+    snprintf(first, sizeof first, "%s", exchange(f, req));
+    expect_status(first, "SIP/2.0 501");
+    for (int i = 0; i < 20; i++)
+        su_root_step(f->root, 10); /* nta frees the ended transaction on its timer */
+    usize_t irqs = 1;
+    nta_agent_get_stats(sip_core_agent(f->core), NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
+    assert_int_equal(irqs, 0);
+    assert_string_equal(exchange(f, req), first);
+    sip_core_publish_stats(f->core);
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "cscf_sip_requests_total{method=\"other\"} 1\n"));
+    assert_non_null(strstr(text, "cscf_sip_retransmissions_answered_total 1\n"));
+    assert_non_null(strstr(text, "cscf_sip_transactions{side=\"server\"} 1\n"));
+    free(text);
+}
+
 static void malformed_requests_are_counted(void **state)
 {
     fixture_t *f = *state;
@@ -538,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(classify_flow_is_built_once, setup, teardown),
         cmocka_unit_test_setup_teardown(draining_answers_503, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_requests_and_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(retransmission_gets_the_kept_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(self_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(request_for_us, setup, teardown),

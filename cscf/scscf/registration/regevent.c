@@ -73,6 +73,7 @@ struct regevent {
     cap_t *cap; /* max_total, for the cscf_table_* metrics and the log line */
     char contact[300];
     char tls_contact[300]; /* our TLS listener's, "" without one */
+    char tcp_contact[300]; /* ;transport=tcp */
     metric_t *m_subs, *m_notify;
 };
 
@@ -186,28 +187,44 @@ static int on_dialog_request(void *arg, sip_dialog_t *d, sip_incoming_t *irq, si
     return regevent_on_subscribe(re->s, irq, sip);
 }
 
-/* Does this URI (the first of a list) name TLS: sips: or ;transport=tls? */
-static int uri_is_tls(const char *u)
+/* Does this URI (the first of a list) carry ;transport=NAME? */
+static int uri_names_transport(const char *u, size_t n, const char *name)
+{
+    size_t k = strlen(name);
+    for (const char *p = u; (p = strchr(p, ';')) && p < u + n; p++)
+        if (strncasecmp(p, ";transport=", 11) == 0 && strncasecmp(p + 11, name, k) == 0 &&
+            (p + 11 + k == u + n || strchr(";>?", p[11 + k])))
+            return 1;
+    return 0;
+}
+
+/* The transport a URI (the first of a list) is reached over: 's' for TLS (sips: or
+ * ;transport=tls), 't' for TCP, 0 for UDP (RFC 3261 18.1.1: the default). */
+static int uri_transport(const char *u)
 {
     if (!u)
         return 0;
     u += strspn(u, " \t<");
     size_t n = strcspn(u, ">,");
-    if (n >= 5 && strncasecmp(u, "sips:", 5) == 0)
-        return 1;
-    for (const char *p = u; (p = strchr(p, ';')) && p < u + n; p++)
-        if (strncasecmp(p, ";transport=tls", 14) == 0 && (p + 14 == u + n || strchr(";>?", p[14])))
-            return 1;
-    return 0;
+    if ((n >= 5 && strncasecmp(u, "sips:", 5) == 0) || uri_names_transport(u, n, "tls"))
+        return 's';
+    return uri_names_transport(u, n, "tcp") ? 't' : 0;
 }
 
-/* Our Contact in a subscription's messages: the TLS listener's when the dialog's next hop (its
- * first route, else the subscriber's Contact) is reached over TLS, so a subscriber on TLS (a
- * pcscf whose registrar names TLS) sends its refreshes back over TLS too. */
+/* Our Contact in a subscription's messages names the transport of the dialog's next hop (its
+ * first route, else the subscriber's Contact): a subscriber on TLS or TCP (a pcscf whose
+ * registrar names it) sends its refreshes and un-SUBSCRIBE back the same way, not over UDP,
+ * where each would be held 32 s for retransmissions. */
 static const char *contact_for(const regevent_t *re, const char *route_set, const char *target)
 {
-    const char *hop = route_set && *route_set ? route_set : target;
-    return re->tls_contact[0] && uri_is_tls(hop) ? re->tls_contact : re->contact;
+    switch (uri_transport(route_set && *route_set ? route_set : target)) {
+    case 's':
+        return re->tls_contact[0] ? re->tls_contact : re->contact;
+    case 't':
+        return re->tcp_contact;
+    default:
+        return re->contact;
+    }
 }
 
 /* A NOTIFY in u's dialog with CSeq cseq and its CSeq and version already reserved (or u gone
@@ -1248,6 +1265,8 @@ int regevent_init(scscf_t *s)
         return -1;
     const url_t *self = sip_core_self_url(s->p->sip);
     snprintf(re->contact, sizeof re->contact, "<sip:%s%s%s>", self->url_host,
+             self->url_port ? ":" : "", self->url_port ? self->url_port : "");
+    snprintf(re->tcp_contact, sizeof re->tcp_contact, "<sip:%s%s%s;transport=tcp>", self->url_host,
              self->url_port ? ":" : "", self->url_port ? self->url_port : "");
     const url_t *tls = sip_core_tls_url(s->p->sip);
     if (tls)
