@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: OPTIONS transactions per second that a pcscf answers over UDP, at rising SIPp rates,
 # beside the same load against a SIPp UAS that answers at once (the harness ceiling), plus the
-# pcscf's memory; then the registration bench (scripts/bench_register.sh) and the calls bench
-# (scripts/bench_call.sh) and the HSS's MAR latency by subscriber count (scripts/bench_hss.sh).
+# pcscf's memory; then the registration bench (scripts/bench_register.sh), the calls bench
+# (scripts/bench_call.sh), the MESSAGE bench (scripts/bench_message.sh) and the HSS's MAR
+# latency by subscriber count (scripts/bench_hss.sh).
 # Prints figures; pass/fail is not its business.
 set -u
 BUILD=${1:-build}
@@ -64,5 +65,7 @@ echo
 scripts/bench_register.sh "$BUILD"
 echo
 scripts/bench_call.sh "$BUILD"
+echo
+scripts/bench_message.sh "$BUILD"
 echo
 scripts/bench_hss.sh "$BUILD"

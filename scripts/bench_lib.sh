@@ -76,6 +76,28 @@ metric() { # API NAME: a metric's value (0 when absent)
   http_body "http://$1/metrics" | awk -v m="$2" '{k = $1; sub(/\{.*/, "", k)} k == m {v=$2} END {print v+0}'
 }
 
+# refused_503: the 503s pcscf and scscf (PC_API, SC_API) answered so far, admission's and the caps'
+refused_503() {
+  local n=0 api
+  for api in "$PC_API" "$SC_API"; do
+    n=$((n + $(http_body "http://127.0.0.1:$api/metrics" |
+      awk '/^cscf_sip_responses_total\{.*code="503"/ {v += $2} END {printf "%d", v}')))
+  done
+  echo "$n"
+}
+
+# beyond_peak BEST ACHIEVED OK FAILED REFUSED: the line for a step offered at twice the best rate:
+# the rate that succeeded (SIPp's achieved rate times the share that succeeded: the step may run
+# longer than planned) against the best, and how the rest went: requests refused with 503 at once
+# (a registration is two requests), and failed attempts left over (timed out or lost)
+beyond_peak() {
+  local ach pct lost
+  ach=$(awk -v g="$2" -v o="$3" -v f="$4" 'BEGIN {printf "%.0f", o + f ? g * o / (o + f) : 0}')
+  pct=$(awk -v a="$ach" -v b="$1" 'BEGIN {printf "%.0f", b ? 100 * a / b : 0}')
+  lost=$(($4 - $5 > 0 ? $4 - $5 : 0))
+  echo "offered $(($1 * 2))/s: ${ach}/s succeeded (${pct}% of the best); $4 failed, $5 requests refused with 503, at least $lost attempts not refused (timed out or lost)"
+}
+
 # settle: wait (up to 45 s) until pcscf and scscf hold almost no SIP transactions, i.e. those kept
 # for retransmissions (Timer J/L/M, 32 s over UDP) after the last burst are gone, so their expiry
 # does not land in the next measurement. Prints the seconds waited.
