@@ -12,7 +12,9 @@
 #
 # Environment: BENCH_MESSAGE_SUBSCRIBERS (default 2000), BENCH_MESSAGE_SECONDS (per step, 5),
 # BENCH_MESSAGE_RATES, BENCH_MESSAGE_CEILING_RATES (an empty list skips the ceiling),
-# BENCH_CORE_TRANSPORT (pcscf -> scscf, tcp by default).
+# BENCH_MESSAGE_PERF_RATE (a rate of the ramp, or "over" for the step at twice the best: perf on
+# pcscf and scscf, reports in build/perf-message-<prog>.txt), BENCH_CORE_TRANSPORT (pcscf -> scscf,
+# tcp by default).
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -23,6 +25,8 @@ N=${BENCH_MESSAGE_SUBSCRIBERS:-2000}
 SECONDS_PER_STEP=${BENCH_MESSAGE_SECONDS:-5}
 RATES=${BENCH_MESSAGE_RATES:-"500 1000 1500 2000 2500 3000 4000 5000 6000 8000"}
 CEILING_RATES=${BENCH_MESSAGE_CEILING_RATES-"2000 4000 6000 8000 10000 12000 15000"}
+PERF_AT=${BENCH_MESSAGE_PERF_RATE:-} # a rate, or "over": perf on scscf and pcscf during that step
+PERF_NAME=message-                   # reports in $BUILD/perf-message-{scscf,pcscf}.txt
 
 subscribers "$N" 3600 sender recipient
 printf 'SEQUENTIAL\nsender;sip:recipient@%s;%s;text/plain;bench\n' "$DOMAIN" "$DOMAIN" >"$WORKDIR/message.csv"
@@ -74,8 +78,11 @@ msg_ramp() {
   local name=$1 target=$2 rate got ok failed p50 p99 cpu0
   BEST=0 BEST_P50=0 BEST_P99=0
   for rate in $3; do
+    PERF_PIDS=()
+    [ "$name" = ims ] && [ "$rate" = "${PERF_AT:-}" ] && profile
     cpu0=$(cpu_snap)
     read -r got ok failed p50 p99 < <(cd "$WORKDIR" && msg_step "$target" "$rate")
+    [ ${#PERF_PIDS[@]} -eq 0 ] || wait "${PERF_PIDS[@]}" 2>/dev/null || true
     printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms  %s\n' \
       "$name" "$rate" "$got" "$ok" "$failed" "$p50" "$p99" "$(cpu_use "$cpu0" "$(cpu_snap)")"
     [ "$ok" -gt 0 ] && [ $((failed * 100)) -lt "$ok" ] || break
@@ -88,8 +95,11 @@ ours=$BEST p50=$BEST_P50 p99=$BEST_P99
 over=""
 if [ "$ours" -gt 0 ]; then
   echo "bench: waited $(settle) s for the transactions of the ramp to expire"
+  PERF_PIDS=()
+  [ "${PERF_AT:-}" = over ] && profile
   r0=$(refused_503) cpu0=$(cpu_snap)
   read -r got ok failed op50 op99 < <(cd "$WORKDIR" && msg_step "$PC_SIP" $((ours * 2)))
+  [ ${#PERF_PIDS[@]} -eq 0 ] || wait "${PERF_PIDS[@]}" 2>/dev/null || true
   r1=$(refused_503)
   printf '  %-10s target %5d/s  achieved %7.0f/s  ok %6d  failed %5d  p50 %6s ms  p99 %6s ms  %s (twice the best)\n' \
     ims $((ours * 2)) "$got" "$ok" "$failed" "$op50" "$op99" "$(cpu_use "$cpu0" "$(cpu_snap)")"
