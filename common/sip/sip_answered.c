@@ -62,23 +62,18 @@ int tport_is_reliable(tport_t const *self)
  * that only share a branch (RFC 4475's cparam01/02 do) stay two requests. 0 when msg is not
  * one to keep: not over UDP, an INVITE (nta's own rules for those), or a branch without the
  * magic cookie. */
-static int eligible(msg_t *msg, sip_t const *sip)
-{
-    const su_addrinfo_t *ai = msg_addrinfo(msg);
-    if (!ai || ai->ai_socktype != SOCK_DGRAM || !sip || !sip->sip_request || !sip->sip_cseq ||
-        !sip->sip_call_id || !sip->sip_from)
-        return 0;
-    sip_method_t m = sip->sip_request->rq_method;
-    const sip_via_t *v = sip->sip_via;
-    return m != sip_method_invite && m != sip_method_ack && m != sip_method_cancel && v &&
-           v->v_branch && strncasecmp(v->v_branch, "z9hG4bK", 7) == 0 && v->v_host;
-}
-
 static int key_of(msg_t *msg, sip_t const *sip, char *out, size_t len)
 {
-    if (!eligible(msg, sip))
+    const su_addrinfo_t *ai = msg_addrinfo(msg);
+    if (!ai || ai->ai_socktype != SOCK_DGRAM || !sip || !sip->sip_request || !sip->sip_cseq)
+        return 0;
+    sip_method_t m = sip->sip_request->rq_method;
+    if (m == sip_method_invite || m == sip_method_ack || m == sip_method_cancel)
         return 0;
     const sip_via_t *v = sip->sip_via;
+    if (!v || !v->v_branch || strncasecmp(v->v_branch, "z9hG4bK", 7) != 0 || !v->v_host ||
+        !sip->sip_call_id || !sip->sip_from)
+        return 0;
     const char *ftag = sip->sip_from->a_tag;
     int n = snprintf(out, len, "%s|%s|%s|%s|%s|%u|%s", v->v_branch, v->v_host,
                      v->v_port ? v->v_port : "", sip->sip_request->rq_method_name,
@@ -108,7 +103,8 @@ void sip_answered_free(sip_answered_t *a)
 
 nta_incoming_t *sip_answered_incoming_create(nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
-    end_at_final = eligible(msg, sip);
+    char key[512];
+    end_at_final = key_of(msg, sip, key, sizeof key);
     nta_incoming_t *irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());
     end_at_final = 0;
     return irq;
