@@ -77,12 +77,12 @@ void cap_update(cap_t *c, size_t entries)
     }
 }
 
-int cap_admit(cap_t *c, size_t entries)
+static int admit(cap_t *c, size_t entries, size_t limit)
 {
     if (!c)
         return 1;
     cap_update(c, entries);
-    if (entries < c->capacity)
+    if (entries < limit)
         return 1;
     c->refused++;
     c->episode_refused++;
@@ -95,6 +95,16 @@ int cap_admit(cap_t *c, size_t entries)
                  c->table, entries, c->capacity, c->retry_after, c->key);
     }
     return 0;
+}
+
+int cap_admit(cap_t *c, size_t entries)
+{
+    return admit(c, entries, c ? c->capacity : 0);
+}
+
+int cap_admit_reserved(cap_t *c, size_t entries)
+{
+    return admit(c, entries, c ? c->capacity + c->capacity * CAP_RESERVE_PERCENT / 100 + 1 : 0);
 }
 
 size_t cap_capacity(const cap_t *c)

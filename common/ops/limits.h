@@ -18,7 +18,8 @@
 
 #include "common/ops/metrics.h"
 
-#define CAP_RESUME_PERCENT 90
+#define CAP_RESUME_PERCENT  90
+#define CAP_RESERVE_PERCENT 10
 
 typedef struct cap cap_t;
 
@@ -32,6 +33,11 @@ void cap_free(cap_t *c);
 /* May one more entry be added to the table, which holds `entries` now? 1 yes; 0 no: the
  * refusal is counted (and logged once per episode). A NULL cap admits everything. */
 int cap_admit(cap_t *c, size_t entries);
+/* The same for work admitted already (a request inside a dialog, an ACK, a request the other
+ * CSCF admitted, an emergency call): it may go CAP_RESERVE_PERCENT past the capacity, so a call
+ * set up before the table filled still ends (its BYE) and only new work is refused at the cap.
+ * Past the reserve it is refused too: that is the table's hard limit. */
+int cap_admit_reserved(cap_t *c, size_t entries);
 /* The table holds `entries` now (the gauge; ends an episode once under the resume mark). */
 void cap_update(cap_t *c, size_t entries);
 /* A new capacity (a reload); entries already held stay. */

@@ -251,11 +251,12 @@ static void impi_of(sip_t const *sip, char *out, size_t len)
 }
 
 int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phrase, char *retry,
-                  size_t retry_len)
+                  size_t retry_len, int *ongoing)
 {
     unsigned flags;
     char flow[96] = "", impi[256] = "";
     adm_class_t c = classify(sa, msg, sip, &flags, flow, sizeof flow);
+    *ongoing = c == ADM_ACK_CANCEL || c == ADM_IN_DIALOG || c == ADM_ADMITTED || c == ADM_EMERGENCY;
     const adm_config_t *cfg = adm_config(sa->adm);
     int bucketed = c != ADM_ACK_CANCEL && c != ADM_IN_DIALOG && cfg->enabled;
     int by_flow = bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER);

@@ -351,12 +351,13 @@ static void options_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
 }
 
 /* Would a server transaction for this request take the agent past a cap? Then it is refused
- * with 503 without one. */
-static cap_t *over_cap(sip_core_t *core, sip_t const *sip)
+ * with 503 without one. Work admitted already (ongoing) may use the cap's reserve. */
+static cap_t *over_cap(sip_core_t *core, sip_t const *sip, int ongoing)
 {
     usize_t irqs = 0;
     nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
-    if (!cap_admit(core->cap_transactions, irqs + sip_answered_count(core->answered)))
+    size_t held = irqs + sip_answered_count(core->answered);
+    if (!(ongoing ? cap_admit_reserved : cap_admit)(core->cap_transactions, held))
         return core->cap_transactions;
     if (sip->sip_request->rq_method == sip_method_invite &&
         core->inflight_invites >= core->cfg.max_pending) {
@@ -373,14 +374,16 @@ static int answer_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     const char *phrase = NULL;
     char retry[16];
     /* Admission first: a refused request should cost as little as possible (no transaction). */
-    int refused = core->adm && sip_adm_check(core->adm, msg, sip, &phrase, retry, sizeof retry);
+    int ongoing = sip->sip_to && sip->sip_to->a_tag; /* without admission control: a dialog's */
+    int refused =
+        core->adm && sip_adm_check(core->adm, msg, sip, &phrase, retry, sizeof retry, &ongoing);
     if (method == sip_method_ack)
         return absorb_ack(core, msg, sip); /* never refused; the program relays ACKs for 2xx */
     refusal_t bad = {0};
     int malformed = !refused && refuse_request(core, sip, &bad);
     int options = !refused && !malformed && method == sip_method_options &&
                   sip_core_request_is_for_us(core, sip);
-    cap_t *full = refused || malformed || options ? NULL : over_cap(core, sip);
+    cap_t *full = refused || malformed || options ? NULL : over_cap(core, sip, ongoing);
     if (!refused && !malformed && !options && !full)
         return 0;
     metric_inc(core->m_requests, method_label(sip->sip_request->rq_method_name));

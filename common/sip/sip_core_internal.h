@@ -69,10 +69,11 @@ void sip_adm_set_config(sip_adm_t *sa, const struct adm_config *cfg);
 void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
 /* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
-/* 0: go on; 503 when the request was refused (answered). */
-/* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. */
+/* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. *ongoing: 1
+ * when the request belongs to work admitted already (a dialog's, ACK/CANCEL, one the other CSCF
+ * admitted, an emergency call), which the caps let into their reserve (limits.h). */
 int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phrase, char *retry,
-                  size_t retry_len);
+                  size_t retry_len, int *ongoing);
 void sip_adm_publish(sip_adm_t *sa);
 json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 

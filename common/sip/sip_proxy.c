@@ -112,12 +112,18 @@ const url_t *sip_proxy_next_hop(sip_t const *sip)
     return sip->sip_route ? sip->sip_route->r_url : sip->sip_request->rq_url;
 }
 
+/* A deep copy (msg_dup), not msg_copy(): a shallow copy keeps the received message alive for as
+ * long as the copy lives, and nta keeps the forwarded request of an INVITE client transaction
+ * over UDP for Timer D (32 s) after its final response. Measured at 500 calls/s: 26 KiB held per
+ * such transaction with msg_copy, 18 KiB with msg_dup, no more CPU per call. The copy is
+ * encoded again when sent, so header fields of different names may come out in sofia's order
+ * (RFC 3261 7.3.1: their relative order is not significant). */
 msg_t *sip_proxy_copy_request(nta_incoming_t *irq)
 {
     msg_t *orig = nta_incoming_getrequest(irq);
     if (!orig)
         return NULL;
-    msg_t *copy = msg_copy(orig);
+    msg_t *copy = msg_dup(orig);
     msg_destroy(orig); /* getrequest returned a reference */
     return copy;
 }
@@ -582,22 +588,24 @@ static const url_t *dest_of(msg_t *msg, const url_t *next_hop)
 }
 
 /* limits.relays, and limits.dialogs for a new call: at either cap the request is answered 503
- * here (with Retry-After) and not relayed. Returns 503 then, else 0. */
+ * here (with Retry-After) and not relayed. A request inside a dialog may use the relays cap's
+ * reserve (limits.h): the call it ends or changes was admitted already. Returns 503 then, else 0.
+ */
 static int refuse_at_cap(sip_core_t *core, nta_incoming_t *irq)
 {
     if (nta_incoming_magic(irq, on_cancel_taken))
         return 0; /* taken back from its relay and forked again: admitted already */
     const char *retry = NULL;
-    if (!cap_admit(core->cap_relays, core->inflight)) {
+    msg_t *req = nta_incoming_getrequest(irq);
+    sip_t const *in = req ? sip_object(req) : NULL;
+    int in_dialog = in && in->sip_to && in->sip_to->a_tag;
+    if (!(in_dialog ? cap_admit_reserved : cap_admit)(core->cap_relays, core->inflight))
         retry = cap_retry_after(core->cap_relays);
-    } else if (nta_incoming_method(irq) == sip_method_invite) {
-        msg_t *req = nta_incoming_getrequest(irq);
-        sip_t const *in = req ? sip_object(req) : NULL;
-        if (in && in->sip_to && !in->sip_to->a_tag && !dialogs_admit(core->dialogs))
-            retry = dialogs_retry_after(core->dialogs);
-        if (req)
-            msg_destroy(req); /* getrequest returned a reference */
-    }
+    else if (nta_incoming_method(irq) == sip_method_invite && in && in->sip_to && !in_dialog &&
+             !dialogs_admit(core->dialogs))
+        retry = dialogs_retry_after(core->dialogs);
+    if (req)
+        msg_destroy(req); /* getrequest returned a reference */
     if (!retry)
         return 0;
     sip_core_reply(core, irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR(retry),

@@ -92,6 +92,32 @@ static void test_shared_families_and_new_capacity(void **state)
     metrics_free(m);
 }
 
+/* Work admitted already goes on past the cap, into a reserve of CAP_RESERVE_PERCENT, while new
+ * work is refused at the cap; past the reserve everything is refused. */
+static void test_admitted_work_uses_the_reserve(void **state)
+{
+    metrics_t *m = metrics_new();
+    cap_t *c = cap_new(m, "transactions", "limits.transactions", 100, 5);
+    assert_non_null(c);
+    size_t hard = 100 + 100 * CAP_RESERVE_PERCENT / 100 + 1;
+    assert_int_equal(cap_admit(c, 100), 0);
+    for (size_t n = 100; n < hard; n++)
+        assert_int_equal(cap_admit_reserved(c, n), 1);
+    assert_int_equal(cap_admit_reserved(c, hard), 0);
+    assert_int_equal(cap_refused(c), 2);
+    assert_has(m, "cscf_table_refused_total{table=\"transactions\"} 2");
+    /* a cap of one still has room for one more ongoing entry */
+    cap_t *one = cap_new(NULL, "dialogs", "limits.dialogs", 1, 1);
+    assert_int_equal(cap_admit(one, 1), 0);
+    assert_int_equal(cap_admit_reserved(one, 1), 1);
+    assert_int_equal(cap_admit_reserved(one, 2), 0);
+    assert_int_equal(cap_admit_reserved(NULL, 1000000), 1);
+    cap_free(one);
+    cap_free(c);
+    metrics_free(m);
+    (void)state;
+}
+
 static void test_null_cap_admits(void **state)
 {
     assert_int_equal(cap_admit(NULL, 1000000), 1);
@@ -107,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_episode_ends_under_resume_mark),
         cmocka_unit_test(test_cap_of_one_resumes_when_empty),
         cmocka_unit_test(test_shared_families_and_new_capacity),
+        cmocka_unit_test(test_admitted_work_uses_the_reserve),
         cmocka_unit_test(test_null_cap_admits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
