@@ -87,10 +87,13 @@ static const cfg_key_t sip_keys[] = {
     {"limits.transactions", CFG_INT, "100000",
      "server transactions held, completed ones kept for retransmissions included (over UDP, "
      "for limits.t1x64_ms: an INVITE with its answer about 14 KiB, another request's answer "
-     "about 1 KiB); a request that would need one more gets 503 without one",
+     "about 1 KiB); a request that would need one more gets 503 without one, except work "
+     "admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more",
      100, 10000000, NULL},
     {"limits.relays", CFG_INT, "20000",
-     "requests being relayed (awaiting their final response); more get 503", 10, 10000000, NULL},
+     "requests being relayed (awaiting their final response); more get 503 (a request in a "
+     "dialog: up to 10% more)",
+     10, 10000000, NULL},
     {"limits.dialogs", CFG_INT, "100000",
      "calls (INVITE dialogs) tracked; a new initial INVITE at the cap gets 503", 10, 10000000,
      NULL},
