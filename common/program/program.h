@@ -65,7 +65,7 @@ struct program {
     int signal_fd;
     su_wait_t signal_wait[1];
     int signal_index;
-    metric_t *m_queue_depth, *m_rss, *m_fds, *m_cpu;
+    metric_t *m_queue_depth, *m_rss, *m_fds, *m_cpu, *m_heap;
     double cpu_counted; /* CPU seconds already added to m_cpu */
     const char *config_path;
     struct program_reload *reloaded; /* the config last read by a reload (program_reload.c) */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/sip/dialogs.h"
+#include "common/util/heap.h"
 #include "common/util/log.h"
 #include "common/util/version.h"
 
@@ -110,6 +111,19 @@ static void publish_cpu(program_t *p)
     }
 }
 
+/* Where RSS goes: what the program holds against what the allocator keeps around it. */
+static void publish_heap(program_t *p)
+{
+    heap_stats_t st;
+    heap_stats(&st);
+    metric_set(p->m_heap, "allocated", (double)st.allocated);
+    if (!st.resident)
+        return; /* glibc: only the allocated bytes */
+    metric_set(p->m_heap, "active", (double)st.active);
+    metric_set(p->m_heap, "metadata", (double)st.metadata);
+    metric_set(p->m_heap, "resident", (double)st.resident);
+}
+
 static void publish_loop_stats(void *arg)
 {
     program_t *p = arg;
@@ -126,6 +140,7 @@ static void metrics_route(void *ctx, const api_request_t *req, api_response_t *r
     loopq_call(p->queue, publish_loop_stats, p, LOOP_CALL_TIMEOUT_MS);
     metric_set(p->m_queue_depth, NULL, (double)loopq_depth(p->queue));
     metric_set(p->m_rss, NULL, (double)rss_bytes());
+    publish_heap(p);
     metric_set(p->m_fds, NULL, (double)count_fds());
     publish_cpu(p);
     char *text = metrics_render(p->metrics);
@@ -253,6 +268,12 @@ int program_rest_routes(program_t *p)
     p->m_rss = metrics_gauge(p->metrics, "process_resident_memory_bytes",
                              "resident memory size, bytes", NULL);
     p->m_fds = metrics_gauge(p->metrics, "process_open_fds", "open file descriptors", NULL);
+    p->m_heap = metrics_gauge(
+        p->metrics, "cscf_heap_bytes",
+        "the allocator's counts, by kind: allocated (live objects), and with jemalloc (the "
+        "plain build) active (pages holding them), metadata (its bookkeeping, which follows the "
+        "highest heap the process had and is kept), resident (its pages in RAM)",
+        "kind");
     p->m_cpu = metrics_counter(p->metrics, "process_cpu_seconds_total",
                                "user and system CPU time of the process, seconds", NULL);
     p->m_queue_depth = metrics_gauge(p->metrics, "cscf_loop_queue_depth",

@@ -11,9 +11,11 @@
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
+size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 void heap_release(void)
 {
@@ -42,6 +44,33 @@ size_t heap_in_use(void)
     (void)mallctl("epoch", &epoch, &len, &epoch, len);
     len = sizeof allocated;
     return mallctl("stats.allocated", &allocated, &len, NULL, 0) == 0 ? allocated : 0;
+}
+
+static size_t je_stat(const char *name)
+{
+    size_t v = 0, len = sizeof v;
+    return mallctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
+}
+
+void heap_stats(heap_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!mallctl) {
+        /* Under ASan its allocator answers mallinfo2() with zeros: ask it directly. */
+        struct mallinfo2 mi = mallinfo2();
+        st->allocated = __sanitizer_get_current_allocated_bytes
+                            ? __sanitizer_get_current_allocated_bytes()
+                            : mi.uordblks + mi.hblkhd;
+        return;
+    }
+    /* jemalloc's statistics are a snapshot, refreshed by "epoch" (thread-safe). */
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    st->allocated = je_stat("stats.allocated");
+    st->active = je_stat("stats.active");
+    st->metadata = je_stat("stats.metadata");
+    st->resident = je_stat("stats.resident");
 }
 
 const char *heap_allocator(void)

@@ -10,6 +10,14 @@ void heap_release(void);
 /* Bytes the program has allocated and not freed, as the allocator counts them (jemalloc:
  * stats.allocated, rounded to its size classes; glibc: in-use chunks, headers included). */
 size_t heap_in_use(void);
+/* The allocator's own counts, bytes. jemalloc (the plain build): allocated (live objects),
+ * active (the pages holding them), metadata (its bookkeeping, which grows with the highest heap
+ * the process ever had and is never given back), resident (its pages in RAM, metadata
+ * included). glibc: allocated only (in-use chunks), the rest 0. */
+typedef struct heap_stats {
+    size_t allocated, active, metadata, resident;
+} heap_stats_t;
+void heap_stats(heap_stats_t *st);
 /* "jemalloc" or "glibc": what heap_release() works on. */
 const char *heap_allocator(void);
 

@@ -199,6 +199,19 @@ wait_for 40 back_within
 expect_eq "after the burst RSS returns to within 20% of before (ASan: transactions 0, heap trimmed) within 40 s" \
   0 "$?"
 echo "  (RSS $(rss_kib "$pid") KiB at the end)"
+# cscf_heap_bytes: the allocator's own counts beside RSS (jemalloc in the plain build: also the
+# pages it keeps and its metadata; glibc under ASan: allocated only).
+heap() { metric "$PC_API" "cscf_heap_bytes{program=\"pcscf\",kind=\"$1\"}"; }
+alloc=$(heap allocated)
+[ "${alloc%.*}" -gt 0 ] && [ "${alloc%.*}" -lt $(($(rss_kib "$pid") * 1024)) ] &&
+  pass "cscf_heap_bytes{allocated} is reported, under RSS (${alloc%.*} bytes)" ||
+  fail "cscf_heap_bytes{allocated} is reported, under RSS" "${alloc:-none}"
+if [ "$ASAN" = 0 ]; then
+  meta=$(heap metadata) res=$(heap resident)
+  [ "${meta%.*}" -gt 0 ] && [ "${res%.*}" -ge "${alloc%.*}" ] &&
+    pass "jemalloc's metadata (${meta%.*}) and resident (${res%.*}) bytes are reported" ||
+    fail "jemalloc's metadata and resident bytes are reported" "metadata ${meta:-none}, resident ${res:-none}"
+fi
 expect_eq "pcscf2 still answers OPTIONS" 0 "$(sipp_load end options_200.xml "$PC_SIP" 10 1; echo $?)"
 stop_clean pcscf2
 
