@@ -85,10 +85,12 @@ static const cfg_key_t sip_keys[] = {
      "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
-     "server transactions held, completed ones kept for retransmissions included (over UDP, "
-     "for limits.t1x64_ms: an INVITE with its answer about 14 KiB, another request's answer "
-     "about 1 KiB); a request that would need one more gets 503 without one, except work "
-     "admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more",
+     "SIP transactions the stack holds, server and client, completed ones kept for "
+     "retransmissions included (an INVITE relayed to a handset over UDP: about 18 KiB for 32 "
+     "s); a request that would need one more gets 503 without one, except work admitted "
+     "already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. The answers "
+     "to other requests over UDP, kept as bytes for limits.t1x64_ms (under 1 KiB), are a table "
+     "of their own of as many entries, the oldest dropped first",
      100, 10000000, NULL},
     {"limits.relays", CFG_INT, "20000",
      "requests being relayed (awaiting their final response); more get 503 (a request in a "

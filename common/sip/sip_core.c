@@ -350,13 +350,23 @@ static void options_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
     }
 }
 
+/* The transactions limits.transactions counts: nta's, server and client, 10-20 KiB each (an
+ * INVITE relayed to a handset over UDP stays 32 s after its answer). Not the answers kept as
+ * bytes (sip_answered.h, under 1 KiB each, a table of their own): counted here they refused
+ * sustained load the memory could hold (5,000 MESSAGE/s keep 160,000 of them). */
+static size_t nta_held(sip_core_t *core)
+{
+    usize_t irqs = 0, orqs = 0;
+    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+    return irqs + orqs;
+}
+
 /* Would a server transaction for this request take the agent past a cap? Then it is refused
  * with 503 without one. Work admitted already (ongoing) may use the cap's reserve. */
 static cap_t *over_cap(sip_core_t *core, sip_t const *sip, int ongoing)
 {
-    usize_t irqs = 0;
-    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs), TAG_END());
-    size_t held = irqs + sip_answered_count(core->answered);
+    size_t held = nta_held(core);
     if (!(ongoing ? cap_admit_reserved : cap_admit)(core->cap_transactions, held))
         return core->cap_transactions;
     if (sip->sip_request->rq_method == sip_method_invite &&
@@ -745,11 +755,11 @@ void sip_core_publish_stats(sip_core_t *core)
     metric_addv(core->m_bad, (const char *[]){"response"}, (double)(bad_resp - core->bad_seen[1]));
     core->bad_seen[0] = bad_req;
     core->bad_seen[1] = bad_resp;
+    cap_update(core->cap_transactions, irqs + orqs);
     /* The answers kept for retransmissions are what nta's completed transactions were. */
     irqs += sip_answered_count(core->answered);
     metric_set(core->m_transactions, "server", (double)irqs);
     metric_set(core->m_transactions, "client", (double)orqs);
-    cap_update(core->cap_transactions, irqs);
     uint64_t absorbed = sip_answered_absorbed(core->answered);
     metric_addv(core->m_absorbed, NULL, (double)(absorbed - core->absorbed_seen));
     core->absorbed_seen = absorbed;
@@ -872,7 +882,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                      cfg->max_transactions ? cfg->max_transactions : 100000, retry);
     core->cap_relays = cap_new(metrics, "relays", "limits.relays",
                                cfg->max_relays ? cfg->max_relays : 20000, retry);
-    /* As long as nta would have kept their transactions (Timer J), at most limits.transactions. */
+    /* As long as nta would have kept their transactions (Timer J); at most limits.transactions
+     * of them, the oldest dropped first (they are not counted in the transactions cap). */
     core->answered = sip_answered_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
                                       cfg->max_transactions ? cfg->max_transactions : 100000);
     if (!core->cap_transactions || !core->cap_relays || !core->answered)
