@@ -314,6 +314,11 @@ static double class_start(adm_class_t c)
     }
 }
 
+int adm_class_ongoing(adm_class_t c)
+{
+    return class_start(c) == 0 && c != ADM_OPTIONS;
+}
+
 double adm_shed_probability(const adm_t *a, adm_class_t c)
 {
     double start = class_start(c);

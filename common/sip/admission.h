@@ -112,6 +112,9 @@ double adm_shed_ratio(const adm_t *a, double now);
 size_t adm_table_count(const adm_t *a, int impi);
 
 const char *adm_class_name(adm_class_t c);
+/* 1 for the classes that finish work admitted already (in a dialog, ACK/CANCEL, admitted by the
+ * other CSCF, emergency): never shed for lag, and the caps' reserve is theirs (limits.h). */
+int adm_class_ongoing(adm_class_t c);
 const char *adm_reason_name(adm_reason_t r);
 
 /* The REST view: config, lag, shed probabilities and ratio, counters per class, the `top` flows

@@ -256,7 +256,7 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
     unsigned flags;
     char flow[96] = "", impi[256] = "";
     adm_class_t c = classify(sa, msg, sip, &flags, flow, sizeof flow);
-    *ongoing = c == ADM_ACK_CANCEL || c == ADM_IN_DIALOG || c == ADM_ADMITTED || c == ADM_EMERGENCY;
+    *ongoing = adm_class_ongoing(c);
     const adm_config_t *cfg = adm_config(sa->adm);
     int bucketed = c != ADM_ACK_CANCEL && c != ADM_IN_DIALOG && cfg->enabled;
     int by_flow = bucketed && cfg->flow_rate > 0 && !(flags & SIP_ADM_PEER);

@@ -650,10 +650,7 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     /* nta makes its Vias anew for every transport added and frees the old ones, which the
      * connections (secondary transports) made so far still point to: a request sent over one of
      * them later reads freed memory. So listeners are added before anything was sent. */
-    usize_t irqs = 0, orqs = 0;
-    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
-                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
-    if (irqs || orqs) {
+    if (nta_held(core)) {
         log_error("sip: listener %s added after SIP traffic began (a bug: add it at start-up)",
                   hostport);
         return -1;
@@ -781,11 +778,8 @@ enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500, TRIM_IDLE = 100 };
 static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_core_t *core = (sip_core_t *)arg;
-    usize_t irqs = 0, orqs = 0;
-    nta_agent_get_stats(core->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
-                        NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
     sip_answered_expire(core->answered, clock_mono_ms());
-    usize_t held = irqs + orqs + sip_answered_count(core->answered);
+    usize_t held = nta_held(core) + sip_answered_count(core->answered);
     if (held > core->held_peak)
         core->held_peak = held;
     int halved = core->held_peak - held >= TRIM_MIN_DROP && held < core->held_peak / 2;

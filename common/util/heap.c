@@ -30,22 +30,6 @@ void heap_release(void)
         malloc_trim(0);
 }
 
-size_t heap_in_use(void)
-{
-    if (!mallctl) {
-        struct mallinfo2 mi = mallinfo2();
-        return mi.uordblks + mi.hblkhd;
-    }
-    /* Objects in the thread's cache count as allocated: hand them back first, so a small
-     * measurement is not a cache refill. Then "epoch" refreshes the statistics. */
-    (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch, allocated = 0;
-    (void)mallctl("epoch", &epoch, &len, &epoch, len);
-    len = sizeof allocated;
-    return mallctl("stats.allocated", &allocated, &len, NULL, 0) == 0 ? allocated : 0;
-}
-
 static size_t je_stat(const char *name)
 {
     size_t v = 0, len = sizeof v;
@@ -71,6 +55,17 @@ void heap_stats(heap_stats_t *st)
     st->active = je_stat("stats.active");
     st->metadata = je_stat("stats.metadata");
     st->resident = je_stat("stats.resident");
+}
+
+size_t heap_in_use(void)
+{
+    /* Objects in the thread's cache count as allocated: hand them back first, so a small
+     * measurement is not a cache refill. */
+    if (mallctl)
+        (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    heap_stats_t st;
+    heap_stats(&st);
+    return st.allocated;
 }
 
 const char *heap_allocator(void)

@@ -305,15 +305,36 @@ static void names(void **state)
     assert_string_equal(adm_reason_name(ADM_SHED_FLOW), "flow");
 }
 
+/* The classes whose requests finish admitted work: never shed for lag, and the caps' reserve. */
+static void test_ongoing_classes(void **state)
+{
+    assert_true(adm_class_ongoing(ADM_EMERGENCY));
+    assert_true(adm_class_ongoing(ADM_ACK_CANCEL));
+    assert_true(adm_class_ongoing(ADM_IN_DIALOG));
+    assert_true(adm_class_ongoing(ADM_ADMITTED));
+    assert_false(adm_class_ongoing(ADM_OPTIONS));
+    assert_false(adm_class_ongoing(ADM_KNOWN));
+    assert_false(adm_class_ongoing(ADM_INITIAL_REGISTER));
+    assert_false(adm_class_ongoing(ADM_INITIAL));
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(curve_per_class),      cmocka_unit_test(integral_follows_lag),
-        cmocka_unit_test(curve_is_gradual),     cmocka_unit_test(smoothing),
-        cmocka_unit_test(disabled_only_counts), cmocka_unit_test(flow_bucket),
-        cmocka_unit_test(impi_bucket),          cmocka_unit_test(table_is_bounded),
-        cmocka_unit_test(long_keys_are_cut),    cmocka_unit_test(retry_after_jitter),
-        cmocka_unit_test(shed_ratio_window),    cmocka_unit_test(names),
+        cmocka_unit_test(test_ongoing_classes),
+        cmocka_unit_test(curve_per_class),
+        cmocka_unit_test(integral_follows_lag),
+        cmocka_unit_test(curve_is_gradual),
+        cmocka_unit_test(smoothing),
+        cmocka_unit_test(disabled_only_counts),
+        cmocka_unit_test(flow_bucket),
+        cmocka_unit_test(impi_bucket),
+        cmocka_unit_test(table_is_bounded),
+        cmocka_unit_test(long_keys_are_cut),
+        cmocka_unit_test(retry_after_jitter),
+        cmocka_unit_test(shed_ratio_window),
+        cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
