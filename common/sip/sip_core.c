@@ -495,6 +495,10 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
         log_ctx_clear();
         return 0;
     }
+    if (sip && sip->sip_status && core && core->fwd_stray && core->fwd_stray(core, msg, sip) == 0) {
+        log_ctx_clear();
+        return 0;
+    }
     if (sip && sip->sip_status && core && relay_late_2xx(core, msg, sip) == 0) {
         log_ctx_clear();
         return 0;
@@ -831,6 +835,8 @@ static void sweep_dialogs(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t 
 {
     sip_core_t *core = (sip_core_t *)arg;
     dialogs_sweep(core->dialogs, time(NULL));
+    if (core->fwd_sweep)
+        core->fwd_sweep(core, clock_mono_ms());
 }
 
 unsigned sip_core_retry_after(const sip_core_t *core)

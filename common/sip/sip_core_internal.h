@@ -39,6 +39,12 @@ struct sip_core {
     /* Set by sip_proxy.c when it lists a forward: the core frees them at teardown without
      * knowing the proxy (the proxy sits above the core). */
     void (*release_fwds)(struct sip_core *core);
+    /* INVITE branches over UDP the proxy took over from nta at their first provisional
+     * (sip_proxy.c, detach_branch()): their responses come to on_stray_message(), which offers
+     * them to fwd_stray first (0: taken); fwd_sweep runs their Timer C. Set like release_fwds. */
+    struct strmap *detached; /* top Via branch -> the branch */
+    int (*fwd_stray)(struct sip_core *core, msg_t *msg, sip_t *sip);
+    void (*fwd_sweep)(struct sip_core *core, int64_t now_ms);
     struct dialogs *dialogs;
     struct sip_trace *trace;
     su_timer_t *sweep;

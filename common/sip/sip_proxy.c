@@ -17,7 +17,9 @@
 
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
+#include "common/util/clock.h"
 #include "common/util/log.h"
+#include "common/util/strmap.h"
 #include "common/sip/sip_answered.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_guard.h"
@@ -194,8 +196,14 @@ int sip_proxy_check_loop(sip_core_t *core, sip_t const *sip)
 
 typedef struct sip_branch {
     struct sip_fwd *f;
-    nta_outgoing_t *orq;
-    int status; /* final status received (or nta's verdict); 0 while pending */
+    nta_outgoing_t *orq; /* NULL once detached, or when the branch has ended */
+    int status;          /* final status received (or nta's verdict); 0 while pending */
+    /* A branch taken over from nta (detach_branch()): what its CANCEL and ACK are made of. */
+    msg_t *req;          /* the request as it went out, with our Via (a reference) */
+    const char *ident;   /* the listener it left from (in req's home) */
+    const url_t *route;  /* where nta sent it (in req's home); NULL: its Route/Request-URI */
+    int64_t deadline_ms; /* Timer C, then the wait for the callee to answer our CANCEL */
+    int timer_c_fired;
 } sip_branch_t;
 
 struct sip_fwd {
@@ -215,6 +223,9 @@ struct sip_fwd {
     sip_branch_t br[];
 };
 
+static int branch_stray(sip_core_t *core, msg_t *msg, sip_t *sip);
+static void branches_sweep(sip_core_t *core, int64_t now_ms);
+
 static void fwd_link(sip_fwd_t *f)
 {
     f->next = f->core->fwds;
@@ -223,6 +234,8 @@ static void fwd_link(sip_fwd_t *f)
     f->prev = &f->core->fwds;
     f->core->fwds = f;
     f->core->release_fwds = sip_proxy_release_all;
+    f->core->fwd_stray = branch_stray;
+    f->core->fwd_sweep = branches_sweep;
     f->core->inflight++;
     f->core->inflight_invites += f->method == sip_method_invite;
 }
@@ -236,11 +249,24 @@ static void fwd_unlink(sip_fwd_t *f)
     f->core->inflight_invites -= f->method == sip_method_invite;
 }
 
+static void forget_detached(sip_core_t *core, sip_branch_t *b)
+{
+    if (!b->req)
+        return;
+    sip_via_t const *v = sip_object(b->req)->sip_via;
+    if (core->detached && strmap_get(core->detached, v->v_branch) == b)
+        strmap_take(core->detached, v->v_branch);
+    msg_destroy(b->req);
+    b->req = NULL;
+}
+
 static void fwd_finish(sip_fwd_t *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         if (f->br[i].orq)
             nta_outgoing_destroy(f->br[i].orq);
+        forget_detached(f->core, &f->br[i]);
+    }
     if (f->irq) /* through sip_core, which defers it while the request is being dispatched */
         sip_incoming_release(f->irq, NULL);
     if (f->best)
@@ -255,6 +281,8 @@ void sip_proxy_release_all(sip_core_t *core)
 {
     while (core->fwds) {
         sip_fwd_t *f = core->fwds;
+        for (size_t i = 0; i < f->n; i++)
+            forget_detached(core, &f->br[i]);
         if (f->best)
             msg_destroy(f->best);
         if (f->cb)
@@ -262,6 +290,8 @@ void sip_proxy_release_all(sip_core_t *core)
         fwd_unlink(f);
         free(f);
     }
+    strmap_free(core->detached, NULL);
+    core->detached = NULL;
 }
 
 static void account(sip_fwd_t *f, int status, sip_t const *sip)
@@ -420,13 +450,16 @@ static void send_best(sip_fwd_t *f)
     }
 }
 
-/* The CANCEL for one branch of our forwarded INVITE (RFC 3261 9.1): same Request-URI, top Via
- * (so the same branch), From, To, Call-ID, CSeq number and Route, sent the same way. We build
- * it ourselves because nta_outgoing_tcancel() completes the INVITE client transaction, which
- * over TCP ends it at once and the callee's 487 could no longer be relayed (RFC 3261 16.10). */
-static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
+/* A request hop by hop on one branch of our forwarded INVITE: its CANCEL (RFC 3261 9.1), or,
+ * once the branch is ours (detach_branch()), the ACK of a final response >= 300 (17.1.1.3). Same
+ * Request-URI, top Via (so the same branch), From, Call-ID, CSeq number and Route as the INVITE,
+ * sent the same way; an ACK takes the response's To. We build the CANCEL ourselves because
+ * nta_outgoing_tcancel() completes the INVITE client transaction, which over TCP ends it at once
+ * and the callee's 487 could no longer be relayed (RFC 3261 16.10). */
+static int hop_request(sip_fwd_t *f, sip_branch_t *b, sip_method_t m, const char *mname,
+                       sip_to_t const *to, const char *reason)
 {
-    msg_t *inv = nta_outgoing_getrequest(b->orq);
+    msg_t *inv = b->orq ? nta_outgoing_getrequest(b->orq) : msg_ref_create(b->req);
     msg_t *c = inv ? nta_msg_create(f->core->agent, 0) : NULL;
     int rc = -1;
     if (c) {
@@ -434,30 +467,35 @@ static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
         su_home_t *home = msg_home(c);
         sip_via_t top = *isip->sip_via;
         top.v_next = NULL;
-        rc = sip_add_tl(
-            c, csip,
-            SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_CANCEL,
-                                              (url_string_t *)isip->sip_request->rq_url, NULL)),
-            SIPTAG_VIA(&top), SIPTAG_FROM(isip->sip_from), SIPTAG_TO(isip->sip_to),
-            SIPTAG_CALL_ID(isip->sip_call_id),
-            SIPTAG_CSEQ(sip_cseq_create(home, isip->sip_cseq->cs_seq, SIP_METHOD_CANCEL)),
-            SIPTAG_ROUTE(isip->sip_route), SIPTAG_MAX_FORWARDS_STR("70"),
-            TAG_IF(reason, SIPTAG_REASON_STR(reason)), TAG_END());
+        rc = sip_add_tl(c, csip,
+                        SIPTAG_REQUEST(sip_request_create(
+                            home, m, mname, (url_string_t *)isip->sip_request->rq_url, NULL)),
+                        SIPTAG_VIA(&top), SIPTAG_FROM(isip->sip_from),
+                        SIPTAG_TO(to ? to : isip->sip_to), SIPTAG_CALL_ID(isip->sip_call_id),
+                        SIPTAG_CSEQ(sip_cseq_create(home, isip->sip_cseq->cs_seq, m, mname)),
+                        SIPTAG_ROUTE(isip->sip_route), SIPTAG_MAX_FORWARDS_STR("70"),
+                        TAG_IF(reason, SIPTAG_REASON_STR(reason)), TAG_END());
         /* From the listener the INVITE left from (a protected port stays protected). */
-        tport_t *tp = nta_outgoing_transport(b->orq);
-        const char *ident = tp ? tport_ident(tp) : NULL;
-        if (rc >= 0 &&
-            !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
-                                  (url_string_t const *)nta_outgoing_route_uri(b->orq), c,
-                                  NTATAG_USER_VIA(1), TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END()))
+        tport_t *tp = b->orq ? nta_outgoing_transport(b->orq) : NULL;
+        const char *ident = tp ? tport_ident(tp) : b->ident;
+        const url_t *route = b->orq ? nta_outgoing_route_uri(b->orq) : b->route;
+        if (rc >= 0 && !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
+                                             (url_string_t const *)route, c, NTATAG_USER_VIA(1),
+                                             TAG_IF(m == sip_method_ack, NTATAG_STATELESS(1)),
+                                             TAG_IF(ident, TPTAG_IDENT(ident)), TAG_END()))
             rc = -1;
         if (rc < 0) /* a request nta refused is still ours (see sip_fork) */
             msg_destroy(c);
         tport_unref(tp);
     }
     if (inv)
-        msg_destroy(inv); /* getrequest returned a reference */
+        msg_destroy(inv); /* a reference */
     return rc;
+}
+
+static int cancel_branch(sip_fwd_t *f, sip_branch_t *b, const char *reason)
+{
+    return hop_request(f, b, SIP_METHOD_CANCEL, NULL, reason);
 }
 
 static void cancel_pending(sip_fwd_t *f, const char *reason)
@@ -465,7 +503,8 @@ static void cancel_pending(sip_fwd_t *f, const char *reason)
     if (f->method != sip_method_invite)
         return;
     for (size_t i = 0; i < f->n; i++)
-        if (f->br[i].orq && !f->br[i].status && cancel_branch(f, &f->br[i], reason) < 0)
+        if ((f->br[i].orq || f->br[i].req) && !f->br[i].status &&
+            cancel_branch(f, &f->br[i], reason) < 0)
             log_warn("fwd: could not send CANCEL to branch %zu", i);
 }
 
@@ -496,6 +535,7 @@ static void on_final(sip_fwd_t *f, sip_branch_t *b, int status, msg_t *response)
 }
 
 static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip);
+static void detach_branch(sip_fwd_t *f, sip_branch_t *b);
 
 static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
 {
@@ -534,12 +574,125 @@ static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, s
             relay(f, status, response, sip_object(response));
         else if (response)
             msg_destroy(response);
+        if (f->method == sip_method_invite)
+            detach_branch(f, b);
         return 0;
     }
     if (!sip && (status < 300 || status > 699))
         status = 500;
     on_final(f, b, status, response);
     return 0;
+}
+
+/* ---- INVITE branches over UDP, taken over from nta at their first provisional ----
+ *
+ * nta keeps an INVITE client transaction over UDP for Timer D (32 s, not configurable below)
+ * after its final response, 2xx included, with the request and the response as parsed messages:
+ * 18 KiB a call at the pcscf's handset side, 32 s of calls/s of them (docs/BENCHMARKS.md: 1 GiB
+ * at 1,500 calls/s). RFC 3261 17.1.1.2 ends the transaction at a 2xx, and after a provisional
+ * it no longer retransmits; what is left of it is the ACK of a final response >= 300, Timer C
+ * and the CANCEL. nta ends an INVITE client transaction at once when the application destroys
+ * it before its final response (for a proxy that relays 2xx statelessly), so at the first
+ * provisional (nta passes us the 100 too: NTATAG_PASS_100) the branch keeps the request, and its
+ * responses, which then match no transaction, come from on_stray_message() to branch_stray(). */
+
+enum { TIMER_C_MS = 185000 }; /* RFC 3261 16.6 step 11: more than 3 minutes (nta's default) */
+
+static void detach_branch(sip_fwd_t *f, sip_branch_t *b)
+{
+    sip_core_t *core = f->core;
+    tport_t *tp = b->orq && !b->status ? nta_outgoing_transport(b->orq) : NULL;
+    if (!tp || tport_is_reliable(tp)) { /* over TCP/TLS nta ends it at the final response */
+        tport_unref(tp);
+        return;
+    }
+    msg_t *req = nta_outgoing_getrequest(b->orq);
+    sip_t const *rs = req ? sip_object(req) : NULL;
+    const url_t *route = nta_outgoing_route_uri(b->orq);
+    su_home_t *home = req ? msg_home(req) : NULL;
+    b->ident = home && tport_ident(tp) ? su_strdup(home, tport_ident(tp)) : NULL;
+    b->route = home && route ? url_hdup(home, route) : NULL;
+    tport_unref(tp);
+    if (!core->detached)
+        core->detached = strmap_new();
+    if (!rs || !rs->sip_via || !rs->sip_via->v_branch || (route && !b->route) || !core->detached ||
+        strmap_put(core->detached, rs->sip_via->v_branch, b, NULL) < 0) {
+        msg_destroy(req); /* out of memory: it stays nta's */
+        return;
+    }
+    b->req = req;
+    b->deadline_ms = clock_mono_ms() + TIMER_C_MS;
+    nta_outgoing_destroy(b->orq); /* not completed: nta frees it now */
+    b->orq = NULL;
+}
+
+/* A response to a detached branch, as on_response() would have had it from nta. */
+static int branch_stray(sip_core_t *core, msg_t *msg, sip_t *sip)
+{
+    sip_via_t const *v = sip->sip_via;
+    sip_branch_t *b = core->detached && v && v->v_branch && sip->sip_cseq &&
+                              sip->sip_cseq->cs_method == sip_method_invite
+                          ? strmap_get(core->detached, v->v_branch)
+                          : NULL;
+    if (!b)
+        return -1;
+    sip_fwd_t *f = b->f;
+    log_ctx_restore(&f->log);
+    int status = sip->sip_status->st_status;
+    sip_trace_msg(core->trace, msg, "received");
+    if (sip_guard_duplicate_single(sip)) { /* relaying it would abort (sip_guard.h) */
+        log_debug("fwd: dropping a %d that repeats a single header", status);
+        msg_destroy(msg);
+        msg = NULL;
+        if (status < 200) {
+            log_ctx_clear();
+            return 0;
+        }
+        status = 502; /* a final one ends the branch as a bad answer would */
+    } else if (status < 200) {
+        if (status > 100 && !f->final)
+            relay(f, status, msg, sip);
+        else
+            msg_destroy(msg);
+        log_ctx_clear();
+        return 0;
+    } else if (status >= 300 && hop_request(f, b, SIP_METHOD_ACK, sip->sip_to, NULL) < 0)
+        log_warn("fwd: could not ACK a %d", status);
+    log_debug("fwd: response %d for a detached INVITE branch", status);
+    forget_detached(core, b);
+    on_final(f, b, status, msg);
+    log_ctx_clear();
+    return 0;
+}
+
+/* Timer C of the detached branches (RFC 3261 16.8): a CANCEL when it fires, then 64*T1 for the
+ * callee's answer to it, after which the branch ends as timed out (what nta does: Timer D). */
+static void branches_sweep(sip_core_t *core, int64_t now_ms)
+{
+    int64_t wait = core->cfg.t1x64_ms ? core->cfg.t1x64_ms : 32000;
+    for (sip_fwd_t *f = core->fwds, *next; f; f = next) {
+        next = f->next;
+        for (size_t i = 0; i < f->n; i++) {
+            sip_branch_t *b = &f->br[i];
+            if (!b->req || b->status || now_ms < b->deadline_ms)
+                continue;
+            log_ctx_restore(&f->log);
+            if (!b->timer_c_fired) {
+                b->timer_c_fired = 1;
+                b->deadline_ms = now_ms + wait;
+                if (cancel_branch(f, b, NULL) < 0)
+                    log_warn("fwd: could not send CANCEL at Timer C");
+                log_ctx_clear();
+                continue;
+            }
+            int last = f->pending == 1; /* on_final() frees f then */
+            forget_detached(core, b);
+            on_final(f, b, 408, NULL);
+            log_ctx_clear();
+            if (last)
+                break;
+        }
+    }
 }
 
 /* CANCEL of the incoming INVITE: nta answered it with 200; pass it down every branch. */
@@ -662,6 +815,7 @@ int sip_fork(sip_core_t *core, nta_incoming_t *irq, const sip_target_t *t, size_
         f->br[f->n].orq = nta_outgoing_mcreate(
             core->agent, on_response, (nta_outgoing_magic_t *)&f->br[f->n],
             (url_string_t const *)t[i].next_hop, t[i].msg, NTATAG_BRANCH_KEY(branch),
+            TAG_IF(f->method == sip_method_invite, NTATAG_PASS_100(1)),
             TAG_IF(ident, TPTAG_IDENT(ident)), TAG_IF(mtu, TPTAG_MTU(mtu)), TAG_END());
         if (f->br[f->n].orq)
             f->n++;
