@@ -86,11 +86,12 @@ static const cfg_key_t sip_keys[] = {
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
      "SIP transactions the stack holds, server and client, completed ones kept for "
-     "retransmissions included (an INVITE relayed to a handset over UDP: about 18 KiB for 32 "
-     "s); a request that would need one more gets 503 without one, except work admitted "
-     "already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. The answers "
-     "to other requests over UDP, kept as bytes for limits.t1x64_ms (under 1 KiB), are a table "
-     "of their own of as many entries, the oldest dropped first",
+     "retransmissions included (about 14 KiB each: an INVITE answered 2xx, or a request sent "
+     "over UDP, for 5 s); a request that would need one more gets 503 without one, except work "
+     "admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. The "
+     "answers to other requests over UDP and the ACKs of refused calls, kept as bytes for "
+     "limits.t1x64_ms (under 1 KiB), are tables of their own of as many entries each, the "
+     "oldest dropped first",
      100, 10000000, NULL},
     {"limits.relays", CFG_INT, "20000",
      "requests being relayed (awaiting their final response); more get 503 (a request in a "
@@ -103,7 +104,8 @@ static const cfg_key_t sip_keys[] = {
      1, 3600, NULL},
     {"limits.t1x64_ms", CFG_INT, "32000",
      "64*T1 of the SIP stack: how long a completed UDP transaction absorbs retransmissions "
-     "(Timers J and H), and also how long a relayed request waits for a final (non-INVITE: then "
+     "(Timers J and H; an INVITE's ACK sent again, Timer D), and also how long a relayed request "
+     "waits for a final (non-INVITE: then "
      "it ends unanswered, RFC 4320) or first (INVITE: then 408) response (Timers F and B); lower "
      "holds less memory per request rate than RFC 3261's 32 s",
      4000, 32000, NULL},

@@ -24,22 +24,11 @@
 #include <sofia-sip/tport.h>
 
 #include "common/util/clock.h"
+#include "common/util/kept.h"
 #include "common/util/log.h"
-#include "common/util/strmap.h"
-
-typedef struct kept {
-    struct kept *next; /* in order of keeping: the oldest expires first */
-    int64_t at_ms;
-    size_t len;
-    char *key;
-    char bytes[]; /* the response as sent, then the key */
-} kept_t;
 
 struct sip_answered {
-    strmap_t *map; /* key -> kept_t */
-    kept_t *head, *tail;
-    unsigned ttl_ms;
-    size_t cap;
+    kept_table_t *kept; /* key -> the response as sent */
     uint64_t absorbed;
 };
 
@@ -84,12 +73,10 @@ static int key_of(msg_t *msg, sip_t const *sip, char *out, size_t len)
 sip_answered_t *sip_answered_new(unsigned ttl_ms, size_t cap)
 {
     sip_answered_t *a = calloc(1, sizeof *a);
-    if (!a || !(a->map = strmap_new())) {
+    if (!a || !(a->kept = kept_new(ttl_ms, cap))) {
         free(a);
         return NULL;
     }
-    a->ttl_ms = ttl_ms;
-    a->cap = cap ? cap : 1;
     return a;
 }
 
@@ -97,7 +84,7 @@ void sip_answered_free(sip_answered_t *a)
 {
     if (!a)
         return;
-    strmap_free(a->map, free);
+    kept_free(a->kept);
     free(a);
 }
 
@@ -113,16 +100,18 @@ nta_incoming_t *sip_answered_incoming_create(nta_agent_t *agent, msg_t *msg, sip
 int sip_answered_absorb(sip_answered_t *a, nta_agent_t *agent, msg_t *msg, sip_t const *sip)
 {
     char key[512];
-    kept_t *k = a && key_of(msg, sip, key, sizeof key) ? strmap_get(a->map, key) : NULL;
-    if (!k)
+    size_t len = 0;
+    const char *bytes =
+        a && key_of(msg, sip, key, sizeof key) ? kept_get(a->kept, key, &len) : NULL;
+    if (!bytes)
         return 0;
     a->absorbed++;
-    if (k->len == 0) { /* ended without an answer (RFC 4320: no 408): absorbed silently */
+    if (len == 0) { /* ended without an answer (RFC 4320: no 408): absorbed silently */
         msg_destroy(msg);
         return 1;
     }
     /* Parsed again only here: retransmissions are rare, and the table stays small. */
-    msg_t *reply = msg_make(sip_default_mclass(), 0, k->bytes, (isize_t)k->len);
+    msg_t *reply = msg_make(sip_default_mclass(), 0, bytes, (isize_t)len);
     sip_t *rs = sip_object(reply);
     if (!rs || !rs->sip_status) {
         msg_destroy(reply);
@@ -139,42 +128,25 @@ int sip_answered_absorb(sip_answered_t *a, nta_agent_t *agent, msg_t *msg, sip_t
     return 1;
 }
 
-static void drop_oldest(sip_answered_t *a)
-{
-    kept_t *k = a->head;
-    a->head = k->next;
-    if (!a->head)
-        a->tail = NULL;
-    strmap_take(a->map, k->key);
-    free(k);
-}
-
-/* The response as it went out (nta serialised it when sending); none for a 408 to a non-INVITE,
- * which nta ends the transaction with but never sends (RFC 4320 section 4.1). */
-static kept_t *kept_of(msg_t *resp, const char *key)
+/* The response as it went out (nta serialised it when sending), kept under key; none for a 408
+ * to a non-INVITE, which nta ends the transaction with but never sends (RFC 4320 section 4.1). */
+static void keep_bytes(sip_answered_t *a, msg_t *resp, const char *key)
 {
     msg_iovec_t iov[64];
     const sip_t *sip = sip_object(resp);
     int sent = !sip || !sip->sip_status || sip->sip_status->st_status != 408;
     isize_t n = sent ? msg_iovec(resp, iov, 64) : 0;
     if (n < 0 || n > 64 || (sent && n == 0))
-        return NULL;
-    size_t len = 0, klen = strlen(key) + 1;
+        return;
+    size_t len = 0;
     for (isize_t i = 0; i < n; i++)
         len += iov[i].mv_len;
-    kept_t *k = malloc(sizeof *k + len + klen);
-    if (!k)
-        return NULL;
-    k->len = 0;
-    for (isize_t i = 0; i < n; i++) {
-        memcpy(k->bytes + k->len, iov[i].mv_base, iov[i].mv_len);
-        k->len += iov[i].mv_len;
+    /* A request answered twice keeps its first answer (kept_put() refuses the key). */
+    char *out = kept_put(a->kept, key, len, clock_mono_ms());
+    for (isize_t i = 0; out && i < n; i++) {
+        memcpy(out, iov[i].mv_base, iov[i].mv_len);
+        out += iov[i].mv_len;
     }
-    k->key = k->bytes + len;
-    memcpy(k->key, key, klen);
-    k->next = NULL;
-    k->at_ms = clock_mono_ms();
-    return k;
 }
 
 void sip_answered_keep(sip_answered_t *a, nta_incoming_t *irq)
@@ -183,35 +155,21 @@ void sip_answered_keep(sip_answered_t *a, nta_incoming_t *irq)
     msg_t *req = a && irq ? nta_incoming_getrequest(irq) : NULL;
     msg_t *resp =
         req && key_of(req, sip_object(req), key, sizeof key) ? nta_incoming_getresponse(irq) : NULL;
-    kept_t *k = resp ? kept_of(resp, key) : NULL;
+    if (resp)
+        keep_bytes(a, resp, key);
     msg_destroy(resp);
     msg_destroy(req);
-    if (!k || strmap_get(a->map, key)) {
-        free(k); /* a request answered twice keeps its first answer */
-        return;
-    }
-    while (strmap_size(a->map) >= a->cap && a->head)
-        drop_oldest(a);
-    if (strmap_put(a->map, key, k, NULL) < 0) {
-        free(k);
-        return;
-    }
-    if (a->tail)
-        a->tail->next = k;
-    else
-        a->head = k;
-    a->tail = k;
 }
 
 void sip_answered_expire(sip_answered_t *a, int64_t now_ms)
 {
-    while (a && a->head && now_ms - a->head->at_ms >= (int64_t)a->ttl_ms)
-        drop_oldest(a);
+    if (a)
+        kept_expire(a->kept, now_ms);
 }
 
 size_t sip_answered_count(const sip_answered_t *a)
 {
-    return a ? strmap_size(a->map) : 0;
+    return a ? kept_count(a->kept) : 0;
 }
 
 uint64_t sip_answered_absorbed(const sip_answered_t *a)

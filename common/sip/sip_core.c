@@ -25,6 +25,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/sip/sip_answered.h"
+#include "common/util/kept.h"
 #include "common/sip/sip_guard.h"
 #include "common/util/clock.h"
 #include "common/util/heap.h"
@@ -783,6 +784,7 @@ static void trim_check(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ar
 {
     sip_core_t *core = (sip_core_t *)arg;
     sip_answered_expire(core->answered, clock_mono_ms());
+    kept_expire(core->acked, clock_mono_ms());
     usize_t held = nta_held(core) + sip_answered_count(core->answered);
     if (held > core->held_peak)
         core->held_peak = held;
@@ -886,7 +888,9 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
      * of them, the oldest dropped first (they are not counted in the transactions cap). */
     core->answered = sip_answered_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
                                       cfg->max_transactions ? cfg->max_transactions : 100000);
-    if (!core->cap_transactions || !core->cap_relays || !core->answered)
+    core->acked = kept_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
+                           cfg->max_transactions ? cfg->max_transactions : 100000);
+    if (!core->cap_transactions || !core->cap_relays || !core->answered || !core->acked)
         goto fail;
     /* Stateless: requests that match no transaction come to on_stray_message(), which makes
      * server transactions only for what needs one (dispatch_request()). */
@@ -936,6 +940,7 @@ void sip_core_free(sip_core_t *core)
     cap_free(core->cap_transactions);
     cap_free(core->cap_relays);
     sip_answered_free(core->answered);
+    kept_free(core->acked);
     sip_trace_free(core->trace);
     su_home_unref(core->home);
 }

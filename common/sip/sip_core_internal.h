@@ -42,7 +42,8 @@ struct sip_core {
     /* INVITE branches over UDP the proxy took over from nta at their first provisional
      * (sip_proxy.c, detach_branch()): their responses come to on_stray_message(), which offers
      * them to fwd_stray first (0: taken); fwd_sweep runs their Timer C. Set like release_fwds. */
-    struct strmap *detached; /* top Via branch -> the branch */
+    struct strmap *detached;  /* top Via branch -> the branch */
+    struct kept_table *acked; /* their ACKs of a final >= 300, kept 64*T1 (sip_proxy.c) */
     int (*fwd_stray)(struct sip_core *core, msg_t *msg, sip_t *sip);
     void (*fwd_sweep)(struct sip_core *core, int64_t now_ms);
     struct dialogs *dialogs;

@@ -18,6 +18,7 @@
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/util/clock.h"
+#include "common/util/kept.h"
 #include "common/util/log.h"
 #include "common/util/strmap.h"
 #include "common/sip/sip_answered.h"
@@ -450,6 +451,50 @@ static void send_best(sip_fwd_t *f)
     }
 }
 
+/* The ACK of a final response >= 300 on a detached branch, kept 64*T1 under the branch as its
+ * next hop, listener and text: the callee sends that response again until an ACK reaches it
+ * (RFC 3261 17.1.1.2), and nta, which would have answered each with the ACK again, no longer
+ * knows the branch (acked_again()). */
+static void acked_keep(sip_core_t *core, const char *branch, msg_t *ack, const url_t *route,
+                       const char *ident)
+{
+    size_t tlen = 0;
+    char *text = msg_as_string(NULL, ack, NULL, 0, &tlen);
+    char *r = route ? url_as_string(NULL, route) : NULL;
+    size_t rlen = r ? strlen(r) : 0, ilen = ident ? strlen(ident) : 0;
+    char *out = text && (!route || r)
+                    ? kept_put(core->acked, branch, rlen + ilen + 2 + tlen, clock_mono_ms())
+                    : NULL;
+    if (out) {
+        memcpy(out, r ? r : "", rlen + 1);
+        memcpy(out + rlen + 1, ident ? ident : "", ilen + 1);
+        memcpy(out + rlen + ilen + 2, text, tlen);
+    }
+    free(r);
+    free(text);
+}
+
+static int acked_again(sip_core_t *core, msg_t *msg, sip_t const *sip)
+{
+    size_t len = 0;
+    const char *kept = sip->sip_status->st_status >= 300
+                           ? kept_get(core->acked, sip->sip_via->v_branch, &len)
+                           : NULL;
+    if (!kept)
+        return -1;
+    const char *route = kept, *ident = route + strlen(route) + 1;
+    const char *text = ident + strlen(ident) + 1;
+    msg_t *ack = msg_make(sip_default_mclass(), 0, text, (isize_t)(len - (size_t)(text - kept)));
+    if (ack &&
+        !nta_outgoing_mcreate(core->agent, NULL, NULL, *route ? URL_STRING_MAKE(route) : NULL, ack,
+                              NTATAG_USER_VIA(1), NTATAG_STATELESS(1),
+                              TAG_IF(*ident, TPTAG_IDENT(ident)), TAG_END()))
+        msg_destroy(ack);
+    log_debug("fwd: ACKed a %d again", sip->sip_status->st_status);
+    msg_destroy(msg);
+    return 0;
+}
+
 /* A request hop by hop on one branch of our forwarded INVITE: its CANCEL (RFC 3261 9.1), or,
  * once the branch is ours (detach_branch()), the ACK of a final response >= 300 (17.1.1.3). Same
  * Request-URI, top Via (so the same branch), From, Call-ID, CSeq number and Route as the INVITE,
@@ -479,6 +524,8 @@ static int hop_request(sip_fwd_t *f, sip_branch_t *b, sip_method_t m, const char
         tport_t *tp = b->orq ? nta_outgoing_transport(b->orq) : NULL;
         const char *ident = tp ? tport_ident(tp) : b->ident;
         const url_t *route = b->orq ? nta_outgoing_route_uri(b->orq) : b->route;
+        if (rc >= 0 && m == sip_method_ack)
+            acked_keep(f->core, top.v_branch, c, route, ident);
         if (rc >= 0 && !nta_outgoing_mcreate(f->core->agent, NULL, NULL,
                                              (url_string_t const *)route, c, NTATAG_USER_VIA(1),
                                              TAG_IF(m == sip_method_ack, NTATAG_STATELESS(1)),
@@ -630,12 +677,11 @@ static void detach_branch(sip_fwd_t *f, sip_branch_t *b)
 static int branch_stray(sip_core_t *core, msg_t *msg, sip_t *sip)
 {
     sip_via_t const *v = sip->sip_via;
-    sip_branch_t *b = core->detached && v && v->v_branch && sip->sip_cseq &&
-                              sip->sip_cseq->cs_method == sip_method_invite
-                          ? strmap_get(core->detached, v->v_branch)
-                          : NULL;
-    if (!b)
+    if (!v || !v->v_branch || !sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_invite)
         return -1;
+    sip_branch_t *b = core->detached ? strmap_get(core->detached, v->v_branch) : NULL;
+    if (!b)
+        return acked_again(core, msg, sip);
     sip_fwd_t *f = b->f;
     log_ctx_restore(&f->log);
     int status = sip->sip_status->st_status;

@@ -90,6 +90,17 @@ expect_eq "the scscf counted them failed, by code" "4 2" \
   "$(metric 'cscf_calls_failed_total{program="scscf",code="486"}') $(metric 'cscf_calls_failed_total{program="scscf",code="603"}')"
 expect_eq "no dialog left by a refused call (scscf, pcscf)" "$SC0 $PC0" "$(entries sc) $(entries pc)"
 
+echo "-- bob's 486 again, as if the ACK had been lost: the pcscf ACKs it again"
+python3 "$E2E_DIR/ue_reject_again.py" "$PB" --max-seconds 15 >"$WORKDIR/bob.again.out" 2>&1 &
+UE_PID=$!
+wait_for 10 port_bound udp "$PB" || fail "bob's handset (python) listens on $PB"
+caller dialog_uac_reject.xml 1
+expect_eq "alice: the call refused with 486" 0 "$?"
+wait "$UE_PID"
+expect_eq "bob: his second 486 ACKed too, with the INVITE's branch" 0 "$?"
+expect_eq "bob got an INVITE and two ACKs" "INVITE ACK ACK" \
+  "$(cut -d' ' -f1 "$WORKDIR/bob.again.out" | tr '\n' ' ' | sed 's/ $//')"
+
 echo "-- a call alice cancels"
 callee call_uas_cancel.xml 1
 caller call_uac_cancel.xml 1
