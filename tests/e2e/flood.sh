@@ -17,7 +17,7 @@
 #    Retry-After), another flow from the same address is not, and the REST view names the flow;
 # 5. memory: within 60 s of the flood's end the pcscf's RSS is back within 20% of its level
 #    just before the flood, read once the probes' transactions have expired (nta keeps an
-#    INVITE client transaction over UDP 32 s, then the heap is trimmed). That is the level of a
+#    answered INVITE's server transaction 5 s, T4, then the heap is trimmed). That is the level of a
 #    process that has served calls: the allocator's own metadata grows with the first load and
 #    stays (jemalloc: about 2% of the peak), so the level before any load is printed beside it
 #    but is not the reference. Plain build only (ASan's allocator keeps freed memory in its
@@ -268,8 +268,9 @@ n=$(field '.flows.top_refused[0].refused' "$view")
 [ "${n:-0}" -ge "$x503" ] && pass "... with its refusals ($n)" || fail "... with its refusals" "$n < $x503"
 
 echo "-- memory: the pcscf's RSS back within 20% of its level before the flood, within 60 s of it"
-# nta keeps an INVITE client transaction over UDP (about 18 KiB) for 32 s; then sip_core trims
-# the heap.
+# nta keeps an answered INVITE's server transaction, and a request it sent over UDP, for T4 (5 s;
+# an INVITE branch over UDP is not nta's after its first provisional, sip_proxy.c); then
+# sip_core trims the heap.
 # Not under ASan: its allocator keeps freed memory in a quarantine of up to 256 MiB and does not
 # give it back, so RSS there says nothing about our heap (433 MiB after a 20 s flood).
 if [ $ASAN = 0 ]; then
