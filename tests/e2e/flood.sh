@@ -138,6 +138,7 @@ drained() { [ "$(metric cscf_sip_transactions)" -lt 100 ]; }
 wait_for 45 drained || true
 sleep 2
 RSS1=$(rss_mb pcscf)
+HEAP1=$(http_body "$PC/metrics" | awk '/^cscf_heap_bytes/ {sub(/.*kind="/, ""); sub(/".* /, " "); printf "%s %d ", $1, $2 / 1048576}')
 echo "   pcscf RSS before the flood: $RSS1 MiB ($RSS0 MiB before any load)"
 shed0=$(metric 'cscf_admission_shed_total\{.*class="initial"')
 capped0=$(metric cscf_table_refused_total)
@@ -277,6 +278,14 @@ if [ $ASAN = 0 ]; then
   rss_back() { [ "$(rss_mb pcscf)" -le $((RSS1 * 6 / 5)) ]; }
   left=$((FLOOD_END + 60 - $(date +%s)))
   echo "   before the flood: RSS $RSS1 MiB (before any load: $RSS0 MiB, anon $ANON0, file $FILE0); now $(rss_mb pcscf) (anon $(rss_mb pcscf RssAnon), file $(rss_mb pcscf RssFile))"
+  heap() { # the pcscf's heap by kind (cscf_heap_bytes), in MiB
+    local k out=""
+    for k in allocated active metadata resident; do
+      out="$out $k $(($(metric "cscf_heap_bytes\\{.*kind=\"$k\"") / 1048576))"
+    done
+    echo "${out# }"
+  }
+  echo "   heap before the flood: $HEAP1"
   if wait_for $((left > 0 ? left : 0)) rss_back; then
     pass "pcscf RSS back to $(rss_mb pcscf) MiB (before the flood: $RSS1 MiB) $(($(date +%s) - FLOOD_END)) s after the flood"
   else
@@ -284,6 +293,7 @@ if [ $ASAN = 0 ]; then
 $(metric cscf_sip_transactions) transactions held, $(metric cscf_dialogs_active) dialogs, \
 $(metric cscf_heap_trims_total) heap trims"
   fi
+  echo "   heap (MiB) now: $(heap)"
 else
   echo "   (not checked under ASan: RSS $(rss_mb pcscf) MiB, before $RSS0 MiB)"
 fi
