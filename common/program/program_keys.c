@@ -109,6 +109,11 @@ static const cfg_key_t sip_keys[] = {
      "it ends unanswered, RFC 4320) or first (INVITE: then 408) response (Timers F and B); lower "
      "holds less memory per request rate than RFC 3261's 32 s",
      4000, 32000, NULL},
+    {"limits.timer_c_ms", CFG_INT, "185000",
+     "Timer C (RFC 3261 16.8): how long a relayed INVITE may ring at a handset over UDP before "
+     "it is cancelled (then 64*T1 more for the answer to the CANCEL, else 408); RFC 3261 wants "
+     "more than 3 minutes",
+     1000, 3600000, NULL},
     /* Admission control (common/sip/admission.h); a reload applies every admission key. */
     {"admission.enabled", CFG_BOOL, "true",
      "refuse new work with 503 + Retry-After when the SIP loop lags (false: measure and count "

@@ -643,8 +643,6 @@ static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, s
  * provisional (nta passes us the 100 too: NTATAG_PASS_100) the branch keeps the request, and its
  * responses, which then match no transaction, come from on_stray_message() to branch_stray(). */
 
-enum { TIMER_C_MS = 185000 }; /* RFC 3261 16.6 step 11: more than 3 minutes (nta's default) */
-
 static void detach_branch(sip_fwd_t *f, sip_branch_t *b)
 {
     sip_core_t *core = f->core;
@@ -668,7 +666,7 @@ static void detach_branch(sip_fwd_t *f, sip_branch_t *b)
         return;
     }
     b->req = req;
-    b->deadline_ms = clock_mono_ms() + TIMER_C_MS;
+    b->deadline_ms = clock_mono_ms() + (core->cfg.timer_c_ms ? core->cfg.timer_c_ms : 185000);
     nta_outgoing_destroy(b->orq); /* not completed: nta frees it now */
     b->orq = NULL;
 }

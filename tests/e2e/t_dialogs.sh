@@ -17,7 +17,7 @@ mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LIMITS_T1X64_MS=8000 "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
-  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LIMITS_T1X64_MS=8000 \
+  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LIMITS_T1X64_MS=8000 PCSCF_LIMITS_TIMER_C_MS=3000 \
   PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
@@ -42,9 +42,11 @@ callee() {
 }
 # caller SCENARIO CALLS: alice calls bob CALLS times, one after the other; SIPp's verdict in $?.
 caller() {
+  local sf=$1
+  [ -e "$sf" ] || sf="$SCEN/$1"
   printf 'SEQUENTIAL\nalice;sip:bob@%s;%s\n' "$DOMAIN" "$DOMAIN" >"$WORKDIR/alice.csv"
-  timeout 30 sipp -sf "$SCEN/$1" -inf "$WORKDIR/alice.csv" -i 127.0.0.1 -p "$PA" -t u1 -m "$2" \
-    -l 1 -timeout 20s -timeout_error -trace_msg -message_file "$WORKDIR/alice.$1.msg" \
+  timeout 45 sipp -sf "$sf" -inf "$WORKDIR/alice.csv" -i 127.0.0.1 -p "$PA" -t u1 -m "$2" \
+    -l 1 -timeout 40s -timeout_error -trace_msg -message_file "$WORKDIR/alice.$(basename "$1").msg" \
     "127.0.0.1:$PC_SIP" >/dev/null 2>&1
 }
 # entries sc|pc: the dialogs table's size at the scscf or pcscf.
@@ -107,6 +109,22 @@ caller call_uac_cancel.xml 1
 expect_eq "INVITE/180/CANCEL/200/487/ACK" 0 "$?"
 wait "$CALLEE_PID"
 expect_eq "no dialog left by the cancelled call (scscf, pcscf)" "$SC0 $PC0" "$(entries sc) $(entries pc)"
+
+echo "-- a call that rings past the pcscf's Timer C (limits.timer_c_ms 3 s here)"
+callee call_uas_cancel.xml 1
+caller call_uac_wait.xml 1
+expect_eq "the pcscf cancels it; alice gets bob's 487" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob got the pcscf's CANCEL and the ACK of his 487" 0 "$?"
+sleep 1 # SIPp's port free again
+sed 's/<recv response="487"/<recv response="408"/' "$SCEN/call_uac_wait.xml" >"$WORKDIR/call_uac_wait408.xml"
+callee call_uas_deaf.xml 1
+caller "$WORKDIR/call_uac_wait408.xml" 1
+# (the relay's sweep runs every 5 s: up to 8 s to the CANCEL, up to 13 s more to the 408)
+expect_eq "... and when bob answers neither: 408, 64*T1 after the CANCEL" 0 "$?"
+kill "$CALLEE_PID" 2>/dev/null
+wait "$CALLEE_PID" 2>/dev/null
+expect_eq "no dialog left by them (scscf, pcscf)" "$SC0 $PC0" "$(entries sc) $(entries pc)"
 
 echo "-- 3 calls answered after alice has gone: no ACK, no BYE"
 callee dialog_uas_noack.xml 3
