@@ -25,11 +25,12 @@
 #include "common/ops/limits.h"
 #include "common/sip/dialogs.h"
 #include "common/sip/sip_answered.h"
-#include "common/util/kept.h"
 #include "common/sip/sip_guard.h"
 #include "common/util/clock.h"
 #include "common/util/heap.h"
+#include "common/util/kept.h"
 #include "common/util/log.h"
+#include "common/util/strmap.h"
 #include "common/sip/sip_core_internal.h"
 #include "common/sip/sip_trace.h"
 
@@ -352,7 +353,8 @@ static void options_stateless(sip_core_t *core, msg_t *msg, sip_t const *sip)
 }
 
 /* The transactions limits.transactions counts: nta's, server and client, 10-20 KiB each (an
- * INVITE relayed to a handset over UDP stays 32 s after its answer). Not the answers kept as
+ * answered INVITE's, or a request sent over UDP, stays T4 after its answer; an INVITE branch
+ * over UDP is the proxy's after its first provisional, sip_proxy.c). Not the answers kept as
  * bytes (sip_answered.h, under 1 KiB each, a table of their own): counted here they refused
  * sustained load the memory could hold (5,000 MESSAGE/s keep 160,000 of them). */
 static size_t nta_held(sip_core_t *core)
@@ -890,7 +892,9 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                       cfg->max_transactions ? cfg->max_transactions : 100000);
     core->acked = kept_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
                            cfg->max_transactions ? cfg->max_transactions : 100000);
-    if (!core->cap_transactions || !core->cap_relays || !core->answered || !core->acked)
+    core->detached = strmap_new();
+    if (!core->cap_transactions || !core->cap_relays || !core->answered || !core->acked ||
+        !core->detached)
         goto fail;
     /* Stateless: requests that match no transaction come to on_stray_message(), which makes
      * server transactions only for what needs one (dispatch_request()). */
@@ -941,6 +945,7 @@ void sip_core_free(sip_core_t *core)
     cap_free(core->cap_relays);
     sip_answered_free(core->answered);
     kept_free(core->acked);
+    strmap_free(core->detached, NULL); /* emptied by release_fwds */
     sip_trace_free(core->trace);
     su_home_unref(core->home);
 }

@@ -255,7 +255,7 @@ static void forget_detached(sip_core_t *core, sip_branch_t *b)
     if (!b->req)
         return;
     sip_via_t const *v = sip_object(b->req)->sip_via;
-    if (core->detached && strmap_get(core->detached, v->v_branch) == b)
+    if (strmap_get(core->detached, v->v_branch) == b)
         strmap_take(core->detached, v->v_branch);
     msg_destroy(b->req);
     b->req = NULL;
@@ -291,8 +291,6 @@ void sip_proxy_release_all(sip_core_t *core)
         fwd_unlink(f);
         free(f);
     }
-    strmap_free(core->detached, NULL);
-    core->detached = NULL;
 }
 
 static void account(sip_fwd_t *f, int status, sip_t const *sip)
@@ -658,9 +656,7 @@ static void detach_branch(sip_fwd_t *f, sip_branch_t *b)
     b->ident = home && tport_ident(tp) ? su_strdup(home, tport_ident(tp)) : NULL;
     b->route = home && route ? url_hdup(home, route) : NULL;
     tport_unref(tp);
-    if (!core->detached)
-        core->detached = strmap_new();
-    if (!rs || !rs->sip_via || !rs->sip_via->v_branch || (route && !b->route) || !core->detached ||
+    if (!rs || !rs->sip_via || !rs->sip_via->v_branch || (route && !b->route) ||
         strmap_put(core->detached, rs->sip_via->v_branch, b, NULL) < 0) {
         msg_destroy(req); /* out of memory: it stays nta's */
         return;
@@ -677,7 +673,7 @@ static int branch_stray(sip_core_t *core, msg_t *msg, sip_t *sip)
     sip_via_t const *v = sip->sip_via;
     if (!v || !v->v_branch || !sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_invite)
         return -1;
-    sip_branch_t *b = core->detached ? strmap_get(core->detached, v->v_branch) : NULL;
+    sip_branch_t *b = strmap_get(core->detached, v->v_branch);
     if (!b)
         return acked_again(core, msg, sip);
     sip_fwd_t *f = b->f;
