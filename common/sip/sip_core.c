@@ -778,7 +778,7 @@ void sip_core_publish_stats(sip_core_t *core)
  * are cheap) so a short burst's peak is seen; a trim needs a drop of TRIM_MIN_DROP (about
  * 5 MiB of transactions), so heap_release(), which walks the heap, runs at most a few times
  * while a burst drains. Halving stops short of the end (the last halving leaves 500-1,000
- * transactions, which go without a trim: flood.sh's pcscf stayed at 100 MiB), so a last trim
+ * transactions, which go without a trim: t_flood.sh's pcscf stayed at 100 MiB), so a last trim
  * runs once no more than TRIM_IDLE are left. */
 enum { TRIM_CHECK_MS = 1000, TRIM_MIN_DROP = 500, TRIM_IDLE = 100 };
 

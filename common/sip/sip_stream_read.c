@@ -7,7 +7,7 @@
  * one the peer sends later, is lost, and TCP has no SIP retransmission to repair it. Between
  * the CSCFs a backlog is ordinary under load: the socket's buffer grows (tcp_rmem, up to
  * 32 MiB) and a loop stall of ~0.2 s at a few hundred calls/s leaves more than the limit in it
- * (tests/e2e/flood.sh: calls with 100 Trying and then nothing). A larger limit is no cure:
+ * (tests/e2e/t_flood.sh: calls with 100 Trying and then nothing). A larger limit is no cure:
  * each message split off a read gets a copy of everything after it (msg_next), so a read of B
  * bytes costs about B * B / 2 KB.
  *

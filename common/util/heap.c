@@ -21,7 +21,7 @@ void heap_release(void)
 {
     /* "arena.4096.purge": 4096 is MALLCTL_ARENAS_ALL, every arena's unused dirty pages. The
      * loop thread's cache is handed back first: after a flood it held a few hundred freed
-     * objects per size class, each keeping its slab (4-28 KiB) from being purged (flood.sh:
+     * objects per size class, each keeping its slab (4-28 KiB) from being purged (t_flood.sh:
      * 41-52 MiB left after the flood without the flush, 27 MiB with it). */
     if (mallctl) {
         (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
