@@ -79,7 +79,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzzers/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check-includes deps run test test-build test-run test-run-unit unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
+.PHONY: all check-includes deps run test test-build test-run test-run-unit test-run-e2e unit e2e test-plain test-asan test-fuzz bench soak fuzz fuzzers format k8s-config clean
 # Keep objects that only feed a test binary, so a second make rebuilds nothing.
 .SECONDARY:
 MAKEFLAGS += --no-print-directory
@@ -184,8 +184,10 @@ test-build: all $(UNIT_BINS)
 test-run-unit:
 	@scripts/run-unit.sh $(UNIT_BINS)
 
-test-run: test-run-unit
+test-run-e2e:
 	@tests/e2e/run.sh $(BUILD)
+
+test-run: test-run-unit test-run-e2e
 
 test-plain:
 	$(MAKE) -j$(TEST_JOBS) test-build
@@ -202,17 +204,17 @@ test-fuzz:
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-3} scripts/fuzz.sh
 
 # test-plain, test-asan and test-fuzz, overlapped where that costs no check anything:
-# scripts/test-plain.sh runs the plain unit tests and e2e scripts while the ASan and fuzz builds
-# compile, and then the fuzz harnesses run, at nice 19 beside them (the e2e scripts that run
-# alone start after those). Under ASan the e2e scripts marked "# e2e: once" (build-free) or
-# "# e2e: plain" (t_flood: it measures the plain build) are not run again (E2E_SKIP_ONCE), and
-# the pool runs three at a time: two left 40-50% of the machine idle after its first 100 s
-# (342 s against 263 s for the same scripts, docs/BENCHMARKS.md).
+# scripts/test-plain.sh runs the plain unit tests and e2e scripts while the ASan build and its
+# unit tests, then the fuzz build and a few seconds of each harness, run at nice 19 beside them
+# (scripts/test-background.sh; the e2e scripts that run alone start after it). Then the ASan e2e
+# scripts: not those marked "# e2e: once" (build-free) or "# e2e: plain" (t_flood: it measures
+# the plain build) (E2E_SKIP_ONCE), and the pool three at a time: two left 40-50% of the machine
+# idle after its first 100 s (342 s against 263 s for the same scripts, docs/BENCHMARKS.md).
 test: deps
 	+$(MAKE) -j$(TEST_JOBS) test-build
 	+@$(DEPS_SCRIPT) fuzz
 	@TEST_JOBS=$(TEST_JOBS) scripts/test-plain.sh
-	E2E_LOG_LEVEL=debug E2E_SKIP_ONCE=1 E2E_JOBS=$${E2E_ASAN_JOBS:-3} $(MAKE) SAN=1 test-run
+	E2E_LOG_LEVEL=debug E2E_SKIP_ONCE=1 E2E_JOBS=$${E2E_ASAN_JOBS:-3} $(MAKE) SAN=1 test-run-e2e
 
 bench: deps
 	+$(MAKE) all

@@ -591,15 +591,34 @@ static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t c
     return rc;
 }
 
+/* 1 when a response repeats a single header: relaying it would abort (sip_guard.h), so it is
+ * dropped, and a final one ends its branch as a bad answer would (*status 502). */
+static int guard_single(sip_t const *sip, int *status)
+{
+    if (!sip_guard_duplicate_single(sip))
+        return 0;
+    log_debug("fwd: dropping a %d that repeats a single header", *status);
+    if (*status >= 200)
+        *status = 502;
+    return 1;
+}
+
+/* 100 is hop by hop; other provisionals go up while no final did (16.7 step 5). */
+static void relay_provisional(sip_fwd_t *f, int status, msg_t *response)
+{
+    if (status > 100 && !f->final && response)
+        relay(f, status, response, sip_object(response));
+    else if (response)
+        msg_destroy(response);
+}
+
 static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, sip_t const *sip)
 {
     int status = sip ? sip->sip_status->st_status : nta_outgoing_status(orq);
-    if (sip && sip_guard_duplicate_single(sip)) { /* relaying it would abort (sip_guard.h) */
-        log_debug("fwd: dropping a %d that repeats a single header", status);
+    if (sip && guard_single(sip, &status)) {
         if (status < 200)
             return 0;
-        sip = NULL; /* a final one ends the branch as a bad answer would */
-        status = 502;
+        sip = NULL;
     }
     log_debug("fwd: %s %d for %s", sip ? "response" : "no response, nta says", status,
               nta_outgoing_method_name(orq));
@@ -614,11 +633,7 @@ static int handle_response(sip_fwd_t *f, sip_branch_t *b, nta_outgoing_t *orq, s
     msg_t *response = sip ? nta_outgoing_getresponse(orq) : NULL;
     sip_trace_msg(f->core->trace, response, "received");
     if (sip && status < 200) {
-        /* 100 is hop by hop; other provisionals go up while no final did (16.7 step 5). */
-        if (status > 100 && !f->final && response)
-            relay(f, status, response, sip_object(response));
-        else if (response)
-            msg_destroy(response);
+        relay_provisional(f, status, response);
         if (f->method == sip_method_invite)
             detach_branch(f, b);
         return 0;
@@ -680,20 +695,15 @@ static int branch_stray(sip_core_t *core, msg_t *msg, sip_t *sip)
     log_ctx_restore(&f->log);
     int status = sip->sip_status->st_status;
     sip_trace_msg(core->trace, msg, "received");
-    if (sip_guard_duplicate_single(sip)) { /* relaying it would abort (sip_guard.h) */
-        log_debug("fwd: dropping a %d that repeats a single header", status);
+    if (guard_single(sip, &status)) {
         msg_destroy(msg);
         msg = NULL;
         if (status < 200) {
             log_ctx_clear();
             return 0;
         }
-        status = 502; /* a final one ends the branch as a bad answer would */
     } else if (status < 200) {
-        if (status > 100 && !f->final)
-            relay(f, status, msg, sip);
-        else
-            msg_destroy(msg);
+        relay_provisional(f, status, msg);
         log_ctx_clear();
         return 0;
     } else if (status >= 300 && hop_request(f, b, SIP_METHOD_ACK, sip->sip_to, NULL) < 0)

@@ -47,7 +47,7 @@ raw_register() {
   printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s@flood\r\nCSeq: 1 REGISTER\r\nContact: <sip:%s@127.0.0.1:9>\r\nAuthorization: Digest username="%s@%s", realm="%s", nonce="", uri="sip:%s", response=""\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$DOMAIN" "$RANDOM$RANDOM" "$1" "$DOMAIN" "$1" "$DOMAIN" "$RANDOM$RANDOM" "$1" "$1" "$DOMAIN" \
     "$DOMAIN" "$DOMAIN" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "${2:-$SC_SIP}" "$f" 5000 | tr -d '\r'
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "${2:-$SC_SIP}" "$f" 5000 | tr -d '\r'
 }
 retry_after() { sed -n 's/^Retry-After: *\([0-9]*\).*/\1/p' <<<"$1" | head -1; }
 # backoff_ms N: the back-off after N failed authentications in a row (the rule of auth_guard.c).
@@ -201,7 +201,7 @@ ra=$(retry_after "$out")
 printf 'OPTIONS sip:bob@127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKgo%s\r\nMax-Forwards: 70\r\nFrom: <sip:test@%s>;tag=go\r\nTo: <sip:bob@%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
   "$PB" "$RANDOM" "$DOMAIN" "$DOMAIN" "$CID" >"$WORKDIR/go.sip"
 # (SIPp answers the go towards the scscf, the remote end of its call: nobody waits for it.)
-"$BUILD/tools/sipsend" -u 127.0.0.1 "$PB" "$WORKDIR/go.sip" 200 >/dev/null
+sipsend -u 127.0.0.1 "$PB" "$WORKDIR/go.sip" 200 >/dev/null
 wait "$hold_pid"
 expect_eq "... then answers the challenge it held: 200, in the middle of the back-off" 0 "$?"
 expect_eq "... registered" "$BOB" "$(field .impi "$(http_body "http://127.0.0.1:$SC_API/api/v1/registrations/sip:$BOB")")"

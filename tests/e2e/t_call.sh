@@ -145,10 +145,10 @@ f="$WORKDIR/inv.sip"
 printf 'INVITE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%s;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:alice@%s>;tag=1\r\nTo: <sip:bob@%s>\r\nCall-ID: %s@t\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:%s>\r\nContent-Length: 0\r\n\r\n' \
   "$DOMAIN" "$PX" "$RANDOM$RANDOM" "$DOMAIN" "$DOMAIN" "$RANDOM" "$PX" >"$f"
 expect_eq "an INVITE from a flow that is not registered: 403" "SIP/2.0 403 Not Registered" \
-  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')"
+  "$(sipsend -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')"
 sed -e 's/^Max-Forwards: 70/Max-Forwards: 0/' -e 's/branch=z9hG4bK/branch=z9hG4bKmf0/' -e 's/^Call-ID: /Call-ID: mf0/' "$f" >"$WORKDIR/mf0.sip"
 expect_eq "Max-Forwards 0: 483" "SIP/2.0 483 Too Many Hops" \
-  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$WORKDIR/mf0.sip" 3000 | tr -d '\r')"
+  "$(sipsend -u 127.0.0.1 "$PC_SIP" "$WORKDIR/mf0.sip" 3000 | tr -d '\r')"
 caller carol call_uac.xml "$PA" "alice;sip:carol@$DOMAIN;$DOMAIN"
 expect_match "a call to an IMPU the HSS does not know: 404 (registered nowhere: 480, in t_isc)" '^SIP/2.0 404' "$(cat "$WORKDIR/carol.msg")"
 

@@ -155,7 +155,7 @@ invite_112() { # a lone emergency INVITE from an unregistered port: the whole an
   local f="$WORKDIR/e$RANDOM.sip"
   printf 'INVITE tel:112 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:anonymous@anonymous.invalid>;tag=%s\r\nTo: <tel:112>\r\nCall-ID: %s@em\r\nCSeq: 1 INVITE\r\nContact: <sip:u@127.0.0.1:9>\r\nContent-Length: 0\r\n\r\n' \
     "$RANDOM$RANDOM" "$RANDOM" "$RANDOM$RANDOM" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r'
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r'
 }
 conf "sip:127.0.0.1:$ECSCF" false
 expect_match "a reload applies emergency.allow_unregistered" '"emergency.allow_unregistered"' "$(reload | jq -c .applied)"

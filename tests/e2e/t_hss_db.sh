@@ -37,7 +37,7 @@ raw_register() { # a REGISTER without credentials: one MAR, the 401 (or the erro
   local f="$WORKDIR/raw_$RANDOM.sip"
   printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=1\r\nTo: <%s>\r\nCall-ID: %s@test\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:9>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$DOMAIN" "$RANDOM$RANDOM" "$ALICE_IMPU" "$ALICE_IMPU" "$RANDOM$RANDOM" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 8000 | tr -d '\r' | head -1
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 8000 | tr -d '\r' | head -1
 }
 hss_log_has() { grep -q -- "$1" "$WORKDIR/hss.log"; }
 restart_hss() {

@@ -44,7 +44,7 @@ msg_of() { # NAME STATUS: the first response with that status, headers only
 # sipsend_to PORT NAME: the message on stdin, byte for byte, to PORT; the answer's first line
 sipsend_to() {
   cat >"$WORKDIR/$2.sip"
-  "$BUILD/tools/sipsend" -u 127.0.0.1 "$1" "$WORKDIR/$2.sip" 5000 | tr -d '\r'
+  sipsend -u 127.0.0.1 "$1" "$WORKDIR/$2.sip" 5000 | tr -d '\r'
 }
 raw_register() { # USER [AUTH_USER] [MAX_FORWARDS]: no credentials unless AUTH_USER
   local auth=

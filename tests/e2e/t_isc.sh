@@ -193,7 +193,7 @@ echo "-- an odi token the scscf never gave"
 f="$WORKDIR/odi.sip"
 printf 'MESSAGE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKodi%s\r\nRoute: <sip:odi.0123456789abcdef@127.0.0.1:%s;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:alice@%s>;tag=1\r\nTo: <sip:bob@%s>\r\nCall-ID: odi%s@t\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n' \
   "$DOMAIN" "$RANDOM" "$SC_SIP" "$DOMAIN" "$DOMAIN" "$RANDOM" >"$f"
-expect_eq "gets 403" "SIP/2.0 403 Forbidden" "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
+expect_eq "gets 403" "SIP/2.0 403 Forbidden" "$(sipsend -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
 expect_eq "... counted as unknown_odi" 1 "$(isc_metric unknown_odi)"
 
 echo "-- a REGISTER iFC whose AS fails with SESSION_TERMINATED deregisters the user"

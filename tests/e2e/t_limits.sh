@@ -28,7 +28,7 @@ raw_register() { # USER
   local f="$WORKDIR/raw_$RANDOM.sip"
   printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s@test\r\nCSeq: 1 REGISTER\r\nContact: <sip:%s@127.0.0.1:9>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$DOMAIN" "$RANDOM$RANDOM" "$1" "$DOMAIN" "$1" "$DOMAIN" "$RANDOM$RANDOM" "$1" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
 }
 
 # sipp_load NAME SCENARIO PORT RATE COUNT: SIPp's exit status (0: every call as the scenario

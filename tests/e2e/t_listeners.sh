@@ -97,7 +97,7 @@ PIDS[hop]=$!
 wait_for 5 port_bound udp "$HOP" || fail "the next hop listens"
 sed "s/127\.0\.0\.1:5080/127.0.0.1:$HOP/" "$DATA_DIR/rfc4475/mpart01.sip" >"$WORKDIR/mpart01.sip"
 expect_eq "mpart01 with its Route at a live next hop: that hop's 200" "SIP/2.0 200 OK" \
-  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$WORKDIR/mpart01.sip" 3000 | tr -d '\r')"
+  "$(sipsend -u 127.0.0.1 "$SC_SIP" "$WORKDIR/mpart01.sip" 3000 | tr -d '\r')"
 wait_exit hop 5
 body_of() { perl -0777 -ne 'print $1 if /\r\n\r\n(.*)\z/s' "$1" | sha256sum | cut -c1-16; }
 expect_eq "... the binary multipart body arrived byte for byte (553 bytes, NULs and bare LFs)" \

@@ -78,7 +78,7 @@ options_probe() { # port transport -> file with an OPTIONS to the node
 alive_over() {
   local i got
   for i in 1 2 3; do
-    got=$("$BUILD/tools/sipsend" "$1" 127.0.0.1 "$2" "$(options_probe "$2" "$3")" 3000 2>&1 | tr -d '\r')
+    got=$(sipsend "$1" 127.0.0.1 "$2" "$(options_probe "$2" "$3")" 3000 2>&1 | tr -d '\r')
     [ "${got:0:11}" = "SIP/2.0 200" ] && break
   done
   echo "$got"

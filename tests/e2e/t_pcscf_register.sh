@@ -46,12 +46,12 @@ expect_match "... and the expiry" '^(59[0-9]|600)$' "$(field '.registrations[0].
 echo "-- requests from flows that are not registered"
 f="$WORKDIR/message.sip"
 printf 'MESSAGE sip:bob@ims.mnc001.mcc001.3gppnetwork.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:mallory@ims.mnc001.mcc001.3gppnetwork.org>;tag=1\r\nTo: <sip:bob@ims.mnc001.mcc001.3gppnetwork.org>\r\nCall-ID: %s@t\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n' "$RANDOM$RANDOM" "$RANDOM" >"$f"
-expect_eq "a MESSAGE from an unregistered flow: 403" "SIP/2.0 403 Not Registered" "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')"
+expect_eq "a MESSAGE from an unregistered flow: 403" "SIP/2.0 403 Not Registered" "$(sipsend -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')"
 
 echo "-- ipsec.mode off (the default): a handset that requires sec-agree is told so"
 f="$WORKDIR/register_secagree.sip"
 printf 'REGISTER sip:ims.mnc001.mcc001.3gppnetwork.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>;tag=1\r\nTo: <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>\r\nCall-ID: %s@sa\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:9>\r\nSecurity-Client: ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=1;spi-s=2;port-c=5080;port-s=5081\r\nRequire: sec-agree\r\nContent-Length: 0\r\n\r\n' "$RANDOM$RANDOM" "$RANDOM" >"$f"
-r420=$(SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')
+r420=$(SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$PC_SIP" "$f" 3000 | tr -d '\r')
 expect_match "REGISTER with Require: sec-agree: 420 from the pcscf" '^SIP/2.0 420 ' "$r420"
 expect_match "... naming sec-agree unsupported" '^Unsupported: sec-agree$' "$r420"
 

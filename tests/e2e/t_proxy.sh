@@ -114,7 +114,7 @@ drain_in_flight() {
   printf 'OPTIONS sip:127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-drain\r\nMax-Forwards: 70\r\nFrom: <sip:p@x>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: drain-probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
     "$proxy_port" >"$probe"
   expect_match "draining: a new request gets 503" '^SIP/2.0 503' \
-    "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$proxy_port" "$probe" 3000)"
+    "$(sipsend -u 127.0.0.1 "$proxy_port" "$probe" 3000)"
   expect_eq "draining: /readyz is 503" 503 "$(http_code "http://127.0.0.1:$api_port/readyz" -m 10)"
   wait "$uac_pid"
   expect_eq "draining: the ringing call still completes (the proxy relayed its 200)" 0 "$?"

@@ -86,7 +86,7 @@ printf 'SUBSCRIBE sip:pcscf@127.0.0.1:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9
   "$PC_SIP" "$RANDOM$RANDOM" "$PC_SIP" "$(field '.subscriptions[0].dialog.remote_tag' "$ssubs")" "$BOB" \
   "$(field '.subscriptions[0].dialog.local_tag' "$ssubs")" "$(field '.subscriptions[0].dialog.call_id' "$ssubs")" "$PC_SIP" >"$f"
 expect_eq "an in-dialog SUBSCRIBE (refresh, matched by Call-ID and tags): 200" "SIP/2.0 200 OK" \
-  "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
+  "$(sipsend -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r')"
 await 10 "... its full state went to the pcscf (version 2 there)" pc_version 2
 ssubs=$(sc /api/v1/subscriptions)
 expect_match "... the subscription now ends in 300 s" '^(29[0-9]|300)$' "$(field '.subscriptions[0].expires' "$ssubs")"
@@ -129,7 +129,7 @@ raw_subscribe() {
   local f="$WORKDIR/raw_$RANDOM.sip"
   printf 'SUBSCRIBE sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s>;tag=m1\r\nTo: <sip:%s>%s\r\nCall-ID: %s@t\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:x@127.0.0.1:9>\r\n%bEvent: reg\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$1" "$RANDOM$RANDOM" "$2" "$1" "$3" "$RANDOM$RANDOM" "$4" >"$f"
-  "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r'
+  sipsend -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r'
 }
 expect_eq "SUBSCRIBE from mallory to alice's reg: 403" "SIP/2.0 403 Forbidden" "$(raw_subscribe "$ALICE" "mallory@$DOMAIN" "" "")"
 expect_eq "... alice in From but mallory asserted: 403" "SIP/2.0 403 Forbidden" \
@@ -184,7 +184,7 @@ layout() {
     printf '%s\r\n' "$@" | sed "s/VIA/SIP\/2.0\/UDP 127.0.0.1:9;branch=z9hG4bK$name$RANDOM/; s/FROM/<sip:$ALICE>;tag=lay$RANDOM/;
       s/TO/<sip:$ALICE>/; s/CALLID/layout-$name-$RANDOM/; s/CONTACT/<sip:alice@127.0.0.1:9>/; s/ALICE/$ALICE/g"
     printf '\r\n'; } >"$f"
-  expect_eq "SUBSCRIBE ($name): $want" "$want" "$("$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r' | cut -d' ' -f2)"
+  expect_eq "SUBSCRIBE ($name): $want" "$want" "$(sipsend -u 127.0.0.1 "$SC_SIP" "$f" 3000 | tr -d '\r' | cut -d' ' -f2)"
 }
 H=("Via: VIA" "Max-Forwards: 70" "From: FROM" "To: TO" "Call-ID: CALLID" "CSeq: 1 SUBSCRIBE" "Contact: CONTACT")
 layout compact 200 "v: VIA" "Max-Forwards: 70" "f: FROM" "t: TO" "i: CALLID" "CSeq: 1 SUBSCRIBE" "m: CONTACT" "o: reg" "k: path" "Expires: 0" "l: 0"

@@ -116,7 +116,7 @@ send() { # instance flag file allowed -> outcome
   # Answers come within milliseconds; only the wait for an expected silence costs time.
   local wait=2000
   allowed NO "$4" && wait=$TIMEOUT_MS
-  outcome "$("$BUILD/tools/sipsend" "$2" 127.0.0.1 "${SIP_PORT[$1]}" "$3" "$wait")"
+  outcome "$(sipsend "$2" 127.0.0.1 "${SIP_PORT[$1]}" "$3" "$wait")"
 }
 
 # torture_transport PROG T: the byte-exact messages to one instance over T, and the copies
@@ -161,7 +161,7 @@ torture_transport() {
   local inst
   for inst in "$exact" "$variant"; do
     expect_match "$inst: OPTIONS over $t still answered 200 afterwards" '^SIP/2.0 200' \
-      "$("$BUILD/tools/sipsend" "$flag" 127.0.0.1 "${SIP_PORT[$inst]}" "$(options_probe "${SIP_PORT[$inst]}" "$t")" 2000)"
+      "$(sipsend "$flag" 127.0.0.1 "${SIP_PORT[$inst]}" "$(options_probe "${SIP_PORT[$inst]}" "$t")" 2000)"
     expect_eq "$inst: /healthz still 200" 200 "$(http_code "http://127.0.0.1:${API_PORT[$inst]}/healthz")"
     stop_prog "$inst"
     expect_eq "$inst: exits 0 on SIGTERM" 0 "$LAST_EXIT"

@@ -48,7 +48,7 @@ raw_message() {
   local f="$WORKDIR/msg_$RANDOM.sip" body="store test"
   printf 'MESSAGE sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.net>;tag=m%s\r\nTo: <sip:alice@%s>\r\nCall-ID: %s@outage\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' \
     "$DOMAIN" "$RANDOM$RANDOM" "$RANDOM" "$DOMAIN" "$RANDOM$RANDOM" "${#body}" "$body" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
 }
 
 echo "-- Redis up: a registration is stored there"

@@ -47,7 +47,7 @@ raw_message() {
   local f="$WORKDIR/msg_$1.sip" body="replicas"
   printf 'MESSAGE sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.net>;tag=r%s\r\nTo: <sip:alice@%s>\r\nCall-ID: %s@replicas\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' \
     "$DOMAIN" "$RANDOM$RANDOM" "$RANDOM" "$DOMAIN" "$RANDOM$RANDOM" "${#body}" "$body" >"$f"
-  "$BUILD/tools/sipsend" -u 127.0.0.1 "${SIP[$1]}" "$f" 5000 | tr -d '\r'
+  sipsend -u 127.0.0.1 "${SIP[$1]}" "$f" 5000 | tr -d '\r'
 }
 
 echo "-- alice registers through P1 -> A, bob through P2 -> B"

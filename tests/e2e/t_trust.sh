@@ -97,7 +97,7 @@ raw_register() {
   printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=%s\r\nTo: <sip:%s@%s>\r\nCall-ID: %s@trust\r\nCSeq: 1 REGISTER\r\n%sContact: <%s>%s\r\nAuthorization: Digest username="%s", realm="%s", nonce="", uri="sip:%s", response=""%s\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n' \
     "$DOMAIN" "$RANDOM$RANDOM" "$2" "$DOMAIN" "$RANDOM" "$2" "$DOMAIN" "$RANDOM$RANDOM" \
     "$path" "$6" "${7:+;+sip.instance=$7}" "$3" "$DOMAIN" "$DOMAIN" "$4" >"$f"
-  SIPSEND_WHOLE=1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_WHOLE=1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
 }
 status_of() { head -1 <<<"$1"; }
 

@@ -168,7 +168,7 @@ raw_register() {
     "$DOMAIN" "$1" "$RANDOM$RANDOM" "$ALICE" "$RANDOM" "$ALICE" "$RANDOM$RANDOM" \
     "$(field '.contacts[0].path' "$reg")" "$(field '.contacts[0].uri' "$reg")" \
     "$(field '.contacts[0].instance' "$reg")" "$DOMAIN" "$DOMAIN" "$DOMAIN" >"$f"
-  SIPSEND_FROM=$1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_FROM=$1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
 }
 expect_eq "from $UNTRUSTED: challenged (401)" "SIP/2.0 401 Unauthorized" "$(raw_register "$UNTRUSTED")"
 expect_eq "from 127.0.0.1: 200 without a challenge" "SIP/2.0 200 OK" "$(raw_register 127.0.0.1)"
@@ -180,7 +180,7 @@ subscribe() {
   local f="$WORKDIR/sub_$RANDOM$RANDOM.sip"
   printf 'SUBSCRIBE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:9;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s@trustdomain\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@%s:9>\r\nEvent: reg\r\nAccept: application/reginfo+xml\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n' \
     "$ALICE" "$1" "$RANDOM$RANDOM" "$ALICE" "$RANDOM" "$ALICE" "$RANDOM$RANDOM" "$1" >"$f"
-  SIPSEND_FROM=$1 "$BUILD/tools/sipsend" -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
+  SIPSEND_FROM=$1 sipsend -u 127.0.0.1 "$SC_SIP" "$f" 5000 | tr -d '\r'
 }
 expect_eq "from $UNTRUSTED with alice in From: 403" "SIP/2.0 403 Forbidden" "$(subscribe "$UNTRUSTED")"
 expect_match "... logged as an untrusted sender" \
