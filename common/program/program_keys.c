@@ -82,7 +82,9 @@ static const cfg_key_t sip_keys[] = {
      "or CN) when verify_peer covers incoming connections; empty: any certificate of ca_file",
      0, 0, NULL},
     {"sip.max_pending_invites", CFG_INT, "10000",
-     "INVITE server transactions in progress before new ones get 503", 1, 1000000, NULL},
+     "INVITE server transactions in progress before new ones get 503 with Retry-After (the "
+     "pending_invites table of the cscf_table_* metrics; a re-INVITE may use 10% more)",
+     1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
      "SIP transactions the stack holds, server and client, completed ones kept for "

@@ -373,10 +373,8 @@ static cap_t *over_cap(sip_core_t *core, sip_t const *sip, int ongoing)
     if (!(ongoing ? cap_admit_reserved : cap_admit)(core->cap_transactions, held))
         return core->cap_transactions;
     if (sip->sip_request->rq_method == sip_method_invite &&
-        core->inflight_invites >= core->cfg.max_pending) {
-        log_debug("sip.max_pending_invites (%u) reached", core->cfg.max_pending);
-        return core->cap_relays; /* for its Retry-After */
-    }
+        !(ongoing ? cap_admit_reserved : cap_admit)(core->cap_invites, core->inflight_invites))
+        return core->cap_invites;
     return NULL;
 }
 
@@ -768,6 +766,7 @@ void sip_core_publish_stats(sip_core_t *core)
     metric_addv(core->m_absorbed, NULL, (double)(absorbed - core->absorbed_seen));
     core->absorbed_seen = absorbed;
     cap_update(core->cap_relays, core->inflight);
+    cap_update(core->cap_invites, core->inflight_invites);
     if (core->adm)
         sip_adm_publish(core->adm);
 }
@@ -886,6 +885,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
                                      cfg->max_transactions ? cfg->max_transactions : 100000, retry);
     core->cap_relays = cap_new(metrics, "relays", "limits.relays",
                                cfg->max_relays ? cfg->max_relays : 20000, retry);
+    core->cap_invites = cap_new(metrics, "pending_invites", "sip.max_pending_invites",
+                                core->cfg.max_pending, retry);
     /* As long as nta would have kept their transactions (Timer J); at most limits.transactions
      * of them, the oldest dropped first (they are not counted in the transactions cap). */
     core->answered = sip_answered_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
@@ -893,15 +894,16 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     core->acked = kept_new(cfg->t1x64_ms ? cfg->t1x64_ms : 32000,
                            cfg->max_transactions ? cfg->max_transactions : 100000);
     core->detached = strmap_new();
-    if (!core->cap_transactions || !core->cap_relays || !core->answered || !core->acked ||
-        !core->detached)
+    if (!core->cap_transactions || !core->cap_relays || !core->cap_invites || !core->answered ||
+        !core->acked || !core->detached)
         goto fail;
     /* Stateless: requests that match no transaction come to on_stray_message(), which makes
      * server transactions only for what needs one (dispatch_request()). */
     core->agent = nta_agent_create(
         root, (url_string_t *)-1, on_stray_message, (nta_agent_magic_t *)core, NTATAG_UA(0),
         NTATAG_STATELESS(1), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
-        NTATAG_MAXSIZE(nta_maxsize(cfg)), NTATAG_MAX_PROCEEDING(cfg->max_pending),
+        NTATAG_MAXSIZE(nta_maxsize(cfg)),
+        NTATAG_MAX_PROCEEDING(core->cfg.max_pending + core->cfg.max_pending / 10 + 1),
         TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
     if (!sip_stun_off() || !core->agent || bind_listeners(core) < 0)
         goto fail;
@@ -943,6 +945,7 @@ void sip_core_free(sip_core_t *core)
     dialogs_free(core->dialogs);
     cap_free(core->cap_transactions);
     cap_free(core->cap_relays);
+    cap_free(core->cap_invites);
     sip_answered_free(core->answered);
     kept_free(core->acked);
     strmap_free(core->detached, NULL); /* emptied by release_fwds */

@@ -35,6 +35,7 @@ struct sip_core {
     size_t inflight;                           /* proxy transactions not yet finished */
     size_t inflight_invites;                   /* ... of them INVITEs (sip.max_pending_invites) */
     struct cap *cap_transactions, *cap_relays; /* limits.transactions, limits.relays */
+    struct cap *cap_invites;                   /* sip.max_pending_invites */
     struct sip_fwd *fwds; /* ... listed, so teardown can free what nta never reports back */
     /* Set by sip_proxy.c when it lists a forward: the core frees them at teardown without
      * knowing the proxy (the proxy sits above the core). */

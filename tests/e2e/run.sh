@@ -18,6 +18,8 @@
 # ASan and fuzz builds compile at nice 19 on the cores the scripts leave idle, and its alone
 # scripts only once those builds have ended (Makefile, test).
 #
+# E2E_EXCLUDE="t_a t_b" leaves those out (make test runs t_flood on its own first).
+#
 # E2E_SKIP_ONCE=1 also leaves out the scripts marked "# e2e: plain": they measure the plain
 # build under load (t_flood.sh: a 60 s flood at twice the capacity it measures, and RSS), which a
 # sanitizer build several times slower and with its own allocator does not show; run by hand
@@ -117,7 +119,10 @@ if [ $# -gt 1 ]; then
 fi
 PART=${E2E_PART:-all}
 for t in "${scripts[@]}"; do
-  if [ -n "${E2E_SKIP_ONCE:-}" ] && { once "$t" || plain_only "$t"; }; then
+  # shellcheck disable=SC2086 # the list is words
+  if in_list "$(basename "$t" .sh)" ${E2E_EXCLUDE:-}; then
+    continue
+  elif [ -n "${E2E_SKIP_ONCE:-}" ] && { once "$t" || plain_only "$t"; }; then
     skipped+=("$(basename "$t" .sh)")
   elif alone "$t"; then
     [ "$PART" = pool ] || solo+=("$t")
