@@ -206,8 +206,8 @@ test-fuzz:
 # test-plain, test-asan and test-fuzz, overlapped where that costs no check anything:
 # scripts/test-plain.sh runs the plain unit tests and e2e scripts while the ASan build and its
 # unit tests, then the fuzz build and a few seconds of each harness, run at nice 19 beside them
-# (scripts/test-background.sh; the e2e scripts that run alone start after it, but t_flood, which
-# runs first, before the pool, with only that background beside it). Then the ASan e2e
+# (scripts/test-background.sh; the e2e scripts that run alone start after it; t_flood is run by
+# hand, tests/e2e/run.sh build t_flood). Then the ASan e2e
 # scripts: not those marked "# e2e: once" (build-free) or "# e2e: plain" (t_flood: it measures
 # the plain build) (E2E_SKIP_ONCE), and the pool three at a time: two left 40-50% of the machine
 # idle after its first 100 s (342 s against 263 s for the same scripts, docs/BENCHMARKS.md).
