@@ -18,13 +18,12 @@
 # ASan and fuzz builds compile at nice 19 on the cores the scripts leave idle, and its alone
 # scripts only once those builds have ended (Makefile, test).
 #
-# E2E_EXCLUDE="t_a t_b" leaves those out (make test runs t_flood on its own first).
+# E2E_EXCLUDE="t_a t_b" leaves those out (make test leaves out t_flood, scripts/test-plain.sh).
 #
 # E2E_SKIP_ONCE=1 also leaves out the scripts marked "# e2e: plain": they measure the plain
 # build under load (t_flood.sh: a 60 s flood at twice the capacity it measures, and RSS), which a
 # sanitizer build several times slower and with its own allocator does not show; run by hand
-# against build/asan they still work (a shorter flood, no memory check). Once is what make test's
-# 20 minutes hold.
+# against build/asan they still work (a shorter flood, no memory check).
 #
 # E2E_SKIP_ONCE=1 leaves out the scripts marked "# e2e: once": they read documents and the
 # Makefile only (no program of ours runs), so their result cannot differ between builds and

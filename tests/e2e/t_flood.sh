@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# e2e: plain (make test runs it in the plain build only, and alone: run.sh's SERIAL)
+# e2e: plain (by hand, alone: tests/e2e/run.sh build t_flood; make test leaves it out, see
+# scripts/test-plain.sh)
 # Overload: admission control (common/sip/admission.h) at the pcscf under a call flood.
 # A handset (alice) calls another (bob) through pcscf -> scscf -> pcscf (TCP between the CSCFs):
 # INVITE, 180, 200, ACK, BYE, 200 (SIPp; tests/e2e/scenarios/flood_call_uac.xml logs each call
@@ -50,7 +51,6 @@ RSS_CAP_MB=${FLOOD_RSS_CAP_MB:-1536} # per process, during the flood
 # it pins: at C / 4 for 15 s the memory check below passed only once those expired, 48-55 s
 # after the flood, close to its 60 s.
 NORMAL_SECONDS=12
-
 TARGET_MS=100 # admission.target_ms: the default
 field() { jq -r "$1 // empty" <<<"$2"; }
 
