@@ -18,7 +18,7 @@ start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LIMITS_T1X64_MS=8000 "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
   PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LIMITS_T1X64_MS=8000 PCSCF_LIMITS_TIMER_C_MS=3000 \
-  PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
+  PCSCF_SIP_MAX_PENDING_INVITES=4 PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
 # register NAME USER K OP PORT INSTANCE: AKA registration through the pcscf from PORT.
@@ -140,6 +140,28 @@ expect_eq "they are forgotten once 64*T1 (8 s) passed without an ACK (scscf, pcs
 echo "  (back at the pre-call level after $((SECONDS - start)) s)"
 expect_eq "GET /api/v1/dialogs on the scscf: none active" "$SC0" \
   "$(http_body "http://127.0.0.1:$SC_API/api/v1/dialogs" | jq -r .active)"
+
+echo "-- sip.max_pending_invites 4 at the pcscf: 3 calls at once to a callee that waits 2 s"
+# Each call is two INVITEs pending at the pcscf (alice's, and the scscf's towards bob), so the
+# third call finds the cap full: 503 with Retry-After at once, counted and logged once; the two
+# admitted calls get bob's 486 after 2 s and the table empties.
+pc_metric() { http_body "http://127.0.0.1:$PC_API/metrics" | sed -n "s/^$1 //p"; }
+pending() { pc_metric "cscf_table_$1{program=\"pcscf\",table=\"pending_invites\"}"; }
+expect_eq "cscf_table_capacity{pending_invites} is 4, nothing pending" "4 0" \
+  "$(pending capacity) $(pending entries)"
+callee pending_uas.xml 2
+printf 'SEQUENTIAL\nalice;sip:bob@%s;%s\n' "$DOMAIN" "$DOMAIN" >"$WORKDIR/alice.csv"
+timeout 30 sipp -sf "$SCEN/pending_uac.xml" -inf "$WORKDIR/alice.csv" -i 127.0.0.1 -p "$PA" -t u1 \
+  -r 10 -m 3 -l 3 -timeout 20s -timeout_error -trace_msg \
+  -message_file "$WORKDIR/alice.pending.msg" "127.0.0.1:$PC_SIP" >/dev/null 2>&1
+expect_eq "the three calls end as the scenario says (486 or 503 with Retry-After, ACKed)" 0 "$?"
+wait "$CALLEE_PID"
+expect_eq "bob got two INVITEs and the ACKs of his 486s" 0 "$?"
+expect_eq "alice got two 486s and one 503" "2 1" \
+  "$(grep -c '^SIP/2.0 486' "$WORKDIR/alice.pending.msg") $(grep -c '^SIP/2.0 503' "$WORKDIR/alice.pending.msg")"
+expect_eq "cscf_table_refused_total{pending_invites} counted it" 1 "$(pending refused_total)"
+expect_eq "the cap warned once" 1 "$(grep -c 'limits: pending_invites full' "$WORKDIR/pcscf.log")"
+expect_eq "nothing pending afterwards" 0 "$(pending entries)"
 
 stop_clean pcscf scscf hss
 finish
