@@ -8,13 +8,17 @@
  * neither grew). */
 #include "common/util/heap.h"
 
+#include <jemalloc/jemalloc.h> /* MALLOCX_*; the functions are weak references below */
 #include <malloc.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-    __attribute__((weak));
+#pragma weak mallctl
+#pragma weak mallocx
+#pragma weak dallocx
 size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 void heap_release(void)
@@ -66,6 +70,34 @@ size_t heap_in_use(void)
     heap_stats_t st;
     heap_stats(&st);
     return st.allocated;
+}
+
+/* The kept objects' arena: allocator state, process-wide like the allocator itself, set once. */
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+static int kept_flags; /* 0: malloc and free */
+
+static void kept_arena_create(void)
+{
+    unsigned arena;
+    size_t len = sizeof arena;
+    if (mallctl && mallocx && dallocx && mallctl("arenas.create", &arena, &len, NULL, 0) == 0)
+        kept_flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+}
+
+void *heap_kept_alloc(size_t n)
+{
+    (void)pthread_once(&kept_once, kept_arena_create);
+    return kept_flags ? mallocx(n ? n : 1, kept_flags) : malloc(n);
+}
+
+void heap_kept_free(void *p)
+{
+    if (!p)
+        return;
+    if (kept_flags)
+        dallocx(p, kept_flags);
+    else
+        free(p);
 }
 
 const char *heap_allocator(void)

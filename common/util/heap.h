@@ -18,6 +18,13 @@ typedef struct heap_stats {
     size_t allocated, active, metadata, resident;
 } heap_stats_t;
 void heap_stats(heap_stats_t *st);
+/* Memory for objects kept far longer than the messages handled around them (the answers kept
+ * for retransmissions, 32 s, kept.h). jemalloc: an arena of their own, created on first use
+ * and shared by the process, without the thread cache, so they do not pin the pages of the
+ * short-lived messages they were allocated among (t_flood.sh: 2 -> 5 MiB of active pages for
+ * 2 MiB allocated after a flood). glibc: malloc and free. Any thread. */
+void *heap_kept_alloc(size_t n);
+void heap_kept_free(void *p);
 /* "jemalloc" or "glibc": what heap_release() works on. */
 const char *heap_allocator(void);
 

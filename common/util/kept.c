@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util/heap.h"
 #include "common/util/strmap.h"
 
 typedef struct kept {
@@ -24,7 +25,7 @@ struct kept_table {
 kept_table_t *kept_new(unsigned ttl_ms, size_t cap)
 {
     kept_table_t *t = calloc(1, sizeof *t);
-    if (!t || !(t->map = strmap_new())) {
+    if (!t || !(t->map = strmap_new_kept())) {
         free(t);
         return NULL;
     }
@@ -37,7 +38,7 @@ void kept_free(kept_table_t *t)
 {
     if (!t)
         return;
-    strmap_free(t->map, free);
+    strmap_free(t->map, heap_kept_free);
     free(t);
 }
 
@@ -48,7 +49,7 @@ static void drop_oldest(kept_table_t *t)
     if (!t->head)
         t->tail = NULL;
     strmap_take(t->map, k->key);
-    free(k);
+    heap_kept_free(k);
 }
 
 char *kept_put(kept_table_t *t, const char *key, size_t len, int64_t now_ms)
@@ -56,7 +57,7 @@ char *kept_put(kept_table_t *t, const char *key, size_t len, int64_t now_ms)
     if (!t || strmap_get(t->map, key))
         return NULL;
     size_t klen = strlen(key) + 1;
-    kept_t *k = malloc(sizeof *k + len + klen);
+    kept_t *k = heap_kept_alloc(sizeof *k + len + klen);
     if (!k)
         return NULL;
     k->next = NULL;
@@ -67,7 +68,7 @@ char *kept_put(kept_table_t *t, const char *key, size_t len, int64_t now_ms)
     while (strmap_size(t->map) >= t->cap && t->head)
         drop_oldest(t);
     if (strmap_put(t->map, k->key, k, NULL) < 0) {
-        free(k);
+        heap_kept_free(k);
         return NULL;
     }
     if (t->tail)

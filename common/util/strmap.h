@@ -1,5 +1,5 @@
-/* A string-keyed hash map (chaining, grows at load 1). Keys are copied; values are the
- * caller's. One thread. */
+/* A string-keyed hash map (chaining, grows at load 1, shrinks under load 1/8). Keys are copied;
+ * values are the caller's. One thread. */
 #ifndef CSCF_STRMAP_H
 #define CSCF_STRMAP_H
 
@@ -8,6 +8,9 @@
 typedef struct strmap strmap_t;
 
 strmap_t *strmap_new(void);
+/* The same, its entries in the memory of kept objects (heap_kept_alloc(), heap.h): for a map
+ * whose entries live far longer than the messages handled around them. */
+strmap_t *strmap_new_kept(void);
 /* free_val (may be NULL) is called on every value left. */
 void strmap_free(strmap_t *m, void (*free_val)(void *));
 

@@ -18,7 +18,8 @@
 # ASan and fuzz builds compile at nice 19 on the cores the scripts leave idle, and its alone
 # scripts only once those builds have ended (Makefile, test).
 #
-# E2E_EXCLUDE="t_a t_b" leaves those out (make test leaves out t_flood, scripts/test-plain.sh).
+# E2E_EXCLUDE="t_a t_b" leaves those out (make test runs t_flood before the pool and leaves it
+# out of the alone part, scripts/test-plain.sh).
 #
 # E2E_SKIP_ONCE=1 also leaves out the scripts marked "# e2e: plain": they measure the plain
 # build under load (t_flood.sh: a 60 s flood at twice the capacity it measures, and RSS), which a

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# e2e: plain (by hand, alone: tests/e2e/run.sh build t_flood; make test leaves it out, see
-# scripts/test-plain.sh)
+# e2e: plain (make test runs it first, alone beside the nice-19 background: scripts/test-plain.sh)
 # Overload: admission control (common/sip/admission.h) at the pcscf under a call flood.
 # A handset (alice) calls another (bob) through pcscf -> scscf -> pcscf (TCP between the CSCFs):
 # INVITE, 180, 200, ACK, BYE, 200 (SIPp; tests/e2e/scenarios/flood_call_uac.xml logs each call
@@ -20,12 +19,12 @@
 # 4. a per-flow limit set by a reload: one flow sending too fast is held to its bucket (503 with
 #    Retry-After), another flow from the same address is not, and the REST view names the flow;
 # 5. memory: within 60 s of the flood's end the pcscf's RSS is back within 20% of its level
-#    just before the flood, read once the probes' transactions have expired (nta keeps an
-#    answered INVITE's server transaction 5 s, T4, then the heap is trimmed). That is the level of a
-#    process that has served calls: the allocator's own metadata grows with the first load and
-#    stays (jemalloc: about 2% of the peak), so the level before any load is printed beside it
-#    but is not the reference. Plain build only (ASan's allocator keeps freed memory in its
-#    quarantine).
+#    just before the flood, read after 6 s at the flood's rate once their transactions have
+#    expired (nta keeps an answered INVITE's server transaction 5 s, T4, then the heap is
+#    trimmed). That is the level of a process that has seen a peak: the allocator's metadata
+#    for the pages a peak maps stays (jemalloc: about 2% of the peak) and so does some of its
+#    fragmentation, so the level before any load is printed beside it but is not the
+#    reference. Plain build only (ASan's allocator keeps freed memory in its quarantine).
 # FLOOD_PCAP=N captures the flood's first N s on loopback (by hand, to follow lost calls).
 # Bounded: every SIPp run has -timeout/-recv_timeout and a timeout(1) around it.
 set -u
@@ -51,9 +50,19 @@ RSS_CAP_MB=${FLOOD_RSS_CAP_MB:-1536} # per process, during the flood
 # it pins: at C / 4 for 15 s the memory check below passed only once those expired, 48-55 s
 # after the flood, close to its 60 s.
 NORMAL_SECONDS=12
+WARMUP_SECONDS=6 # at the flood's rate (nta's T4, 5 s, fills the heap to the flood's level), before the level the memory check compares with
 TARGET_MS=100 # admission.target_ms: the default
 field() { jq -r "$1 // empty" <<<"$2"; }
 
+# heap_line: the pcscf's RSS and heap (MiB: allocated active metadata resident) and what it
+# holds, for sampler.log and memory.log (by hand: how the memory comes back).
+heap_line() {
+  http_body "$PC/metrics" | awk -v t=$SECONDS -v rss="$(rss_mb pcscf)" '
+    /^cscf_heap_bytes/ {h = h " " int($NF / 1048576)}
+    /^cscf_sip_transactions\{/ {x += $NF} /^cscf_dialogs_active/ {d = $NF}
+    /^cscf_table_entries.*"relays"/ {r = $NF}
+    END {print "heap", t, "rss", rss, "heap", h, "transactions", x + 0, "dialogs", d + 0, "relays", r + 0}'
+}
 # Logs at info: at debug (E2E_LOG_LEVEL) a flood writes gigabytes.
 cp "$REPO_DIR/config/pcscf.yaml" "$WORKDIR/pcscf.yaml"
 start_hss hss HSS_LOG_LEVEL=info || { finish; exit 1; }
@@ -147,8 +156,18 @@ done
 [ "$CAP" -ge 20 ] || CAP=20
 FLOOD=$((CAP * 2))
 [ "$FLOOD" -le "$MAX_RATE" ] || FLOOD=$MAX_RATE
-# The level before the flood: once the probes' transactions have expired (bounded) and the heap
-# has been trimmed after them (sip_core's trim_check, every second).
+# The level before the flood is that of a process which has seen such a peak: a few seconds at
+# the flood's rate first, long enough for the heap to fill to the flood's own level (nta holds
+# the answered INVITEs' and the UDP BYEs' transactions T4, 5 s: 12,000 of them, 350 MiB, at
+# 1,200 calls/s); what those calls do is not checked. jemalloc keeps its metadata for the pages
+# a peak mapped (4 -> 8 MiB at 380 MiB) and part of the slabs it spread objects over (2 -> 4-5
+# MiB active for 2-3 MiB allocated): measured against a process that had carried only a lighter
+# probe, that fixed residue alone was 26-33% of an 18 MiB process (a CI probe of 600 calls/s;
+# the flood then served 1,200/s), and a 3 s step left half of it. What the check below still
+# catches is memory that grows with the flood's length: the flood is ten times longer.
+calls warmup "$FLOOD" "$WARMUP_SECONDS"
+# Then once the transactions have expired (bounded) and the heap has been trimmed after them
+# (sip_core's trim_check, every second).
 drained() { [ "$(metric cscf_sip_transactions)" -lt 100 ]; }
 wait_for 45 drained || true
 sleep 2
@@ -170,6 +189,7 @@ PINGS=$!
   while [ $SECONDS -lt $end ]; do
     echo "rss $SECONDS $(rss_mb pcscf) $(rss_mb scscf)"
     echo "lag $SECONDS $(adm | jq -c '[.lag_seconds, .shed_ratio]')"
+    heap_line
     # the TCP legs between the CSCFs: bytes waiting unread (Recv-Q) per connection
     ss -Htn state established "( sport = :$SC_SIP or sport = :$PC_SIP or dport = :$SC_SIP or dport = :$PC_SIP )" |
       awk -v t=$SECONDS '{print "tcp", t, $1, $2, $3, $4}'
@@ -187,6 +207,9 @@ if [ -n "${FLOOD_PCAP:-}" ]; then
 fi
 calls flood "$FLOOD" "$FLOOD_SECONDS"
 FLOOD_END=$(date +%s)
+# memory.log: from the flood's end to the memory check's (bounded: 70 s)
+(end=$((SECONDS + 70)); while [ $SECONDS -lt $end ]; do heap_line; sleep 2; done) >"$WORKDIR/memory.log" 2>&1 &
+MEMLOG=$!
 wait "$PINGS" 2>/dev/null
 kill "$SAMPLER" 2>/dev/null
 wait "$SAMPLER" 2>/dev/null
@@ -314,6 +337,8 @@ else
   echo "   (not checked under ASan: RSS $(rss_mb pcscf) MiB, before $RSS0 MiB)"
 fi
 
+kill "$MEMLOG" 2>/dev/null
+wait "$MEMLOG" 2>/dev/null
 kill "${PIDS[uas]}" 2>/dev/null
 wait "${PIDS[uas]}" 2>/dev/null
 unset "PIDS[uas]"
