@@ -82,8 +82,8 @@ static const cfg_key_t sip_keys[] = {
      "or CN) when verify_peer covers incoming connections; empty: any certificate of ca_file",
      0, 0, NULL},
     {"sip.max_pending_invites", CFG_INT, "10000",
-     "INVITE server transactions in progress before new ones get 503 with Retry-After (the "
-     "pending_invites table of the cscf_table_* metrics; a re-INVITE may use 10% more)",
+     "INVITEs relayed and not yet answered finally before new ones get 503 with Retry-After "
+     "(the pending_invites table of the cscf_table_* metrics; a re-INVITE may use 10% more)",
      1, 1000000, NULL},
     /* Caps (common/ops/limits.h: cscf_table_* metrics); read at start. */
     {"limits.transactions", CFG_INT, "100000",
