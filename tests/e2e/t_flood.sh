@@ -54,14 +54,15 @@ WARMUP_SECONDS=6 # at the flood's rate (nta's T4, 5 s, fills the heap to the flo
 TARGET_MS=100 # admission.target_ms: the default
 field() { jq -r "$1 // empty" <<<"$2"; }
 
-# heap_line: the pcscf's RSS and heap (MiB: allocated active metadata resident) and what it
-# holds, for sampler.log and memory.log (by hand: how the memory comes back).
+# heap_line: the pcscf's RSS and heap by kind (cscf_heap_bytes, MiB) and what it holds, from one
+# read of its metrics: sampler.log, memory.log (by hand: how the memory comes back) and the
+# memory check's lines.
 heap_line() {
   http_body "$PC/metrics" | awk -v t=$SECONDS -v rss="$(rss_mb pcscf)" '
-    /^cscf_heap_bytes/ {h = h " " int($NF / 1048576)}
+    /^cscf_heap_bytes/ {k = $1; sub(/.*kind="/, "", k); sub(/".*/, "", k); h = h " " k " " int($NF / 1048576)}
     /^cscf_sip_transactions\{/ {x += $NF} /^cscf_dialogs_active/ {d = $NF}
     /^cscf_table_entries.*"relays"/ {r = $NF}
-    END {print "heap", t, "rss", rss, "heap", h, "transactions", x + 0, "dialogs", d + 0, "relays", r + 0}'
+    END {print "heap", t, "rss", rss h, "transactions", x + 0, "dialogs", d + 0, "relays", r + 0}'
 }
 # Logs at info: at debug (E2E_LOG_LEVEL) a flood writes gigabytes.
 cp "$REPO_DIR/config/pcscf.yaml" "$WORKDIR/pcscf.yaml"
@@ -172,7 +173,7 @@ drained() { [ "$(metric cscf_sip_transactions)" -lt 100 ]; }
 wait_for 45 drained || true
 sleep 2
 RSS1=$(rss_mb pcscf)
-HEAP1=$(http_body "$PC/metrics" | awk '/^cscf_heap_bytes/ {sub(/.*kind="/, ""); sub(/".* /, " "); printf "%s %d ", $1, $2 / 1048576}')
+HEAP1=$(heap_line)
 echo "   pcscf RSS before the flood: $RSS1 MiB ($RSS0 MiB before any load)"
 shed0=$(metric 'cscf_admission_shed_total\{.*class="initial"')
 capped0=$(metric cscf_table_refused_total)
@@ -317,14 +318,7 @@ if [ $ASAN = 0 ]; then
   rss_back() { [ "$(rss_mb pcscf)" -le $((RSS1 * 6 / 5)) ]; }
   left=$((FLOOD_END + 60 - $(date +%s)))
   echo "   before the flood: RSS $RSS1 MiB (before any load: $RSS0 MiB, anon $ANON0, file $FILE0); now $(rss_mb pcscf) (anon $(rss_mb pcscf RssAnon), file $(rss_mb pcscf RssFile))"
-  heap() { # the pcscf's heap by kind (cscf_heap_bytes), in MiB
-    local k out=""
-    for k in allocated active metadata resident; do
-      out="$out $k $(($(metric "cscf_heap_bytes\\{.*kind=\"$k\"") / 1048576))"
-    done
-    echo "${out# }"
-  }
-  echo "   heap before the flood: $HEAP1"
+  echo "   before the flood: $HEAP1"
   if wait_for $((left > 0 ? left : 0)) rss_back; then
     pass "pcscf RSS back to $(rss_mb pcscf) MiB (before the flood: $RSS1 MiB) $(($(date +%s) - FLOOD_END)) s after the flood"
   else
@@ -332,7 +326,7 @@ if [ $ASAN = 0 ]; then
 $(metric cscf_sip_transactions) transactions held, $(metric cscf_dialogs_active) dialogs, \
 $(metric cscf_heap_trims_total) heap trims"
   fi
-  echo "   heap (MiB) now: $(heap)"
+  echo "   now: $(heap_line)"
 else
   echo "   (not checked under ASan: RSS $(rss_mb pcscf) MiB, before $RSS0 MiB)"
 fi
