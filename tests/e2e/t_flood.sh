@@ -256,12 +256,18 @@ done
 peak=$(awk '/^rss/ {m = $3 > m ? $3 : m; m = $4 > m ? $4 : m} END {print m + 0}' "$WORKDIR/sampler.log")
 [ "$peak" -gt 0 ] && [ "$peak" -le "$RSS_CAP_MB" ] && pass "flood: RSS stays under $RSS_CAP_MB MiB (peak $peak MiB)" ||
   fail "flood: RSS stays under $RSS_CAP_MB MiB" "peak $peak MiB"
-# Levels off: nta keeps completed UDP transactions 32 s, so RSS may grow for that long; over the
-# flood's last third it must not grow by more than a quarter (when the flood lasts long enough).
+# Levels off: what the pcscf holds for a call lives at most 64*T1 (32 s), so RSS may grow for
+# that long; then the highest RSS of the flood's last third must not pass the highest of its
+# middle third by more than a quarter (when the flood lasts long enough). Peaks, not single
+# samples: RSS swings by a sixth from one second to the next as admission lets bursts in and
+# their transactions expire together (CI read 244 MiB at 2/3 and 313 at the end of one flood).
 if [ "$FLOOD_SECONDS" -ge 50 ]; then
-  read -r at2 last < <(awk -v t="$((FLOOD_SECONDS * 2 / 3))" '/^rss/ {if (!s) s = $2; if ($2 - s <= t) a = $3; l = $3} END {print a + 0, l + 0}' "$WORKDIR/sampler.log")
-  [ "$last" -le $((at2 * 5 / 4)) ] && pass "flood: pcscf RSS levels off ($at2 MiB at 2/3, $last MiB at the end)" ||
-    fail "flood: pcscf RSS levels off" "$at2 MiB at 2/3 of the flood, $last MiB at the end"
+  read -r mid last < <(awk -v d="$FLOOD_SECONDS" '/^rss/ {if (!s) s = $2; t = $2 - s
+      if (t >= d / 3 && t < d * 2 / 3 && $3 > m) m = $3; if (t >= d * 2 / 3 && $3 > l) l = $3}
+      END {print m + 0, l + 0}' "$WORKDIR/sampler.log")
+  [ "$mid" -gt 0 ] && [ "$last" -le $((mid * 5 / 4)) ] &&
+    pass "flood: pcscf RSS levels off (highest $mid MiB in the middle third, $last MiB in the last)" ||
+    fail "flood: pcscf RSS levels off" "highest $mid MiB in the middle third, $last MiB in the last"
 fi
 
 NORMAL_RATE=$((CAP / 8 > 5 ? CAP / 8 : 5))
