@@ -315,6 +315,7 @@ static int start_sip(program_t *p)
     sc.max_dialogs = (size_t)cfg_int(p->cfg, "limits.dialogs");
     sc.retry_after = (unsigned)cfg_int(p->cfg, "limits.retry_after_seconds");
     sc.t1x64_ms = (unsigned)cfg_int(p->cfg, "limits.t1x64_ms");
+    sc.t4_ms = (unsigned)cfg_int(p->cfg, "limits.t4_ms");
     sc.timer_c_ms = (unsigned)cfg_int(p->cfg, "limits.timer_c_ms");
     sc.server = server;
     sc.allow = p->def->allow;

@@ -89,8 +89,9 @@ static const cfg_key_t sip_keys[] = {
     {"limits.transactions", CFG_INT, "100000",
      "SIP transactions the stack holds, server and client, completed ones kept for "
      "retransmissions included (about 14 KiB each: an INVITE answered 2xx, or a request sent "
-     "over UDP, for 5 s); a request that would need one more gets 503 without one, except work "
-     "admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. The "
+     "over UDP, for limits.t4_ms); a request that would need one more gets 503 without one, except "
+     "work admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. "
+     "The "
      "answers to other requests over UDP and the ACKs of refused calls, kept as bytes for "
      "limits.t1x64_ms (under 1 KiB), are tables of their own of as many entries each, the "
      "oldest dropped first",
@@ -111,6 +112,14 @@ static const cfg_key_t sip_keys[] = {
      "it ends unanswered, RFC 4320) or first (INVITE: then 408) response (Timers F and B); lower "
      "holds less memory per request rate than RFC 3261's 32 s",
      4000, 32000, NULL},
+    {"limits.t4_ms", CFG_INT, "5000",
+     "T4 of the SIP stack (RFC 3261: how long a message may stay in the network): how long an "
+     "INVITE answered 2xx is kept to absorb its retransmissions (sofia-sip keeps it over TCP "
+     "too), an ACK to a non-2xx over UDP (Timer I) and a request sent over UDP its answer sent "
+     "again (Timer K); each holds both messages, about 14 KiB, so at 1,400 calls/s the 5 s "
+     "hold about 190 MiB (tests/e2e/t_flood.sh: 170 MiB less at 500 ms); lower it where "
+     "messages cannot linger that long between the handsets and this node",
+     500, 10000, NULL},
     {"limits.timer_c_ms", CFG_INT, "185000",
      "Timer C (RFC 3261 16.8): how long a relayed INVITE may ring at a handset over UDP before "
      "it is cancelled (then 64*T1 more for the answer to the CANCEL, else 408); RFC 3261 wants "

@@ -904,7 +904,8 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         NTATAG_STATELESS(1), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
         NTATAG_MAXSIZE(nta_maxsize(cfg)),
         NTATAG_MAX_PROCEEDING(core->cfg.max_pending + core->cfg.max_pending / 10 + 1),
-        TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)), TAG_END());
+        TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)),
+        TAG_IF(cfg->t4_ms, NTATAG_SIP_T4(cfg->t4_ms)), TAG_END());
     if (!sip_stun_off() || !core->agent || bind_listeners(core) < 0)
         goto fail;
     core->sl_tag = nta_agent_newtag(core->home, "sl-%s", core->agent);

@@ -40,6 +40,7 @@ typedef struct sip_core_config {
     size_t max_dialogs;      /* dialogs of the bookkeeping (dialogs.h) */
     unsigned retry_after;    /* seconds, in the 503 a request gets at a cap */
     unsigned t1x64_ms;       /* nta's 64*T1 (Timers B, F, H, J); 0: RFC 3261's 32 s */
+    unsigned t4_ms;          /* nta's T4 (Timers I, K, an answered INVITE's); 0: 5 s */
     unsigned timer_c_ms;     /* Timer C of an INVITE branch taken from nta; 0: 185 s */
     const char *server;      /* Server header value */
     const char *allow;       /* Allow header value: methods the program handles */

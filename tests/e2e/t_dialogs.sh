@@ -17,7 +17,7 @@ mapfile -t diam < <(scscf_diameter_env)
 start_prog scscf "$BUILD/scscf" "$REPO_DIR/config/scscf.yaml" SCSCF_SIP_LISTEN="127.0.0.1:$SC_SIP" \
   SCSCF_API_LISTEN="127.0.0.1:$SC_API" SCSCF_LIMITS_T1X64_MS=8000 "${diam[@]}" || { finish; exit 1; }
 start_prog pcscf "$BUILD/pcscf" "$REPO_DIR/config/pcscf.yaml" PCSCF_SIP_LISTEN="127.0.0.1:$PC_SIP" \
-  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LIMITS_T1X64_MS=8000 PCSCF_LIMITS_TIMER_C_MS=3000 \
+  PCSCF_API_LISTEN="127.0.0.1:$PC_API" PCSCF_LIMITS_T1X64_MS=8000 PCSCF_LIMITS_TIMER_C_MS=3000 PCSCF_LIMITS_T4_MS=2000 \
   PCSCF_SIP_MAX_PENDING_INVITES=4 PCSCF_PCSCF_REGISTRAR="sip:127.0.0.1:$SC_SIP;transport=tcp;lr" || { finish; exit 1; }
 wait_http "127.0.0.1:$SC_API" /readyz 200 10 || fail "scscf ready"
 
@@ -75,6 +75,13 @@ caller call_uac.xml 1
 expect_eq "INVITE/180/200/ACK/BYE/200" 0 "$?"
 wait "$CALLEE_PID"
 expect_eq "no dialog left (scscf, pcscf)" "$SC0 $PC0" "$(entries sc) $(entries pc)"
+# limits.t4_ms (2 s here, 5 s by default): the BYE the pcscf sent bob over UDP is kept T4 for a
+# 200 sent again (Timer K), as the answered INVITEs are; then both go.
+client() { http_body "http://127.0.0.1:$PC_API/metrics" | sed -n 's/^cscf_sip_transactions{program="pcscf",side="client"} //p'; }
+held=$(client)
+wait_for 3 eval '[ "$(client)" = 0 ]'
+expect_eq "limits.t4_ms 2 s: the pcscf's client transactions ($held after the call) are gone within 3 s" \
+  0 "$(client)"
 
 echo "-- calls bob refuses: 4 x 486, 2 x 603"
 callee dialog_uas_reject.xml 4
