@@ -34,6 +34,7 @@ LOAD=${SOAK_LOAD:-50}
 SHARE=${SOAK_CALL_SHARE:-50}
 CALL_HOLD_MS=${SOAK_HOLD_MS:-1000} # the probe (call_step) holds none, as make bench
 REREG=${SOAK_REREG_SECONDS:-20}
+RAMP=${SOAK_RAMP_SECONDS:-30}
 EXPIRES=${SOAK_EXPIRES:-60}
 N=${SOAK_SUBSCRIBERS:-20000}
 WARMUP=${SOAK_WARMUP_MINUTES:-5}
@@ -106,8 +107,15 @@ timeout $((secs + 240)) sipp -sf soak_call_uac.xml -inf call.csv -i 127.0.0.1 -p
   -recv_timeout 10s -timeout $((secs + 180))s -trace_screen -screen_file uac.screen -trace_logs \
   -trace_stat -stf uac.csv -fd 5 -trace_err "127.0.0.1:$PC_SIP" >/dev/null 2>&1 </dev/null &
 PIDS[uac]=$!
+# The handsets' rate rises to REG_RATE over the first RAMP seconds, in 5 s steps: 20,000
+# subscribers none of the CSCFs has seen, all at once from the first second, is the avalanche
+# (tests/e2e/t_avalanche.sh), not the steady state a soak measures (in two 50% runs without a
+# ramp the scscf refused initial REGISTERs 19 and 32 s into the load).
+steps=$((RAMP / 5 > 1 ? RAMP / 5 : 1))
+reg_step=$(((REG_RATE + steps - 1) / steps))
 timeout $((secs + 240)) sipp -sf "$SCEN/soak_register.xml" -inf users.csv -i 127.0.0.1 -p "$REG_PORT" -t u1 \
-  -buff_size 4194304 -r "$REG_RATE" -m "$handsets" -l $((REG_RATE * (REREG + 15) + 100)) -d $((REREG * 1000)) \
+  -buff_size 4194304 -r "$reg_step" -rate_increase "$reg_step" -rate_interval 5s -rate_max "$REG_RATE" \
+  -no_rate_quit -m "$handsets" -l $((REG_RATE * (REREG + 15) + 100)) -d $((REREG * 1000)) \
   -auth_uri "$DOMAIN" -recv_timeout 10s -timeout $((secs + 180))s -trace_screen -screen_file reg.screen \
   -trace_logs -trace_stat -stf reg.csv -fd 5 -trace_err "127.0.0.1:$PC_SIP" >/dev/null 2>&1 </dev/null &
 PIDS[reg]=$!
@@ -122,6 +130,23 @@ for p in $sipps; do PIDS[sipp$p]=$p; done
 # programs and the SIPps keep nice 0); in the next 50% run one episode of three still came
 # 1.1 s after a report (docs/BENCHMARKS.md), so nice alone does not keep them apart.
 renice -n 19 -p $$ >/dev/null
+# The loop threads (the main thread runs the SIP loop): ns on a CPU and ns runnable but waiting
+# for one (/proc/.../schedstat), every half second, so that an admission episode can be told
+# apart: the loop waited for a CPU (the machine), or it was busy (the program's own work).
+sched_sample() {
+  local p run wait line
+  while :; do
+    line=$EPOCHREALTIME
+    for p in pcscf scscf; do
+      read -r run wait _ <"/proc/${PIDS[$p]}/task/${PIDS[$p]}/schedstat" || return 0
+      line+=" $run $wait"
+    done
+    echo "$line"
+    sleep 0.5
+  done >"$WORKDIR/sched.log"
+}
+sched_sample &
+PIDS[sched]=$!
 
 # stat_counts FILE -> "successful failed" from the last line of a SIPp -trace_stat file
 stat_counts() {
@@ -186,6 +211,9 @@ for p in uac reg uas; do
   unset "PIDS[$p]"
 done
 for p in $sipps; do unset "PIDS[sipp$p]"; done
+kill "${PIDS[sched]}" 2>/dev/null || true
+wait "${PIDS[sched]}" 2>/dev/null || true
+unset "PIDS[sched]"
 read -r _ c_ok _ < <(screen_counts "$WORKDIR/uac.screen")
 read -r _ r_ok _ < <(screen_counts "$WORKDIR/reg.screen")
 uac_log=$(ls "$WORKDIR"/soak_call_uac_*_logs.log 2>/dev/null | head -1 || true)
@@ -204,6 +232,27 @@ echo "soak: summary: $m of $MINUTES min; calls $c_ok of $calls ok, $c_failed fai
 if [ "$c_failed" -gt 0 ] || [ "$r_failed" -gt 0 ]; then
   echo "soak: SIPp's errors (first 5 of each):"
   for f in "$WORKDIR"/*_errors.log; do [ -f "$f" ] && head -5 "$f" | sed "s|^|  $(basename "$f"): |"; done
+fi
+
+# sched_report PROG COLUMN: the loop thread's half seconds from sched.log (ms on a CPU, ms
+# waiting for one): the worst, and those of the 2 s before each admission episode in its log
+sched_report() {
+  local t
+  awk -v c="$2" -v p="$1" 'NR > 1 {dt = ($1 - t0) * 1000; r = ($c - r0) / 1e6 / dt * 500; w = ($(c + 1) - w0) / 1e6 / dt * 500
+      if (w > mw) mw = w; if (r > mr) mr = r; if (w >= 50) n50++; k++}
+    {t0 = $1; r0 = $c; w0 = $(c + 1)}
+    END {printf "soak: %s loop thread per half second: at most %.0f ms waiting for a CPU (%d of %d half seconds 50 ms or more), at most %.0f ms on one\n", p, mw, n50, k, mr}' "$WORKDIR/sched.log"
+  { grep -h 'admission: refusing' "$WORKDIR/$1.log" 2>/dev/null || true; } | cut -d' ' -f1 | while read -r t; do
+    t=$(date -d "$t" +%s.%N)
+    awk -v c="$2" -v e="$t" -v p="$1" 'NR > 1 && $1 >= e - 2 && $1 <= e + 0.5 {
+        dt = ($1 - t0) * 1000; printf " %+.1fs %.0f/%.0f", $1 - e, ($c - r0) / 1e6 / dt * 500, ($(c + 1) - w0) / 1e6 / dt * 500}
+      {t0 = $1; r0 = $c; w0 = $(c + 1)} END {print ""}' "$WORKDIR/sched.log" |
+      sed "s/^/soak: $1 admission episode at $(date -u -d "@$t" +%T.%3N), its loop (ms on a CPU\/waiting, per half second):/"
+  done
+}
+if [ -s "$WORKDIR/sched.log" ]; then
+  sched_report pcscf 2
+  sched_report scscf 4
 fi
 
 # growth after the warm-up: RSS at the end of minute WARMUP against the last minute (and the
