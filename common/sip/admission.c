@@ -261,10 +261,17 @@ const adm_config_t *adm_config(const adm_t *a)
     return &a->cfg;
 }
 
-/* The smallest sample of the last ADM_LAG_WINDOW (the window holds the newest sample always). */
+/* The smallest sample of the last ADM_LAG_WINDOW and of the newest one before it. That one
+ * matters after a gap in the samples: a loop held off the CPU for longer than the window (the
+ * machine busy with other processes) comes back to datagrams that waited that long, and its
+ * first samples after the gap are all it has of the last window. Without the sample from
+ * before, that one stall counted as a standing queue (make soak at 50%: refusal episodes in a
+ * run where nothing was overloaded); with it, the lag must stay over the target for a whole
+ * window after the gap, as CoDel's interval, and a backlog that drains sooner costs nothing. */
 static double window_min(adm_t *a, double now, double lag)
 {
-    while (a->win_n && (now - a->win_t[a->win_head] > ADM_LAG_WINDOW || a->win_n == LAG_SAMPLES)) {
+    while (a->win_n > 1 && (now - a->win_t[(a->win_head + 1) % LAG_SAMPLES] >= ADM_LAG_WINDOW ||
+                            a->win_n == LAG_SAMPLES)) {
         a->win_head = (a->win_head + 1) % LAG_SAMPLES;
         a->win_n--;
     }

@@ -6,9 +6,10 @@
  *
  * Overload is measured as queueing delay ("lag", seconds): how late the loop gets to work that
  * is due (a periodic timer's lateness, the age of the oldest datagram waiting on a UDP
- * listener). The controller acts on the smallest sample of the last ADM_LAG_WINDOW: a standing
- * queue (as CoDel), not a burst that drains at once or one late tick (the process descheduled
- * once). It sheds requests at random with a probability that follows that lag, class by class:
+ * listener). The controller acts on the smallest sample of the last ADM_LAG_WINDOW and of the
+ * newest one before it: a standing queue (as CoDel), not a burst that drains at once, one late
+ * tick, or the backlog found after the process was descheduled once. It sheds requests at random
+ * with a probability that follows that lag, class by class:
  *
  *   new initial requests (INVITE, MESSAGE, SUBSCRIBE, ..., initial REGISTER): the larger of
  *     a proportional part, 0 at `target` rising linearly to 1 at 2 x target, and an integral

@@ -312,9 +312,10 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
                                   "or the oldest datagram waiting on a UDP listener, whichever is "
                                   "more",
                                   NULL, bounds, sizeof bounds / sizeof bounds[0]);
-    sa->m_acted = metrics_gauge(
-        m, "cscf_admission_lag_seconds",
-        "the loop lag admission control acts on: the smallest sample of the last 0.1 s", NULL);
+    sa->m_acted = metrics_gauge(m, "cscf_admission_lag_seconds",
+                                "the loop lag admission control acts on: the smallest sample of "
+                                "the last 0.1 s and the one before",
+                                NULL);
     sa->m_drops =
         metrics_counter(m, "cscf_sip_udp_drops_total",
                         "datagrams the kernel dropped on a full SIP UDP receive buffer", NULL);

@@ -143,6 +143,30 @@ static void smoothing(void **state)
     adm_free(a);
 }
 
+/* A gap in the samples (the loop held off the CPU for 400 ms) followed by datagrams that waited
+ * that long: a backlog that drains within the window does not count; one that stays does. */
+static void gap(void **state)
+{
+    adm_config_t c = config();
+    adm_t *a = adm_new(&c, 1);
+    double now = settle(a, 0, 0.005) + 0.4;
+    for (int i = 0; i < 8; i++, now += 0.01) { /* 350 ms waited, drained in 80 ms */
+        adm_lag_sample(a, now, 0.35 - i * 0.045);
+        assert_true(adm_lag(a) < c.target);
+        assert_true(adm_shed_probability(a, ADM_INITIAL) == 0);
+    }
+    settle(a, now, 0.005);
+    now += 2.4;
+    for (int i = 0; i < 15; i++, now += 0.01) { /* 300 ms waited, and it stays */
+        adm_lag_sample(a, now, 0.3);
+        if (i < 9) /* the window still reaches back to before the gap */
+            assert_true(adm_shed_probability(a, ADM_INITIAL) == 0);
+    }
+    assert_true(fabs(adm_lag(a) - 0.3) < 0.01);
+    assert_true(adm_shed_probability(a, ADM_INITIAL) > 0.45); /* 1.5 targets: half */
+    adm_free(a);
+}
+
 static void disabled_only_counts(void **state)
 {
     adm_config_t c = config();
@@ -334,6 +358,7 @@ int main(void)
         cmocka_unit_test(long_keys_are_cut),
         cmocka_unit_test(retry_after_jitter),
         cmocka_unit_test(shed_ratio_window),
+        cmocka_unit_test(gap),
         cmocka_unit_test(names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
