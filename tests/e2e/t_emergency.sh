@@ -4,8 +4,10 @@
 # unregistered one reaches the E-CSCF (a SIPp stand-in) while the pcscf sheds load: admission
 # refuses the ordinary INVITEs queued with them (503), never the emergency ones.
 # Load is made cheaply: the pcscf is stopped (SIGSTOP) while ordinary INVITEs and then the
-# emergency calls queue on its UDP socket, then continued; the age of the queue is its loop lag
-# (admission.h), far over admission.target_ms, so every new ordinary request is shed.
+# emergency calls queue on its UDP socket, then let run 5 ms in every 100 ms for 2 s (SIGCONT,
+# SIGSTOP: as a CPU quota throttles a container) and continued. The age of the queue is its
+# loop lag (admission.h), and it stays far over admission.target_ms from one run to the next (a
+# standing queue, not one stall that drains at once), so new ordinary requests are shed.
 # Then the 380 Alternative Service answers (TS 24.229 7.6 XML body) through config reloads:
 # emergency.allow_unregistered false, then no emergency.ecscf_uri.
 set -u
@@ -15,7 +17,7 @@ BUILD=${1:-build}
 SCEN="$E2E_DIR/scenarios"
 DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
 TOKEN=em3rg
-NORMAL=30 # ordinary INVITEs queued ahead of the emergency calls
+NORMAL=600 # ordinary INVITEs queued ahead of the emergency calls
 
 PC_SIP=$(free_port) PC_API=$(free_port) REG=$(free_port) ECSCF=$(free_port) PA=$(free_port) PU=$(free_port)
 PC="http://127.0.0.1:$PC_API"
@@ -106,7 +108,7 @@ invites_sent() {
   [ "${n:-0}" -ge 2 ]
 }
 
-echo "-- the pcscf stalls while $NORMAL ordinary INVITEs and then 4 emergency calls queue up"
+echo "-- the pcscf stalls while $NORMAL ordinary INVITEs and then 4 emergency calls queue up, then runs throttled"
 shed0=$(metric 'cscf_admission_shed_total\{.*class="initial",reason="lag"')
 kill -STOP "${PIDS[pcscf]}"
 /usr/bin/python3 "$WORKDIR/flood.py" 127.0.0.1 "$PC_SIP" "$NORMAL" "$DOMAIN" >"$WORKDIR/flood.out" 2>&1 &
@@ -118,6 +120,12 @@ emergency_calls unreg "$PU"
 UNREG_CALLS=$!
 wait_for 10 invites_sent reg && wait_for 10 invites_sent unreg ||
   fail "the emergency INVITEs are sent" "$(grep -c '^INVITE ' "$WORKDIR"/{reg,unreg}.msg 2>/dev/null | tr '\n' ' ')"
+for i in $(seq 20); do
+  kill -CONT "${PIDS[pcscf]}"
+  sleep 0.005
+  kill -STOP "${PIDS[pcscf]}"
+  sleep 0.1
+done
 kill -CONT "${PIDS[pcscf]}"
 
 wait "$REG_CALLS"
