@@ -290,6 +290,12 @@ void adm_lag_sample(adm_t *a, double now, double lag)
     if (lag < 0)
         lag = 0;
     double dt = a->lag_at < 0 ? 0 : now - a->lag_at;
+    /* A gap in the samples moves the integral part as much as one tick would: nothing was seen
+     * in it. Counted whole, a 300 ms stall swung the share refused to all (the backlog found
+     * after it, with the old window) or, under overload, to much less (the sample from before
+     * it, with the window above) for the next half second. */
+    if (dt > ADM_DT_MAX)
+        dt = ADM_DT_MAX;
     a->lag = window_min(a, now, lag);
     a->lag_at = now;
     /* The integral part: while the lag stays over the target, refuse a growing share of new

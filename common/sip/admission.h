@@ -65,6 +65,8 @@ typedef enum adm_reason {
 
 /* The lag's window, seconds. */
 #define ADM_LAG_WINDOW 0.1
+/* The longest time between two lag samples the integral part counts, seconds. */
+#define ADM_DT_MAX 0.02
 /* The integral part's gains, per second (see above). */
 #define ADM_GAIN_UP   5.0
 #define ADM_GAIN_DOWN 2.0

@@ -164,6 +164,12 @@ static void gap(void **state)
     }
     assert_true(fabs(adm_lag(a) - 0.3) < 0.01);
     assert_true(adm_shed_probability(a, ADM_INITIAL) > 0.45); /* 1.5 targets: half */
+    /* Overloaded before a gap and draining after it: the share refused stays where it was. */
+    now = settle(a, now, 0.3) + 0.3;
+    double before = adm_shed_probability(a, ADM_INITIAL);
+    adm_lag_sample(a, now, 0.15);
+    assert_true(before > 0.99);
+    assert_true(adm_shed_probability(a, ADM_INITIAL) > 0.95);
     adm_free(a);
 }
 
