@@ -3,9 +3,12 @@
  *
  * The lag: every LAG_TICK_MS a timer on the loop takes one sample, the larger of
  * - how late the timer itself fired: the loop was busy with other work (a long callback, a
- *   burst read from a TCP connection), counted only while the loop thread is busy itself
- *   (BUSY_MIN of its time on the CPU, recently): a loop that is late because other processes
- *   hold the CPU, with no work of its own waiting, gains nothing from refusing requests;
+ *   burst read from a TCP connection), as far as that work explains it: at most the CPU time
+ *   the loop thread used since the last tick. A loop that is late because it waited for a CPU
+ *   other processes held has no work of its own to refuse (make soak on two cores: each loop
+ *   thread runnable but waiting 150-250 ms in every half second, on the CPU about as long;
+ *   a gate on its CPU share, 50%, let those waits count half of the time, and the scscf
+ *   refused initial REGISTERs in a run where nothing was overloaded);
  * - the age of the oldest datagram waiting on each UDP listener, from the kernel's receive
  *   timestamp (SO_TIMESTAMPNS) read with MSG_PEEK. nta reads one datagram per wake-up and
  *   stamps its arrival when it reads it, so neither the timer nor nta_incoming_received()
@@ -38,7 +41,6 @@
 #include "common/util/log.h"
 
 enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5 };
-#define BUSY_MIN 0.5
 
 struct sip_adm {
     sip_core_t *core;
@@ -165,12 +167,12 @@ static double thread_cpu(void)
 static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_adm_t *sa = (sip_adm_t *)arg;
-    double now = mono_now(), cpu = thread_cpu();
+    double now = mono_now(), cpu = thread_cpu(), ran = cpu - sa->cpu_prev;
     if (now > sa->last_tick) /* the CPU share, smoothed over about five ticks */
-        sa->busy += 0.2 * ((cpu - sa->cpu_prev) / (now - sa->last_tick) - sa->busy);
+        sa->busy += 0.2 * (ran / (now - sa->last_tick) - sa->busy);
     sa->cpu_prev = cpu;
     sa->last_tick = now;
-    double lag = sa->busy >= BUSY_MIN ? now - sa->due : 0;
+    double late = now - sa->due, lag = late < ran ? late : ran;
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
     for (size_t i = 0; i < sa->nfds; i++) {
