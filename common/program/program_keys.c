@@ -91,8 +91,7 @@ static const cfg_key_t sip_keys[] = {
      "retransmissions included (about 14 KiB each: an INVITE answered 2xx, or a request sent "
      "over UDP, for limits.t4_ms); a request that would need one more gets 503 without one, except "
      "work admitted already (in a dialog, admitted by the other CSCF, emergency), up to 10% more. "
-     "The "
-     "answers to other requests over UDP and the ACKs of refused calls, kept as bytes for "
+     "The answers to other requests over UDP and the ACKs of refused calls, kept as bytes for "
      "limits.t1x64_ms (under 1 KiB), are tables of their own of as many entries each, the "
      "oldest dropped first",
      100, 10000000, NULL},

@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,13 @@
 #include "common/sip/sip_core_internal.h"
 #include "common/util/log.h"
 
-enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5 };
+enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5, RECENT = 12 };
+
+/* One tick's sample and what made it, kept for the log line that starts a refusal episode:
+ * whether the loop worked (own CPU), waited for a CPU, or found datagrams queued. ms. */
+typedef struct tick_rec {
+    double at, late, ran, waited, age;
+} tick_rec_t;
 
 struct sip_adm {
     sip_core_t *core;
@@ -49,6 +56,10 @@ struct sip_adm {
     double due;            /* monotonic seconds the tick was due at */
     double last_tick;      /* monotonic seconds of the last tick */
     double cpu_prev, busy; /* the loop thread's CPU seconds then; its recent CPU share */
+    int schedstat;         /* /proc/thread-self/schedstat of the loop thread, or -1 */
+    double wait_prev;      /* its run-queue wait (seconds) at the last tick */
+    tick_rec_t recent[RECENT];
+    unsigned nrecent;
     int fds[MAX_UDP];
     size_t nfds;
     uint32_t drops[MAX_UDP]; /* the kernel's count at the last peek */
@@ -164,6 +175,43 @@ static double thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Seconds the loop thread has waited on a run queue (runnable, not running) since it started:
+ * the second field of schedstat. 0 when the kernel does not keep it. */
+static double thread_waited(const sip_adm_t *sa)
+{
+    char buf[96];
+    ssize_t n = sa->schedstat >= 0 ? pread(sa->schedstat, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long run = 0, wait = 0;
+    return sscanf(buf, "%llu %llu", &run, &wait) == 2 ? (double)wait / 1e9 : 0;
+}
+
+static void remember(sip_adm_t *sa, double now, double late, double ran, double age)
+{
+    double waited = thread_waited(sa);
+    sa->recent[sa->nrecent++ % RECENT] =
+        (tick_rec_t){now, late * 1e3, ran * 1e3, (waited - sa->wait_prev) * 1e3, age * 1e3};
+    sa->wait_prev = waited;
+}
+
+/* "-0.23s 240/110/130/0 ...": the last ticks, oldest first, relative to now. */
+static void recent_text(const sip_adm_t *sa, double now, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    unsigned n = sa->nrecent < RECENT ? sa->nrecent : RECENT;
+    for (unsigned i = sa->nrecent - n; i != sa->nrecent && used < len; i++) {
+        const tick_rec_t *r = &sa->recent[i % RECENT];
+        int w = snprintf(out + used, len - used, "%s%+.2fs %.0f/%.0f/%.0f/%.0f", used ? " " : "",
+                         r->at - now, r->late, r->ran, r->waited, r->age);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
 static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     sip_adm_t *sa = (sip_adm_t *)arg;
@@ -172,14 +220,17 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
         sa->busy += 0.2 * (ran / (now - sa->last_tick) - sa->busy);
     sa->cpu_prev = cpu;
     sa->last_tick = now;
-    double late = now - sa->due, lag = late < ran ? late : ran;
+    double late = now - sa->due, lag = late < ran ? late : ran, oldest = 0;
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
     for (size_t i = 0; i < sa->nfds; i++) {
         double age = peek_age(sa, i, &real);
-        if (age > lag)
-            lag = age;
+        if (age > oldest)
+            oldest = age;
     }
+    remember(sa, now, late, ran, oldest);
+    if (oldest > lag)
+        lag = oldest;
     if (lag < 0)
         lag = 0;
     sa->last_sample = lag;
@@ -277,9 +328,13 @@ int sip_adm_check(sip_adm_t *sa, msg_t *msg, sip_t const *sip, const char **phra
         sa->refusing = 1;
         sa->episode_refused = 0;
         sa->episode_start = now;
+        char recent[RECENT * 32];
+        recent_text(sa, now, recent, sizeof recent);
         log_warn("admission: refusing requests with 503 (first: %s, class %s; lag %.0f ms, "
-                 "target %.0f ms)",
-                 adm_reason_name(r), adm_class_name(c), adm_lag(sa->adm) * 1e3, cfg->target * 1e3);
+                 "target %.0f ms; last ticks, ms late/own CPU/waited for a CPU/oldest datagram: "
+                 "%s)",
+                 adm_reason_name(r), adm_class_name(c), adm_lag(sa->adm) * 1e3, cfg->target * 1e3,
+                 recent);
     }
     sa->episode_refused++;
     sa->last_refusal = now;
@@ -297,6 +352,7 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
     if (!sa)
         return NULL;
     sa->core = core;
+    sa->schedstat = -1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sa->adm = adm_new(cfg ? cfg : &dflt, (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32));
@@ -327,6 +383,9 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const adm_config_t *cfg)
         return NULL;
     }
     sip_adm_find_listeners(sa);
+    /* The loop thread creates sip_core, so thread-self is the thread whose waits matter. */
+    sa->schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    sa->wait_prev = thread_waited(sa);
     sa->last_tick = mono_now();
     sa->cpu_prev = thread_cpu();
     sa->due = sa->last_tick + LAG_TICK_MS / 1000.0;
@@ -343,6 +402,8 @@ void sip_adm_free(sip_adm_t *sa)
         return;
     if (sa->tick)
         su_timer_destroy(sa->tick);
+    if (sa->schedstat >= 0)
+        close(sa->schedstat);
     adm_free(sa->adm);
     free(sa);
 }
