@@ -738,20 +738,7 @@ static int make_self_url(sip_core_t *core)
     char buf[300];
     snprintf(buf, sizeof buf, "sip:%s;lr", adv);
     core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
-    int tcp = 0;
-    for (size_t i = 0; i < core->cfg.ntransports; i++)
-        tcp |= strcasecmp(core->cfg.transports[i], "tcp") == 0;
-    if (tcp) {
-        snprintf(buf, sizeof buf, "sip:%s;transport=tcp;lr", adv);
-        if (!(core->tcp_self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url)))
-            return -1;
-    }
     return core->self && make_tls_url(core) == 0 ? 0 : -1;
-}
-
-const url_t *sip_core_tcp_url(const sip_core_t *core)
-{
-    return core->tcp_self;
 }
 
 const url_t *sip_core_tls_url(const sip_core_t *core)

@@ -17,7 +17,6 @@ struct sip_core {
     nta_agent_t *agent;
     url_t *self;
     url_t *tls_self;          /* sip_core_tls_url(), NULL without a TLS listener */
-    url_t *tcp_self;          /* sip_core_tcp_url(), NULL without TCP among the transports */
     char *tls_hostport;       /* ... its host:port, which counts as this node */
     metric_t *m_tls_names;    /* peers' certificates refused for their names, by direction */
     char tls_names_last[256]; /* the host last logged for it, and when (log once per episode) */
