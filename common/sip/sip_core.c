@@ -672,6 +672,8 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     core->nextra++;
     if (core->adm)
         sip_adm_find_listeners(core->adm);
+    if (core->udp_turn)
+        sip_udp_turn_refresh(core->udp_turn);
     return 0;
 }
 
@@ -738,7 +740,20 @@ static int make_self_url(sip_core_t *core)
     char buf[300];
     snprintf(buf, sizeof buf, "sip:%s;lr", adv);
     core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
+    int tcp = 0;
+    for (size_t i = 0; i < core->cfg.ntransports; i++)
+        tcp |= strcasecmp(core->cfg.transports[i], "tcp") == 0;
+    if (tcp) {
+        snprintf(buf, sizeof buf, "sip:%s;transport=tcp;lr", adv);
+        if (!(core->tcp_self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url)))
+            return -1;
+    }
     return core->self && make_tls_url(core) == 0 ? 0 : -1;
+}
+
+const url_t *sip_core_tcp_url(const sip_core_t *core)
+{
+    return core->tcp_self;
 }
 
 const url_t *sip_core_tls_url(const sip_core_t *core)
@@ -922,6 +937,7 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         goto fail;
     if (!(core->adm = sip_adm_new(core, cfg->admission)))
         goto fail;
+    core->udp_turn = sip_udp_turn_new(root, core->agent); /* without it: once a turn, as tport */
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
         goto fail;
@@ -937,6 +953,7 @@ void sip_core_free(sip_core_t *core)
         return;
     su_timer_destroy(core->trim_timer);
     sip_adm_free(core->adm);
+    sip_udp_turn_free(core->udp_turn, core->root);
     if (core->agent)
         nta_agent_destroy(core->agent);
     if (core->release_fwds)
