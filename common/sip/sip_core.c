@@ -515,7 +515,7 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
 /* One UDP socket carries every handset and every peer. The kernel's default receive buffer
  * (208 KiB, about 90 datagrams of 1 KiB with their overhead) overflows in a few milliseconds of
  * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
-enum { UDP_RMEM = 4 << 20 };
+enum { UDP_RMEM = 16 << 20 };
 
 /* Every listener has an ident: tport's lookup by ident compares it with strcmp(). */
 static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
@@ -780,6 +780,9 @@ void sip_core_publish_stats(sip_core_t *core)
     uint64_t absorbed = sip_answered_absorbed(core->answered);
     metric_addv(core->m_absorbed, NULL, (double)(absorbed - core->absorbed_seen));
     core->absorbed_seen = absorbed;
+    uint64_t turn = sip_udp_turn_reads(core->udp_turn);
+    metric_addv(core->m_turn_reads, NULL, (double)(turn - core->turn_reads_seen));
+    core->turn_reads_seen = turn;
     cap_update(core->cap_relays, core->inflight);
     cap_update(core->cap_invites, core->inflight_invites);
     if (core->adm)
@@ -842,6 +845,11 @@ static void register_metrics(sip_core_t *core)
         core->metrics, "cscf_sip_retransmissions_answered_total",
         "retransmitted non-INVITE requests over UDP answered again from the kept final "
         "responses (common/sip/sip_answered.h)",
+        NULL);
+    core->m_turn_reads = metrics_counter(
+        core->metrics, "cscf_sip_udp_turn_reads_total",
+        "datagrams read from the UDP listeners before a turn of the loop, beyond the one read "
+        "per readiness event (common/sip/sip_udp_turn.c)",
         NULL);
 }
 

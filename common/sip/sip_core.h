@@ -137,6 +137,9 @@ size_t sip_core_pending(sip_core_t *core);
 /* The most one read takes from a SIP TCP connection (sip_stream_read.c: the programs' own
  * su_getmsgsize(), so a backlog in the socket never makes nta drop the connection). */
 size_t sip_stream_read_max(void);
+/* The age (s) of the oldest data a cut stream read left waiting on this thread since the last
+ * call, 0 when none was cut; for admission control's lag (sip_stream_read.c). */
+double sip_stream_backlog_take(void);
 
 /* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
 void sip_core_publish_stats(sip_core_t *core);

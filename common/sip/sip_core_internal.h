@@ -29,6 +29,8 @@ struct sip_core {
     struct sip_answered *answered; /* final answers kept for UDP retransmissions */
     metric_t *m_absorbed;
     uint64_t absorbed_seen;
+    metric_t *m_turn_reads;
+    uint64_t turn_reads_seen;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
     sip_request_f handler;
     void *app;
@@ -80,11 +82,12 @@ void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
 /* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
 
-/* The UDP listeners read up to 7 more times before each turn of the loop (sip_udp_turn.c), so
- * a busy TCP leg cannot starve them. NULL: out of memory, or su_root's prepoll hook taken. */
+/* The UDP listeners read until empty (bounded) before each turn of the loop (sip_udp_turn.c),
+ * so a busy TCP leg cannot starve them. NULL: out of memory, or su_root's prepoll hook taken. */
 typedef struct sip_udp_turn sip_udp_turn_t;
 sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, nta_agent_t *agent);
-void sip_udp_turn_refresh(sip_udp_turn_t *t); /* listeners were added */
+void sip_udp_turn_refresh(sip_udp_turn_t *t);         /* listeners were added */
+uint64_t sip_udp_turn_reads(const sip_udp_turn_t *t); /* datagrams read by it so far */
 void sip_udp_turn_free(sip_udp_turn_t *t, su_root_t *root);
 /* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. *ongoing: 1
  * when the request belongs to work admitted already (a dialog's, ACK/CANCEL, one the other CSCF
