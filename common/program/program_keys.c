@@ -131,9 +131,8 @@ static const cfg_key_t sip_keys[] = {
      0, 0, NULL},
     {"admission.target_ms", CFG_INT, "100",
      "loop lag (queueing delay: a timer's lateness, the oldest datagram waiting on a UDP "
-     "listener; the smallest sample of the last 0.1 s and the one before) admission control holds "
-     "the node to: past "
-     "it a growing "
+     "listener, the oldest data a TCP read left waiting; the smallest sample of the last 0.1 s "
+     "and the one before) admission control holds the node to: past it a growing "
      "share of new initial requests (INVITE, MESSAGE, SUBSCRIBE, initial REGISTER) is refused, "
      "all of them at twice it; a known UE's re-REGISTER from 3x to 4x; in-dialog requests, "
      "ACK, CANCEL, requests the other CSCF admitted, emergency and OPTIONS to this node "

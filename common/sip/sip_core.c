@@ -514,8 +514,14 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
 
 /* One UDP socket carries every handset and every peer. The kernel's default receive buffer
  * (208 KiB, about 90 datagrams of 1 KiB with their overhead) overflows in a few milliseconds of
- * a busy loop at a few thousand messages/s; the kernel caps this at net.core.rmem_max. */
-enum { UDP_RMEM = 4 << 20 };
+ * a busy loop at a few thousand messages/s. Admission control holds the queue near its target
+ * (100 ms), but its lag swings past that in a flood; the buffer is what absorbs the swing, and
+ * a datagram it cannot hold is a lost request. 4 MiB held 3,640 datagrams of 800 bytes (about
+ * 0.24 s of t_flood.sh's 15,000 a second at the pcscf: 16,000 dropped in its flood); 16 MiB
+ * holds 14,500, about a second, and none were dropped. The memory is the kernel's and only
+ * while datagrams wait. tport sets it with SO_RCVBUFFORCE (root or CAP_NET_ADMIN, which the
+ * pcscf has for IPsec); without, the kernel caps it at net.core.rmem_max. */
+enum { UDP_RMEM = 16 << 20 };
 
 /* Every listener has an ident: tport's lookup by ident compares it with strcmp(). */
 static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
@@ -672,6 +678,8 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     core->nextra++;
     if (core->adm)
         sip_adm_find_listeners(core->adm);
+    if (core->udp_turn)
+        sip_udp_turn_refresh(core->udp_turn);
     return 0;
 }
 
@@ -738,7 +746,20 @@ static int make_self_url(sip_core_t *core)
     char buf[300];
     snprintf(buf, sizeof buf, "sip:%s;lr", adv);
     core->self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url);
+    int tcp = 0;
+    for (size_t i = 0; i < core->cfg.ntransports; i++)
+        tcp |= strcasecmp(core->cfg.transports[i], "tcp") == 0;
+    if (tcp) {
+        snprintf(buf, sizeof buf, "sip:%s;transport=tcp;lr", adv);
+        if (!(core->tcp_self = url_hdup(core->home, URL_STRING_MAKE(buf)->us_url)))
+            return -1;
+    }
     return core->self && make_tls_url(core) == 0 ? 0 : -1;
+}
+
+const url_t *sip_core_tcp_url(const sip_core_t *core)
+{
+    return core->tcp_self;
 }
 
 const url_t *sip_core_tls_url(const sip_core_t *core)
@@ -765,6 +786,9 @@ void sip_core_publish_stats(sip_core_t *core)
     uint64_t absorbed = sip_answered_absorbed(core->answered);
     metric_addv(core->m_absorbed, NULL, (double)(absorbed - core->absorbed_seen));
     core->absorbed_seen = absorbed;
+    uint64_t turn = sip_udp_turn_reads(core->udp_turn);
+    metric_addv(core->m_turn_reads, NULL, (double)(turn - core->turn_reads_seen));
+    core->turn_reads_seen = turn;
     cap_update(core->cap_relays, core->inflight);
     cap_update(core->cap_invites, core->inflight_invites);
     if (core->adm)
@@ -827,6 +851,11 @@ static void register_metrics(sip_core_t *core)
         core->metrics, "cscf_sip_retransmissions_answered_total",
         "retransmitted non-INVITE requests over UDP answered again from the kept final "
         "responses (common/sip/sip_answered.h)",
+        NULL);
+    core->m_turn_reads = metrics_counter(
+        core->metrics, "cscf_sip_udp_turn_reads_total",
+        "datagrams read from the UDP listeners before a turn of the loop, beyond the one read "
+        "per readiness event (common/sip/sip_udp_turn.c)",
         NULL);
 }
 
@@ -922,6 +951,7 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         goto fail;
     if (!(core->adm = sip_adm_new(core, cfg->admission)))
         goto fail;
+    core->udp_turn = sip_udp_turn_new(root, core->agent); /* without it: once a turn, as tport */
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
         goto fail;
@@ -937,6 +967,7 @@ void sip_core_free(sip_core_t *core)
         return;
     su_timer_destroy(core->trim_timer);
     sip_adm_free(core->adm);
+    sip_udp_turn_free(core->udp_turn, core->root);
     if (core->agent)
         nta_agent_destroy(core->agent);
     if (core->release_fwds)

@@ -74,6 +74,10 @@ const url_t *sip_core_self_url(const sip_core_t *core);
  * sip.advertise when set), for the Record-Route, Path and Service-Route entries peers reach over
  * TLS. NULL without one. */
 const url_t *sip_core_tls_url(const sip_core_t *core);
+/* With TCP among sip.transports: <sip:advertise;transport=tcp;lr>, the Record-Route entry for a
+ * peer reached over TCP, so that the dialog's requests come back over TCP too (without the
+ * parameter they would come over UDP: RFC 3263). NULL without TCP. */
+const url_t *sip_core_tcp_url(const sip_core_t *core);
 /* Did this request arrive over TLS? (sip_core marks each request nta delivers over TLS.) */
 int sip_core_msg_over_tls(msg_t *msg);
 
@@ -133,6 +137,9 @@ size_t sip_core_pending(sip_core_t *core);
 /* The most one read takes from a SIP TCP connection (sip_stream_read.c: the programs' own
  * su_getmsgsize(), so a backlog in the socket never makes nta drop the connection). */
 size_t sip_stream_read_max(void);
+/* The age (s) of the oldest data a cut stream read left waiting on this thread since the last
+ * call, 0 when none was cut; for admission control's lag (sip_stream_read.c). */
+double sip_stream_backlog_take(void);
 
 /* Loop thread: copy nta's counters (malformed messages, transactions held) into the metrics. */
 void sip_core_publish_stats(sip_core_t *core);

@@ -17,6 +17,7 @@ struct sip_core {
     nta_agent_t *agent;
     url_t *self;
     url_t *tls_self;          /* sip_core_tls_url(), NULL without a TLS listener */
+    url_t *tcp_self;          /* sip_core_tcp_url(), NULL without TCP among the transports */
     char *tls_hostport;       /* ... its host:port, which counts as this node */
     metric_t *m_tls_names;    /* peers' certificates refused for their names, by direction */
     char tls_names_last[256]; /* the host last logged for it, and when (log once per episode) */
@@ -28,6 +29,8 @@ struct sip_core {
     struct sip_answered *answered; /* final answers kept for UDP retransmissions */
     metric_t *m_absorbed;
     uint64_t absorbed_seen;
+    metric_t *m_turn_reads;
+    uint64_t turn_reads_seen;
     usize_t held_peak; /* most transactions nta held since the heap was last trimmed */
     sip_request_f handler;
     void *app;
@@ -56,7 +59,8 @@ struct sip_core {
     char *supported; /* cfg.supported plus sip_core_add_supported()'s tags */
     sip_core_source_f source;
     void *source_ctx;
-    struct sip_adm *adm; /* admission control (sip_admission.c) */
+    struct sip_adm *adm;           /* admission control (sip_admission.c) */
+    struct sip_udp_turn *udp_turn; /* extra reads of the UDP listeners (sip_udp_turn.c) */
     /* The To tag of our stateless answers (reply_stateless()). */
     const char *sl_tag;
     /* What a program screens out of every response it relays (sip_proxy_set_response_screen). */
@@ -77,6 +81,14 @@ void sip_adm_set_config(sip_adm_t *sa, const struct adm_config *cfg);
 void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
 /* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
+
+/* The UDP listeners read until empty (bounded) before each turn of the loop (sip_udp_turn.c),
+ * so a busy TCP leg cannot starve them. NULL: out of memory, or su_root's prepoll hook taken. */
+typedef struct sip_udp_turn sip_udp_turn_t;
+sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, nta_agent_t *agent);
+void sip_udp_turn_refresh(sip_udp_turn_t *t);         /* listeners were added */
+uint64_t sip_udp_turn_reads(const sip_udp_turn_t *t); /* datagrams read by it so far */
+void sip_udp_turn_free(sip_udp_turn_t *t, su_root_t *root);
 /* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. *ongoing: 1
  * when the request belongs to work admitted already (a dialog's, ACK/CANCEL, one the other CSCF
  * admitted, an emergency call), which the caps let into their reserve (limits.h). */

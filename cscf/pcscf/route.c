@@ -233,23 +233,32 @@ static rr_swap_t *rr_swap_new(const url_t *from, const url_t *to, int last, int 
     return w;
 }
 
-/* Our Record-Route entry as the S-CSCF sees it: the TLS listener's when the core leg is TLS. */
+/* Our Record-Route entry as the S-CSCF sees it: the TLS listener's when the core leg is TLS,
+ * with transport=tcp when it is TCP (else the dialog's requests would cross it over UDP, and
+ * each hop would keep their answers 64*T1 for retransmissions that TCP never sends). */
 static const url_t *core_rr(const pcscf_t *pc)
 {
-    return pc->core_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
+    const url_t *tcp = pc->core_tcp ? sip_core_tcp_url(pc->p->sip) : NULL;
+    return pc->core_tls ? sip_core_tls_url(pc->p->sip) : tcp ? tcp : sip_core_self_url(pc->p->sip);
 }
 
 /* Our entry as the UE sees it, when it differs from core_rr() (1; out filled): the protected
  * server port of its SAs (TS 24.229 5.2.6.3.3), or the listener of the transport the UE
- * registered over when that is TLS on one side only, so that each side comes back over its own
- * transport (RFC 5658's double Record-Route, done as the swap below). */
+ * registered over when that differs from the core leg's (TLS on one side only; TCP to the core
+ * and UDP to the UE), so that each side comes back over its own transport (RFC 5658's double
+ * Record-Route, done as the swap below). */
 static int ue_rr(pcscf_t *pc, const pc_binding_t *b, char *out, size_t len)
 {
     if (pc_ipsec_record_route(pc, b, out, len))
         return 1;
+    /* A UE over TCP with the core leg TCP too shares core_rr() (and its flow token, which a
+     * swap would lose); with the core leg UDP it keeps the plain entry, as before. */
     int ue_tls = strncmp(b->flow, "tls:", 4) == 0;
-    const url_t *u = ue_tls ? sip_core_tls_url(pc->p->sip) : sip_core_self_url(pc->p->sip);
-    if (!u || ue_tls == pc->core_tls)
+    int ue_tcp = strncmp(b->flow, "tcp:", 4) == 0 && pc->core_tcp && !pc->core_tls;
+    const url_t *u = ue_tls   ? sip_core_tls_url(pc->p->sip)
+                     : ue_tcp ? core_rr(pc)
+                              : sip_core_self_url(pc->p->sip);
+    if (!u || u == core_rr(pc))
         return 0;
     issize_t n = url_e(out, (isize_t)len, u);
     return n > 0 && (size_t)n < len;

@@ -75,6 +75,13 @@ caller call_uac.xml 1
 expect_eq "INVITE/180/200/ACK/BYE/200" 0 "$?"
 wait "$CALLEE_PID"
 expect_eq "no dialog left (scscf, pcscf)" "$SC0 $PC0" "$(entries sc) $(entries pc)"
+# The core leg is TCP (pcscf.registrar): the dialog's requests cross it over TCP too (the
+# Record-Route entries toward it name transport=tcp), so the scscf keeps no answer for a
+# retransmission (over UDP the BYE's 200 would be kept 64*T1, 8 s here). Kept answers: the
+# transactions counted less nta's own (the answered INVITE stays T4 whatever the transport).
+kept=$(http_body "http://127.0.0.1:$SC_API/metrics" | awk '/^cscf_sip_transactions\{/ {x += $NF}
+  /^cscf_table_entries\{.*"transactions"/ {n = $NF} END {print x - n}')
+expect_eq "the scscf got the dialog's requests over TCP: no answer kept for retransmissions" 0 "$kept"
 # limits.t4_ms (2 s here, 5 s by default): the BYE the pcscf sent bob over UDP is kept T4 for a
 # 200 sent again (Timer K), as the answered INVITEs are; then both go.
 client() { http_body "http://127.0.0.1:$PC_API/metrics" | sed -n 's/^cscf_sip_transactions{program="pcscf",side="client"} //p'; }

@@ -154,7 +154,7 @@ inv=$(first_request bcall INVITE)
 expect_match "bob's INVITE came through the terminating AS (its Via)" "^Via: SIP/2.0/UDP 127.0.0.1:$AS_FWD;" "$inv"
 expect_eq "six Vias: alice, pcscf, scscf, AS, scscf, pcscf" 6 "$(grep -c '^Via:' <<<"$inv")"
 expect_match "the AS is in the route set, between the scscf and bob's pcscf" \
-  "<sip:127.0.0.1:$PC_SIP;lr>, ?<sip:127.0.0.1:$AS_FWD;lr>, ?<sip:127.0.0.1:$SC_SIP;lr>, ?<sip:127.0.0.1:$PC_SIP;lr>" \
+  "<sip:127.0.0.1:$PC_SIP;lr>, ?<sip:127.0.0.1:$AS_FWD;lr>, ?<sip:127.0.0.1:$SC_SIP;transport=tcp;lr>, ?<sip:127.0.0.1:$PC_SIP;transport=tcp;lr>" \
   "$(grep '^Record-Route' <<<"$inv" | paste -sd, - | sed 's/, *Record-Route: */, /g')"
 expect_no_match "no P-Served-User reaches bob" '^P-Served-User' "$inv"
 expect_match "the BYE reached bob too (through the AS's Record-Route)" '^BYE sip:' "$(cat "$WORKDIR/bcall.msg")"

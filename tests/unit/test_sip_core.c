@@ -520,6 +520,45 @@ static void stream_reads_are_capped(void **state)
     free(junk);
 }
 
+/* A cut stream read also reads the age of what it leaves behind (the kernel's receive stamp of
+ * the first unread byte), for admission's lag; a read that takes everything leaves none. Real
+ * TCP on loopback: the stamp is the kernel's, as between the CSCFs. */
+static void cut_read_reports_backlog_age(void **state)
+{
+    (void)state;
+    size_t cap = sip_stream_read_max(), big = cap + 4096;
+    char *junk = calloc(1, big);
+    assert_non_null(junk);
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    /* The kernel stamps arriving segments only while some socket asks for stamps; in the
+     * programs admission's UDP listeners do from the start. */
+    int on = 1;
+    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on), 0);
+    (void)sip_stream_backlog_take();
+    assert_int_equal(send(c, junk, 100, 0), 100);
+    usleep(20000);
+    assert_true(su_getmsgsize(s) == 100);
+    assert_true(sip_stream_backlog_take() == 0); /* not cut: nothing left behind */
+    assert_int_equal(recv(s, junk, 100, MSG_WAITALL), 100);
+    assert_int_equal(send(c, junk, big, 0), (ssize_t)big);
+    usleep(60000);
+    assert_int_equal(su_getmsgsize(s), (issize_t)cap);
+    double age = sip_stream_backlog_take();
+    assert_true(age >= 0.05 && age < 5);
+    assert_true(sip_stream_backlog_take() == 0); /* taken */
+    close(s), close(c), close(l);
+    free(junk);
+}
+
 /* A datagram that starts like a STUN Binding request (fuzz_sip_request's leak reproducer): sofia's
  * STUN server is off (TPTAG_STUN_SERVER(0)), so tport answers its fixed 600 STUN error, which
  * leaks nothing, instead of the mini server's error answer, which leaked 24 bytes each time; and
@@ -574,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stream_second_message_huge_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
         cmocka_unit_test(stream_reads_are_capped),
+        cmocka_unit_test(cut_read_reports_backlog_age),
         cmocka_unit_test(heap_allocator_of_the_build),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),

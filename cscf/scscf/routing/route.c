@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -293,16 +295,19 @@ static int loose_route(scscf_t *s, sip_incoming_t *irq, sip_t const *in)
     return sip_forward(s->p->sip, irq, msg, NULL, NULL, NULL);
 }
 
-/* Our Record-Route entry: the TLS listener's for a request that came over TLS, so that the
- * dialog's requests come back over TLS too. */
+/* Our Record-Route entry: the TLS listener's for a request that came over TLS, with
+ * transport=tcp for one that came over TCP, so that the dialog's requests come back the same
+ * way (a P-CSCF whose core leg is TCP would otherwise send them over UDP). One entry serves
+ * both sides: a peer reached over UDP may then come back over TCP, which we listen on. */
 static const url_t *record_route(scscf_t *s, sip_incoming_t *irq)
 {
-    const url_t *tls = sip_core_tls_url(s->p->sip);
-    msg_t *m = tls ? sip_incoming_request(irq) : NULL;
-    int over_tls = m && sip_core_msg_over_tls(m);
+    const url_t *tls = sip_core_tls_url(s->p->sip), *tcp = sip_core_tcp_url(s->p->sip);
+    msg_t *m = tls || tcp ? sip_incoming_request(irq) : NULL;
+    const su_addrinfo_t *ai = m ? msg_addrinfo(m) : NULL;
+    int over_tls = m && sip_core_msg_over_tls(m), stream = ai && ai->ai_socktype == SOCK_STREAM;
     if (m)
         msg_destroy(m);
-    return over_tls ? tls : sip_core_self_url(s->p->sip);
+    return over_tls && tls ? tls : stream && tcp && !over_tls ? tcp : sip_core_self_url(s->p->sip);
 }
 
 static int initial(scscf_t *s, sip_incoming_t *irq, sip_t const *in)

@@ -1,0 +1,165 @@
+/* Reading the UDP listeners more than once per turn of the loop (sip_core_internal.h).
+ *
+ * tport reads one datagram per readiness event of a UDP socket, but up to 16 KiB
+ * (sip_stream_read.c) per event of a TCP connection, and sofia's epoll port handles at most four
+ * ready sockets per turn. So when the loop's CPU goes to a busy TCP leg, the datagrams of every
+ * handset wait: in `make soak` the oldest one on a listener aged at the wall clock's pace while
+ * the loop ticked on time, and in a flood with the core leg's dialogs on TCP the kernel dropped
+ * thousands from the listener's full queue (docs/BENCHMARKS.md, ninth run). Before each turn
+ * (su_root's prepoll hook, run by su_root_run() ahead of timers and the poll) each UDP listener
+ * is read until it is empty, at most TURN_MAX times, by tport_recv_event(): what tport
+ * does itself for a readable primary UDP socket (tport_base_wakeup()). That function is exported
+ * by libsofia-sip-ua but not declared in its headers; it is declared here.
+ *
+ * Emptying the listeners first is the fair order, not only the fast one: a datagram the kernel
+ * drops from a full queue is a lost request (for an INVITE, a lost call), while a TCP
+ * connection read later only pushes back on its sender. Seven more reads a turn were not enough
+ * in CI's flood (the ASan builds compiling beside it): 1,717 datagrams dropped. TURN_MAX bounds
+ * the turn (64 INVITEs take a few ms) so timers and the TCP leg still run. */
+#include "common/sip/sip_core_internal.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_tport.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport.h>
+
+#include "common/util/log.h"
+
+void tport_recv_event(tport_t *self);
+
+enum { TURN_MAX = 64, MAX_UDP_TPORTS = 16 };
+/* A listener found with nothing waiting is looked at again only after this long (a peek is a
+ * system call, and an idle loop turns thousands of times a second); one with datagrams waiting
+ * is looked at every turn until it has none. */
+#define IDLE_RECHECK_NS 1000000
+
+struct sip_udp_turn {
+    nta_agent_t *agent;
+    struct {
+        tport_t *tp;
+        int fd;
+        int busy;        /* datagrams were waiting at the last look */
+        int64_t next_ns; /* when idle: the next look */
+    } l[MAX_UDP_TPORTS];
+    size_t n;
+    uint64_t extra; /* datagrams read by the hook */
+};
+
+static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return 0;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return 0;
+}
+
+/* tport keeps its sockets to itself: the datagram socket bound to addr, found in /proc/self/fd. */
+static int fd_bound_to(const struct sockaddr *addr)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = -1;
+    if (!d)
+        return -1;
+    for (struct dirent *e; found < 0 && (e = readdir(d));) {
+        int fd = atoi(e->d_name), type = 0;
+        socklen_t len = sizeof type;
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof ss;
+        if (e->d_name[0] == '.' || fd == dirfd(d) ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM ||
+            getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
+            continue;
+        if (same_addr((const struct sockaddr *)&ss, addr))
+            found = fd;
+    }
+    closedir(d);
+    return found;
+}
+
+void sip_udp_turn_refresh(sip_udp_turn_t *t)
+{
+    t->n = 0;
+    for (tport_t *tp = tport_primaries(nta_agent_tports(t->agent)); tp && t->n < MAX_UDP_TPORTS;
+         tp = tport_next(tp)) {
+        const su_addrinfo_t *ai = tport_is_udp(tp) ? tport_get_address(tp) : NULL;
+        int fd = ai && ai->ai_addr ? fd_bound_to(ai->ai_addr) : -1;
+        if (fd < 0)
+            continue;
+        t->l[t->n].tp = tp;
+        t->l[t->n].busy = 0;
+        t->l[t->n].next_ns = 0;
+        t->l[t->n++].fd = fd;
+    }
+    log_debug("sip: %zu UDP listener(s) read until empty (at most %d) each turn", t->n, TURN_MAX);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void before_turn(su_prepoll_magic_t *magic, su_root_t *root)
+{
+    sip_udp_turn_t *t = (sip_udp_turn_t *)magic;
+    int64_t now = 0;
+    (void)root;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->l[i].busy && (now ? now : (now = now_ns())) < t->l[i].next_ns)
+            continue;
+        int k = 0;
+        for (char byte; k < TURN_MAX; k++) {
+            if (recv(t->l[i].fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0)
+                break; /* nothing waits */
+            tport_recv_event(t->l[i].tp);
+        }
+        t->extra += (uint64_t)k;
+        t->l[i].busy = k == TURN_MAX;
+        if (!t->l[i].busy)
+            t->l[i].next_ns = (now ? now : (now = now_ns())) + IDLE_RECHECK_NS;
+    }
+}
+
+sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, nta_agent_t *agent)
+{
+    sip_udp_turn_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->agent = agent;
+    sip_udp_turn_refresh(t);
+    if (su_root_add_prepoll(root, before_turn, (su_prepoll_magic_t *)t) < 0) {
+        log_warn("sip: the loop's prepoll hook is taken: UDP listeners read once a turn");
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+uint64_t sip_udp_turn_reads(const sip_udp_turn_t *t)
+{
+    return t ? t->extra : 0;
+}
+
+void sip_udp_turn_free(sip_udp_turn_t *t, su_root_t *root)
+{
+    if (!t)
+        return;
+    su_root_remove_prepoll(root);
+    free(t);
+}
