@@ -12,7 +12,7 @@
  * - the age of the oldest datagram waiting on each UDP listener, from the kernel's receive
  *   timestamp (SO_TIMESTAMPNS) read with MSG_PEEK. nta reads one datagram per wake-up and
  *   stamps its arrival when it reads it, so neither the timer nor nta_incoming_received()
- *   sees the time a request spent in the socket's receive queue (4 MiB: about half a second of
+ *   sees the time a request spent in the socket's receive queue (16 MiB: about a second of
  *   a flood); the peek does, at the cost of one system call per listener per tick.
  * The kernel's drop counter for the listener (SO_RXQ_OVFL) comes with the same peek.
  * - the age of the oldest data a TCP read left in its socket since the last tick

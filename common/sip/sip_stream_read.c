@@ -19,8 +19,8 @@
  *
  * What stays behind is a queue admission control must see (sip_admission.c): its lag looks at
  * the timer's lateness and at the datagrams waiting on the UDP listeners, and a connection read
- * 16 KiB a turn can hold seconds of requests while the loop ticks on time (the scscf's core leg
- * in a flood: 2.5 MiB waiting, nothing refused). So when a read is cut, the age of the oldest
+ * 16 KiB a turn can hold seconds of requests while the loop ticks on time (the core leg in a
+ * flood: 2.5 MiB waiting on one connection, nothing refused for it). So when a read is cut, the age of the oldest
  * data left behind is read too: the kernel's receive timestamp (SO_TIMESTAMPNS) of the first
  * unread segment, with MSG_PEEK. It errs young: the kernel appends small segments to the last
  * one queued and keeps the newest stamp, so it is the age of the newest data in the first
