@@ -523,6 +523,15 @@ static int on_stray_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t 
  * pcscf has for IPsec); without, the kernel caps it at net.core.rmem_max. */
 enum { UDP_RMEM = 16 << 20 };
 
+/* What tport holds for a connection whose socket will take no more: 64 messages by default
+ * (TPORT_QUEUESIZE), after which a send fails with ENOBUFS. A request with a transaction then
+ * gets nta's error answer, but an ACK for a 2xx, sent without one, is simply gone, and the
+ * callee ends the call when its 200's retransmissions go unacknowledged (its BYE then goes
+ * unanswered). Between the CSCFs 64 is a twentieth of a second of calls at 1,300/s, and a
+ * flood's backlog on the core leg is longer (t_flood.sh in CI: 476 calls lost at the BYE with
+ * no datagram dropped). 1,000 is the most tport allows. */
+enum { TCP_QUEUE = 1000 };
+
 /* Every listener has an ident: tport's lookup by ident compares it with strcmp(). */
 static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
 {
@@ -530,7 +539,7 @@ static int bind_one(sip_core_t *core, const char *hostport, const char *ident)
         char url[300];
         snprintf(url, sizeof url, "sip:%s;transport=%s", hostport, core->cfg.transports[t]);
         if (nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_UDP_RMEM(UDP_RMEM),
-                                TPTAG_IDENT(ident), TAG_END()) < 0) {
+                                TPTAG_QUEUESIZE(TCP_QUEUE), TPTAG_IDENT(ident), TAG_END()) < 0) {
             log_error("sip: cannot listen on %s (%s)", url, strerror(errno));
             return -1;
         }
@@ -629,11 +638,11 @@ static int bind_tls(sip_core_t *core)
      * sofia closes (a certificate refused in the handshake, a peer that closed) reports to the
      * requests pending on it, which get nta's 503 at once instead of waiting for their timer
      * (nta turns it off for its other transports). */
-    int rc =
-        nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
-                            TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(sip_tls_policy(tc)),
-                            TPTAG_TLS_VERIFY_SUBJECTS(subjects), TPTAG_TLS_VERIFY_DATE(1),
-                            TPTAG_SDWN_ERROR(1), TPTAG_IDENT(SIP_CORE_IDENT_DEFAULT), TAG_END());
+    int rc = nta_agent_add_tport(core->agent, URL_STRING_MAKE(url), TPTAG_CERTIFICATE(dir),
+                                 TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(sip_tls_policy(tc)),
+                                 TPTAG_TLS_VERIFY_SUBJECTS(subjects), TPTAG_TLS_VERIFY_DATE(1),
+                                 TPTAG_SDWN_ERROR(1), TPTAG_QUEUESIZE(TCP_QUEUE),
+                                 TPTAG_IDENT(SIP_CORE_IDENT_DEFAULT), TAG_END());
     int err = errno;
     sip_tls_unstage(dir);
     su_strlst_destroy(subjects);

@@ -16,6 +16,9 @@
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nta_stateless.h>
+#include <sofia-sip/nta_tport.h>
+#include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
@@ -520,6 +523,23 @@ static void stream_reads_are_capped(void **state)
     free(junk);
 }
 
+/* Every listener lets a connection queue 1,000 messages when its socket is full, not tport's
+ * 64: past the queue a send fails, and an ACK for a 2xx, sent without a transaction, is lost
+ * (common/sip/sip_core.c: TCP_QUEUE). */
+static void connections_queue_a_thousand(void **state)
+{
+    fixture_t *f = *state;
+    int seen = 0;
+    for (tport_t *tp = tport_primaries(nta_agent_tports(sip_core_agent(f->core))); tp;
+         tp = tport_next(tp)) {
+        unsigned qsize = 0;
+        assert_true(tport_get_params(tp, TPTAG_QUEUESIZE_REF(qsize), TAG_END()) > 0);
+        assert_int_equal(qsize, 1000);
+        seen++;
+    }
+    assert_true(seen >= 2); /* udp and tcp */
+}
+
 /* A cut stream read also reads the age of what it leaves behind (the kernel's receive stamp of
  * the first unread byte), for admission's lag; a read that takes everything leaves none. Real
  * TCP on loopback: the stamp is the kernel's, as between the CSCFs. */
@@ -614,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
         cmocka_unit_test(stream_reads_are_capped),
         cmocka_unit_test(cut_read_reports_backlog_age),
+        cmocka_unit_test_setup_teardown(connections_queue_a_thousand, setup, teardown),
         cmocka_unit_test(heap_allocator_of_the_build),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
