@@ -24,7 +24,6 @@
 #include "common/sip/sip_hdr.h"
 #include "common/sip/admission.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -33,7 +32,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +43,7 @@
 #include "common/sip/sip_core_internal.h"
 #include "common/util/log.h"
 
-enum { LAG_TICK_MS = 10, MAX_UDP = 16, EPISODE_QUIET = 5, RECENT = 12 };
+enum { LAG_TICK_MS = 10, MAX_UDP = SIP_UDP_LISTENERS_MAX, EPISODE_QUIET = 5, RECENT = 12 };
 
 /* One tick's sample and what made it, kept for the log line that starts a refusal episode:
  * whether the loop worked (own CPU), waited for a CPU, or found datagrams queued. ms. */
@@ -87,58 +85,19 @@ static double mono_now(void)
 
 /* ---- finding and peeking the UDP listeners ---- */
 
-static unsigned port_of(const char *hostport)
-{
-    const char *c = strrchr(hostport, ':');
-    return c ? (unsigned)strtoul(c + 1, NULL, 10) : 0;
-}
-
-static int is_listen_port(const sip_core_t *core, unsigned port)
-{
-    for (size_t i = 0; i < core->cfg.nlisten; i++)
-        if (port_of(core->cfg.listen[i]) == port)
-            return 1;
-    for (size_t i = 0; i < core->nextra; i++)
-        if (port_of(core->extra_listen[i]) == port)
-            return 1;
-    return 0;
-}
-
-/* tport keeps its sockets to itself: ours are the UDP sockets bound to a listen port. */
-static int is_udp_listener(const sip_core_t *core, int fd)
-{
-    int type = 0;
-    socklen_t len = sizeof type;
-    struct sockaddr_storage ss;
-    socklen_t slen = sizeof ss;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM ||
-        getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
-        return 0;
-    unsigned port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                    : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                               : 0;
-    return port && is_listen_port(core, port);
-}
-
 void sip_adm_find_listeners(sip_adm_t *sa)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return;
+    sip_udp_listener_t found[MAX_UDP];
+    size_t n = sip_udp_listeners(sa->core->agent, found, MAX_UDP);
     sa->nfds = 0;
-    int dfd = dirfd(d);
-    for (struct dirent *e; (e = readdir(d)) && sa->nfds < MAX_UDP;) {
-        int fd = atoi(e->d_name);
-        if (e->d_name[0] == '.' || fd == dfd || !is_udp_listener(sa->core, fd))
-            continue;
-        int on = 1;
+    for (size_t i = 0; i < n; i++) {
+        int on = 1, fd = found[i].fd;
         if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
             continue;
         setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on); /* drops: nice to have */
         sa->drops[sa->nfds] = 0;
         sa->fds[sa->nfds++] = fd;
     }
-    closedir(d);
     log_debug("admission: watching %zu UDP listener(s) for queueing delay", sa->nfds);
 }
 

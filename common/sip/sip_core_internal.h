@@ -82,6 +82,15 @@ void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
 /* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
 
+/* The sockets of the primary UDP tports (sip_udp_listeners.c): at most max (and at most
+ * SIP_UDP_LISTENERS_MAX) written to out; how many. tport does not give them out. */
+enum { SIP_UDP_LISTENERS_MAX = 16 };
+typedef struct {
+    struct tport_s *tp;
+    int fd;
+} sip_udp_listener_t;
+size_t sip_udp_listeners(nta_agent_t *agent, sip_udp_listener_t *out, size_t max);
+
 /* The UDP listeners read until empty (bounded) before each turn of the loop (sip_udp_turn.c),
  * so a busy TCP leg cannot starve them. NULL: out of memory, or su_root's prepoll hook taken. */
 typedef struct sip_udp_turn sip_udp_turn_t;

@@ -18,11 +18,8 @@
  * the turn (64 INVITEs take a few ms) so timers and the TCP leg still run. */
 #include "common/sip/sip_core_internal.h"
 
-#include <dirent.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <time.h>
 
 #include <sofia-sip/nta.h>
@@ -34,7 +31,7 @@
 
 void tport_recv_event(tport_t *self);
 
-enum { TURN_MAX = 64, MAX_UDP_TPORTS = 16 };
+enum { TURN_MAX = 64, MAX_UDP_TPORTS = SIP_UDP_LISTENERS_MAX };
 /* A listener found with nothing waiting is looked at again only after this long (a peek is a
  * system call, and an idle loop turns thousands of times a second); one with datagrams waiting
  * is looked at every turn until it has none. */
@@ -52,58 +49,15 @@ struct sip_udp_turn {
     uint64_t extra; /* datagrams read by the hook */
 };
 
-static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
-{
-    if (a->sa_family != b->sa_family)
-        return 0;
-    if (a->sa_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    if (a->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-        return x->sin6_port == y->sin6_port &&
-               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
-    }
-    return 0;
-}
-
-/* tport keeps its sockets to itself: the datagram socket bound to addr, found in /proc/self/fd. */
-static int fd_bound_to(const struct sockaddr *addr)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int found = -1;
-    if (!d)
-        return -1;
-    for (struct dirent *e; found < 0 && (e = readdir(d));) {
-        int fd = atoi(e->d_name), type = 0;
-        socklen_t len = sizeof type;
-        struct sockaddr_storage ss;
-        socklen_t slen = sizeof ss;
-        if (e->d_name[0] == '.' || fd == dirfd(d) ||
-            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM ||
-            getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
-            continue;
-        if (same_addr((const struct sockaddr *)&ss, addr))
-            found = fd;
-    }
-    closedir(d);
-    return found;
-}
-
 void sip_udp_turn_refresh(sip_udp_turn_t *t)
 {
-    t->n = 0;
-    for (tport_t *tp = tport_primaries(nta_agent_tports(t->agent)); tp && t->n < MAX_UDP_TPORTS;
-         tp = tport_next(tp)) {
-        const su_addrinfo_t *ai = tport_is_udp(tp) ? tport_get_address(tp) : NULL;
-        int fd = ai && ai->ai_addr ? fd_bound_to(ai->ai_addr) : -1;
-        if (fd < 0)
-            continue;
-        t->l[t->n].tp = tp;
-        t->l[t->n].busy = 0;
-        t->l[t->n].next_ns = 0;
-        t->l[t->n++].fd = fd;
+    sip_udp_listener_t found[MAX_UDP_TPORTS];
+    t->n = sip_udp_listeners(t->agent, found, MAX_UDP_TPORTS);
+    for (size_t i = 0; i < t->n; i++) {
+        t->l[i].tp = found[i].tp;
+        t->l[i].fd = found[i].fd;
+        t->l[i].busy = 0;
+        t->l[i].next_ns = 0;
     }
     log_debug("sip: %zu UDP listener(s) read until empty (at most %d) each turn", t->n, TURN_MAX);
 }

@@ -540,6 +540,22 @@ static void connections_queue_a_thousand(void **state)
     assert_true(seen >= 2); /* udp and tcp */
 }
 
+/* Admission peeks the UDP listeners' sockets, which tport keeps to itself: it finds the one the
+ * core listens on, and one added later (a pcscf's protected ports), and no TCP socket. */
+static void admission_watches_each_udp_listener(void **state)
+{
+    fixture_t *f = *state;
+    json_t *o = sip_core_admission_json(f->core, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "udp_listeners_watched")), 1);
+    json_decref(o);
+    char extra[32];
+    snprintf(extra, sizeof extra, "127.0.0.1:%d", test_free_port());
+    assert_int_equal(sip_core_add_listener(f->core, extra, "protected"), 0);
+    o = sip_core_admission_json(f->core, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "udp_listeners_watched")), 2);
+    json_decref(o);
+}
+
 /* A cut stream read also reads the age of what it leaves behind (the kernel's receive stamp of
  * the first unread byte), for admission's lag; a read that takes everything leaves none. Real
  * TCP on loopback: the stamp is the kernel's, as between the CSCFs. */
@@ -635,6 +651,7 @@ int main(void)
         cmocka_unit_test(stream_reads_are_capped),
         cmocka_unit_test(cut_read_reports_backlog_age),
         cmocka_unit_test_setup_teardown(connections_queue_a_thousand, setup, teardown),
+        cmocka_unit_test_setup_teardown(admission_watches_each_udp_listener, setup, teardown),
         cmocka_unit_test(heap_allocator_of_the_build),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
