@@ -944,7 +944,7 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
         NTATAG_MAX_PROCEEDING(core->cfg.max_pending + core->cfg.max_pending / 10 + 1),
         TAG_IF(cfg->t1x64_ms, NTATAG_SIP_T1X64(cfg->t1x64_ms)),
         TAG_IF(cfg->t4_ms, NTATAG_SIP_T4(cfg->t4_ms)), TAG_END());
-    if (!sip_stun_off() || !core->agent || bind_listeners(core) < 0)
+    if (!sip_stun_off() || !sip_timer_wait_rounded() || !core->agent || bind_listeners(core) < 0)
         goto fail;
     core->sl_tag = nta_agent_newtag(core->home, "sl-%s", core->agent);
     if (nta_agent_set_params(core->agent, NTATAG_MCLASS(sip_guard_mclass()), TAG_END()) < 0)

@@ -108,5 +108,8 @@ json_t *sip_adm_json(sip_adm_t *sa, size_t top);
 
 /* sip_stun_off.c: no STUN server on the SIP ports (always 1; calling it links the file). */
 int sip_stun_off(void);
+/* sip_timer_wait.c: su_duration() rounded up, so the loop sleeps until its next timer (1 when
+ * in force; calling it links the file). */
+int sip_timer_wait_rounded(void);
 
 #endif

@@ -22,6 +22,8 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
+#include <sofia-sip/su_time.h>
+#include <sofia-sip/su_wait.h>
 #include <sofia-sip/url.h>
 
 #include "common/util/heap.h"
@@ -556,6 +558,53 @@ static void admission_watches_each_udp_listener(void **state)
     json_decref(o);
 }
 
+static void count_turn(su_prepoll_magic_t *turns, su_root_t *root)
+{
+    (void)root;
+    (*(unsigned *)turns)++;
+}
+
+static void count_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *ticks)
+{
+    (void)magic, (void)t;
+    (*(unsigned *)ticks)++;
+}
+
+static void end_loop(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *root)
+{
+    (void)magic, (void)t;
+    su_root_break((su_root_t *)root);
+}
+
+/* su_duration() rounds a remainder up (common/sip/sip_timer_wait.c), so the loop sleeps until
+ * its next timer: with sofia's truncation a timer due in 0.9 ms gave a 0 ms wait, and the loop
+ * turned without sleeping until it was due, hundreds of turns for each tick here. */
+static void loop_sleeps_until_its_timers(void **state)
+{
+    (void)state;
+    assert_int_equal(su_duration((su_time_t){5, 0}, (su_time_t){4, 999999}), 1);
+    assert_int_equal(su_duration((su_time_t){5, 1001}, (su_time_t){5, 0}), 2);
+    assert_int_equal(su_duration((su_time_t){5, 0}, (su_time_t){5, 0}), 0);
+    assert_int_equal(su_duration((su_time_t){5, 0}, (su_time_t){5, 1500}), -1);
+    assert_int_equal(su_duration((su_time_t){3000000, 0}, (su_time_t){0, 0}), SU_DURATION_MAX);
+    su_init();
+    su_root_t *root = su_root_create(NULL);
+    unsigned turns = 0, ticks = 0;
+    assert_int_equal(su_root_add_prepoll(root, count_turn, (su_prepoll_magic_t *)&turns), 0);
+    su_timer_t *tick = su_timer_create(su_root_task(root), 3);
+    su_timer_t *end = su_timer_create(su_root_task(root), 150);
+    assert_int_equal(su_timer_run(tick, count_tick, (su_timer_arg_t *)&ticks), 0);
+    assert_int_equal(su_timer_set(end, end_loop, (su_timer_arg_t *)root), 0);
+    su_root_run(root);
+    print_message("loop: %u turns for %u ticks of 3 ms\n", turns, ticks);
+    assert_true(ticks >= 20);
+    assert_true(turns <= 4 * ticks + 10);
+    su_timer_destroy(tick);
+    su_timer_destroy(end);
+    su_root_destroy(root);
+    su_deinit();
+}
+
 /* A cut stream read also reads the age of what it leaves behind (the kernel's receive stamp of
  * the first unread byte), for admission's lag; a read that takes everything leaves none. Real
  * TCP on loopback: the stamp is the kernel's, as between the CSCFs. */
@@ -652,6 +701,7 @@ int main(void)
         cmocka_unit_test(cut_read_reports_backlog_age),
         cmocka_unit_test_setup_teardown(connections_queue_a_thousand, setup, teardown),
         cmocka_unit_test_setup_teardown(admission_watches_each_udp_listener, setup, teardown),
+        cmocka_unit_test(loop_sleeps_until_its_timers),
         cmocka_unit_test(heap_allocator_of_the_build),
         cmocka_unit_test(tag_lists),
         cmocka_unit_test(impu_of_tel_and_sip),
