@@ -6,7 +6,7 @@
  * busy turns before every timer. nta sets its timers at every transaction's deadlines and
  * admission ticks every 10 ms, so at 500 registrations/s this was 65 epoll_wait() calls per
  * registration in the pcscf and 81 in the scscf, for about 8 real events (docs/BENCHMARKS.md,
- * eleventh run): a tenth of each program's CPU on this machine, where a system call is dear.
+ * eleventh run): a tenth to a quarter of each program's CPU here, where a system call is dear.
  *
  * As with su_getmsgsize() (sip_stream_read.c), the programs define the function that
  * libsofia-sip-ua calls through its PLT, here with the remainder rounded up: the loop then sleeps
