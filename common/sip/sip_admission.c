@@ -87,11 +87,9 @@ static double mono_now(void)
 
 void sip_adm_find_listeners(sip_adm_t *sa)
 {
-    sip_udp_listener_t found[MAX_UDP];
-    size_t n = sip_udp_listeners(sa->core->agent, found, MAX_UDP);
     sa->nfds = 0;
-    for (size_t i = 0; i < n; i++) {
-        int on = 1, fd = found[i].fd;
+    for (size_t i = 0; i < sa->core->nudp && sa->nfds < MAX_UDP; i++) {
+        int on = 1, fd = sa->core->udp[i].fd;
         if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
             continue;
         setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on); /* drops: nice to have */

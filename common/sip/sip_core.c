@@ -685,10 +685,11 @@ int sip_core_add_listener(sip_core_t *core, const char *hostport, const char *id
     if (bind_one(core, hostport, ident) < 0)
         return -1;
     core->nextra++;
+    core->nudp = sip_udp_listeners(core->agent, core->udp, SIP_UDP_LISTENERS_MAX);
     if (core->adm)
         sip_adm_find_listeners(core->adm);
     if (core->udp_turn)
-        sip_udp_turn_refresh(core->udp_turn);
+        sip_udp_turn_refresh(core->udp_turn, core->udp, core->nudp);
     return 0;
 }
 
@@ -958,9 +959,11 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     if (!core->dialogs || !core->trace || !core->sweep ||
         su_timer_run(core->sweep, sweep_dialogs, (su_timer_arg_t *)core) < 0)
         goto fail;
+    core->nudp = sip_udp_listeners(core->agent, core->udp, SIP_UDP_LISTENERS_MAX);
     if (!(core->adm = sip_adm_new(core, cfg->admission)))
         goto fail;
-    core->udp_turn = sip_udp_turn_new(root, core->agent); /* without it: once a turn, as tport */
+    /* without it: once a turn, as tport */
+    core->udp_turn = sip_udp_turn_new(root, core->udp, core->nudp);
     core->trim_timer = su_timer_create(su_root_task(root), TRIM_CHECK_MS);
     if (!core->trim_timer || su_timer_run(core->trim_timer, trim_check, (su_timer_arg_t *)core) < 0)
         goto fail;

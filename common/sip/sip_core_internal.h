@@ -10,6 +10,15 @@
 
 #include "common/sip/sip_core.h"
 
+/* The sockets of the primary UDP tports (sip_udp_listeners.c): at most max (and at most
+ * SIP_UDP_LISTENERS_MAX) written to out; how many. tport does not give them out. */
+enum { SIP_UDP_LISTENERS_MAX = 16 };
+typedef struct {
+    struct tport_s *tp;
+    int fd;
+} sip_udp_listener_t;
+size_t sip_udp_listeners(nta_agent_t *agent, sip_udp_listener_t *out, size_t max);
+
 struct sip_core {
     su_home_t home[1]; /* first: the struct is allocated with su_home_new() */
     su_root_t *root;
@@ -61,6 +70,10 @@ struct sip_core {
     void *source_ctx;
     struct sip_adm *adm;           /* admission control (sip_admission.c) */
     struct sip_udp_turn *udp_turn; /* extra reads of the UDP listeners (sip_udp_turn.c) */
+    /* The UDP listeners' sockets, found once after each bind (sip_udp_listeners()) for the two
+     * above. */
+    sip_udp_listener_t udp[SIP_UDP_LISTENERS_MAX];
+    size_t nudp;
     /* The To tag of our stateless answers (reply_stateless()). */
     const char *sl_tag;
     /* What a program screens out of every response it relays (sip_proxy_set_response_screen). */
@@ -79,23 +92,15 @@ sip_adm_t *sip_adm_new(sip_core_t *core, const struct adm_config *cfg);
 void sip_adm_free(sip_adm_t *sa);
 void sip_adm_set_config(sip_adm_t *sa, const struct adm_config *cfg);
 void sip_adm_set_classify(sip_adm_t *sa, sip_adm_classify_f fn, void *ctx);
-/* Listeners were added (sip_core_add_listener): look for their UDP sockets again. */
+/* Listeners were added (sip_core_add_listener): watch core->udp again. */
 void sip_adm_find_listeners(sip_adm_t *sa);
-
-/* The sockets of the primary UDP tports (sip_udp_listeners.c): at most max (and at most
- * SIP_UDP_LISTENERS_MAX) written to out; how many. tport does not give them out. */
-enum { SIP_UDP_LISTENERS_MAX = 16 };
-typedef struct {
-    struct tport_s *tp;
-    int fd;
-} sip_udp_listener_t;
-size_t sip_udp_listeners(nta_agent_t *agent, sip_udp_listener_t *out, size_t max);
 
 /* The UDP listeners read until empty (bounded) before each turn of the loop (sip_udp_turn.c),
  * so a busy TCP leg cannot starve them. NULL: out of memory, or su_root's prepoll hook taken. */
 typedef struct sip_udp_turn sip_udp_turn_t;
-sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, nta_agent_t *agent);
-void sip_udp_turn_refresh(sip_udp_turn_t *t);         /* listeners were added */
+sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, const sip_udp_listener_t *l, size_t n);
+/* Listeners were added: read these from now on. */
+void sip_udp_turn_refresh(sip_udp_turn_t *t, const sip_udp_listener_t *l, size_t n);
 uint64_t sip_udp_turn_reads(const sip_udp_turn_t *t); /* datagrams read by it so far */
 void sip_udp_turn_free(sip_udp_turn_t *t, su_root_t *root);
 /* 0: admitted. 503: refused; phrase and retry (Retry-After) say how to answer. *ongoing: 1

@@ -3,7 +3,8 @@
  * tport keeps its sockets to itself, yet two parts of the core need them: admission control
  * peeks the oldest datagram's age and the kernel's drop count (sip_admission.c), and the
  * prepoll hook reads each listener until it is empty (sip_udp_turn.c). A primary UDP tport is
- * matched to its socket by the address it is bound to, in one pass over /proc/self/fd. */
+ * matched to its socket by the address it is bound to, in one pass over /proc/self/fd, once after
+ * each bind (sip_core_new(), sip_core_add_listener()); sip_core keeps the list for both. */
 #include "common/sip/sip_core_internal.h"
 
 #include <dirent.h>

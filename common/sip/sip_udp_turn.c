@@ -38,7 +38,6 @@ enum { TURN_MAX = 64, MAX_UDP_TPORTS = SIP_UDP_LISTENERS_MAX };
 #define IDLE_RECHECK_NS 1000000
 
 struct sip_udp_turn {
-    nta_agent_t *agent;
     struct {
         tport_t *tp;
         int fd;
@@ -49,13 +48,12 @@ struct sip_udp_turn {
     uint64_t extra; /* datagrams read by the hook */
 };
 
-void sip_udp_turn_refresh(sip_udp_turn_t *t)
+void sip_udp_turn_refresh(sip_udp_turn_t *t, const sip_udp_listener_t *l, size_t n)
 {
-    sip_udp_listener_t found[MAX_UDP_TPORTS];
-    t->n = sip_udp_listeners(t->agent, found, MAX_UDP_TPORTS);
+    t->n = n < MAX_UDP_TPORTS ? n : MAX_UDP_TPORTS;
     for (size_t i = 0; i < t->n; i++) {
-        t->l[i].tp = found[i].tp;
-        t->l[i].fd = found[i].fd;
+        t->l[i].tp = l[i].tp;
+        t->l[i].fd = l[i].fd;
         t->l[i].busy = 0;
         t->l[i].next_ns = 0;
     }
@@ -90,13 +88,12 @@ static void before_turn(su_prepoll_magic_t *magic, su_root_t *root)
     }
 }
 
-sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, nta_agent_t *agent)
+sip_udp_turn_t *sip_udp_turn_new(su_root_t *root, const sip_udp_listener_t *l, size_t n)
 {
     sip_udp_turn_t *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->agent = agent;
-    sip_udp_turn_refresh(t);
+    sip_udp_turn_refresh(t, l, n);
     if (su_root_add_prepoll(root, before_turn, (su_prepoll_magic_t *)t) < 0) {
         log_warn("sip: the loop's prepoll hook is taken: UDP listeners read once a turn");
         free(t);
