@@ -37,6 +37,23 @@ expect_eq() { # desc expected actual
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
 }
 
+# sipp_story FILE [LOGS...]: what a SIPp -trace_msg file shows (the time and first line of each
+# message sent and received), then the log lines of the named programs that carry its Call-ID:
+# printed when a call fails, since CI keeps no work directory.
+sipp_story() {
+  local f=$1 cid
+  shift
+  [ -f "$f" ] || { echo "       (no $f)"; return 0; }
+  awk '/^-+ [0-9-]+ [0-9:.]+$/ {t = $3; getline; d = $1 " " $3; getline; getline; print "       " t " " d " " $0}' "$f" |
+    tr -d '\r' | head -20
+  cid=$(grep -a -m1 -i '^Call-ID:' "$f" | awk '{print $2}' | tr -d '\r')
+  [ -n "$cid" ] || return 0
+  local n
+  for n in "$@"; do
+    grep -a -F "$cid" "$WORKDIR/$n.log" 2>/dev/null | cut -c1-220 | head -10 | sed "s/^/       $n: /"
+  done
+}
+
 expect_match() { # desc extended-regex text (multi-line text is searched line by line)
   if grep -Eq -- "$2" <<<"$3"; then pass "$1"; else fail "$1" "no line matches /$2/"; fi
 }
