@@ -154,33 +154,41 @@ stat_counts() {
     NR > 1 {o = $s; x = $f} END {print o + 0, x + 0}' "$1" 2>/dev/null || echo "0 0"
 }
 ratio() { awk -v o="$1" -v f="$2" 'BEGIN {printf "%.2f%%", o + f ? 100 * o / (o + f) : 100}'; }
-# new_lines FILE VAR OUT: the whole lines added to FILE since the last call, into OUT (the byte
-# offset read so far kept in VAR; a line SIPp is still writing is left for the next call)
-new_lines() {
-  local keep
-  : >"$3"
-  [ -n "$1" ] && [ -f "$1" ] || return 0
-  tail -c +$((${!2} + 1)) "$1" >"$3.raw"
-  keep=$(perl -0777 -ne 'print rindex($_, "\n") + 1' "$3.raw")
-  head -c "${keep:-0}" "$3.raw" >"$3"
-  printf -v "$2" '%s' $((${!2} + ${keep:-0}))
-}
 lat() { # KIND: p50/p99 in ms of the lines of that kind on stdin
   awk -v k="$1" '$1 == k {print $3}' | percentiles 1000 | tr ' ' /
 }
+# by_minute LOG KIND...: after the load, a minute's p50/p99 of each kind, one line a minute
+# ("p50/p99 p50/p99 ..."), the minutes cut at the log's sizes taken at each minute's turn
+# (size_at LOG): a line belongs to the minute whose turn found it whole.
+declare -A size_at
+by_minute() {
+  local log=$1 k offs=
+  shift
+  for k in $(seq "$m"); do offs+="${size_at[$log,$k]:-0} "; done
+  awk -v offs="$offs" 'BEGIN {n = split(offs, o, " "); k = 1}
+    {pos += length($0) + 1; while (k <= n && pos > o[k]) k++; if (k <= n) print k, $1, $3}' "${log:-/dev/null}" |
+    sort -k1,1n -k2,2 -k3,3n | awk -v n="$m" -v kinds="$*" '
+      function flush() {if (c) v[mk, kind] = sprintf("%.1f/%.1f", a[int(c * 0.5) + 1] / 1000, a[int(c * 0.99) + 1] / 1000); c = 0}
+      $1 != mk || $2 != kind {flush(); mk = $1; kind = $2}
+      {a[++c] = $3}
+      END {flush(); nk = split(kinds, ks, " ")
+        for (i = 1; i <= n; i++) {line = ""; for (j = 1; j <= nk; j++) line = line (j > 1 ? " " : "") ((i, ks[j]) in v ? v[i, ks[j]] : "-"); print line}}'
+}
 declare -A rss_at fd_at
-uac_off=0 reg_off=0 died=
-printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-16s %-12s %-15s %s\n' minute "calls ok so far" \
-  "regs ok so far" "INVITE->180" "REGISTER->200" "re-REGISTER" "RSS MiB h/s/p" "FDs h/s/p" \
-  "drops p/s/sipp" "machine (udp drops: all sockets)"
+died=
+# The minute lines cost little while the load runs (counters, /proc): in the eleventh run 8 of
+# 9 admission episodes began 1-4 s after a minute's report, which then also read and sorted
+# SIPp's latency logs. The latencies are cut by minute and printed after the load.
+printf 'soak: %-6s %-8s %-17s %-17s %-16s %-12s %-15s %s\n' minute "UTC" "calls ok so far" \
+  "regs ok so far" "RSS MiB h/s/p" "FDs h/s/p" "drops p/s/sipp" "machine (udp drops: all sockets)"
 for m in $(seq "$MINUTES"); do
   cpu0=$(cpu_snap)
   now=$(date +%s)
   [ $((t0 + 60 * m - now)) -le 0 ] || sleep $((t0 + 60 * m - now))
   uac_log=$(ls "$WORKDIR"/soak_call_uac_*_logs.log 2>/dev/null | head -1 || true)
   reg_log=$(ls "$WORKDIR"/soak_register_*_logs.log 2>/dev/null | head -1 || true)
-  new_lines "$uac_log" uac_off "$WORKDIR/calls.minute"
-  new_lines "$reg_log" reg_off "$WORKDIR/regs.minute"
+  size_at[$uac_log,$m]=$(stat -c %s "${uac_log:-/dev/null}" 2>/dev/null || echo 0)
+  size_at[$reg_log,$m]=$(stat -c %s "${reg_log:-/dev/null}" 2>/dev/null || echo 0)
   read -r c_ok c_failed < <(stat_counts "$WORKDIR/uac.csv")
   read -r r_ok r_failed < <(stat_counts "$WORKDIR/reg.csv")
   rss_line= fd_line=
@@ -194,10 +202,8 @@ for m in $(seq "$MINUTES"); do
   done
   # datagrams dropped so far on our own sockets: pcscf, scscf, the three SIPps
   drops="$(udp_drops "${PIDS[pcscf]}")/$(udp_drops "${PIDS[scscf]}")/$(udp_drops $sipps)"
-  printf 'soak: %-6s %-17s %-17s %-13s %-13s %-13s %-16s %-12s %-15s %s\n' "$m" \
-    "$c_ok $(ratio "$c_ok" "$c_failed")" "$r_ok $(ratio "$r_ok" "$r_failed")" \
-    "$(lat I <"$WORKDIR/calls.minute")" "$(lat R <"$WORKDIR/regs.minute")" "$(lat RR <"$WORKDIR/regs.minute")" \
-    "$rss_line" "$fd_line" "$drops" "$(cpu_use "$cpu0" "$(cpu_snap)" | sed 's/cpu //')"
+  printf 'soak: %-6s %-8s %-17s %-17s %-16s %-12s %-15s %s\n' "$m" "$(date -u +%T)" \
+    "$c_ok $(ratio "$c_ok" "$c_failed")" "$r_ok $(ratio "$r_ok" "$r_failed")" "$rss_line" "$fd_line" "$drops" "$(cpu_use "$cpu0" "$(cpu_snap)" | sed 's/cpu //')"
   [ -z "$died" ] || { echo "soak: stopped: died:$died"; break; }
 done
 # ---- end: the SIPps finish their last calls and handsets ----
@@ -229,6 +235,9 @@ echo "soak: summary: $m of $MINUTES min; calls $c_ok of $calls ok, $c_failed fai
   "without a 180; handsets $r_ok of $handsets ok (registration and re-registration), $r_failed failed;" \
   "whole run p50/p99 ms: INVITE->180 $all_i, REGISTER->200 $all_r, re-REGISTER->200 $all_rr;" \
   "UDP datagrams dropped on our sockets by minute $m (pcscf/scscf/SIPps): ${drops:-?}"
+echo "soak: by minute, p50/p99 ms (computed after the load): INVITE->180, REGISTER->200, re-REGISTER->200"
+paste -d' ' <(by_minute "$uac_log" I) <(by_minute "$reg_log" R RR) |
+  awk '{printf "soak: %-6d %-13s %-13s %s\n", NR, $1, $2, $3}'
 if [ "$c_failed" -gt 0 ] || [ "$r_failed" -gt 0 ]; then
   echo "soak: SIPp's errors (first 5 of each):"
   for f in "$WORKDIR"/*_errors.log; do [ -f "$f" ] && head -5 "$f" | sed "s|^|  $(basename "$f"): |"; done
