@@ -14,6 +14,7 @@
 
 #include "common/util/log.h"
 #include "diameter/fd_conf.h"
+#include "diameter/fd_nodelay.h"
 
 #define MAX_NAMES 32
 
@@ -103,6 +104,15 @@ static void on_hook(enum fd_hook_type type, struct msg *msg, struct peer_hdr *pe
     (void)regdata;
     if (!peer || !peer->info.pi_diamid)
         return;
+    if (type == HOOK_PEER_CONNECT_SUCCESS) {
+        const uint16_t listen[] = {fd_g_config->cnf_port, fd_g_config->cnf_port_tls,
+                                   fd_g_config->cnf_port_3436};
+        uint16_t remote = peer->info.config.pic_port ? peer->info.config.pic_port : 3868;
+        if (fd_nodelay_connections(listen, sizeof listen / sizeof listen[0], remote) < 0)
+            log_warn("diameter: /proc/self/fd unreadable: Nagle stays on for peer %s",
+                     peer->info.pi_diamid);
+        return;
+    }
     pthread_mutex_lock(&stats.lock);
     peer_stats_t *s = stats_for(peer->info.pi_diamid);
     if (s) {
@@ -148,8 +158,9 @@ static int stats_start(void)
     stats.n = 0;
     pthread_mutex_unlock(&stats.lock);
     return fd_hook_register(HOOK_MASK(HOOK_MESSAGE_SENT, HOOK_MESSAGE_RECEIVED,
-                                      HOOK_PEER_CONNECT_FAILED, HOOK_MESSAGE_FAILOVER,
-                                      HOOK_MESSAGE_DROPPED, HOOK_MESSAGE_PARSING_ERROR),
+                                      HOOK_PEER_CONNECT_FAILED, HOOK_PEER_CONNECT_SUCCESS,
+                                      HOOK_MESSAGE_FAILOVER, HOOK_MESSAGE_DROPPED,
+                                      HOOK_MESSAGE_PARSING_ERROR),
                             on_hook, NULL, NULL, &stats.hook);
 }
 
