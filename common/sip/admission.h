@@ -17,12 +17,15 @@
  *     excess) and shrinks while it is under (ADM_GAIN_DOWN per second at most), so the lag
  *     settles at the target, well under SIP's retransmission timer (T1, 500 ms), whatever
  *     share of the offered load has to go;
- *   a known UE (its re-REGISTER, the answer to a challenge): from 3 x target to 4 x target;
- *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...), ACK, CANCEL, and requests
+ *   a known UE's re-REGISTER (the P-CSCF: from a flow registered for the same IMPI; the
+ *     S-CSCF: an IMPI it holds): from 3 x target to 4 x target;
+ *   in-dialog requests (To tag: BYE, re-INVITE, PRACK, UPDATE...), ACK, CANCEL, requests
  *     the other CSCF admitted already (a P-CSCF's originating request on the S-CSCF's orig
- *     route, an S-CSCF's terminating request on the P-CSCF's Path): never, they finish work
- *     already admitted where it entered the core (a call refused at its BYE, or at the second
- *     CSCF, is a failed call);
+ *     route, an S-CSCF's terminating request on the P-CSCF's Path) and the answer to a
+ *     challenge this node sent or relayed (the REGISTER carrying the nonce of a 401: its MAR
+ *     is spent): never, they finish work already admitted where it entered the core (a call
+ *     refused at its BYE, or at the second CSCF, is a failed call; a registration refused at
+ *     its answer wasted the challenge);
  *   emergency (urn:service:sos) and OPTIONS to this node (keepalives, probes): never.
  *
  * So work already admitted completes and the node settles at a lag a little above the target,

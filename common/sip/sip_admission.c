@@ -254,11 +254,10 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
         *flags = sa->classify(sa->classify_ctx, sa->core, msg, sip, flow, flow_len);
     if (*flags & SIP_ADM_EMERGENCY) /* configured numbers, emergency REGISTER (the pcscf) */
         return ADM_EMERGENCY;
-    if (m == sip_method_register) {
-        char response[64];
-        auth_param(sip, "response", response, sizeof response);
-        return (*flags & SIP_ADM_KNOWN) || *response ? ADM_KNOWN : ADM_INITIAL_REGISTER;
-    }
+    if (m == sip_method_register) /* the answer to a challenge comes as ADMITTED */
+        return *flags & SIP_ADM_ADMITTED ? ADM_ADMITTED
+               : *flags & SIP_ADM_KNOWN  ? ADM_KNOWN
+                                         : ADM_INITIAL_REGISTER;
     return *flags & SIP_ADM_ADMITTED ? ADM_ADMITTED
            : *flags & SIP_ADM_KNOWN  ? ADM_KNOWN
                                      : ADM_INITIAL;

@@ -187,9 +187,11 @@ const char *sip_core_source_ident(sip_core_t *core, const url_t *dest);
  * memory) and before the program's handler sees it. The program refines the classes
  * with a cheap callback, on the loop, for requests outside a dialog (not ACK, CANCEL, OPTIONS
  * to this node, emergency); it returns a mix of: */
-#define SIP_ADM_KNOWN    1u /* a known UE's re-REGISTER */
-#define SIP_ADM_PEER     2u /* from a core node whose flow carries many UEs: no per-flow limit */
-#define SIP_ADM_ADMITTED 4u /* admitted by the other CSCF already: never refused for lag */
+#define SIP_ADM_KNOWN 1u /* a known UE's re-REGISTER (without it: an initial REGISTER) */
+#define SIP_ADM_PEER  2u /* from a core node whose flow carries many UEs: no per-flow limit */
+/* admitted by the other CSCF already, or the answer to a challenge this node sent or relayed:
+ * never refused for lag */
+#define SIP_ADM_ADMITTED 4u
 #define SIP_ADM_EMERGENCY                                                                          \
     8u /* an emergency request the program recognises: never refused for lag */
 /* flow (flow_len bytes) holds the request's flow (sip_core_flow_of()) once someone built it, and

@@ -2,16 +2,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include <sofia-sip/msg.h>
 #include <sofia-sip/url.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "common/auth/sip_digest.h"
 #include "common/sip/charging.h"
 #include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
+#include "common/util/clock.h"
 #include "common/util/log.h"
+#include "cscf/pcscf/challenged.h"
 #include "cscf/pcscf/emergency.h"
 #include "cscf/pcscf/flow_conn.h"
 #include "cscf/pcscf/pcscf.h"
@@ -102,6 +107,32 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
 /* Admission classes (sip_core.h): a REGISTER from the flow of a binding is a known UE's
  * re-REGISTER; a request on one of our Path tokens comes from the S-CSCF, which admitted it
  * already and whose flow carries many UEs. One table lookup each. */
+/* A REGISTER: the answer to a challenge we relayed is work admitted already (challenged.h); a
+ * known UE's re-REGISTER is one from a flow with a binding for the same IMPI (or, without
+ * credentials, the same IMPU): many UEs behind one address and port (a NAT, SIPp) share a flow,
+ * and the flow alone would make every new registration on it "known", shed only at 3 x the
+ * target. Anything else is an initial REGISTER. */
+static unsigned register_class(pcscf_t *pc, msg_t *msg, sip_t const *sip, char *flow,
+                               size_t flow_len)
+{
+    digest_creds_t cr;
+    int creds = digest_creds_parse(sip->sip_authorization, NULL, &cr) == 0;
+    if (creds && *cr.response && pc_challenged_take(pc->challenged, cr.nonce, clock_mono_ms()))
+        return SIP_ADM_ADMITTED;
+    if (!*flow) /* built here once; the per-flow limit takes it from there */
+        sip_core_flow_of(msg, flow, flow_len);
+    const pc_binding_t *b = pcscf_binding(pc, flow);
+    if (!b)
+        return 0;
+    if (creds)
+        return strcasecmp(b->impi, cr.username) == 0 ? SIP_ADM_KNOWN : 0;
+    char impu[256];
+    return sip->sip_to && sip_impu_of(sip->sip_to->a_url, impu, sizeof impu) == 0 &&
+                   strcasecmp(b->impu, impu) == 0
+               ? SIP_ADM_KNOWN
+               : 0;
+}
+
 static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
                                 char *flow, size_t flow_len)
 {
@@ -111,11 +142,8 @@ static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t c
     /* TS 24.229 5.2.1: emergency before anything else, never shed (emergency.h). */
     if (emergency_request(sip, pc))
         return SIP_ADM_EMERGENCY;
-    if (sip->sip_request->rq_method == sip_method_register) {
-        if (!*flow) /* built here once; the per-flow limit takes it from there */
-            sip_core_flow_of(msg, flow, flow_len);
-        return pcscf_binding(pc, flow) ? SIP_ADM_KNOWN : 0;
-    }
+    if (sip->sip_request->rq_method == sip_method_register)
+        return register_class(pc, msg, sip, flow, flow_len);
     const url_t *top = sip->sip_route ? sip->sip_route->r_url : NULL;
     if (top && top->url_user && strncmp(top->url_user, "term.", 5) == 0 &&
         sip_core_is_node(core, top))
@@ -190,7 +218,13 @@ static int pcscf_init(program_t *p)
                                (size_t)cfg_int(p->cfg, "limits.bindings"), retry);
     pc->cap_regsubs = cap_new(p->metrics, "reg_subscriptions", "limits.reg_subscriptions",
                               (size_t)cfg_int(p->cfg, "limits.reg_subscriptions"), retry);
-    if (!pc->cap_bindings || !pc->cap_regsubs)
+    /* A UE answers a 401 within seconds: 30 s, and room for 65,536 challenges in flight. The
+     * seed keeps the slots a flood of chosen nonces would fill unpredictable. */
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (uint64_t)clock_mono_ms() ^ (uint64_t)getpid();
+    pc->challenged = pc_challenged_new(65536, 30000, seed);
+    if (!pc->cap_bindings || !pc->cap_regsubs || !pc->challenged)
         return -1;
     if (pc_delivery_parse(cfg_str(p->cfg, "pcscf.terminating_delivery"), &pc->delivery) < 0)
         return -1; /* the schema's choices let nothing else through */
@@ -232,6 +266,7 @@ static void pcscf_fini(program_t *p)
     sip_proxy_set_response_screen(p->sip, NULL, NULL);
     trust_guard_free(pc->trust);
     pc_emergency_fini(pc);
+    pc_challenged_free(pc->challenged);
     cap_free(pc->cap_bindings);
     cap_free(pc->cap_regsubs);
     pcscf_profiles_fini(pc);

@@ -64,6 +64,7 @@ typedef struct pcscf {
     struct pc_ipsec *ipsec;    /* sec-agree and the SA datapath (reg_ipsec.c); NULL: mode off */
     struct trust_guard *trust; /* trust.peers: the S-CSCFs that may use our Path tokens */
     struct cap *cap_bindings, *cap_regsubs; /* limits.bindings, limits.reg_subscriptions */
+    struct pc_challenged *challenged; /* nonces of the 401s relayed (challenged.h) */
     struct pc_flows *flows;          /* the UEs' connections, keep-alives, UDP size (flow_conn.c) */
     struct pcscf_profiles *profiles; /* pcscf.profiles (profiles.c) */
     struct pc_emergency *emergency;  /* emergency.* (emergency.c) */

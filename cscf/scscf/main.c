@@ -8,6 +8,7 @@
 #include "common/sip/charging.h"
 #include "common/sip/sip_proxy.h"
 #include "common/sip/trust.h"
+#include "common/util/clock.h"
 #include "common/util/log.h"
 #include "cscf/scscf/registration/reg_admin.h"
 #include "cscf/scscf/registration/reg_config.h"
@@ -176,8 +177,9 @@ static int event_type_ok(const sip_event_t *ev)
  * I-CSCFs, ASs), whose flows carry many UEs: no per-flow limit. A request on our orig route
  * (the Service-Route a P-CSCF preloads) was admitted by that P-CSCF already, and so was the
  * registration a P-CSCF's reg-event SUBSCRIBE follows: not refused for lag here (the P-CSCF
- * does the same with what we send it). A REGISTER of an IMPI the store holds is a known UE's
- * re-REGISTER (asked only of a synchronous store: one lookup in memory). */
+ * does the same with what we send it). The answer to a challenge of ours is admitted work too
+ * (its MAR is spent). A REGISTER of an IMPI the store holds is a known UE's re-REGISTER (asked
+ * only of a synchronous store: one lookup in memory). */
 static void found_impi(void *arg, int rc, store_reg_t *reg)
 {
     *(int *)arg = rc == 0;
@@ -196,12 +198,14 @@ static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t c
     if (sip->sip_request->rq_method == sip_method_subscribe && sip->sip_event &&
         sip->sip_event->o_type && strcmp(sip->sip_event->o_type, "reg") == 0)
         return flags | SIP_ADM_ADMITTED; /* follows a registration admitted already */
-    if (!s || !s->store || sip->sip_request->rq_method != sip_method_register ||
-        !store_synchronous(s->store))
-        return flags;
     digest_creds_t creds;
+    if (!s || sip->sip_request->rq_method != sip_method_register ||
+        digest_creds_parse(sip->sip_authorization, NULL, &creds) < 0)
+        return flags;
+    if (*creds.response && auth_challenge_pending(&s->auth, creds.nonce, clock_mono_ms()))
+        return flags | SIP_ADM_ADMITTED; /* the answer to our challenge: its MAR is spent */
     int known = 0;
-    if (digest_creds_parse(sip->sip_authorization, NULL, &creds) == 0)
+    if (s->store && store_synchronous(s->store))
         store_get_impi(s->store, creds.username, found_impi, &known);
     return known ? flags | SIP_ADM_KNOWN : flags;
 }

@@ -90,6 +90,20 @@ register alice abcdefghijklmnop "$PA" 1
 expect_eq "alice registers (AKA) from 127.0.0.1:$PA" 0 "$?"
 register bob bobbobbobbobbob1 "$PB" 2
 expect_eq "bob registers (AKA) from 127.0.0.1:$PB" 0 "$?"
+# Admission's classes for REGISTER (common/sip/admission.h): a new UE's first REGISTER is an
+# initial one, its answer to the 401 is admitted work (the challenge's MAR is spent), and a
+# registered UE's REGISTER from its own flow is a known UE's; in each CSCF.
+admitted() { # API: "initial_register known admitted" as admitted so far
+  http_body "http://127.0.0.1:$1/api/v1/admission" |
+    jq -r '.classes | "\(.initial_register.admitted) \(.known.admitted) \(.admitted.admitted)"'
+}
+expect_eq "pcscf: two initial REGISTERs, two answers to a challenge admitted" "2 0 2" "$(admitted "$PC_API")"
+# (the scscf also admits the pcscf's reg-event SUBSCRIBEs as admitted work: not counted here)
+expect_eq "scscf: two initial REGISTERs" "2 0" "$(admitted "$SC_API" | cut -d' ' -f1,2)"
+register alice abcdefghijklmnop "$PA" 1
+expect_eq "alice registers again from 127.0.0.1:$PA" 0 "$?"
+expect_eq "pcscf: her REGISTER from her flow is a known UE's, her answer admitted work" "2 1 3" "$(admitted "$PC_API")"
+expect_eq "scscf: her REGISTER is a known IMPI's" "2 1" "$(admitted "$SC_API" | cut -d' ' -f1,2)"
 printf 'SEQUENTIAL\nalice;sip:bob@%s;%s\n' "$DOMAIN" "$DOMAIN" >"$WORKDIR/call.csv"
 
 # bob answers every call for the whole test (killed at the end).

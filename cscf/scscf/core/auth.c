@@ -152,6 +152,12 @@ auth_challenge_t *auth_challenge_take(auth_table_t *t, const char *nonce, int64_
     return c;
 }
 
+int auth_challenge_pending(const auth_table_t *t, const char *nonce, int64_t now_ms)
+{
+    const auth_challenge_t *c = nonce && *nonce ? strmap_get(t->by_nonce, nonce) : NULL;
+    return c && c->expires_ms > now_ms;
+}
+
 int auth_www_authenticate(const auth_challenge_t *c, int stale, char *out, size_t outlen)
 {
     int n;

@@ -55,6 +55,9 @@ auth_challenge_t *auth_challenge_add(auth_table_t *t, const cx_auth_item_t *item
  * expired. The caller frees it. */
 auth_challenge_t *auth_challenge_take(auth_table_t *t, const char *nonce, int64_t now_ms);
 
+/* 1 when a challenge with this nonce waits for its answer (not taken, not expired). */
+int auth_challenge_pending(const auth_table_t *t, const char *nonce, int64_t now_ms);
+
 /* The WWW-Authenticate value for a challenge (with ck/ik for AKA, ARCHITECTURE.md section 4). */
 int auth_www_authenticate(const auth_challenge_t *c, int stale, char *out, size_t outlen);
 
