@@ -16,6 +16,8 @@
 #include "common/sip/sip_dialog.h"
 
 #define RETRY_SECONDS 30 /* after a refused or lost subscription, while the UE is registered */
+/* After the 200 to an un-SUBSCRIBE, how long the dialog waits for the notifier's last NOTIFY */
+#define ENDING_SECONDS 32
 
 typedef enum { SUB_IDLE, SUB_PENDING, SUB_ACTIVE, SUB_ENDING } sub_state_t;
 
@@ -134,7 +136,13 @@ static void on_answer(void *arg, int status, sip_t const *sip)
     u->out = NULL; /* the wrapper destroys it after this */
     if (u->state == SUB_ENDING) {
         int again = u->refs > 0; /* the UE registered again meanwhile */
-        sub_reset(u, 0);         /* frees u when nothing holds it: read refs before */
+        if (!again && status < 300 && u->dlg) {
+            /* RFC 6665 4.1.2.3: the notifier's last NOTIFY (terminated) follows the 200; the
+             * dialog waits for it, so it gets a 200 rather than a 481 (due() ends the wait). */
+            u->expires_at = time(NULL) + ENDING_SECONDS;
+            return;
+        }
+        sub_reset(u, 0); /* frees u when nothing holds it: read refs before */
         if (again)
             start(u);
     } else if (status < 300) {
@@ -206,9 +214,18 @@ static int on_notify(void *arg, sip_dialog_t *d, sip_incoming_t *irq, sip_t cons
     take_body(u, sip, ended);
     u->in_notify = 0;
     if (ended) {
-        log_info("regsub: %s: subscription terminated (%s)", u->impu,
-                 ss->ss_reason ? ss->ss_reason : "no reason");
-        sub_reset(u, may_retry(ss) ? time(NULL) + RETRY_SECONDS : INT64_MAX);
+        /* the last NOTIFY after our un-SUBSCRIBE, or the notifier ending it */
+        int ending = u->state == SUB_ENDING, again = u->refs > 0;
+        if (ending)
+            log_debug("regsub: %s: subscription ended", u->impu);
+        else
+            log_info("regsub: %s: subscription terminated (%s)", u->impu,
+                     ss->ss_reason ? ss->ss_reason : "no reason");
+        sub_reset(u, ending          ? 0 /* frees u when nothing holds it */
+                     : may_retry(ss) ? time(NULL) + RETRY_SECONDS
+                                     : INT64_MAX);
+        if (ending && again) /* the UE registered again while it ended: anew */
+            start(u);
     } else if (u->refs == 0 && u->state == SUB_ACTIVE) {
         /* its last binding went while the NOTIFY was handled */
         u->state = SUB_ENDING;
@@ -289,6 +306,13 @@ static int due(void *ctx, const char *key, void *val)
         }
         sub_reset(u, now); /* gone or unrefreshable: a new one at the next tick */
     } else if (u->state == SUB_IDLE && u->refs > 0 && now >= u->retry_at) {
+        start(u);
+    } else if (u->state == SUB_ENDING && !u->out && now >= u->expires_at) {
+        if (u->refs == 0) { /* the notifier's last NOTIFY never came */
+            sub_free(u);
+            return 1;
+        }
+        sub_reset(u, 0);
         start(u);
     }
     return 0;
