@@ -111,6 +111,11 @@ static void on_hook(enum fd_hook_type type, struct msg *msg, struct peer_hdr *pe
         if (fd_nodelay_connections(listen, sizeof listen / sizeof listen[0], remote) < 0)
             log_warn("diameter: /proc/self/fd unreadable: Nagle stays on for peer %s",
                      peer->info.pi_diamid);
+        /* A hook for this event replaces freeDiameter's own line for it: kept, as it was. */
+        char proto[40] = "-";
+        if (fd_peer_cnx_proto_info(peer, proto, sizeof proto) != 0)
+            snprintf(proto, sizeof proto, "-");
+        log_info("freeDiameter: Connected to '%s' (%s)", peer->info.pi_diamid, proto);
         return;
     }
     pthread_mutex_lock(&stats.lock);
