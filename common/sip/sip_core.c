@@ -914,6 +914,7 @@ sip_core_t *sip_core_new(su_root_t *root, const sip_core_config_t *cfg, metrics_
     core->app = app;
     core->supported = su_strdup(core->home, cfg->supported ? cfg->supported : "");
     register_metrics(core);
+    sip_send_errors_watch(core);
     if (!cfg->nlisten || make_self_url(core) < 0)
         goto fail;
 
@@ -977,6 +978,7 @@ void sip_core_free(sip_core_t *core)
 {
     if (!core)
         return;
+    sip_send_errors_unwatch(core);
     su_timer_destroy(core->trim_timer);
     sip_adm_free(core->adm);
     sip_udp_turn_free(core->udp_turn, core->root);

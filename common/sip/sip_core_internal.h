@@ -25,11 +25,13 @@ struct sip_core {
     sip_core_config_t cfg;
     nta_agent_t *agent;
     url_t *self;
-    url_t *tls_self;          /* sip_core_tls_url(), NULL without a TLS listener */
-    url_t *tcp_self;          /* sip_core_tcp_url(), NULL without TCP among the transports */
-    char *tls_hostport;       /* ... its host:port, which counts as this node */
-    metric_t *m_tls_names;    /* peers' certificates refused for their names, by direction */
-    char tls_names_last[256]; /* the host last logged for it, and when (log once per episode) */
+    url_t *tls_self;           /* sip_core_tls_url(), NULL without a TLS listener */
+    url_t *tcp_self;           /* sip_core_tcp_url(), NULL without TCP among the transports */
+    char *tls_hostport;        /* ... its host:port, which counts as this node */
+    metric_t *m_send_failures; /* messages nta could not hand to a transport, by kind */
+    time_t send_failure_at;    /* the last one (log once per episode) */
+    metric_t *m_tls_names;     /* peers' certificates refused for their names, by direction */
+    char tls_names_last[256];  /* the host last logged for it, and when (log once per episode) */
     time_t tls_names_at;
     metrics_t *metrics;
     metric_t *m_requests, *m_responses, *m_bad, *m_transactions, *m_duration, *m_trims;
@@ -85,6 +87,10 @@ struct sip_core {
 };
 
 /* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
+/* sip_send_errors.c: count what nta could not send (its log is the only place it says so). */
+void sip_send_errors_watch(sip_core_t *core);
+void sip_send_errors_unwatch(sip_core_t *core);
+
 typedef struct sip_adm sip_adm_t;
 struct adm_config;
 /* cfg NULL: the defaults (enabled, 100 ms target). NULL when out of memory. */

@@ -236,6 +236,8 @@ admitted=$((OK + LOST))
 echo "   pcscf: $(adm | jq -c '{lag_seconds, udp_drops, shed: (.classes | map_values(.shed | add))}')"
 echo "   scscf: $(http_body "http://127.0.0.1:$SC_API/api/v1/admission" | jq -c '{lag_seconds, shed: (.classes | map_values(.shed | add))}')"
 echo "   per hop: UDP receive drops: $DROPS; malformed (too large) messages: pcscf $(metric cscf_sip_bad_messages_total), scscf $(metric cscf_sip_bad_messages_total "http://127.0.0.1:$SC_API")"
+# (so far, the warm-up included) messages lost on a full connection send queue (sip_send_errors.c)
+echo "   send queue full so far: pcscf $(metric 'cscf_sip_send_failures_total\{.*queue_full'), scscf $(metric 'cscf_sip_send_failures_total\{.*queue_full' "http://127.0.0.1:$SC_API")"
 if [ "$admitted" -gt 0 ] && [ $((OK * 1000)) -ge $((admitted * 990)) ]; then
   pass "flood: admitted calls complete (> 99%): $OK of $admitted"
 else

@@ -19,8 +19,10 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
 #include <sofia-sip/url.h>
 
+#include "common/ops/metrics.h"
 #include "common/sip/sip_core.h"
 #include "common/sip/sip_proxy.h"
 #include "tests/unit/test_port.h"
@@ -264,6 +266,26 @@ static void added_option_tag(void **state)
     assert_non_null(strstr(r, "Supported: path, sec-agree\r\n"));
 }
 
+/* nta tells of a message it could not hand to a transport only in its log (level 3): its two
+ * line formats (nta.c: outgoing_print_tport_error(), incoming_reply()) are counted by kind,
+ * its other lines are not. */
+extern su_log_t nta_log[];
+static void send_failures_counted(void **state)
+{
+    fixture_t *f = *state;
+    su_llog(nta_log, 3, "nta: %s (%u): %s%s (%u) with %s/[%s]:%u\n", "ACK", 1u, "",
+            "No buffer space available", 105u, "tcp", "127.0.0.1", 5070u);
+    su_llog(nta_log, 3, "%s: tport_tsend: error (%s) while sending %u %s for %s (%u)\n",
+            "incoming_reply", "No buffer space available", 200u, "OK", "BYE", 2u);
+    su_llog(nta_log, 3, "%s: tport_tsend: error (%s) while sending %u %s for %s (%u)\n",
+            "incoming_reply", "Broken pipe", 180u, "Ringing", "INVITE", 1u);
+    su_llog(nta_log, 3, "nta_agent: received garbage from %s\n", "udp/127.0.0.1:9");
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "cscf_sip_send_failures_total{kind=\"queue_full\"} 2\n"));
+    assert_non_null(strstr(text, "cscf_sip_send_failures_total{kind=\"other\"} 1\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(extra_listener_is_this_node, setup, teardown),
         cmocka_unit_test_setup_teardown(added_option_tag, setup, teardown),
         cmocka_unit_test_setup_teardown(large_request_stays_on_the_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(send_failures_counted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
