@@ -104,9 +104,6 @@ static int on_request(void *app, sip_core_t *core, sip_incoming_t *irq, sip_t co
     return pcscf_route(pc, irq, sip);
 }
 
-/* Admission classes (sip_core.h): a REGISTER from the flow of a binding is a known UE's
- * re-REGISTER; a request on one of our Path tokens comes from the S-CSCF, which admitted it
- * already and whose flow carries many UEs. One table lookup each. */
 /* A REGISTER: the answer to a challenge we relayed is work admitted already (challenged.h); a
  * known UE's re-REGISTER is one from a flow with a binding for the same IMPI (or, without
  * credentials, the same IMPU): many UEs behind one address and port (a NAT, SIPp) share a flow,
@@ -133,6 +130,9 @@ static unsigned register_class(pcscf_t *pc, msg_t *msg, sip_t const *sip, char *
                : 0;
 }
 
+/* Admission classes (sip_core.h): a REGISTER as register_class() says; a request on one of our
+ * Path tokens comes from the S-CSCF, which admitted it already and whose flow carries many UEs.
+ * A table lookup or two each. */
 static unsigned admission_class(void *ctx, sip_core_t *core, msg_t *msg, sip_t const *sip,
                                 char *flow, size_t flow_len)
 {
