@@ -28,4 +28,8 @@ int digest_params_odd(msg_param_t const *in);
 /* Copies a parameter value without the surrounding quotes (and \-escapes) into out. */
 int digest_unquote(const char *value, char *out, size_t outlen);
 
+/* The value (unquoted) of parameter name of the first Digest header in the list (an
+ * Authorization or a WWW-Authenticate): 0, or -1 when there is none or it does not fit. */
+int digest_param(const msg_auth_t *au, const char *name, char *out, size_t outlen);
+
 #endif

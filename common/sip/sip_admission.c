@@ -220,22 +220,6 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 
 /* ---- classes ---- */
 
-/* A Digest parameter's value (unquoted) from the first Authorization, or "" */
-static void auth_param(sip_t const *sip, const char *name, char *out, size_t len)
-{
-    out[0] = '\0';
-    const sip_authorization_t *au = sip->sip_authorization;
-    size_t n = strlen(name);
-    for (size_t i = 0; au && au->au_params && au->au_params[i]; i++) {
-        const char *p = au->au_params[i];
-        if (strncasecmp(p, name, n) == 0 && p[n] == '=') {
-            if (digest_unquote(p + n + 1, out, len) < 0)
-                out[0] = '\0';
-            return;
-        }
-    }
-}
-
 static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigned *flags,
                             char *flow, size_t flow_len)
 {
@@ -266,7 +250,7 @@ static adm_class_t classify(sip_adm_t *sa, msg_t *msg, sip_t const *sip, unsigne
 /* The IMPI a request is counted under: Authorization username, else the From URI. */
 static void impi_of(sip_t const *sip, char *out, size_t len)
 {
-    auth_param(sip, "username", out, len);
+    digest_param(sip->sip_authorization, "username", out, len);
     if (*out || !sip->sip_from)
         return;
     const url_t *u = sip->sip_from->a_url;

@@ -208,25 +208,12 @@ static int refuse_401(reg_fwd_t *f, sip_fwd_t *fwd)
     return 1;
 }
 
-/* The nonce of the first Digest challenge of a 401; 0, or -1 when there is none. */
-static int challenge_nonce(sip_t const *sip, char *out, size_t len)
-{
-    for (const sip_www_authenticate_t *w = sip->sip_www_authenticate; w; w = w->au_next) {
-        if (!w->au_scheme || strcasecmp(w->au_scheme, "Digest") != 0)
-            continue;
-        for (size_t i = 0; w->au_params && w->au_params[i]; i++)
-            if (strncasecmp(w->au_params[i], "nonce=", 6) == 0)
-                return digest_unquote(w->au_params[i] + 6, out, len) < 0 || !*out ? -1 : 0;
-    }
-    return -1;
-}
-
 static int on_response(void *ctx, sip_fwd_t *fwd, int status, msg_t *msg, sip_t *sip)
 {
     reg_fwd_t *f = ctx;
     if (sip && status == 401) {
         char nonce[256]; /* its answer will be work admitted already (challenged.h) */
-        if (challenge_nonce(sip, nonce, sizeof nonce) == 0)
+        if (digest_param(sip->sip_www_authenticate, "nonce", nonce, sizeof nonce) == 0 && *nonce)
             pc_challenged_note(f->pc->challenged, nonce, clock_mono_ms());
         /* ck/ik are read for the SAs before they go. */
         int st = pc_ipsec_on_401(f->pc, &f->sa, f->b.impi, f->b.flow, msg, sip);
