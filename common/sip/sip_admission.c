@@ -16,8 +16,9 @@
  *   a flood); the peek does, at the cost of one system call per listener per tick.
  * The kernel's drop counter for the listener (SO_RXQ_OVFL) comes with the same peek.
  * - the age of the oldest data a TCP read left in its socket since the last tick
- *   (sip_stream_backlog_take(), sip_stream_read.c): a read takes at most 16 KiB, so a busy
- *   connection's backlog waits in the kernel where the timer does not see it (in a flood,
+ *   (sip_stream_backlog_take(), sip_stream_read.c): a turn reads a connection a bounded number
+ *   of messages, so a busy connection's backlog waits in the kernel where the timer does not
+ *   see it (in a flood,
  *   with the dialogs on the core leg's TCP, 2.5 MiB waited on one connection and nothing was
  *   refused for it). Counted in the share of the tick the loop ran rather than waited for a
  *   CPU, like the timer's lateness. */
@@ -194,11 +195,11 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     remember(sa, now, late, ran, wait, oldest, tcp);
     if (oldest > lag)
         lag = oldest;
-    /* A connection gives 16 KiB a turn, so its backlog also ages while the loop waits for a CPU
-     * other processes hold, which refusing does not cure (as for the timer's lateness above):
-     * only the loop's own share of the time counts. CI's flood, with two SIPps and a compiler
-     * beside the CSCFs: the pcscf used 6-9 ms a tick and waited 5-10, its TCP backlog aged
-     * 75-130 ms, and it refused calls at a rate it served cleanly without the backlog in the
+    /* A connection gives a bounded number of messages a turn, so its backlog also ages while the
+     * loop waits for a CPU other processes hold, which refusing does not cure (as for the timer's
+     * lateness above): only the loop's own share of the time counts. CI's flood, with two SIPps and
+     * a compiler beside the CSCFs: the pcscf used 6-9 ms a tick and waited 5-10, its TCP backlog
+     * aged 75-130 ms, and it refused calls at a rate it served cleanly without the backlog in the
      * lag. */
     double own = ran + wait > 0 ? ran / (ran + wait) : 1;
     if (tcp * own > lag)

@@ -1,6 +1,6 @@
 /* Reading the UDP listeners more than once per turn of the loop (sip_core_internal.h).
  *
- * tport reads one datagram per readiness event of a UDP socket, but up to 16 KiB
+ * tport reads one datagram per readiness event of a UDP socket, but up to 64 messages
  * (sip_stream_read.c) per event of a TCP connection, and sofia's epoll port handles at most four
  * ready sockets per turn. So when the loop's CPU goes to a busy TCP leg, the datagrams of every
  * handset wait: in `make soak` the oldest one on a listener aged at the wall clock's pace while
@@ -11,9 +11,10 @@
  * does itself for a readable primary UDP socket (tport_base_wakeup()). That function is exported
  * by libsofia-sip-ua but not declared in its headers; it is declared here.
  *
- * Emptying the listeners first is the fair order, not only the fast one: a datagram the kernel
- * drops from a full queue is a lost request (for an INVITE, a lost call), while a TCP
- * connection read later only pushes back on its sender. Seven more reads a turn were not enough
+ * Both kinds get a bounded share of a turn: a datagram the kernel drops from a full queue is a
+ * lost request (for an INVITE, a lost call), and a connection read too slowly fills its
+ * sender's queue, which then loses what it cannot take (the core leg carries the answers and
+ * in-dialog requests of admitted calls). Seven more reads a turn were not enough
  * in CI's flood (the ASan builds compiling beside it): 1,717 datagrams dropped. TURN_MAX bounds
  * the turn (64 INVITEs take a few ms) so timers and the TCP leg still run. */
 #include "common/sip/sip_core_internal.h"

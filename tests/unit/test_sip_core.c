@@ -525,6 +525,58 @@ static void stream_reads_are_capped(void **state)
     free(junk);
 }
 
+/* A stream read with more than a little waiting stops at the end of the first whole message
+ * (common/sip/sip_stream_read.c), so no message keeps a copy of the ones after it: through its
+ * body by Content-Length (or l), keep-alive CRLFs alone, and what waits (at most the cap) when
+ * the first message is not whole or its length cannot be read. */
+static void stream_reads_stop_at_a_message(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char pad[3000];
+    memset(pad, 'x', sizeof pad);
+    char m1[4096], m2[4096];
+    int n1 = snprintf(m1, sizeof m1,
+                      "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+                      "content-length : 10\r\n\r\n0123456789");
+    int n2 = snprintf(m2, sizeof m2, "SIP/2.0 200 OK\r\nX-Pad: %.*s\r\nl: 0\r\n\r\n", 2500, pad);
+    assert_int_equal(send(sv[0], m1, (size_t)n1, 0), n1);
+    assert_int_equal(send(sv[0], m2, (size_t)n2, 0), n2);
+    assert_int_equal(send(sv[0], m2, (size_t)n2, 0), n2);
+    assert_int_equal(su_getmsgsize(sv[1]), n1);
+    char sink[16384];
+    assert_int_equal(recv(sv[1], sink, (size_t)n1, 0), n1);
+    assert_int_equal(su_getmsgsize(sv[1]), n2);
+    assert_int_equal(recv(sv[1], sink, (size_t)n2, 0), n2);
+    /* one message left, read whole with its trailing keep-alive */
+    assert_int_equal(send(sv[0], "\r\n\r\n", 4, 0), 4);
+    assert_int_equal(su_getmsgsize(sv[1]), n2);
+    assert_int_equal(recv(sv[1], sink, (size_t)n2, 0), n2);
+    assert_int_equal(su_getmsgsize(sv[1]), 4);
+    assert_int_equal(recv(sv[1], sink, 4, 0), 4);
+    /* a keep-alive ahead of a message is read alone */
+    assert_int_equal(send(sv[0], "\r\n\r\n", 4, 0), 4);
+    assert_int_equal(send(sv[0], m2, (size_t)n2, 0), n2);
+    assert_int_equal(su_getmsgsize(sv[1]), 4);
+    assert_int_equal(recv(sv[1], sink, 4, 0), 4);
+    assert_int_equal(recv(sv[1], sink, (size_t)n2, 0), n2);
+    /* a body not yet all there, and a length that is no number: what waits */
+    int n3 =
+        snprintf(m1, sizeof m1, "SIP/2.0 200 OK\r\nContent-Length: 900\r\n\r\n%.*s", 2500, pad);
+    assert_int_equal(send(sv[0], m1, (size_t)n3, 0), n3);
+    assert_int_equal(su_getmsgsize(sv[1]), n3 - 1600); /* 900 of body: 1600 of the pad after */
+    assert_int_equal(recv(sv[1], sink, sizeof sink, 0), n3);
+    n3 = snprintf(m1, sizeof m1, "SIP/2.0 200 OK\r\nContent-Length: 9%.*s\r\n\r\n", 2500, pad);
+    assert_int_equal(send(sv[0], m1, (size_t)n3, 0), n3);
+    assert_int_equal(su_getmsgsize(sv[1]), n3);
+    assert_int_equal(recv(sv[1], sink, sizeof sink, 0), n3);
+    n3 = snprintf(m1, sizeof m1, "SIP/2.0 200 OK\r\nContent-Length: 4000\r\n\r\n%.*s", 2500, pad);
+    assert_int_equal(send(sv[0], m1, (size_t)n3, 0), n3);
+    assert_int_equal(su_getmsgsize(sv[1]), n3);
+    close(sv[0]), close(sv[1]);
+}
+
 /* Every listener lets a connection queue 1,000 messages when its socket is full, not tport's
  * 64: past the queue a send fails, and an ACK for a 2xx, sent without a transaction, is lost
  * (common/sip/sip_core.c: TCP_QUEUE). */
@@ -699,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stun_request_gets_the_stubs_error, setup, teardown),
         cmocka_unit_test(stream_reads_are_capped),
         cmocka_unit_test(cut_read_reports_backlog_age),
+        cmocka_unit_test(stream_reads_stop_at_a_message),
         cmocka_unit_test_setup_teardown(connections_queue_a_thousand, setup, teardown),
         cmocka_unit_test_setup_teardown(admission_watches_each_udp_listener, setup, teardown),
         cmocka_unit_test(loop_sleeps_until_its_timers),
