@@ -15,11 +15,11 @@
  * it themselves), changes nothing. */
 #include "diameter/fd_nodelay.h"
 
-#include <dirent.h>
-#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include "common/util/own_fds.h"
 
 static int port_of(const struct sockaddr_storage *ss)
 {
@@ -56,21 +56,25 @@ static int is_diameter(int fd, const uint16_t *listen, size_t nlisten, uint16_t 
     return is_listen_port(port_of(&here), listen, nlisten) || (remote && port_of(&there) == remote);
 }
 
+struct scan {
+    const uint16_t *listen;
+    size_t nlisten;
+    uint16_t remote;
+    int set;
+};
+
+static int nodelay_if_diameter(int fd, void *ctx)
+{
+    struct scan *s = ctx;
+    int one = 1;
+    if (is_diameter(fd, s->listen, s->nlisten, s->remote) &&
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+        s->set++;
+    return 0;
+}
+
 int fd_nodelay_connections(const uint16_t *listen, size_t nlisten, uint16_t remote)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int set = 0, one = 1, self = dirfd(d);
-    for (struct dirent *e; (e = readdir(d));) {
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-        if (*end || end == e->d_name || fd == self)
-            continue;
-        if (is_diameter((int)fd, listen, nlisten, remote) &&
-            setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
-            set++;
-    }
-    closedir(d);
-    return set;
+    struct scan s = {listen, nlisten, remote, 0};
+    return own_fds_each(nodelay_if_diameter, &s) < 0 ? -1 : s.set;
 }

@@ -12,7 +12,6 @@
 #include "common/ipsec/ipsec_dp_internal.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "common/ipsec/tun_dev.h"
 #include "common/util/clock.h"
 #include "common/util/log.h"
+#include "common/util/own_fds.h"
 
 /* Large enough that no SIP message is fragmented before it is encrypted (fragments are not
  * what the SA's selectors describe), small enough that its ESP packet stays under 64 KiB. */
@@ -373,44 +373,51 @@ static int protected_addr(const dp_us_t *d, const struct sockaddr_storage *ss)
  * datagram from the network to port_ps finds no socket and is refused by the kernel), and
  * what it sends leaves through the TUN device even without the rules. Connections accepted
  * on a guarded TCP listener inherit the binding. */
+struct guard_scan {
+    dp_us_t *d;
+    int guarded, failed, fail_errno;
+};
+
+static int guard_one(int fd, void *ctx)
+{
+    struct guard_scan *g = ctx;
+    dp_us_t *d = g->d;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd == d->raw || fd == d->tun.fd || getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        !protected_addr(d, &ss))
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, d->tun.name,
+                   (socklen_t)strlen(d->tun.name) + 1) == 0) {
+        g->guarded++;
+    } else {
+        g->failed++;
+        g->fail_errno = errno;
+    }
+    return 0;
+}
+
 static int us_guard_sockets(void *be, char *err, size_t errlen)
 {
     dp_us_t *d = be;
-    DIR *dir = opendir("/proc/self/fd");
-    int guarded = 0, failed = 0, fail_errno = 0;
-    if (!dir) {
+    struct guard_scan g = {d, 0, 0, 0};
+    if (own_fds_each(guard_one, &g) < 0) {
         snprintf(err, errlen, "cannot list /proc/self/fd: %s", strerror(errno));
         return -1;
     }
-    for (struct dirent *de; (de = readdir(dir));) {
-        char *end;
-        long fd = strtol(de->d_name, &end, 10);
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (*end || end == de->d_name || fd == dirfd(dir) || fd == d->raw || fd == d->tun.fd ||
-            getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0 || !protected_addr(d, &ss))
-            continue;
-        if (setsockopt((int)fd, SOL_SOCKET, SO_BINDTODEVICE, d->tun.name,
-                       (socklen_t)strlen(d->tun.name) + 1) == 0) {
-            guarded++;
-        } else {
-            failed++;
-            fail_errno = errno;
-        }
-    }
-    closedir(dir);
-    if (failed) {
-        say_cap(err, errlen, fail_errno, "NET_RAW", "bind the protected sockets to the TUN device");
+    if (g.failed) {
+        say_cap(err, errlen, g.fail_errno, "NET_RAW",
+                "bind the protected sockets to the TUN device");
         return -1;
     }
-    if (!guarded) {
+    if (!g.guarded) {
         snprintf(err, errlen,
                  "no socket of this process is bound to %s port %u or %u: guard the sockets "
                  "after the protected listeners are bound",
                  d->local_str, d->port_pc, d->port_ps);
         return -1;
     }
-    log_info("ipsec: %d protected socket(s) bound to %s", guarded, d->tun.name);
+    log_info("ipsec: %d protected socket(s) bound to %s", g.guarded, d->tun.name);
     return 0;
 }
 

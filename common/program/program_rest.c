@@ -2,7 +2,6 @@
  * the loop they get through loopq_call(), so SIP state is only ever touched by the loop. */
 #include "common/program/program_internal.h"
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "common/sip/dialogs.h"
 #include "common/util/heap.h"
 #include "common/util/log.h"
+#include "common/util/own_fds.h"
 #include "common/util/version.h"
 
 #define LOOP_CALL_TIMEOUT_MS 1000
@@ -66,17 +66,17 @@ static void readyz(void *ctx, const api_request_t *req, api_response_t *resp)
     api_json(resp, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+static int count_one(int fd, void *n)
+{
+    (void)fd;
+    ++*(long *)n;
+    return 0;
+}
+
 static long count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
     long n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory stream's own fd */
+    return own_fds_each(count_one, &n) < 0 ? -1 : n;
 }
 
 static long rss_bytes(void)

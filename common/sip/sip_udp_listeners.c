@@ -7,8 +7,6 @@
  * each bind (sip_core_new(), sip_core_add_listener()); sip_core keeps the list for both. */
 #include "common/sip/sip_core_internal.h"
 
-#include <dirent.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -16,6 +14,8 @@
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tport.h>
 #include <sofia-sip/tport.h>
+
+#include "common/util/own_fds.h"
 
 static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
 {
@@ -49,6 +49,21 @@ static int listener_of(int fd, const sip_udp_listener_t *l, const struct sockadd
     return -1;
 }
 
+struct scan {
+    sip_udp_listener_t *l;
+    const struct sockaddr **addrs;
+    size_t n;
+};
+
+static int match_listener(int fd, void *ctx)
+{
+    struct scan *s = ctx;
+    int i = listener_of(fd, s->l, s->addrs, s->n);
+    if (i >= 0)
+        s->l[i].fd = fd;
+    return 0;
+}
+
 size_t sip_udp_listeners(nta_agent_t *agent, sip_udp_listener_t *out, size_t max)
 {
     const struct sockaddr *addrs[SIP_UDP_LISTENERS_MAX];
@@ -64,16 +79,9 @@ size_t sip_udp_listeners(nta_agent_t *agent, sip_udp_listener_t *out, size_t max
         out[n].fd = -1;
         addrs[n++] = ai->ai_addr;
     }
-    DIR *d = n ? opendir("/proc/self/fd") : NULL;
-    if (!d)
+    struct scan s = {out, addrs, n};
+    if (!n || own_fds_each(match_listener, &s) < 0)
         return 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        int fd = atoi(e->d_name);
-        int i = e->d_name[0] == '.' || fd == dirfd(d) ? -1 : listener_of(fd, out, addrs, n);
-        if (i >= 0)
-            out[i].fd = fd;
-    }
-    closedir(d);
     size_t found = 0;
     for (size_t i = 0; i < n; i++)
         if (out[i].fd >= 0)
