@@ -121,19 +121,23 @@ prog_ticks() {
   echo "$n"
 }
 
-# cpu_snap -> "pcscf_ticks scscf_ticks machine_idle_ticks machine_total_ticks udp_rcvbuf_errors"
-# (0 for a program not running); cpu_use BEFORE AFTER -> each program's CPU in % of one core, the
-# machine's idle share and the UDP datagrams dropped on full receive buffers (whole machine)
+# cpu_snap -> "pcscf_ticks scscf_ticks machine_idle_ticks machine_total_ticks udp_rcvbuf_errors
+# steal_ticks" (0 for a program not running); cpu_use BEFORE AFTER -> each program's CPU in % of
+# one core, the machine's idle share, the share the hypervisor gave to other guests (steal: on a
+# shared host our loops wait for a CPU that no process here holds), and the UDP datagrams
+# dropped on full receive buffers (whole machine)
 cpu_snap() {
   printf '%d %d ' "$(prog_ticks pcscf)" "$(prog_ticks scscf)"
   awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d ", $5 + $6, t}' /proc/stat
-  awk '/^Udp:/ {n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) print $c + 0}' /proc/net/snmp
+  awk '/^Udp:/ {n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) printf "%d ", $c + 0}' /proc/net/snmp
+  awk '/^cpu / {print $9 + 0}' /proc/stat
 }
 cpu_use() {
   awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
     split(a, x, " "); split(b, y, " "); t = (y[4] - x[4]) / n; if (t <= 0) t = 1
     if (y[1] > 0) printf "cpu pcscf %3.0f%% scscf %3.0f%%, ", 100 * (y[1] - x[1]) / t, 100 * (y[2] - x[2]) / t
-    printf "machine idle %3.0f%%, udp drops %d", 100 * (y[3] - x[3]) / (y[4] - x[4]), y[5] - x[5] }'
+    printf "machine idle %3.0f%%, steal %2.0f%%, udp drops %d", 100 * (y[3] - x[3]) / (y[4] - x[4]),
+      100 * (y[6] - x[6]) / (y[4] - x[4]), y[5] - x[5] }'
 }
 
 # udp_drops PID...: datagrams the kernel dropped so far on those processes' own UDP sockets
