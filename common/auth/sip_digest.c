@@ -199,17 +199,11 @@ int digest_params_odd(msg_param_t const *in)
 
 int digest_param(const msg_auth_t *au, const char *name, char *out, size_t outlen)
 {
-    size_t n = strlen(name);
     out[0] = '\0';
-    for (; au; au = au->au_next) {
-        if (!au->au_scheme || strcasecmp(au->au_scheme, "Digest") != 0)
-            continue;
-        for (size_t i = 0; au->au_params && au->au_params[i]; i++) {
-            const char *p = au->au_params[i];
-            if (strncasecmp(p, name, n) == 0 && p[n] == '=')
-                return digest_unquote(p + n + 1, out, outlen) < 0 ? (out[0] = '\0', -1) : 0;
-        }
+    while (au && (!au->au_scheme || strcasecmp(au->au_scheme, "Digest") != 0))
+        au = au->au_next;
+    const char *v = au ? msg_params_find(au->au_params, name) : NULL;
+    if (!v)
         return -1;
-    }
-    return -1;
+    return digest_unquote(v, out, outlen) < 0 ? (out[0] = '\0', -1) : 0;
 }

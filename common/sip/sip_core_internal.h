@@ -86,11 +86,11 @@ struct sip_core {
     void *observe_ctx;
 };
 
-/* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
 /* sip_send_errors.c: count what nta could not send (its log is the only place it says so). */
 void sip_send_errors_watch(sip_core_t *core);
 void sip_send_errors_unwatch(sip_core_t *core);
 
+/* Admission control glue (sip_admission.c): the lag probe, request classes, the 503. */
 typedef struct sip_adm sip_adm_t;
 struct adm_config;
 /* cfg NULL: the defaults (enabled, 100 ms target). NULL when out of memory. */

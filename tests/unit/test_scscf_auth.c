@@ -121,6 +121,24 @@ static void creds(digest_creds_t *c, const char *nonce, const char *response)
     strcpy(c->cnonce, "0a4f113b");
 }
 
+/* digest_param(): one parameter of the first Digest header, unquoted, whatever its case;
+ * nothing from a Basic header, an absent parameter, or a value that does not fit. */
+static void reads_one_digest_parameter(void **state)
+{
+    (void)state;
+    char out[8];
+    const sip_authorization_t *a = au("Digest NONCE=\"abc\", username=\"u\", realm=r");
+    assert_int_equal(digest_param(a, "nonce", out, sizeof out), 0);
+    assert_string_equal(out, "abc");
+    assert_int_equal(digest_param(a, "realm", out, sizeof out), 0);
+    assert_string_equal(out, "r");
+    assert_int_equal(digest_param(a, "cnonce", out, sizeof out), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(digest_param(au("Basic dXNlcjpwdw=="), "nonce", out, sizeof out), -1);
+    assert_int_equal(digest_param(au("Digest nonce=\"0123456789\""), "nonce", out, sizeof out), -1);
+    assert_string_equal(out, "");
+}
+
 static void akav1_challenge_and_answer(void **state)
 {
     auth_table_t t;
@@ -238,9 +256,8 @@ static void akav2_and_md5_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_credentials),
-        cmocka_unit_test(akav1_challenge_and_answer),
-        cmocka_unit_test(challenges_expire),
+        cmocka_unit_test(parses_credentials),         cmocka_unit_test(reads_one_digest_parameter),
+        cmocka_unit_test(akav1_challenge_and_answer), cmocka_unit_test(challenges_expire),
         cmocka_unit_test(akav2_and_md5_answers),
     };
     int rc = cmocka_run_group_tests_name("scscf_auth", tests, NULL, NULL);
