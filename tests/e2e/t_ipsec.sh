@@ -436,6 +436,12 @@ expect_match "the UE's ESP engine carried packets both ways" '"packets_in": *[1-
 tcp_auth() { tr -d '\r' <"$WORKDIR/scscf.log" | sed -n "/trace $TCP_IMPU: received/,/^\$/p" | grep -i '^Authorization'; }
 expect_eq "the scscf saw the TCP handset's REGISTERs marked no (the first, plain) then yes (over TCP in ESP)" \
   "no yes" "$(tcp_auth | sed -n 's/.*integrity-protected="\([a-z-]*\)".*/\1/p' | paste -sd' ')"
+# dumpcap takes packets from the kernel a block at a time (up to a second later), and a stop
+# loses the block not yet taken: wait (bounded) until the file holds the 200 and the MESSAGE
+# towards the UE and the UE's REGISTER and 200 (ESP over 300 bytes each way).
+esp_big() { tshark -r "$WORKDIR/gm0-tcp.pcap" -Y "esp.spi == $1 && frame.len > 300" 2>/dev/null | wc -l; }
+captured() { [ "$(esp_big "$T_UC")" -ge 2 ] && [ "$(esp_big "$T_PS")" -ge 2 ]; }
+wait_for 10 captured || true
 stop_prog tshark_tcp INT
 k=$(ue tcp keys)
 tuat=(-o esp.enable_encryption_decode:TRUE
