@@ -10,7 +10,10 @@
 #   (3) a burst of REGISTERs without credentials for four IMPIs: MARs bounded per IMPI
 #       (registrar.auth_challenge_burst, then one per auth_challenge_interval_ms);
 #   (4) the same for hundreds of invented IMPIs: MARs bounded by registrar.max_mar_rate, the
-#       rest 503 with Retry-After.
+#       rest 503 with Retry-After;
+#   (5) the HSS frozen (SIGSTOP) under a burst of invented IMPIs: no more than
+#       registrar.max_mars_in_flight MARs wait for it, the rest get 503 at once (hss_busy), and
+#       once it runs again new challenges go to it again.
 # Every bound asserted is computed from the configured keys and the measured duration.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -254,6 +257,40 @@ expect_eq "... the HSS's 403s counted as failed authentications (hss_rejected)" 
 r503=$(tr -d '\r' <"$WORKDIR/invented.msg" | sed -n '/^SIP\/2.0 503/,/^$/p')
 expect_match "... a refused one: 503 Too Many Challenges" '^SIP/2.0 503 Too Many Challenges' "$r503"
 expect_match "... with Retry-After" '^Retry-After: [1-9]' "$r503"
+
+echo "-- (5) a frozen HSS: no more than registrar.max_mars_in_flight MARs wait for it"
+# Quick enough to be checked within diameter.request_timeout_ms (2 s), after which the waiting
+# MARs time out and make room again.
+INFL=20 FROZEN_N=60
+registrar_conf "$BASE" "$CAP" 0
+printf '  max_mars_in_flight: %s\n' "$INFL" >>"$CONF"
+reload registrar.max_mars_in_flight
+printf 'SEQUENTIAL\n' >"$WORKDIR/frozen.csv"
+for i in $(seq $((FROZEN_N + 5))); do printf 'frozen%s;frozen%s@%s;%s\n' "$i" "$i" "$DOMAIN" "$DOMAIN" >>"$WORKDIR/frozen.csv"; done
+sent() { msum "$SC_API" 'cscf_diameter_peer_requests_total{program="scscf",'; }
+s0=$(sent) h0=$(refused hss_busy)
+kill -STOP "${PIDS[hss]}"
+timeout 60 sipp -sf "$SCEN/auth_flood_register.xml" -inf "$WORKDIR/frozen.csv" -i 127.0.0.1 -p "$(free_port)" \
+  -t u1 -m "$FROZEN_N" -r 1000 -l 500 -timeout 50s -timeout_error -trace_msg \
+  -message_file "$WORKDIR/frozen.msg" "127.0.0.1:$SC_SIP" >/dev/null 2>&1 &
+flood=$!
+refused_all() { [ $(($(refused hss_busy) - h0)) -ge $((FROZEN_N - INFL)) ]; }
+wait_for 2 refused_all
+ds=$(($(sent) - s0)) dh=$(($(refused hss_busy) - h0))
+kill -CONT "${PIDS[hss]}"
+echo "     ($FROZEN_N REGISTERs for new IMPIs while the HSS was stopped: $ds MARs sent, $dh refused)"
+expect_eq "the scscf sent $INFL MARs to the stopped HSS, no more" "$INFL" "$ds"
+expect_eq "... and refused the other $((FROZEN_N - INFL)) at once (hss_busy)" "$((FROZEN_N - INFL))" "$dh"
+wait "$flood"
+expect_eq "once the HSS ran again, every REGISTER had its 403 (the HSS's answer) or 503" 0 "$?"
+r503=$(tr -d '\r' <"$WORKDIR/frozen.msg" | sed -n '/^SIP\/2.0 503/,/^$/p')
+expect_match "... a refused one: 503 Too Many Challenges with Retry-After" '^Retry-After: [1-9]' "$r503"
+s1=$(sent)
+sed -i '2,'"$((FROZEN_N + 1))"'d' "$WORKDIR/frozen.csv" # the 5 IMPIs not used yet
+timeout 30 sipp -sf "$SCEN/auth_flood_register.xml" -inf "$WORKDIR/frozen.csv" -i 127.0.0.1 -p "$(free_port)" \
+  -t u1 -m 5 -r 100 -timeout 20s -timeout_error "127.0.0.1:$SC_SIP" >/dev/null 2>&1
+expect_eq "afterwards new challenges go to the HSS again: 5 REGISTERs, 5 MARs, none refused" \
+  "5 $((FROZEN_N - INFL))" "$(($(sent) - s1)) $(($(refused hss_busy) - h0))"
 
 stop_clean pcscf scscf hss
 finish

@@ -1,7 +1,8 @@
 /* The S-CSCF's Cx budget for authentication (core/auth_guard.c), on a clock the test turns:
  * the back-off doubles up to its cap and a right answer ends it; one MAR in flight per IMPI;
- * unanswered challenges per IMPI and MARs per second for all IMPIs are bounded; challenges that
- * follow an answer always pass; the table never holds more IMPIs than its size. */
+ * unanswered challenges per IMPI, MARs per second and MARs awaiting the HSS for all IMPIs are
+ * bounded; challenges that follow an answer always pass; the table never holds more IMPIs than
+ * its size. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +187,50 @@ static void the_mar_budget_holds_for_all_impis(void **state)
     auth_guard_free(g);
 }
 
+/* max_in_flight MARs awaiting the HSS at once, all IMPIs: beyond them a new challenge is refused
+ * at once (no budget token spent), a challenge that follows an answer still goes, and each answer
+ * makes room again, a forgotten record's too. */
+static void mars_awaiting_the_hss_are_bounded(void **state)
+{
+    auth_guard_policy_t p = policy;
+    p.max_in_flight = 2;
+    p.mar_rate = 1000;
+    auth_guard_t *g = auth_guard_new(1); /* one record: B's admission forgets A's */
+    long retry;
+    assert_int_equal(auth_guard_admit(g, &p, A, 1, 0, &retry), AUTH_GUARD_OK);
+    assert_int_equal(auth_guard_admit(g, &p, B, 1, 0, &retry), AUTH_GUARD_OK);
+    assert_int_equal(auth_guard_in_flight(g), 2);
+    assert_int_equal(auth_guard_admit(g, &p, "c@ims.test", 1, 0, &retry), AUTH_GUARD_HSS_BUSY);
+    assert_int_equal(retry, 1);
+    assert_string_equal(auth_guard_verdict_name(AUTH_GUARD_HSS_BUSY), "hss_busy");
+    assert_int_equal(auth_guard_admit(g, &p, "c@ims.test", 0, 0, &retry), AUTH_GUARD_OK);
+    assert_int_equal(auth_guard_in_flight(g), 3);
+    auth_guard_mar_done(g, A); /* A's record is gone; its MAR still counted */
+    auth_guard_mar_done(g, "c@ims.test");
+    assert_int_equal(auth_guard_in_flight(g), 1);
+    assert_int_equal(auth_guard_admit(g, &p, "d@ims.test", 1, 0, &retry), AUTH_GUARD_OK);
+    assert_int_equal(auth_guard_admit(g, &p, "e@ims.test", 1, 0, &retry), AUTH_GUARD_HSS_BUSY);
+    auth_guard_mar_done(g, B);
+    auth_guard_mar_done(g, "d@ims.test");
+    auth_guard_mar_done(g, "d@ims.test"); /* one too many: the count stays at 0 */
+    assert_int_equal(auth_guard_in_flight(g), 0);
+    /* refusals took no budget: 1,000 a second less the 3 new challenges admitted remain */
+    int ok = 0;
+    char impi[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(impi, sizeof impi, "f%d@ims.test", i);
+        ok += mar(g, &p, impi, 0, &retry) == AUTH_GUARD_OK;
+    }
+    assert_int_equal(ok, 1000 - 3);
+    p.max_in_flight = 0; /* no limit */
+    for (int i = 0; i < 10; i++) {
+        snprintf(impi, sizeof impi, "g%d@ims.test", i);
+        assert_int_equal(auth_guard_admit(g, &p, impi, 1, 1000 + i, &retry), AUTH_GUARD_OK);
+    }
+    assert_int_equal(auth_guard_in_flight(g), 10);
+    auth_guard_free(g);
+}
+
 /* A flood of invented IMPIs: the table stays at its size, the oldest record goes first. */
 static void the_table_is_bounded(void **state)
 {
@@ -243,6 +288,7 @@ int main(void)
         cmocka_unit_test(one_mar_in_flight_per_impi),
         cmocka_unit_test(unanswered_challenges_are_rationed),
         cmocka_unit_test(the_mar_budget_holds_for_all_impis),
+        cmocka_unit_test(mars_awaiting_the_hss_are_bounded),
         cmocka_unit_test(the_table_is_bounded),
         cmocka_unit_test(idle_records_expire),
     };

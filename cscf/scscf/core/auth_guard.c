@@ -19,10 +19,11 @@ struct auth_guard {
     guard_entry_t *oldest, *newest;
     size_t max;
     int64_t budget_tat_us; /* all IMPIs' MARs: theoretical arrival time (GCRA, us) */
+    size_t in_flight; /* all IMPIs' MARs admitted and not yet done (a forgotten record's too) */
 };
 
-static const char *const verdict_names[AUTH_GUARD_VERDICTS] = {"ok", "backoff", "mar_in_flight",
-                                                               "impi_rate", "mar_budget"};
+static const char *const verdict_names[AUTH_GUARD_VERDICTS] = {
+    "ok", "backoff", "mar_in_flight", "impi_rate", "mar_budget", "hss_busy"};
 
 const char *auth_guard_verdict_name(auth_guard_verdict_t v)
 {
@@ -187,6 +188,10 @@ auth_guard_verdict_t auth_guard_admit(auth_guard_t *g, const auth_guard_policy_t
         if (v != AUTH_GUARD_OK)
             return v;
     }
+    if (fresh && p->max_in_flight > 0 && g->in_flight >= (size_t)p->max_in_flight) {
+        *retry_after_s = 1;
+        return AUTH_GUARD_HSS_BUSY; /* before the budget: a refusal here spends no token */
+    }
     if (fresh && p->mar_rate > 0) {
         int64_t interval_us = 1000000 / p->mar_rate;
         int64_t wait =
@@ -196,6 +201,7 @@ auth_guard_verdict_t auth_guard_admit(auth_guard_t *g, const auth_guard_policy_t
             return AUTH_GUARD_BUDGET;
         }
     }
+    g->in_flight++;
     if (!(e = get_or_add(g, impi)))
         return AUTH_GUARD_OK; /* out of memory: the HSS's MAR is still better than a refusal */
     if (fresh && p->impi_interval_ms > 0)
@@ -204,8 +210,15 @@ auth_guard_verdict_t auth_guard_admit(auth_guard_t *g, const auth_guard_policy_t
     return AUTH_GUARD_OK;
 }
 
+size_t auth_guard_in_flight(const auth_guard_t *g)
+{
+    return g->in_flight;
+}
+
 void auth_guard_mar_done(auth_guard_t *g, const char *impi)
 {
+    if (g->in_flight > 0)
+        g->in_flight--;
     guard_entry_t *e = strmap_get(g->by_impi, impi);
     if (e && e->in_flight > 0) /* forgotten meanwhile (table full): nothing to release */
         e->in_flight--;

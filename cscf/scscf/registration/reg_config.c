@@ -22,6 +22,7 @@ void reg_config_read(const cfg_t *cfg, registrar_config_t *rc)
                 .impi_burst = cfg_int(cfg, "registrar.auth_challenge_burst"),
                 .impi_interval_ms = cfg_int(cfg, "registrar.auth_challenge_interval_ms"),
                 .mar_rate = cfg_int(cfg, "registrar.max_mar_rate"),
+                .max_in_flight = cfg_int(cfg, "registrar.max_mars_in_flight"),
             },
     };
 }

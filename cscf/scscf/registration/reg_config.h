@@ -118,6 +118,14 @@ typedef struct registrar_config {
          0,                                                                                        \
          1000000,                                                                                  \
          NULL},                                                                                    \
+        {"registrar.max_mars_in_flight",                                                           \
+         CFG_INT,                                                                                  \
+         "200",                                                                                    \
+         "MARs awaiting the HSS at once, all IMPIs; with that many a REGISTER asking a new "       \
+         "challenge gets 503 with Retry-After at once rather than wait behind them (0: no limit)", \
+         0,                                                                                        \
+         1000000,                                                                                  \
+         NULL},                                                                                    \
     {                                                                                              \
         "registrar.max_contacts", CFG_INT, "10",                                                   \
             "contacts per registration: a REGISTER adding one beyond it gets 403 (before the "     \

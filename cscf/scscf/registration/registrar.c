@@ -50,10 +50,13 @@ static void auth_failed(scscf_t *s, const char *impi, const char *reason)
  * made it "Provide Referrer Identity".) */
 static void refuse(reg_req_t *req, auth_guard_verdict_t v, long retry_after)
 {
-    static const char *const phrases[AUTH_GUARD_VERDICTS] = {
-        "", "Authentication Back-Off", "Challenge Pending", "Too Many Challenges",
-        "Too Many Challenges"};
-    if (v == AUTH_GUARD_BUDGET)
+    static const char *const phrases[AUTH_GUARD_VERDICTS] = {"",
+                                                             "Authentication Back-Off",
+                                                             "Challenge Pending",
+                                                             "Too Many Challenges",
+                                                             "Too Many Challenges",
+                                                             "Too Many Challenges"};
+    if (v == AUTH_GUARD_BUDGET || v == AUTH_GUARD_HSS_BUSY)
         retry_after += rand() % 3; /* jitter: those refused together do not come back together */
     metric_inc(req->s->m_auth_refused, auth_guard_verdict_name(v));
     log_debug("registrar: %s: no MAR (%s), 503 Retry-After %ld", req->impi,
@@ -365,7 +368,7 @@ int registrar_init(scscf_t *s)
     s->m_auth_refused = metrics_counter(
         m, "cscf_auth_refused_total",
         "REGISTERs answered 503 with Retry-After instead of a MAR, by reason (backoff, "
-        "mar_in_flight, impi_rate, mar_budget)",
+        "mar_in_flight, impi_rate, mar_budget, hss_busy)",
         "reason");
     for (int v = AUTH_GUARD_BACKOFF; v < AUTH_GUARD_VERDICTS; v++) /* every series from 0 */
         metric_addv(s->m_auth_refused, (const char *const[]){auth_guard_verdict_name(v)}, 0);
