@@ -46,6 +46,7 @@ static void read_takes_every_policy_from_the_rows(void **state)
     assert_int_equal(rc.guard.impi_burst, 5);
     assert_int_equal(rc.guard.impi_interval_ms, 1000);
     assert_int_equal(rc.guard.mar_rate, 2000);
+    assert_int_equal(rc.guard.max_in_flight, 200);
     assert_int_equal(reg_config_auth_guard_entries(cfg), 100000);
     cfg_free(cfg);
 }
@@ -56,7 +57,7 @@ static void reload_list_is_the_policy_rows(void **state)
     size_t n = 0;
     for (const cfg_key_t *k = policies; k->path; k++, n++)
         assert_true(reg_config_reloads(k->path));
-    assert_int_equal(n, 13);
+    assert_int_equal(n, 14);
     assert_false(reg_config_reloads("registrar.max_registrations"));
     assert_false(reg_config_reloads("registrar.auth_timeout_seconds"));
     assert_false(reg_config_reloads("scscf.next_hop"));
