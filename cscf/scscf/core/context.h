@@ -26,6 +26,7 @@ struct scscf {
     su_timer_t *tick;
     metric_t *m_regs, *m_contacts, *m_auth, *m_events;
     metric_t *m_auth_failures, *m_auth_refused; /* cscf_auth_failures_total{reason}, ..._refused */
+    metric_t *m_mars_in_flight;                 /* cscf_auth_mars_in_flight */
     /* caps: registrar.max_registrations, limits.challenges (common/ops/limits.h) */
     struct cap *cap_regs, *cap_challenges;
     struct regevent *regevent;     /* reg event subscriptions (registration/regevent.c) */

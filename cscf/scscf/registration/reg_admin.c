@@ -149,6 +149,7 @@ void reg_admin_publish(scscf_t *s)
     metric_set(s->m_contacts, NULL, (double)store_contact_count(s->store));
     cap_update(s->cap_regs, store_count(s->store));
     cap_update(s->cap_challenges, strmap_size(s->auth.by_nonce));
+    metric_set(s->m_mars_in_flight, NULL, (double)auth_guard_in_flight(s->guard));
 }
 
 /* An expiry tells the HSS (SAR), so it waits for an open Cx peer: without one freeDiameter

@@ -370,6 +370,9 @@ int registrar_init(scscf_t *s)
         "REGISTERs answered 503 with Retry-After instead of a MAR, by reason (backoff, "
         "mar_in_flight, impi_rate, mar_budget, hss_busy)",
         "reason");
+    s->m_mars_in_flight = metrics_gauge(
+        m, "cscf_auth_mars_in_flight",
+        "MARs awaiting the HSS (registrar.max_mars_in_flight bounds them), at the last tick", NULL);
     for (int v = AUTH_GUARD_BACKOFF; v < AUTH_GUARD_VERDICTS; v++) /* every series from 0 */
         metric_addv(s->m_auth_refused, (const char *const[]){auth_guard_verdict_name(v)}, 0);
     metric_addv(s->m_auth_failures, (const char *const[]){"wrong_response"}, 0);
