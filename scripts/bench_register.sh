@@ -38,6 +38,16 @@ declare -A before
 heap_allocated() {
   http_body "http://127.0.0.1:$SC_API/metrics" | awk '/^cscf_heap_bytes\{.*kind="allocated"/ {v = $2} END {printf "%d", v}'
 }
+# What a registration keeps: the same figure once the ramp's transactions are gone (they are
+# held 32 s for retransmissions, and freed memory goes back to the kernel a few seconds after).
+kept() {
+  local n after heap
+  n=$(jq -r .total <(http_body "http://127.0.0.1:$SC_API/api/v1/registrations?limit=1"))
+  after=$(rss scscf) heap=$(heap_allocated)
+  echo "bench: scscf RSS ${after} KiB with $n registrations once the ramp's transactions expired:" \
+    "$(awk -v a="$after" -v b="${before[scscf]}" -v n="$n" 'BEGIN {printf "%.2f", n ? (a - b) / n : 0}') KiB kept per registration;" \
+    "its heap's live objects $(awk -v a="$heap" -v b="$heap0" -v n="$n" 'BEGIN {printf "%.2f", n ? (a - b) / n / 1024 : 0}') KiB per registration"
+}
 for p in hss scscf pcscf; do before[$p]=$(rss $p); done
 heap0=$(heap_allocated)
 reg_ramp ims "$WORKDIR/register_rtd.xml" "$PC_SIP" "$RATES"
@@ -52,16 +62,6 @@ done
 
 # Beyond the peak: one step offered at twice the best rate.
 over=""
-# What a registration keeps: the same figure once the ramp's transactions are gone (they are
-# held 32 s for retransmissions, and freed memory goes back to the kernel a few seconds after).
-kept() {
-  local n after heap
-  n=$(jq -r .total <(http_body "http://127.0.0.1:$SC_API/api/v1/registrations?limit=1"))
-  after=$(rss scscf) heap=$(heap_allocated)
-  echo "bench: scscf RSS ${after} KiB with $n registrations once the ramp's transactions expired:" \
-    "$(awk -v a="$after" -v b="${before[scscf]}" -v n="$n" 'BEGIN {printf "%.2f", n ? (a - b) / n : 0}') KiB kept per registration;" \
-    "its heap's live objects $(awk -v a="$heap" -v b="$heap0" -v n="$n" 'BEGIN {printf "%.2f", n ? (a - b) / n / 1024 : 0}') KiB per registration"
-}
 if [ "$ours" -gt 0 ]; then
   echo "bench: waited $(settle) s for the ramp's transactions to expire"
   sleep 12 # jemalloc returns freed pages after 10 s (dirty_decay_ms)

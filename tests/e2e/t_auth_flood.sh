@@ -79,6 +79,9 @@ registrar_conf() { # BASE_MS CAP_MS MAX_MAR_RATE
   printf 'registrar:\n  auth_backoff_base_ms: %s\n  auth_backoff_max_ms: %s\n  auth_backoff_free_failures: %s\n  auth_challenge_burst: %s\n  auth_challenge_interval_ms: %s\n  max_mar_rate: %s\n' \
     "$1" "$2" "$FREE" "$BURST" "$INTERVAL" "$3" >>"$CONF"
 }
+impis_csv() { # FILE PREFIX FIRST LAST: a SIPp injection file of invented IMPIs PREFIX<n>
+  { printf 'SEQUENTIAL\n'; for i in $(seq "$3" "$4"); do printf '%s%s;%s%s@%s;%s\n' "$2" "$i" "$2" "$i" "$DOMAIN" "$DOMAIN"; done; } >"$1"
+}
 reload() { # KEY: the reload applied it
   local out
   out=$(curl -s -m 5 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SC_API/api/v1/reload")
@@ -237,8 +240,7 @@ expect_eq "... the other REGISTERs refused without a MAR, counted (impi_rate, ma
 echo "-- (4) hundreds of invented IMPIs: the MARs per second of all IMPIs"
 registrar_conf "$BASE" "$CAP" "$RATE"
 reload registrar.max_mar_rate
-printf 'SEQUENTIAL\n' >"$WORKDIR/invented.csv"
-for i in $(seq "$INVENT_N"); do printf 'nobody%s;nobody%s@%s;%s\n' "$i" "$i" "$DOMAIN" "$DOMAIN" >>"$WORKDIR/invented.csv"; done
+impis_csv "$WORKDIR/invented.csv" nobody 1 "$INVENT_N"
 m0=$(mars) b0=$(refused mar_budget) h0=$(failures hss_rejected)
 t0=$(now_ms)
 timeout 60 sipp -sf "$SCEN/auth_flood_register.xml" -inf "$WORKDIR/invented.csv" -i 127.0.0.1 -p "$(free_port)" \
@@ -265,8 +267,7 @@ INFL=20 FROZEN_N=60
 registrar_conf "$BASE" "$CAP" 0
 printf '  max_mars_in_flight: %s\n' "$INFL" >>"$CONF"
 reload registrar.max_mars_in_flight
-printf 'SEQUENTIAL\n' >"$WORKDIR/frozen.csv"
-for i in $(seq $((FROZEN_N + 5))); do printf 'frozen%s;frozen%s@%s;%s\n' "$i" "$i" "$DOMAIN" "$DOMAIN" >>"$WORKDIR/frozen.csv"; done
+impis_csv "$WORKDIR/frozen.csv" frozen 1 "$FROZEN_N"
 sent() { msum "$SC_API" 'cscf_diameter_peer_requests_total{program="scscf",'; }
 s0=$(sent) h0=$(refused hss_busy)
 kill -STOP "${PIDS[hss]}"
@@ -286,8 +287,8 @@ expect_eq "once the HSS ran again, every REGISTER had its 403 (the HSS's answer)
 r503=$(tr -d '\r' <"$WORKDIR/frozen.msg" | sed -n '/^SIP\/2.0 503/,/^$/p')
 expect_match "... a refused one: 503 Too Many Challenges with Retry-After" '^Retry-After: [1-9]' "$r503"
 s1=$(sent)
-sed -i '2,'"$((FROZEN_N + 1))"'d' "$WORKDIR/frozen.csv" # the 5 IMPIs not used yet
-timeout 30 sipp -sf "$SCEN/auth_flood_register.xml" -inf "$WORKDIR/frozen.csv" -i 127.0.0.1 -p "$(free_port)" \
+impis_csv "$WORKDIR/after.csv" after 1 5
+timeout 30 sipp -sf "$SCEN/auth_flood_register.xml" -inf "$WORKDIR/after.csv" -i 127.0.0.1 -p "$(free_port)" \
   -t u1 -m 5 -r 100 -timeout 20s -timeout_error "127.0.0.1:$SC_SIP" >/dev/null 2>&1
 expect_eq "afterwards new challenges go to the HSS again: 5 REGISTERs, 5 MARs, none refused" \
   "5 $((FROZEN_N - INFL))" "$(($(sent) - s1)) $(($(refused hss_busy) - h0))"
