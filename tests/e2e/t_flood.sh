@@ -186,6 +186,19 @@ FLOOD=$((CAP * 2))
 # the flood then served 1,200/s), and a 3 s step left half of it. What the check below still
 # catches is memory that grows with the flood's length: the flood is ten times longer.
 calls warmup "$FLOOD" "$WARMUP_SECONDS"
+# The probe measures a process that has not carried such a load yet (its heap growing, its pages
+# faulting in): on a fast host a warm one then served twice that capacity without refusing a
+# call (a clean clone of fda95cd: capacity 1,000, then 120,000 of 120,000 at 2,000/s), and a
+# flood that refuses nothing tests no overload. So when 3 s at the flood's rate after the
+# warm-up refuse none, the rate goes up by half (at most MAX_RATE) and the warm-up runs again at
+# it, once.
+calls warm_check "$FLOOD" 3
+if [ "$REFUSED" -eq 0 ] && [ "$FLOOD" -lt "$MAX_RATE" ]; then
+  FLOOD=$((FLOOD * 3 / 2))
+  [ "$FLOOD" -le "$MAX_RATE" ] || FLOOD=$MAX_RATE
+  echo "   the warm process served it all: the flood's rate raised to $FLOOD calls/s"
+  calls warmup_2 "$FLOOD" "$WARMUP_SECONDS"
+fi
 # Then once the transactions have expired (bounded) and the heap has been trimmed after them
 # (sip_core's trim_check, every second).
 drained() { [ "$(metric cscf_sip_transactions)" -lt 100 ]; }
@@ -199,7 +212,7 @@ capped0=$(metric cscf_table_refused_total)
 queue_full() { metric 'cscf_sip_send_failures_total\{.*queue_full' "$@"; }
 qfull0="$(queue_full) $(queue_full "http://127.0.0.1:$SC_API")"
 
-echo "-- flood: $FLOOD calls/s (2 x capacity) for $FLOOD_SECONDS s"
+echo "-- flood: $FLOOD calls/s (capacity $CAP) for $FLOOD_SECONDS s"
 # Alongside: OPTIONS pings to the pcscf from another port (5/s) and a sampler (every second:
 # RSS of pcscf and scscf, /healthz of both, the processes alive).
 (cd "$WORKDIR" && timeout $((FLOOD_SECONDS + 40)) sipp -sf "$SCEN/options_any.xml" -i 127.0.0.1 -p "$PO" \
@@ -251,7 +264,7 @@ else
   fail "flood: admitted calls complete (> 99%)" "$OK of $admitted completed"
 fi
 [ "$REFUSED" -gt 0 ] && pass "flood: admission refused calls ($REFUSED of $((FLOOD * FLOOD_SECONDS)))" ||
-  fail "flood: admission refused calls" "none refused at 2 x capacity"
+  fail "flood: admission refused calls" "none refused at $FLOOD/s"
 expect_eq "flood: every refusal is a 503 with a Retry-After" 0 "$BAD_RA"
 if [ $((OK / FLOOD_SECONDS * 2)) -ge "$CAP" ]; then
   pass "flood: still serves at least half the capacity ($((OK / FLOOD_SECONDS))/s of $CAP/s)"
